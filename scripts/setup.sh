@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian 12 packages zero needs to build and test.
+# Idempotent: when everything is present it only checks and returns.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake ninja-build ccache g++
+  # compiler: MLIR/LLVM 22, lit and FileCheck
+  libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
+  # ONNX import and the trained-model export
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  # plan format
+  libflatbuffers-dev flatbuffers-compiler
+  # runtime: MPI ranks and BLAS
+  libopenmpi-dev openmpi-bin libopenblas-dev
+  # tests
+  libgtest-dev python3 python3-numpy python3-onnx python3-torch python3-sklearn
+  libonnx-testdata
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

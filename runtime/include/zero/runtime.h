@@ -1,0 +1,113 @@
+// Public API of the zero runtime: load a compiled plan, bind micro-batch
+// inputs, run training steps, read the loss and the trained parameters.
+//
+// The runtime is SPMD: every rank opens the same plan with its own
+// Communicator and calls the same functions in the same order. Calls marked
+// "collective" must be made by every rank.
+#ifndef ZERO_RUNTIME_H
+#define ZERO_RUNTIME_H
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "zero/status.h"
+
+namespace zero {
+
+enum class DType : uint8_t { F32 = 0, I64 = 1 };  // values match plan.fbs
+enum class Reduction : uint8_t { Sum = 0, Mean = 1 };
+
+size_t dtype_size(DType dtype);
+const char* dtype_name(DType dtype);
+// "[2, 3]"
+std::string shape_string(const std::vector<int64_t>& shape);
+
+// Where the arena comes from; injected so GPU backends and tests can supply
+// their own memory.
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  // Returns nullptr on failure. alignment is a power of two.
+  virtual void* allocate(size_t bytes, size_t alignment) = 0;
+  virtual void deallocate(void* ptr) = 0;
+};
+
+// Host memory via aligned_alloc; process-wide, never destroyed.
+Allocator* default_allocator();
+
+// Collectives over the world. F32 only (gradients and parameters). Buffers are
+// on the backend's device. In-place forms are part of the contract:
+//  all_reduce:     in == out.
+//  reduce_scatter: out == in + rank() * count.
+//  all_gather:     in == out + rank() * count.
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // out[i] = reduce over ranks of in[i], i < count.
+  virtual Status all_reduce(const float* in, float* out, size_t count, Reduction op) = 0;
+  // in holds size() * count elements; out gets chunk rank() of the reduction.
+  virtual Status reduce_scatter(const float* in, float* out, size_t count, Reduction op) = 0;
+  // in holds count elements; out gets size() * count, chunk r from rank r.
+  virtual Status all_gather(const float* in, float* out, size_t count) = 0;
+};
+
+// One rank, no MPI: the collectives are copies.
+std::unique_ptr<Communicator> make_single_rank_communicator();
+
+struct TensorInfo {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+};
+
+class Session {
+ public:
+  // Maps the plan file, verifies it (FlatBuffers verifier, identifier, format
+  // version, backend, world size == comm->size(), every index and arena
+  // range), allocates the arena and copies the initializers. comm and alloc
+  // must outlive the session.
+  static Status open(const std::string& path, Communicator* comm, Allocator* alloc,
+                     std::unique_ptr<Session>* session);
+  // Same, from plan bytes in memory (copied).
+  static Status open_buffer(const void* data, size_t size, Communicator* comm,
+                            Allocator* alloc, std::unique_ptr<Session>* session);
+  ~Session();
+
+  // The per-rank micro-batch inputs (dimension 0 is the batch).
+  const std::vector<TensorInfo>& inputs() const;
+  // Trainable parameters with their full (unsharded) shapes; F32.
+  const std::vector<TensorInfo>& parameters() const;
+
+  // Copies one input's micro-batch into the arena; dtype and shape must match.
+  Status bind_input(const std::string& name, const void* data, DType dtype,
+                    const std::vector<int64_t>& shape);
+  // Runs the plan's instructions once. Collective.
+  Status step();
+  // The plan's loss value (global mean after a step).
+  Status loss(float* value) const;
+  // The full parameter, gathering the shards if it is sharded. Collective.
+  Status read_parameter(const std::string& name, std::vector<float>* values);
+
+  size_t arena_bytes() const;
+  int world_size() const;
+  int zero_stage() const;
+  // The source ONNX model without trainable initializers (may be empty).
+  const uint8_t* onnx_model(size_t* size) const;
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+ private:
+  struct Impl;
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace zero
+
+#endif  // ZERO_RUNTIME_H

@@ -1,0 +1,56 @@
+// The kernel interface between the executor and a backend. A backend is a
+// table of kernels indexed by opcode; the executor resolves every
+// instruction's operands to Tensors once at load and calls the kernel per
+// step. Collectives are not kernels: the executor sends them to the
+// Communicator.
+#ifndef ZERO_RUNTIME_BACKEND_H
+#define ZERO_RUNTIME_BACKEND_H
+
+#include <cstdint>
+
+#include "zero/plan_generated.h"
+#include "zero/runtime.h"
+
+namespace zero {
+
+constexpr int kMaxRank = 8;
+
+// A dense row-major view into the arena.
+struct Tensor {
+  void* data = nullptr;
+  DType dtype = DType::F32;
+  int ndim = 0;
+  int64_t dims[kMaxRank] = {};
+  int64_t numel = 1;
+
+  float* f32() const { return static_cast<float*>(data); }
+  int64_t* i64() const { return static_cast<int64_t*>(data); }
+};
+
+std::string tensor_shape_string(const Tensor& t);
+
+// Operands of one instruction. Kernels validate shapes and dtypes themselves
+// and return an error instead of touching memory a corrupt plan points at.
+struct KernelCall {
+  const plan::Instruction* inst;
+  const Tensor* in;
+  int num_in;
+  Tensor* out;
+  int num_out;
+};
+
+using Kernel = Status (*)(const KernelCall& call);
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual plan::Backend kind() const = 0;
+  // nullptr when the backend has no kernel for the opcode.
+  virtual Kernel kernel(plan::Opcode opcode) const = 0;
+};
+
+const Backend& cpu_backend();
+
+}  // namespace zero
+
+#endif  // ZERO_RUNTIME_BACKEND_H

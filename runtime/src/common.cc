@@ -1,0 +1,68 @@
+// Small shared pieces of the public API: dtypes, the default allocator and
+// the single-rank communicator.
+#include <cstdlib>
+#include <cstring>
+
+#include "backend.h"
+#include "zero/runtime.h"
+
+namespace zero {
+
+size_t dtype_size(DType dtype) { return dtype == DType::I64 ? 8 : 4; }
+
+const char* dtype_name(DType dtype) { return dtype == DType::I64 ? "int64" : "float32"; }
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string tensor_shape_string(const Tensor& t) {
+  return shape_string(std::vector<int64_t>(t.dims, t.dims + t.ndim));
+}
+
+namespace {
+
+class HostAllocator final : public Allocator {
+ public:
+  void* allocate(size_t bytes, size_t alignment) override {
+    // aligned_alloc wants a size that is a multiple of the alignment.
+    size_t rounded = (bytes + alignment - 1) / alignment * alignment;
+    return std::aligned_alloc(alignment, rounded ? rounded : alignment);
+  }
+  void deallocate(void* ptr) override { std::free(ptr); }
+};
+
+class SingleRankCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  // With one rank, sum and mean are both the identity.
+  Status all_reduce(const float* in, float* out, size_t count, Reduction) override {
+    return copy(in, out, count);
+  }
+  Status reduce_scatter(const float* in, float* out, size_t count, Reduction) override {
+    return copy(in, out, count);
+  }
+  Status all_gather(const float* in, float* out, size_t count) override { return copy(in, out, count); }
+
+ private:
+  static Status copy(const float* in, float* out, size_t count) {
+    if (in != out) std::memmove(out, in, count * sizeof(float));
+    return Status();
+  }
+};
+
+}  // namespace
+
+Allocator* default_allocator() {
+  static HostAllocator* allocator = new HostAllocator();
+  return allocator;
+}
+
+std::unique_ptr<Communicator> make_single_rank_communicator() {
+  return std::make_unique<SingleRankCommunicator>();
+}
+
+}  // namespace zero

@@ -1,0 +1,788 @@
+// CPU kernels. Every kernel checks its operands' dtypes and shapes before
+// touching memory (a corrupt plan must fail, not crash) and stays correct when
+// an output aliases an input exactly, which the compiler uses for in-place
+// elementwise ops.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+
+namespace zero {
+namespace {
+
+using plan::Opcode;
+
+Status fail(const KernelCall& call, const std::string& what) {
+  const char* op = plan::EnumNameOpcode(call.inst->opcode());
+  std::string msg = std::string(op && *op ? op : "unknown opcode");
+  if (call.inst->loc() && call.inst->loc()->size() > 0) msg += " (" + call.inst->loc()->str() + ")";
+  return Status::error(msg + ": " + what);
+}
+
+Status expect_f32(const KernelCall& call, const Tensor& t, const char* role) {
+  if (t.dtype != DType::F32) return fail(call, std::string(role) + " must be F32");
+  return Status();
+}
+
+Status expect_same_numel(const KernelCall& call, const Tensor& a, const Tensor& b, const char* what) {
+  if (a.numel != b.numel)
+    return fail(call, std::string(what) + " shapes differ: " + tensor_shape_string(a) + " vs " +
+                          tensor_shape_string(b));
+  return Status();
+}
+
+// Normalizes a possibly negative axis into [0, ndim).
+bool normalize_axis(int64_t axis, int ndim, int* out) {
+  if (axis < -ndim || axis >= ndim) return false;
+  *out = static_cast<int>(axis < 0 ? axis + ndim : axis);
+  return true;
+}
+
+// Element strides of `t` broadcast (numpy rules, right-aligned) to `shape`;
+// 0 along broadcast dimensions. False if not broadcastable.
+bool broadcast_strides(const Tensor& t, const Tensor& shape, int64_t* strides) {
+  if (t.ndim > shape.ndim) return false;
+  int64_t stride = 1;
+  for (int i = shape.ndim - 1; i >= 0; --i) {
+    int j = i - (shape.ndim - t.ndim);
+    if (j < 0) {
+      strides[i] = 0;
+      continue;
+    }
+    if (t.dims[j] == shape.dims[i]) {
+      strides[i] = shape.dims[i] == 1 ? 0 : stride;
+    } else if (t.dims[j] == 1) {
+      strides[i] = 0;
+    } else {
+      return false;
+    }
+    stride *= t.dims[j];
+  }
+  return true;
+}
+
+bool same_shape(const Tensor& a, const Tensor& b) {
+  if (a.ndim != b.ndim) return false;
+  for (int i = 0; i < a.ndim; ++i)
+    if (a.dims[i] != b.dims[i]) return false;
+  return true;
+}
+
+// Calls f(out_index, a_index, b_index) for every element of `shape`, walking
+// the leading dimensions with an odometer and the last one in a tight loop.
+template <class F>
+void for_each_broadcast(const Tensor& shape, const int64_t* sa, const int64_t* sb, F f) {
+  if (shape.numel == 0) return;
+  if (shape.ndim == 0) {
+    f(0, 0, 0);
+    return;
+  }
+  const int last = shape.ndim - 1;
+  const int64_t n = shape.dims[last], la = sa[last], lb = sb[last];
+  int64_t idx[kMaxRank] = {};
+  int64_t ia = 0, ib = 0;
+  for (int64_t o = 0; o < shape.numel; o += n) {
+    for (int64_t k = 0; k < n; ++k) f(o + k, ia + k * la, ib + k * lb);
+    for (int d = last - 1; d >= 0; --d) {
+      ia += sa[d];
+      ib += sb[d];
+      if (++idx[d] < shape.dims[d]) break;
+      ia -= sa[d] * shape.dims[d];
+      ib -= sb[d] * shape.dims[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// ---- elementwise ---------------------------------------------------------
+
+template <class F>
+Status binary(const KernelCall& call, F f) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, a, "a"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, b, "b"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "output"));
+  int64_t sa[kMaxRank], sb[kMaxRank];
+  if (!broadcast_strides(a, y, sa) || !broadcast_strides(b, y, sb))
+    return fail(call, "cannot broadcast " + tensor_shape_string(a) + " and " + tensor_shape_string(b) +
+                          " to " + tensor_shape_string(y));
+  const float *pa = a.f32(), *pb = b.f32();
+  float* py = y.f32();
+  if (a.numel == y.numel && b.numel == y.numel) {
+    for (int64_t i = 0; i < y.numel; ++i) py[i] = f(pa[i], pb[i]);
+  } else if (a.numel == y.numel && b.numel == 1) {
+    const float s = pb[0];
+    for (int64_t i = 0; i < y.numel; ++i) py[i] = f(pa[i], s);
+  } else {
+    for_each_broadcast(y, sa, sb, [&](int64_t o, int64_t i, int64_t j) { py[o] = f(pa[i], pb[j]); });
+  }
+  return Status();
+}
+
+template <class F>
+Status unary(const KernelCall& call, F f) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "output"));
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, y, "input and output"));
+  const float* px = x.f32();
+  float* py = y.f32();
+  for (int64_t i = 0; i < x.numel; ++i) py[i] = f(px[i]);
+  return Status();
+}
+
+// (dy, x or y) -> dx, all the same shape.
+template <class F>
+Status unary_grad(const KernelCall& call, F f) {
+  const Tensor &dy = call.in[0], &x = call.in[1], &dx = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dy, "dy"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dx, "dx"));
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, dy, x, "dy and x"));
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, dy, dx, "dy and dx"));
+  const float *pdy = dy.f32(), *px = x.f32();
+  float* pdx = dx.f32();
+  for (int64_t i = 0; i < dy.numel; ++i) pdx[i] = f(pdy[i], px[i]);
+  return Status();
+}
+
+Status add(const KernelCall& c) { return binary(c, [](float a, float b) { return a + b; }); }
+Status sub(const KernelCall& c) { return binary(c, [](float a, float b) { return a - b; }); }
+Status mul(const KernelCall& c) { return binary(c, [](float a, float b) { return a * b; }); }
+Status div(const KernelCall& c) { return binary(c, [](float a, float b) { return a / b; }); }
+Status pow(const KernelCall& c) { return binary(c, [](float a, float b) { return std::pow(a, b); }); }
+
+Status neg(const KernelCall& c) { return unary(c, [](float x) { return -x; }); }
+Status sqrt(const KernelCall& c) { return unary(c, [](float x) { return std::sqrt(x); }); }
+Status relu(const KernelCall& c) { return unary(c, [](float x) { return x > 0.f ? x : 0.f; }); }
+Status tanh(const KernelCall& c) { return unary(c, [](float x) { return std::tanh(x); }); }
+Status sigmoid(const KernelCall& c) { return unary(c, [](float x) { return 1.f / (1.f + std::exp(-x)); }); }
+Status erf(const KernelCall& c) { return unary(c, [](float x) { return std::erf(x); }); }
+Status exp(const KernelCall& c) { return unary(c, [](float x) { return std::exp(x); }); }
+Status log(const KernelCall& c) { return unary(c, [](float x) { return std::log(x); }); }
+
+Status relu_grad(const KernelCall& c) {
+  return unary_grad(c, [](float dy, float x) { return x > 0.f ? dy : 0.f; });
+}
+Status tanh_grad(const KernelCall& c) {
+  return unary_grad(c, [](float dy, float y) { return dy * (1.f - y * y); });
+}
+Status sigmoid_grad(const KernelCall& c) {
+  return unary_grad(c, [](float dy, float y) { return dy * y * (1.f - y); });
+}
+Status erf_grad(const KernelCall& c) {
+  constexpr float k2OverSqrtPi = 1.12837916709551257390f;
+  return unary_grad(c, [](float dy, float x) { return dy * k2OverSqrtPi * std::exp(-x * x); });
+}
+
+// Any dtype; memmove keeps exact aliasing harmless.
+Status copy(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, y, "input and output"));
+  if (x.data != y.data) std::memmove(y.data, x.data, x.numel * dtype_size(x.dtype));
+  return Status();
+}
+
+Status cast(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, y, "input and output"));
+  if (x.dtype == y.dtype) return copy(call);
+  if (x.dtype == DType::I64) {
+    // Read-then-write per element; an exactly aliased cast would need equal
+    // element sizes, which F32/I64 are not, so the compiler never aliases.
+    const int64_t* px = x.i64();
+    float* py = y.f32();
+    for (int64_t i = 0; i < x.numel; ++i) py[i] = static_cast<float>(px[i]);
+  } else {
+    // Truncation toward zero as in C; NaN and out-of-range values saturate
+    // instead of being undefined behaviour.
+    const float* px = x.f32();
+    int64_t* py = y.i64();
+    for (int64_t i = 0; i < x.numel; ++i) {
+      float v = px[i];
+      if (std::isnan(v)) py[i] = 0;
+      else if (v >= 9.2233720368547758e18f) py[i] = INT64_MAX;
+      else if (v <= -9.2233720368547758e18f) py[i] = INT64_MIN;
+      else py[i] = static_cast<int64_t>(v);
+    }
+  }
+  return Status();
+}
+
+// ---- Gemm / MatMul -------------------------------------------------------
+
+bool fits_int(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
+
+// Row-major C[m,n] = alpha * op(A) op(B) + beta * C; handles k == 0, which
+// BLAS implementations treat inconsistently.
+void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           const float* b, float beta, float* c) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (int64_t i = 0; i < m * n; ++i) c[i] = beta == 0.f ? 0.f : beta * c[i];
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m),
+              int(n), int(k), alpha, a, int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
+}
+
+Status gemm(const KernelCall& call) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+  const auto* attrs = call.inst->attrs_as_GemmAttrs();
+  const bool ta = attrs && attrs->trans_a(), tb = attrs && attrs->trans_b();
+  const float alpha = attrs ? attrs->alpha() : 1.f, beta = attrs ? attrs->beta() : 1.f;
+  ZERO_RETURN_IF_ERROR(expect_f32(call, a, "A"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, b, "B"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "Y"));
+  if (a.ndim != 2 || b.ndim != 2 || y.ndim != 2)
+    return fail(call, "A, B and Y must be 2-D, got " + tensor_shape_string(a) + ", " +
+                          tensor_shape_string(b) + ", " + tensor_shape_string(y));
+  const int64_t m = ta ? a.dims[1] : a.dims[0], k = ta ? a.dims[0] : a.dims[1];
+  const int64_t kb = tb ? b.dims[1] : b.dims[0], n = tb ? b.dims[0] : b.dims[1];
+  if (k != kb || y.dims[0] != m || y.dims[1] != n)
+    return fail(call, "shapes " + tensor_shape_string(a) + " x " + tensor_shape_string(b) + " -> " +
+                          tensor_shape_string(y) + " do not match");
+  if (!fits_int(m) || !fits_int(n) || !fits_int(k)) return fail(call, "dimensions exceed BLAS int range");
+  float c_beta = 0.f;
+  if (call.num_in > 2 && beta != 0.f) {
+    const Tensor& c = call.in[2];
+    ZERO_RETURN_IF_ERROR(expect_f32(call, c, "C"));
+    int64_t sc[kMaxRank], sz[kMaxRank] = {};
+    if (!broadcast_strides(c, y, sc))
+      return fail(call, "C " + tensor_shape_string(c) + " does not broadcast to " + tensor_shape_string(y));
+    // Y = C broadcast, then BLAS accumulates beta * Y. Exact aliasing C == Y
+    // is a same-index copy.
+    const float* pc = c.f32();
+    float* py = y.f32();
+    for_each_broadcast(y, sc, sz, [&](int64_t o, int64_t i, int64_t) { py[o] = pc[i]; });
+    c_beta = beta;
+  }
+  sgemm(ta, tb, m, n, k, alpha, a.f32(), b.f32(), c_beta, y.f32());
+  return Status();
+}
+
+Status matmul(const KernelCall& call) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, a, "A"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, b, "B"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "Y"));
+  const auto mismatch = [&] {
+    return fail(call, "shapes " + tensor_shape_string(a) + " x " + tensor_shape_string(b) + " -> " +
+                          tensor_shape_string(y) + " do not match");
+  };
+  if (a.ndim < 1 || b.ndim < 1) return mismatch();
+  // numpy: a 1-D A is a row vector, a 1-D B a column vector; both extra
+  // dimensions are dropped from the result.
+  const int64_t m = a.ndim == 1 ? 1 : a.dims[a.ndim - 2], k = a.dims[a.ndim - 1];
+  const int64_t kb = b.ndim == 1 ? b.dims[0] : b.dims[b.ndim - 2], n = b.ndim == 1 ? 1 : b.dims[b.ndim - 1];
+  if (k != kb) return mismatch();
+  // Batch dims: A's and B's leading dims broadcast against each other.
+  Tensor batch_a, batch_b, batch;
+  batch_a.ndim = std::max(a.ndim - 2, 0);
+  batch_b.ndim = std::max(b.ndim - 2, 0);
+  std::copy(a.dims, a.dims + batch_a.ndim, batch_a.dims);
+  std::copy(b.dims, b.dims + batch_b.ndim, batch_b.dims);
+  batch.ndim = std::max(batch_a.ndim, batch_b.ndim);
+  batch.numel = 1;
+  for (int i = 0; i < batch.ndim; ++i) {
+    int ia = i - (batch.ndim - batch_a.ndim), ib = i - (batch.ndim - batch_b.ndim);
+    int64_t da = ia >= 0 ? batch_a.dims[ia] : 1, db = ib >= 0 ? batch_b.dims[ib] : 1;
+    if (da != db && da != 1 && db != 1) return mismatch();
+    batch.dims[i] = std::max(da, db);
+    if (da == 0 || db == 0) batch.dims[i] = 0;
+    batch.numel *= batch.dims[i];
+  }
+  // Expected output shape.
+  Tensor expect;
+  expect.ndim = batch.ndim;
+  std::copy(batch.dims, batch.dims + batch.ndim, expect.dims);
+  if (a.ndim > 1) expect.dims[expect.ndim++] = m;
+  if (b.ndim > 1) expect.dims[expect.ndim++] = n;
+  if (expect.ndim > kMaxRank || !same_shape(expect, y)) return mismatch();
+  if (!fits_int(m) || !fits_int(n) || !fits_int(k)) return fail(call, "dimensions exceed BLAS int range");
+
+  const float *pa = a.f32(), *pb = b.f32();
+  float* py = y.f32();
+  int64_t sa[kMaxRank], sb[kMaxRank];
+  for (int i = 0; i < batch_a.ndim; ++i) batch_a.numel *= batch_a.dims[i];
+  for (int i = 0; i < batch_b.ndim; ++i) batch_b.numel *= batch_b.dims[i];
+  broadcast_strides(batch_a, batch, sa);
+  broadcast_strides(batch_b, batch, sb);
+  if (batch_b.numel == 1 && batch_a.numel == batch.numel) {
+    // A shared B: one GEMM over all of A's rows.
+    sgemm(false, false, batch.numel * m, n, k, 1.f, pa, pb, 0.f, py);
+    return Status();
+  }
+  for_each_broadcast(batch, sa, sb, [&](int64_t o, int64_t i, int64_t j) {
+    sgemm(false, false, m, n, k, 1.f, pa + i * m * k, pb + j * k * n, 0.f, py + o * m * n);
+  });
+  return Status();
+}
+
+// ---- softmax family ------------------------------------------------------
+
+struct AxisSplit {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+
+Status split_axis(const KernelCall& call, const Tensor& t, int64_t axis, AxisSplit* s) {
+  int ax;
+  if (!normalize_axis(axis, t.ndim, &ax))
+    return fail(call, "axis " + std::to_string(axis) + " out of range for " + tensor_shape_string(t));
+  for (int i = 0; i < ax; ++i) s->outer *= t.dims[i];
+  s->n = t.dims[ax];
+  for (int i = ax + 1; i < t.ndim; ++i) s->inner *= t.dims[i];
+  return Status();
+}
+
+int64_t axis_attr(const KernelCall& call) {
+  const auto* attrs = call.inst->attrs_as_AxisAttrs();
+  return attrs ? attrs->axis() : -1;
+}
+
+template <bool kLog>
+Status softmax_impl(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "y"));
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, y, "input and output"));
+  AxisSplit s;
+  ZERO_RETURN_IF_ERROR(split_axis(call, x, axis_attr(call), &s));
+  const float* px = x.f32();
+  float* py = y.f32();
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t in = 0; in < s.inner; ++in) {
+      const int64_t base = o * s.n * s.inner + in;
+      float mx = -INFINITY;
+      for (int64_t i = 0; i < s.n; ++i) mx = std::max(mx, px[base + i * s.inner]);
+      double sum = 0;
+      for (int64_t i = 0; i < s.n; ++i) sum += std::exp(px[base + i * s.inner] - mx);
+      if (kLog) {
+        const float lse = mx + float(std::log(sum));
+        for (int64_t i = 0; i < s.n; ++i) py[base + i * s.inner] = px[base + i * s.inner] - lse;
+      } else {
+        const float inv = float(1.0 / sum);
+        for (int64_t i = 0; i < s.n; ++i) py[base + i * s.inner] = std::exp(px[base + i * s.inner] - mx) * inv;
+      }
+    }
+  return Status();
+}
+
+// SoftmaxGrad: dx = y * (dy - sum(dy * y)); LogSoftmaxGrad: dx = dy - exp(y) * sum(dy).
+template <bool kLog>
+Status softmax_grad_impl(const KernelCall& call) {
+  const Tensor &dy = call.in[0], &y = call.in[1], &dx = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dy, "dy"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "y"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dx, "dx"));
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, dy, y, "dy and y"));
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, dy, dx, "dy and dx"));
+  AxisSplit s;
+  ZERO_RETURN_IF_ERROR(split_axis(call, y, axis_attr(call), &s));
+  const float *pdy = dy.f32(), *py = y.f32();
+  float* pdx = dx.f32();
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t in = 0; in < s.inner; ++in) {
+      const int64_t base = o * s.n * s.inner + in;
+      double sum = 0;
+      for (int64_t i = 0; i < s.n; ++i) {
+        const int64_t j = base + i * s.inner;
+        sum += kLog ? pdy[j] : double(pdy[j]) * py[j];
+      }
+      const float fs = float(sum);
+      for (int64_t i = 0; i < s.n; ++i) {
+        const int64_t j = base + i * s.inner;
+        pdx[j] = kLog ? pdy[j] - std::exp(py[j]) * fs : py[j] * (pdy[j] - fs);
+      }
+    }
+  return Status();
+}
+
+// ---- losses --------------------------------------------------------------
+
+struct LossGeometry {
+  int64_t n = 0, c = 0, inner = 1;  // scores [n, c, inner...], labels [n, inner...]
+  plan::Reduction reduction = plan::Reduction::Mean;
+  bool has_ignore = false;
+  int64_t ignore_index = 0;
+
+  bool ignored(int64_t label) const { return has_ignore && label == ignore_index; }
+};
+
+Status loss_geometry(const KernelCall& call, const Tensor& scores, const Tensor& labels, LossGeometry* g) {
+  ZERO_RETURN_IF_ERROR(expect_f32(call, scores, "scores"));
+  if (labels.dtype != DType::I64) return fail(call, "labels must be I64");
+  bool ok = scores.ndim >= 2 && labels.ndim == scores.ndim - 1 && labels.dims[0] == scores.dims[0];
+  for (int i = 2; ok && i < scores.ndim; ++i) ok = labels.dims[i - 1] == scores.dims[i];
+  if (!ok)
+    return fail(call, "scores " + tensor_shape_string(scores) + " and labels " + tensor_shape_string(labels) +
+                          " do not match");
+  g->n = scores.dims[0];
+  g->c = scores.dims[1];
+  for (int i = 2; i < scores.ndim; ++i) g->inner *= scores.dims[i];
+  if (const auto* attrs = call.inst->attrs_as_LossAttrs()) {
+    g->reduction = attrs->reduction();
+    g->has_ignore = attrs->has_ignore_index();
+    g->ignore_index = attrs->ignore_index();
+  }
+  if (g->reduction != plan::Reduction::Sum && g->reduction != plan::Reduction::Mean &&
+      g->reduction != plan::Reduction::None)
+    return fail(call, "unknown reduction");
+  return Status();
+}
+
+Status check_labels(const KernelCall& call, const LossGeometry& g, const Tensor& labels) {
+  const int64_t* pl = labels.i64();
+  for (int64_t i = 0; i < labels.numel; ++i)
+    if (!g.ignored(pl[i]) && (pl[i] < 0 || pl[i] >= g.c))
+      return fail(call, "label " + std::to_string(pl[i]) + " out of range [0, " + std::to_string(g.c) + ")");
+  return Status();
+}
+
+Status check_loss_output(const KernelCall& call, const LossGeometry& g, const Tensor& loss, const Tensor& labels,
+                         const char* role) {
+  ZERO_RETURN_IF_ERROR(expect_f32(call, loss, role));
+  const int64_t want = g.reduction == plan::Reduction::None ? labels.numel : 1;
+  if (loss.numel != want)
+    return fail(call, std::string(role) + " has " + std::to_string(loss.numel) + " elements, expected " +
+                          std::to_string(want));
+  return Status();
+}
+
+// Writes the reduced or per-position loss from per-position values.
+void reduce_loss(const LossGeometry& g, const std::vector<double>& per, int64_t count, float* out) {
+  if (g.reduction == plan::Reduction::None) {
+    for (size_t i = 0; i < per.size(); ++i) out[i] = float(per[i]);
+    return;
+  }
+  double sum = 0;
+  for (double v : per) sum += v;
+  // Mean over zero counted labels is 0/0 = NaN, as in PyTorch and ONNX.
+  out[0] = float(g.reduction == plan::Reduction::Mean ? sum / double(count) : sum);
+}
+
+// Shared by both losses: kSoftmax applies log_softmax over the class axis
+// first (optionally storing it in a second output).
+template <bool kSoftmax>
+Status loss_impl(const KernelCall& call) {
+  const Tensor &scores = call.in[0], &labels = call.in[1], &loss = call.out[0];
+  LossGeometry g;
+  ZERO_RETURN_IF_ERROR(loss_geometry(call, scores, labels, &g));
+  ZERO_RETURN_IF_ERROR(check_loss_output(call, g, loss, labels, "loss"));
+  ZERO_RETURN_IF_ERROR(check_labels(call, g, labels));
+  const Tensor* log_prob = kSoftmax && call.num_out > 1 ? &call.out[1] : nullptr;
+  if (log_prob) {
+    ZERO_RETURN_IF_ERROR(expect_f32(call, *log_prob, "log_prob"));
+    ZERO_RETURN_IF_ERROR(expect_same_numel(call, scores, *log_prob, "scores and log_prob"));
+  }
+  const float* px = scores.f32();
+  const int64_t* pl = labels.i64();
+  std::vector<double> per(size_t(g.n * g.inner), 0.0);
+  int64_t count = 0;
+  for (int64_t b = 0; b < g.n; ++b)
+    for (int64_t in = 0; in < g.inner; ++in) {
+      const int64_t pos = b * g.inner + in, base = b * g.c * g.inner + in;
+      const int64_t label = pl[pos];
+      float lse = 0.f;
+      if (kSoftmax) {
+        float mx = -INFINITY;
+        for (int64_t c = 0; c < g.c; ++c) mx = std::max(mx, px[base + c * g.inner]);
+        double sum = 0;
+        for (int64_t c = 0; c < g.c; ++c) sum += std::exp(px[base + c * g.inner] - mx);
+        lse = mx + float(std::log(sum));
+      }
+      if (!g.ignored(label)) {
+        per[pos] = -(double(px[base + label * g.inner]) - lse);
+        ++count;
+      }
+      if (log_prob)
+        for (int64_t c = 0; c < g.c; ++c) log_prob->f32()[base + c * g.inner] = px[base + c * g.inner] - lse;
+    }
+  reduce_loss(g, per, count, loss.f32());
+  return Status();
+}
+
+// (dloss, scores|log_probs, labels) -> dinput.
+template <bool kSoftmax>
+Status loss_grad_impl(const KernelCall& call) {
+  const Tensor &dloss = call.in[0], &x = call.in[1], &labels = call.in[2], &dx = call.out[0];
+  LossGeometry g;
+  ZERO_RETURN_IF_ERROR(loss_geometry(call, x, labels, &g));
+  ZERO_RETURN_IF_ERROR(check_loss_output(call, g, dloss, labels, "dloss"));
+  ZERO_RETURN_IF_ERROR(check_labels(call, g, labels));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dx, "dinput"));
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, dx, "input and dinput"));
+  const float *px = x.f32(), *pd = dloss.f32();
+  const int64_t* pl = labels.i64();
+  float* pdx = dx.f32();
+  int64_t count = 0;
+  for (int64_t i = 0; i < labels.numel; ++i) count += !g.ignored(pl[i]);
+  for (int64_t b = 0; b < g.n; ++b)
+    for (int64_t in = 0; in < g.inner; ++in) {
+      const int64_t pos = b * g.inner + in, base = b * g.c * g.inner + in;
+      const int64_t label = pl[pos];
+      float w = 0.f;
+      if (!g.ignored(label)) {
+        w = g.reduction == plan::Reduction::None ? pd[pos]
+            : g.reduction == plan::Reduction::Mean ? float(double(pd[0]) / double(count))
+                                                    : pd[0];
+      }
+      if (kSoftmax) {
+        float mx = -INFINITY;
+        for (int64_t c = 0; c < g.c; ++c) mx = std::max(mx, px[base + c * g.inner]);
+        double sum = 0;
+        for (int64_t c = 0; c < g.c; ++c) sum += std::exp(px[base + c * g.inner] - mx);
+        const float inv = float(1.0 / sum);
+        for (int64_t c = 0; c < g.c; ++c) {
+          const int64_t j = base + c * g.inner;
+          const float p = std::exp(px[j] - mx) * inv;
+          pdx[j] = w == 0.f ? 0.f : (p - (c == label ? 1.f : 0.f)) * w;
+        }
+      } else {
+        for (int64_t c = 0; c < g.c; ++c) pdx[base + c * g.inner] = c == label ? -w : 0.f;
+      }
+    }
+  return Status();
+}
+
+// ---- reductions, layout --------------------------------------------------
+
+template <bool kMean>
+Status reduce_impl(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "y"));
+  bool reduced[kMaxRank] = {};
+  const auto* attrs = call.inst->attrs_as_ReduceAttrs();
+  const bool all = !attrs || !attrs->axes() || attrs->axes()->size() == 0;
+  for (int i = 0; all && i < x.ndim; ++i) reduced[i] = true;
+  if (!all)
+    for (int64_t axis : *attrs->axes()) {
+      int ax;
+      if (!normalize_axis(axis, x.ndim, &ax))
+        return fail(call, "axis " + std::to_string(axis) + " out of range for " + tensor_shape_string(x));
+      reduced[ax] = true;
+    }
+  // The output layout is the input's with reduced dims dropped or kept as 1
+  // (keepdims); either way the element order is the same, so only the count
+  // must match.
+  int64_t out_numel = 1, count = 1;
+  int64_t strides[kMaxRank];
+  for (int i = x.ndim - 1; i >= 0; --i) {
+    strides[i] = reduced[i] ? 0 : out_numel;
+    if (reduced[i]) count *= x.dims[i];
+    else out_numel *= x.dims[i];
+  }
+  if (y.numel != out_numel)
+    return fail(call, "output " + tensor_shape_string(y) + " does not match reducing " + tensor_shape_string(x));
+  std::vector<double> acc(size_t(out_numel), 0.0);
+  const float* px = x.f32();
+  int64_t zero[kMaxRank] = {};
+  for_each_broadcast(x, strides, zero, [&](int64_t i, int64_t o, int64_t) { acc[o] += px[i]; });
+  float* py = y.f32();
+  for (int64_t o = 0; o < out_numel; ++o) py[o] = float(kMean ? acc[o] / double(count) : acc[o]);
+  return Status();
+}
+
+template <class T>
+void strided_copy(const Tensor& shape, const int64_t* src_strides, const T* src, T* dst) {
+  int64_t zero[kMaxRank] = {};
+  for_each_broadcast(shape, src_strides, zero, [&](int64_t o, int64_t i, int64_t) { dst[o] = src[i]; });
+}
+
+// dst[o] = src[index given by src_strides] for each element of `shape`, any dtype.
+void strided_copy_any(const Tensor& shape, const int64_t* src_strides, const Tensor& src, Tensor& dst) {
+  if (src.dtype == DType::I64) strided_copy(shape, src_strides, src.i64(), dst.i64());
+  else strided_copy(shape, src_strides, src.f32(), dst.f32());
+}
+
+Status transpose(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
+  if (x.data == y.data && x.numel > 1) return fail(call, "transpose cannot run in place");
+  int perm[kMaxRank];
+  const auto* attrs = call.inst->attrs_as_PermAttrs();
+  if (!attrs || !attrs->perm() || attrs->perm()->size() == 0) {
+    for (int i = 0; i < x.ndim; ++i) perm[i] = x.ndim - 1 - i;  // ONNX default: reverse
+  } else {
+    if (int(attrs->perm()->size()) != x.ndim) return fail(call, "perm length differs from rank");
+    bool seen[kMaxRank] = {};
+    for (int i = 0; i < x.ndim; ++i) {
+      int64_t p = attrs->perm()->Get(i);
+      if (p < 0 || p >= x.ndim || seen[p]) return fail(call, "perm is not a permutation");
+      seen[p] = true;
+      perm[i] = int(p);
+    }
+  }
+  int64_t in_strides[kMaxRank], stride = 1;
+  for (int i = x.ndim - 1; i >= 0; --i) {
+    in_strides[i] = stride;
+    stride *= x.dims[i];
+  }
+  bool ok = y.ndim == x.ndim;
+  int64_t src_strides[kMaxRank];
+  for (int i = 0; ok && i < x.ndim; ++i) {
+    ok = y.dims[i] == x.dims[perm[i]];
+    src_strides[i] = in_strides[perm[i]];
+  }
+  if (!ok) return fail(call, "output " + tensor_shape_string(y) + " is not a permutation of " + tensor_shape_string(x));
+  strided_copy_any(y, src_strides, x, const_cast<Tensor&>(y));
+  return Status();
+}
+
+Status expand(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
+  int64_t strides[kMaxRank];
+  if (!broadcast_strides(x, y, strides))
+    return fail(call, "cannot broadcast " + tensor_shape_string(x) + " to " + tensor_shape_string(y));
+  if (x.data == y.data && x.numel != y.numel) return fail(call, "expand cannot run in place");
+  strided_copy_any(y, strides, x, const_cast<Tensor&>(y));
+  return Status();
+}
+
+Status fill(const KernelCall& call) {
+  const Tensor& y = call.out[0];
+  const auto* attrs = call.inst->attrs_as_FillAttrs();
+  const float v = attrs ? attrs->value() : 0.f;
+  if (y.dtype == DType::F32) std::fill(y.f32(), y.f32() + y.numel, v);
+  else std::fill(y.i64(), y.i64() + y.numel, int64_t(v));
+  return Status();
+}
+
+// ---- optimizers ----------------------------------------------------------
+
+// torch.optim.SGD (single tensor, dampening 0, no nesterov).
+Status sgd_update(const KernelCall& call) {
+  const auto* attrs = call.inst->attrs_as_SgdAttrs();
+  if (!attrs) return fail(call, "missing SgdAttrs");
+  const Tensor &p = call.in[0], &g = call.in[1];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, p, "param"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, g, "grad"));
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, p, g, "param and grad"));
+  const float lr = attrs->lr(), momentum = attrs->momentum(), wd = attrs->weight_decay();
+  float* buf = nullptr;
+  if (momentum != 0.f) {
+    if (call.num_in < 3) return fail(call, "momentum needs a momentum buffer operand");
+    ZERO_RETURN_IF_ERROR(expect_f32(call, call.in[2], "momentum_buffer"));
+    ZERO_RETURN_IF_ERROR(expect_same_numel(call, p, call.in[2], "param and momentum_buffer"));
+    buf = call.in[2].f32();
+  }
+  float* pp = p.f32();
+  const float* pg = g.f32();
+  for (int64_t i = 0; i < p.numel; ++i) {
+    float d = wd != 0.f ? pg[i] + wd * pp[i] : pg[i];
+    if (buf) d = buf[i] = momentum * buf[i] + d;
+    pp[i] += -lr * d;
+  }
+  return Status();
+}
+
+// torch.optim.AdamW (single tensor, no amsgrad). Bias corrections in double
+// like PyTorch's Python floats; exp_avg uses lerp as PyTorch does.
+Status adamw_update(const KernelCall& call) {
+  const auto* attrs = call.inst->attrs_as_AdamWAttrs();
+  if (!attrs) return fail(call, "missing AdamWAttrs");
+  const Tensor &p = call.in[0], &g = call.in[1], &m = call.in[2], &v = call.in[3], &step = call.in[4];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, p, "param"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, g, "grad"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, m, "exp_avg"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, v, "exp_avg_sq"));
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, p, g, "param and grad"));
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, p, m, "param and exp_avg"));
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, p, v, "param and exp_avg_sq"));
+  if (step.dtype != DType::I64 || step.numel != 1) return fail(call, "step must be an I64 scalar");
+  const int64_t t = step.i64()[0];
+  if (t < 1) return fail(call, "step must be >= 1 (missing IncrementStep?)");
+  const double lr = attrs->lr(), b1 = attrs->beta1(), b2 = attrs->beta2();
+  const float decay = float(1.0 - lr * double(attrs->weight_decay()));
+  const float w1 = float(1.0 - b1), fb2 = float(b2), w2 = float(1.0 - b2);
+  const double bc1 = 1.0 - std::pow(b1, double(t)), bc2 = 1.0 - std::pow(b2, double(t));
+  const float step_size = float(lr / bc1), bc2_sqrt = float(std::sqrt(bc2)), eps = attrs->eps();
+  float *pp = p.f32(), *pm = m.f32(), *pv = v.f32();
+  const float* pg = g.f32();
+  for (int64_t i = 0; i < p.numel; ++i) {
+    const float gi = pg[i];
+    pp[i] *= decay;
+    pm[i] = w1 < 0.5f ? pm[i] + w1 * (gi - pm[i]) : gi - (gi - pm[i]) * (1.f - w1);
+    pv[i] = pv[i] * fb2 + w2 * gi * gi;
+    const float denom = std::sqrt(pv[i]) / bc2_sqrt + eps;
+    pp[i] += -step_size * (pm[i] / denom);
+  }
+  return Status();
+}
+
+Status increment_step(const KernelCall& call) {
+  const Tensor& s = call.in[0];
+  if (s.dtype != DType::I64 || s.numel != 1) return fail(call, "step must be an I64 scalar");
+  s.i64()[0] += 1;
+  return Status();
+}
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend() {
+    set(Opcode::Add, add);
+    set(Opcode::Sub, sub);
+    set(Opcode::Mul, mul);
+    set(Opcode::Div, div);
+    set(Opcode::Pow, pow);
+    set(Opcode::Neg, neg);
+    set(Opcode::Sqrt, sqrt);
+    set(Opcode::Relu, relu);
+    set(Opcode::Tanh, tanh);
+    set(Opcode::Sigmoid, sigmoid);
+    set(Opcode::Erf, erf);
+    set(Opcode::Exp, exp);
+    set(Opcode::Log, log);
+    set(Opcode::Copy, copy);
+    set(Opcode::Cast, cast);
+    set(Opcode::Gemm, gemm);
+    set(Opcode::MatMul, matmul);
+    set(Opcode::Softmax, softmax_impl<false>);
+    set(Opcode::LogSoftmax, softmax_impl<true>);
+    set(Opcode::SoftmaxCrossEntropyLoss, loss_impl<true>);
+    set(Opcode::NegativeLogLikelihoodLoss, loss_impl<false>);
+    set(Opcode::ReduceSum, reduce_impl<false>);
+    set(Opcode::ReduceMean, reduce_impl<true>);
+    set(Opcode::Transpose, transpose);
+    set(Opcode::Expand, expand);
+    set(Opcode::Fill, fill);
+    set(Opcode::ReluGrad, relu_grad);
+    set(Opcode::TanhGrad, tanh_grad);
+    set(Opcode::SigmoidGrad, sigmoid_grad);
+    set(Opcode::ErfGrad, erf_grad);
+    set(Opcode::SoftmaxGrad, softmax_grad_impl<false>);
+    set(Opcode::LogSoftmaxGrad, softmax_grad_impl<true>);
+    set(Opcode::SoftmaxCrossEntropyLossGrad, loss_grad_impl<true>);
+    set(Opcode::NegativeLogLikelihoodLossGrad, loss_grad_impl<false>);
+    set(Opcode::SgdUpdate, sgd_update);
+    set(Opcode::AdamWUpdate, adamw_update);
+    set(Opcode::IncrementStep, increment_step);
+  }
+  plan::Backend kind() const override { return plan::Backend::Cpu; }
+  Kernel kernel(plan::Opcode op) const override {
+    auto i = size_t(op);
+    return i < kTableSize ? table_[i] : nullptr;
+  }
+
+ private:
+  static constexpr size_t kTableSize = 256;
+  void set(Opcode op, Kernel k) { table_[size_t(op)] = k; }
+  Kernel table_[kTableSize] = {};
+};
+
+}  // namespace
+
+const Backend& cpu_backend() {
+  static const CpuBackend backend;
+  return backend;
+}
+
+}  // namespace zero

@@ -1,0 +1,434 @@
+// The executor: loads and validates a plan, owns the arena, and runs the
+// instruction stream exactly as written.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <unordered_map>
+
+#include "backend.h"
+#include "zero/plan_format.h"
+#include "zero/runtime.h"
+
+namespace zero {
+namespace {
+
+constexpr size_t kArenaAlignment = 64;
+
+// The plan bytes: a read-only file mapping, or an aligned heap copy.
+class PlanBytes {
+ public:
+  ~PlanBytes() {
+    if (mapped_) munmap(data_, size_);
+    else if (data_) alloc_->deallocate(data_);
+  }
+  Status map(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::error(path + ": cannot open plan: " + std::strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return Status::error(path + ": not a regular file");
+    }
+    size_ = size_t(st.st_size);
+    if (size_ == 0) {
+      ::close(fd);
+      return Status::error(path + ": plan file is empty");
+    }
+    void* p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (p == MAP_FAILED) return Status::error(path + ": cannot map plan: " + std::strerror(errno));
+    data_ = p;
+    mapped_ = true;
+    return Status();
+  }
+  Status copy(const void* data, size_t size, Allocator* alloc) {
+    alloc_ = alloc;
+    data_ = alloc->allocate(size ? size : 1, kArenaAlignment);
+    if (!data_) return Status::error("out of memory copying the plan");
+    if (size) std::memcpy(data_, data, size);
+    size_ = size;
+    return Status();
+  }
+  const uint8_t* data() const { return static_cast<const uint8_t*>(data_); }
+  size_t size() const { return size_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+  bool mapped_ = false;
+  Allocator* alloc_ = nullptr;
+};
+
+bool is_collective(plan::Opcode op) {
+  return op == plan::Opcode::AllReduce || op == plan::Opcode::ReduceScatter || op == plan::Opcode::AllGather;
+}
+
+struct Arity {
+  int min_in, max_in, min_out, max_out;
+};
+
+// Operand counts per opcode; false for unknown opcodes.
+bool arity(plan::Opcode op, Arity* a) {
+  using O = plan::Opcode;
+  switch (op) {
+    case O::Add: case O::Sub: case O::Mul: case O::Div: case O::Pow: case O::MatMul:
+    case O::ReluGrad: case O::TanhGrad: case O::SigmoidGrad: case O::ErfGrad:
+    case O::SoftmaxGrad: case O::LogSoftmaxGrad: case O::NegativeLogLikelihoodLoss:
+      *a = {2, 2, 1, 1}; return true;
+    case O::Neg: case O::Sqrt: case O::Relu: case O::Tanh: case O::Sigmoid: case O::Erf:
+    case O::Exp: case O::Log: case O::Copy: case O::Cast: case O::Softmax: case O::LogSoftmax:
+    case O::ReduceSum: case O::ReduceMean: case O::Transpose: case O::Expand:
+    case O::AllReduce: case O::ReduceScatter: case O::AllGather:
+      *a = {1, 1, 1, 1}; return true;
+    case O::Gemm: *a = {2, 3, 1, 1}; return true;
+    case O::SoftmaxCrossEntropyLoss: *a = {2, 2, 1, 2}; return true;
+    case O::Fill: *a = {0, 0, 1, 1}; return true;
+    case O::SoftmaxCrossEntropyLossGrad: case O::NegativeLogLikelihoodLossGrad:
+      *a = {3, 3, 1, 1}; return true;
+    // Optimizers update in place; outputs, if listed, only document that.
+    case O::SgdUpdate: *a = {2, 3, 0, 3}; return true;
+    case O::AdamWUpdate: *a = {5, 5, 0, 5}; return true;
+    case O::IncrementStep: *a = {1, 1, 0, 1}; return true;
+  }
+  return false;
+}
+
+struct Op {
+  plan::Opcode opcode;
+  const plan::Instruction* inst;
+  Kernel kernel;  // nullptr for collectives
+  Reduction reduction = Reduction::Sum;
+  std::vector<Tensor> in, out;
+};
+
+struct ParamSlot {
+  uint32_t value;
+  bool sharded;
+  uint64_t shard_numel;
+  int64_t numel;
+};
+
+}  // namespace
+
+struct Session::Impl {
+  std::string name;  // for messages: the plan path
+  PlanBytes bytes;
+  const plan::Plan* plan = nullptr;
+  Communicator* comm = nullptr;
+  Allocator* alloc = nullptr;
+  const Backend* backend = nullptr;
+  uint8_t* arena = nullptr;
+  size_t arena_size = 0;
+  std::vector<Tensor> values;
+  std::vector<Op> ops;
+  std::vector<TensorInfo> inputs;
+  std::vector<uint32_t> input_values;
+  std::vector<TensorInfo> params;
+  std::vector<ParamSlot> param_slots;
+
+  ~Impl() {
+    if (arena) alloc->deallocate(arena);
+  }
+
+  Status error(const std::string& what) const { return Status::error(name + ": " + what); }
+
+  Status verify_header();
+  Status resolve_values();
+  Status resolve_instructions();
+  Status resolve_collective(Op* op, size_t index);
+  Status load_initializers();
+  Status resolve_io();
+  Status init();
+};
+
+Status Session::Impl::verify_header() {
+  if (bytes.size() < 8 || !plan::PlanBufferHasIdentifier(bytes.data()))
+    return error(std::string("not a zero plan (missing file identifier ") + kPlanFileIdentifier + ")");
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size(), /*max_depth=*/64,
+                                 /*max_tables=*/100000000);
+  if (!plan::VerifyPlanBuffer(verifier)) return error("corrupt or truncated plan (FlatBuffers verification failed)");
+  plan = plan::GetPlan(bytes.data());
+  if (plan->format_version() != kPlanFormatVersion)
+    return error("plan format version " + std::to_string(plan->format_version()) + " is not supported (runtime reads " +
+                 std::to_string(kPlanFormatVersion) + ")");
+  if (plan->backend() != backend->kind())
+    return error(std::string("plan is for backend ") + plan::EnumNameBackend(plan->backend()) +
+                 ", this runtime runs " + plan::EnumNameBackend(backend->kind()));
+  if (plan->world_size() != uint32_t(comm->size()))
+    return error("plan was compiled for world size " + std::to_string(plan->world_size()) + " but running with " +
+                 std::to_string(comm->size()) + " rank(s)");
+  return Status();
+}
+
+Status Session::Impl::resolve_values() {
+  arena_size = plan->arena_bytes();
+  if (arena_size > (size_t(1) << 48)) return error("arena_bytes " + std::to_string(arena_size) + " is implausible");
+  arena = static_cast<uint8_t*>(alloc->allocate(arena_size ? arena_size : 1, kArenaAlignment));
+  if (!arena) return error("cannot allocate an arena of " + std::to_string(arena_size) + " bytes");
+  // Values without an initializer have unspecified contents by contract;
+  // zeroing once makes runs reproducible.
+  std::memset(arena, 0, arena_size);
+  const auto* vals = plan->values();
+  const size_t n = vals ? vals->size() : 0;
+  values.resize(n);
+  const uint64_t rank = uint64_t(comm->rank());
+  for (size_t i = 0; i < n; ++i) {
+    const plan::Value* v = vals->Get(i);
+    const std::string what = "value " + std::to_string(i) + (v->name() ? " '" + v->name()->str() + "'" : "");
+    Tensor& t = values[i];
+    if (v->dtype() != plan::DType::F32 && v->dtype() != plan::DType::I64) return error(what + ": unknown dtype");
+    t.dtype = DType(v->dtype());
+    const size_t ndim = v->shape() ? v->shape()->size() : 0;
+    if (ndim > size_t(kMaxRank)) return error(what + ": rank " + std::to_string(ndim) + " exceeds " + std::to_string(kMaxRank));
+    t.ndim = int(ndim);
+    uint64_t numel = 1;
+    for (size_t d = 0; d < ndim; ++d) {
+      int64_t dim = v->shape()->Get(d);
+      if (dim < 0 || __builtin_mul_overflow(numel, uint64_t(dim), &numel) || numel > (uint64_t(1) << 48))
+        return error(what + ": invalid shape");
+      t.dims[d] = dim;
+    }
+    t.numel = int64_t(numel);
+    const uint64_t bytes = numel * dtype_size(t.dtype);
+    uint64_t start, end;
+    if (__builtin_mul_overflow(rank, v->rank_stride(), &start) || __builtin_add_overflow(start, v->offset(), &start) ||
+        __builtin_add_overflow(start, bytes, &end) || end > arena_size)
+      return error(what + ": bytes [offset + rank * rank_stride, +" + std::to_string(bytes) +
+                   ") lie outside the arena of " + std::to_string(arena_size) + " bytes");
+    if (start % dtype_size(t.dtype) != 0) return error(what + ": misaligned for its dtype");
+    t.data = arena + start;
+  }
+  return Status();
+}
+
+Status Session::Impl::resolve_collective(Op* op, size_t index) {
+  const std::string what = "instruction " + std::to_string(index) + " (" + plan::EnumNameOpcode(op->opcode) + ")";
+  const Tensor &x = op->in[0], &y = op->out[0];
+  if (x.dtype != DType::F32 || y.dtype != DType::F32) return error(what + ": collectives take F32 values");
+  const int64_t n = comm->size();
+  const bool ok = op->opcode == plan::Opcode::AllReduce       ? x.numel == y.numel
+                  : op->opcode == plan::Opcode::ReduceScatter ? x.numel == n * y.numel
+                                                              : y.numel == n * x.numel;
+  if (!ok)
+    return error(what + ": element counts " + std::to_string(x.numel) + " -> " + std::to_string(y.numel) +
+                 " do not fit world size " + std::to_string(n));
+  if (const auto* attrs = op->inst->attrs_as_CollectiveAttrs()) {
+    if (attrs->reduction() == plan::Reduction::Mean) op->reduction = Reduction::Mean;
+    else if (attrs->reduction() != plan::Reduction::Sum) return error(what + ": reduction must be Sum or Mean");
+  }
+  return Status();
+}
+
+Status Session::Impl::resolve_instructions() {
+  const auto* insts = plan->instructions();
+  const size_t n = insts ? insts->size() : 0;
+  ops.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const plan::Instruction* inst = insts->Get(i);
+    Op op;
+    op.opcode = inst->opcode();
+    op.inst = inst;
+    const std::string what = "instruction " + std::to_string(i);
+    Arity a;
+    if (!arity(op.opcode, &a)) return error(what + ": unknown opcode " + std::to_string(unsigned(op.opcode)));
+    const std::string name = what + " (" + plan::EnumNameOpcode(op.opcode) + ")";
+    const int nin = inst->inputs() ? int(inst->inputs()->size()) : 0;
+    const int nout = inst->outputs() ? int(inst->outputs()->size()) : 0;
+    if (nin < a.min_in || nin > a.max_in || nout < a.min_out || nout > a.max_out)
+      return error(name + ": wrong operand count (" + std::to_string(nin) + " inputs, " + std::to_string(nout) +
+                   " outputs)");
+    for (int k = 0; k < nin; ++k) {
+      uint32_t v = inst->inputs()->Get(k);
+      if (v >= values.size()) return error(name + ": input value index " + std::to_string(v) + " out of range");
+      op.in.push_back(values[v]);
+    }
+    for (int k = 0; k < nout; ++k) {
+      uint32_t v = inst->outputs()->Get(k);
+      if (v >= values.size()) return error(name + ": output value index " + std::to_string(v) + " out of range");
+      op.out.push_back(values[v]);
+    }
+    if (is_collective(op.opcode)) {
+      ZERO_RETURN_IF_ERROR(resolve_collective(&op, i));
+    } else {
+      op.kernel = backend->kernel(op.opcode);
+      if (!op.kernel) return error(name + ": no kernel for this opcode on this backend");
+    }
+    ops.push_back(std::move(op));
+  }
+  return Status();
+}
+
+Status Session::Impl::load_initializers() {
+  const auto* inits = plan->initializers();
+  if (!inits) return Status();
+  for (size_t i = 0; i < inits->size(); ++i) {
+    const plan::Initializer* init = inits->Get(i);
+    const std::string what = "initializer " + std::to_string(i);
+    if (init->value() >= values.size()) return error(what + ": value index out of range");
+    if (init->rank() < -1 || init->rank() >= comm->size()) return error(what + ": rank out of range");
+    if (init->rank() != -1 && init->rank() != comm->rank()) continue;
+    const Tensor& t = values[init->value()];
+    const size_t size = init->data() ? init->data()->size() : 0;
+    if (size != size_t(t.numel) * dtype_size(t.dtype))
+      return error(what + ": " + std::to_string(size) + " bytes for a value of " +
+                   std::to_string(size_t(t.numel) * dtype_size(t.dtype)));
+    if (size) std::memcpy(t.data, init->data()->data(), size);
+  }
+  return Status();
+}
+
+Status Session::Impl::resolve_io() {
+  auto info = [&](const flatbuffers::String* n, const Tensor& t) {
+    return TensorInfo{n ? n->str() : std::string(), t.dtype, std::vector<int64_t>(t.dims, t.dims + t.ndim)};
+  };
+  if (const auto* ins = plan->inputs())
+    for (size_t i = 0; i < ins->size(); ++i) {
+      const plan::Input* in = ins->Get(i);
+      if (in->value() >= values.size()) return error("input " + std::to_string(i) + ": value index out of range");
+      inputs.push_back(info(in->name(), values[in->value()]));
+      input_values.push_back(in->value());
+    }
+  if (const auto* ps = plan->parameters())
+    for (size_t i = 0; i < ps->size(); ++i) {
+      const plan::Parameter* p = ps->Get(i);
+      const std::string what = "parameter " + std::to_string(i) + (p->name() ? " '" + p->name()->str() + "'" : "");
+      if (p->value() >= values.size()) return error(what + ": value index out of range");
+      const Tensor& t = values[p->value()];
+      if (t.dtype != DType::F32) return error(what + ": parameters must be F32");
+      TensorInfo ti{p->name() ? p->name()->str() : std::string(), DType::F32, {}};
+      uint64_t numel = 1;
+      if (p->shape())
+        for (int64_t d : *p->shape()) {
+          if (d < 0 || __builtin_mul_overflow(numel, uint64_t(d), &numel)) return error(what + ": invalid shape");
+          ti.shape.push_back(d);
+        }
+      const bool ok = p->sharded() ? uint64_t(t.numel) == p->shard_numel() &&
+                                         p->shard_numel() * uint64_t(comm->size()) >= numel
+                                   : uint64_t(t.numel) == numel;
+      if (!ok) return error(what + ": storage of " + std::to_string(t.numel) + " elements does not hold shape " +
+                            shape_string(ti.shape));
+      params.push_back(std::move(ti));
+      param_slots.push_back({p->value(), p->sharded(), p->shard_numel(), int64_t(numel)});
+    }
+  return Status();
+}
+
+Status Session::Impl::init() {
+  ZERO_RETURN_IF_ERROR(verify_header());
+  ZERO_RETURN_IF_ERROR(resolve_values());
+  ZERO_RETURN_IF_ERROR(resolve_instructions());
+  ZERO_RETURN_IF_ERROR(load_initializers());
+  return resolve_io();
+}
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+
+Status Session::open(const std::string& path, Communicator* comm, Allocator* alloc, std::unique_ptr<Session>* out) {
+  auto impl = std::make_unique<Impl>();
+  impl->name = path;
+  impl->alloc = alloc;
+  ZERO_RETURN_IF_ERROR(impl->bytes.map(path));
+  impl->comm = comm;
+  impl->backend = &cpu_backend();
+  ZERO_RETURN_IF_ERROR(impl->init());
+  out->reset(new Session(std::move(impl)));
+  return Status();
+}
+
+Status Session::open_buffer(const void* data, size_t size, Communicator* comm, Allocator* alloc,
+                            std::unique_ptr<Session>* out) {
+  auto impl = std::make_unique<Impl>();
+  impl->name = "<plan buffer>";
+  impl->alloc = alloc;
+  ZERO_RETURN_IF_ERROR(impl->bytes.copy(data, size, alloc));
+  impl->comm = comm;
+  impl->backend = &cpu_backend();
+  ZERO_RETURN_IF_ERROR(impl->init());
+  out->reset(new Session(std::move(impl)));
+  return Status();
+}
+
+const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs; }
+const std::vector<TensorInfo>& Session::parameters() const { return impl_->params; }
+
+Status Session::bind_input(const std::string& name, const void* data, DType dtype, const std::vector<int64_t>& shape) {
+  for (size_t i = 0; i < impl_->inputs.size(); ++i) {
+    const TensorInfo& info = impl_->inputs[i];
+    if (info.name != name) continue;
+    if (dtype != info.dtype)
+      return Status::error("input '" + name + "': expected " + dtype_name(info.dtype) + ", got " + dtype_name(dtype));
+    if (shape != info.shape)
+      return Status::error("input '" + name + "': expected shape " + shape_string(info.shape) + ", got " +
+                           shape_string(shape));
+    const Tensor& t = impl_->values[impl_->input_values[i]];
+    std::memcpy(t.data, data, size_t(t.numel) * dtype_size(t.dtype));
+    return Status();
+  }
+  return Status::error("plan has no input named '" + name + "'");
+}
+
+Status Session::step() {
+  Impl& s = *impl_;
+  for (size_t i = 0; i < s.ops.size(); ++i) {
+    Op& op = s.ops[i];
+    Status st;
+    switch (op.opcode) {
+      case plan::Opcode::AllReduce:
+        st = s.comm->all_reduce(op.in[0].f32(), op.out[0].f32(), size_t(op.in[0].numel), op.reduction);
+        break;
+      case plan::Opcode::ReduceScatter:
+        st = s.comm->reduce_scatter(op.in[0].f32(), op.out[0].f32(), size_t(op.out[0].numel), op.reduction);
+        break;
+      case plan::Opcode::AllGather:
+        st = s.comm->all_gather(op.in[0].f32(), op.out[0].f32(), size_t(op.in[0].numel));
+        break;
+      default:
+        st = op.kernel(KernelCall{op.inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())});
+    }
+    if (!st.ok()) return s.error("instruction " + std::to_string(i) + ": " + st.message());
+  }
+  return Status();
+}
+
+Status Session::loss(float* value) const {
+  const uint32_t v = impl_->plan->loss();
+  if (v >= impl_->values.size() || impl_->values[v].dtype != DType::F32 || impl_->values[v].numel != 1)
+    return impl_->error("plan has no scalar F32 loss value");
+  *value = impl_->values[v].f32()[0];
+  return Status();
+}
+
+Status Session::read_parameter(const std::string& name, std::vector<float>* out) {
+  for (size_t i = 0; i < impl_->params.size(); ++i) {
+    if (impl_->params[i].name != name) continue;
+    const ParamSlot& p = impl_->param_slots[i];
+    const Tensor& t = impl_->values[p.value];
+    if (!p.sharded) {
+      out->assign(t.f32(), t.f32() + t.numel);
+      return Status();
+    }
+    // The shards are chunks of the flattened tensor padded to
+    // world_size * shard_numel; gather them and drop the padding.
+    out->resize(size_t(p.shard_numel) * size_t(impl_->comm->size()));
+    ZERO_RETURN_IF_ERROR(impl_->comm->all_gather(t.f32(), out->data(), size_t(p.shard_numel)));
+    out->resize(size_t(p.numel));
+    return Status();
+  }
+  return Status::error("plan has no parameter named '" + name + "'");
+}
+
+size_t Session::arena_bytes() const { return impl_->arena_size; }
+int Session::world_size() const { return int(impl_->plan->world_size()); }
+int Session::zero_stage() const { return int(impl_->plan->zero_stage()); }
+
+const uint8_t* Session::onnx_model(size_t* size) const {
+  const auto* m = impl_->plan->onnx_model();
+  *size = m ? m->size() : 0;
+  return m ? m->data() : nullptr;
+}
+
+}  // namespace zero

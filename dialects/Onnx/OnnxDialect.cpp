@@ -1,0 +1,179 @@
+//===- OnnxDialect.cpp - verifiers for the ONNX ops -----------------------===//
+
+#include "dialects/Onnx/OnnxDialect.h"
+#include "dialects/ShapeUtils.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace zero::onnx;
+
+#include "dialects/Onnx/OnnxDialect.cpp.inc"
+
+void OnnxDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/Onnx/OnnxOps.cpp.inc"
+      >();
+}
+
+namespace {
+
+RankedTensorType rankedType(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+LogicalResult verifyBroadcast(Operation *op, Value lhs, Value rhs, Value result) {
+  auto l = rankedType(lhs), r = rankedType(rhs), out = rankedType(result);
+  if (l.getElementType() != r.getElementType() || l.getElementType() != out.getElementType())
+    return op->emitOpError("operand and result element types must match");
+  auto shape = zero::broadcastShapes(l.getShape(), r.getShape());
+  if (!shape)
+    return op->emitOpError("operand shapes ") << l << " and " << r << " do not broadcast";
+  if (ArrayRef<int64_t>(*shape) != out.getShape())
+    return op->emitOpError("result type ") << out << " is not the broadcast shape of the operands";
+  return success();
+}
+
+} // namespace
+
+#define ZERO_BINARY_VERIFIER(OP)                                                              \
+  LogicalResult OP::verify() { return verifyBroadcast(*this, getLhs(), getRhs(), getResult()); }
+ZERO_BINARY_VERIFIER(AddOp)
+ZERO_BINARY_VERIFIER(SubOp)
+ZERO_BINARY_VERIFIER(MulOp)
+ZERO_BINARY_VERIFIER(DivOp)
+ZERO_BINARY_VERIFIER(PowOp)
+#undef ZERO_BINARY_VERIFIER
+
+OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+LogicalResult CastOp::verify() {
+  if (getInput().getType().getShape() != getResult().getType().getShape())
+    return emitOpError("must not change the shape");
+  return success();
+}
+
+LogicalResult ReshapeOp::verify() {
+  if (getInput().getType().getNumElements() != getResult().getType().getNumElements() ||
+      getInput().getType().getElementType() != getResult().getType().getElementType())
+    return emitOpError("must keep the element count and type: ")
+           << getInput().getType() << " vs " << getResult().getType();
+  return success();
+}
+
+LogicalResult ExpandOp::verify() {
+  auto in = getInput().getType(), out = getResult().getType();
+  auto shape = zero::broadcastShapes(in.getShape(), out.getShape());
+  if (!shape || ArrayRef<int64_t>(*shape) != out.getShape())
+    return emitOpError("cannot broadcast ") << in << " to " << out;
+  return success();
+}
+
+LogicalResult TransposeOp::verify() {
+  auto in = getInput().getType(), out = getResult().getType();
+  ArrayRef<int64_t> perm = getPerm();
+  if (static_cast<int64_t>(perm.size()) != in.getRank())
+    return emitOpError("perm has ") << perm.size() << " entries for rank " << in.getRank();
+  SmallVector<bool> seen(perm.size(), false);
+  for (auto [i, p] : llvm::enumerate(perm)) {
+    if (p < 0 || p >= in.getRank() || seen[p])
+      return emitOpError("perm is not a permutation");
+    seen[p] = true;
+    if (out.getDimSize(i) != in.getDimSize(p))
+      return emitOpError("result type does not match the permuted input shape");
+  }
+  return success();
+}
+
+LogicalResult GemmOp::verify() {
+  auto a = getA().getType(), b = getB().getType(), y = getResult().getType();
+  if (a.getRank() != 2 || b.getRank() != 2 || y.getRank() != 2)
+    return emitOpError("A, B and Y must be matrices");
+  int64_t m = a.getDimSize(getTransA() ? 1 : 0), k = a.getDimSize(getTransA() ? 0 : 1);
+  int64_t kb = b.getDimSize(getTransB() ? 1 : 0), n = b.getDimSize(getTransB() ? 0 : 1);
+  if (k != kb)
+    return emitOpError("inner dimensions differ: ") << k << " vs " << kb;
+  if (y.getDimSize(0) != m || y.getDimSize(1) != n)
+    return emitOpError("result must be ") << m << "x" << n;
+  if (getC()) {
+    auto c = getC().getType();
+    auto shape = zero::broadcastShapes(c.getShape(), y.getShape());
+    if (!shape || ArrayRef<int64_t>(*shape) != y.getShape())
+      return emitOpError("C ") << c << " does not broadcast to " << y;
+  }
+  return success();
+}
+
+LogicalResult MatMulOp::verify() {
+  auto l = getLhs().getType(), r = getRhs().getType();
+  if (l.getRank() < 2 || r.getRank() < 2)
+    return emitOpError("1-D operands are not supported yet");
+  if (l.getShape().back() != r.getShape()[r.getRank() - 2])
+    return emitOpError("inner dimensions differ");
+  auto batch = zero::broadcastShapes(l.getShape().drop_back(2), r.getShape().drop_back(2));
+  if (!batch)
+    return emitOpError("batch dimensions do not broadcast");
+  SmallVector<int64_t> expected(*batch);
+  expected.push_back(l.getShape()[l.getRank() - 2]);
+  expected.push_back(r.getShape().back());
+  if (ArrayRef<int64_t>(expected) != getResult().getType().getShape())
+    return emitOpError("result type does not match the matmul shape");
+  return success();
+}
+
+namespace {
+
+template <typename LossOp>
+LogicalResult verifyLoss(LossOp op) {
+  auto in = op.getInput().getType(), labels = op.getLabels().getType();
+  if (in.getRank() < 2)
+    return op.emitOpError("input must be [N, C, ...]");
+  SmallVector<int64_t> expected{in.getDimSize(0)};
+  llvm::append_range(expected, in.getShape().drop_front(2));
+  if (labels.getShape() != ArrayRef<int64_t>(expected))
+    return op.emitOpError("labels must have shape [N, d1, ...] of the input");
+  StringRef reduction = op.getReduction();
+  if (reduction != "mean" && reduction != "sum" && reduction != "none")
+    return op.emitOpError("unknown reduction '") << reduction << "'";
+  auto loss = op.getLoss().getType();
+  bool reduced = reduction != "none";
+  if (reduced ? loss.getRank() != 0 : loss.getShape() != labels.getShape())
+    return op.emitOpError("loss type does not match the reduction");
+  return success();
+}
+
+} // namespace
+
+LogicalResult SoftmaxCrossEntropyLossOp::verify() { return verifyLoss(*this); }
+LogicalResult NegativeLogLikelihoodLossOp::verify() { return verifyLoss(*this); }
+
+namespace {
+
+template <typename ReduceOp>
+LogicalResult verifyReduce(ReduceOp op) {
+  auto in = op.getInput().getType();
+  SmallVector<bool> reduced(in.getRank(), op.getAxes().empty());
+  for (int64_t axis : op.getAxes()) {
+    auto normalized = zero::normalizeAxis(axis, in.getRank());
+    if (!normalized)
+      return op.emitOpError("axis ") << axis << " is out of range for rank " << in.getRank();
+    reduced[*normalized] = true;
+  }
+  SmallVector<int64_t> expected;
+  for (int64_t i = 0; i < in.getRank(); ++i)
+    if (!reduced[i])
+      expected.push_back(in.getDimSize(i));
+    else if (op.getKeepdims())
+      expected.push_back(1);
+  if (ArrayRef<int64_t>(expected) != op.getResult().getType().getShape())
+    return op.emitOpError("result type does not match the reduced shape");
+  return success();
+}
+
+} // namespace
+
+LogicalResult ReduceSumOp::verify() { return verifyReduce(*this); }
+LogicalResult ReduceMeanOp::verify() { return verifyReduce(*this); }
+
+#define GET_OP_CLASSES
+#include "dialects/Onnx/OnnxOps.cpp.inc"

@@ -1,0 +1,165 @@
+//===- OnnxOps.td - ONNX operators as MLIR ops -------------*- tablegen -*-===//
+//
+// The subset of ONNX that zero trains. Shapes are static: the importer folds
+// shape operands (Reshape's shape, ReduceSum's axes) into result types and
+// attributes, so every op here is a pure function of tensor operands.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ZERO_ONNX_OPS
+#define ZERO_ONNX_OPS
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/BuiltinAttributes.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Onnx_Dialect : Dialect {
+  let name = "onnx";
+  let summary = "ONNX operators with static shapes";
+  let cppNamespace = "::zero::onnx";
+}
+
+class Onnx_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Onnx_Dialect, mnemonic, !listconcat(traits, [Pure])>;
+
+def Onnx_Tensor : RankedTensorOf<[F32, I64]>;
+def Onnx_FloatTensor : RankedTensorOf<[F32]>;
+
+// Elementwise ops with numpy (multidirectional) broadcasting.
+class Onnx_BinaryOp<string mnemonic> : Onnx_Op<mnemonic> {
+  let arguments = (ins Onnx_Tensor:$lhs, Onnx_Tensor:$rhs);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Onnx_AddOp : Onnx_BinaryOp<"Add">;
+def Onnx_SubOp : Onnx_BinaryOp<"Sub">;
+def Onnx_MulOp : Onnx_BinaryOp<"Mul">;
+def Onnx_DivOp : Onnx_BinaryOp<"Div">;
+def Onnx_PowOp : Onnx_BinaryOp<"Pow">;
+
+class Onnx_UnaryOp<string mnemonic> : Onnx_Op<mnemonic, [SameOperandsAndResultType]> {
+  let arguments = (ins Onnx_Tensor:$input);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Onnx_NegOp : Onnx_UnaryOp<"Neg">;
+def Onnx_SqrtOp : Onnx_UnaryOp<"Sqrt">;
+def Onnx_ReluOp : Onnx_UnaryOp<"Relu">;
+def Onnx_TanhOp : Onnx_UnaryOp<"Tanh">;
+def Onnx_SigmoidOp : Onnx_UnaryOp<"Sigmoid">;
+def Onnx_ErfOp : Onnx_UnaryOp<"Erf">;
+def Onnx_ExpOp : Onnx_UnaryOp<"Exp">;
+def Onnx_LogOp : Onnx_UnaryOp<"Log">;
+def Onnx_IdentityOp : Onnx_UnaryOp<"Identity">;
+
+def Onnx_ConstantOp : Onnx_Op<"Constant", [ConstantLike, AllTypesMatch<["value", "result"]>]> {
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = "attr-dict $value";
+  let hasFolder = 1;
+}
+
+def Onnx_CastOp : Onnx_Op<"Cast"> {
+  let summary = "element type conversion; the target is the result type";
+  let arguments = (ins Onnx_Tensor:$input);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Onnx_ReshapeOp : Onnx_Op<"Reshape"> {
+  let summary = "Reshape, Flatten, Squeeze and Unsqueeze: the result type is the shape";
+  let arguments = (ins Onnx_Tensor:$input);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Onnx_ExpandOp : Onnx_Op<"Expand"> {
+  let summary = "broadcast to the result type's shape";
+  let arguments = (ins Onnx_Tensor:$input);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Onnx_TransposeOp : Onnx_Op<"Transpose"> {
+  let arguments = (ins Onnx_Tensor:$input, DenseI64ArrayAttr:$perm);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Onnx_GemmOp : Onnx_Op<"Gemm"> {
+  let summary = "Y = alpha * op(A) * op(B) + beta * C";
+  let arguments = (ins Onnx_FloatTensor:$a, Onnx_FloatTensor:$b,
+                       Optional<Onnx_FloatTensor>:$c,
+                       DefaultValuedAttr<F32Attr, "1.0">:$alpha,
+                       DefaultValuedAttr<F32Attr, "1.0">:$beta,
+                       DefaultValuedAttr<BoolAttr, "false">:$transA,
+                       DefaultValuedAttr<BoolAttr, "false">:$transB);
+  let results = (outs Onnx_FloatTensor:$result);
+  let assemblyFormat = [{
+    $a `,` $b (`,` $c^)? attr-dict `:` `(` type($a) `,` type($b) (`,` type($c)^)? `)` `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Onnx_MatMulOp : Onnx_Op<"MatMul"> {
+  let arguments = (ins Onnx_FloatTensor:$lhs, Onnx_FloatTensor:$rhs);
+  let results = (outs Onnx_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+class Onnx_SoftmaxLikeOp<string mnemonic> : Onnx_Op<mnemonic, [SameOperandsAndResultType]> {
+  let arguments = (ins Onnx_FloatTensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
+  let results = (outs Onnx_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Onnx_SoftmaxOp : Onnx_SoftmaxLikeOp<"Softmax">;
+def Onnx_LogSoftmaxOp : Onnx_SoftmaxLikeOp<"LogSoftmax">;
+
+class Onnx_LossOp<string mnemonic, list<Trait> traits = []> : Onnx_Op<mnemonic, traits> {
+  let arguments = (ins Onnx_FloatTensor:$input, RankedTensorOf<[I64]>:$labels,
+                       DefaultValuedStrAttr<StrAttr, "mean">:$reduction,
+                       OptionalAttr<I64Attr>:$ignore_index);
+  let hasVerifier = 1;
+}
+
+def Onnx_SoftmaxCrossEntropyLossOp : Onnx_LossOp<"SoftmaxCrossEntropyLoss"> {
+  let results = (outs Onnx_FloatTensor:$loss, Optional<Onnx_FloatTensor>:$log_prob);
+  let assemblyFormat = [{
+    $input `,` $labels attr-dict `:` `(` type($input) `,` type($labels) `)` `->` type(results)
+  }];
+}
+
+def Onnx_NegativeLogLikelihoodLossOp : Onnx_LossOp<"NegativeLogLikelihoodLoss"> {
+  let results = (outs Onnx_FloatTensor:$loss);
+  let assemblyFormat = [{
+    $input `,` $labels attr-dict `:` `(` type($input) `,` type($labels) `)` `->` type($loss)
+  }];
+}
+
+class Onnx_ReduceOp<string mnemonic> : Onnx_Op<mnemonic> {
+  let summary = "reduction over `axes` (all axes when empty)";
+  let arguments = (ins Onnx_FloatTensor:$input, DenseI64ArrayAttr:$axes,
+                       DefaultValuedAttr<BoolAttr, "true">:$keepdims);
+  let results = (outs Onnx_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Onnx_ReduceSumOp : Onnx_ReduceOp<"ReduceSum">;
+def Onnx_ReduceMeanOp : Onnx_ReduceOp<"ReduceMean">;
+
+#endif // ZERO_ONNX_OPS

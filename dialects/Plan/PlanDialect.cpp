@@ -1,0 +1,85 @@
+//===- PlanDialect.cpp - verifiers for executable plans -------------------===//
+
+#include "dialects/Plan/PlanDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/StringSet.h"
+
+using namespace mlir;
+using namespace zero::plan;
+
+#include "dialects/Plan/PlanDialect.cpp.inc"
+
+void PlanDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/Plan/PlanOps.cpp.inc"
+      >();
+}
+
+int64_t zero::plan::getTensorBytes(RankedTensorType type) {
+  return type.getNumElements() * (type.getElementTypeBitWidth() / 8);
+}
+
+bool zero::plan::isKnownOpcode(StringRef opcode) {
+  // Kept in step with the Opcode enum of runtime/schema/plan.fbs; the
+  // serializer fails loudly on a name this list has and the schema lacks.
+  static const llvm::StringSet<> known = {
+      "Add", "Sub", "Mul", "Div", "Pow", "Neg", "Sqrt", "Relu", "Tanh", "Sigmoid", "Erf",
+      "Exp", "Log", "Copy", "Cast", "Gemm", "MatMul", "Softmax", "LogSoftmax",
+      "SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss", "ReduceSum", "ReduceMean",
+      "Transpose", "Expand", "Fill", "ReluGrad", "TanhGrad", "SigmoidGrad", "ErfGrad",
+      "SoftmaxGrad", "LogSoftmaxGrad", "SoftmaxCrossEntropyLossGrad",
+      "NegativeLogLikelihoodLossGrad", "SgdUpdate", "AdamWUpdate", "IncrementStep",
+      "AllReduce", "ReduceScatter", "AllGather"};
+  return known.contains(opcode);
+}
+
+LogicalResult ProgramOp::verify() {
+  if (getWorldSize() < 1)
+    return emitOpError("world size must be at least 1");
+  if (getZeroStage() > 3)
+    return emitOpError("ZeRO stage must be 0, 1, 2 or 3");
+  if (getBackend() != "cpu" && getBackend() != "cuda")
+    return emitOpError("unknown backend '") << getBackend() << "'";
+  return success();
+}
+
+LogicalResult BufferOp::verify() {
+  static const llvm::StringSet<> kinds = {"parameter",     "gradient", "optimizer_state",
+                                          "activation",    "communication",
+                                          "input",         "constant"};
+  if (!kinds.contains(getKind()))
+    return emitOpError("unknown kind '") << getKind() << "'";
+  if (getBytes() < 0)
+    return emitOpError("size must not be negative");
+  return success();
+}
+
+LogicalResult ValueOp::verify() {
+  auto buffer = SymbolTable::lookupNearestSymbolFrom<BufferOp>(*this, getBufferAttr());
+  if (!buffer)
+    return emitOpError("names no buffer ") << getBufferAttr();
+  auto type = cast<RankedTensorType>(getType());
+  if (!type.getElementType().isF32() && !type.getElementType().isInteger(64))
+    return emitOpError("element type must be f32 or i64");
+  auto world = getOperation()->getParentOfType<ProgramOp>().getWorldSize();
+  int64_t end = getByteOffset() + getRankStride() * (world - 1) + getTensorBytes(type);
+  if (getByteOffset() < 0 || end > buffer.getBytes())
+    return emitOpError("view of ") << end << " bytes exceeds buffer " << getBufferAttr() << " of "
+                                   << buffer.getBytes() << " bytes";
+  return success();
+}
+
+LogicalResult InstrOp::verify() {
+  if (!isKnownOpcode(getOpcode()))
+    return emitOpError("unknown opcode '") << getOpcode() << "'";
+  for (Attribute ref : llvm::concat<const Attribute>(getInputs(), getOutputs()))
+    if (!SymbolTable::lookupNearestSymbolFrom<ValueOp>(*this, cast<SymbolRefAttr>(ref)))
+      return emitOpError("names no value ") << ref;
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "dialects/Plan/PlanOps.cpp.inc"

@@ -1,0 +1,28 @@
+//===- PlanDialect.h - executable plans -----------------------------------===//
+
+#ifndef ZERO_DIALECTS_PLAN_PLANDIALECT_H
+#define ZERO_DIALECTS_PLAN_PLANDIALECT_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/RegionKindInterface.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include "dialects/Plan/PlanDialect.h.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/Plan/PlanOps.h.inc"
+
+namespace zero::plan {
+
+/// Bytes of a dense tensor of `type` (f32 and i64 elements).
+int64_t getTensorBytes(mlir::RankedTensorType type);
+
+/// True for the opcode names that runtime/schema/plan.fbs defines.
+bool isKnownOpcode(llvm::StringRef opcode);
+
+} // namespace zero::plan
+
+#endif // ZERO_DIALECTS_PLAN_PLANDIALECT_H

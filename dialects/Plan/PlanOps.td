@@ -1,0 +1,109 @@
+//===- PlanOps.td - the executable plan, one op per schema table -*- tablegen -*-===//
+//
+// The plan dialect mirrors runtime/schema/plan.fbs one to one, so printing it
+// shows exactly what the runtime will do: values (typed views of arena
+// buffers), instructions naming schema opcodes, initializers, input bindings,
+// parameters and the loss. Buffers carry the memory planner's decisions and
+// the accounting kind; they fold into Value.offset when serialized.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ZERO_PLAN_OPS
+#define ZERO_PLAN_OPS
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/BuiltinAttributes.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/IR/RegionKindInterface.td"
+
+def Plan_Dialect : Dialect {
+  let name = "plan";
+  let summary = "Executable ZeRO plans (mirrors the FlatBuffer schema)";
+  let cppNamespace = "::zero::plan";
+}
+
+class Plan_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Plan_Dialect, mnemonic, traits>;
+
+// The memory accounting class of a buffer: parameter, gradient,
+// optimizer_state, activation, communication, input or constant.
+
+
+def Plan_ProgramOp : Plan_Op<"program", [
+    SymbolTable, SingleBlock, NoTerminator, IsolatedFromAbove,
+    HasOnlyGraphRegion, RegionKindInterface]> {
+  let summary = "one rank's training step; every rank runs the same program";
+  let arguments = (ins StrAttr:$backend, UI32Attr:$world_size, UI32Attr:$zero_stage,
+                       OptionalAttr<I64Attr>:$arena_bytes);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "attr-dict-with-keyword $body";
+  let hasVerifier = 1;
+}
+
+def Plan_BufferOp : Plan_Op<"buffer", [Symbol, HasParent<"ProgramOp">]> {
+  let summary = "a region of the arena; `offset` is set by memory planning";
+  let description = [{
+    Persistent buffers (parameters, optimizer state, inputs, constants, the
+    loss) live for the whole run; the others live from their first to their
+    last use in program order and may share memory with buffers whose
+    lifetimes do not overlap.
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, I64Attr:$bytes, StrAttr:$kind,
+                       UnitAttr:$persistent, OptionalAttr<I64Attr>:$offset);
+  let assemblyFormat = "$sym_name $kind attr-dict";
+  let hasVerifier = 1;
+}
+
+def Plan_ValueOp : Plan_Op<"value", [Symbol, HasParent<"ProgramOp">]> {
+  let summary = "a typed view at buffer + byte_offset + rank * rank_stride";
+  let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<AnyRankedTensor>:$type,
+                       FlatSymbolRefAttr:$buffer,
+                       DefaultValuedAttr<I64Attr, "0">:$byte_offset,
+                       DefaultValuedAttr<I64Attr, "0">:$rank_stride,
+                       OptionalAttr<StrAttr>:$name);
+  let assemblyFormat = "$sym_name `:` $type `in` $buffer attr-dict";
+  let hasVerifier = 1;
+}
+
+def Plan_InstrOp : Plan_Op<"instr", [HasParent<"ProgramOp">]> {
+  let summary = "one kernel or collective call, named by its schema opcode";
+  let arguments = (ins StrAttr:$opcode, SymbolRefArrayAttr:$inputs,
+                       SymbolRefArrayAttr:$outputs,
+                       DefaultValuedAttr<DictionaryAttr, "{}">:$attrs);
+  let assemblyFormat = "$opcode $inputs `->` $outputs attr-dict";
+  let hasVerifier = 1;
+}
+
+def Plan_InitOp : Plan_Op<"init", [HasParent<"ProgramOp">]> {
+  let summary = "initial contents of a value on one rank (or every rank: -1)";
+  let arguments = (ins FlatSymbolRefAttr:$value, DefaultValuedAttr<SI32Attr, "-1">:$rank,
+                       ElementsAttr:$data);
+  let assemblyFormat = "$value attr-dict";
+}
+
+def Plan_InputOp : Plan_Op<"input", [HasParent<"ProgramOp">]> {
+  let summary = "a micro-batch input the launcher binds by name";
+  let arguments = (ins StrAttr:$name, FlatSymbolRefAttr:$value);
+  let assemblyFormat = "$name $value attr-dict";
+}
+
+def Plan_ParameterOp : Plan_Op<"parameter", [HasParent<"ProgramOp">]> {
+  let summary = "a trainable tensor as the user names it, and where it lives";
+  let arguments = (ins StrAttr:$name, TypeAttrOf<AnyRankedTensor>:$type,
+                       FlatSymbolRefAttr:$value, UnitAttr:$sharded, I64Attr:$shard_numel);
+  let assemblyFormat = "$name `:` $type `in` $value attr-dict";
+}
+
+def Plan_LossOp : Plan_Op<"loss", [HasParent<"ProgramOp">]> {
+  let summary = "the global mean loss after a step";
+  let arguments = (ins FlatSymbolRefAttr:$value);
+  let assemblyFormat = "$value attr-dict";
+}
+
+def Plan_SourceModelOp : Plan_Op<"source_model", [HasParent<"ProgramOp">]> {
+  let summary = "the ONNX model without its trainable initializers, for export";
+  let arguments = (ins ElementsAttr:$bytes);
+  let assemblyFormat = "attr-dict";
+}
+
+#endif // ZERO_PLAN_OPS

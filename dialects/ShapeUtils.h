@@ -1,0 +1,25 @@
+//===- ShapeUtils.h - static shape arithmetic shared by the dialects ------===//
+
+#ifndef ZERO_DIALECTS_SHAPEUTILS_H
+#define ZERO_DIALECTS_SHAPEUTILS_H
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
+#include <optional>
+
+namespace zero {
+
+/// The numpy broadcast of two shapes, or nullopt if they are incompatible.
+std::optional<llvm::SmallVector<int64_t>> broadcastShapes(llvm::ArrayRef<int64_t> a,
+                                                          llvm::ArrayRef<int64_t> b);
+
+/// Normalizes `axis` (possibly negative) against `rank`; nullopt if out of range.
+std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank);
+
+/// Elements in a shard: ceil(numel / worldSize).
+int64_t shardNumel(int64_t numel, int64_t worldSize);
+
+} // namespace zero
+
+#endif // ZERO_DIALECTS_SHAPEUTILS_H

@@ -1,0 +1,34 @@
+//===- ZeroDialect.h - training steps and ZeRO collectives ----------------===//
+
+#ifndef ZERO_DIALECTS_ZERO_ZERODIALECT_H
+#define ZERO_DIALECTS_ZERO_ZERODIALECT_H
+
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "dialects/Zero/ZeroDialect.h.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/Zero/ZeroOps.h.inc"
+
+namespace zero {
+
+/// Module attributes set by the partitioning pass.
+inline constexpr llvm::StringLiteral kStageAttr = "zero.stage";
+inline constexpr llvm::StringLiteral kWorldSizeAttr = "zero.world_size";
+
+/// The 1-D shard type of `type` over `worldSize` ranks.
+mlir::RankedTensorType getShardType(mlir::RankedTensorType type, int64_t worldSize);
+
+/// The parameter global that `symbol` names from `from`, or null with an error.
+mlir::ml_program::GlobalOp lookupParameter(mlir::Operation *from, mlir::FlatSymbolRefAttr symbol);
+
+} // namespace zero
+
+#endif // ZERO_DIALECTS_ZERO_ZERODIALECT_H

@@ -1,0 +1,141 @@
+//===- ZeroOps.td - training step and ZeRO partitioning ops -*- tablegen -*-===//
+//
+// Ops that the training-step builder and the ZeRO partitioning passes add to
+// a model: fused gradient kernels, optimizer updates of ml_program globals,
+// and collectives. Parameters are `ml_program.global`s; everything else is
+// SSA tensors.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ZERO_ZERO_OPS
+#define ZERO_ZERO_OPS
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/BuiltinAttributes.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Zero_Dialect : Dialect {
+  let name = "zero";
+  let summary = "Training steps and ZeRO data parallelism";
+  let cppNamespace = "::zero";
+  let dependentDialects = ["::mlir::ml_program::MLProgramDialect"];
+}
+
+class Zero_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Zero_Dialect, mnemonic, traits>;
+
+def Zero_FloatTensor : RankedTensorOf<[F32]>;
+
+//===----------------------------------------------------------------------===//
+// Gradient kernels: fused where a composition of forward ops would cost
+// extra memory traffic and intermediates.
+//===----------------------------------------------------------------------===//
+
+class Zero_ElementwiseGradOp<string mnemonic, string operand, string formula>
+    : Zero_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let summary = "dx = " # formula;
+  let arguments = (ins Zero_FloatTensor:$dy, Zero_FloatTensor:$saved);
+  let results = (outs Zero_FloatTensor:$dx);
+  let assemblyFormat = "$dy `,` $saved attr-dict `:` type($dx)";
+  let description = "`saved` is the forward " # operand # ".";
+}
+
+def Zero_ReluGradOp : Zero_ElementwiseGradOp<"relu_grad", "input x", "dy * (x > 0)">;
+def Zero_TanhGradOp : Zero_ElementwiseGradOp<"tanh_grad", "result y", "dy * (1 - y^2)">;
+def Zero_SigmoidGradOp : Zero_ElementwiseGradOp<"sigmoid_grad", "result y", "dy * y * (1 - y)">;
+def Zero_ErfGradOp : Zero_ElementwiseGradOp<"erf_grad", "input x", "dy * 2/sqrt(pi) * exp(-x^2)">;
+
+class Zero_SoftmaxGradLikeOp<string mnemonic, string formula>
+    : Zero_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let summary = "dx = " # formula # " along `axis`; y is the forward result";
+  let arguments = (ins Zero_FloatTensor:$dy, Zero_FloatTensor:$y, I64Attr:$axis);
+  let results = (outs Zero_FloatTensor:$dx);
+  let assemblyFormat = "$dy `,` $y attr-dict `:` type($dx)";
+}
+
+def Zero_SoftmaxGradOp : Zero_SoftmaxGradLikeOp<"softmax_grad", "y * (dy - sum(dy * y))">;
+def Zero_LogSoftmaxGradOp : Zero_SoftmaxGradLikeOp<"log_softmax_grad", "dy - exp(y) * sum(dy)">;
+
+class Zero_LossGradOp<string mnemonic> : Zero_Op<mnemonic, [Pure]> {
+  let summary = "gradient of the ONNX loss with respect to its input";
+  let arguments = (ins Zero_FloatTensor:$dloss, Zero_FloatTensor:$input,
+                       RankedTensorOf<[I64]>:$labels, StrAttr:$reduction,
+                       OptionalAttr<I64Attr>:$ignore_index);
+  let results = (outs Zero_FloatTensor:$dinput);
+  let assemblyFormat = [{
+    $dloss `,` $input `,` $labels attr-dict `:` `(` type($dloss) `,` type($input) `,` type($labels) `)` `->` type($dinput)
+  }];
+}
+
+def Zero_SoftmaxCrossEntropyLossGradOp : Zero_LossGradOp<"softmax_cross_entropy_loss_grad">;
+def Zero_NegativeLogLikelihoodLossGradOp : Zero_LossGradOp<"negative_log_likelihood_loss_grad">;
+
+//===----------------------------------------------------------------------===//
+// Optimizer updates. Each updates parameter @param (or this rank's shard of
+// it when `sharded`) and its optimizer state in place. Optimizer state is
+// implicit: the lowering allocates it next to the parameter (shard).
+//===----------------------------------------------------------------------===//
+
+def Zero_SgdUpdateOp : Zero_Op<"sgd_update"> {
+  let summary = "torch.optim.SGD step (dampening 0, no Nesterov)";
+  let arguments = (ins FlatSymbolRefAttr:$param, Zero_FloatTensor:$grad,
+                       F32Attr:$lr, F32Attr:$momentum, F32Attr:$weight_decay,
+                       UnitAttr:$sharded);
+  let assemblyFormat = "$param `,` $grad attr-dict `:` type($grad)";
+  let hasVerifier = 1;
+}
+
+def Zero_AdamWUpdateOp : Zero_Op<"adamw_update"> {
+  let summary = "torch.optim.AdamW step with bias correction";
+  let arguments = (ins FlatSymbolRefAttr:$param, Zero_FloatTensor:$grad,
+                       F32Attr:$lr, F32Attr:$beta1, F32Attr:$beta2, F32Attr:$eps,
+                       F32Attr:$weight_decay, UnitAttr:$sharded);
+  let assemblyFormat = "$param `,` $grad attr-dict `:` type($grad)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Sharding and collectives. A shard is this rank's contiguous 1/N of a tensor
+// flattened and zero-padded to N * ceil(numel / N) elements, so any shape and
+// any world size work. Collectives run on the world communicator in program
+// order, which is the same on every rank.
+//===----------------------------------------------------------------------===//
+
+def Zero_LoadShardOp : Zero_Op<"load_shard", [MemoryEffects<[MemRead]>]> {
+  let summary = "this rank's shard of parameter @param";
+  let arguments = (ins FlatSymbolRefAttr:$param);
+  let results = (outs 1DTensorOf<[F32]>:$shard);
+  let assemblyFormat = "$param attr-dict `:` type($shard)";
+  let hasVerifier = 1;
+}
+
+// How a collective combines ranks: "sum" or "mean".
+
+def Zero_AllReduceOp : Zero_Op<"all_reduce", [SameOperandsAndResultType]> {
+  let summary = "every rank gets the reduction of `input` over all ranks";
+  let arguments = (ins Zero_FloatTensor:$input, StrAttr:$reduction);
+  let results = (outs Zero_FloatTensor:$result);
+  let assemblyFormat = "$input $reduction attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Zero_ReduceScatterOp : Zero_Op<"reduce_scatter"> {
+  let summary = "reduce `input` over all ranks and keep this rank's shard";
+  let arguments = (ins Zero_FloatTensor:$input, StrAttr:$reduction,
+                       I64Attr:$world_size);
+  let results = (outs 1DTensorOf<[F32]>:$shard);
+  let assemblyFormat = "$input $reduction attr-dict `:` type($input) `->` type($shard)";
+  let hasVerifier = 1;
+}
+
+def Zero_AllGatherOp : Zero_Op<"all_gather"> {
+  let summary = "concatenate every rank's shard and drop the padding";
+  let arguments = (ins 1DTensorOf<[F32]>:$shard, I64Attr:$world_size);
+  let results = (outs Zero_FloatTensor:$result);
+  let assemblyFormat = "$shard attr-dict `:` type($shard) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+#endif // ZERO_ZERO_OPS

@@ -1,0 +1,401 @@
+// zero-run: trains a compiled plan on one rank, on N local ranks (--nproc,
+// re-executing itself under mpirun) or on every rank of an MPI job.
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "npy.h"
+#include "onnx_export.h"
+#include "zero/runtime.h"
+#ifdef ZERO_HAVE_MPI
+#include "zero/mpi_communicator.h"
+#endif
+
+namespace zero {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: zero-run PLAN.zplan [--data DIR | --synthetic] [--steps N] [--log FILE]\n"
+    "                [--nproc N] [--timeout-s SECONDS] [--save-params DIR] [--export-onnx OUT.onnx]\n";
+
+struct Options {
+  std::string plan;
+  std::string data_dir;
+  bool synthetic = false;
+  long steps = 1;
+  std::string log;
+  int nproc = 0;
+  double timeout_s = 300;
+  std::string save_params;
+  std::string export_onnx;
+};
+
+// True when started by an MPI launcher (mpirun, or srun with PMI/PMIx).
+bool under_mpi() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK");
+}
+
+// Before MPI is up, only the launcher-assigned rank 0 prints argument errors.
+bool env_rank_zero() {
+  const char* r = std::getenv("OMPI_COMM_WORLD_RANK");
+  if (!r) r = std::getenv("PMIX_RANK");
+  if (!r) r = std::getenv("PMI_RANK");
+  return !r || std::strcmp(r, "0") == 0;
+}
+
+bool parse_number(const char* s, double* out) {
+  char* end = nullptr;
+  *out = std::strtod(s, &end);
+  return end != s && *end == '\0' && std::isfinite(*out);
+}
+
+Status parse_args(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto value = [&](const char** v) {
+      if (i + 1 >= argc) return Status::error("option " + a + " needs a value");
+      *v = argv[++i];
+      return Status();
+    };
+    const char* v = nullptr;
+    double num = 0;
+    if (a == "--data") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      o->data_dir = v;
+    } else if (a == "--synthetic") {
+      o->synthetic = true;
+    } else if (a == "--steps" || a == "--nproc" || a == "--timeout-s") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      if (!parse_number(v, &num) || num < (a == "--steps" ? 0 : 1) || (a != "--timeout-s" && num != std::floor(num)))
+        return Status::error("invalid value '" + std::string(v) + "' for " + a);
+      if (a == "--steps") o->steps = long(num);
+      else if (a == "--nproc") o->nproc = int(num);
+      else o->timeout_s = num;
+    } else if (a == "--log") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      o->log = v;
+    } else if (a == "--save-params") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      o->save_params = v;
+    } else if (a == "--export-onnx") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      o->export_onnx = v;
+    } else if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a.size() > 1 && a[0] == '-') {
+      return Status::error("unknown option " + a);
+    } else if (o->plan.empty()) {
+      o->plan = a;
+    } else {
+      return Status::error("unexpected argument " + a);
+    }
+  }
+  if (o->plan.empty()) return Status::error("no plan file given");
+  if (o->synthetic && !o->data_dir.empty()) return Status::error("--data and --synthetic are exclusive");
+#ifndef ZERO_HAVE_ONNX
+  if (!o->export_onnx.empty()) return Status::error("--export-onnx: zero-run was built without ONNX support");
+#endif
+  if (o->nproc > 1 && under_mpi()) return Status::error("--nproc cannot be used under mpirun/srun");
+#ifndef ZERO_HAVE_MPI
+  if (o->nproc > 1 || under_mpi()) return Status::error("zero-run was built without MPI; only one rank is supported");
+#endif
+  return Status();
+}
+
+// --nproc N: become `mpirun --oversubscribe -np N <this binary> <args>`.
+[[noreturn]] void exec_mpirun(int argc, char** argv, int nproc) {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) {
+    std::fprintf(stderr, "zero-run: error: cannot find own executable: %s\n", std::strerror(errno));
+    std::exit(1);
+  }
+  self[n] = '\0';
+  std::vector<std::string> args = {"mpirun", "--oversubscribe", "-np", std::to_string(nproc), self};
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--nproc") == 0) {
+      ++i;  // drop the flag and its value
+      continue;
+    }
+    args.push_back(argv[i]);
+  }
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(&a[0]);
+  cargs.push_back(nullptr);
+  // Containers often run as root, which OpenMPI refuses without these.
+  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
+  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
+  execvp("mpirun", cargs.data());
+  std::fprintf(stderr, "zero-run: error: --nproc needs mpirun on PATH: %s\n", std::strerror(errno));
+  std::exit(1);
+}
+
+// Aborts the process when a phase (a step, the final gather) outlives
+// --timeout-s, e.g. because a peer rank died inside a collective. Exiting
+// without MPI_Finalize makes mpirun tear down the remaining ranks.
+class Watchdog {
+ public:
+  Watchdog(double timeout_s, int rank) : timeout_ns_(int64_t(timeout_s * 1e9)), rank_(rank) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Watchdog() {
+    stop_ = true;
+    thread_.join();
+  }
+  void arm(const char* phase, long step) {
+    phase_ = phase;
+    step_ = step;
+    deadline_ = now() + timeout_ns_;
+  }
+  void disarm() { deadline_ = 0; }
+
+ private:
+  static int64_t now() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  void loop() {
+    while (!stop_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const int64_t d = deadline_;
+      if (d != 0 && now() > d) {
+        std::fprintf(stderr, "zero-run: error: rank %d: %s %ld did not finish within %g s (--timeout-s); "
+                     "a peer rank may have died\n", rank_, phase_.load(), step_.load(), timeout_ns_ / 1e9);
+        std::fflush(stderr);
+        _exit(1);
+      }
+    }
+  }
+  const int64_t timeout_ns_;
+  const int rank_;
+  std::atomic<int64_t> deadline_{0};
+  std::atomic<const char*> phase_{""};
+  std::atomic<long> step_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Every rank learns whether any rank failed; the lowest failing rank prints
+// its message, so deterministic errors (seen by all ranks) print once.
+bool all_ok(Communicator* comm, const Status& st) {
+  std::vector<float> flags(size_t(comm->size()));
+  const float mine = st.ok() ? 0.f : 1.f;
+  Status cs = comm->all_gather(&mine, flags.data(), 1);
+  if (!cs.ok()) {
+    std::fprintf(stderr, "zero-run: error: %s\n", cs.message().c_str());
+    return false;
+  }
+  for (int r = 0; r < comm->size(); ++r) {
+    if (flags[size_t(r)] == 0.f) continue;
+    if (r == comm->rank()) {
+      if (comm->size() > 1) std::fprintf(stderr, "zero-run: error: rank %d: %s\n", r, st.message().c_str());
+      else std::fprintf(stderr, "zero-run: error: %s\n", st.message().c_str());
+    }
+    return false;
+  }
+  return true;
+}
+
+// One plan input and the rows it is fed from.
+struct Feed {
+  TensorInfo info;
+  NpyArray dataset;       // empty for --synthetic
+  std::vector<uint8_t> batch;
+  size_t row_bytes = 0;
+  int64_t rows = 0;
+};
+
+Status load_feeds(const Session& session, const Options& o, int rank, std::vector<Feed>* feeds) {
+  for (const TensorInfo& info : session.inputs()) {
+    Feed f;
+    f.info = info;
+    if (info.shape.empty()) return Status::error("plan input '" + info.name + "' has no batch dimension");
+    uint64_t row = 1;
+    for (size_t d = 1; d < info.shape.size(); ++d) row *= uint64_t(info.shape[d]);
+    f.row_bytes = size_t(row) * dtype_size(info.dtype);
+    f.batch.resize(f.row_bytes * size_t(info.shape[0]));
+    if (o.synthetic) {
+      // Fixed pseudo-random features in [-1, 1); integer inputs (labels) 0,
+      // which is a valid class for any classifier.
+      uint64_t state = 0x9e3779b97f4a7c15ull * uint64_t(rank + 1);
+      if (info.dtype == DType::F32) {
+        float* p = reinterpret_cast<float*>(f.batch.data());
+        for (size_t i = 0; i < f.batch.size() / 4; ++i) {
+          state = state * 6364136223846793005ull + 1442695040888963407ull;
+          p[i] = float(state >> 40) / float(1 << 23) - 1.f;
+        }
+      }
+      feeds->push_back(std::move(f));
+      continue;
+    }
+    if (o.data_dir.empty()) return Status::error("plan input '" + info.name + "' needs --data DIR (or --synthetic)");
+    const std::string path = o.data_dir + "/" + info.name + ".npy";
+    if (access(path.c_str(), F_OK) != 0)
+      return Status::error("missing data file " + path + " for plan input '" + info.name + "'");
+    ZERO_RETURN_IF_ERROR(read_npy(path, &f.dataset));
+    if (f.dataset.dtype != info.dtype)
+      return Status::error(path + ": dtype " + dtype_name(f.dataset.dtype) + " but plan input '" + info.name +
+                           "' is " + dtype_name(info.dtype));
+    std::vector<int64_t> want(info.shape.begin() + 1, info.shape.end());
+    std::vector<int64_t> got = f.dataset.shape;
+    if (got.empty() || std::vector<int64_t>(got.begin() + 1, got.end()) != want) {
+      want.insert(want.begin(), -1);
+      std::string w = shape_string(want);
+      w.replace(1, 2, "D");
+      return Status::error(path + ": shape " + shape_string(got) + " but plan input '" + info.name + "' needs " + w);
+    }
+    f.rows = got[0];
+    if (f.rows == 0) return Status::error(path + ": dataset has no rows");
+    feeds->push_back(std::move(f));
+  }
+  return Status();
+}
+
+// Rank r of N at step s takes rows ((s*N + r)*b + j) mod D, j < b.
+Status bind_feeds(Session* session, std::vector<Feed>* feeds, long step, int rank, int world) {
+  for (Feed& f : *feeds) {
+    if (f.rows > 0) {
+      const uint64_t b = uint64_t(f.info.shape[0]), d = uint64_t(f.rows);
+      const uint64_t first = ((uint64_t(step) * uint64_t(world) + uint64_t(rank)) * b) % d;
+      for (uint64_t j = 0; j < b; ++j)
+        std::memcpy(f.batch.data() + j * f.row_bytes, f.dataset.data.data() + ((first + j) % d) * f.row_bytes,
+                    f.row_bytes);
+    }
+    ZERO_RETURN_IF_ERROR(session->bind_input(f.info.name, f.batch.data(), f.info.dtype, f.info.shape));
+  }
+  return Status();
+}
+
+int64_t peak_rss_bytes() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return int64_t(ru.ru_maxrss) * 1024;
+}
+
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
+}
+
+Status save_outputs(Session* session, const Options& o, int rank) {
+  if (o.save_params.empty() && o.export_onnx.empty()) return Status();
+  std::vector<NamedTensor> params;
+  for (const TensorInfo& info : session->parameters()) {
+    NamedTensor t{info.name, info.shape, {}};
+    ZERO_RETURN_IF_ERROR(session->read_parameter(info.name, &t.values));  // collective
+    params.push_back(std::move(t));
+  }
+  if (rank != 0) return Status();
+  if (!o.save_params.empty()) {
+    if (mkdir(o.save_params.c_str(), 0777) != 0 && errno != EEXIST)
+      return Status::error(o.save_params + ": cannot create directory: " + std::strerror(errno));
+    for (const NamedTensor& p : params) {
+      std::string file = p.name;
+      for (char& c : file)
+        if (c == '/') c = '_';
+      ZERO_RETURN_IF_ERROR(write_npy(o.save_params + "/" + file + ".npy", DType::F32, p.shape, p.values.data()));
+    }
+  }
+#ifdef ZERO_HAVE_ONNX
+  if (!o.export_onnx.empty()) {
+    size_t size = 0;
+    const uint8_t* model = session->onnx_model(&size);
+    ZERO_RETURN_IF_ERROR(export_onnx(model, size, params, o.export_onnx));
+  }
+#endif
+  return Status();
+}
+
+int run(int argc, char** argv) {
+  Options o;
+  Status st = parse_args(argc, argv, &o);
+  if (!st.ok()) {
+    if (env_rank_zero()) std::fprintf(stderr, "zero-run: error: %s\n%s", st.message().c_str(), kUsage);
+    return 1;
+  }
+  if (o.nproc > 1) exec_mpirun(argc, argv, o.nproc);
+
+  std::unique_ptr<Communicator> comm;
+  if (under_mpi()) {
+#ifdef ZERO_HAVE_MPI
+    st = make_mpi_communicator(&argc, &argv, &comm);
+    if (!st.ok()) {
+      std::fprintf(stderr, "zero-run: error: %s\n", st.message().c_str());
+      return 1;
+    }
+#endif
+  } else {
+    comm = make_single_rank_communicator();
+  }
+  const int rank = comm->rank(), world = comm->size();
+  Watchdog watchdog(o.timeout_s, rank);
+
+  watchdog.arm("loading", 0);
+  std::unique_ptr<Session> session;
+  st = Session::open(o.plan, comm.get(), default_allocator(), &session);
+  if (!all_ok(comm.get(), st)) return 1;
+
+  std::vector<Feed> feeds;
+  st = load_feeds(*session, o, rank, &feeds);
+  if (!all_ok(comm.get(), st)) return 1;
+
+  FILE* log = nullptr;
+  if (rank == 0 && !o.log.empty()) {
+    log = std::fopen(o.log.c_str(), "w");
+    if (!log) st = Status::error("cannot open log file " + o.log + ": " + std::strerror(errno));
+  }
+  if (!all_ok(comm.get(), st)) return 1;
+  const bool progress = rank == 0 && isatty(STDERR_FILENO);
+
+  for (long step = 0; step < o.steps; ++step) {
+    watchdog.arm("step", step);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (step == 0 || !o.synthetic) st = bind_feeds(session.get(), &feeds, step, rank, world);
+    if (st.ok()) st = session->step();
+    float loss = NAN;
+    if (st.ok()) st = session->loss(&loss);
+    if (!st.ok()) {
+      // Other ranks may already wait in a collective: end the whole job.
+      std::fprintf(stderr, "zero-run: error: rank %d: step %ld: %s\n", rank, step, st.message().c_str());
+      std::fflush(stderr);
+#ifdef ZERO_HAVE_MPI
+      if (world > 1) mpi_abort(1);
+#endif
+      return 1;
+    }
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (log) {
+      std::fprintf(log, "{\"step\": %ld, \"loss\": %s, \"ms\": %.3f, \"peak_bytes\": %zu, \"rss_bytes\": %lld}\n", step,
+                   json_number(loss).c_str(), ms, session->arena_bytes(), (long long)peak_rss_bytes());
+      std::fflush(log);
+    }
+    if (progress) std::fprintf(stderr, "\rstep %ld/%ld  loss %.6g  %.2f ms   ", step + 1, o.steps, loss, ms);
+  }
+  if (progress) std::fputc('\n', stderr);
+  if (log && std::fclose(log) != 0) st = Status::error("writing log file " + o.log + " failed");
+
+  watchdog.arm("saving parameters after step", o.steps);
+  if (st.ok()) st = save_outputs(session.get(), o, rank);
+  const bool ok = all_ok(comm.get(), st);
+  watchdog.disarm();
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace zero
+
+int main(int argc, char** argv) { return zero::run(argc, argv); }

@@ -1,0 +1,33 @@
+#include "onnx_export.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <fstream>
+
+namespace zero {
+
+Status export_onnx(const uint8_t* model, size_t size, const std::vector<NamedTensor>& params,
+                   const std::string& path) {
+  onnx::ModelProto proto;
+  if (size == 0 || size > size_t(INT32_MAX) || !proto.ParseFromArray(model, int(size)))
+    return Status::error("the plan carries no valid ONNX model to export");
+  auto* graph = proto.mutable_graph();
+  for (const NamedTensor& p : params) {
+    onnx::TensorProto* t = nullptr;
+    for (auto& existing : *graph->mutable_initializer())
+      if (existing.name() == p.name) t = &existing;
+    if (!t) t = graph->add_initializer();
+    t->Clear();
+    t->set_name(p.name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : p.shape) t->add_dims(d);
+    // raw_data is little-endian, which is the host order on every target.
+    t->set_raw_data(p.values.data(), p.values.size() * sizeof(float));
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out || !proto.SerializeToOstream(&out) || !out.flush())
+    return Status::error(path + ": cannot write the ONNX model");
+  return Status();
+}
+
+}  // namespace zero

@@ -1,0 +1,43 @@
+// make-test-plan: writes the linear-regression test plan (test_plans.h) for
+// the launcher tests.
+//   make-test-plan OUT.zplan [--world-size N] [--batch B] [--features F]
+//                  [--sharded] [--lr LR] [--version V] [--backend cpu|cuda]
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "test_plans.h"
+
+int main(int argc, char** argv) {
+  zero::test::LinRegOptions o;
+  const char* out = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (a == "--sharded") o.sharded = true;
+    else if (a == "--world-size" && v) o.world_size = uint32_t(std::atoi(argv[++i]));
+    else if (a == "--batch" && v) o.batch = std::atoll(argv[++i]);
+    else if (a == "--features" && v) o.features = std::atoll(argv[++i]);
+    else if (a == "--lr" && v) o.lr = std::strtof(argv[++i], nullptr);
+    else if (a == "--version" && v) o.version = uint32_t(std::atoi(argv[++i]));
+    else if (a == "--backend" && v) o.backend = std::strcmp(argv[++i], "cuda") == 0 ? zero::plan::Backend::Cuda
+                                                                                     : zero::plan::Backend::Cpu;
+    else if (!out && a[0] != '-') out = argv[i];
+    else {
+      std::fprintf(stderr, "make-test-plan: bad argument %s\n", argv[i]);
+      return 1;
+    }
+  }
+  if (!out) {
+    std::fprintf(stderr, "make-test-plan: no output file\n");
+    return 1;
+  }
+  const auto bytes = zero::test::linreg_plan(o);
+  FILE* f = std::fopen(out, "wb");
+  if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fclose(f) != 0) {
+    std::fprintf(stderr, "make-test-plan: cannot write %s\n", out);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,117 @@
+#include "test_plans.h"
+
+#include "zero/plan_format.h"
+
+namespace zero::test {
+
+uint64_t PlanBuilder::reserve(uint64_t bytes) {
+  const uint64_t at = arena_;
+  arena_ += (bytes + 63) / 64 * 64;
+  return at;
+}
+
+uint32_t PlanBuilder::value(const std::string& name, plan::DType dtype, const std::vector<int64_t>& shape,
+                            plan::ValueKind kind, uint64_t offset, uint64_t rank_stride) {
+  values_.push_back(plan::CreateValueDirect(fbb, name.c_str(), dtype, &shape, offset, rank_stride, kind));
+  return uint32_t(values_.size() - 1);
+}
+
+uint32_t PlanBuilder::fresh(const std::string& name, plan::DType dtype, const std::vector<int64_t>& shape,
+                            plan::ValueKind kind) {
+  uint64_t numel = 1;
+  for (int64_t d : shape) numel *= uint64_t(d);
+  return value(name, dtype, shape, kind, reserve(numel * (dtype == plan::DType::I64 ? 8 : 4)));
+}
+
+void PlanBuilder::op(plan::Opcode opcode, const std::vector<uint32_t>& in, const std::vector<uint32_t>& out,
+                     plan::Attrs attrs_type, flatbuffers::Offset<void> attrs) {
+  insts_.push_back(plan::CreateInstructionDirect(fbb, opcode, &in, &out, attrs_type, attrs));
+}
+
+void PlanBuilder::init(uint32_t value, const void* data, size_t bytes, int rank) {
+  fbb.ForceVectorAlignment(bytes, 1, 64);
+  auto v = fbb.CreateVector(static_cast<const uint8_t*>(data), bytes);
+  inits_.push_back(plan::CreateInitializer(fbb, value, rank, v));
+}
+
+void PlanBuilder::input(const std::string& name, uint32_t value) {
+  inputs_.push_back(plan::CreateInputDirect(fbb, name.c_str(), value));
+}
+
+void PlanBuilder::parameter(const std::string& name, const std::vector<int64_t>& shape, uint32_t value, bool sharded,
+                            uint64_t shard_numel) {
+  params_.push_back(plan::CreateParameterDirect(fbb, name.c_str(), &shape, value, sharded, shard_numel));
+}
+
+std::vector<uint8_t> PlanBuilder::finish(uint32_t world_size, uint32_t loss, uint32_t version, plan::Backend backend,
+                                         uint32_t zero_stage) {
+  auto p = plan::CreatePlanDirect(fbb, version, backend, world_size, zero_stage, arena_, &values_, &insts_, &inits_,
+                                  &inputs_, &params_, loss, nullptr);
+  plan::FinishPlanBuffer(fbb, p);
+  return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+}
+
+std::vector<uint8_t> linreg_plan(const LinRegOptions& o) {
+  using plan::DType;
+  using plan::Opcode;
+  using plan::ValueKind;
+  PlanBuilder b;
+  const int64_t B = o.batch, F = o.features, N = o.world_size;
+  const uint32_t x = b.fresh("x", DType::F32, {B, F}, ValueKind::Input);
+  const uint32_t y = b.fresh("y", DType::F32, {B, 1}, ValueKind::Input);
+  std::vector<float> w0(static_cast<size_t>(F));
+  for (int64_t i = 0; i < F; ++i) w0[size_t(i)] = 0.1f * float(i + 1);
+
+  // W as the forward pass sees it, and the gradient it gets.
+  uint32_t w, dw, w_param, dw_update, g_pad = 0;
+  if (!o.sharded) {
+    w = w_param = b.fresh("W", DType::F32, {F, 1}, ValueKind::Parameter);
+    dw = dw_update = b.fresh("dW", DType::F32, {F, 1}, ValueKind::Gradient);
+    b.init(w, w0.data(), w0.size() * 4);
+  } else {
+    // Shards of the flattened W padded to N * s; rank r's shard is chunk r of
+    // the gathered buffer (in-place AllGather / ReduceScatter).
+    const int64_t s = (F + N - 1) / N;
+    const uint64_t wbuf = b.reserve(uint64_t(N * s) * 4), gbuf = b.reserve(uint64_t(N * s) * 4);
+    const uint32_t w_pad = b.value("W.gathered", DType::F32, {N * s}, ValueKind::Communication, wbuf);
+    w = b.value("W.full", DType::F32, {F, 1}, ValueKind::Communication, wbuf);
+    w_param = b.value("W.shard", DType::F32, {s}, ValueKind::Parameter, wbuf, uint64_t(s) * 4);
+    g_pad = b.value("dW.padded", DType::F32, {N * s}, ValueKind::Communication, gbuf);
+    dw = b.value("dW.full", DType::F32, {F, 1}, ValueKind::Communication, gbuf);
+    dw_update = b.value("dW.shard", DType::F32, {s}, ValueKind::Gradient, gbuf, uint64_t(s) * 4);
+    std::vector<float> padded(size_t(N * s), 0.f);
+    std::copy(w0.begin(), w0.end(), padded.begin());
+    for (int64_t r = 0; r < N; ++r) b.init(w_param, padded.data() + r * s, size_t(s) * 4, int(r));
+    b.op(Opcode::AllGather, {w_param}, {w_pad});
+    b.op(Opcode::Fill, {}, {g_pad}, plan::Attrs::FillAttrs, plan::CreateFillAttrs(b.fbb, 0.f).Union());
+  }
+  const uint32_t pred = b.fresh("pred", DType::F32, {B, 1});
+  const uint32_t diff = b.fresh("diff", DType::F32, {B, 1});
+  const uint32_t sq = b.fresh("sq", DType::F32, {B, 1});
+  const uint32_t local = b.fresh("loss.local", DType::F32, {});
+  const uint32_t loss = b.fresh("loss", DType::F32, {});
+  const uint32_t scale = b.fresh("two_over_b", DType::F32, {}, ValueKind::Constant);
+  const float two_over_b = 2.f / float(B);
+  b.init(scale, &two_over_b, 4);
+  const auto mean = [&] { return plan::CreateCollectiveAttrs(b.fbb, plan::Reduction::Mean).Union(); };
+
+  b.op(Opcode::MatMul, {x, w}, {pred});
+  b.op(Opcode::Sub, {pred, y}, {diff});
+  b.op(Opcode::Mul, {diff, diff}, {sq});
+  b.op(Opcode::ReduceMean, {sq}, {local}, plan::Attrs::ReduceAttrs, plan::CreateReduceAttrs(b.fbb).Union());
+  b.op(Opcode::AllReduce, {local}, {loss}, plan::Attrs::CollectiveAttrs, mean());
+  b.op(Opcode::Mul, {diff, scale}, {diff});  // in place: dpred
+  b.op(Opcode::Gemm, {x, diff}, {dw}, plan::Attrs::GemmAttrs, plan::CreateGemmAttrs(b.fbb, true, false).Union());
+  if (!o.sharded) b.op(Opcode::AllReduce, {dw}, {dw}, plan::Attrs::CollectiveAttrs, mean());
+  else b.op(Opcode::ReduceScatter, {g_pad}, {dw_update}, plan::Attrs::CollectiveAttrs, mean());
+  b.op(Opcode::SgdUpdate, {w_param, dw_update}, {w_param}, plan::Attrs::SgdAttrs,
+       plan::CreateSgdAttrs(b.fbb, o.lr, 0.f, 0.f).Union());
+
+  b.input("x", x);
+  b.input("y", y);
+  if (o.sharded) b.parameter("W", {F, 1}, w_param, true, uint64_t((F + N - 1) / N));
+  else b.parameter("W", {F, 1}, w_param);
+  return b.finish(o.world_size, loss, o.version, o.backend, o.sharded ? 3 : 0);
+}
+
+}  // namespace zero::test

@@ -1,0 +1,60 @@
+// Plans for tests, built with the FlatBuffers builder: a tiny generic
+// builder and a linear-regression training step.
+#ifndef ZERO_TEST_PLANS_H
+#define ZERO_TEST_PLANS_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "zero/plan_generated.h"
+
+namespace zero::test {
+
+class PlanBuilder {
+ public:
+  // Allocates `bytes` of arena (64-byte aligned) and returns the offset.
+  uint64_t reserve(uint64_t bytes);
+  uint32_t value(const std::string& name, plan::DType dtype, const std::vector<int64_t>& shape,
+                 plan::ValueKind kind, uint64_t offset, uint64_t rank_stride = 0);
+  // reserve() + value() for a rank-independent value.
+  uint32_t fresh(const std::string& name, plan::DType dtype, const std::vector<int64_t>& shape,
+                 plan::ValueKind kind = plan::ValueKind::Activation);
+  void op(plan::Opcode opcode, const std::vector<uint32_t>& in, const std::vector<uint32_t>& out,
+          plan::Attrs attrs_type = plan::Attrs::NONE, flatbuffers::Offset<void> attrs = 0);
+  void init(uint32_t value, const void* data, size_t bytes, int rank = -1);
+  void input(const std::string& name, uint32_t value);
+  void parameter(const std::string& name, const std::vector<int64_t>& shape, uint32_t value, bool sharded = false,
+                 uint64_t shard_numel = 0);
+  std::vector<uint8_t> finish(uint32_t world_size, uint32_t loss, uint32_t version, plan::Backend backend,
+                              uint32_t zero_stage = 0);
+
+  flatbuffers::FlatBufferBuilder fbb;
+
+ private:
+  uint64_t arena_ = 0;
+  std::vector<flatbuffers::Offset<plan::Value>> values_;
+  std::vector<flatbuffers::Offset<plan::Instruction>> insts_;
+  std::vector<flatbuffers::Offset<plan::Initializer>> inits_;
+  std::vector<flatbuffers::Offset<plan::Input>> inputs_;
+  std::vector<flatbuffers::Offset<plan::Parameter>> params_;
+};
+
+struct LinRegOptions {
+  uint32_t world_size = 1;
+  int64_t batch = 4;      // per-rank micro-batch
+  int64_t features = 3;
+  bool sharded = false;   // ZeRO-3 style: W lives as shards, gathered each step
+  float lr = 0.1f;
+  uint32_t version = 1;   // format_version written (to test rejection)
+  plan::Backend backend = plan::Backend::Cpu;
+};
+
+// One SGD step of y ~ x @ W on the mean squared error, data-parallel:
+// inputs "x" [b, F] F32 and "y" [b, 1] F32, parameter "W" [F, 1] starting at
+// W[i] = 0.1 * (i + 1), loss = global mean MSE.
+std::vector<uint8_t> linreg_plan(const LinRegOptions& o);
+
+}  // namespace zero::test
+
+#endif  // ZERO_TEST_PLANS_H

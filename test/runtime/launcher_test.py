@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""zero-run launcher tests: training runs and every error path.
+
+usage: launcher_test.py ZERO_RUN MAKE_TEST_PLAN
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ZERO_RUN, MAKE_PLAN = sys.argv[1], sys.argv[2]
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+failures = []
+
+
+def run(*args, timeout=120):
+    p = subprocess.run([ZERO_RUN, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout)
+    return p.returncode, p.stderr
+
+
+def check(name, cond, detail=""):
+    print(("ok   " if cond else "FAIL ") + name + ("" if cond else ": " + detail))
+    if not cond:
+        failures.append(name)
+
+
+def expect_error(name, args, text, nproc_lines=1):
+    rc, err = run(*args)
+    lines = [l for l in err.splitlines() if l.startswith("zero-run: error:")]
+    check(name, rc == 1 and len(lines) >= 1 and text in lines[0],
+          f"rc={rc} stderr={err.strip()[-600:]!r}")
+
+
+def plan(path, *args):
+    subprocess.run([MAKE_PLAN, path, *map(str, args)], check=True)
+
+
+def read_log(path):
+    with open(path) as f:
+        return [json.loads(l) for l in f]
+
+
+tmp = tempfile.mkdtemp(prefix="zero-run-test-")
+T = lambda n: os.path.join(tmp, n)
+
+# Dataset: 32 rows, 3 features, y = x @ [1, -2, 0.5].
+rng = np.random.default_rng(0)
+data = T("data")
+os.mkdir(data)
+x = rng.uniform(-1, 1, (32, 3)).astype("<f4")
+np.save(os.path.join(data, "x.npy"), x)
+np.save(os.path.join(data, "y.npy"), (x @ np.array([[1], [-2], [0.5]], "<f4")).astype("<f4"))
+
+plan(T("p1.zplan"), "--world-size", 1, "--batch", 8)
+plan(T("p2.zplan"), "--world-size", 2, "--batch", 4)
+plan(T("p2s.zplan"), "--world-size", 2, "--batch", 4, "--sharded")
+
+# --- training runs ---------------------------------------------------------
+rc, err = run(T("p1.zplan"), "--data", data, "--steps", 30, "--log", T("l1.jsonl"), "--save-params", T("out1"))
+check("single rank trains", rc == 0, err)
+l1 = read_log(T("l1.jsonl"))
+check("log has one line per step", [r["step"] for r in l1] == list(range(30)), str(l1[:2]))
+check("log fields", all(k in l1[0] for k in ("step", "loss", "ms", "peak_bytes", "rss_bytes")), str(l1[0]))
+check("loss decreases", l1[-1]["loss"] < 0.5 * l1[0]["loss"], f"{l1[0]['loss']} -> {l1[-1]['loss']}")
+w1 = np.load(T("out1/W.npy"))
+check("saved parameter shape", w1.shape == (3, 1) and w1.dtype == np.float32, str(w1.shape))
+
+# Reference: the same SGD on the same global batches in numpy.
+w = np.array([[0.1], [0.2], [0.3]], np.float64)
+y = x.astype(np.float64) @ np.array([[1], [-2], [0.5]])
+ref_losses = []
+for s in range(30):
+    rows = [(s * 8 + j) % 32 for j in range(8)]
+    xb, yb = x[rows].astype(np.float64), y[rows]
+    d = xb @ w - yb
+    ref_losses.append(float((d ** 2).mean()))
+    w -= 0.1 * (xb.T @ (2 * d / 8))
+check("single rank matches numpy", np.allclose(w1, w, atol=1e-4) and
+      np.allclose([r["loss"] for r in l1], ref_losses, rtol=1e-4, atol=1e-6), f"{w1.ravel()} vs {w.ravel()}")
+
+for name, p in (("replicated", "p2.zplan"), ("sharded", "p2s.zplan")):
+    rc, err = run(T(p), "--nproc", 2, "--data", data, "--steps", 30, "--log", T(f"l_{name}.jsonl"),
+                  "--save-params", T(f"out_{name}"))
+    check(f"2 ranks ({name}) train", rc == 0, err[-800:])
+    if rc == 0:
+        l2 = read_log(T(f"l_{name}.jsonl"))
+        w2 = np.load(T(f"out_{name}/W.npy"))
+        check(f"2 ranks ({name}) match 1 rank", np.allclose([r["loss"] for r in l2], [r["loss"] for r in l1],
+              rtol=1e-5, atol=1e-7) and np.allclose(w2, w1, atol=1e-6), f"{w2.ravel()} vs {w1.ravel()}")
+
+rc, err = run(T("p1.zplan"), "--synthetic", "--steps", 5, "--log", T("syn.jsonl"))
+check("synthetic run", rc == 0 and len(read_log(T("syn.jsonl"))) == 5, err)
+
+# --- errors ------------------------------------------------------------------
+with open(T("garbage.zplan"), "wb") as f:
+    f.write(b"this is not a plan at all" * 10)
+expect_error("bad plan file", [T("garbage.zplan"), "--synthetic"], "not a zero plan")
+good = open(T("p1.zplan"), "rb").read()
+with open(T("trunc.zplan"), "wb") as f:
+    f.write(good[: len(good) // 2])
+expect_error("truncated plan", [T("trunc.zplan"), "--synthetic"], "corrupt or truncated plan")
+expect_error("missing plan", [T("nope.zplan"), "--synthetic"], "nope.zplan: cannot open plan")
+plan(T("v2.zplan"), "--version", 2)
+expect_error("other format version", [T("v2.zplan"), "--synthetic"], "plan format version 2 is not supported")
+plan(T("cuda.zplan"), "--backend", "cuda")
+expect_error("other backend", [T("cuda.zplan"), "--synthetic"], "plan is for backend Cuda")
+expect_error("world size mismatch (1 rank)", [T("p2.zplan"), "--synthetic"],
+             "compiled for world size 2 but running with 1 rank(s)")
+expect_error("world size mismatch (3 ranks)", [T("p2.zplan"), "--nproc", 3, "--synthetic"],
+             "compiled for world size 2 but running with 3 rank(s)")
+os.mkdir(T("partial"))
+np.save(T("partial/x.npy"), x)
+expect_error("missing npy", [T("p1.zplan"), "--data", T("partial")], "missing data file")
+expect_error("missing npy (2 ranks)", [T("p2.zplan"), "--nproc", 2, "--data", T("partial")], "missing data file")
+os.mkdir(T("misshaped"))
+np.save(T("misshaped/x.npy"), rng.uniform(size=(32, 4)).astype("<f4"))
+np.save(T("misshaped/y.npy"), np.zeros((32, 1), "<f4"))
+expect_error("mis-shaped npy", [T("p1.zplan"), "--data", T("misshaped")],
+             "x.npy: shape [32, 4] but plan input 'x' needs [D, 3]")
+os.mkdir(T("mistyped"))
+np.save(T("mistyped/x.npy"), x.astype("<f8"))
+np.save(T("mistyped/y.npy"), np.zeros((32, 1), "<f4"))
+expect_error("mis-typed npy", [T("p1.zplan"), "--data", T("mistyped")], "dtype '<f8' is not supported")
+expect_error("unwritable log", [T("p1.zplan"), "--synthetic", "--log", "/nonexistent/dir/log.jsonl"],
+             "cannot open log file /nonexistent/dir/log.jsonl")
+expect_error("unwritable log (2 ranks)", [T("p2.zplan"), "--nproc", 2, "--synthetic", "--log", "/nonexistent/l"],
+             "rank 0: cannot open log file /nonexistent/l")
+expect_error("unknown flag", [T("p1.zplan"), "--frobnicate"], "unknown option --frobnicate")
+expect_error("bad steps", [T("p1.zplan"), "--steps", "many"], "invalid value 'many' for --steps")
+
+
+# --- a rank dies -------------------------------------------------------------
+def rank_pids(launcher_pid):
+    """The rank processes: children of mpirun (our exec'd launcher) running zero-run."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if ppid == launcher_pid and b"zero-run" in cmd:
+            pids.append(int(d))
+    return pids
+
+
+def long_run(timeout_s):
+    p = subprocess.Popen([ZERO_RUN, T("p2.zplan"), "--nproc", "2", "--synthetic", "--steps", "1000000000",
+                          "--timeout-s", str(timeout_s)], env=ENV, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    pids = []
+    while time.time() < deadline and len(pids) < 2:
+        time.sleep(0.2)
+        pids = rank_pids(p.pid)
+    time.sleep(1)  # let the ranks get into their step loop
+    return p, pids
+
+
+for sig, name, limit in ((signal.SIGKILL, "killed rank", 30), (signal.SIGSTOP, "hung rank (watchdog)", 30)):
+    p, pids = long_run(timeout_s=3)
+    if len(pids) != 2:
+        p.kill()
+        check(name, False, f"found rank pids {pids}")
+        continue
+    t0 = time.time()
+    os.kill(pids[1], sig)
+    try:
+        _, err = p.communicate(timeout=limit)
+        rc, elapsed = p.returncode, time.time() - t0
+        check(name + " ends the job", rc != 0 and elapsed < limit, f"rc={rc} after {elapsed:.1f}s")
+        if sig == signal.SIGSTOP:
+            check("watchdog message", "did not finish within 3 s (--timeout-s)" in err, err[-600:])
+    except subprocess.TimeoutExpired:
+        p.kill()
+        check(name + " ends the job", False, "still running")
+    for pid in pids:  # a stopped rank left behind must not linger
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+print(f"{len(failures)} failure(s)" if failures else "all launcher tests passed")
+sys.exit(1 if failures else 0)

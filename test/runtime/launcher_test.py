@@ -96,6 +96,29 @@ for name, p in (("replicated", "p2.zplan"), ("sharded", "p2s.zplan")):
 rc, err = run(T("p1.zplan"), "--synthetic", "--steps", 5, "--log", T("syn.jsonl"))
 check("synthetic run", rc == 0 and len(read_log(T("syn.jsonl"))) == 5, err)
 
+# --- ONNX export ---------------------------------------------------------------
+try:
+    import onnx
+    from onnx import helper, TensorProto, numpy_helper
+except ImportError:
+    onnx = None
+if onnx is not None:
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["pred"])], "linreg",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 3]),
+                           helper.make_tensor_value_info("W", TensorProto.FLOAT, [3, 1])],
+                          [helper.make_tensor_value_info("pred", TensorProto.FLOAT, [8, 1])])
+    onnx.save(helper.make_model(g), T("src.onnx"))
+    plan(T("p1onnx.zplan"), "--world-size", 1, "--batch", 8, "--onnx", T("src.onnx"))
+    rc, err = run(T("p1onnx.zplan"), "--data", data, "--steps", 30, "--export-onnx", T("trained.onnx"))
+    check("export onnx", rc == 0, err)
+    if rc == 0:
+        m = onnx.load(T("trained.onnx"))
+        inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+        check("exported initializer holds trained W", "W" in inits and np.allclose(inits["W"], w1, atol=1e-6),
+              str(inits))
+expect_error("export onnx without a model", [T("p1.zplan"), "--synthetic", "--export-onnx", T("x.onnx")],
+             "no valid ONNX model")
+
 # --- errors ------------------------------------------------------------------
 with open(T("garbage.zplan"), "wb") as f:
     f.write(b"this is not a plan at all" * 10)
@@ -112,7 +135,7 @@ expect_error("other backend", [T("cuda.zplan"), "--synthetic"], "plan is for bac
 expect_error("world size mismatch (1 rank)", [T("p2.zplan"), "--synthetic"],
              "compiled for world size 2 but running with 1 rank(s)")
 expect_error("world size mismatch (3 ranks)", [T("p2.zplan"), "--nproc", 3, "--synthetic"],
-             "compiled for world size 2 but running with 3 rank(s)")
+             "error: " + T("p2.zplan") + ": plan was compiled for world size 2 but running with 3 rank(s)")
 os.mkdir(T("partial"))
 np.save(T("partial/x.npy"), x)
 expect_error("missing npy", [T("p1.zplan"), "--data", T("partial")], "missing data file")

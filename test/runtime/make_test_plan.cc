@@ -2,6 +2,7 @@
 // the launcher tests.
 //   make-test-plan OUT.zplan [--world-size N] [--batch B] [--features F]
 //                  [--sharded] [--lr LR] [--version V] [--backend cpu|cuda]
+//                  [--onnx MODEL.onnx]   (embedded as the plan's onnx_model)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,7 +24,16 @@ int main(int argc, char** argv) {
     else if (a == "--version" && v) o.version = uint32_t(std::atoi(argv[++i]));
     else if (a == "--backend" && v) o.backend = std::strcmp(argv[++i], "cuda") == 0 ? zero::plan::Backend::Cuda
                                                                                      : zero::plan::Backend::Cpu;
-    else if (!out && a[0] != '-') out = argv[i];
+    else if (a == "--onnx" && v) {
+      FILE* f = std::fopen(argv[++i], "rb");
+      if (!f) {
+        std::fprintf(stderr, "make-test-plan: cannot read %s\n", argv[i]);
+        return 1;
+      }
+      int c;
+      while ((c = std::fgetc(f)) != EOF) o.onnx_model.push_back(uint8_t(c));
+      std::fclose(f);
+    } else if (!out && a[0] != '-') out = argv[i];
     else {
       std::fprintf(stderr, "make-test-plan: bad argument %s\n", argv[i]);
       return 1;

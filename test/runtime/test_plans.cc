@@ -44,9 +44,9 @@ void PlanBuilder::parameter(const std::string& name, const std::vector<int64_t>&
 }
 
 std::vector<uint8_t> PlanBuilder::finish(uint32_t world_size, uint32_t loss, uint32_t version, plan::Backend backend,
-                                         uint32_t zero_stage) {
+                                         uint32_t zero_stage, const std::vector<uint8_t>* onnx_model) {
   auto p = plan::CreatePlanDirect(fbb, version, backend, world_size, zero_stage, arena_, &values_, &insts_, &inits_,
-                                  &inputs_, &params_, loss, nullptr);
+                                  &inputs_, &params_, loss, onnx_model);
   plan::FinishPlanBuffer(fbb, p);
   return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
 }
@@ -111,7 +111,7 @@ std::vector<uint8_t> linreg_plan(const LinRegOptions& o) {
   b.input("y", y);
   if (o.sharded) b.parameter("W", {F, 1}, w_param, true, uint64_t((F + N - 1) / N));
   else b.parameter("W", {F, 1}, w_param);
-  return b.finish(o.world_size, loss, o.version, o.backend, o.sharded ? 3 : 0);
+  return b.finish(o.world_size, loss, o.version, o.backend, o.sharded ? 3 : 0, &o.onnx_model);
 }
 
 }  // namespace zero::test

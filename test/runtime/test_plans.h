@@ -27,7 +27,7 @@ class PlanBuilder {
   void parameter(const std::string& name, const std::vector<int64_t>& shape, uint32_t value, bool sharded = false,
                  uint64_t shard_numel = 0);
   std::vector<uint8_t> finish(uint32_t world_size, uint32_t loss, uint32_t version, plan::Backend backend,
-                              uint32_t zero_stage = 0);
+                              uint32_t zero_stage = 0, const std::vector<uint8_t>* onnx_model = nullptr);
 
   flatbuffers::FlatBufferBuilder fbb;
 
@@ -48,6 +48,7 @@ struct LinRegOptions {
   float lr = 0.1f;
   uint32_t version = 1;   // format_version written (to test rejection)
   plan::Backend backend = plan::Backend::Cpu;
+  std::vector<uint8_t> onnx_model;  // embedded as Plan.onnx_model
 };
 
 // One SGD step of y ~ x @ W on the mean squared error, data-parallel:

@@ -197,15 +197,19 @@ bool all_ok(Communicator* comm, const Status& st) {
     std::fprintf(stderr, "zero-run: error: %s\n", cs.message().c_str());
     return false;
   }
+  int failed = 0;
+  for (float f : flags) failed += f != 0.f;
+  if (failed == 0) return true;
   for (int r = 0; r < comm->size(); ++r) {
     if (flags[size_t(r)] == 0.f) continue;
-    if (r == comm->rank()) {
-      if (comm->size() > 1) std::fprintf(stderr, "zero-run: error: rank %d: %s\n", r, st.message().c_str());
-      else std::fprintf(stderr, "zero-run: error: %s\n", st.message().c_str());
-    }
-    return false;
+    // Name the rank only when the failure is specific to some ranks.
+    if (r == comm->rank() && failed == comm->size())
+      std::fprintf(stderr, "zero-run: error: %s\n", st.message().c_str());
+    else if (r == comm->rank())
+      std::fprintf(stderr, "zero-run: error: rank %d: %s\n", r, st.message().c_str());
+    break;
   }
-  return true;
+  return false;
 }
 
 // One plan input and the rows it is fed from.

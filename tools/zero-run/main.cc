@@ -328,7 +328,7 @@ int run(int argc, char** argv) {
   Options o;
   Status st = parse_args(argc, argv, &o);
   if (!st.ok()) {
-    if (env_rank_zero()) std::fprintf(stderr, "zero-run: error: %s\n%s", st.message().c_str(), kUsage);
+    if (env_rank_zero()) std::fprintf(stderr, "zero-run: error: %s (see zero-run --help)\n", st.message().c_str());
     return 1;
   }
   if (o.nproc > 1) exec_mpirun(argc, argv, o.nproc);

@@ -76,8 +76,12 @@ def Plan_InstrOp : Plan_Op<"instr", [HasParent<"ProgramOp">]> {
 
 def Plan_InitOp : Plan_Op<"init", [HasParent<"ProgramOp">]> {
   let summary = "initial contents of a value on one rank (or every rank: -1)";
+  let description = [{
+    The value's bytes are `data` from element `data_offset` on, zero-padded
+    when `data` ends first (the last shard of a padded parameter).
+  }];
   let arguments = (ins FlatSymbolRefAttr:$value, DefaultValuedAttr<SI32Attr, "-1">:$rank,
-                       ElementsAttr:$data);
+                       ElementsAttr:$data, DefaultValuedAttr<I64Attr, "0">:$data_offset);
   let assemblyFormat = "$value attr-dict";
 }
 

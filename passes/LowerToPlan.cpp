@@ -1,0 +1,473 @@
+//===- LowerToPlan.cpp - bufferization and kernel selection ---------------===//
+//
+// Lowers the partitioned @train_step to a plan.program. Tensors become views
+// of buffers; reshapes become views, collectives run in place where the
+// schema allows it (all-reduce of a dying gradient, stage-1 reduce-scatter
+// into the gradient's own shard, all-gather of an updated shard into the
+// parameter). Offsets are left to zero-plan-memory.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+#include "dialects/ShapeUtils.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace zero {
+#define GEN_PASS_DEF_LOWERTOPLAN
+#include "passes/Passes.h.inc"
+} // namespace zero
+
+using namespace mlir;
+using namespace zero;
+namespace ox = zero::onnx;
+
+namespace {
+
+RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+/// Where a parameter lives: its resident storage and the views of it.
+struct ParameterStorage {
+  FlatSymbolRefAttr full;  // the whole tensor (absent at stage 3)
+  FlatSymbolRefAttr flat;  // the padded flat tensor (stages 1-2, all-gather target)
+  FlatSymbolRefAttr shard; // this rank's shard (stages 1-3)
+  ml_program::GlobalOp global;
+};
+
+class PlanBuilder {
+public:
+  PlanBuilder(ModuleOp module, int64_t stage, int64_t worldSize, StringRef backend)
+      : module(module), stage(stage), worldSize(worldSize), backend(backend),
+        b(module.getContext()) {}
+
+  LogicalResult run();
+
+private:
+  LogicalResult lowerParameters();
+  LogicalResult lowerOp(Operation *op);
+  LogicalResult lowerAllGather(AllGatherOp op);
+  LogicalResult lowerReduceScatter(ReduceScatterOp op);
+  LogicalResult lowerUpdate(Operation *op);
+
+  FlatSymbolRefAttr newBuffer(StringRef name, int64_t bytes, StringRef kind, bool persistent);
+  FlatSymbolRefAttr newValue(StringRef name, RankedTensorType type, FlatSymbolRefAttr buffer,
+                             int64_t byteOffset = 0, int64_t rankStride = 0);
+  /// A fresh buffer and value for the result `v`.
+  FlatSymbolRefAttr define(Value v, StringRef kind = "activation");
+  void instr(Location loc, StringRef opcode, ArrayRef<FlatSymbolRefAttr> inputs,
+             ArrayRef<FlatSymbolRefAttr> outputs, ArrayRef<NamedAttribute> attrs = {});
+  plan::ValueOp valueOp(FlatSymbolRefAttr sym) {
+    return program.lookupSymbol<plan::ValueOp>(sym.getAttr());
+  }
+  plan::BufferOp bufferOf(FlatSymbolRefAttr value) {
+    return program.lookupSymbol<plan::BufferOp>(valueOp(value).getBufferAttr().getAttr());
+  }
+  std::string uniqueName(StringRef base) {
+    std::string name = base.str();
+    for (int i = 1; program.lookupSymbol(name); ++i)
+      name = (base + "_" + Twine(i)).str();
+    return name;
+  }
+  FlatSymbolRefAttr lookup(Value v) { return values.lookup(v); }
+  NamedAttribute attr(StringRef name, Attribute value) { return b.getNamedAttr(name, value); }
+  void init(Location loc, FlatSymbolRefAttr value, int32_t rank, ElementsAttr data,
+            int64_t dataOffset) {
+    plan::InitOp::create(b, loc, value, b.getSI32IntegerAttr(rank), data,
+                         b.getI64IntegerAttr(dataOffset));
+  }
+
+  ModuleOp module;
+  int64_t stage, worldSize;
+  std::string backend;
+  OpBuilder b;
+  plan::ProgramOp program;
+  DenseMap<Value, FlatSymbolRefAttr> values;
+  llvm::StringMap<ParameterStorage> params;
+  FlatSymbolRefAttr adamStep;
+  int64_t nextValue = 0;
+};
+
+FlatSymbolRefAttr PlanBuilder::newBuffer(StringRef name, int64_t bytes, StringRef kind,
+                                         bool persistent) {
+  auto buffer = plan::BufferOp::create(b, program.getLoc(), b.getStringAttr(uniqueName(("mem." + name).str())),
+                                       b.getI64IntegerAttr(bytes), b.getStringAttr(kind),
+                                       persistent ? b.getUnitAttr() : nullptr, IntegerAttr());
+  return FlatSymbolRefAttr::get(buffer.getSymNameAttr());
+}
+
+FlatSymbolRefAttr PlanBuilder::newValue(StringRef name, RankedTensorType type,
+                                        FlatSymbolRefAttr buffer, int64_t byteOffset,
+                                        int64_t rankStride) {
+  auto value = plan::ValueOp::create(b, program.getLoc(), b.getStringAttr(uniqueName(name)),
+                                     TypeAttr::get(type), buffer, b.getI64IntegerAttr(byteOffset),
+                                     b.getI64IntegerAttr(rankStride), StringAttr());
+  return FlatSymbolRefAttr::get(value.getSymNameAttr());
+}
+
+FlatSymbolRefAttr PlanBuilder::define(Value v, StringRef kind) {
+  auto type = tensorType(v);
+  std::string name = "v" + std::to_string(nextValue++);
+  auto buffer = newBuffer(name, plan::getTensorBytes(type), kind, /*persistent=*/false);
+  return values[v] = newValue(name, type, buffer);
+}
+
+void PlanBuilder::instr(Location loc, StringRef opcode, ArrayRef<FlatSymbolRefAttr> inputs,
+                        ArrayRef<FlatSymbolRefAttr> outputs, ArrayRef<NamedAttribute> attrs) {
+  SmallVector<Attribute> in(inputs.begin(), inputs.end()), out(outputs.begin(), outputs.end());
+  auto op = plan::InstrOp::create(b, loc, b.getStringAttr(opcode), b.getArrayAttr(in),
+                                  b.getArrayAttr(out), b.getDictionaryAttr(attrs));
+  (void)op;
+}
+
+LogicalResult PlanBuilder::lowerParameters() {
+  for (auto global : module.getOps<ml_program::GlobalOp>()) {
+    auto type = dyn_cast<RankedTensorType>(global.getType());
+    if (!type || !type.getElementType().isF32() || !global.getValue())
+      return global.emitOpError("parameters must be f32 tensors with an initial value");
+    StringRef name = global.getSymName();
+    int64_t shardNumel = zero::shardNumel(type.getNumElements(), worldSize);
+    int64_t shardBytes = shardNumel * 4;
+    auto shardType = RankedTensorType::get({shardNumel}, b.getF32Type());
+    auto flatType = RankedTensorType::get({shardNumel * worldSize}, b.getF32Type());
+    auto data = cast<ElementsAttr>(*global.getValue());
+    ParameterStorage storage;
+    storage.global = global;
+    if (stage < 3) {
+      int64_t bytes = stage == 0 ? plan::getTensorBytes(type) : shardBytes * worldSize;
+      auto buffer = newBuffer(name, bytes, "parameter", /*persistent=*/true);
+      storage.full = newValue(name, type, buffer);
+      if (stage > 0) {
+        storage.flat = newValue((name + ".flat").str(), flatType, buffer);
+        storage.shard = newValue((name + ".shard").str(), shardType, buffer, 0, shardBytes);
+      }
+      init(global.getLoc(), storage.full, -1, data, 0);
+    } else {
+      auto buffer = newBuffer(name, shardBytes, "parameter", /*persistent=*/true);
+      storage.shard = newValue((name + ".shard").str(), shardType, buffer);
+      for (int64_t rank = 0; rank < worldSize; ++rank)
+        init(global.getLoc(), storage.shard, rank, data, rank * shardNumel);
+    }
+    plan::ParameterOp::create(b, global.getLoc(), b.getStringAttr(name), TypeAttr::get(type),
+                              stage < 3 ? storage.full : storage.shard,
+                              stage == 3 ? b.getUnitAttr() : nullptr,
+                              b.getI64IntegerAttr(shardNumel));
+    params[name] = storage;
+  }
+  return success();
+}
+
+LogicalResult PlanBuilder::lowerReduceScatter(ReduceScatterOp op) {
+  FlatSymbolRefAttr input = lookup(op.getInput());
+  auto inputType = tensorType(op.getInput());
+  int64_t shardNumel = op.getShard().getType().getNumElements();
+  int64_t paddedBytes = shardNumel * worldSize * 4;
+  plan::ValueOp inputValue = valueOp(input);
+  plan::BufferOp buffer = bufferOf(input);
+  if (inputValue.getByteOffset() != 0 || inputValue.getRankStride() != 0 ||
+      buffer.getPersistent()) {
+    // The collective needs the gradient at the start of a buffer it may pad.
+    FlatSymbolRefAttr copy = define(op.getInput());
+    instr(op.getLoc(), "Copy", {input}, {copy});
+    input = copy;
+    buffer = bufferOf(copy);
+  }
+  buffer.setBytes(std::max<int64_t>(buffer.getBytes(), paddedBytes));
+  buffer.setKind(stage == 1 ? "gradient" : "communication");
+  int64_t numel = inputType.getNumElements();
+  if (numel < shardNumel * worldSize) {
+    // Padding must not feed garbage into the reduction.
+    auto padType = RankedTensorType::get({shardNumel * worldSize - numel}, b.getF32Type());
+    auto pad = newValue(valueOp(input).getSymName().str() + ".pad", padType,
+                        valueOp(input).getBufferAttr(), numel * 4);
+    instr(op.getLoc(), "Fill", {}, {pad}, {attr("value", b.getF32FloatAttr(0.0f))});
+  }
+  auto flat = newValue(valueOp(input).getSymName().str() + ".flat",
+                       RankedTensorType::get({shardNumel * worldSize}, b.getF32Type()),
+                       valueOp(input).getBufferAttr());
+  FlatSymbolRefAttr shard;
+  if (stage == 1 && op.getInput().hasOneUse()) {
+    shard = newValue(valueOp(input).getSymName().str() + ".shard", op.getShard().getType(),
+                     valueOp(input).getBufferAttr(), 0, shardNumel * 4);
+    values[op.getShard()] = shard;
+  } else {
+    shard = define(op.getShard(), "gradient");
+  }
+  instr(op.getLoc(), "ReduceScatter", {flat}, {shard},
+        {attr("reduction", op.getReductionAttr())});
+  return success();
+}
+
+LogicalResult PlanBuilder::lowerAllGather(AllGatherOp op) {
+  FlatSymbolRefAttr shard = lookup(op.getShard());
+  // An updated shard gathered straight back into its parameter: in place.
+  if (op->hasOneUse())
+    if (auto store = dyn_cast<ml_program::GlobalStoreOp>(*op->getUsers().begin())) {
+      const ParameterStorage &p = params[store.getGlobal().getRootReference()];
+      if (p.flat && p.shard == shard) {
+        instr(op.getLoc(), "AllGather", {shard}, {p.flat});
+        values[op.getResult()] = p.full;
+        return success();
+      }
+    }
+  auto type = tensorType(op.getResult());
+  int64_t shardNumel = op.getShard().getType().getNumElements();
+  std::string name = "v" + std::to_string(nextValue++);
+  auto buffer = newBuffer(name, shardNumel * worldSize * 4, "communication", false);
+  auto flat = newValue(name + ".flat",
+                       RankedTensorType::get({shardNumel * worldSize}, b.getF32Type()), buffer);
+  instr(op.getLoc(), "AllGather", {shard}, {flat});
+  values[op.getResult()] = newValue(name, type, buffer);
+  return success();
+}
+
+LogicalResult PlanBuilder::lowerUpdate(Operation *op) {
+  auto symbol = op->getAttrOfType<FlatSymbolRefAttr>("param");
+  const ParameterStorage &p = params[symbol.getValue()];
+  bool sharded = op->hasAttr("sharded");
+  FlatSymbolRefAttr param = sharded ? p.shard : p.full;
+  FlatSymbolRefAttr grad = lookup(op->getOperand(0));
+  auto stateType = tensorType(op->getOperand(0));
+  auto state = [&](StringRef suffix) {
+    std::string name = (symbol.getValue() + "." + suffix).str();
+    auto buffer = newBuffer(name, plan::getTensorBytes(stateType), "optimizer_state", true);
+    return newValue(name, stateType, buffer);
+  };
+
+  if (auto sgd = dyn_cast<SgdUpdateOp>(op)) {
+    SmallVector<FlatSymbolRefAttr> inputs{param, grad};
+    if (!sgd.getMomentum().isZero())
+      inputs.push_back(state("momentum_buffer"));
+    instr(op->getLoc(), "SgdUpdate", inputs, {},
+          {attr("lr", sgd.getLrAttr()), attr("momentum", sgd.getMomentumAttr()),
+           attr("weight_decay", sgd.getWeightDecayAttr())});
+    return success();
+  }
+  auto adam = cast<AdamWUpdateOp>(op);
+  if (!adamStep) {
+    auto type = RankedTensorType::get({}, b.getI64Type());
+    adamStep = newValue("step", type, newBuffer("step", 8, "optimizer_state", true));
+    instr(op->getLoc(), "IncrementStep", {adamStep}, {adamStep});
+  }
+  instr(op->getLoc(), "AdamWUpdate", {param, grad, state("exp_avg"), state("exp_avg_sq"), adamStep},
+        {},
+        {attr("lr", adam.getLrAttr()), attr("beta1", adam.getBeta1Attr()),
+         attr("beta2", adam.getBeta2Attr()), attr("eps", adam.getEpsAttr()),
+         attr("weight_decay", adam.getWeightDecayAttr())});
+  return success();
+}
+
+StringRef gradOpcode(Operation *op) {
+  return llvm::TypeSwitch<Operation *, StringRef>(op)
+      .Case([](ReluGradOp) { return "ReluGrad"; })
+      .Case([](TanhGradOp) { return "TanhGrad"; })
+      .Case([](SigmoidGradOp) { return "SigmoidGrad"; })
+      .Case([](ErfGradOp) { return "ErfGrad"; })
+      .Case([](SoftmaxGradOp) { return "SoftmaxGrad"; })
+      .Case([](LogSoftmaxGradOp) { return "LogSoftmaxGrad"; })
+      .Case([](SoftmaxCrossEntropyLossGradOp) { return "SoftmaxCrossEntropyLossGrad"; })
+      .Case([](NegativeLogLikelihoodLossGradOp) { return "NegativeLogLikelihoodLossGrad"; })
+      .Default([](Operation *) { return StringRef(); });
+}
+
+LogicalResult PlanBuilder::lowerOp(Operation *op) {
+  Location loc = op->getLoc();
+  auto operands = [&] {
+    SmallVector<FlatSymbolRefAttr> in;
+    for (Value v : op->getOperands())
+      in.push_back(lookup(v));
+    return in;
+  };
+  auto simple = [&](StringRef opcode, ArrayRef<NamedAttribute> attrs = {}) {
+    SmallVector<FlatSymbolRefAttr> out;
+    for (Value r : op->getResults())
+      out.push_back(define(r));
+    instr(loc, opcode, operands(), out, attrs);
+    return success();
+  };
+  auto lossAttrs = [&](StringAttr reduction, IntegerAttr ignoreIndex) {
+    SmallVector<NamedAttribute> attrs{attr("reduction", reduction)};
+    if (ignoreIndex)
+      attrs.push_back(attr("ignore_index", ignoreIndex));
+    return attrs;
+  };
+  auto axisAttr = [&](int64_t axis, Value input) {
+    return attr("axis", b.getI64IntegerAttr(*normalizeAxis(axis, tensorType(input).getRank())));
+  };
+
+  if (StringRef opcode = gradOpcode(op); !opcode.empty()) {
+    if (auto g = dyn_cast<SoftmaxGradOp>(op))
+      return simple(opcode, {attr("axis", g.getAxisAttr())});
+    if (auto g = dyn_cast<LogSoftmaxGradOp>(op))
+      return simple(opcode, {attr("axis", g.getAxisAttr())});
+    if (auto g = dyn_cast<SoftmaxCrossEntropyLossGradOp>(op))
+      return simple(opcode, lossAttrs(g.getReductionAttr(), g.getIgnoreIndexAttr()));
+    if (auto g = dyn_cast<NegativeLogLikelihoodLossGradOp>(op))
+      return simple(opcode, lossAttrs(g.getReductionAttr(), g.getIgnoreIndexAttr()));
+    return simple(opcode);
+  }
+
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](ml_program::GlobalLoadOp load) -> LogicalResult {
+        const ParameterStorage &p = params[load.getGlobalAttr().getRootReference()];
+        if (!p.full)
+          return load.emitOpError("reads a sharded parameter; stage 3 must gather it");
+        values[load.getResult()] = p.full;
+        return success();
+      })
+      .Case([&](LoadShardOp load) {
+        values[load.getResult()] = params[load.getParam()].shard;
+        return success();
+      })
+      .Case([&](ml_program::GlobalStoreOp store) {
+        const ParameterStorage &p = params[store.getGlobal().getRootReference()];
+        if (lookup(store.getValue()) != p.full)
+          instr(loc, "Copy", {lookup(store.getValue())}, {p.full});
+        return success();
+      })
+      .Case([&](ox::ConstantOp constant) {
+        auto type = tensorType(constant.getResult());
+        std::string name = "const" + std::to_string(nextValue++);
+        auto buffer = newBuffer(name, plan::getTensorBytes(type), "constant", true);
+        auto value = newValue(name, type, buffer);
+        init(loc, value, -1, constant.getValue(), 0);
+        values[constant.getResult()] = value;
+        return success();
+      })
+      .Case([&](ox::ReshapeOp reshape) {
+        plan::ValueOp source = valueOp(lookup(reshape.getInput()));
+        values[reshape.getResult()] =
+            newValue(source.getSymName().str() + ".view", tensorType(reshape.getResult()),
+                     source.getBufferAttr(), source.getByteOffset(), source.getRankStride());
+        return success();
+      })
+      .Case<ox::AddOp, ox::SubOp, ox::MulOp, ox::DivOp, ox::PowOp, ox::NegOp, ox::SqrtOp,
+            ox::ReluOp, ox::TanhOp, ox::SigmoidOp, ox::ErfOp, ox::ExpOp, ox::LogOp, ox::CastOp,
+            ox::ExpandOp, ox::MatMulOp, ox::IdentityOp>([&](Operation *op) {
+        StringRef name = op->getName().stripDialect();
+        return simple(name == "Identity" ? StringRef("Copy") : name);
+      })
+      .Case([&](ox::GemmOp gemm) {
+        return simple("Gemm", {attr("trans_a", gemm.getTransAAttr()),
+                               attr("trans_b", gemm.getTransBAttr()),
+                               attr("alpha", gemm.getAlphaAttr()),
+                               attr("beta", gemm.getBetaAttr())});
+      })
+      .Case([&](ox::TransposeOp t) { return simple("Transpose", {attr("perm", t.getPermAttr())}); })
+      .Case([&](ox::SoftmaxOp s) { return simple("Softmax", {axisAttr(s.getAxis(), s.getInput())}); })
+      .Case([&](ox::LogSoftmaxOp s) {
+        return simple("LogSoftmax", {axisAttr(s.getAxis(), s.getInput())});
+      })
+      .Case([&](ox::SoftmaxCrossEntropyLossOp l) {
+        return simple("SoftmaxCrossEntropyLoss",
+                      lossAttrs(l.getReductionAttr(), l.getIgnoreIndexAttr()));
+      })
+      .Case([&](ox::NegativeLogLikelihoodLossOp l) {
+        return simple("NegativeLogLikelihoodLoss",
+                      lossAttrs(l.getReductionAttr(), l.getIgnoreIndexAttr()));
+      })
+      .Case<ox::ReduceSumOp, ox::ReduceMeanOp>([&](auto reduce) {
+        int64_t rank = tensorType(reduce.getInput()).getRank();
+        SmallVector<int64_t> axes;
+        for (int64_t a : reduce.getAxes())
+          axes.push_back(*normalizeAxis(a, rank));
+        if (axes.empty())
+          for (int64_t i = 0; i < rank; ++i)
+            axes.push_back(i);
+        llvm::sort(axes);
+        return simple(reduce->getName().stripDialect(),
+                      {attr("axes", b.getDenseI64ArrayAttr(axes)),
+                       attr("keepdims", reduce.getKeepdimsAttr())});
+      })
+      .Case([&](AllReduceOp allReduce) {
+        FlatSymbolRefAttr input = lookup(allReduce.getInput());
+        plan::BufferOp buffer = bufferOf(input);
+        FlatSymbolRefAttr output = input;
+        if (allReduce.getInput().hasOneUse() && !buffer.getPersistent()) {
+          values[allReduce.getResult()] = input; // in place: the input dies here
+        } else {
+          output = define(allReduce.getResult());
+        }
+        bool isGradient = llvm::any_of(allReduce->getUsers(), [](Operation *user) {
+          return isa<SgdUpdateOp, AdamWUpdateOp>(user);
+        });
+        if (isGradient)
+          bufferOf(output).setKind("gradient");
+        instr(loc, "AllReduce", {input}, {output},
+              {attr("reduction", allReduce.getReductionAttr())});
+        return success();
+      })
+      .Case([&](ReduceScatterOp op) { return lowerReduceScatter(op); })
+      .Case([&](AllGatherOp op) { return lowerAllGather(op); })
+      .Case<SgdUpdateOp, AdamWUpdateOp>([&](Operation *op) { return lowerUpdate(op); })
+      .Case([&](func::ReturnOp ret) {
+        FlatSymbolRefAttr loss = lookup(ret.getOperand(0));
+        bufferOf(loss).setPersistent(true); // read by the launcher after the step
+        plan::LossOp::create(b, loc, loss);
+        return success();
+      })
+      .Default([&](Operation *other) {
+        return other->emitOpError("cannot be lowered to a plan instruction");
+      });
+}
+
+LogicalResult PlanBuilder::run() {
+  auto func = module.lookupSymbol<func::FuncOp>("train_step");
+  if (!func || !module->hasAttr(kStageAttr))
+    return module.emitError("expected a partitioned @train_step; run zero-partition first");
+
+  b.setInsertionPointToEnd(module.getBody());
+  program = plan::ProgramOp::create(b, module.getLoc(), b.getStringAttr(backend),
+                                    b.getUI32IntegerAttr(worldSize), b.getUI32IntegerAttr(stage),
+                                    IntegerAttr());
+  program.getBody().emplaceBlock();
+  b.setInsertionPointToStart(&program.getBody().front());
+
+  if (auto source = module->getAttrOfType<ElementsAttr>("zero.source_model"))
+    plan::SourceModelOp::create(b, module.getLoc(), source);
+  if (failed(lowerParameters()))
+    return failure();
+  for (BlockArgument arg : func.getArguments()) {
+    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "zero.input");
+    if (!name)
+      return func.emitError("argument ") << arg.getArgNumber() << " has no 'zero.input' name";
+    auto type = tensorType(arg);
+    auto buffer = newBuffer(name.getValue(), plan::getTensorBytes(type), "input", true);
+    values[arg] = newValue(name.getValue(), type, buffer);
+    plan::InputOp::create(b, func.getLoc(), name, values[arg]);
+  }
+  for (Operation &op : func.getBody().front())
+    if (failed(lowerOp(&op)))
+      return failure();
+
+  // The plan replaces the tensor program.
+  for (Operation &op : llvm::make_early_inc_range(module.getBody()->getOperations()))
+    if (&op != program.getOperation())
+      op.erase();
+  module->removeAttr("zero.source_model");
+  return success();
+}
+
+struct LowerToPlanPass : public zero::impl::LowerToPlanBase<LowerToPlanPass> {
+  using LowerToPlanBase::LowerToPlanBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (backend != "cpu" && backend != "cuda") {
+      module.emitError("unknown backend '") << backend << "' (expected cpu or cuda)";
+      return signalPassFailure();
+    }
+    auto stage = module->getAttrOfType<IntegerAttr>(kStageAttr);
+    auto world = module->getAttrOfType<IntegerAttr>(kWorldSizeAttr);
+    if (!stage || !world) {
+      module.emitError("expected a module partitioned by zero-partition");
+      return signalPassFailure();
+    }
+    if (failed(PlanBuilder(module, stage.getInt(), world.getInt(), backend).run()))
+      return signalPassFailure();
+  }
+};
+
+} // namespace

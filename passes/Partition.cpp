@@ -1,0 +1,136 @@
+//===- Partition.cpp - ZeRO stages as explicit collectives ----------------===//
+//
+// Rewrites @train_step for one ZeRO stage and world size. Every rank runs the
+// same program, so the collectives below appear in the same order on every
+// rank. Gradients are averaged ("mean") because each rank's loss is the mean
+// over its micro-batch and the step must reproduce the mean over the global
+// batch.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/Builders.h"
+
+namespace zero {
+#define GEN_PASS_DEF_PARTITION
+#include "passes/Passes.h.inc"
+} // namespace zero
+
+using namespace mlir;
+using namespace zero;
+
+namespace {
+
+/// Inserts `op`'s collective for its gradient right after the gradient is
+/// complete, so reduction can start while backward continues and, from stage
+/// 2 on, the full gradient dies as early as possible.
+void setInsertionPointAfterValue(OpBuilder &builder, Value v) {
+  if (Operation *def = v.getDefiningOp())
+    builder.setInsertionPointAfter(def);
+  else
+    builder.setInsertionPointToStart(cast<BlockArgument>(v).getOwner());
+}
+
+struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
+  using PartitionBase::PartitionBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (stage < 0 || stage > 3) {
+      module.emitError("ZeRO stage must be 0, 1, 2 or 3, got ") << stage;
+      return signalPassFailure();
+    }
+    if (worldSize < 1) {
+      module.emitError("world size must be at least 1, got ") << worldSize;
+      return signalPassFailure();
+    }
+    if (module->hasAttr(kStageAttr)) {
+      module.emitError("the module is already partitioned");
+      return signalPassFailure();
+    }
+    auto func = module.lookupSymbol<func::FuncOp>("train_step");
+    if (!func) {
+      module.emitError("expected @train_step; run zero-build-train-step first");
+      return signalPassFailure();
+    }
+    OpBuilder builder(module.getContext());
+    module->setAttr(kStageAttr, builder.getI64IntegerAttr(stage));
+    module->setAttr(kWorldSizeAttr, builder.getI64IntegerAttr(worldSize));
+
+    // The reported loss is the global mean.
+    auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+    builder.setInsertionPoint(ret);
+    Value loss = ret.getOperand(0);
+    ret.setOperand(0, AllReduceOp::create(builder, loss.getLoc(), loss, "mean"));
+
+    SmallVector<Operation *> updates;
+    func.walk([&](Operation *op) {
+      if (isa<SgdUpdateOp, AdamWUpdateOp>(op))
+        updates.push_back(op);
+    });
+    for (Operation *update : updates)
+      partitionUpdate(builder, update);
+
+    if (stage == 3)
+      gatherParameterReads(builder, func);
+  }
+
+  void partitionUpdate(OpBuilder &builder, Operation *update) {
+    Value grad = update->getOperand(0);
+    Location loc = update->getLoc();
+    auto param = update->getAttrOfType<FlatSymbolRefAttr>("param");
+
+    if (stage == 0) {
+      setInsertionPointAfterValue(builder, grad);
+      update->setOperand(0, AllReduceOp::create(builder, loc, grad, "mean"));
+      return;
+    }
+
+    // Stage 1 keeps full gradients until the step's end and reduces them
+    // there; stages 2 and 3 reduce each gradient as soon as it is complete.
+    if (stage == 1)
+      builder.setInsertionPoint(update);
+    else
+      setInsertionPointAfterValue(builder, grad);
+    auto gradType = cast<RankedTensorType>(grad.getType());
+    Value shard = ReduceScatterOp::create(builder, loc, getShardType(gradType, worldSize), grad,
+                                          "mean", worldSize);
+    update->setOperand(0, shard);
+    update->setAttr("sharded", builder.getUnitAttr());
+
+    if (stage == 3)
+      return; // the shard is the parameter's only storage
+
+    // Stages 1 and 2: every rank needs the whole updated parameter.
+    builder.setInsertionPointAfter(update);
+    Value updated = LoadShardOp::create(builder, loc, shard.getType(), param);
+    Value full = AllGatherOp::create(builder, loc, gradType, updated, worldSize);
+    ml_program::GlobalStoreOp::create(builder, loc, param, full);
+  }
+
+  /// Stage 3: each parameter read becomes an all-gather of the shards, placed
+  /// just before its first use so the gathered copy lives only while needed.
+  void gatherParameterReads(OpBuilder &builder, func::FuncOp func) {
+    SmallVector<ml_program::GlobalLoadOp> loads;
+    func.walk([&](ml_program::GlobalLoadOp load) { loads.push_back(load); });
+    for (ml_program::GlobalLoadOp load : loads) {
+      Operation *firstUser = nullptr;
+      for (Operation *user : load->getUsers())
+        if (!firstUser || user->isBeforeInBlock(firstUser))
+          firstUser = user;
+      builder.setInsertionPoint(firstUser ? firstUser : load.getOperation());
+      auto type = cast<RankedTensorType>(load.getType());
+      auto symbol = FlatSymbolRefAttr::get(load.getGlobalAttr().getRootReference());
+      Value shard = LoadShardOp::create(builder, load.getLoc(), getShardType(type, worldSize),
+                                        symbol);
+      Value full = AllGatherOp::create(builder, load.getLoc(), type, shard, worldSize);
+      load.replaceAllUsesWith(full);
+      load.erase();
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,77 @@
+//===- Passes.td - the zero compilation pipeline -----------*- tablegen -*-===//
+
+#ifndef ZERO_PASSES
+#define ZERO_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def BuildTrainStep : Pass<"zero-build-train-step", "mlir::ModuleOp"> {
+  let summary = "Append reverse-mode autodiff and optimizer updates to @main";
+  let description = [{
+    Turns the imported forward function `@main`, which returns a scalar loss,
+    into one training step: the loss's seed gradient, a gradient rule per op
+    applied in reverse, gradients summed over uses, and one optimizer update
+    per parameter (`ml_program.global`) that the loss depends on. Parameter
+    reads are re-issued in the backward pass so later passes can see where
+    each parameter is needed (ZeRO-3 gathers it again there).
+  }];
+  let options = [
+    Option<"optimizer", "optimizer", "std::string", "\"adamw\"",
+           "sgd, adam or adamw">,
+    Option<"lr", "lr", "double", "1e-3", "learning rate">,
+    Option<"momentum", "momentum", "double", "0.0", "SGD momentum">,
+    Option<"beta1", "beta1", "double", "0.9", "Adam beta1">,
+    Option<"beta2", "beta2", "double", "0.999", "Adam beta2">,
+    Option<"eps", "eps", "double", "1e-8", "Adam epsilon">,
+    Option<"weightDecay", "weight-decay", "double", "-1.0",
+           "weight decay (default: 0.01 for adamw, 0 otherwise)">,
+  ];
+  let dependentDialects = ["::zero::onnx::OnnxDialect", "::zero::ZeroDialect"];
+}
+
+def Partition : Pass<"zero-partition", "mlir::ModuleOp"> {
+  let summary = "Insert ZeRO collectives and sharded updates for a stage and world size";
+  let description = [{
+    Stage 0 all-reduces gradients. Stage 1 reduce-scatters them, updates
+    this rank's shard of each parameter and its optimizer state, and
+    all-gathers the parameter. Stage 2 is stage 1 with reduce-scatters placed
+    right after each gradient is complete, so full gradients die early.
+    Stage 3 keeps parameters as shards: every read becomes an all-gather
+    placed just before its first use. The loss is averaged over ranks.
+  }];
+  let options = [
+    Option<"stage", "stage", "int64_t", "0", "ZeRO stage (0-3)">,
+    Option<"worldSize", "world-size", "int64_t", "1", "number of ranks">,
+  ];
+  let dependentDialects = ["::zero::ZeroDialect"];
+}
+
+def LowerToPlan : Pass<"zero-lower-to-plan", "mlir::ModuleOp"> {
+  let summary = "Bufferize the partitioned step and select kernels and collectives";
+  let description = [{
+    Replaces the module's contents with one `plan.program`: every tensor
+    becomes a `plan.value` view of a `plan.buffer` (views for reshapes,
+    in-place updates and collectives where the schema allows them), every op
+    becomes `plan.instr`s naming runtime opcodes, and parameters, optimizer
+    state, inputs and the loss become persistent buffers.
+  }];
+  let options = [
+    Option<"backend", "backend", "std::string", "\"cpu\"", "cpu or cuda">,
+  ];
+  let dependentDialects = ["::zero::plan::PlanDialect"];
+}
+
+def PlanMemory : Pass<"zero-plan-memory", "mlir::ModuleOp"> {
+  let summary = "Assign arena offsets by liveness";
+  let description = [{
+    Persistent buffers get their own offsets; every other buffer lives from
+    the instruction that first touches it to the last, and buffers whose
+    lifetimes do not overlap share memory (best-fit over free ranges). Sets
+    the program's arena size.
+  }];
+  let options = [
+    Option<"alignment", "alignment", "int64_t", "64", "byte alignment of buffers">,
+  ];
+}
+
+#endif // ZERO_PASSES

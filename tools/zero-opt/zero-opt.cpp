@@ -1,0 +1,191 @@
+//===- zero-opt.cpp - the zero compiler driver ----------------------------===//
+//
+// Two modes:
+//   zero-opt model.onnx -o model.zplan --zero-stage=2 --world-size=4 ...
+//       compiles an ONNX model to a plan (or prints a stage with --emit);
+//   zero-opt step.mlir --zero-partition="stage=3 world-size=8"
+//       behaves like mlir-opt with zero's dialects and passes registered.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/MemoryReport.h"
+#include "codegen/PlanSerializer.h"
+#include "frontends/onnx/OnnxImporter.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+using namespace mlir;
+
+namespace {
+
+bool isOnnxInput(StringRef arg) {
+  return !arg.starts_with("-") && (arg.ends_with(".onnx") || arg.ends_with(".onnxtxt"));
+}
+
+/// The stages --emit can stop after.
+enum class Emit { Onnx, Train, Partition, Plan, ZPlan };
+
+struct CompileOptions {
+  std::string input, output, report, optimizer, target;
+  int64_t stage = 0, worldSize = 1;
+  double lr, momentum, beta1, beta2, eps, weightDecay;
+  Emit emit;
+};
+
+/// Parses the ONNX-mode command line. Options live here, not at namespace
+/// scope, so they never collide with MlirOptMain's in the other mode.
+CompileOptions parseOnnxCommandLine(int argc, char **argv) {
+  namespace cl = llvm::cl;
+  cl::OptionCategory category("zero-opt (ONNX input)");
+  cl::opt<std::string> input(cl::Positional, cl::desc("<model.onnx | model.onnxtxt>"),
+                             cl::Required, cl::cat(category));
+  cl::opt<std::string> output("o", cl::desc("output file (default: stdout)"),
+                              cl::value_desc("file"), cl::init("-"), cl::cat(category));
+  cl::opt<int64_t> stage("zero-stage", cl::desc("ZeRO stage: 0 (DDP), 1, 2 or 3"), cl::init(0),
+                         cl::cat(category));
+  cl::opt<int64_t> worldSize("world-size", cl::desc("number of ranks"), cl::init(1),
+                             cl::cat(category));
+  cl::opt<std::string> optimizer("optimizer", cl::desc("sgd, adam or adamw"),
+                                 cl::init("adamw"), cl::cat(category));
+  cl::opt<double> lr("lr", cl::desc("learning rate"), cl::init(1e-3), cl::cat(category));
+  cl::opt<double> momentum("momentum", cl::desc("SGD momentum"), cl::init(0.0),
+                           cl::cat(category));
+  cl::opt<double> beta1("beta1", cl::init(0.9), cl::cat(category));
+  cl::opt<double> beta2("beta2", cl::init(0.999), cl::cat(category));
+  cl::opt<double> eps("eps", cl::init(1e-8), cl::cat(category));
+  cl::opt<double> weightDecay("weight-decay",
+                              cl::desc("default: 0.01 for adamw, 0 for sgd and adam"),
+                              cl::init(-1.0), cl::cat(category));
+  cl::opt<std::string> target("target", cl::desc("cpu or cuda"), cl::init("cpu"),
+                              cl::cat(category));
+  cl::opt<std::string> report("report", cl::desc("write per-rank memory and traffic as JSON"),
+                              cl::value_desc("file"), cl::cat(category));
+  cl::opt<Emit> emit(
+      "emit", cl::desc("what to write"), cl::init(Emit::ZPlan),
+      cl::values(clEnumValN(Emit::Onnx, "onnx", "the imported model (onnx dialect)"),
+                 clEnumValN(Emit::Train, "train", "the training step before partitioning"),
+                 clEnumValN(Emit::Partition, "mlir", "the step after ZeRO partitioning"),
+                 clEnumValN(Emit::Plan, "plan", "the plan dialect, memory planned"),
+                 clEnumValN(Emit::ZPlan, "zplan", "the FlatBuffer plan (default)")),
+      cl::cat(category));
+  // --mlir-elide-resource-strings-if-larger and friends for --emit output.
+  registerAsmPrinterCLOptions();
+  registerMLIRContextCLOptions();
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv, "zero compiler: ONNX model to a ZeRO training plan\n");
+  return CompileOptions{input,     output, report, optimizer, target, stage,      worldSize, lr,
+                        momentum,  beta1,  beta2,  eps,       weightDecay, emit};
+}
+
+int fail(const Twine &message) {
+  llvm::errs() << "zero-opt: error: " << message << "\n";
+  return 1;
+}
+
+int compileOnnx(int argc, char **argv) {
+  CompileOptions options = parseOnnxCommandLine(argc, argv);
+  if (options.worldSize < 1)
+    return fail("--world-size must be at least 1, got " + Twine(options.worldSize));
+  if (options.stage < 0 || options.stage > 3)
+    return fail("--zero-stage must be 0, 1, 2 or 3, got " + Twine(options.stage));
+  if (options.target != "cpu" && options.target != "cuda")
+    return fail("--target must be cpu or cuda, got '" + options.target + "'");
+  if (options.emit == Emit::ZPlan && options.output == "-")
+    return fail("a binary plan needs an output file: -o model.zplan");
+
+  MLIRContext context;
+  context.printOpOnDiagnostic(false);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+
+  OwningOpRef<ModuleOp> module = zero::frontend::importOnnxModel(context, options.input);
+  if (!module)
+    return 1;
+
+  PassManager pm(&context);
+  if (options.emit >= Emit::Train) {
+    zero::BuildTrainStepOptions train;
+    train.optimizer = options.optimizer;
+    train.lr = options.lr;
+    train.momentum = options.momentum;
+    train.beta1 = options.beta1;
+    train.beta2 = options.beta2;
+    train.eps = options.eps;
+    train.weightDecay = options.weightDecay;
+    pm.addPass(zero::createBuildTrainStep(train));
+  }
+  if (options.emit >= Emit::Partition)
+    pm.addPass(zero::createPartition({options.stage, options.worldSize}));
+  if (options.emit >= Emit::Plan) {
+    pm.addPass(zero::createLowerToPlan({options.target}));
+    pm.addPass(zero::createPlanMemory());
+  }
+  if (failed(pm.run(*module)))
+    return 1;
+
+  zero::plan::ProgramOp program;
+  if (options.emit >= Emit::Plan)
+    program = *module->getOps<zero::plan::ProgramOp>().begin();
+
+  // Outputs are written to a temporary file and renamed, so a failure never
+  // leaves a truncated plan or report in place of an earlier good one.
+  auto write = [&](StringRef path, auto &&body) {
+    bool ok = true;
+    llvm::Error error = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+      ok = succeeded(body(os));
+      return ok ? llvm::Error::success()
+                : llvm::createStringError(llvm::inconvertibleErrorCode(), "not written");
+    });
+    if (error) {
+      std::string message = llvm::toString(std::move(error));
+      if (ok)
+        fail("cannot write '" + path + "': " + message);
+      return failure();
+    }
+    return success();
+  };
+  if (!options.report.empty()) {
+    if (!program)
+      return fail("--report needs the plan; drop --emit or use --emit=plan");
+    if (failed(write(options.report, [&](llvm::raw_ostream &os) {
+          zero::codegen::writeMemoryReport(program, os);
+          return success();
+        })))
+      return 1;
+  }
+  if (failed(write(options.output, [&](llvm::raw_ostream &os) -> LogicalResult {
+        if (options.emit == Emit::ZPlan)
+          return zero::codegen::serializePlan(program, os);
+        module->print(os);
+        return success();
+      })))
+    return 1;
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  for (int i = 1; i < argc; ++i)
+    if (isOnnxInput(argv[i]))
+      return compileOnnx(argc, argv);
+
+  zero::registerZeroPasses();
+  DialectRegistry registry;
+  registry.insert<zero::onnx::OnnxDialect, zero::ZeroDialect, zero::plan::PlanDialect,
+                  func::FuncDialect, ml_program::MLProgramDialect>();
+  return asMainReturnCode(MlirOptMain(argc, argv, "zero optimizer driver\n", registry));
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""End-to-end: zero-opt + zero-run training vs single-process PyTorch.
+
+For both examples (mlp_digits, linear_regression), ZeRO stages 0-3 and world
+sizes 1-4: compile, train 30 steps on N ranks, and compare
+  * the loss of every step with PyTorch on the same global batch (rel. 1e-4),
+  * the weights from --export-onnx with PyTorch's after 30 steps,
+  * the arena the runtime measured (log peak_bytes) with the report's peak_bytes.
+The examples are exported fresh by examples/export_examples.py into a temp dir;
+the PyTorch modules are built by the same code, and the test checks the ONNX
+initializers equal their state_dict (and that the committed examples are current).
+
+usage: test_train_vs_pytorch.py --zero-opt PATH --zero-run PATH [-k FILTER]
+"""
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from zero_test_util import ROOT, Runner, assert_close, parse_args, read_log, run_tool  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+import export_examples as ex  # noqa: E402
+
+STEPS = 30
+B = ex.MICRO_BATCH
+OPTIMIZERS = {
+    # name: (zero-opt flags, torch optimizer factory)
+    "adamw": (["--optimizer=adamw", "--lr=3e-3", "--beta1=0.9", "--beta2=0.999", "--eps=1e-8", "--weight-decay=0.01"],
+              lambda p: torch.optim.AdamW(p, lr=3e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)),
+    "sgd": (["--optimizer=sgd", "--lr=0.05", "--momentum=0.9", "--weight-decay=0"],
+            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
+    "sgd_wd": (["--optimizer=sgd", "--lr=0.05", "--momentum=0.9", "--weight-decay=0.001"],
+               lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.001)),
+    "adamw_nowd": (["--optimizer=adamw", "--lr=0.01", "--beta1=0.8", "--beta2=0.99", "--eps=1e-6", "--weight-decay=0"],
+                   lambda p: torch.optim.AdamW(p, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0)),
+}
+
+args = parse_args()
+R = Runner(args)
+tmp = tempfile.mkdtemp(prefix="zero-train-test-")
+T = lambda *n: os.path.join(tmp, *n)  # noqa: E731
+
+# --- the examples, exported fresh --------------------------------------------
+ex.main(T("ex"))
+MODELS = {name: make() for name, make in ex.EXAMPLES.items()}  # name -> (torch module, data)
+
+
+def onnx_initializers(path):
+    return {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
+
+
+def check_initializers_match_torch(name):
+    model, _ = MODELS[name]
+    inits = onnx_initializers(T("ex", name + ".onnx"))
+    sd = {k: v.numpy() for k, v in model.state_dict().items()}
+    floats = {k: v for k, v in inits.items() if v.dtype == np.float32}
+    assert set(floats) == set(sd), f"ONNX float initializers {sorted(floats)} != state_dict {sorted(sd)}"
+    for k in sd:
+        assert np.array_equal(floats[k], sd[k]), f"initializer {k} differs from the torch module"
+
+
+def check_committed_example_current(name):
+    committed = os.path.join(ROOT, "examples")
+    a, b = onnx_initializers(os.path.join(committed, name + ".onnx")), onnx_initializers(T("ex", name + ".onnx"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), \
+        f"examples/{name}.onnx is stale: rerun examples/export_examples.py"
+    for k in ("x", "y"):
+        c = np.load(os.path.join(committed, name + "_data", k + ".npy"))
+        f = np.load(T("ex", name + "_data", k + ".npy"))
+        assert c.dtype == f.dtype and np.array_equal(c, f), f"examples/{name}_data/{k}.npy is stale"
+
+
+for name in MODELS:
+    R.case(f"{name}: ONNX initializers equal the torch module", check_initializers_match_torch, name)
+    R.case(f"{name}: committed example is current", check_committed_example_current, name)
+
+# --- PyTorch reference ---------------------------------------------------------
+_ref_cache = {}
+
+
+def reference(name, opt, n):
+    """Single-process PyTorch (float64) on the global batch of n*B rows: losses, final state_dict."""
+    key = (name, opt, n)
+    if key not in _ref_cache:
+        torch.manual_seed(0)
+        model, data = ex.EXAMPLES[name]()
+        model = model.double()
+        x = torch.from_numpy(data["x"]).double()
+        y = torch.from_numpy(data["y"])
+        if y.dtype != torch.int64:
+            y = y.double()
+        d = len(x)
+        o = OPTIMIZERS[opt][1](model.parameters())
+        losses = []
+        for s in range(STEPS):
+            rows = torch.tensor([(s * n * B + i) % d for i in range(n * B)])
+            loss = model(x[rows], y[rows])
+            losses.append(loss.item())
+            o.zero_grad()
+            loss.backward()
+            o.step()
+        _ref_cache[key] = (np.array(losses), {k: v.detach().numpy() for k, v in model.state_dict().items()})
+    return _ref_cache[key]
+
+
+# --- zero-opt + zero-run ---------------------------------------------------------
+def train_case(name, opt, stage, n):
+    tag = f"{name}-{opt}-s{stage}-n{n}"
+    plan, report, log, out = T(tag + ".zplan"), T(tag + ".report.json"), T(tag + ".jsonl"), T(tag + ".onnx")
+    run_tool([args.zero_opt, T("ex", name + ".onnx"), "-o", plan, f"--zero-stage={stage}", f"--world-size={n}",
+              *OPTIMIZERS[opt][0], f"--report={report}"])
+    run_tool([args.zero_run, plan, "--nproc", n, "--data", T("ex", name + "_data"), "--steps", STEPS,
+              "--log", log, "--export-onnx", out], timeout=180)
+
+    rep = json.load(open(report))
+    assert rep["world_size"] == n and rep["zero_stage"] == stage, f"report header {rep['world_size']}/{rep['zero_stage']}"
+    assert [r["rank"] for r in rep["ranks"]] == list(range(n)), "report ranks"
+
+    ref_losses, ref_params = reference(name, opt, n)
+    lines = read_log(log)
+    assert [l["step"] for l in lines] == list(range(STEPS)), f"log steps {[l['step'] for l in lines]}"
+    losses = np.array([l["loss"] for l in lines], np.float64)
+    rel = np.abs(losses - ref_losses) / np.abs(ref_losses)
+    if not (rel <= 1e-4).all():
+        s = int(np.argmax(rel))
+        raise AssertionError(f"loss at step {s}: zero {losses[s]!r} vs torch {ref_losses[s]!r} (rel {rel[s]:.2e}); "
+                             f"first bad step {int(np.argmax(rel > 1e-4))}")
+
+    peak = rep["ranks"][0]["peak_bytes"]
+    got_peaks = {l["peak_bytes"] for l in lines}
+    assert got_peaks == {peak}, f"runtime arena (log peak_bytes) {sorted(got_peaks)} != report peak_bytes {peak}"
+
+    trained = onnx_initializers(out)
+    for k, v in ref_params.items():
+        assert k in trained, f"{k} missing from --export-onnx output"
+        assert trained[k].dtype == np.float32, f"{k}: dtype {trained[k].dtype}"
+        assert_close(f"trained {k}", trained[k], v, rtol=1e-4, atol=1e-6)
+
+
+MAIN = {"mlp_digits": "adamw", "linear_regression": "sgd"}
+for name, opt in MAIN.items():
+    for stage in range(4):
+        for n in (1, 2, 3, 4):
+            R.case(f"{name} {opt} stage {stage} N={n}", train_case, name, opt, stage, n)
+# The other way round, and other hyper-parameters.
+for name, opt, stage, n in [("mlp_digits", "sgd", 1, 3), ("mlp_digits", "sgd_wd", 3, 4),
+                            ("linear_regression", "adamw", 2, 3), ("linear_regression", "adamw", 3, 2),
+                            ("linear_regression", "adamw_nowd", 0, 4), ("mlp_digits", "adamw_nowd", 2, 2)]:
+    R.case(f"{name} {opt} stage {stage} N={n}", train_case, name, opt, stage, n)
+
+R.finish()

@@ -1,0 +1,80 @@
+"""Shared helpers for the zero-opt / zero-run Python tests."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def parse_args(extra=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--zero-opt", default=os.path.join(ROOT, "build/bin/zero-opt"))
+    p.add_argument("--zero-run", default=os.path.join(ROOT, "build/bin/zero-run"))
+    p.add_argument("-k", dest="filter", default="", help="run only cases whose name contains this")
+    p.add_argument("-v", dest="verbose", action="store_true")
+    if extra:
+        extra(p)
+    return p.parse_args()
+
+
+class Runner:
+    """A tiny test runner: each case is a callable that raises on failure."""
+
+    def __init__(self, args):
+        self.args = args
+        self.passed = 0
+        self.failed = []
+        self.t0 = time.time()
+
+    def case(self, name, fn, *a, **kw):
+        if self.args.filter and self.args.filter not in name:
+            return
+        t = time.time()
+        try:
+            fn(*a, **kw)
+        except Exception as e:  # noqa: BLE001 - every failure is reported, none aborts the run
+            self.failed.append(name)
+            msg = "".join(traceback.format_exception_only(type(e), e)).strip()
+            if self.args.verbose or not isinstance(e, AssertionError):
+                msg = traceback.format_exc().strip()
+            print(f"FAIL {name} ({time.time() - t:.2f}s): {msg}", flush=True)
+        else:
+            self.passed += 1
+            print(f"ok   {name} ({time.time() - t:.2f}s)", flush=True)
+
+    def finish(self):
+        print(f"total {time.time() - self.t0:.1f}s")
+        if self.failed:
+            print("failed cases:\n  " + "\n  ".join(self.failed))
+        print(f"{self.passed} passed, {len(self.failed)} failed")
+        sys.exit(1 if self.failed or not self.passed else 0)
+
+
+def run_tool(cmd, timeout=120, check=True):
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=ENV, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} -> rc {p.returncode}\n{p.stderr.strip()[-2000:]}")
+    return p
+
+
+def read_log(path):
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def assert_close(name, got, want, rtol, atol):
+    import numpy as np
+    got = np.asarray(got, np.float64)
+    want = np.asarray(want, np.float64)
+    if got.shape != want.shape:
+        raise AssertionError(f"{name}: shape {got.shape} != expected {want.shape}")
+    bad = ~(np.abs(got - want) <= atol + rtol * np.abs(want))
+    if bad.any():
+        i = np.unravel_index(np.argmax(np.abs(got - want) - rtol * np.abs(want)), got.shape) if got.ndim else ()
+        raise AssertionError(f"{name}: {bad.sum()}/{bad.size} elements differ; worst at {i}: "
+                             f"got {got[i]!r} want {want[i]!r} (rtol {rtol}, atol {atol})")

@@ -1,0 +1,159 @@
+// RUN: zero-opt %s -split-input-file -verify-diagnostics
+
+func.func @broadcast(%a: tensor<2x3xf32>, %b: tensor<4xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{'onnx.Add' op operand shapes 'tensor<2x3xf32>' and 'tensor<4xf32>' do not broadcast}}
+  %0 = onnx.Add %a, %b : (tensor<2x3xf32>, tensor<4xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @broadcast_result(%a: tensor<2x3xf32>, %b: tensor<3xf32>) -> tensor<3x3xf32> {
+  // expected-error @+1 {{'onnx.Mul' op result type 'tensor<3x3xf32>' is not the broadcast shape of the operands}}
+  %0 = onnx.Mul %a, %b : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<3x3xf32>
+  return %0 : tensor<3x3xf32>
+}
+
+// -----
+
+func.func @element_types(%a: tensor<3xf32>, %b: tensor<3xi64>) -> tensor<3xf32> {
+  // expected-error @+1 {{'onnx.Sub' op operand and result element types must match}}
+  %0 = onnx.Sub %a, %b : (tensor<3xf32>, tensor<3xi64>) -> tensor<3xf32>
+  return %0 : tensor<3xf32>
+}
+
+// -----
+
+func.func @gemm_inner(%a: tensor<2x3xf32>, %b: tensor<4x5xf32>) -> tensor<2x5xf32> {
+  // expected-error @+1 {{'onnx.Gemm' op inner dimensions differ: 3 vs 4}}
+  %0 = onnx.Gemm %a, %b : (tensor<2x3xf32>, tensor<4x5xf32>) -> tensor<2x5xf32>
+  return %0 : tensor<2x5xf32>
+}
+
+// -----
+
+func.func @gemm_trans_result(%a: tensor<3x2xf32>, %b: tensor<5x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{'onnx.Gemm' op result must be 2x5}}
+  %0 = onnx.Gemm %a, %b {transA = true, transB = true} : (tensor<3x2xf32>, tensor<5x3xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @gemm_c(%a: tensor<2x3xf32>, %b: tensor<3x5xf32>, %c: tensor<2xf32>) -> tensor<2x5xf32> {
+  // expected-error @+1 {{'onnx.Gemm' op C 'tensor<2xf32>' does not broadcast to 'tensor<2x5xf32>'}}
+  %0 = onnx.Gemm %a, %b, %c : (tensor<2x3xf32>, tensor<3x5xf32>, tensor<2xf32>) -> tensor<2x5xf32>
+  return %0 : tensor<2x5xf32>
+}
+
+// -----
+
+func.func @matmul_inner(%a: tensor<2x3xf32>, %b: tensor<4x5xf32>) -> tensor<2x5xf32> {
+  // expected-error @+1 {{'onnx.MatMul' op inner dimensions differ}}
+  %0 = onnx.MatMul %a, %b : (tensor<2x3xf32>, tensor<4x5xf32>) -> tensor<2x5xf32>
+  return %0 : tensor<2x5xf32>
+}
+
+// -----
+
+func.func @transpose_rank(%a: tensor<2x3xf32>) -> tensor<3x2xf32> {
+  // expected-error @+1 {{'onnx.Transpose' op perm has 3 entries for rank 2}}
+  %0 = onnx.Transpose %a {perm = array<i64: 0, 1, 2>} : tensor<2x3xf32> -> tensor<3x2xf32>
+  return %0 : tensor<3x2xf32>
+}
+
+// -----
+
+func.func @transpose_perm(%a: tensor<2x3xf32>) -> tensor<2x2xf32> {
+  // expected-error @+1 {{'onnx.Transpose' op perm is not a permutation}}
+  %0 = onnx.Transpose %a {perm = array<i64: 0, 0>} : tensor<2x3xf32> -> tensor<2x2xf32>
+  return %0 : tensor<2x2xf32>
+}
+
+// -----
+
+func.func @transpose_result(%a: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{'onnx.Transpose' op result type does not match the permuted input shape}}
+  %0 = onnx.Transpose %a {perm = array<i64: 1, 0>} : tensor<2x3xf32> -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @reshape_count(%a: tensor<2x3xf32>) -> tensor<7xf32> {
+  // expected-error @+1 {{'onnx.Reshape' op must keep the element count and type: 'tensor<2x3xf32>' vs 'tensor<7xf32>'}}
+  %0 = onnx.Reshape %a : tensor<2x3xf32> -> tensor<7xf32>
+  return %0 : tensor<7xf32>
+}
+
+// -----
+
+func.func @expand(%a: tensor<2x3xf32>) -> tensor<4x3xf32> {
+  // expected-error @+1 {{'onnx.Expand' op cannot broadcast 'tensor<2x3xf32>' to 'tensor<4x3xf32>'}}
+  %0 = onnx.Expand %a : tensor<2x3xf32> -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
+
+// -----
+
+func.func @cast_shape(%a: tensor<2x3xi64>) -> tensor<6xf32> {
+  // expected-error @+1 {{'onnx.Cast' op must not change the shape}}
+  %0 = onnx.Cast %a : tensor<2x3xi64> -> tensor<6xf32>
+  return %0 : tensor<6xf32>
+}
+
+// -----
+
+func.func @reduce_axis(%a: tensor<2x3xf32>) -> tensor<2x1xf32> {
+  // expected-error @+1 {{'onnx.ReduceSum' op axis 2 is out of range for rank 2}}
+  %0 = onnx.ReduceSum %a {axes = array<i64: 2>} : tensor<2x3xf32> -> tensor<2x1xf32>
+  return %0 : tensor<2x1xf32>
+}
+
+// -----
+
+func.func @reduce_result(%a: tensor<2x3xf32>) -> tensor<2x1xf32> {
+  // expected-error @+1 {{'onnx.ReduceMean' op result type does not match the reduced shape}}
+  %0 = onnx.ReduceMean %a {axes = array<i64: -1>, keepdims = false} : tensor<2x3xf32> -> tensor<2x1xf32>
+  return %0 : tensor<2x1xf32>
+}
+
+// -----
+
+func.func @loss_rank(%a: tensor<4xf32>, %y: tensor<4xi64>) -> tensor<f32> {
+  // expected-error @+1 {{'onnx.SoftmaxCrossEntropyLoss' op input must be [N, C, ...]}}
+  %0 = onnx.SoftmaxCrossEntropyLoss %a, %y : (tensor<4xf32>, tensor<4xi64>) -> tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @loss_labels(%a: tensor<4x3xf32>, %y: tensor<3xi64>) -> tensor<f32> {
+  // expected-error @+1 {{'onnx.NegativeLogLikelihoodLoss' op labels must have shape [N, d1, ...] of the input}}
+  %0 = onnx.NegativeLogLikelihoodLoss %a, %y : (tensor<4x3xf32>, tensor<3xi64>) -> tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @loss_reduction(%a: tensor<4x3xf32>, %y: tensor<4xi64>) -> tensor<f32> {
+  // expected-error @+1 {{'onnx.SoftmaxCrossEntropyLoss' op unknown reduction 'max'}}
+  %0 = onnx.SoftmaxCrossEntropyLoss %a, %y {reduction = "max"} : (tensor<4x3xf32>, tensor<4xi64>) -> tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @loss_none(%a: tensor<4x3xf32>, %y: tensor<4xi64>) -> tensor<f32> {
+  // expected-error @+1 {{'onnx.SoftmaxCrossEntropyLoss' op loss type does not match the reduction}}
+  %0 = onnx.SoftmaxCrossEntropyLoss %a, %y {reduction = "none"} : (tensor<4x3xf32>, tensor<4xi64>) -> tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @loss_mean(%a: tensor<4x3xf32>, %y: tensor<4xi64>) -> tensor<4xf32> {
+  // expected-error @+1 {{'onnx.NegativeLogLikelihoodLoss' op loss type does not match the reduction}}
+  %0 = onnx.NegativeLogLikelihoodLoss %a, %y : (tensor<4x3xf32>, tensor<4xi64>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}

@@ -1,0 +1,40 @@
+// RUN: zero-opt %s | FileCheck %s
+// Round trip: the printed form parses back to the same IR.
+// RUN: zero-opt %s | zero-opt | FileCheck %s
+
+// CHECK-LABEL: func.func @ops(
+func.func @ops(%a: tensor<2x3xf32>, %b: tensor<3xf32>, %w: tensor<4x3xf32>, %y: tensor<2xi64>) -> tensor<f32> {
+  // CHECK: onnx.Add %{{.*}}, %{{.*}} : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  %0 = onnx.Add %a, %b : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  // CHECK: onnx.Pow %{{.*}}, %{{.*}} : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  %1 = onnx.Pow %0, %b : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  // CHECK: onnx.Tanh %{{.*}} : tensor<2x3xf32>
+  %2 = onnx.Tanh %1 : tensor<2x3xf32>
+  // CHECK: onnx.Gemm %{{.*}}, %{{.*}}, %{{.*}} {alpha = 5.000000e-01 : f32, beta = 2.000000e+00 : f32, transB = true} : (tensor<2x3xf32>, tensor<4x3xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %c = onnx.Constant dense<0.0> : tensor<2x4xf32>
+  %3 = onnx.Gemm %2, %w, %c {alpha = 0.5 : f32, beta = 2.0 : f32, transB = true} : (tensor<2x3xf32>, tensor<4x3xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  // CHECK: onnx.MatMul %{{.*}}, %{{.*}} : (tensor<2x4xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
+  %4 = onnx.MatMul %3, %w : (tensor<2x4xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
+  // CHECK: onnx.Transpose %{{.*}} {perm = array<i64: 1, 0>} : tensor<2x3xf32> -> tensor<3x2xf32>
+  %5 = onnx.Transpose %4 {perm = array<i64: 1, 0>} : tensor<2x3xf32> -> tensor<3x2xf32>
+  // CHECK: onnx.Reshape %{{.*}} : tensor<3x2xf32> -> tensor<2x3xf32>
+  %6 = onnx.Reshape %5 : tensor<3x2xf32> -> tensor<2x3xf32>
+  // CHECK: onnx.Softmax %{{.*}} {axis = 0 : i64} : tensor<2x3xf32>
+  %7 = onnx.Softmax %6 {axis = 0 : i64} : tensor<2x3xf32>
+  // The default axis (-1) is not printed.
+  // CHECK: onnx.LogSoftmax %{{.*}} : tensor<2x3xf32>
+  %8 = onnx.LogSoftmax %7 {axis = -1 : i64} : tensor<2x3xf32>
+  // CHECK: onnx.ReduceMean %{{.*}} {axes = array<i64: 1>} : tensor<2x3xf32> -> tensor<2x1xf32>
+  %9 = onnx.ReduceMean %8 {axes = array<i64: 1>} : tensor<2x3xf32> -> tensor<2x1xf32>
+  // CHECK: onnx.Expand %{{.*}} : tensor<2x1xf32> -> tensor<2x3xf32>
+  %10 = onnx.Expand %9 : tensor<2x1xf32> -> tensor<2x3xf32>
+  // CHECK: onnx.Cast %{{.*}} : tensor<2xi64> -> tensor<2xf32>
+  %11 = onnx.Cast %y : tensor<2xi64> -> tensor<2xf32>
+  // CHECK: onnx.NegativeLogLikelihoodLoss %{{.*}}, %{{.*}} {ignore_index = -1 : i64, reduction = "sum"} : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<f32>
+  %12 = onnx.NegativeLogLikelihoodLoss %10, %y {ignore_index = -1 : i64, reduction = "sum"} : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<f32>
+  // CHECK: onnx.SoftmaxCrossEntropyLoss %{{.*}}, %{{.*}} {reduction = "none"} : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<2xf32>, tensor<2x3xf32>
+  %13:2 = onnx.SoftmaxCrossEntropyLoss %10, %y {reduction = "none"} : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<2xf32>, tensor<2x3xf32>
+  // CHECK: onnx.ReduceSum %{{.*}} {axes = array<i64>, keepdims = false} : tensor<2xf32> -> tensor<f32>
+  %14 = onnx.ReduceSum %13#0 {axes = array<i64>, keepdims = false} : tensor<2xf32> -> tensor<f32>
+  return %14 : tensor<f32>
+}

@@ -1,0 +1,260 @@
+#!/usr/bin/python3
+"""Gradient rules of zero-opt's differentiable ONNX ops vs PyTorch autograd.
+
+Each case is a tiny ONNX model (opset 17) built with onnx.helper: the op's float
+inputs are FLOAT initializers (trainable parameters), and
+    loss = ReduceSum(Mul(op_output, R))
+with R a random Constant node (so dloss/dop_output = R).  The model is compiled
+with --optimizer=sgd --lr=1 --momentum=0 --weight-decay=0, run for one step with
+zero-run --save-params, and grad = before - after is compared with torch
+autograd of the same expression in float64 (rtol 1e-4, atol 1e-5).  Integer
+inputs (loss labels) are graph inputs fed through the --data directory.  A few
+cases run again at world size 2, stage 3: sharding must not change gradients.
+
+usage: test_gradients.py --zero-opt PATH --zero-run PATH [-k FILTER] [-v]
+"""
+import os
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import TensorProto
+from onnx import helper as oh
+from onnx import numpy_helper as nh
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from zero_test_util import Runner, assert_close, parse_args, run_tool  # noqa: E402
+
+args = parse_args()
+R = Runner(args)
+tmp = tempfile.mkdtemp(prefix="zero-grad-test-")
+rng = np.random.default_rng(1234)
+_count = [0]
+
+
+def randn(*shape, lo=None):
+    """Standard normal float32; with lo, |x| >= lo (away from kinks)."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    if lo is not None:
+        x = np.where(np.abs(x) < lo, np.sign(x + 1e-9) * (lo + np.abs(x)), x).astype(np.float32)
+    return x
+
+
+def positive(*shape, lo=0.5, hi=2.0):
+    return rng.uniform(lo, hi, shape).astype(np.float32)
+
+
+def i64(*v):
+    return np.array(v, np.int64)
+
+
+def grad_case(name, params, torch_fn, nodes, consts=None, inputs=None, world_size=1, stage=0):
+    """params: trainable float32 initializers; consts: other initializers (int64 shapes/axes);
+    inputs: graph inputs (name -> array, fed via --data); nodes: ONNX nodes computing 'out';
+    torch_fn(dict of tensors) -> out, the same expression."""
+    consts, inputs = consts or {}, inputs or {}
+    _count[0] += 1
+    d = os.path.join(tmp, f"{_count[0]:03d}")
+    os.makedirs(d)
+
+    # Torch reference (float64), also giving out's shape for R.
+    tp = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    tin = {k: torch.from_numpy(v) if v.dtype != np.float32 else torch.from_numpy(v).double() for k, v in inputs.items()}
+    out = torch_fn({**tp, **tin})
+    r = randn(*out.shape)
+    (out * torch.from_numpy(r).double()).sum().backward()
+    ref = {k: t.grad.numpy() if t.grad is not None else np.zeros(t.shape) for k, t in tp.items()}
+
+    graph_nodes = list(nodes) + [
+        oh.make_node("Constant", [], ["R"], value=nh.from_array(r, "R")),
+        oh.make_node("Mul", ["out", "R"], ["out_r"], name="loss_mul")]
+    if r.ndim == 0:
+        graph_nodes.append(oh.make_node("Identity", ["out_r"], ["loss"], name="loss_id"))
+    else:
+        graph_nodes.append(oh.make_node("ReduceSum", ["out_r"], ["loss"], name="loss_sum", keepdims=0))
+    inits = [nh.from_array(v, k) for k, v in {**params, **consts}.items()]
+    ginputs = [oh.make_tensor_value_info(k, onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[v.dtype], list(v.shape))
+               for k, v in inputs.items()]
+    g = oh.make_graph(graph_nodes, name.replace(" ", "_"), ginputs,
+                      [oh.make_tensor_value_info("loss", TensorProto.FLOAT, [])], initializer=inits)
+    model = oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)])
+    onnx.checker.check_model(model, full_check=True)
+    path = os.path.join(d, "model.onnx")
+    onnx.save(model, path)
+
+    plan = os.path.join(d, "model.zplan")
+    run_tool([args.zero_opt, path, "-o", plan, f"--zero-stage={stage}", f"--world-size={world_size}",
+              "--optimizer=sgd", "--lr=1", "--momentum=0", "--weight-decay=0"])
+    cmd = [args.zero_run, plan, "--nproc", world_size, "--steps", 1, "--save-params", os.path.join(d, "out")]
+    if inputs:
+        os.makedirs(os.path.join(d, "data"))
+        for k, v in inputs.items():
+            np.save(os.path.join(d, "data", k + ".npy"), v)  # D = micro-batch rows: every rank reads them all
+        cmd += ["--data", os.path.join(d, "data")]
+    run_tool(cmd)
+    for k, before in params.items():
+        after = np.load(os.path.join(d, "out", k + ".npy"))
+        assert after.shape == before.shape, f"{k}: saved shape {after.shape} != {before.shape}"
+        assert_close(f"d loss/d {k}", before.astype(np.float64) - after, ref[k], rtol=1e-4, atol=1e-5)
+
+
+def case(name, *a, **kw):
+    R.case(name, grad_case, name, *a, **kw)
+
+
+def node(op, ins, out="out", **attrs):
+    return oh.make_node(op, ins, [out], name=f"{op.lower()}_node", **attrs)
+
+
+# --- elementwise binary ops with broadcasting ----------------------------------------
+BIN = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div}
+for op, fn in BIN.items():
+    for sa, sb in [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 3, 4), (3, 1)), ((4,), (3, 4)), ((2, 1, 4), (3, 1))]:
+        b = positive(*sb) * np.where(rng.random(sb) < 0.5, -1, 1).astype(np.float32) if op == "Div" else randn(*sb)
+        case(f"{op} {list(sa)} {list(sb)}", {"A": randn(*sa), "B": b},
+             lambda t, fn=fn: fn(t["A"], t["B"]), [node(op, ["A", "B"])])
+    # Both inputs the same tensor.
+    case(f"{op} X X", {"X": positive(3, 4)}, lambda t, fn=fn: fn(t["X"], t["X"]), [node(op, ["X", "X"])])
+
+case("Pow base and exponent [3,4] [4]", {"A": positive(3, 4), "B": randn(4)},
+     lambda t: torch.pow(t["A"], t["B"]), [node("Pow", ["A", "B"])])
+case("Pow base and exponent [2,3,4] [3,1]", {"A": positive(2, 3, 4), "B": randn(3, 1)},
+     lambda t: torch.pow(t["A"], t["B"]), [node("Pow", ["A", "B"])])
+case("Pow constant exponent 2 (negative base)", {"A": randn(3, 4)},
+     lambda t: t["A"] ** 2,
+     [oh.make_node("Constant", [], ["two"], value=nh.from_array(np.array(2.0, np.float32), "two")),
+      node("Pow", ["A", "two"])])
+case("Pow constant exponent 3 (negative base)", {"A": randn(3, 4)},
+     lambda t: t["A"] ** 3,
+     [oh.make_node("Constant", [], ["three"], value=nh.from_array(np.array(3.0, np.float32), "three")),
+      node("Pow", ["A", "three"])])
+
+# --- unary ops -----------------------------------------------------------------
+UNARY = {"Sqrt": (torch.sqrt, positive), "Neg": (torch.neg, randn), "Relu": (torch.relu, lambda *s: randn(*s, lo=0.05)),
+         "Tanh": (torch.tanh, randn), "Sigmoid": (torch.sigmoid, randn), "Erf": (torch.erf, randn),
+         "Exp": (torch.exp, randn), "Log": (torch.log, positive), "Identity": (lambda x: x, randn)}
+for op, (fn, gen) in UNARY.items():
+    case(f"{op} [3,4]", {"X": gen(3, 4)}, lambda t, fn=fn: fn(t["X"]), [node(op, ["X"])])
+    case(f"{op} [2,3,4]", {"X": gen(2, 3, 4)}, lambda t, fn=fn: fn(t["X"]), [node(op, ["X"])])
+case("Dropout ratio 0", {"X": randn(3, 4)}, lambda t: t["X"],
+     [oh.make_node("Constant", [], ["ratio"], value=nh.from_array(np.array(0.0, np.float32), "ratio")),
+      node("Dropout", ["X", "ratio"])])
+case("Cast float->float", {"X": randn(3, 4)}, lambda t: t["X"], [node("Cast", ["X"], to=TensorProto.FLOAT)])
+case("chain Tanh(Exp(X)) * X", {"X": randn(3, 4)}, lambda t: torch.tanh(torch.exp(t["X"])) * t["X"],
+     [node("Exp", ["X"], "e"), node("Tanh", ["e"], "th"), node("Mul", ["th", "X"])])
+
+# --- softmax family ----------------------------------------------------------------
+for op, fn in [("Softmax", torch.softmax), ("LogSoftmax", torch.log_softmax)]:
+    for axis in (1, -1, 0):
+        case(f"{op} axis {axis} [2,3,4]", {"X": randn(2, 3, 4)}, lambda t, fn=fn, axis=axis: fn(t["X"], axis),
+             [node(op, ["X"], axis=axis)])
+    case(f"{op} default axis [3,5]", {"X": randn(3, 5)}, lambda t, fn=fn: fn(t["X"], -1), [node(op, ["X"])])
+
+# --- Gemm ------------------------------------------------------------------------
+M_, K_, N_ = 3, 4, 5
+for ta in (0, 1):
+    for tb in (0, 1):
+        for cshape in [(N_,), (1, N_), (M_, N_), (M_, 1), None]:
+            for alpha, beta in [(1.0, 1.0), (0.7, 1.3)]:
+                if cshape in [(M_, N_), (M_, 1)] and (alpha, beta) == (1.0, 1.0):
+                    continue
+                p = {"A": randn(K_, M_) if ta else randn(M_, K_), "B": randn(N_, K_) if tb else randn(K_, N_)}
+                ins = ["A", "B"]
+                if cshape:
+                    p["C"] = randn(*cshape)
+                    ins.append("C")
+
+                def gemm(t, ta=ta, tb=tb, alpha=alpha, beta=beta, c=cshape is not None):
+                    a = t["A"].T if ta else t["A"]
+                    b = t["B"].T if tb else t["B"]
+                    y = alpha * (a @ b)
+                    return y + beta * t["C"] if c else y
+                case(f"Gemm transA={ta} transB={tb} C={list(cshape) if cshape else None} alpha={alpha} beta={beta}",
+                     p, gemm, [node("Gemm", ins, transA=ta, transB=tb, alpha=alpha, beta=beta)])
+
+# --- MatMul ----------------------------------------------------------------------
+for sa, sb in [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)), ((2, 3, 4), (2, 4, 5)),
+               ((2, 1, 3, 4), (5, 4, 2)), ((1, 3, 4), (2, 4, 5))]:
+    case(f"MatMul {list(sa)} {list(sb)}", {"A": randn(*sa), "B": randn(*sb)},
+         lambda t: torch.matmul(t["A"], t["B"]), [node("MatMul", ["A", "B"])])
+
+# --- reductions (opset 17: ReduceSum axes is an input, ReduceMean axes an attribute) ---
+for keep in (0, 1):
+    for axes in ([1], [0, 2], [-1], [-3, -1], None):
+        dims = axes if axes is not None else [0, 1, 2]
+        case(f"ReduceSum axes={axes} keepdims={keep}", {"X": randn(2, 3, 4)},
+             lambda t, dims=dims, keep=keep: t["X"].sum(dim=dims, keepdim=bool(keep)),
+             [node("ReduceSum", ["X", "axes"] if axes is not None else ["X"], keepdims=keep)],
+             consts={"axes": i64(*axes)} if axes is not None else None)
+        kw = {"axes": axes} if axes is not None else {}
+        case(f"ReduceMean axes={axes} keepdims={keep}", {"X": randn(2, 3, 4)},
+             lambda t, dims=dims, keep=keep: t["X"].mean(dim=dims, keepdim=bool(keep)),
+             [node("ReduceMean", ["X"], keepdims=keep, **kw)])
+
+# --- shape ops -------------------------------------------------------------------------
+for perm in ([2, 0, 1], [1, 0, 2], None):
+    case(f"Transpose perm={perm}", {"X": randn(2, 3, 4)},
+         lambda t, perm=perm: t["X"].permute(*(perm if perm else [2, 1, 0])),
+         [node("Transpose", ["X"], **({"perm": perm} if perm else {}))])
+for shape, tshape in [([4, -1], (4, 6)), ([0, -1], (2, 12)), ([24], (24,)), ([2, 2, 2, 3], (2, 2, 2, 3))]:
+    case(f"Reshape {shape}", {"X": randn(2, 3, 4)}, lambda t, s=tshape: t["X"].reshape(s),
+         [node("Reshape", ["X", "shape"])], consts={"shape": i64(*shape)})
+for axis in (0, 1, 2, 3):
+    case(f"Flatten axis={axis}", {"X": randn(2, 3, 4)},
+         lambda t, axis=axis: t["X"].reshape(int(np.prod([2, 3, 4][:axis])), -1),
+         [node("Flatten", ["X"], axis=axis)])
+for sx, shape in [((3, 1), [2, 3, 4]), ((4,), [3, 4]), ((1, 4), [3, 1]), ((2, 1, 4), [2, 3, 4])]:
+    tshape = tuple(np.broadcast_shapes(sx, tuple(shape)))
+    case(f"Expand {list(sx)} -> {shape}", {"X": randn(*sx)}, lambda t, s=tshape: t["X"].expand(*s),
+         [node("Expand", ["X", "shape"])], consts={"shape": i64(*shape)})
+case("Squeeze axes=[1]", {"X": randn(3, 1, 4)}, lambda t: t["X"].squeeze(1),
+     [node("Squeeze", ["X", "axes"])], consts={"axes": i64(1)})
+case("Unsqueeze axes=[0,3]", {"X": randn(3, 4)}, lambda t: t["X"].unsqueeze(0).unsqueeze(3),
+     [node("Unsqueeze", ["X", "axes"])], consts={"axes": i64(0, 3)})
+
+# --- losses with integer labels (graph input 'labels', fed via --data) ----------------
+LABELS = i64(0, 2, 1, 4, 1, 3)  # ignore_index=1 hits two rows
+for reduction in ("mean", "sum"):
+    for ignore in (None, 1):
+        kw = {"reduction": reduction, **({"ignore_index": ignore} if ignore is not None else {})}
+        tkw = {"reduction": reduction, "ignore_index": ignore if ignore is not None else -100}
+        case(f"SoftmaxCrossEntropyLoss reduction={reduction} ignore_index={ignore}", {"S": randn(6, 5)},
+             lambda t, tkw=tkw: F.cross_entropy(t["S"], t["labels"], **tkw),
+             [node("SoftmaxCrossEntropyLoss", ["S", "labels"], **kw)], inputs={"labels": LABELS})
+        case(f"NegativeLogLikelihoodLoss reduction={reduction} ignore_index={ignore}", {"S": randn(6, 5)},
+             lambda t, tkw=tkw: F.nll_loss(t["S"], t["labels"], **tkw),
+             [node("NegativeLogLikelihoodLoss", ["S", "labels"], **kw)], inputs={"labels": LABELS})
+case("SoftmaxCrossEntropyLoss reduction=none", {"S": randn(6, 5)},
+     lambda t: F.cross_entropy(t["S"], t["labels"], reduction="none"),
+     [node("SoftmaxCrossEntropyLoss", ["S", "labels"], reduction="none")], inputs={"labels": LABELS})
+case("LogSoftmax + NegativeLogLikelihoodLoss", {"S": randn(6, 5)},
+     lambda t: F.nll_loss(torch.log_softmax(t["S"], 1), t["labels"]),
+     [node("LogSoftmax", ["S"], "ls", axis=1), node("NegativeLogLikelihoodLoss", ["ls", "labels"])],
+     inputs={"labels": LABELS})
+case("SoftmaxCrossEntropyLoss 3-D scores [3,5,2]", {"S": randn(3, 5, 2)},
+     lambda t: F.cross_entropy(t["S"], t["labels"]),
+     [node("SoftmaxCrossEntropyLoss", ["S", "labels"])], inputs={"labels": np.array([[0, 4], [2, 2], [1, 3]], np.int64)})
+
+# --- world size 2, ZeRO stage 3: sharding must not change gradients ---------------------
+for stage in (3, 2):
+    case(f"N=2 stage {stage}: Gemm transB=1 C=[5] alpha=0.7 beta=1.3",
+         {"A": randn(3, 4), "B": randn(5, 4), "C": randn(5)},
+         lambda t: 0.7 * (t["A"] @ t["B"].T) + 1.3 * t["C"],
+         [node("Gemm", ["A", "B", "C"], transB=1, alpha=0.7, beta=1.3)], world_size=2, stage=stage)
+case("N=2 stage 3: MatMul [2,1,3,4] [5,4,2]", {"A": randn(2, 1, 3, 4), "B": randn(5, 4, 2)},
+     lambda t: torch.matmul(t["A"], t["B"]), [node("MatMul", ["A", "B"])], world_size=2, stage=3)
+case("N=2 stage 3: Mul [2,3,4] [3,1]", {"A": randn(2, 3, 4), "B": randn(3, 1)},
+     lambda t: t["A"] * t["B"], [node("Mul", ["A", "B"])], world_size=2, stage=3)
+case("N=2 stage 3: Softmax axis 1", {"X": randn(2, 3, 4)}, lambda t: torch.softmax(t["X"], 1),
+     [node("Softmax", ["X"], axis=1)], world_size=2, stage=3)
+case("N=2 stage 3: SoftmaxCrossEntropyLoss ignore_index=1", {"S": randn(6, 5)},
+     lambda t: F.cross_entropy(t["S"], t["labels"], ignore_index=1),
+     [node("SoftmaxCrossEntropyLoss", ["S", "labels"], ignore_index=1)], inputs={"labels": LABELS},
+     world_size=2, stage=3)
+case("N=3 stage 3: odd-sized parameters Pow [5,7] [7]", {"A": positive(5, 7), "B": randn(7)},
+     lambda t: torch.pow(t["A"], t["B"]), [node("Pow", ["A", "B"])], world_size=3, stage=3)
+
+R.finish()

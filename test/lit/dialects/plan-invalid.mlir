@@ -1,0 +1,82 @@
+// RUN: zero-opt %s -split-input-file -verify-diagnostics
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op unknown opcode 'Conv'}}
+  plan.instr "Conv" [@a] -> [@a]
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op names no value @b}}
+  plan.instr "Relu" [@a] -> [@b]
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  // expected-error @+1 {{'plan.buffer' op unknown kind 'scratch'}}
+  plan.buffer @mem.a "scratch" {bytes = 4 : i64}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 8 : i64}
+  // expected-error @+1 {{'plan.value' op view of 12 bytes exceeds buffer @mem.a of 8 bytes}}
+  plan.value @a : tensor<3xf32> in @mem.a
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 8 : i64}
+  // expected-error @+1 {{'plan.value' op view of 12 bytes exceeds buffer @mem.a of 8 bytes}}
+  plan.value @a : tensor<1xf32> in @mem.a {byte_offset = 8 : i64}
+}
+
+// -----
+
+// The last rank's shard ends at byte_offset + rank_stride * 2 + 8 = 24.
+plan.program attributes {backend = "cpu", world_size = 3 : ui32, zero_stage = 1 : ui32} {
+  plan.buffer @mem.a "gradient" {bytes = 20 : i64}
+  // expected-error @+1 {{'plan.value' op view of 24 bytes exceeds buffer @mem.a of 20 bytes}}
+  plan.value @a.shard : tensor<2xf32> in @mem.a {rank_stride = 8 : i64}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  // expected-error @+1 {{'plan.value' op names no buffer @mem.missing}}
+  plan.value @a : tensor<f32> in @mem.missing
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 8 : i64}
+  // expected-error @+1 {{'plan.value' op element type must be f32 or i64}}
+  plan.value @a : tensor<2xi32> in @mem.a
+}
+
+// -----
+
+// expected-error @+1 {{'plan.program' op ZeRO stage must be 0, 1, 2 or 3}}
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 4 : ui32} {
+}
+
+// -----
+
+// expected-error @+1 {{'plan.program' op world size must be at least 1}}
+plan.program attributes {backend = "cpu", world_size = 0 : ui32, zero_stage = 0 : ui32} {
+}
+
+// -----
+
+// expected-error @+1 {{'plan.program' op unknown backend 'tpu'}}
+plan.program attributes {backend = "tpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+}

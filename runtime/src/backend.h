@@ -40,6 +40,11 @@ struct KernelCall {
 };
 
 using Kernel = Status (*)(const KernelCall& call);
+// Checks an instruction's operand dtypes, shapes and attributes without
+// touching tensor contents; the executor runs it once at load so a plan whose
+// shapes do not fit its attributes is rejected before the first step. Kernels
+// with a validator also call it themselves (it is cheap).
+using Validator = Status (*)(const KernelCall& call);
 
 class Backend {
  public:
@@ -47,6 +52,8 @@ class Backend {
   virtual plan::Backend kind() const = 0;
   // nullptr when the backend has no kernel for the opcode.
   virtual Kernel kernel(plan::Opcode opcode) const = 0;
+  // nullptr when the opcode's kernel checks everything when it runs.
+  virtual Validator validator(plan::Opcode) const { return nullptr; }
 };
 
 const Backend& cpu_backend();

@@ -77,15 +77,22 @@ bool arity(plan::Opcode op, Arity* a) {
     case O::Add: case O::Sub: case O::Mul: case O::Div: case O::Pow: case O::MatMul:
     case O::ReluGrad: case O::TanhGrad: case O::SigmoidGrad: case O::ErfGrad:
     case O::SoftmaxGrad: case O::LogSoftmaxGrad: case O::NegativeLogLikelihoodLoss:
+    case O::Gather: case O::GatherGrad:
       *a = {2, 2, 1, 1}; return true;
     case O::Neg: case O::Sqrt: case O::Relu: case O::Tanh: case O::Sigmoid: case O::Erf:
     case O::Exp: case O::Log: case O::Copy: case O::Cast: case O::Softmax: case O::LogSoftmax:
     case O::ReduceSum: case O::ReduceMean: case O::Transpose: case O::Expand:
+    case O::Slice: case O::SliceGrad:
     case O::AllReduce: case O::ReduceScatter: case O::AllGather:
       *a = {1, 1, 1, 1}; return true;
     case O::Gemm: *a = {2, 3, 1, 1}; return true;
     case O::SoftmaxCrossEntropyLoss: *a = {2, 2, 1, 2}; return true;
     case O::Fill: *a = {0, 0, 1, 1}; return true;
+    case O::Concat: *a = {1, 1024, 1, 1}; return true;
+    case O::Where: *a = {3, 3, 1, 1}; return true;
+    // mean and inv_std_dev (and dscale, dbias) may be omitted when unused.
+    case O::LayerNormalization: *a = {3, 3, 1, 3}; return true;
+    case O::LayerNormalizationGrad: *a = {5, 5, 1, 3}; return true;
     case O::SoftmaxCrossEntropyLossGrad: case O::NegativeLogLikelihoodLossGrad:
       *a = {3, 3, 1, 1}; return true;
     // Optimizers update in place; outputs, if listed, only document that.
@@ -128,6 +135,8 @@ struct Session::Impl {
   std::vector<uint32_t> input_values;
   std::vector<TensorInfo> params;
   std::vector<ParamSlot> param_slots;
+  std::vector<TensorInfo> outputs;
+  std::vector<uint32_t> output_values;
 
   ~Impl() {
     if (arena) alloc->deallocate(arena);
@@ -255,6 +264,10 @@ Status Session::Impl::resolve_instructions() {
     } else {
       op.kernel = backend->kernel(op.opcode);
       if (!op.kernel) return error(name + ": no kernel for this opcode on this backend");
+      if (Validator validate = backend->validator(op.opcode)) {
+        Status st = validate(KernelCall{inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())});
+        if (!st.ok()) return error(what + ": " + st.message());
+      }
     }
     ops.push_back(std::move(op));
   }
@@ -313,6 +326,17 @@ Status Session::Impl::resolve_io() {
       params.push_back(std::move(ti));
       param_slots.push_back({p->value(), p->sharded(), p->shard_numel(), int64_t(numel)});
     }
+  if (const auto* outs = plan->outputs())
+    for (size_t i = 0; i < outs->size(); ++i) {
+      const plan::Output* o = outs->Get(i);
+      const std::string what = "output " + std::to_string(i) + (o->name() ? " '" + o->name()->str() + "'" : "");
+      if (!o->name() || o->name()->size() == 0) return error(what + ": has no name");
+      if (o->value() >= values.size()) return error(what + ": value index out of range");
+      for (const TensorInfo& prev : outputs)
+        if (prev.name == o->name()->str()) return error(what + ": duplicate output name");
+      outputs.push_back(info(o->name(), values[o->value()]));
+      output_values.push_back(o->value());
+    }
   return Status();
 }
 
@@ -354,6 +378,8 @@ Status Session::open_buffer(const void* data, size_t size, Communicator* comm, A
 
 const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Session::parameters() const { return impl_->params; }
+const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs; }
+bool Session::forward_only() const { return !impl_->outputs.empty(); }
 
 Status Session::bind_input(const std::string& name, const void* data, DType dtype, const std::vector<int64_t>& shape) {
   for (size_t i = 0; i < impl_->inputs.size(); ++i) {
@@ -395,11 +421,35 @@ Status Session::step() {
 }
 
 Status Session::loss(float* value) const {
+  if (forward_only()) return impl_->error("a forward-only plan (with outputs) has no loss");
   const uint32_t v = impl_->plan->loss();
   if (v >= impl_->values.size() || impl_->values[v].dtype != DType::F32 || impl_->values[v].numel != 1)
     return impl_->error("plan has no scalar F32 loss value");
   *value = impl_->values[v].f32()[0];
   return Status();
+}
+
+Status Session::read_output(const std::string& name, std::vector<float>* values) const {
+  for (size_t i = 0; i < impl_->outputs.size(); ++i) {
+    if (impl_->outputs[i].name != name) continue;
+    const Tensor& t = impl_->values[impl_->output_values[i]];
+    if (t.dtype != DType::F32)
+      return Status::error("output '" + name + "' is " + dtype_name(t.dtype) + ", use read_output_bytes");
+    values->assign(t.f32(), t.f32() + t.numel);
+    return Status();
+  }
+  return Status::error("plan has no output named '" + name + "'");
+}
+
+Status Session::read_output_bytes(const std::string& name, std::vector<uint8_t>* bytes) const {
+  for (size_t i = 0; i < impl_->outputs.size(); ++i) {
+    if (impl_->outputs[i].name != name) continue;
+    const Tensor& t = impl_->values[impl_->output_values[i]];
+    const uint8_t* p = static_cast<const uint8_t*>(t.data);
+    bytes->assign(p, p + size_t(t.numel) * dtype_size(t.dtype));
+    return Status();
+  }
+  return Status::error("plan has no output named '" + name + "'");
 }
 
 Status Session::read_parameter(const std::string& name, std::vector<float>* out) {

@@ -43,10 +43,14 @@ void PlanBuilder::parameter(const std::string& name, const std::vector<int64_t>&
   params_.push_back(plan::CreateParameterDirect(fbb, name.c_str(), &shape, value, sharded, shard_numel));
 }
 
+void PlanBuilder::output(const std::string& name, uint32_t value) {
+  outputs_.push_back(plan::CreateOutputDirect(fbb, name.c_str(), value));
+}
+
 std::vector<uint8_t> PlanBuilder::finish(uint32_t world_size, uint32_t loss, uint32_t version, plan::Backend backend,
                                          uint32_t zero_stage, const std::vector<uint8_t>* onnx_model) {
   auto p = plan::CreatePlanDirect(fbb, version, backend, world_size, zero_stage, arena_, &values_, &insts_, &inits_,
-                                  &inputs_, &params_, loss, onnx_model);
+                                  &inputs_, &params_, loss, onnx_model, &outputs_);
   plan::FinishPlanBuffer(fbb, p);
   return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
 }
@@ -112,6 +116,37 @@ std::vector<uint8_t> linreg_plan(const LinRegOptions& o) {
   if (o.sharded) b.parameter("W", {F, 1}, w_param, true, uint64_t((F + N - 1) / N));
   else b.parameter("W", {F, 1}, w_param);
   return b.finish(o.world_size, loss, o.version, o.backend, o.sharded ? 3 : 0, &o.onnx_model);
+}
+
+std::vector<uint8_t> forward_plan(int64_t batch, int64_t features, int64_t k) {
+  using plan::DType;
+  using plan::Opcode;
+  using plan::ValueKind;
+  PlanBuilder b;
+  const uint32_t x = b.fresh("x", DType::F32, {batch, features}, ValueKind::Input);
+  const uint32_t idx = b.fresh("idx", DType::I64, {k}, ValueKind::Input);
+  const uint32_t scale = b.fresh("scale", DType::F32, {}, ValueKind::Input);
+  const uint32_t ones = b.fresh("ones", DType::F32, {features}, ValueKind::Constant);
+  const uint32_t zeros = b.fresh("zeros", DType::F32, {features}, ValueKind::Constant);
+  const uint32_t norm = b.fresh("norm", DType::F32, {batch, features});
+  const uint32_t y = b.fresh("y", DType::F32, {batch, features});
+  const uint32_t g = b.fresh("g", DType::F32, {batch, k});
+  const uint32_t ids = b.fresh("ids", DType::I64, {k});
+  const std::vector<float> one(size_t(features), 1.f);
+  b.init(ones, one.data(), one.size() * 4);
+  b.op(Opcode::Fill, {}, {zeros}, plan::Attrs::FillAttrs, plan::CreateFillAttrs(b.fbb, 0.f).Union());
+  b.op(Opcode::LayerNormalization, {x, ones, zeros}, {norm}, plan::Attrs::LayerNormAttrs,
+       plan::CreateLayerNormAttrs(b.fbb, -1, 1e-5f).Union());
+  b.op(Opcode::Mul, {norm, scale}, {y});
+  b.op(Opcode::Gather, {x, idx}, {g}, plan::Attrs::AxisAttrs, plan::CreateAxisAttrs(b.fbb, 1).Union());
+  b.op(Opcode::Copy, {idx}, {ids});
+  b.input("x", x);
+  b.input("idx", idx);
+  b.input("scale", scale);
+  b.output("out/y", y);
+  b.output("out/g", g);
+  b.output("ids", ids);
+  return b.finish(1, 0, kPlanFormatVersion, plan::Backend::Cpu);
 }
 
 }  // namespace zero::test

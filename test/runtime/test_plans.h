@@ -26,6 +26,7 @@ class PlanBuilder {
   void input(const std::string& name, uint32_t value);
   void parameter(const std::string& name, const std::vector<int64_t>& shape, uint32_t value, bool sharded = false,
                  uint64_t shard_numel = 0);
+  void output(const std::string& name, uint32_t value);
   std::vector<uint8_t> finish(uint32_t world_size, uint32_t loss, uint32_t version, plan::Backend backend,
                               uint32_t zero_stage = 0, const std::vector<uint8_t>* onnx_model = nullptr);
 
@@ -38,6 +39,7 @@ class PlanBuilder {
   std::vector<flatbuffers::Offset<plan::Initializer>> inits_;
   std::vector<flatbuffers::Offset<plan::Input>> inputs_;
   std::vector<flatbuffers::Offset<plan::Parameter>> params_;
+  std::vector<flatbuffers::Offset<plan::Output>> outputs_;
 };
 
 struct LinRegOptions {
@@ -55,6 +57,12 @@ struct LinRegOptions {
 // inputs "x" [b, F] F32 and "y" [b, 1] F32, parameter "W" [F, 1] starting at
 // W[i] = 0.1 * (i + 1), loss = global mean MSE.
 std::vector<uint8_t> linreg_plan(const LinRegOptions& o);
+
+// A forward-only plan (Plan.outputs, no loss, no parameters):
+// inputs "x" F32 [B, F], "idx" I64 [K] (rank 1) and "scale" F32 [] (rank 0);
+// outputs "out/y" F32 [B, F] = layer_norm(x, axis -1, eps 1e-5) * scale,
+// "out/g" F32 [B, K] = gather(x, idx, axis 1) and "ids" I64 [K] = idx.
+std::vector<uint8_t> forward_plan(int64_t batch = 2, int64_t features = 4, int64_t k = 3);
 
 }  // namespace zero::test
 

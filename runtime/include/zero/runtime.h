@@ -82,14 +82,24 @@ class Session {
   const std::vector<TensorInfo>& inputs() const;
   // Trainable parameters with their full (unsharded) shapes; F32.
   const std::vector<TensorInfo>& parameters() const;
+  // Named results of a forward-only plan (Plan.outputs); empty for a
+  // training plan. A forward-only plan has no loss.
+  const std::vector<TensorInfo>& outputs() const;
+  bool forward_only() const;
 
   // Copies one input's micro-batch into the arena; dtype and shape must match.
   Status bind_input(const std::string& name, const void* data, DType dtype,
                     const std::vector<int64_t>& shape);
   // Runs the plan's instructions once. Collective.
   Status step();
-  // The plan's loss value (global mean after a step).
+  // The plan's loss value (global mean after a step). An error for a
+  // forward-only plan.
   Status loss(float* value) const;
+  // This rank's value of an F32 output after a step (row-major).
+  Status read_output(const std::string& name, std::vector<float>* values) const;
+  // This rank's value of an output of any dtype as raw little-endian bytes
+  // (numel * dtype_size(outputs()[i].dtype)).
+  Status read_output_bytes(const std::string& name, std::vector<uint8_t>* bytes) const;
   // The full parameter, gathering the shards if it is sharded. Collective.
   Status read_parameter(const std::string& name, std::vector<float>* values);
 

@@ -346,6 +346,12 @@ int64_t axis_attr(const KernelCall& call) {
   return attrs ? attrs->axis() : -1;
 }
 
+// AxisAttrs.axis, or `def` (the ONNX default) without attributes.
+int64_t axis_attr_or(const KernelCall& call, int64_t def) {
+  const auto* attrs = call.inst->attrs_as_AxisAttrs();
+  return attrs ? attrs->axis() : def;
+}
+
 template <bool kLog>
 Status softmax_impl(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
@@ -656,6 +662,439 @@ Status fill(const KernelCall& call) {
   return Status();
 }
 
+// ---- Gather, Slice, Concat, Where ----------------------------------------
+//
+// Each has a validator (shapes, dtypes, attributes; run once at load by the
+// executor and again by the kernel) and a kernel that only checks data
+// dependent things (index values).
+
+std::string shape_of(const Tensor& t) { return tensor_shape_string(t); }
+
+// Contiguous element strides of t.
+void contiguous_strides(const Tensor& t, int64_t* strides) {
+  int64_t s = 1;
+  for (int i = t.ndim - 1; i >= 0; --i) {
+    strides[i] = s;
+    s *= t.dims[i];
+  }
+}
+
+// Gather geometry: data [outer, n, inner] gathered by q indices to
+// y [outer, q, inner]. `data` is the full tensor (data for Gather, ddata for
+// GatherGrad) and `y` the gathered one (y or dy).
+struct GatherSplit {
+  int64_t outer = 1, n = 1, inner = 1, q = 1;
+};
+
+Status gather_geometry(const KernelCall& call, const Tensor& data, const Tensor& indices, const Tensor& y,
+                       const char* data_role, const char* y_role, GatherSplit* g) {
+  if (indices.dtype != DType::I64) return fail(call, "indices must be I64");
+  if (data.dtype != y.dtype) return fail(call, std::string(data_role) + " and " + y_role + " dtypes differ");
+  int ax;
+  const int64_t axis = axis_attr_or(call, 0);
+  if (!normalize_axis(axis, data.ndim, &ax))
+    return fail(call, "axis " + std::to_string(axis) + " out of range for " + data_role + " " + shape_of(data));
+  // y's shape is data[:axis] + indices + data[axis+1:].
+  Tensor want;
+  want.ndim = data.ndim - 1 + indices.ndim;
+  bool ok = want.ndim <= kMaxRank;
+  if (ok) {
+    int k = 0;
+    for (int i = 0; i < ax; ++i) want.dims[k++] = data.dims[i];
+    for (int i = 0; i < indices.ndim; ++i) want.dims[k++] = indices.dims[i];
+    for (int i = ax + 1; i < data.ndim; ++i) want.dims[k++] = data.dims[i];
+    ok = same_shape(want, y);
+  }
+  if (!ok)
+    return fail(call, std::string(y_role) + " " + shape_of(y) + " does not match gathering " + data_role + " " +
+                          shape_of(data) + " along axis " + std::to_string(axis) + " with indices " +
+                          shape_of(indices));
+  for (int i = 0; i < ax; ++i) g->outer *= data.dims[i];
+  g->n = data.dims[ax];
+  for (int i = ax + 1; i < data.ndim; ++i) g->inner *= data.dims[i];
+  g->q = indices.numel;
+  return Status();
+}
+
+// Normalized index or an error for one out of [-n, n).
+Status gather_index(const KernelCall& call, int64_t raw, int64_t n, int64_t* out) {
+  if (raw < -n || raw >= n)
+    return fail(call, "index " + std::to_string(raw) + " out of range [" + std::to_string(-n) + ", " +
+                          std::to_string(n) + ")");
+  *out = raw < 0 ? raw + n : raw;
+  return Status();
+}
+
+Status validate_gather(const KernelCall& call) {
+  GatherSplit g;
+  return gather_geometry(call, call.in[0], call.in[1], call.out[0], "data", "output", &g);
+}
+
+Status gather(const KernelCall& call) {
+  const Tensor &data = call.in[0], &indices = call.in[1], &y = call.out[0];
+  GatherSplit g;
+  ZERO_RETURN_IF_ERROR(gather_geometry(call, data, indices, y, "data", "output", &g));
+  if (data.data == y.data && y.numel > 0) return fail(call, "gather cannot run in place");
+  const int64_t* pi = indices.i64();
+  std::vector<int64_t> idx(size_t(g.q));
+  for (int64_t k = 0; k < g.q; ++k) ZERO_RETURN_IF_ERROR(gather_index(call, pi[k], g.n, &idx[size_t(k)]));
+  const size_t es = dtype_size(data.dtype), row = size_t(g.inner) * es;
+  const uint8_t* src = static_cast<const uint8_t*>(data.data);
+  uint8_t* dst = static_cast<uint8_t*>(y.data);
+  for (int64_t o = 0; o < g.outer; ++o)
+    for (int64_t k = 0; k < g.q; ++k)
+      std::memcpy(dst + size_t(o * g.q + k) * row, src + size_t(o * g.n + idx[size_t(k)]) * row, row);
+  return Status();
+}
+
+Status validate_gather_grad(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(expect_f32(call, call.in[0], "dy"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, call.out[0], "ddata"));
+  GatherSplit g;
+  return gather_geometry(call, call.out[0], call.in[1], call.in[0], "ddata", "dy", &g);
+}
+
+Status gather_grad(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(validate_gather_grad(call));
+  const Tensor &dy = call.in[0], &indices = call.in[1], &dd = call.out[0];
+  GatherSplit g;
+  ZERO_RETURN_IF_ERROR(gather_geometry(call, dd, indices, dy, "ddata", "dy", &g));
+  if (dd.data == dy.data && dd.numel > 0) return fail(call, "gather grad cannot run in place");
+  const int64_t* pi = indices.i64();
+  std::vector<int64_t> idx(size_t(g.q));
+  for (int64_t k = 0; k < g.q; ++k) ZERO_RETURN_IF_ERROR(gather_index(call, pi[k], g.n, &idx[size_t(k)]));
+  const float* pdy = dy.f32();
+  float* pd = dd.f32();
+  std::fill(pd, pd + dd.numel, 0.f);
+  // Repeated indices accumulate, in index order (deterministic).
+  for (int64_t o = 0; o < g.outer; ++o)
+    for (int64_t k = 0; k < g.q; ++k) {
+      const float* s = pdy + (o * g.q + k) * g.inner;
+      float* d = pd + (o * g.n + idx[size_t(k)]) * g.inner;
+      for (int64_t i = 0; i < g.inner; ++i) d[i] += s[i];
+    }
+  return Status();
+}
+
+// Slice geometry between the full tensor `x` and the slice `y`: strides into
+// x per dimension of y and the element offset of y[0...] in x.
+Status slice_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, int64_t* strides, int64_t* base) {
+  if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
+  const auto* attrs = call.inst->attrs_as_SliceAttrs();
+  if (!attrs || !attrs->starts() || !attrs->steps()) return fail(call, "missing SliceAttrs (starts and steps)");
+  if (x.ndim != y.ndim || int(attrs->starts()->size()) != x.ndim || int(attrs->steps()->size()) != x.ndim)
+    return fail(call, "starts (" + std::to_string(attrs->starts()->size()) + ") and steps (" +
+                          std::to_string(attrs->steps()->size()) + ") must give every dimension of " +
+                          shape_of(x) + " -> " + shape_of(y));
+  int64_t xs[kMaxRank];
+  contiguous_strides(x, xs);
+  *base = 0;
+  for (int d = 0; d < x.ndim; ++d) {
+    const int64_t start = attrs->starts()->Get(flatbuffers::uoffset_t(d));
+    const int64_t step = attrs->steps()->Get(flatbuffers::uoffset_t(d));
+    const int64_t n = y.dims[d], size = x.dims[d];
+    if (step == 0) return fail(call, "step 0 in dimension " + std::to_string(d));
+    strides[d] = step * xs[d];
+    if (n == 0) continue;  // nothing accessed along this dimension
+    // Every accessed index start + i*step, i < n, must be in [0, size); it
+    // suffices to check both ends (overflow-safe: |step| * (n-1) bounded).
+    __int128 last = __int128(start) + __int128(step) * __int128(n - 1);
+    if (start < 0 || start >= size || last < 0 || last >= size)
+      return fail(call, "dimension " + std::to_string(d) + ": start " + std::to_string(start) + " step " +
+                            std::to_string(step) + " for " + std::to_string(n) + " elements leaves [0, " +
+                            std::to_string(size) + ")");
+    *base += start * xs[d];
+  }
+  if (y.numel == 0) *base = 0;
+  return Status();
+}
+
+Status validate_slice(const KernelCall& call) {
+  int64_t strides[kMaxRank], base;
+  return slice_geometry(call, call.in[0], call.out[0], strides, &base);
+}
+
+Status slice(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  int64_t strides[kMaxRank], base;
+  ZERO_RETURN_IF_ERROR(slice_geometry(call, x, y, strides, &base));
+  if (x.data == y.data && y.numel > 0 && !(base == 0 && x.numel == y.numel))
+    return fail(call, "slice cannot run in place");
+  int64_t zero[kMaxRank] = {};
+  if (x.dtype == DType::I64) {
+    const int64_t* px = x.i64() + base;
+    int64_t* py = y.i64();
+    for_each_broadcast(y, strides, zero, [&](int64_t o, int64_t i, int64_t) { py[o] = px[i]; });
+  } else {
+    const float* px = x.f32() + base;
+    float* py = y.f32();
+    for_each_broadcast(y, strides, zero, [&](int64_t o, int64_t i, int64_t) { py[o] = px[i]; });
+  }
+  return Status();
+}
+
+Status validate_slice_grad(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(expect_f32(call, call.in[0], "dy"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, call.out[0], "dx"));
+  int64_t strides[kMaxRank], base;
+  return slice_geometry(call, call.out[0], call.in[0], strides, &base);
+}
+
+Status slice_grad(const KernelCall& call) {
+  const Tensor &dy = call.in[0], &dx = call.out[0];
+  ZERO_RETURN_IF_ERROR(validate_slice_grad(call));
+  int64_t strides[kMaxRank], base;
+  ZERO_RETURN_IF_ERROR(slice_geometry(call, dx, dy, strides, &base));
+  if (dx.data == dy.data && dx.numel > 0) return fail(call, "slice grad cannot run in place");
+  float* pdx = dx.f32();
+  std::fill(pdx, pdx + dx.numel, 0.f);
+  const float* pdy = dy.f32();
+  float* at = pdx + base;
+  int64_t zero[kMaxRank] = {};
+  // Positive or negative steps never revisit an element, so plain stores.
+  for_each_broadcast(dy, strides, zero, [&](int64_t o, int64_t i, int64_t) { at[i] = pdy[o]; });
+  return Status();
+}
+
+Status concat_geometry(const KernelCall& call, int* axis_out) {
+  const Tensor& y = call.out[0];
+  const int64_t axis = axis_attr_or(call, 0);
+  int ax;
+  if (!normalize_axis(axis, y.ndim, &ax))
+    return fail(call, "axis " + std::to_string(axis) + " out of range for output " + shape_of(y));
+  int64_t total = 0;
+  for (int k = 0; k < call.num_in; ++k) {
+    const Tensor& x = call.in[k];
+    if (x.dtype != y.dtype) return fail(call, "input " + std::to_string(k) + " and output dtypes differ");
+    bool ok = x.ndim == y.ndim;
+    for (int d = 0; ok && d < y.ndim; ++d) ok = d == ax || x.dims[d] == y.dims[d];
+    if (!ok)
+      return fail(call, "input " + std::to_string(k) + " " + shape_of(x) + " does not fit output " + shape_of(y) +
+                            " along axis " + std::to_string(axis));
+    if (x.numel > 0 && x.data == y.data) return fail(call, "concat cannot run in place");
+    total += x.dims[ax];
+  }
+  if (total != y.dims[ax])
+    return fail(call, "inputs add up to " + std::to_string(total) + " along axis " + std::to_string(axis) +
+                          ", output has " + std::to_string(y.dims[ax]));
+  *axis_out = ax;
+  return Status();
+}
+
+Status validate_concat(const KernelCall& call) {
+  int ax;
+  return concat_geometry(call, &ax);
+}
+
+Status concat(const KernelCall& call) {
+  const Tensor& y = call.out[0];
+  int ax;
+  ZERO_RETURN_IF_ERROR(concat_geometry(call, &ax));
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < ax; ++d) outer *= y.dims[d];
+  for (int d = ax + 1; d < y.ndim; ++d) inner *= y.dims[d];
+  const size_t es = dtype_size(y.dtype), out_row = size_t(y.dims[ax] * inner) * es;
+  uint8_t* dst = static_cast<uint8_t*>(y.data);
+  size_t at = 0;  // byte offset of this input's block within an output row
+  for (int k = 0; k < call.num_in; ++k) {
+    const Tensor& x = call.in[k];
+    const size_t row = size_t(x.dims[ax] * inner) * es;
+    const uint8_t* src = static_cast<const uint8_t*>(x.data);
+    if (row > 0)
+      for (int64_t o = 0; o < outer; ++o) std::memcpy(dst + size_t(o) * out_row + at, src + size_t(o) * row, row);
+    at += row;
+  }
+  return Status();
+}
+
+Status where_geometry(const KernelCall& call, int64_t* sc, int64_t* sx, int64_t* sy) {
+  const Tensor &c = call.in[0], &x = call.in[1], &y = call.in[2], &out = call.out[0];
+  if (c.dtype != DType::I64) return fail(call, "cond must be I64");
+  if (x.dtype != out.dtype || y.dtype != out.dtype) return fail(call, "x, y and output dtypes differ");
+  if (!broadcast_strides(c, out, sc) || !broadcast_strides(x, out, sx) || !broadcast_strides(y, out, sy))
+    return fail(call, "cannot broadcast " + shape_of(c) + ", " + shape_of(x) + " and " + shape_of(y) + " to " +
+                          shape_of(out));
+  // The output must be exactly the broadcast shape of the three operands.
+  for (int d = 0; d < out.ndim; ++d) {
+    int64_t want = 1;
+    for (const Tensor* t : {&c, &x, &y}) {
+      const int j = d - (out.ndim - t->ndim);
+      if (j >= 0 && t->dims[j] != 1) want = t->dims[j];
+    }
+    if (want != out.dims[d])
+      return fail(call, "output " + shape_of(out) + " is not the broadcast shape of " + shape_of(c) + ", " +
+                            shape_of(x) + " and " + shape_of(y));
+  }
+  // Exact aliasing of the output with a full-size operand is an
+  // elementwise read-before-write; partial overlaps are not supported.
+  for (const Tensor* t : {&x, &y})
+    if (t->data == out.data && t->numel != out.numel && out.numel > 0) return fail(call, "where cannot run in place");
+  return Status();
+}
+
+Status validate_where(const KernelCall& call) {
+  int64_t sc[kMaxRank], sx[kMaxRank], sy[kMaxRank];
+  return where_geometry(call, sc, sx, sy);
+}
+
+template <class T>
+void where_loop(const Tensor& out, const int64_t* pc, const T* px, const T* py, T* po, const int64_t* sc,
+                const int64_t* sx, const int64_t* sy) {
+  if (out.numel == 0) return;
+  int64_t idx[kMaxRank] = {};
+  int64_t ic = 0, ix = 0, iy = 0;
+  for (int64_t o = 0; o < out.numel; ++o) {
+    po[o] = pc[ic] != 0 ? px[ix] : py[iy];
+    for (int d = out.ndim - 1; d >= 0; --d) {
+      ic += sc[d];
+      ix += sx[d];
+      iy += sy[d];
+      if (++idx[d] < out.dims[d]) break;
+      ic -= sc[d] * out.dims[d];
+      ix -= sx[d] * out.dims[d];
+      iy -= sy[d] * out.dims[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+Status where(const KernelCall& call) {
+  int64_t sc[kMaxRank], sx[kMaxRank], sy[kMaxRank];
+  ZERO_RETURN_IF_ERROR(where_geometry(call, sc, sx, sy));
+  const Tensor &c = call.in[0], &x = call.in[1], &y = call.in[2], &out = call.out[0];
+  if (out.dtype == DType::I64) where_loop(out, c.i64(), x.i64(), y.i64(), out.i64(), sc, sx, sy);
+  else where_loop(out, c.i64(), x.f32(), y.f32(), out.f32(), sc, sx, sy);
+  return Status();
+}
+
+// ---- LayerNormalization --------------------------------------------------
+
+struct LayerNormSplit {
+  int64_t outer = 1, inner = 1;
+  float eps = 1e-5f;
+};
+
+// x is [outer, inner] split at LayerNormAttrs.axis; `what` names x.
+Status layer_norm_split(const KernelCall& call, const Tensor& x, LayerNormSplit* s) {
+  const auto* attrs = call.inst->attrs_as_LayerNormAttrs();
+  if (!attrs) return fail(call, "missing LayerNormAttrs");
+  int ax;
+  if (!normalize_axis(attrs->axis(), x.ndim, &ax))
+    return fail(call, "axis " + std::to_string(attrs->axis()) + " out of range for " + shape_of(x));
+  for (int d = 0; d < ax; ++d) s->outer *= x.dims[d];
+  for (int d = ax; d < x.ndim; ++d) s->inner *= x.dims[d];
+  s->eps = attrs->epsilon();
+  if (!(s->eps >= 0.f)) return fail(call, "epsilon must be >= 0");
+  return Status();
+}
+
+Status expect_numel(const KernelCall& call, const Tensor& t, int64_t n, const char* role, const char* what) {
+  ZERO_RETURN_IF_ERROR(expect_f32(call, t, role));
+  if (t.numel != n)
+    return fail(call, std::string(role) + " " + shape_of(t) + " must have " + std::to_string(n) + " elements (" +
+                          what + ")");
+  return Status();
+}
+
+Status validate_layer_norm(const KernelCall& call) {
+  const Tensor& x = call.in[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
+  LayerNormSplit s;
+  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, &s));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[1], s.inner, "scale", "the normalized dimensions"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[2], s.inner, "bias", "the normalized dimensions"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[0], x.numel, "y", "x's shape"));
+  if (call.num_out > 1) ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[1], s.outer, "mean", "the leading dimensions"));
+  if (call.num_out > 2)
+    ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[2], s.outer, "inv_std_dev", "the leading dimensions"));
+  return Status();
+}
+
+Status layer_norm(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(validate_layer_norm(call));
+  const Tensor& x = call.in[0];
+  LayerNormSplit s;
+  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, &s));
+  const float *px = x.f32(), *pscale = call.in[1].f32(), *pbias = call.in[2].f32();
+  float* py = call.out[0].f32();
+  float* pmean = call.num_out > 1 ? call.out[1].f32() : nullptr;
+  float* pinv = call.num_out > 2 ? call.out[2].f32() : nullptr;
+  for (int64_t o = 0; o < s.outer; ++o) {
+    const float* row = px + o * s.inner;
+    // Two passes in double: mean, then the biased variance around it.
+    double sum = 0;
+    for (int64_t i = 0; i < s.inner; ++i) sum += row[i];
+    const double mean = s.inner ? sum / double(s.inner) : 0.0;
+    double sq = 0;
+    for (int64_t i = 0; i < s.inner; ++i) sq += (row[i] - mean) * (row[i] - mean);
+    const double var = s.inner ? sq / double(s.inner) : 0.0;
+    const double inv = 1.0 / std::sqrt(var + double(s.eps));
+    // y may alias x exactly: each element is read before it is written.
+    float* out = py + o * s.inner;
+    for (int64_t i = 0; i < s.inner; ++i)
+      out[i] = float((double(row[i]) - mean) * inv * double(pscale[i]) + double(pbias[i]));
+    if (pmean) pmean[o] = float(mean);
+    if (pinv) pinv[o] = float(inv);
+  }
+  return Status();
+}
+
+Status validate_layer_norm_grad(const KernelCall& call) {
+  const Tensor &dy = call.in[0], &x = call.in[1];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
+  LayerNormSplit s;
+  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, &s));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, dy, x.numel, "dy", "x's shape"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[2], s.inner, "scale", "the normalized dimensions"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[3], s.outer, "mean", "the leading dimensions"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[4], s.outer, "inv_std_dev", "the leading dimensions"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[0], x.numel, "dx", "x's shape"));
+  if (call.num_out > 1) ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[1], s.inner, "dscale", "scale's shape"));
+  if (call.num_out > 2) ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[2], s.inner, "dbias", "bias's shape"));
+  for (int k = 1; k < call.num_out; ++k)
+    if (call.out[k].data == call.out[0].data || (call.out[k].numel > 0 && call.out[k].data == x.data))
+      return fail(call, "dscale and dbias cannot alias dx or x");
+  return Status();
+}
+
+Status layer_norm_grad(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(validate_layer_norm_grad(call));
+  const Tensor &dy = call.in[0], &x = call.in[1];
+  LayerNormSplit s;
+  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, &s));
+  const float *pdy = dy.f32(), *px = x.f32(), *pscale = call.in[2].f32(), *pmean = call.in[3].f32(),
+              *pinv = call.in[4].f32();
+  float* pdx = call.out[0].f32();
+  std::vector<double> dscale(size_t(s.inner), 0.0), dbias(size_t(s.inner), 0.0);
+  for (int64_t o = 0; o < s.outer; ++o) {
+    const float *dyr = pdy + o * s.inner, *xr = px + o * s.inner;
+    const double mean = pmean[o], inv = pinv[o];
+    // g = dy * scale; dx = inv * (g - mean(g) - xhat * mean(g * xhat)).
+    double sum_g = 0, sum_gx = 0;
+    for (int64_t i = 0; i < s.inner; ++i) {
+      const double xhat = (double(xr[i]) - mean) * inv, d = dyr[i];
+      const double g = d * double(pscale[i]);
+      sum_g += g;
+      sum_gx += g * xhat;
+      dscale[size_t(i)] += d * xhat;
+      dbias[size_t(i)] += d;
+    }
+    const double mg = s.inner ? sum_g / double(s.inner) : 0.0, mgx = s.inner ? sum_gx / double(s.inner) : 0.0;
+    // dx may alias dy or x exactly: read both before writing element i.
+    float* dxr = pdx + o * s.inner;
+    for (int64_t i = 0; i < s.inner; ++i) {
+      const double xhat = (double(xr[i]) - mean) * inv;
+      const double g = double(dyr[i]) * double(pscale[i]);
+      dxr[i] = float(inv * (g - mg - xhat * mgx));
+    }
+  }
+  if (call.num_out > 1)
+    for (int64_t i = 0; i < s.inner; ++i) call.out[1].f32()[i] = float(dscale[size_t(i)]);
+  if (call.num_out > 2)
+    for (int64_t i = 0; i < s.inner; ++i) call.out[2].f32()[i] = float(dbias[size_t(i)]);
+  return Status();
+}
+
 // ---- optimizers ----------------------------------------------------------
 
 // torch.optim.SGD (single tensor, dampening 0, no nesterov).
@@ -754,6 +1193,14 @@ class CpuBackend final : public Backend {
     set(Opcode::Transpose, transpose);
     set(Opcode::Expand, expand);
     set(Opcode::Fill, fill);
+    set(Opcode::Gather, gather, validate_gather);
+    set(Opcode::Slice, slice, validate_slice);
+    set(Opcode::Concat, concat, validate_concat);
+    set(Opcode::Where, where, validate_where);
+    set(Opcode::LayerNormalization, layer_norm, validate_layer_norm);
+    set(Opcode::GatherGrad, gather_grad, validate_gather_grad);
+    set(Opcode::SliceGrad, slice_grad, validate_slice_grad);
+    set(Opcode::LayerNormalizationGrad, layer_norm_grad, validate_layer_norm_grad);
     set(Opcode::ReluGrad, relu_grad);
     set(Opcode::TanhGrad, tanh_grad);
     set(Opcode::SigmoidGrad, sigmoid_grad);
@@ -771,11 +1218,19 @@ class CpuBackend final : public Backend {
     auto i = size_t(op);
     return i < kTableSize ? table_[i] : nullptr;
   }
+  Validator validator(plan::Opcode op) const override {
+    auto i = size_t(op);
+    return i < kTableSize ? validators_[i] : nullptr;
+  }
 
  private:
   static constexpr size_t kTableSize = 256;
-  void set(Opcode op, Kernel k) { table_[size_t(op)] = k; }
+  void set(Opcode op, Kernel k, Validator v = nullptr) {
+    table_[size_t(op)] = k;
+    validators_[size_t(op)] = v;
+  }
   Kernel table_[kTableSize] = {};
+  Validator validators_[kTableSize] = {};
 };
 
 }  // namespace

@@ -119,6 +119,10 @@ for op, fn in BIN.items():
     # Both inputs the same tensor.
     case(f"{op} X X", {"X": positive(3, 4)}, lambda t, fn=fn: fn(t["X"], t["X"]), [node(op, ["X", "X"])])
 
+# A rank-0 parameter (torch: nn.Parameter(torch.tensor(2.0)) exports a [] initializer).
+case("Mul [3,4] [] (scalar parameter)", {"A": randn(3, 4), "S": np.array(1.5, np.float32)},
+     lambda t: t["A"] * t["S"], [node("Mul", ["A", "S"])])
+
 case("Pow base and exponent [3,4] [4]", {"A": positive(3, 4), "B": randn(4)},
      lambda t: torch.pow(t["A"], t["B"]), [node("Pow", ["A", "B"])])
 case("Pow base and exponent [2,3,4] [3,1]", {"A": positive(2, 3, 4), "B": randn(3, 1)},

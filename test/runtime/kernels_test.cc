@@ -566,5 +566,336 @@ TEST(SingleRank, CollectivesAreCopies) {
   EXPECT_EQ(y, x);
 }
 
+// ---- Gather, Slice, Concat, Where, LayerNormalization ---------------------
+
+// The load-time validator for op (every new kernel has one).
+Status validate(Opcode op, std::vector<Buf*> in, std::vector<Buf*> out, AttrFn attrs = nullptr) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::pair<plan::Attrs, flatbuffers::Offset<void>> a{plan::Attrs::NONE, 0};
+  if (attrs) a = attrs(fbb);
+  fbb.Finish(plan::CreateInstruction(fbb, op, 0, 0, a.first, a.second));
+  const auto* inst = flatbuffers::GetRoot<plan::Instruction>(fbb.GetBufferPointer());
+  std::vector<Tensor> ti, to;
+  for (Buf* b : in) ti.push_back(b->view());
+  for (Buf* b : out) to.push_back(b->view());
+  Validator v = cpu_backend().validator(op);
+  if (!v) return Status::error("no validator");
+  return v(KernelCall{inst, ti.data(), int(ti.size()), to.data(), int(to.size())});
+}
+
+void expect_error(const Status& st, const std::string& text) {
+  ASSERT_FALSE(st.ok()) << "expected an error containing '" << text << "'";
+  EXPECT_NE(st.message().find(text), std::string::npos) << st.message();
+}
+
+AttrFn slice_attr(std::vector<int64_t> starts, std::vector<int64_t> steps) {
+  return [=](flatbuffers::FlatBufferBuilder& b) {
+    return std::make_pair(plan::Attrs::SliceAttrs, plan::CreateSliceAttrsDirect(b, &starts, &steps).Union());
+  };
+}
+
+AttrFn layer_norm_attr(int64_t axis, float eps) {
+  return [=](flatbuffers::FlatBufferBuilder& b) {
+    return std::make_pair(plan::Attrs::LayerNormAttrs, plan::CreateLayerNormAttrs(b, axis, eps).Union());
+  };
+}
+
+// Naive ONNX Gather on a data tensor viewed as [outer, n, inner].
+std::vector<float> gather_ref(const std::vector<float>& data, int64_t outer, int64_t n, int64_t inner,
+                              const std::vector<int64_t>& idx) {
+  std::vector<float> y;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t q : idx)
+      for (int64_t i = 0; i < inner; ++i) y.push_back(data[size_t((o * n + (q < 0 ? q + n : q)) * inner + i)]);
+  return y;
+}
+
+TEST(Gather, Axis0NegativeIndices) {
+  Buf data = Buf::rand({5, 3}), idx = Buf::ints({2, 2}, {0, -1, 3, -5}), y = Buf::zeros({2, 2, 3});
+  ASSERT_TRUE(validate(Opcode::Gather, {&data, &idx}, {&y}, axis_attr(0)).ok());
+  Status st = run(Opcode::Gather, {&data, &idx}, {&y}, axis_attr(0));
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(y.f, gather_ref(data.f, 1, 5, 3, idx.i));
+  // No attributes: ONNX's default axis 0.
+  Buf y2 = Buf::zeros({2, 2, 3});
+  ASSERT_TRUE(run(Opcode::Gather, {&data, &idx}, {&y2}).ok());
+  EXPECT_EQ(y2.f, y.f);
+}
+
+TEST(Gather, Axis1AndI64Data) {
+  Buf data = Buf::rand({2, 4, 3}), idx = Buf::ints({3}, {-1, 0, 2}), y = Buf::zeros({2, 3, 3});
+  Status st = run(Opcode::Gather, {&data, &idx}, {&y}, axis_attr(1));
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(y.f, gather_ref(data.f, 2, 4, 3, idx.i));
+  // Negative axis, I64 data, scalar indices (the axis disappears).
+  std::vector<int64_t> vals(24);
+  for (size_t k = 0; k < vals.size(); ++k) vals[k] = int64_t(k) * 7 - 50;
+  Buf di = Buf::ints({2, 4, 3}, vals), one = Buf::ints({}, {-2}), yi = Buf::ints({2, 4}, std::vector<int64_t>(8));
+  st = run(Opcode::Gather, {&di, &one}, {&yi}, axis_attr(-1));
+  ASSERT_TRUE(st.ok()) << st.message();
+  for (int64_t r = 0; r < 8; ++r) EXPECT_EQ(yi.i[size_t(r)], vals[size_t(r * 3 + 1)]);
+}
+
+TEST(Gather, Errors) {
+  Buf data = Buf::rand({5, 3}), idx = Buf::ints({2}, {1, 5}), y = Buf::zeros({2, 3});
+  expect_error(run(Opcode::Gather, {&data, &idx}, {&y}, axis_attr(0)), "index 5 out of range [-5, 5)");
+  idx.i = {1, -6};
+  expect_error(run(Opcode::Gather, {&data, &idx}, {&y}, axis_attr(0)), "index -6 out of range");
+  Buf bad = Buf::zeros({2, 4});
+  expect_error(validate(Opcode::Gather, {&data, &idx}, {&bad}, axis_attr(0)), "does not match gathering");
+  expect_error(validate(Opcode::Gather, {&data, &idx}, {&y}, axis_attr(2)), "axis 2 out of range");
+  Buf fidx = Buf::zeros({2});
+  expect_error(validate(Opcode::Gather, {&data, &fidx}, {&y}, axis_attr(0)), "indices must be I64");
+}
+
+TEST(GatherGrad, RepeatedIndicesAccumulate) {
+  // Axis 0: rows 1 (three times, once as -3) and 0.
+  Buf dy = Buf::rand({4, 3}), idx = Buf::ints({4}, {1, 1, -3, 0}), dd = Buf::rand({4, 3});
+  ASSERT_TRUE(validate(Opcode::GatherGrad, {&dy, &idx}, {&dd}, axis_attr(0)).ok());
+  Status st = run(Opcode::GatherGrad, {&dy, &idx}, {&dd}, axis_attr(0));
+  ASSERT_TRUE(st.ok()) << st.message();
+  std::vector<float> want(12, 0.f);
+  for (int64_t k = 0; k < 4; ++k) {
+    const int64_t row = idx.i[size_t(k)] < 0 ? idx.i[size_t(k)] + 4 : idx.i[size_t(k)];
+    for (int64_t i = 0; i < 3; ++i) want[size_t(row * 3 + i)] += dy.f[size_t(k * 3 + i)];
+  }
+  expect_near(dd.f, want);
+  // Axis 1 with 2-D indices: ddata [2, 5], indices [2, 2], dy [2, 2, 2].
+  Buf dy2 = Buf::rand({2, 2, 2}, -1, 1, 5), idx2 = Buf::ints({2, 2}, {0, 4, -1, 4}), dd2 = Buf::rand({2, 5});
+  st = run(Opcode::GatherGrad, {&dy2, &idx2}, {&dd2}, axis_attr(1));
+  ASSERT_TRUE(st.ok()) << st.message();
+  std::vector<float> want2(10, 0.f);
+  for (int64_t o = 0; o < 2; ++o)
+    for (int64_t q = 0; q < 4; ++q) {
+      const int64_t c = (idx2.i[size_t(q)] + 5) % 5;
+      want2[size_t(o * 5 + c)] += dy2.f[size_t(o * 4 + q)];
+    }
+  expect_near(dd2.f, want2);
+  EXPECT_EQ(dd2.f[1], 0.f);
+  idx2.i[0] = 5;
+  expect_error(run(Opcode::GatherGrad, {&dy2, &idx2}, {&dd2}, axis_attr(1)), "index 5 out of range");
+}
+
+// Naive strided slice of a row-major x with shape xs.
+std::vector<float> slice_ref(const std::vector<float>& x, const Shape& xs, const Shape& ys, const Shape& starts,
+                             const Shape& steps) {
+  std::vector<float> y;
+  for (int64_t o = 0; o < numel(ys); ++o) {
+    int64_t rem = o, off = 0, stride = 1;
+    std::vector<int64_t> idx(ys.size());
+    for (int d = int(ys.size()) - 1; d >= 0; --d) {
+      idx[size_t(d)] = rem % ys[size_t(d)];
+      rem /= ys[size_t(d)];
+    }
+    for (int d = int(ys.size()) - 1; d >= 0; --d) {
+      off += (starts[size_t(d)] + idx[size_t(d)] * steps[size_t(d)]) * stride;
+      stride *= xs[size_t(d)];
+    }
+    y.push_back(x[size_t(off)]);
+  }
+  return y;
+}
+
+TEST(Slice, StepsAboveOneAndNegative) {
+  const Shape xs = {5, 6, 4}, ys = {2, 2, 3}, starts = {1, 0, 3}, steps = {2, 3, -1};
+  Buf x = Buf::rand(xs), y = Buf::zeros(ys);
+  ASSERT_TRUE(validate(Opcode::Slice, {&x}, {&y}, slice_attr(starts, steps)).ok());
+  Status st = run(Opcode::Slice, {&x}, {&y}, slice_attr(starts, steps));
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(y.f, slice_ref(x.f, xs, ys, starts, steps));
+  // Plain positive steps > 1 on every dimension.
+  const Shape ys2 = {2, 3, 2}, starts2 = {0, 1, 1}, steps2 = {3, 2, 2};
+  Buf y2 = Buf::zeros(ys2);
+  ASSERT_TRUE(run(Opcode::Slice, {&x}, {&y2}, slice_attr(starts2, steps2)).ok());
+  EXPECT_EQ(y2.f, slice_ref(x.f, xs, ys2, starts2, steps2));
+}
+
+TEST(Slice, Errors) {
+  Buf x = Buf::rand({5, 4}), y = Buf::zeros({3, 4});
+  // Row 1 + 2*2 = 5 is past the end.
+  expect_error(validate(Opcode::Slice, {&x}, {&y}, slice_attr({1, 0}, {2, 1})), "dimension 0: start 1 step 2");
+  expect_error(validate(Opcode::Slice, {&x}, {&y}, slice_attr({1, 0}, {-1, 1})), "dimension 0");
+  expect_error(validate(Opcode::Slice, {&x}, {&y}, slice_attr({0, -1}, {1, 1})), "dimension 1");
+  expect_error(validate(Opcode::Slice, {&x}, {&y}, slice_attr({0, 0}, {1, 0})), "step 0");
+  expect_error(validate(Opcode::Slice, {&x}, {&y}, slice_attr({0}, {1})), "must give every dimension");
+  expect_error(validate(Opcode::Slice, {&x}, {&y}), "missing SliceAttrs");
+  expect_error(run(Opcode::Slice, {&x}, {&y}, slice_attr({1, 0}, {2, 1})), "leaves [0, 5)");
+}
+
+TEST(SliceGrad, WritesAtTheSlice) {
+  const Shape xs = {5, 6, 4}, ys = {2, 2, 3}, starts = {1, 0, 3}, steps = {2, 3, -1};
+  Buf dy = Buf::rand(ys), dx = Buf::rand(xs);
+  ASSERT_TRUE(validate(Opcode::SliceGrad, {&dy}, {&dx}, slice_attr(starts, steps)).ok());
+  Status st = run(Opcode::SliceGrad, {&dy}, {&dx}, slice_attr(starts, steps));
+  ASSERT_TRUE(st.ok()) << st.message();
+  // Slicing dx again gives dy back, and everything else is zero.
+  EXPECT_EQ(slice_ref(dx.f, xs, ys, starts, steps), dy.f);
+  int nonzero = 0;
+  for (float v : dx.f) nonzero += v != 0.f;
+  EXPECT_EQ(nonzero, 12);
+  Buf bad = Buf::zeros({3, 6, 4});  // row 1 + 2 = 3 is past the end
+  expect_error(validate(Opcode::SliceGrad, {&dy}, {&bad}, slice_attr(starts, steps)), "dimension 0");
+}
+
+TEST(Concat, ThreeInputsMiddleAxis) {
+  Buf a = Buf::rand({2, 1, 3}, -1, 1, 1), b = Buf::rand({2, 4, 3}, -1, 1, 2), c = Buf::rand({2, 2, 3}, -1, 1, 3);
+  Buf y = Buf::zeros({2, 7, 3});
+  ASSERT_TRUE(validate(Opcode::Concat, {&a, &b, &c}, {&y}, axis_attr(1)).ok());
+  Status st = run(Opcode::Concat, {&a, &b, &c}, {&y}, axis_attr(-2));
+  ASSERT_TRUE(st.ok()) << st.message();
+  std::vector<float> want;
+  for (int64_t o = 0; o < 2; ++o)
+    for (const Buf* in : {&a, &b, &c}) {
+      const int64_t n = in->shape[1] * 3;
+      want.insert(want.end(), in->f.begin() + o * n, in->f.begin() + (o + 1) * n);
+    }
+  EXPECT_EQ(y.f, want);
+  // I64 on axis 0.
+  Buf i1 = Buf::ints({1, 2}, {1, 2}), i2 = Buf::ints({2, 2}, {3, 4, 5, 6}), yi = Buf::ints({3, 2}, std::vector<int64_t>(6));
+  ASSERT_TRUE(run(Opcode::Concat, {&i1, &i2}, {&yi}, axis_attr(0)).ok());
+  EXPECT_EQ(yi.i, (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  Buf short_y = Buf::zeros({2, 6, 3});
+  expect_error(validate(Opcode::Concat, {&a, &b, &c}, {&short_y}, axis_attr(1)), "inputs add up to 7");
+  Buf wrong = Buf::zeros({3, 4, 3});
+  expect_error(validate(Opcode::Concat, {&a, &wrong, &c}, {&y}, axis_attr(1)), "input 1 [3, 4, 3] does not fit");
+}
+
+TEST(Where, Broadcasting) {
+  struct Case {
+    Shape c, x, y, out;
+  };
+  for (const Case& k : {Case{{3, 1}, {1, 4}, {}, {3, 4}}, Case{{2, 1, 4}, {3, 1}, {4}, {2, 3, 4}},
+                        Case{{2, 3}, {2, 3}, {2, 3}, {2, 3}}}) {
+    std::vector<int64_t> cv(size_t(numel(k.c)));
+    for (size_t i = 0; i < cv.size(); ++i) cv[i] = (i * 7 % 3) == 0 ? 0 : int64_t(i) - 2;
+    Buf c = Buf::ints(k.c, cv), x = Buf::rand(k.x, -1, 1, 1), y = Buf::rand(k.y, -1, 1, 2), out = Buf::zeros(k.out);
+    ASSERT_TRUE(validate(Opcode::Where, {&c, &x, &y}, {&out}).ok());
+    Status st = run(Opcode::Where, {&c, &x, &y}, {&out});
+    ASSERT_TRUE(st.ok()) << st.message();
+    for (int64_t o = 0; o < numel(k.out); ++o) {
+      const bool take_x = c.i[size_t(bcast_index(o, k.out, k.c))] != 0;
+      const float want = take_x ? x.f[size_t(bcast_index(o, k.out, k.x))] : y.f[size_t(bcast_index(o, k.out, k.y))];
+      EXPECT_EQ(out.f[size_t(o)], want) << "at " << o;
+    }
+  }
+  Buf c = Buf::ints({3}, {1, 0, 1}), x = Buf::rand({3}), y = Buf::rand({2}), out = Buf::zeros({3});
+  expect_error(validate(Opcode::Where, {&c, &x, &y}, {&out}), "cannot broadcast");
+  Buf fc = Buf::zeros({3});
+  expect_error(validate(Opcode::Where, {&fc, &x, &x}, {&out}), "cond must be I64");
+  Buf big = Buf::zeros({2, 3});
+  expect_error(validate(Opcode::Where, {&c, &x, &x}, {&big}), "not the broadcast shape");
+}
+
+// LayerNorm in double over rows of `inner` elements.
+void layer_norm_ref(const std::vector<double>& x, const std::vector<double>& scale, const std::vector<double>& bias,
+                    int64_t inner, double eps, std::vector<double>* y, std::vector<double>* mean,
+                    std::vector<double>* inv) {
+  const int64_t outer = int64_t(x.size()) / inner;
+  y->assign(x.size(), 0);
+  mean->assign(size_t(outer), 0);
+  inv->assign(size_t(outer), 0);
+  for (int64_t o = 0; o < outer; ++o) {
+    double m = 0, v = 0;
+    for (int64_t i = 0; i < inner; ++i) m += x[size_t(o * inner + i)];
+    m /= double(inner);
+    for (int64_t i = 0; i < inner; ++i) v += (x[size_t(o * inner + i)] - m) * (x[size_t(o * inner + i)] - m);
+    v /= double(inner);
+    const double r = 1 / std::sqrt(v + eps);
+    for (int64_t i = 0; i < inner; ++i)
+      (*y)[size_t(o * inner + i)] = (x[size_t(o * inner + i)] - m) * r * scale[size_t(i)] + bias[size_t(i)];
+    (*mean)[size_t(o)] = m;
+    (*inv)[size_t(o)] = r;
+  }
+}
+
+std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+void check_layer_norm(int64_t axis, const Shape& shape, const Shape& stat_shape, const Shape& norm_shape) {
+  Buf x = Buf::rand(shape, -2, 3, 11), scale = Buf::rand(norm_shape, 0.5, 1.5, 12), bias = Buf::rand(norm_shape, -1, 1, 13);
+  for (size_t k = 0; k < x.f.size(); k += 3) x.f[k] += 100.f;  // an offset the two-pass variance must survive
+  Buf y = Buf::zeros(shape), mean = Buf::zeros(stat_shape), inv = Buf::zeros(stat_shape);
+  const float eps = 1e-5f;
+  ASSERT_TRUE(validate(Opcode::LayerNormalization, {&x, &scale, &bias}, {&y, &mean, &inv}, layer_norm_attr(axis, eps)).ok());
+  Status st = run(Opcode::LayerNormalization, {&x, &scale, &bias}, {&y, &mean, &inv}, layer_norm_attr(axis, eps));
+  ASSERT_TRUE(st.ok()) << st.message();
+  std::vector<double> wy, wm, wi;
+  layer_norm_ref(to_double(x.f), to_double(scale.f), to_double(bias.f), numel(norm_shape), eps, &wy, &wm, &wi);
+  for (size_t k = 0; k < wy.size(); ++k) EXPECT_NEAR(y.f[k], wy[k], 1e-6 * (1 + std::fabs(wy[k]))) << k;
+  for (size_t k = 0; k < wm.size(); ++k) {
+    EXPECT_NEAR(mean.f[k], wm[k], 1e-6 * (1 + std::fabs(wm[k]))) << k;
+    EXPECT_NEAR(inv.f[k], wi[k], 1e-6 * std::fabs(wi[k])) << k;
+  }
+  // Only y (statistics omitted), in place on x.
+  ASSERT_TRUE(run(Opcode::LayerNormalization, {&x, &scale, &bias}, {&x}, layer_norm_attr(axis, eps)).ok());
+  expect_near(x.f, y.f, 1e-6f);
+}
+
+TEST(LayerNorm, LastAxis) { check_layer_norm(-1, {2, 3, 5}, {2, 3, 1}, {5}); }
+TEST(LayerNorm, Axis1OfRank3) { check_layer_norm(1, {2, 3, 5}, {2, 1, 1}, {3, 5}); }
+
+TEST(LayerNorm, Errors) {
+  Buf x = Buf::rand({2, 3, 5}), scale = Buf::rand({5}), bias = Buf::rand({5}), y = Buf::zeros({2, 3, 5});
+  Buf mean = Buf::zeros({2, 1, 1});
+  expect_error(validate(Opcode::LayerNormalization, {&x, &scale, &bias}, {&y}, layer_norm_attr(1, 1e-5f)),
+               "scale [5] must have 15 elements");
+  expect_error(validate(Opcode::LayerNormalization, {&x, &scale, &bias}, {&y, &mean}, layer_norm_attr(-1, 1e-5f)),
+               "mean [2, 1, 1] must have 6 elements");
+  expect_error(validate(Opcode::LayerNormalization, {&x, &scale, &bias}, {&y}, layer_norm_attr(3, 1e-5f)),
+               "axis 3 out of range");
+  expect_error(validate(Opcode::LayerNormalization, {&x, &scale, &bias}, {&y}), "missing LayerNormAttrs");
+}
+
+// LayerNormalizationGrad against central finite differences (in double) of
+// L = sum(w * layer_norm(x, scale, bias)).
+void check_layer_norm_grad(int64_t axis, const Shape& shape, const Shape& stat_shape, const Shape& norm_shape) {
+  const float eps = 1e-5f;
+  Buf x = Buf::rand(shape, -2, 2, 21), scale = Buf::rand(norm_shape, 0.5, 1.5, 22), bias = Buf::rand(norm_shape, -1, 1, 23);
+  Buf w = Buf::rand(shape, -1, 1, 24);
+  Buf y = Buf::zeros(shape), mean = Buf::zeros(stat_shape), inv = Buf::zeros(stat_shape);
+  ASSERT_TRUE(run(Opcode::LayerNormalization, {&x, &scale, &bias}, {&y, &mean, &inv}, layer_norm_attr(axis, eps)).ok());
+  Buf dx = Buf::zeros(shape), dscale = Buf::zeros(norm_shape), dbias = Buf::zeros(norm_shape);
+  ASSERT_TRUE(validate(Opcode::LayerNormalizationGrad, {&w, &x, &scale, &mean, &inv}, {&dx, &dscale, &dbias},
+                       layer_norm_attr(axis, eps)).ok());
+  Status st = run(Opcode::LayerNormalizationGrad, {&w, &x, &scale, &mean, &inv}, {&dx, &dscale, &dbias},
+                  layer_norm_attr(axis, eps));
+  ASSERT_TRUE(st.ok()) << st.message();
+
+  const int64_t inner = numel(norm_shape);
+  std::vector<double> xd = to_double(x.f), sd = to_double(scale.f), bd = to_double(bias.f), wd = to_double(w.f);
+  const auto loss = [&] {
+    std::vector<double> yy, mm, ii;
+    layer_norm_ref(xd, sd, bd, inner, eps, &yy, &mm, &ii);
+    double l = 0;
+    for (size_t k = 0; k < yy.size(); ++k) l += wd[k] * yy[k];
+    return l;
+  };
+  const auto fd = [&](std::vector<double>& v, size_t k) {
+    const double h = 1e-5, old = v[k];
+    v[k] = old + h;
+    const double up = loss();
+    v[k] = old - h;
+    const double down = loss();
+    v[k] = old;
+    return (up - down) / (2 * h);
+  };
+  for (size_t k = 0; k < xd.size(); ++k) EXPECT_NEAR(dx.f[k], fd(xd, k), 2e-4) << "dx " << k;
+  for (size_t k = 0; k < sd.size(); ++k) EXPECT_NEAR(dscale.f[k], fd(sd, k), 2e-4) << "dscale " << k;
+  for (size_t k = 0; k < bd.size(); ++k) EXPECT_NEAR(dbias.f[k], fd(bd, k), 2e-4) << "dbias " << k;
+  // dx only, in place on dy.
+  ASSERT_TRUE(run(Opcode::LayerNormalizationGrad, {&w, &x, &scale, &mean, &inv}, {&w}, layer_norm_attr(axis, eps)).ok());
+  expect_near(w.f, dx.f, 1e-6f);
+}
+
+TEST(LayerNormGrad, LastAxisFiniteDifferences) { check_layer_norm_grad(-1, {2, 3, 5}, {2, 3, 1}, {5}); }
+TEST(LayerNormGrad, Axis1FiniteDifferences) { check_layer_norm_grad(1, {2, 3, 5}, {2, 1, 1}, {3, 5}); }
+
+TEST(LayerNormGrad, Errors) {
+  Buf dy = Buf::rand({2, 5}), x = Buf::rand({2, 5}), scale = Buf::rand({5}), mean = Buf::zeros({2, 1}),
+      inv = Buf::zeros({3, 1}), dx = Buf::zeros({2, 5});
+  expect_error(validate(Opcode::LayerNormalizationGrad, {&dy, &x, &scale, &mean, &inv}, {&dx},
+                        layer_norm_attr(-1, 1e-5f)),
+               "inv_std_dev [3, 1] must have 2 elements");
+}
+
 }  // namespace
 }  // namespace zero

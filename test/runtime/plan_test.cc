@@ -2,7 +2,9 @@
 // rejecting bad ones without crashing.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "test_plans.h"
@@ -169,6 +171,130 @@ TEST(Plan, RejectsOutOfRangeIndicesAndArena) {
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.message().find("unknown opcode 77"), std::string::npos) << st.message();
   }
+}
+
+TEST(Plan, LoadTimeKernelValidation) {
+  auto comm = make_single_rank_communicator();
+  std::unique_ptr<Session> s;
+  {
+    // Slice reading past the end of x: rejected at load, not at step.
+    test::PlanBuilder b;
+    uint32_t x = b.fresh("x", plan::DType::F32, {5, 4});
+    uint32_t y = b.fresh("y", plan::DType::F32, {3, 4});
+    std::vector<int64_t> starts = {1, 0}, steps = {2, 1};
+    b.op(plan::Opcode::Slice, {x}, {y}, plan::Attrs::SliceAttrs,
+         plan::CreateSliceAttrsDirect(b.fbb, &starts, &steps).Union());
+    Status st = open(b.finish(1, 0, 1, plan::Backend::Cpu), comm.get(), &s);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("instruction 0: Slice: dimension 0: start 1 step 2"), std::string::npos)
+        << st.message();
+  }
+  {
+    test::PlanBuilder b;
+    uint32_t d = b.fresh("d", plan::DType::F32, {5, 3});
+    uint32_t i = b.fresh("i", plan::DType::I64, {2});
+    uint32_t y = b.fresh("y", plan::DType::F32, {2, 4});
+    b.op(plan::Opcode::Gather, {d, i}, {y}, plan::Attrs::AxisAttrs, plan::CreateAxisAttrs(b.fbb, 0).Union());
+    Status st = open(b.finish(1, 0, 1, plan::Backend::Cpu), comm.get(), &s);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("does not match gathering"), std::string::npos) << st.message();
+  }
+  {
+    test::PlanBuilder b;
+    uint32_t x = b.fresh("x", plan::DType::F32, {2, 3});
+    b.op(plan::Opcode::LayerNormalization, {x, x}, {x});
+    Status st = open(b.finish(1, 0, 1, plan::Backend::Cpu), comm.get(), &s);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("wrong operand count (2 inputs, 1 outputs)"), std::string::npos) << st.message();
+  }
+  {
+    // Concat takes any number of inputs, but at least one.
+    test::PlanBuilder b;
+    uint32_t x = b.fresh("x", plan::DType::F32, {2, 3});
+    b.op(plan::Opcode::Concat, {}, {x});
+    Status st = open(b.finish(1, 0, 1, plan::Backend::Cpu), comm.get(), &s);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("wrong operand count"), std::string::npos) << st.message();
+  }
+}
+
+TEST(Plan, ForwardOnlyOutputs) {
+  auto comm = make_single_rank_communicator();
+  std::unique_ptr<Session> s;
+  Status st = open(test::forward_plan(2, 4, 3), comm.get(), &s);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_TRUE(s->forward_only());
+  EXPECT_TRUE(s->parameters().empty());
+  ASSERT_EQ(s->inputs().size(), 3u);
+  EXPECT_EQ(s->inputs()[1].shape, (std::vector<int64_t>{3}));
+  EXPECT_TRUE(s->inputs()[2].shape.empty());
+  ASSERT_EQ(s->outputs().size(), 3u);
+  EXPECT_EQ(s->outputs()[0].name, "out/y");
+  EXPECT_EQ(s->outputs()[0].dtype, DType::F32);
+  EXPECT_EQ(s->outputs()[0].shape, (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(s->outputs()[1].shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(s->outputs()[2].dtype, DType::I64);
+
+  std::vector<float> x = {1, 2, 3, 4, -1, 0, 5, 2};
+  std::vector<int64_t> idx = {3, -4, 1};
+  float scale = 2.f;
+  ASSERT_TRUE(s->bind_input("x", x.data(), DType::F32, {2, 4}).ok());
+  ASSERT_TRUE(s->bind_input("idx", idx.data(), DType::I64, {3}).ok());
+  ASSERT_TRUE(s->bind_input("scale", &scale, DType::F32, {}).ok());
+  st = s->step();
+  ASSERT_TRUE(st.ok()) << st.message();
+
+  std::vector<float> y, g;
+  ASSERT_TRUE(s->read_output("out/y", &y).ok());
+  ASSERT_EQ(y.size(), 8u);
+  for (int r = 0; r < 2; ++r) {
+    double m = 0, v = 0;
+    for (int k = 0; k < 4; ++k) m += x[size_t(r * 4 + k)] / 4.0;
+    for (int k = 0; k < 4; ++k) v += (x[size_t(r * 4 + k)] - m) * (x[size_t(r * 4 + k)] - m) / 4.0;
+    for (int k = 0; k < 4; ++k)
+      EXPECT_NEAR(y[size_t(r * 4 + k)], 2.0 * (x[size_t(r * 4 + k)] - m) / std::sqrt(v + 1e-5), 1e-5);
+  }
+  ASSERT_TRUE(s->read_output("out/g", &g).ok());
+  EXPECT_EQ(g, (std::vector<float>{4, 1, 2, 2, -1, 0}));
+  std::vector<uint8_t> bytes;
+  ASSERT_TRUE(s->read_output_bytes("ids", &bytes).ok());
+  ASSERT_EQ(bytes.size(), 24u);
+  EXPECT_EQ(std::memcmp(bytes.data(), idx.data(), 24), 0);
+  ASSERT_TRUE(s->read_output_bytes("out/g", &bytes).ok());
+  EXPECT_EQ(bytes.size(), 24u);
+
+  EXPECT_NE(s->read_output("ids", &g).message().find("is int64, use read_output_bytes"), std::string::npos);
+  EXPECT_NE(s->read_output("nope", &g).message().find("no output named 'nope'"), std::string::npos);
+  float loss = 0;
+  EXPECT_NE(s->loss(&loss).message().find("forward-only plan"), std::string::npos);
+
+  // An index out of range is a step error, not a crash.
+  idx[0] = 4;
+  ASSERT_TRUE(s->bind_input("idx", idx.data(), DType::I64, {3}).ok());
+  st = s->step();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("Gather: index 4 out of range [-4, 4)"), std::string::npos) << st.message();
+}
+
+TEST(Plan, RejectsBadOutputs) {
+  auto comm = make_single_rank_communicator();
+  std::unique_ptr<Session> s;
+  const auto build = [](const std::string& second_name, uint32_t second_value) {
+    test::PlanBuilder b;
+    uint32_t v = b.fresh("v", plan::DType::F32, {4});
+    b.output("a", v);
+    b.output(second_name, second_value);
+    return b.finish(1, 0, 1, plan::Backend::Cpu);
+  };
+  Status st = open(build("b", 9), comm.get(), &s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("output 1 'b': value index out of range"), std::string::npos) << st.message();
+  st = open(build("a", 0), comm.get(), &s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("duplicate output name"), std::string::npos) << st.message();
+  st = open(build("", 0), comm.get(), &s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("has no name"), std::string::npos) << st.message();
 }
 
 TEST(Plan, MissingFileIsError) {

@@ -125,6 +125,9 @@ Serializer::attributes(plan::InstrOp op, fb::Opcode opcode) {
                           fb::CreateGemmAttrs(fbb, boolean("trans_a"), boolean("trans_b"),
                                               f32("alpha"), f32("beta"))
                               .Union());
+  case fb::Opcode::Gather:
+  case fb::Opcode::GatherGrad:
+  case fb::Opcode::Concat:
   case fb::Opcode::Softmax:
   case fb::Opcode::LogSoftmax:
   case fb::Opcode::SoftmaxGrad:
@@ -148,6 +151,17 @@ Serializer::attributes(plan::InstrOp op, fb::Opcode opcode) {
     auto perm = i64s("perm");
     return std::make_pair(fb::Attrs::PermAttrs, fb::CreatePermAttrs(fbb, perm).Union());
   }
+  case fb::Opcode::Slice:
+  case fb::Opcode::SliceGrad: {
+    auto starts = i64s("starts");
+    auto steps = i64s("steps");
+    return std::make_pair(fb::Attrs::SliceAttrs,
+                          fb::CreateSliceAttrs(fbb, starts, steps).Union());
+  }
+  case fb::Opcode::LayerNormalization:
+  case fb::Opcode::LayerNormalizationGrad:
+    return std::make_pair(fb::Attrs::LayerNormAttrs,
+                          fb::CreateLayerNormAttrs(fbb, i64("axis"), f32("epsilon")).Union());
   case fb::Opcode::Fill:
     return std::make_pair(fb::Attrs::FillAttrs, fb::CreateFillAttrs(fbb, f32("value")).Union());
   case fb::Opcode::SgdUpdate:

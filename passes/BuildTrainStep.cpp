@@ -256,6 +256,12 @@ LogicalResult GradientBuilder::differentiate(Operation *op) {
       })
       .Case([&](ox::CastOp cast) {
         // Casts between float and integer carry no gradient.
+        if (cast.getInput().getType() == cast.getResult().getType())
+          give(cast.getInput(), grad());
+        return success();
+      })
+      .Case([&](ox::IdentityOp identity) {
+        give(identity.getInput(), grad());
         return success();
       })
       .Case([&](ox::GemmOp gemm) {
@@ -362,6 +368,56 @@ LogicalResult GradientBuilder::differentiate(Operation *op) {
         if (tensorType(g) != inType)
           g = ox::ExpandOp::create(b, loc, inType, g);
         give(reduce.getInput(), g);
+        return success();
+      })
+      .Case([&](ox::GatherOp gather) {
+        auto dataType = tensorType(gather.getData());
+        int64_t axis = *normalizeAxis(gather.getAxis(), dataType.getRank());
+        give(gather.getData(), GatherGradOp::create(b, loc, dataType, grad(), gather.getIndices(),
+                                                    b.getI64IntegerAttr(axis)));
+        return success();
+      })
+      .Case([&](ox::SliceOp slice) {
+        give(slice.getInput(),
+             SliceGradOp::create(b, loc, slice.getInput().getType(), grad(),
+                                 slice.getStartsAttr(), slice.getStepsAttr()));
+        return success();
+      })
+      .Case([&](ox::ConcatOp concat) {
+        auto type = tensorType(concat.getResult());
+        int64_t axis = *normalizeAxis(concat.getAxis(), type.getRank());
+        SmallVector<int64_t> starts(type.getRank(), 0), steps(type.getRank(), 1);
+        for (Value input : concat.getInputs()) {
+          if (needsGrad(input))
+            give(input, ox::SliceOp::create(b, loc, input.getType(), grad(),
+                                            b.getDenseI64ArrayAttr(starts),
+                                            b.getDenseI64ArrayAttr(steps)));
+          starts[axis] += tensorType(input).getDimSize(axis);
+        }
+        return success();
+      })
+      .Case([&](ox::WhereOp where) {
+        Value dy = grad(), zero = constant(loc, 0.0f);
+        if (needsGrad(where.getX()))
+          give(where.getX(), ox::WhereOp::create(b, loc, dy.getType(), where.getCondition(), dy, zero));
+        if (needsGrad(where.getY()))
+          give(where.getY(), ox::WhereOp::create(b, loc, dy.getType(), where.getCondition(), zero, dy));
+        return success();
+      })
+      .Case([&](ox::LayerNormalizationOp norm) -> LogicalResult {
+        if (grads.count(norm.getMean()) || grads.count(norm.getInvStdDev()))
+          return norm.emitOpError("gradients through the mean and inv_std_dev outputs are not "
+                                  "supported");
+        auto grads = LayerNormalizationGradOp::create(
+            b, loc,
+            TypeRange{norm.getInput().getType(), norm.getScale().getType(),
+                      norm.getScale().getType()},
+            grad(), saved(norm.getInput()), saved(norm.getScale()), norm.getMean(),
+            norm.getInvStdDev(), norm.getAxisAttr());
+        give(norm.getInput(), grads.getDinput());
+        give(norm.getScale(), grads.getDscale());
+        if (norm.getBias())
+          give(norm.getBias(), grads.getDbias());
         return success();
       })
       .Case([&](ox::ConstantOp) { return success(); })

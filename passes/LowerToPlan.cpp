@@ -269,6 +269,9 @@ StringRef gradOpcode(Operation *op) {
       .Case([](LogSoftmaxGradOp) { return "LogSoftmaxGrad"; })
       .Case([](SoftmaxCrossEntropyLossGradOp) { return "SoftmaxCrossEntropyLossGrad"; })
       .Case([](NegativeLogLikelihoodLossGradOp) { return "NegativeLogLikelihoodLossGrad"; })
+      .Case([](GatherGradOp) { return "GatherGrad"; })
+      .Case([](SliceGradOp) { return "SliceGrad"; })
+      .Case([](LayerNormalizationGradOp) { return "LayerNormalizationGrad"; })
       .Default([](Operation *) { return StringRef(); });
 }
 
@@ -306,6 +309,12 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
       return simple(opcode, lossAttrs(g.getReductionAttr(), g.getIgnoreIndexAttr()));
     if (auto g = dyn_cast<NegativeLogLikelihoodLossGradOp>(op))
       return simple(opcode, lossAttrs(g.getReductionAttr(), g.getIgnoreIndexAttr()));
+    if (auto g = dyn_cast<GatherGradOp>(op))
+      return simple(opcode, {attr("axis", g.getAxisAttr())});
+    if (auto g = dyn_cast<SliceGradOp>(op))
+      return simple(opcode, {attr("starts", g.getStartsAttr()), attr("steps", g.getStepsAttr())});
+    if (auto g = dyn_cast<LayerNormalizationGradOp>(op))
+      return simple(opcode, {attr("axis", g.getAxisAttr())});
     return simple(opcode);
   }
 
@@ -356,6 +365,32 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
                                attr("beta", gemm.getBetaAttr())});
       })
       .Case([&](ox::TransposeOp t) { return simple("Transpose", {attr("perm", t.getPermAttr())}); })
+      .Case([&](ox::GatherOp g) { return simple("Gather", {axisAttr(g.getAxis(), g.getData())}); })
+      .Case([&](ox::SliceOp s) {
+        return simple("Slice", {attr("starts", s.getStartsAttr()), attr("steps", s.getStepsAttr())});
+      })
+      .Case([&](ox::ConcatOp c) { return simple("Concat", {axisAttr(c.getAxis(), c.getResult())}); })
+      .Case([&](ox::WhereOp) { return simple("Where"); })
+      .Case([&](ox::LayerNormalizationOp norm) {
+        SmallVector<FlatSymbolRefAttr> in{lookup(norm.getInput()), lookup(norm.getScale())};
+        if (norm.getBias()) {
+          in.push_back(lookup(norm.getBias()));
+        } else {
+          // The kernel always adds a bias; a missing one is zeros.
+          auto type = tensorType(norm.getScale());
+          std::string name = "const" + std::to_string(nextValue++);
+          auto zeros = newValue(name, type,
+                                newBuffer(name, plan::getTensorBytes(type), "constant", true));
+          init(loc, zeros, -1, DenseElementsAttr::get(type, 0.0f), 0);
+          in.push_back(zeros);
+        }
+        SmallVector<FlatSymbolRefAttr> out;
+        for (Value r : norm->getResults())
+          out.push_back(define(r));
+        instr(loc, "LayerNormalization", in, out,
+              {attr("axis", norm.getAxisAttr()), attr("epsilon", norm.getEpsilonAttr())});
+        return success();
+      })
       .Case([&](ox::SoftmaxOp s) { return simple("Softmax", {axisAttr(s.getAxis(), s.getInput())}); })
       .Case([&](ox::LogSoftmaxOp s) {
         return simple("LogSoftmax", {axisAttr(s.getAxis(), s.getInput())});

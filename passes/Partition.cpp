@@ -40,11 +40,11 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (stage < 0 || stage > 3) {
-      module.emitError("ZeRO stage must be 0, 1, 2 or 3, got ") << stage;
+      module.emitError("ZeRO stage must be 0, 1, 2 or 3, got ") << static_cast<int64_t>(stage);
       return signalPassFailure();
     }
     if (worldSize < 1) {
-      module.emitError("world size must be at least 1, got ") << worldSize;
+      module.emitError("world size must be at least 1, got ") << static_cast<int64_t>(worldSize);
       return signalPassFailure();
     }
     if (module->hasAttr(kStageAttr)) {

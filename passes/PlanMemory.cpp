@@ -36,7 +36,7 @@ struct PlanMemoryPass : public zero::impl::PlanMemoryBase<PlanMemoryPass> {
 
   void runOnOperation() override {
     if (alignment < 1 || !llvm::isPowerOf2_64(alignment)) {
-      getOperation().emitError("alignment must be a power of two, got ") << alignment;
+      getOperation().emitError("alignment must be a power of two, got ") << static_cast<int64_t>(alignment);
       return signalPassFailure();
     }
     for (auto program : getOperation().getOps<plan::ProgramOp>())

@@ -175,5 +175,86 @@ LogicalResult verifyReduce(ReduceOp op) {
 LogicalResult ReduceSumOp::verify() { return verifyReduce(*this); }
 LogicalResult ReduceMeanOp::verify() { return verifyReduce(*this); }
 
+LogicalResult GatherOp::verify() {
+  auto data = getData().getType(), indices = getIndices().getType();
+  auto axis = zero::normalizeAxis(getAxis(), data.getRank());
+  if (!axis)
+    return emitOpError("axis ") << getAxis() << " is out of range for rank " << data.getRank();
+  SmallVector<int64_t> expected(data.getShape().take_front(*axis));
+  llvm::append_range(expected, indices.getShape());
+  llvm::append_range(expected, data.getShape().drop_front(*axis + 1));
+  if (getResult().getType().getShape() != ArrayRef<int64_t>(expected) ||
+      getResult().getType().getElementType() != data.getElementType())
+    return emitOpError("result type does not match data and indices");
+  return success();
+}
+
+LogicalResult SliceOp::verify() {
+  auto in = getInput().getType(), out = getResult().getType();
+  ArrayRef<int64_t> starts = getStarts(), steps = getSteps();
+  if (static_cast<int64_t>(starts.size()) != in.getRank() || steps.size() != starts.size() ||
+      out.getRank() != in.getRank())
+    return emitOpError("starts and steps must name every dimension");
+  for (int64_t i = 0; i < in.getRank(); ++i) {
+    if (steps[i] < 1)
+      return emitOpError("steps must be positive");
+    int64_t size = out.getDimSize(i);
+    if (starts[i] < 0 || (size > 0 && starts[i] + (size - 1) * steps[i] >= in.getDimSize(i)))
+      return emitOpError("dimension ") << i << " reads outside the input";
+  }
+  return success();
+}
+
+LogicalResult ConcatOp::verify() {
+  if (getInputs().empty())
+    return emitOpError("needs at least one input");
+  auto out = getResult().getType();
+  auto axis = zero::normalizeAxis(getAxis(), out.getRank());
+  if (!axis)
+    return emitOpError("axis is out of range");
+  int64_t total = 0;
+  for (Value input : getInputs()) {
+    auto type = cast<RankedTensorType>(input.getType());
+    if (type.getRank() != out.getRank() || type.getElementType() != out.getElementType())
+      return emitOpError("inputs must have the result's rank and element type");
+    for (int64_t i = 0; i < out.getRank(); ++i)
+      if (i != *axis && type.getDimSize(i) != out.getDimSize(i))
+        return emitOpError("inputs differ outside the concatenation axis");
+    total += type.getDimSize(*axis);
+  }
+  if (total != out.getDimSize(*axis))
+    return emitOpError("result size along the axis must be the sum of the inputs'");
+  return success();
+}
+
+LogicalResult WhereOp::verify() {
+  auto c = getCondition().getType(), x = getX().getType(), y = getY().getType();
+  auto xy = zero::broadcastShapes(x.getShape(), y.getShape());
+  auto all = xy ? zero::broadcastShapes(c.getShape(), *xy) : std::nullopt;
+  if (!all || ArrayRef<int64_t>(*all) != getResult().getType().getShape())
+    return emitOpError("result type is not the broadcast of the operand shapes");
+  if (x.getElementType() != y.getElementType() ||
+      x.getElementType() != getResult().getType().getElementType())
+    return emitOpError("x, y and the result must share an element type");
+  return success();
+}
+
+LogicalResult LayerNormalizationOp::verify() {
+  auto in = getInput().getType();
+  auto axis = zero::normalizeAxis(getAxis(), in.getRank());
+  if (!axis)
+    return emitOpError("axis is out of range");
+  ArrayRef<int64_t> normalized = in.getShape().drop_front(*axis);
+  if (getScale().getType().getShape() != normalized ||
+      (getBias() && getBias().getType().getShape() != normalized))
+    return emitOpError("scale and bias must have the normalized shape");
+  SmallVector<int64_t> stats(in.getShape().take_front(*axis));
+  stats.append(in.getRank() - *axis, 1);
+  if (getResult().getType() != in || getMean().getType().getShape() != ArrayRef<int64_t>(stats) ||
+      getInvStdDev().getType().getShape() != ArrayRef<int64_t>(stats))
+    return emitOpError("result, mean or inv_std_dev type is wrong");
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "dialects/Onnx/OnnxOps.cpp.inc"

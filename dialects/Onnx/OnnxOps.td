@@ -162,4 +162,60 @@ class Onnx_ReduceOp<string mnemonic> : Onnx_Op<mnemonic> {
 def Onnx_ReduceSumOp : Onnx_ReduceOp<"ReduceSum">;
 def Onnx_ReduceMeanOp : Onnx_ReduceOp<"ReduceMean">;
 
+def Onnx_GatherOp : Onnx_Op<"Gather"> {
+  let summary = "ONNX Gather; negative indices count from the end";
+  let arguments = (ins Onnx_Tensor:$data, RankedTensorOf<[I64]>:$indices,
+                       DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = [{
+    $data `,` $indices attr-dict `:` `(` type($data) `,` type($indices) `)` `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Onnx_SliceOp : Onnx_Op<"Slice"> {
+  let summary = "result[i...] = input[starts + i * steps], per dimension";
+  let description = [{
+    ONNX Slice with its starts, ends, axes and steps folded at import:
+    `starts` and `steps` name every dimension, the result type gives the
+    sizes. Split imports as one Slice per output.
+  }];
+  let arguments = (ins Onnx_Tensor:$input, DenseI64ArrayAttr:$starts,
+                       DenseI64ArrayAttr:$steps);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Onnx_ConcatOp : Onnx_Op<"Concat"> {
+  let arguments = (ins Variadic<Onnx_Tensor>:$inputs, I64Attr:$axis);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, $result)";
+  let hasVerifier = 1;
+}
+
+def Onnx_WhereOp : Onnx_Op<"Where"> {
+  let summary = "select with numpy broadcasting; ONNX BOOL conditions import as i64 0/1";
+  let arguments = (ins RankedTensorOf<[I64]>:$condition, Onnx_Tensor:$x, Onnx_Tensor:$y);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = [{
+    $condition `,` $x `,` $y attr-dict `:` `(` type($condition) `,` type($x) `,` type($y) `)` `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Onnx_LayerNormalizationOp : Onnx_Op<"LayerNormalization"> {
+  let summary = "normalizes over the dimensions from `axis` on";
+  let arguments = (ins Onnx_FloatTensor:$input, Onnx_FloatTensor:$scale,
+                       Optional<Onnx_FloatTensor>:$bias,
+                       DefaultValuedAttr<I64Attr, "-1">:$axis,
+                       DefaultValuedAttr<F32Attr, "1e-5">:$epsilon);
+  let results = (outs Onnx_FloatTensor:$result, Onnx_FloatTensor:$mean,
+                      Onnx_FloatTensor:$inv_std_dev);
+  let assemblyFormat = [{
+    $input `,` $scale (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // ZERO_ONNX_OPS

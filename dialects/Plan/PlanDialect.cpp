@@ -32,7 +32,8 @@ bool zero::plan::isKnownOpcode(StringRef opcode) {
       "Transpose", "Expand", "Fill", "ReluGrad", "TanhGrad", "SigmoidGrad", "ErfGrad",
       "SoftmaxGrad", "LogSoftmaxGrad", "SoftmaxCrossEntropyLossGrad",
       "NegativeLogLikelihoodLossGrad", "SgdUpdate", "AdamWUpdate", "IncrementStep",
-      "AllReduce", "ReduceScatter", "AllGather"};
+      "AllReduce", "ReduceScatter", "AllGather", "Gather", "Slice", "Concat", "Where",
+      "LayerNormalization", "GatherGrad", "SliceGrad", "LayerNormalizationGrad"};
   return known.contains(opcode);
 }
 
@@ -52,7 +53,7 @@ LogicalResult BufferOp::verify() {
                                           "input",         "constant"};
   if (!kinds.contains(getKind()))
     return emitOpError("unknown kind '") << getKind() << "'";
-  if (getBytes() < 0)
+  if (getBytesAttr().getInt() < 0)
     return emitOpError("size must not be negative");
   return success();
 }
@@ -65,8 +66,11 @@ LogicalResult ValueOp::verify() {
   if (!type.getElementType().isF32() && !type.getElementType().isInteger(64))
     return emitOpError("element type must be f32 or i64");
   auto world = getOperation()->getParentOfType<ProgramOp>().getWorldSize();
-  int64_t end = getByteOffset() + getRankStride() * (world - 1) + getTensorBytes(type);
-  if (getByteOffset() < 0 || end > buffer.getBytes())
+  int64_t offset = getByteOffsetAttr().getInt(), stride = getRankStrideAttr().getInt();
+  if (offset < 0 || stride < 0)
+    return emitOpError("byte_offset and rank_stride must not be negative");
+  int64_t end = offset + stride * (world - 1) + getTensorBytes(type);
+  if (end > buffer.getBytesAttr().getInt())
     return emitOpError("view of ") << end << " bytes exceeds buffer " << getBufferAttr() << " of "
                                    << buffer.getBytes() << " bytes";
   return success();

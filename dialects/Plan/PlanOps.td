@@ -104,6 +104,12 @@ def Plan_LossOp : Plan_Op<"loss", [HasParent<"ProgramOp">]> {
   let assemblyFormat = "$value attr-dict";
 }
 
+def Plan_OutputOp : Plan_Op<"output", [HasParent<"ProgramOp">]> {
+  let summary = "a named result of a forward-only plan";
+  let arguments = (ins StrAttr:$name, FlatSymbolRefAttr:$value);
+  let assemblyFormat = "$name $value attr-dict";
+}
+
 def Plan_SourceModelOp : Plan_Op<"source_model", [HasParent<"ProgramOp">]> {
   let summary = "the ONNX model without its trainable initializers, for export";
   let arguments = (ins ElementsAttr:$bytes);

@@ -96,6 +96,31 @@ def Zero_AdamWUpdateOp : Zero_Op<"adamw_update"> {
   let hasVerifier = 1;
 }
 
+def Zero_GatherGradOp : Zero_Op<"gather_grad", [Pure]> {
+  let summary = "scatter-add of dy into zeros of the data's type (repeated indices add up)";
+  let arguments = (ins Zero_FloatTensor:$dy, RankedTensorOf<[I64]>:$indices, I64Attr:$axis);
+  let results = (outs Zero_FloatTensor:$ddata);
+  let assemblyFormat = [{
+    $dy `,` $indices attr-dict `:` `(` type($dy) `,` type($indices) `)` `->` type($ddata)
+  }];
+}
+
+def Zero_SliceGradOp : Zero_Op<"slice_grad", [Pure]> {
+  let summary = "dy written at the slice positions of zeros of the input's type";
+  let arguments = (ins Zero_FloatTensor:$dy, DenseI64ArrayAttr:$starts, DenseI64ArrayAttr:$steps);
+  let results = (outs Zero_FloatTensor:$dx);
+  let assemblyFormat = "$dy attr-dict `:` type($dy) `->` type($dx)";
+}
+
+def Zero_LayerNormalizationGradOp : Zero_Op<"layer_normalization_grad", [Pure]> {
+  let summary = "gradients of LayerNormalization for input, scale and bias";
+  let arguments = (ins Zero_FloatTensor:$dy, Zero_FloatTensor:$input, Zero_FloatTensor:$scale,
+                       Zero_FloatTensor:$mean, Zero_FloatTensor:$inv_std_dev, I64Attr:$axis);
+  let results = (outs Zero_FloatTensor:$dinput, Zero_FloatTensor:$dscale,
+                      Zero_FloatTensor:$dbias);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+}
+
 //===----------------------------------------------------------------------===//
 // Sharding and collectives. A shard is this rank's contiguous 1/N of a tensor
 // flattened and zero-padded to N * ceil(numel / N) elements, so any shape and

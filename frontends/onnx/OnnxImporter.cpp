@@ -30,13 +30,19 @@ constexpr int64_t kMaxOpset = 17;
 llvm::SmallVector<int> dataOperands(const ::onnx::NodeProto &node) {
   const std::string &op = node.op_type();
   if (op == "Reshape" || op == "Expand" || op == "Squeeze" || op == "Unsqueeze" ||
-      op == "ReduceSum" || op == "ReduceMean")
+      op == "ReduceSum" || op == "ReduceMean" || op == "Slice" || op == "Split")
     return {0};
   llvm::SmallVector<int> all;
   for (int i = 0; i < node.input_size(); ++i)
     all.push_back(i);
   return all;
 }
+
+/// An int64 tensor known at compile time (shapes, indices, masks).
+struct IntTensor {
+  SmallVector<int64_t> shape;
+  SmallVector<int64_t> values;
+};
 
 class Importer {
 public:
@@ -64,6 +70,14 @@ private:
   LogicalResult importParameters(ModuleOp module);
   LogicalResult collectNeededNodes(const std::string &loss);
   LogicalResult importNode(const ::onnx::NodeProto &node);
+  LogicalResult importSplit(const ::onnx::NodeProto &node);
+  LogicalResult importSlice(const ::onnx::NodeProto &node);
+  /// Evaluates an int64 value computed from constants and static shapes
+  /// (Shape, Gather, Concat, arithmetic, Range, ...); nullopt if it is not
+  /// a compile-time constant.
+  std::optional<IntTensor> evaluate(const std::string &name, int depth = 0);
+  std::optional<IntTensor> evaluateNode(const ::onnx::NodeProto &node, int depth);
+  Value materialize(const IntTensor &tensor, Location loc);
   FailureOr<Value> lookup(const std::string &name, const ::onnx::NodeProto &node);
   FailureOr<RankedTensorType> outputType(const ::onnx::NodeProto &node, int index);
   FailureOr<SmallVector<int64_t>> constantInts(const std::string &name,
@@ -83,6 +97,7 @@ private:
   llvm::StringMap<int> producer;                          // value name -> node index
   llvm::StringSet<> parameters;
   llvm::DenseSet<int> neededNodes;
+  llvm::StringMap<IntTensor> evaluated;
   std::vector<std::unique_ptr<::onnx::TypeProto>> ownedTypes;
 };
 
@@ -101,6 +116,7 @@ FailureOr<Type> Importer::convertElementType(int32_t dataType, StringRef what) {
   case ::onnx::TensorProto::FLOAT:
     return Type(builder.getF32Type());
   case ::onnx::TensorProto::INT64:
+  case ::onnx::TensorProto::BOOL: // conditions and masks: 0 or 1
     return Type(builder.getI64Type());
   default:
     return error(fileLoc) << what << " has element type "
@@ -137,6 +153,18 @@ FailureOr<DenseElementsAttr> Importer::convertTensor(const ::onnx::TensorProto &
     return failure();
   SmallVector<int64_t> shape(tensor.dims().begin(), tensor.dims().end());
   auto type = RankedTensorType::get(shape, *elementType);
+  if (tensor.data_type() == ::onnx::TensorProto::BOOL) {
+    SmallVector<int64_t> values;
+    if (tensor.has_raw_data())
+      for (char c : tensor.raw_data())
+        values.push_back(c != 0);
+    else
+      for (int32_t v : tensor.int32_data())
+        values.push_back(v != 0);
+    if (static_cast<int64_t>(values.size()) != type.getNumElements())
+      return error(loc) << "tensor '" << tensor.name() << "' has no data of its declared size";
+    return DenseElementsAttr::get(type, ArrayRef<int64_t>(values));
+  }
   size_t bytes = type.getNumElements() * (elementType->getIntOrFloatBitWidth() / 8);
   if (tensor.has_raw_data()) {
     if (tensor.raw_data().size() != bytes)
@@ -225,6 +253,8 @@ FailureOr<Value> Importer::lookup(const std::string &name, const ::onnx::NodePro
       return failure();
     return values[name] = onnx::ConstantOp::create(builder, nodeLoc(node), *attr).getResult();
   }
+  if (std::optional<IntTensor> tensor = evaluate(name))
+    return values[name] = materialize(*tensor, nodeLoc(node));
   return nodeError(node) << "input '" << name << "' is not produced by any imported node";
 }
 
@@ -241,18 +271,190 @@ FailureOr<RankedTensorType> Importer::outputType(const ::onnx::NodeProto &node, 
 
 FailureOr<SmallVector<int64_t>> Importer::constantInts(const std::string &name,
                                                        const ::onnx::NodeProto &node) {
-  const ::onnx::TensorProto *tensor = constants.lookup(name);
+  std::optional<IntTensor> tensor = evaluate(name);
   if (!tensor) {
     nodeError(node) << "'" << name << "' must be a compile-time constant";
     return failure();
   }
-  auto attr = convertTensor(*tensor, nodeLoc(node));
-  if (failed(attr))
-    return failure();
-  SmallVector<int64_t> result;
-  for (APInt v : attr->getValues<APInt>())
-    result.push_back(v.getSExtValue());
+  return tensor->values;
+}
+
+Value Importer::materialize(const IntTensor &tensor, Location loc) {
+  auto type = RankedTensorType::get(tensor.shape, builder.getI64Type());
+  return onnx::ConstantOp::create(builder, loc,
+                                  DenseElementsAttr::get(type, ArrayRef<int64_t>(tensor.values)));
+}
+
+std::optional<IntTensor> Importer::evaluate(const std::string &name, int depth) {
+  if (auto it = evaluated.find(name); it != evaluated.end())
+    return it->second;
+  std::optional<IntTensor> result;
+  if (const ::onnx::TensorProto *tensor = constants.lookup(name)) {
+    if (tensor->data_type() == ::onnx::TensorProto::INT64 ||
+        tensor->data_type() == ::onnx::TensorProto::BOOL) {
+      auto attr = convertTensor(*tensor, fileLoc);
+      if (succeeded(attr)) {
+        IntTensor t;
+        t.shape.assign(tensor->dims().begin(), tensor->dims().end());
+        for (APInt v : attr->getValues<APInt>())
+          t.values.push_back(v.getSExtValue());
+        result = t;
+      }
+    }
+  } else if (auto it = producer.find(name); it != producer.end() && depth < 64) {
+    const ::onnx::NodeProto &node = model.graph().node(it->second);
+    if (node.output(0) == name)
+      result = evaluateNode(node, depth + 1);
+  }
+  if (result)
+    evaluated[name] = *result;
   return result;
+}
+
+std::optional<IntTensor> Importer::evaluateNode(const ::onnx::NodeProto &node, int depth) {
+  const std::string &op = node.op_type();
+  auto attrInt = [&](StringRef name, int64_t fallback) {
+    for (const auto &a : node.attribute())
+      if (a.name() == name)
+        return static_cast<int64_t>(a.i());
+    return fallback;
+  };
+  auto input = [&](int i) -> std::optional<IntTensor> {
+    if (i >= node.input_size() || node.input(i).empty())
+      return std::nullopt;
+    return evaluate(node.input(i), depth);
+  };
+  auto scalarOr = [](const IntTensor &t, size_t i) {
+    return t.values.size() == 1 ? t.values[0] : t.values[i];
+  };
+
+  if (op == "Shape") {
+    const ::onnx::TypeProto *type = valueTypes.lookup(node.input(0));
+    if (!type || !type->has_tensor_type() || !type->tensor_type().has_shape())
+      return std::nullopt;
+    IntTensor t;
+    for (const auto &dim : type->tensor_type().shape().dim()) {
+      if (!dim.has_dim_value())
+        return std::nullopt;
+      t.values.push_back(dim.dim_value());
+    }
+    int64_t rank = t.values.size();
+    int64_t start = attrInt("start", 0), end = attrInt("end", rank);
+    start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
+    end = std::clamp<int64_t>(end < 0 ? end + rank : end, start, rank);
+    t.values = SmallVector<int64_t>(t.values.begin() + start, t.values.begin() + end);
+    t.shape = {static_cast<int64_t>(t.values.size())};
+    return t;
+  }
+  if (op == "Constant" || op == "Identity" || op == "Cast" || op == "Unsqueeze" ||
+      op == "Squeeze" || op == "Reshape") {
+    if (op == "Constant")
+      return std::nullopt; // Constants are in `constants` already.
+    auto in = input(0);
+    if (!in)
+      return std::nullopt;
+    const ::onnx::TypeProto *type = valueTypes.lookup(node.output(0));
+    if (op != "Identity" && op != "Cast") {
+      if (!type || !type->tensor_type().has_shape())
+        return std::nullopt;
+      in->shape.clear();
+      for (const auto &dim : type->tensor_type().shape().dim())
+        in->shape.push_back(dim.dim_value());
+    }
+    return in;
+  }
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Equal") {
+    auto a = input(0), b = input(1);
+    if (!a || !b)
+      return std::nullopt;
+    const IntTensor &big = a->values.size() >= b->values.size() ? *a : *b;
+    if (a->values.size() != b->values.size() && a->values.size() != 1 && b->values.size() != 1)
+      return std::nullopt;
+    IntTensor t{big.shape, {}};
+    for (size_t i = 0; i < big.values.size(); ++i) {
+      int64_t x = scalarOr(*a, i), y = scalarOr(*b, i);
+      if (op == "Div" && y == 0)
+        return std::nullopt;
+      t.values.push_back(op == "Add" ? x + y
+                         : op == "Sub" ? x - y
+                         : op == "Mul" ? x * y
+                         : op == "Div" ? (x / y - ((x % y != 0) && ((x < 0) != (y < 0))))
+                                       : int64_t(x == y));
+    }
+    return t;
+  }
+  if (op == "Gather") {
+    auto data = input(0), indices = input(1);
+    if (!data || !indices || data->shape.size() != 1 || attrInt("axis", 0) != 0)
+      return std::nullopt;
+    IntTensor t{indices->shape, {}};
+    int64_t n = data->values.size();
+    for (int64_t i : indices->values) {
+      if (i < -n || i >= n)
+        return std::nullopt;
+      t.values.push_back(data->values[i < 0 ? i + n : i]);
+    }
+    return t;
+  }
+  if (op == "Concat") {
+    IntTensor t;
+    for (int i = 0; i < node.input_size(); ++i) {
+      auto in = input(i);
+      if (!in || in->shape.size() != 1)
+        return std::nullopt;
+      llvm::append_range(t.values, in->values);
+    }
+    t.shape = {static_cast<int64_t>(t.values.size())};
+    return t;
+  }
+  if (op == "Range") {
+    auto start = input(0), limit = input(1), delta = input(2);
+    if (!start || !limit || !delta || delta->values[0] == 0)
+      return std::nullopt;
+    IntTensor t;
+    for (int64_t v = start->values[0];
+         delta->values[0] > 0 ? v < limit->values[0] : v > limit->values[0];
+         v += delta->values[0])
+      t.values.push_back(v);
+    t.shape = {static_cast<int64_t>(t.values.size())};
+    return t;
+  }
+  if (op == "Where") {
+    auto c = input(0), x = input(1), y = input(2);
+    if (!c || !x || !y)
+      return std::nullopt;
+    size_t n = std::max({c->values.size(), x->values.size(), y->values.size()});
+    for (const IntTensor *t : {&*c, &*x, &*y})
+      if (t->values.size() != n && t->values.size() != 1)
+        return std::nullopt;
+    IntTensor t{c->values.size() == n ? c->shape : x->values.size() == n ? x->shape : y->shape, {}};
+    for (size_t i = 0; i < n; ++i)
+      t.values.push_back(scalarOr(*c, i) ? scalarOr(*x, i) : scalarOr(*y, i));
+    return t;
+  }
+  if (op == "ConstantOfShape") {
+    auto shape = input(0);
+    if (!shape)
+      return std::nullopt;
+    int64_t fill = 0;
+    for (const auto &a : node.attribute())
+      if (a.name() == "value") {
+        if (a.t().data_type() != ::onnx::TensorProto::INT64 &&
+            a.t().data_type() != ::onnx::TensorProto::BOOL)
+          return std::nullopt;
+        auto attr = convertTensor(a.t(), fileLoc);
+        if (failed(attr))
+          return std::nullopt;
+        fill = (*attr->getValues<APInt>().begin()).getSExtValue();
+      }
+    IntTensor t{shape->values, {}};
+    int64_t count = 1;
+    for (int64_t d : shape->values)
+      count *= d;
+    t.values.assign(count, fill);
+    return t;
+  }
+  return std::nullopt;
 }
 
 LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
@@ -290,6 +492,20 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
     values[node.output(0)] = onnx::ConstantOp::create(builder, loc, *dense).getResult();
     return success();
   }
+
+  // Shape subgraphs and constant masks fold to constants here.
+  const ::onnx::TypeProto *firstType = valueTypes.lookup(node.output(0));
+  bool intResult = !firstType || firstType->tensor_type().elem_type() == ::onnx::TensorProto::INT64 ||
+                   firstType->tensor_type().elem_type() == ::onnx::TensorProto::BOOL;
+  if (intResult && node.output_size() == 1)
+    if (std::optional<IntTensor> tensor = evaluate(node.output(0))) {
+      values[node.output(0)] = materialize(*tensor, loc);
+      return success();
+    }
+  if (op == "Split")
+    return importSplit(node);
+  if (op == "Slice")
+    return importSlice(node);
 
   SmallVector<Value> inputs;
   for (int i : dataOperands(node)) {
@@ -376,6 +592,32 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
                                builder.getF32FloatAttr(attrFloat("beta", 1.0f)),
                                builder.getBoolAttr(attrInt("transA", 0)),
                                builder.getBoolAttr(attrInt("transB", 0)));
+  } else if (op == "Gather") {
+    out = onnx::GatherOp::create(builder, loc, resultType, inputs[0], inputs[1],
+                                 builder.getI64IntegerAttr(attrInt("axis", 0)));
+  } else if (op == "Concat") {
+    out = onnx::ConcatOp::create(builder, loc, resultType, inputs,
+                                 builder.getI64IntegerAttr(attrInt("axis", 0)));
+  } else if (op == "Where") {
+    out = onnx::WhereOp::create(builder, loc, resultType, inputs[0], inputs[1], inputs[2]);
+  } else if (op == "LayerNormalization") {
+    auto in = cast<RankedTensorType>(resultType);
+    int64_t axis = attrInt("axis", -1);
+    if (axis < -in.getRank() || axis >= in.getRank())
+      return nodeError(node) << "axis " << axis << " is out of range";
+    if (axis < 0)
+      axis += in.getRank();
+    SmallVector<int64_t> stats(in.getShape().take_front(axis));
+    stats.append(in.getRank() - axis, 1);
+    auto statsType = in.clone(stats);
+    auto norm = onnx::LayerNormalizationOp::create(
+        builder, loc, TypeRange{resultType, statsType, statsType}, inputs[0], inputs[1],
+        inputs.size() > 2 ? inputs[2] : Value(), builder.getI64IntegerAttr(axis),
+        builder.getF32FloatAttr(attrFloat("epsilon", 1e-5f)));
+    for (int i = 1; i < node.output_size() && i < 3; ++i)
+      if (!node.output(i).empty())
+        values[node.output(i)] = norm->getResult(i);
+    out = norm.getResult();
   } else if (op == "MatMul") {
     out = onnx::MatMulOp::create(builder, loc, resultType, inputs[0], inputs[1]);
   } else if (op == "Softmax" || op == "LogSoftmax") {
@@ -440,6 +682,74 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
     return nodeError(node) << "imported type " << out.getType()
                            << " differs from the inferred type " << resultType;
   values[node.output(0)] = out;
+  return success();
+}
+
+LogicalResult Importer::importSplit(const ::onnx::NodeProto &node) {
+  Location loc = nodeLoc(node);
+  auto input = lookup(node.input(0), node);
+  if (failed(input))
+    return failure();
+  auto type = cast<RankedTensorType>(input->getType());
+  int64_t axis = 0;
+  for (const auto &a : node.attribute())
+    if (a.name() == "axis")
+      axis = a.i();
+  if (axis < -type.getRank() || axis >= type.getRank())
+    return nodeError(node) << "axis " << axis << " is out of range";
+  if (axis < 0)
+    axis += type.getRank();
+  SmallVector<int64_t> starts(type.getRank(), 0), steps(type.getRank(), 1);
+  for (int i = 0; i < node.output_size(); ++i) {
+    auto resultType = outputType(node, i);
+    if (failed(resultType))
+      return failure();
+    if (!node.output(i).empty())
+      values[node.output(i)] =
+          onnx::SliceOp::create(builder, loc, *resultType, *input,
+                                builder.getDenseI64ArrayAttr(starts),
+                                builder.getDenseI64ArrayAttr(steps));
+    starts[axis] += resultType->getDimSize(axis);
+  }
+  return success();
+}
+
+LogicalResult Importer::importSlice(const ::onnx::NodeProto &node) {
+  auto input = lookup(node.input(0), node);
+  if (failed(input))
+    return failure();
+  auto in = cast<RankedTensorType>(input->getType());
+  auto ints = [&](int i) -> FailureOr<SmallVector<int64_t>> {
+    if (i >= node.input_size() || node.input(i).empty())
+      return SmallVector<int64_t>();
+    return constantInts(node.input(i), node);
+  };
+  auto starts = ints(1), ends = ints(2), axes = ints(3), steps = ints(4);
+  if (failed(starts) || failed(ends) || failed(axes) || failed(steps))
+    return failure();
+  if (ends->size() != starts->size())
+    return nodeError(node) << "starts and ends differ in length";
+  // Sizes come from the folded bounds, so a Slice whose bounds ONNX shape
+  // inference could not follow still gets its static type.
+  SmallVector<int64_t> fullStarts(in.getRank(), 0), fullSteps(in.getRank(), 1);
+  SmallVector<int64_t> shape(in.getShape());
+  for (size_t i = 0; i < starts->size(); ++i) {
+    int64_t axis = axes->empty() ? i : (*axes)[i];
+    if (axis < 0)
+      axis += in.getRank();
+    int64_t step = steps->empty() ? 1 : (*steps)[i];
+    if (axis < 0 || axis >= in.getRank() || step < 1)
+      return nodeError(node) << "only in-range axes and positive steps are supported";
+    int64_t dim = in.getDimSize(axis), start = (*starts)[i], end = (*ends)[i];
+    start = std::clamp<int64_t>(start < 0 ? start + dim : start, 0, dim);
+    end = std::clamp<int64_t>(end < 0 ? end + dim : end, 0, dim);
+    fullStarts[axis] = start;
+    fullSteps[axis] = step;
+    shape[axis] = end > start ? (end - start + step - 1) / step : 0;
+  }
+  values[node.output(0)] = onnx::SliceOp::create(
+      builder, nodeLoc(node), in.clone(shape), *input, builder.getDenseI64ArrayAttr(fullStarts),
+      builder.getDenseI64ArrayAttr(fullSteps));
   return success();
 }
 

@@ -1,10 +1,5 @@
-// XFAIL: *
-// Known compiler bugs (zero-build-train-step):
-//  - onnx.Identity has no gradient rule ("'onnx.Identity' op has no gradient
-//    rule"), although the dialect has the op and zero-lower-to-plan lowers it.
-//  - onnx.Cast f32 -> f32 (which the Cast verifier accepts) silently drops the
-//    gradient: the parameter behind it gets no update at all.
-// Both are pass-throughs: the parameter's gradient is the incoming one.
+// Pass-through ops (Identity, a Cast to the same type) hand the incoming
+// gradient to their input.
 
 // RUN: zero-opt %s -split-input-file --zero-build-train-step="optimizer=sgd" | FileCheck %s
 

@@ -1,7 +1,4 @@
-// XFAIL: *
-// Known compiler bug: zero-partition streams its int64_t pass options into
-// the diagnostic as characters, so "got 5" prints as "got \x05" (and
-// world-size=0 as a NUL byte). zero-plan-memory's alignment has the same bug.
+// Option errors print the option's value as a number.
 
 // RUN: split-file %s %t
 // RUN: zero-opt %t/stage.mlir --zero-partition="stage=5 world-size=2" -verify-diagnostics

@@ -1,6 +1,4 @@
-// XFAIL: *
-// Known compiler bug: zero-plan-memory streams its int64_t `alignment`
-// option into the diagnostic as a character ("got \x03" instead of "got 3").
+// Option errors print the option's value as a number.
 
 // RUN: zero-opt %s --zero-plan-memory="alignment=3" -verify-diagnostics
 

@@ -157,6 +157,45 @@ expect_error("unknown flag", [T("p1.zplan"), "--frobnicate"], "unknown option --
 expect_error("bad steps", [T("p1.zplan"), "--steps", "many"], "invalid value 'many' for --steps")
 
 
+# --- forward-only plan: --save-outputs, scalar and rank-1 inputs ------------
+plan(T("fwd.zplan"), "--forward", "--batch", 2, "--features", 4, "--k", 3)
+fdata = T("fdata")
+os.mkdir(fdata)
+fx = rng.uniform(-1, 1, (5, 4)).astype("<f4")
+fidx = np.array([0, -1, 2, 3, -4, 1, 1], "<i8")  # rank-1 input: rows are scalars
+np.save(os.path.join(fdata, "x.npy"), fx)
+np.save(os.path.join(fdata, "idx.npy"), fidx)
+np.save(os.path.join(fdata, "scale.npy"), np.array(1.5, "<f4"))  # rank-0 input: shape ()
+rc, err = run(T("fwd.zplan"), "--data", fdata, "--steps", 2, "--log", T("fwd.jsonl"), "--save-outputs", T("fout"))
+check("forward-only plan runs", rc == 0, err)
+flog = read_log(T("fwd.jsonl"))
+check("forward-only log has null loss", [r["loss"] for r in flog] == [None, None], str(flog))
+# Outputs after the last step (step 1): x rows (2 + j) % 5, idx rows (3 + j) % 7.
+xb = fx[[(2 + j) % 5 for j in range(2)]].astype(np.float64)
+ib = fidx[[(3 + j) % 7 for j in range(3)]]
+norm = (xb - xb.mean(1, keepdims=True)) / np.sqrt(xb.var(1, keepdims=True) + 1e-5)
+files = sorted(os.listdir(T("fout"))) if os.path.isdir(T("fout")) else []
+check("one npy per output, '/' sanitized", files == ["ids.npy", "out_g.npy", "out_y.npy"], str(files))
+if files == ["ids.npy", "out_g.npy", "out_y.npy"]:
+    oy, og, oi = (np.load(T("fout/" + n)) for n in ("out_y.npy", "out_g.npy", "ids.npy"))
+    check("output y (layer norm * scalar)", oy.dtype == np.float32 and oy.shape == (2, 4)
+          and np.allclose(oy, 1.5 * norm, atol=1e-5), str(oy))
+    check("output g (gather axis 1)", og.shape == (2, 3) and np.array_equal(og, xb.astype(np.float32)[:, ib]), str(og))
+    check("output ids (int64)", oi.dtype == np.int64 and np.array_equal(oi, ib), str(oi))
+np.save(os.path.join(fdata, "scale.npy"), np.array([1.5], "<f4"))
+expect_error("scalar input needs shape ()", [T("fwd.zplan"), "--data", fdata],
+             "scale.npy: shape [1] but plan input 'scale' is a scalar and needs shape ()")
+np.save(os.path.join(fdata, "scale.npy"), np.array(1.5, "<f4"))
+np.save(os.path.join(fdata, "idx.npy"), fidx.reshape(7, 1))
+expect_error("rank-1 input needs shape [D]", [T("fwd.zplan"), "--data", fdata], "needs [D]")
+np.save(os.path.join(fdata, "idx.npy"), np.array([0, 9, 1], "<i8"))
+expect_error("gather index out of range", [T("fwd.zplan"), "--data", fdata], "index 9 out of range [-4, 4)")
+rc, err = run(T("fwd.zplan"), "--synthetic", "--steps", 2)
+check("forward-only plan with --synthetic", rc == 0, err)
+expect_error("--save-outputs needs outputs", [T("p1.zplan"), "--data", data, "--save-outputs", T("nope")],
+             "--save-outputs needs a forward-only plan")
+
+
 # --- a rank dies -------------------------------------------------------------
 def rank_pids(launcher_pid):
     """The rank processes: children of mpirun (our exec'd launcher) running zero-run."""

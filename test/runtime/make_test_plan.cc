@@ -3,6 +3,8 @@
 //   make-test-plan OUT.zplan [--world-size N] [--batch B] [--features F]
 //                  [--sharded] [--lr LR] [--version V] [--backend cpu|cuda]
 //                  [--onnx MODEL.onnx]   (embedded as the plan's onnx_model)
+//   make-test-plan OUT.zplan --forward [--batch B] [--features F] [--k K]
+//                  (the forward-only plan of test_plans.h, no loss)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,10 +15,14 @@
 int main(int argc, char** argv) {
   zero::test::LinRegOptions o;
   const char* out = nullptr;
+  bool forward = false;
+  int64_t k = 3;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     if (a == "--sharded") o.sharded = true;
+    else if (a == "--forward") forward = true;
+    else if (a == "--k" && v) k = std::atoll(argv[++i]);
     else if (a == "--world-size" && v) o.world_size = uint32_t(std::atoi(argv[++i]));
     else if (a == "--batch" && v) o.batch = std::atoll(argv[++i]);
     else if (a == "--features" && v) o.features = std::atoll(argv[++i]);
@@ -43,7 +49,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "make-test-plan: no output file\n");
     return 1;
   }
-  const auto bytes = zero::test::linreg_plan(o);
+  const auto bytes = forward ? zero::test::forward_plan(o.batch, o.features, k) : zero::test::linreg_plan(o);
   FILE* f = std::fopen(out, "wb");
   if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fclose(f) != 0) {
     std::fprintf(stderr, "make-test-plan: cannot write %s\n", out);

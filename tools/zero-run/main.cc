@@ -27,7 +27,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: zero-run PLAN.zplan [--data DIR | --synthetic] [--steps N] [--log FILE]\n"
-    "                [--nproc N] [--timeout-s SECONDS] [--save-params DIR] [--export-onnx OUT.onnx]\n";
+    "                [--nproc N] [--timeout-s SECONDS] [--save-params DIR] [--export-onnx OUT.onnx]\n"
+    "                [--save-outputs DIR]\n";
 
 struct Options {
   std::string plan;
@@ -39,6 +40,7 @@ struct Options {
   double timeout_s = 300;
   std::string save_params;
   std::string export_onnx;
+  std::string save_outputs;
 };
 
 // True when started by an MPI launcher (mpirun, or srun with PMI/PMIx).
@@ -88,6 +90,9 @@ Status parse_args(int argc, char** argv, Options* o) {
     } else if (a == "--save-params") {
       ZERO_RETURN_IF_ERROR(value(&v));
       o->save_params = v;
+    } else if (a == "--save-outputs") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      o->save_outputs = v;
     } else if (a == "--export-onnx") {
       ZERO_RETURN_IF_ERROR(value(&v));
       o->export_onnx = v;
@@ -212,7 +217,8 @@ bool all_ok(Communicator* comm, const Status& st) {
   return false;
 }
 
-// One plan input and the rows it is fed from.
+// One plan input and the rows it is fed from. A rank-0 (scalar) input has
+// no batch dimension: its value is bound as is at every step (rows = 0).
 struct Feed {
   TensorInfo info;
   NpyArray dataset;       // empty for --synthetic
@@ -225,11 +231,11 @@ Status load_feeds(const Session& session, const Options& o, int rank, std::vecto
   for (const TensorInfo& info : session.inputs()) {
     Feed f;
     f.info = info;
-    if (info.shape.empty()) return Status::error("plan input '" + info.name + "' has no batch dimension");
+    const bool scalar = info.shape.empty();
     uint64_t row = 1;
     for (size_t d = 1; d < info.shape.size(); ++d) row *= uint64_t(info.shape[d]);
     f.row_bytes = size_t(row) * dtype_size(info.dtype);
-    f.batch.resize(f.row_bytes * size_t(info.shape[0]));
+    f.batch.resize(f.row_bytes * size_t(scalar ? 1 : info.shape[0]));
     if (o.synthetic) {
       // Fixed pseudo-random features in [-1, 1); integer inputs (labels) 0,
       // which is a valid class for any classifier.
@@ -252,6 +258,15 @@ Status load_feeds(const Session& session, const Options& o, int rank, std::vecto
     if (f.dataset.dtype != info.dtype)
       return Status::error(path + ": dtype " + dtype_name(f.dataset.dtype) + " but plan input '" + info.name +
                            "' is " + dtype_name(info.dtype));
+    if (scalar) {
+      // A scalar input is not batched: the file holds exactly its value.
+      if (!f.dataset.shape.empty())
+        return Status::error(path + ": shape " + shape_string(f.dataset.shape) + " but plan input '" + info.name +
+                             "' is a scalar and needs shape ()");
+      f.batch = f.dataset.data;
+      feeds->push_back(std::move(f));
+      continue;
+    }
     std::vector<int64_t> want(info.shape.begin() + 1, info.shape.end());
     std::vector<int64_t> got = f.dataset.shape;
     if (got.empty() || std::vector<int64_t>(got.begin() + 1, got.end()) != want) {
@@ -295,7 +310,40 @@ std::string json_number(double v) {
   return buf;
 }
 
+// A tensor name as a file name: '/' and '\\' (and control characters) become
+// '_', and "", "." and ".." get a leading '_'.
+std::string file_name(const std::string& name) {
+  std::string file = name;
+  for (char& c : file)
+    if (c == '/' || c == '\\' || (unsigned char)c < 0x20) c = '_';
+  if (file.empty() || file == "." || file == "..") file = "_" + file;
+  return file;
+}
+
+Status make_dir(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST)
+    return Status::error(dir + ": cannot create directory: " + std::strerror(errno));
+  return Status();
+}
+
+// --save-outputs: rank 0's value of every plan output, DIR/NAME.npy.
+Status write_plan_outputs(Session* session, const Options& o) {
+  ZERO_RETURN_IF_ERROR(make_dir(o.save_outputs));
+  std::vector<std::string> written;
+  for (const TensorInfo& info : session->outputs()) {
+    const std::string file = file_name(info.name);
+    for (const std::string& w : written)
+      if (w == file) return Status::error("--save-outputs: two outputs map to the file " + file + ".npy");
+    written.push_back(file);
+    std::vector<uint8_t> bytes;
+    ZERO_RETURN_IF_ERROR(session->read_output_bytes(info.name, &bytes));
+    ZERO_RETURN_IF_ERROR(write_npy(o.save_outputs + "/" + file + ".npy", info.dtype, info.shape, bytes.data()));
+  }
+  return Status();
+}
+
 Status save_outputs(Session* session, const Options& o, int rank) {
+  if (rank == 0 && !o.save_outputs.empty()) ZERO_RETURN_IF_ERROR(write_plan_outputs(session, o));
   if (o.save_params.empty() && o.export_onnx.empty()) return Status();
   std::vector<NamedTensor> params;
   for (const TensorInfo& info : session->parameters()) {
@@ -305,12 +353,9 @@ Status save_outputs(Session* session, const Options& o, int rank) {
   }
   if (rank != 0) return Status();
   if (!o.save_params.empty()) {
-    if (mkdir(o.save_params.c_str(), 0777) != 0 && errno != EEXIST)
-      return Status::error(o.save_params + ": cannot create directory: " + std::strerror(errno));
+    ZERO_RETURN_IF_ERROR(make_dir(o.save_params));
     for (const NamedTensor& p : params) {
-      std::string file = p.name;
-      for (char& c : file)
-        if (c == '/') c = '_';
+      const std::string file = file_name(p.name);
       ZERO_RETURN_IF_ERROR(write_npy(o.save_params + "/" + file + ".npy", DType::F32, p.shape, p.values.data()));
     }
   }
@@ -353,6 +398,10 @@ int run(int argc, char** argv) {
   st = Session::open(o.plan, comm.get(), default_allocator(), &session);
   if (!all_ok(comm.get(), st)) return 1;
 
+  if (!o.save_outputs.empty() && !session->forward_only())
+    st = Status::error(o.plan + ": --save-outputs needs a forward-only plan (this plan has no outputs)");
+  if (!all_ok(comm.get(), st)) return 1;
+
   std::vector<Feed> feeds;
   st = load_feeds(*session, o, rank, &feeds);
   if (!all_ok(comm.get(), st)) return 1;
@@ -370,8 +419,8 @@ int run(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     if (step == 0 || !o.synthetic) st = bind_feeds(session.get(), &feeds, step, rank, world);
     if (st.ok()) st = session->step();
-    float loss = NAN;
-    if (st.ok()) st = session->loss(&loss);
+    float loss = NAN;  // a forward-only plan has none: logged as null
+    if (st.ok() && !session->forward_only()) st = session->loss(&loss);
     if (!st.ok()) {
       // Other ranks may already wait in a collective: end the whole job.
       std::fprintf(stderr, "zero-run: error: rank %d: step %ld: %s\n", rank, step, st.message().c_str());
@@ -387,12 +436,15 @@ int run(int argc, char** argv) {
                    json_number(loss).c_str(), ms, session->arena_bytes(), (long long)peak_rss_bytes());
       std::fflush(log);
     }
-    if (progress) std::fprintf(stderr, "\rstep %ld/%ld  loss %.6g  %.2f ms   ", step + 1, o.steps, loss, ms);
+    if (progress && session->forward_only())
+      std::fprintf(stderr, "\rstep %ld/%ld  %.2f ms   ", step + 1, o.steps, ms);
+    else if (progress)
+      std::fprintf(stderr, "\rstep %ld/%ld  loss %.6g  %.2f ms   ", step + 1, o.steps, loss, ms);
   }
   if (progress) std::fputc('\n', stderr);
   if (log && std::fclose(log) != 0) st = Status::error("writing log file " + o.log + " failed");
 
-  watchdog.arm("saving parameters after step", o.steps);
+  watchdog.arm("saving outputs and parameters after step", o.steps);
   if (st.ok()) st = save_outputs(session.get(), o, rank);
   const bool ok = all_ok(comm.get(), st);
   watchdog.disarm();

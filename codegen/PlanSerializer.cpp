@@ -254,6 +254,7 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
   std::vector<flatbuffers::Offset<fb::Initializer>> initializers;
   std::vector<flatbuffers::Offset<fb::Input>> inputs;
   std::vector<flatbuffers::Offset<fb::Parameter>> parameters;
+  std::vector<flatbuffers::Offset<fb::Output>> outputs;
   std::optional<uint32_t> loss;
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> sourceModel;
   for (mlir::Operation &op : program.getBody().front()) {
@@ -281,6 +282,11 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
       parameters.push_back(fb::CreateParameterDirect(fbb, param.getName().str().c_str(), &shape,
                                                      *index, param.getSharded(),
                                                      param.getShardNumel()));
+    } else if (auto output = llvm::dyn_cast<plan::OutputOp>(op)) {
+      auto index = indexOf(output.getValueAttr(), output);
+      if (mlir::failed(index))
+        return failure();
+      outputs.push_back(fb::CreateOutputDirect(fbb, output.getName().str().c_str(), *index));
     } else if (auto lossOp = llvm::dyn_cast<plan::LossOp>(op)) {
       auto index = indexOf(lossOp.getValueAttr(), lossOp);
       if (mlir::failed(index))
@@ -291,15 +297,15 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
       sourceModel = fbb.CreateVector(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
     }
   }
-  if (!loss)
-    return program.emitOpError("has no plan.loss");
+  if (!loss && outputs.empty())
+    return program.emitOpError("has neither a plan.loss nor plan.outputs");
 
   fb::Backend backend = program.getBackend() == "cuda" ? fb::Backend::Cuda : fb::Backend::Cpu;
   auto root = fb::CreatePlan(
       fbb, kPlanFormatVersion, backend, program.getWorldSize(), program.getZeroStage(),
       static_cast<uint64_t>(*program.getArenaBytes()), fbb.CreateVector(values),
       fbb.CreateVector(instructions), fbb.CreateVector(initializers), fbb.CreateVector(inputs),
-      fbb.CreateVector(parameters), *loss, sourceModel);
+      fbb.CreateVector(parameters), loss.value_or(0), sourceModel, fbb.CreateVector(outputs));
   fb::FinishPlanBuffer(fbb, root);
   os.write(reinterpret_cast<const char *>(fbb.GetBufferPointer()), fbb.GetSize());
   return success();

@@ -87,6 +87,7 @@ private:
   DenseMap<Value, FlatSymbolRefAttr> values;
   llvm::StringMap<ParameterStorage> params;
   FlatSymbolRefAttr adamStep;
+  bool forwardOnly = false;
   int64_t nextValue = 0;
 };
 
@@ -438,9 +439,18 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
       .Case([&](AllGatherOp op) { return lowerAllGather(op); })
       .Case<SgdUpdateOp, AdamWUpdateOp>([&](Operation *op) { return lowerUpdate(op); })
       .Case([&](func::ReturnOp ret) {
-        FlatSymbolRefAttr loss = lookup(ret.getOperand(0));
-        bufferOf(loss).setPersistent(true); // read by the launcher after the step
-        plan::LossOp::create(b, loc, loss);
+        // Results are read by the launcher after the step.
+        auto func = ret->getParentOfType<func::FuncOp>();
+        for (auto [i, operand] : llvm::enumerate(ret.getOperands())) {
+          FlatSymbolRefAttr value = lookup(operand);
+          bufferOf(value).setPersistent(true);
+          if (!forwardOnly) {
+            plan::LossOp::create(b, loc, value);
+            break;
+          }
+          auto name = func.getResultAttrOfType<StringAttr>(i, "zero.output");
+          plan::OutputOp::create(b, loc, name ? name : b.getStringAttr("output" + Twine(i)), value);
+        }
         return success();
       })
       .Default([&](Operation *other) {
@@ -449,9 +459,16 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
 }
 
 LogicalResult PlanBuilder::run() {
+  // A partitioned @train_step trains; an unpartitioned @main is evaluated
+  // (forward-only plans, e.g. for operator conformance).
   auto func = module.lookupSymbol<func::FuncOp>("train_step");
-  if (!func || !module->hasAttr(kStageAttr))
-    return module.emitError("expected a partitioned @train_step; run zero-partition first");
+  if (!func) {
+    func = module.lookupSymbol<func::FuncOp>("main");
+    forwardOnly = true;
+  }
+  if (!func || forwardOnly == module->hasAttr(kStageAttr))
+    return module.emitError("expected a partitioned @train_step (run zero-partition) or an "
+                            "unpartitioned @main");
 
   b.setInsertionPointToEnd(module.getBody());
   program = plan::ProgramOp::create(b, module.getLoc(), b.getStringAttr(backend),
@@ -496,11 +513,8 @@ struct LowerToPlanPass : public zero::impl::LowerToPlanBase<LowerToPlanPass> {
     }
     auto stage = module->getAttrOfType<IntegerAttr>(kStageAttr);
     auto world = module->getAttrOfType<IntegerAttr>(kWorldSizeAttr);
-    if (!stage || !world) {
-      module.emitError("expected a module partitioned by zero-partition");
-      return signalPassFailure();
-    }
-    if (failed(PlanBuilder(module, stage.getInt(), world.getInt(), backend).run()))
+    if (failed(PlanBuilder(module, stage ? stage.getInt() : 0, world ? world.getInt() : 1, backend)
+                   .run()))
       return signalPassFailure();
   }
 };

@@ -46,8 +46,9 @@ struct IntTensor {
 
 class Importer {
 public:
-  Importer(MLIRContext &context, const std::string &path, const ::onnx::ModelProto &model)
-      : context(context), builder(&context), path(path), model(model),
+  Importer(MLIRContext &context, const std::string &path, const ::onnx::ModelProto &model,
+           bool forwardOnly)
+      : context(context), builder(&context), path(path), model(model), forwardOnly(forwardOnly),
         fileLoc(FileLineColLoc::get(&context, path, 0, 0)) {}
 
   OwningOpRef<ModuleOp> run();
@@ -88,6 +89,7 @@ private:
   OpBuilder builder;
   std::string path;
   const ::onnx::ModelProto &model;
+  bool forwardOnly;
   Location fileLoc;
   int64_t opset = 0;
 
@@ -820,35 +822,56 @@ OwningOpRef<ModuleOp> Importer::run() {
     argTypes.push_back(*type);
     argNames.push_back(input.name());
   }
-  auto lossType = convertType(graph.output(0).type(), "output '" + lossName + "'");
-  if (failed(lossType))
-    return nullptr;
-  if (lossType->getRank() != 0 || !lossType->getElementType().isF32())
+  // Training returns the loss; a forward-only import returns every output.
+  SmallVector<std::string> outputNames{lossName};
+  if (forwardOnly)
+    for (const auto &output : llvm::drop_begin(graph.output()))
+      outputNames.push_back(output.name());
+  SmallVector<Type> resultTypes;
+  for (const auto &output : graph.output()) {
+    if (resultTypes.size() == outputNames.size())
+      break;
+    auto type = convertType(output.type(), "output '" + output.name() + "'");
+    if (failed(type))
+      return nullptr;
+    resultTypes.push_back(*type);
+  }
+  auto lossType = cast<RankedTensorType>(resultTypes[0]);
+  if (!forwardOnly && (lossType.getRank() != 0 || !lossType.getElementType().isF32()))
     return error(fileLoc) << "the first graph output '" << lossName
-                          << "' must be a scalar float loss, got " << *lossType,
+                          << "' must be a scalar float loss, got " << resultTypes[0],
            nullptr;
 
   builder.setInsertionPointToEnd(module->getBody());
   auto func = func::FuncOp::create(builder, fileLoc, "main",
-                                   builder.getFunctionType(argTypes, {*lossType}));
+                                   builder.getFunctionType(argTypes, resultTypes));
   Block *entry = func.addEntryBlock();
   for (auto [i, name] : llvm::enumerate(argNames)) {
     func.setArgAttr(i, "zero.input", builder.getStringAttr(name));
     values[name] = entry->getArgument(i);
   }
+  for (auto [i, name] : llvm::enumerate(outputNames))
+    func.setResultAttr(i, "zero.output", builder.getStringAttr(name));
   builder.setInsertionPointToStart(entry);
 
-  if (failed(collectNeededNodes(lossName)))
-    return nullptr;
+  for (const std::string &name : outputNames)
+    if (failed(collectNeededNodes(name)))
+      return nullptr;
   for (int i = 0; i < graph.node_size(); ++i)
     if (neededNodes.contains(i) && failed(importNode(graph.node(i))))
       return nullptr;
 
-  Value loss = values.lookup(lossName);
-  if (!loss)
-    return error(fileLoc) << "the loss '" << lossName << "' is not computed by the graph",
-           nullptr;
-  func::ReturnOp::create(builder, fileLoc, loss);
+  SmallVector<Value> results;
+  for (const std::string &name : outputNames) {
+    auto node = ::onnx::NodeProto();
+    node.set_name(name);
+    node.set_op_type("output");
+    auto value = lookup(name, node); // an output may be an input or initializer
+    if (failed(value))
+      return nullptr;
+    results.push_back(*value);
+  }
+  func::ReturnOp::create(builder, fileLoc, results);
   if (failed(module->verify()))
     return nullptr;
   return module;
@@ -856,7 +879,8 @@ OwningOpRef<ModuleOp> Importer::run() {
 
 } // namespace
 
-OwningOpRef<ModuleOp> importOnnxModel(MLIRContext &context, const std::string &path) {
+OwningOpRef<ModuleOp> importOnnxModel(MLIRContext &context, const std::string &path,
+                                      bool forwardOnly) {
   context.loadDialect<onnx::OnnxDialect, ZeroDialect, func::FuncDialect,
                       ml_program::MLProgramDialect>();
   ::onnx::ModelProto model;
@@ -865,7 +889,7 @@ OwningOpRef<ModuleOp> importOnnxModel(MLIRContext &context, const std::string &p
     emitError(FileLineColLoc::get(&context, path, 0, 0)) << message;
     return nullptr;
   }
-  return Importer(context, path, model).run();
+  return Importer(context, path, model, forwardOnly).run();
 }
 
 } // namespace zero::frontend

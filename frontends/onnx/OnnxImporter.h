@@ -22,9 +22,12 @@ namespace zero::frontend {
 /// loss. Only nodes the loss depends on through data operands are imported,
 /// so shape subgraphs that ONNX shape inference resolved never reach the IR.
 /// Errors are emitted as diagnostics naming the file, node, op and opset;
-/// returns null on failure.
+/// returns null on failure. With `forwardOnly`, @main returns every graph
+/// output (named by `zero.output` result attributes) and need not return a
+/// loss: the model is evaluated, not trained.
 mlir::OwningOpRef<mlir::ModuleOp> importOnnxModel(mlir::MLIRContext &context,
-                                                  const std::string &path);
+                                                  const std::string &path,
+                                                  bool forwardOnly = false);
 
 } // namespace zero::frontend
 

@@ -40,6 +40,7 @@ enum class Emit { Onnx, Train, Partition, Plan, ZPlan };
 struct CompileOptions {
   std::string input, output, report, optimizer, target;
   int64_t stage = 0, worldSize = 1;
+  bool forwardOnly = false;
   double lr, momentum, beta1, beta2, eps, weightDecay;
   Emit emit;
 };
@@ -70,6 +71,11 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
                               cl::init(-1.0), cl::cat(category));
   cl::opt<std::string> target("target", cl::desc("cpu or cuda"), cl::init("cpu"),
                               cl::cat(category));
+  cl::opt<bool> forwardOnly(
+      "forward-only",
+      cl::desc("evaluate the model instead of training it: every graph output becomes a plan "
+               "output (world size 1)"),
+      cl::cat(category));
   cl::opt<std::string> report("report", cl::desc("write per-rank memory and traffic as JSON"),
                               cl::value_desc("file"), cl::cat(category));
   cl::opt<Emit> emit(
@@ -85,8 +91,9 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
   registerMLIRContextCLOptions();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "zero compiler: ONNX model to a ZeRO training plan\n");
-  return CompileOptions{input,     output, report, optimizer, target, stage,      worldSize, lr,
-                        momentum,  beta1,  beta2,  eps,       weightDecay, emit};
+  CompileOptions options{input,    output, report, optimizer, target,      stage, worldSize,
+                         forwardOnly, lr,   momentum, beta1, beta2, eps, weightDecay, emit};
+  return options;
 }
 
 int fail(const Twine &message) {
@@ -110,12 +117,15 @@ int compileOnnx(int argc, char **argv) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
 
-  OwningOpRef<ModuleOp> module = zero::frontend::importOnnxModel(context, options.input);
+  if (options.forwardOnly && (options.worldSize != 1 || options.stage != 0))
+    return fail("--forward-only plans run on one rank at stage 0");
+  OwningOpRef<ModuleOp> module =
+      zero::frontend::importOnnxModel(context, options.input, options.forwardOnly);
   if (!module)
     return 1;
 
   PassManager pm(&context);
-  if (options.emit >= Emit::Train) {
+  if (options.emit >= Emit::Train && !options.forwardOnly) {
     zero::BuildTrainStepOptions train;
     train.optimizer = options.optimizer;
     train.lr = options.lr;
@@ -126,7 +136,7 @@ int compileOnnx(int argc, char **argv) {
     train.weightDecay = options.weightDecay;
     pm.addPass(zero::createBuildTrainStep(train));
   }
-  if (options.emit >= Emit::Partition)
+  if (options.emit >= Emit::Partition && !options.forwardOnly)
     pm.addPass(zero::createPartition({options.stage, options.worldSize}));
   if (options.emit >= Emit::Plan) {
     pm.addPass(zero::createLowerToPlan({options.target}));

@@ -446,6 +446,24 @@ struct BuildTrainStepPass : public zero::impl::BuildTrainStepBase<BuildTrainStep
                        "with weight-decay 0");
       return signalPassFailure();
     }
+    // PyTorch's own argument checks.
+    double lrValue = lr, epsValue = eps, b1 = beta1, b2 = beta2, m = momentum, wd = weightDecay;
+    auto invalid = [&](StringRef what, double value, StringRef rule) {
+      module.emitError("invalid ") << what << " " << value << ": " << rule;
+      signalPassFailure();
+    };
+    if (lrValue < 0)
+      return invalid("learning rate", lrValue, "it must not be negative");
+    if (epsValue < 0)
+      return invalid("eps", epsValue, "it must not be negative");
+    if (b1 < 0 || b1 >= 1)
+      return invalid("beta1", b1, "it must be in [0, 1)");
+    if (b2 < 0 || b2 >= 1)
+      return invalid("beta2", b2, "it must be in [0, 1)");
+    if (m < 0)
+      return invalid("momentum", m, "it must not be negative");
+    if (wd < 0 && wd != -1)
+      return invalid("weight decay", wd, "it must not be negative");
     if (optimizer == "sgd" && (beta1 != 0.9 || beta2 != 0.999 || eps != 1e-8)) {
       module.emitError("beta1, beta2 and eps apply to adam and adamw, not sgd");
       return signalPassFailure();

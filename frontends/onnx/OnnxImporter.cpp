@@ -30,7 +30,8 @@ constexpr int64_t kMaxOpset = 17;
 llvm::SmallVector<int> dataOperands(const ::onnx::NodeProto &node) {
   const std::string &op = node.op_type();
   if (op == "Reshape" || op == "Expand" || op == "Squeeze" || op == "Unsqueeze" ||
-      op == "ReduceSum" || op == "ReduceMean" || op == "Slice" || op == "Split")
+      op == "ReduceSum" || op == "ReduceMean" || op == "Slice" || op == "Split" ||
+      op == "Dropout")
     return {0};
   llvm::SmallVector<int> all;
   for (int i = 0; i < node.input_size(); ++i)
@@ -60,8 +61,12 @@ private:
     return NameLoc::get(builder.getStringAttr(name), fileLoc);
   }
   InFlightDiagnostic nodeError(const ::onnx::NodeProto &node) {
-    return error(nodeLoc(node)) << "node '" << node.name() << "' (" << node.op_type()
-                                << ", opset " << opset << "): ";
+    // Exporters often leave nodes unnamed; the first output names them then.
+    std::string name = !node.name().empty()       ? "node '" + node.name() + "'"
+                       : node.output_size() > 0 ? "node producing '" + node.output(0) + "'"
+                                                : "unnamed node";
+    return error(nodeLoc(node)) << name << " (" << node.op_type() << ", opset " << opset
+                                << "): ";
   }
 
   LogicalResult checkOpset();
@@ -97,7 +102,7 @@ private:
   llvm::StringMap<const ::onnx::TypeProto *> valueTypes;
   llvm::StringMap<const ::onnx::TensorProto *> constants; // initializers and Constant nodes
   llvm::StringMap<int> producer;                          // value name -> node index
-  llvm::StringSet<> parameters;
+  llvm::StringMap<RankedTensorType> parameters;
   llvm::DenseSet<int> neededNodes;
   llvm::StringMap<IntTensor> evaluated;
   std::vector<std::unique_ptr<::onnx::TypeProto>> ownedTypes;
@@ -215,7 +220,7 @@ LogicalResult Importer::importParameters(ModuleOp module) {
         builder.getStringAttr(init.name()), TypeAttr::get(type), builder.getUnitAttr(), value,
         builder.getStringAttr("private"));
     (void)global;
-    parameters.insert(init.name());
+    parameters[init.name()] = type;
   }
   return success();
 }
@@ -242,10 +247,9 @@ LogicalResult Importer::collectNeededNodes(const std::string &loss) {
 FailureOr<Value> Importer::lookup(const std::string &name, const ::onnx::NodeProto &node) {
   if (Value v = values.lookup(name))
     return v;
-  if (parameters.contains(name)) {
+  if (auto it = parameters.find(name); it != parameters.end()) {
     auto global = ml_program::GlobalLoadOp::create(
-        builder, NameLoc::get(builder.getStringAttr(name), fileLoc),
-        convertType(*valueTypes.lookup(name), name).value(),
+        builder, NameLoc::get(builder.getStringAttr(name), fileLoc), it->second,
         FlatSymbolRefAttr::get(&context, name));
     return values[name] = global.getResult();
   }
@@ -526,13 +530,35 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
   Type resultType = *result;
   Value out;
 
-  if (op == "Identity" || op == "Dropout") {
-    out = inputs[0]; // Identity carries no computation; Dropout only at ratio 0.
-    if (op == "Dropout" && node.input_size() > 1 && !node.input(1).empty()) {
-      auto ratio = constants.lookup(node.input(1));
-      auto value = ratio ? convertTensor(*ratio, loc) : FailureOr<DenseElementsAttr>(failure());
-      if (failed(value) || !value->isSplat() || !value->getSplatValue<APFloat>().isZero())
-        return nodeError(node) << "only Dropout with ratio 0 is supported";
+  if (op == "Identity") {
+    out = inputs[0]; // no computation
+  } else if (op == "Dropout") {
+    // Dropout is the identity unless it runs in training mode with a
+    // nonzero ratio, which a deterministic plan does not model.
+    auto floatConstant = [&](int i, float fallback) -> std::optional<float> {
+      if (i >= node.input_size() || node.input(i).empty())
+        return fallback;
+      const ::onnx::TensorProto *tensor = constants.lookup(node.input(i));
+      auto value = tensor ? convertTensor(*tensor, loc) : FailureOr<DenseElementsAttr>(failure());
+      if (failed(value) || !value->isSplat())
+        return std::nullopt;
+      if (value->getElementType().isF32())
+        return value->getSplatValue<APFloat>().convertToFloat();
+      return static_cast<float>(value->getSplatValue<APInt>().getSExtValue());
+    };
+    std::optional<float> ratio = floatConstant(1, 0.5f), training = floatConstant(2, 0.0f);
+    if (!ratio || !training)
+      return nodeError(node) << "ratio and training_mode must be compile-time constants";
+    if (*training != 0 && *ratio != 0)
+      return nodeError(node) << "Dropout in training mode is supported with ratio 0 only, got "
+                             << *ratio;
+    out = inputs[0];
+    if (node.output_size() > 1 && !node.output(1).empty()) {
+      auto maskType = outputType(node, 1);
+      if (failed(maskType))
+        return failure();
+      values[node.output(1)] = onnx::ConstantOp::create(
+          builder, loc, DenseElementsAttr::get(*maskType, int64_t(1)));
     }
   } else if (op == "Add") {
     out = onnx::AddOp::create(builder, loc, resultType, inputs[0], inputs[1]);
@@ -790,6 +816,7 @@ OwningOpRef<ModuleOp> Importer::run() {
       auto *type = new ::onnx::TypeProto();
       ownedTypes.emplace_back(type);
       type->mutable_tensor_type()->set_elem_type(init.data_type());
+      type->mutable_tensor_type()->mutable_shape(); // a scalar has a shape too
       for (int64_t d : init.dims())
         type->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
       valueTypes[init.name()] = type;

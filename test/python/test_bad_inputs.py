@@ -62,8 +62,10 @@ save("unknown_dim.onnx", model([MM, MEAN("h")], [LOSS], [W], [oh.make_tensor_val
 save("opset12.onnx", model([MM, MEAN("h")], [LOSS], [W], [X], opset=12))
 save("opset18.onnx", model([MM, MEAN("h")], [LOSS], [W], [X], opset=18))
 save("no_params.onnx", model([oh.make_node("ReduceMean", ["x"], ["loss"], name="rm", keepdims=0)], [LOSS], [W], [X]))
+# Dropout is the identity unless training_mode is set; a training export sets it.
 save("dropout_half.onnx", model([MM, oh.make_node("Constant", [], ["r"], value=nh.from_array(np.array(0.5, np.float32), "r")),
-                                 oh.make_node("Dropout", ["h", "r"], ["d"], name="my_dropout"), MEAN("d")],
+                                 oh.make_node("Constant", [], ["t"], value=nh.from_array(np.array(True), "t")),
+                                 oh.make_node("Dropout", ["h", "r", "t"], ["d"], name="my_dropout"), MEAN("d")],
                                 [LOSS], [W], [X]))
 
 
@@ -129,15 +131,14 @@ bad("unknown dimension (no dim_value)", "unknown_dim.onnx", ["'x'", "dynamic"])
 bad("opset 12 (below 13)", "opset12.onnx", ["opset", "12"])
 bad("opset 18 (above 17)", "opset18.onnx", ["opset", "18"])
 bad("loss independent of every parameter", "no_params.onnx", ["parameter"])
-bad("Dropout with ratio 0.5", "dropout_half.onnx", ["my_dropout", "Dropout", "ratio"])
+bad("Dropout in training mode with ratio 0.5", "dropout_half.onnx", ["my_dropout", "Dropout", "ratio"])
 # Options.
 bad("--world-size=0", "dynamic.onnx".replace("dynamic", "good"), ["world-size", "0"], ["--world-size=0"])
 bad("--world-size=abc", "good.onnx", ["world-size", "abc"], ["--world-size=abc"])
 bad("--zero-stage=5", "good.onnx", ["zero-stage", "5"], ["--zero-stage=5"])
 bad("--optimizer=rmsprop", "good.onnx", ["rmsprop"], ["--optimizer=rmsprop"])
 bad("--emit=foo", "good.onnx", ["emit", "foo"], ["--emit=foo"])
-# zero-opt picks its ONNX mode by an argument ending in .onnx/.onnxtxt; without one the
-# ONNX options are parsed by the MLIR-opt mode. These still must fail on one clear line.
+# zero-opt is mlir-opt only for .mlir input; these must fail on one clear line.
 R.case("no input file", expect_failure, ["-o", "OUT", *OPT], ["input"])
 open(M("model.bin"), "wb").write(good_bytes[:40])
 R.case("non-ONNX file without .onnx extension", expect_failure, [M("model.bin"), "-o", "OUT", *OPT], ["model.bin"])

@@ -30,8 +30,27 @@ using namespace mlir;
 
 namespace {
 
-bool isOnnxInput(StringRef arg) {
-  return !arg.starts_with("-") && (arg.ends_with(".onnx") || arg.ends_with(".onnxtxt"));
+/// ONNX mode unless the input is MLIR: a positional argument that is not a
+/// .mlir file, or any option only the ONNX mode has, selects it. With neither,
+/// zero-opt is mlir-opt (reading stdin when no file is given).
+bool isOnnxInvocation(int argc, char **argv) {
+  static constexpr StringLiteral onnxOnly[] = {
+      "--zero-stage", "--world-size", "--optimizer", "--lr",     "--momentum",
+      "--beta1",      "--beta2",      "--eps",       "--weight-decay", "--target",
+      "--report",     "--emit",       "--forward-only"};
+  for (int i = 1; i < argc; ++i) {
+    StringRef arg = argv[i];
+    if (arg == "-o") {
+      ++i; // its value
+      continue;
+    }
+    if (!arg.starts_with("-"))
+      return !arg.ends_with(".mlir");
+    for (StringRef option : onnxOnly)
+      if (arg == option || arg.starts_with((option + "=").str()))
+        return true;
+  }
+  return false;
 }
 
 /// The stages --emit can stop after.
@@ -51,7 +70,7 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
   namespace cl = llvm::cl;
   cl::OptionCategory category("zero-opt (ONNX input)");
   cl::opt<std::string> input(cl::Positional, cl::desc("<model.onnx | model.onnxtxt>"),
-                             cl::Required, cl::cat(category));
+                             cl::cat(category));
   cl::opt<std::string> output("o", cl::desc("output file (default: stdout)"),
                               cl::value_desc("file"), cl::init("-"), cl::cat(category));
   cl::opt<int64_t> stage("zero-stage", cl::desc("ZeRO stage: 0 (DDP), 1, 2 or 3"), cl::init(0),
@@ -103,6 +122,9 @@ int fail(const Twine &message) {
 
 int compileOnnx(int argc, char **argv) {
   CompileOptions options = parseOnnxCommandLine(argc, argv);
+  if (options.input.empty())
+    return fail("no input model (usage: zero-opt MODEL.onnx -o MODEL.zplan --zero-stage=S "
+                "--world-size=N ...)");
   if (options.worldSize < 1)
     return fail("--world-size must be at least 1, got " + Twine(options.worldSize));
   if (options.stage < 0 || options.stage > 3)
@@ -189,9 +211,8 @@ int compileOnnx(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  for (int i = 1; i < argc; ++i)
-    if (isOnnxInput(argv[i]))
-      return compileOnnx(argc, argv);
+  if (isOnnxInvocation(argc, argv))
+    return compileOnnx(argc, argv);
 
   zero::registerZeroPasses();
   DialectRegistry registry;

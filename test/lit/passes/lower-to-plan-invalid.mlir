@@ -9,7 +9,7 @@ module attributes {zero.stage = 0 : i64, zero.world_size = 1 : i64} {
 }
 
 //--- unpartitioned.mlir
-// expected-error @+1 {{expected a module partitioned by zero-partition}}
+// expected-error @+1 {{expected a partitioned @train_step (run zero-partition) or an unpartitioned @main}}
 module {
   func.func @train_step(%x: tensor<f32> {zero.input = "x"}) -> tensor<f32> {
     return %x : tensor<f32>
@@ -17,7 +17,7 @@ module {
 }
 
 //--- no-step.mlir
-// expected-error @+1 {{expected a partitioned @train_step; run zero-partition first}}
+// expected-error @+1 {{expected a partitioned @train_step (run zero-partition) or an unpartitioned @main}}
 module attributes {zero.stage = 0 : i64, zero.world_size = 1 : i64} {
   func.func @main(%x: tensor<f32>) -> tensor<f32> {
     return %x : tensor<f32>

@@ -55,6 +55,7 @@ private:
   DenseSet<Value> requiresGrad;
   DenseMap<Value, Value> grads;
   DenseMap<Attribute, Value> backwardParamReads;
+  DenseMap<Value, Value> rematerialized;
   llvm::MapVector<StringAttr, Value> paramGrads;
 };
 
@@ -102,14 +103,29 @@ void GradientBuilder::accumulate(Value primal, Value grad) {
 }
 
 Value GradientBuilder::saved(Value v) {
-  auto load = v.getDefiningOp<ml_program::GlobalLoadOp>();
-  if (!load)
+  if (auto load = v.getDefiningOp<ml_program::GlobalLoadOp>()) {
+    Value &reissued = backwardParamReads[load.getGlobalAttr()];
+    if (!reissued)
+      reissued = ml_program::GlobalLoadOp::create(b, load.getLoc(), load.getType(),
+                                                  load.getGlobalAttr());
+    return reissued;
+  }
+  // Layout changes of a parameter (a transposed or sliced weight) are redone
+  // from the re-read parameter rather than kept alive from the forward pass:
+  // otherwise ZeRO-3 would hold a full copy of such weights across the step.
+  Operation *def = v.getDefiningOp();
+  if (!def || !isa<ox::TransposeOp, ox::ReshapeOp, ox::SliceOp, ox::CastOp>(def))
     return v;
-  Value &reissued = backwardParamReads[load.getGlobalAttr()];
-  if (!reissued)
-    reissued = ml_program::GlobalLoadOp::create(b, load.getLoc(), load.getType(),
-                                                load.getGlobalAttr());
-  return reissued;
+  Value source = saved(def->getOperand(0));
+  if (source == def->getOperand(0))
+    return v;
+  Value &redone = rematerialized[v];
+  if (!redone) {
+    Operation *clone = b.clone(*def);
+    clone->setOperand(0, source);
+    redone = clone->getResult(0);
+  }
+  return redone;
 }
 
 LogicalResult GradientBuilder::run(Value loss, ArrayRef<Operation *> ops) {

@@ -18,6 +18,14 @@ void OnnxDialect::initialize() {
       >();
 }
 
+Operation *OnnxDialect::materializeConstant(OpBuilder &builder, Attribute value, Type type,
+                                            Location loc) {
+  auto elements = dyn_cast<ElementsAttr>(value);
+  if (!elements || elements.getType() != type)
+    return nullptr;
+  return ConstantOp::create(builder, loc, elements);
+}
+
 namespace {
 
 RankedTensorType rankedType(Value v) { return cast<RankedTensorType>(v.getType()); }
@@ -61,6 +69,17 @@ LogicalResult ReshapeOp::verify() {
   return success();
 }
 
+OpFoldResult ReshapeOp::fold(FoldAdaptor) {
+  if (getInput().getType() == getResult().getType())
+    return getInput();
+  // A reshape of a reshape is one reshape.
+  if (auto inner = getInput().getDefiningOp<ReshapeOp>()) {
+    getInputMutable().assign(inner.getInput());
+    return getResult();
+  }
+  return {};
+}
+
 LogicalResult ExpandOp::verify() {
   auto in = getInput().getType(), out = getResult().getType();
   auto shape = zero::broadcastShapes(in.getShape(), out.getShape());
@@ -83,6 +102,21 @@ LogicalResult TransposeOp::verify() {
       return emitOpError("result type does not match the permuted input shape");
   }
   return success();
+}
+
+OpFoldResult TransposeOp::fold(FoldAdaptor) {
+  // Two transposes compose into one; an identity permutation disappears.
+  if (auto inner = getInput().getDefiningOp<TransposeOp>()) {
+    SmallVector<int64_t> composed;
+    for (int64_t p : getPerm())
+      composed.push_back(inner.getPerm()[p]);
+    getInputMutable().assign(inner.getInput());
+    setPerm(composed);
+    return getResult();
+  }
+  if (llvm::equal(getPerm(), llvm::seq<int64_t>(0, getPerm().size())))
+    return getInput();
+  return {};
 }
 
 LogicalResult GemmOp::verify() {

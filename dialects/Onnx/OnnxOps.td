@@ -18,6 +18,7 @@ def Onnx_Dialect : Dialect {
   let name = "onnx";
   let summary = "ONNX operators with static shapes";
   let cppNamespace = "::zero::onnx";
+  let hasConstantMaterializer = 1;
 }
 
 class Onnx_Op<string mnemonic, list<Trait> traits = []>
@@ -79,6 +80,7 @@ def Onnx_ReshapeOp : Onnx_Op<"Reshape"> {
   let results = (outs Onnx_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 def Onnx_ExpandOp : Onnx_Op<"Expand"> {
@@ -94,6 +96,7 @@ def Onnx_TransposeOp : Onnx_Op<"Transpose"> {
   let results = (outs Onnx_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 def Onnx_GemmOp : Onnx_Op<"Gemm"> {

@@ -20,6 +20,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
@@ -147,6 +148,14 @@ int compileOnnx(int argc, char **argv) {
     return 1;
 
   PassManager pm(&context);
+  // Folded shape subgraphs repeat constants and computations: CSE keeps one
+  // of each. After autodiff only folding runs (it composes the transposes
+  // that gradient rules add): CSE would merge the backward pass's re-reads of
+  // parameters with the forward ones, which ZeRO-3 keeps apart on purpose.
+  if (options.emit >= Emit::Train) {
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+  }
   if (options.emit >= Emit::Train && !options.forwardOnly) {
     zero::BuildTrainStepOptions train;
     train.optimizer = options.optimizer;
@@ -157,6 +166,7 @@ int compileOnnx(int argc, char **argv) {
     train.eps = options.eps;
     train.weightDecay = options.weightDecay;
     pm.addPass(zero::createBuildTrainStep(train));
+    pm.addPass(createCanonicalizerPass());
   }
   if (options.emit >= Emit::Partition && !options.forwardOnly)
     pm.addPass(zero::createPartition({options.stage, options.worldSize}));
@@ -215,6 +225,8 @@ int main(int argc, char **argv) {
     return compileOnnx(argc, argv);
 
   zero::registerZeroPasses();
+  registerCanonicalizerPass();
+  registerCSEPass();
   DialectRegistry registry;
   registry.insert<zero::onnx::OnnxDialect, zero::ZeroDialect, zero::plan::PlanDialect,
                   func::FuncDialect, ml_program::MLProgramDialect>();

@@ -9,9 +9,9 @@ namespace zero::codegen {
 
 namespace {
 
-constexpr llvm::StringLiteral kKinds[] = {"parameter",  "gradient",      "optimizer_state",
+constexpr llvm::StringLiteral kKinds[] = {"parameter", "gradient",      "optimizer_state",
                                           "activation", "communication", "input",
-                                          "constant"};
+                                          "constant",  "model_state"};
 
 /// Bytes one rank sends for `instr` under ring algorithms: all-reduce of S
 /// bytes sends 2S(N-1)/N; reduce-scatter of a full S-byte buffer and

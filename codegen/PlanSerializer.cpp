@@ -55,6 +55,7 @@ std::optional<fb::ValueKind> parseKind(llvm::StringRef kind) {
       .Case("communication", fb::ValueKind::Communication)
       .Case("input", fb::ValueKind::Input)
       .Case("constant", fb::ValueKind::Constant)
+      .Case("model_state", fb::ValueKind::ModelState)
       .Default(std::nullopt);
 }
 
@@ -162,6 +163,28 @@ Serializer::attributes(plan::InstrOp op, fb::Opcode opcode) {
   case fb::Opcode::LayerNormalizationGrad:
     return std::make_pair(fb::Attrs::LayerNormAttrs,
                           fb::CreateLayerNormAttrs(fbb, i64("axis"), f32("epsilon")).Union());
+  case fb::Opcode::Conv:
+  case fb::Opcode::ConvGradInput:
+  case fb::Opcode::ConvGradWeight: {
+    auto strides = i64s("strides"), pads = i64s("pads"), dilations = i64s("dilations");
+    return std::make_pair(fb::Attrs::ConvAttrs,
+                          fb::CreateConvAttrs(fbb, strides, pads, dilations, i64("group"))
+                              .Union());
+  }
+  case fb::Opcode::MaxPool:
+  case fb::Opcode::AveragePool:
+  case fb::Opcode::MaxPoolGrad:
+  case fb::Opcode::AveragePoolGrad: {
+    auto kernel = i64s("kernel_shape"), strides = i64s("strides"), pads = i64s("pads");
+    return std::make_pair(fb::Attrs::PoolAttrs,
+                          fb::CreatePoolAttrs(fbb, kernel, strides, pads,
+                                              boolean("count_include_pad"))
+                              .Union());
+  }
+  case fb::Opcode::BatchNormalization:
+  case fb::Opcode::BatchNormalizationGrad:
+    return std::make_pair(fb::Attrs::BatchNormAttrs,
+                          fb::CreateBatchNormAttrs(fbb, f32("epsilon"), f32("momentum")).Union());
   case fb::Opcode::Fill:
     return std::make_pair(fb::Attrs::FillAttrs, fb::CreateFillAttrs(fbb, f32("value")).Union());
   case fb::Opcode::SgdUpdate:
@@ -281,7 +304,7 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
       std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
       parameters.push_back(fb::CreateParameterDirect(fbb, param.getName().str().c_str(), &shape,
                                                      *index, param.getSharded(),
-                                                     param.getShardNumel()));
+                                                     param.getShardNumel(), param.getTrainable()));
     } else if (auto output = llvm::dyn_cast<plan::OutputOp>(op)) {
       auto index = indexOf(output.getValueAttr(), output);
       if (mlir::failed(index))

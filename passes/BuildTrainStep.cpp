@@ -130,9 +130,11 @@ Value GradientBuilder::saved(Value v) {
 
 LogicalResult GradientBuilder::run(Value loss, ArrayRef<Operation *> ops) {
   for (Operation *op : ops) {
-    if (isa<ml_program::GlobalLoadOp>(op) &&
-        tensorType(op->getResult(0)).getElementType().isF32()) {
-      requiresGrad.insert(op->getResult(0));
+    if (auto load = dyn_cast<ml_program::GlobalLoadOp>(op)) {
+      auto global = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
+          op, load.getGlobalAttr());
+      if (global && isTrainable(global) && tensorType(load.getResult()).getElementType().isF32())
+        requiresGrad.insert(load.getResult());
       continue;
     }
     if (llvm::any_of(op->getOperands(), [&](Value v) { return needsGrad(v); }))
@@ -434,6 +436,57 @@ LogicalResult GradientBuilder::differentiate(Operation *op) {
         give(norm.getScale(), grads.getDscale());
         if (norm.getBias())
           give(norm.getBias(), grads.getDbias());
+        return success();
+      })
+      .Case([&](ox::ConvOp conv) {
+        Value dy = grad();
+        auto create = [&](auto tag, Type type, Value saved) {
+          using OpTy = decltype(tag);
+          return OpTy::create(b, loc, type, dy, saved, conv.getStridesAttr(), conv.getPadsAttr(),
+                              conv.getDilationsAttr(), conv.getGroupAttr())
+              .getResult();
+        };
+        if (needsGrad(conv.getInput()))
+          give(conv.getInput(), create(ConvGradInputOp(), conv.getInput().getType(),
+                                       saved(conv.getWeight())));
+        if (needsGrad(conv.getWeight()))
+          give(conv.getWeight(), create(ConvGradWeightOp(), conv.getWeight().getType(),
+                                        saved(conv.getInput())));
+        if (conv.getBias() && needsGrad(conv.getBias())) {
+          auto biasType = tensorType(conv.getBias());
+          give(conv.getBias(),
+               ox::ReduceSumOp::create(b, loc, biasType, dy, b.getDenseI64ArrayAttr({0, 2, 3}),
+                                       b.getBoolAttr(false)));
+        }
+        return success();
+      })
+      .Case([&](ox::MaxPoolOp pool) -> LogicalResult {
+        if (grads.count(pool.getArgmax()))
+          return pool.emitOpError("argmax has no gradient");
+        give(pool.getInput(),
+             MaxPoolGradOp::create(b, loc, pool.getInput().getType(), grad(), pool.getArgmax(),
+                                   pool.getKernelShapeAttr(), pool.getStridesAttr(),
+                                   pool.getPadsAttr()));
+        return success();
+      })
+      .Case([&](ox::AveragePoolOp pool) {
+        give(pool.getInput(),
+             AveragePoolGradOp::create(b, loc, pool.getInput().getType(), grad(),
+                                       pool.getKernelShapeAttr(), pool.getStridesAttr(),
+                                       pool.getPadsAttr(), pool.getCountIncludePadAttr()));
+        return success();
+      })
+      .Case([&](ox::BatchNormalizationOp norm) -> LogicalResult {
+        if (!grads.count(norm.getResult()))
+          return success(); // only the running statistics are used: state, no gradient
+        auto channels = norm.getScale().getType();
+        auto g = BatchNormalizationGradOp::create(
+            b, loc, TypeRange{norm.getInput().getType(), channels, channels}, grad(),
+            saved(norm.getInput()), saved(norm.getScale()), norm.getSavedMean(),
+            norm.getSavedInvStd());
+        give(norm.getInput(), g.getDinput());
+        give(norm.getScale(), g.getDscale());
+        give(norm.getBias(), g.getDbias());
         return success();
       })
       .Case([&](ox::ConstantOp) { return success(); })

@@ -136,6 +136,17 @@ LogicalResult PlanBuilder::lowerParameters() {
     auto data = cast<ElementsAttr>(*global.getValue());
     ParameterStorage storage;
     storage.global = global;
+    if (!isTrainable(global)) {
+      // Model state: whole, per rank, updated by its op, exported as is.
+      auto buffer = newBuffer(name, plan::getTensorBytes(type), "model_state", true);
+      storage.full = newValue(name, type, buffer);
+      init(global.getLoc(), storage.full, -1, data, 0);
+      plan::ParameterOp::create(b, global.getLoc(), b.getStringAttr(name), TypeAttr::get(type),
+                                storage.full, nullptr, b.getI64IntegerAttr(type.getNumElements()),
+                                b.getBoolAttr(false));
+      params[name] = storage;
+      continue;
+    }
     if (stage < 3) {
       int64_t bytes = stage == 0 ? plan::getTensorBytes(type) : shardBytes * worldSize;
       auto buffer = newBuffer(name, bytes, "parameter", /*persistent=*/true);
@@ -154,7 +165,7 @@ LogicalResult PlanBuilder::lowerParameters() {
     plan::ParameterOp::create(b, global.getLoc(), b.getStringAttr(name), TypeAttr::get(type),
                               stage < 3 ? storage.full : storage.shard,
                               stage == 3 ? b.getUnitAttr() : nullptr,
-                              b.getI64IntegerAttr(shardNumel));
+                              b.getI64IntegerAttr(shardNumel), b.getBoolAttr(true));
     params[name] = storage;
   }
   return success();
@@ -273,6 +284,11 @@ StringRef gradOpcode(Operation *op) {
       .Case([](GatherGradOp) { return "GatherGrad"; })
       .Case([](SliceGradOp) { return "SliceGrad"; })
       .Case([](LayerNormalizationGradOp) { return "LayerNormalizationGrad"; })
+      .Case([](ConvGradInputOp) { return "ConvGradInput"; })
+      .Case([](ConvGradWeightOp) { return "ConvGradWeight"; })
+      .Case([](MaxPoolGradOp) { return "MaxPoolGrad"; })
+      .Case([](AveragePoolGradOp) { return "AveragePoolGrad"; })
+      .Case([](BatchNormalizationGradOp) { return "BatchNormalizationGrad"; })
       .Default([](Operation *) { return StringRef(); });
 }
 
@@ -297,6 +313,20 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
       attrs.push_back(attr("ignore_index", ignoreIndex));
     return attrs;
   };
+  auto convAttrs = [&](Operation *op) {
+    return SmallVector<NamedAttribute>{attr("strides", op->getAttr("strides")),
+                                       attr("pads", op->getAttr("pads")),
+                                       attr("dilations", op->getAttr("dilations")),
+                                       attr("group", op->getAttr("group"))};
+  };
+  auto poolAttrs = [&](Operation *op) {
+    SmallVector<NamedAttribute> attrs{attr("kernel_shape", op->getAttr("kernel_shape")),
+                                      attr("strides", op->getAttr("strides")),
+                                      attr("pads", op->getAttr("pads"))};
+    if (Attribute include = op->getAttr("count_include_pad"))
+      attrs.push_back(attr("count_include_pad", include));
+    return attrs;
+  };
   auto axisAttr = [&](int64_t axis, Value input) {
     return attr("axis", b.getI64IntegerAttr(*normalizeAxis(axis, tensorType(input).getRank())));
   };
@@ -316,6 +346,10 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
       return simple(opcode, {attr("starts", g.getStartsAttr()), attr("steps", g.getStepsAttr())});
     if (auto g = dyn_cast<LayerNormalizationGradOp>(op))
       return simple(opcode, {attr("axis", g.getAxisAttr())});
+    if (isa<ConvGradInputOp, ConvGradWeightOp>(op))
+      return simple(opcode, convAttrs(op));
+    if (isa<MaxPoolGradOp, AveragePoolGradOp>(op))
+      return simple(opcode, poolAttrs(op));
     return simple(opcode);
   }
 
@@ -372,6 +406,26 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
       })
       .Case([&](ox::ConcatOp c) { return simple("Concat", {axisAttr(c.getAxis(), c.getResult())}); })
       .Case([&](ox::WhereOp) { return simple("Where"); })
+      .Case([&](ox::ConvOp conv) { return simple("Conv", convAttrs(conv)); })
+      .Case<ox::MaxPoolOp, ox::AveragePoolOp>([&](Operation *pool) {
+        return simple(pool->getName().stripDialect(), poolAttrs(pool));
+      })
+      .Case([&](ox::BatchNormalizationOp norm) -> LogicalResult {
+        // The running statistics are updated in place in their globals.
+        SmallVector<FlatSymbolRefAttr> in;
+        for (Value v : norm->getOperands())
+          in.push_back(lookup(v));
+        for (int i : {3, 4}) {
+          if (!norm->getOperand(i).getDefiningOp<ml_program::GlobalLoadOp>())
+            return norm.emitOpError("running statistics must be model state globals");
+          values[norm->getResult(i)] = in[i];
+        }
+        SmallVector<FlatSymbolRefAttr> out{define(norm.getResult()), define(norm.getSavedMean()),
+                                           define(norm.getSavedInvStd())};
+        instr(loc, "BatchNormalization", in, out,
+              {attr("epsilon", norm.getEpsilonAttr()), attr("momentum", norm.getMomentumAttr())});
+        return success();
+      })
       .Case([&](ox::LayerNormalizationOp norm) {
         SmallVector<FlatSymbolRefAttr> in{lookup(norm.getInput()), lookup(norm.getScale())};
         if (norm.getBias()) {

@@ -117,6 +117,11 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
     SmallVector<ml_program::GlobalLoadOp> loads;
     func.walk([&](ml_program::GlobalLoadOp load) { loads.push_back(load); });
     for (ml_program::GlobalLoadOp load : loads) {
+      auto global = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
+          load, load.getGlobalAttr());
+      if (!isTrainable(global))
+        continue; // model state stays whole on every rank
+
       Operation *firstUser = nullptr;
       for (Operation *user : load->getUsers())
         if (!firstUser || user->isBeforeInBlock(firstUser))

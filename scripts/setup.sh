@@ -15,7 +15,7 @@ packages=(
   # runtime: MPI ranks and BLAS
   libopenmpi-dev openmpi-bin libopenblas-dev
   # tests
-  libgtest-dev python3 python3-numpy python3-onnx python3-torch python3-sklearn
+  libgtest-dev python3 python3-numpy python3-onnx python3-torch python3-torchvision python3-sklearn
   libonnx-testdata
 )
 

@@ -290,5 +290,86 @@ LogicalResult LayerNormalizationOp::verify() {
   return success();
 }
 
+namespace {
+
+/// Checks 2-D window attributes and returns the output spatial sizes.
+FailureOr<SmallVector<int64_t>> windowOutput(Operation *op, RankedTensorType input,
+                                             ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
+                                             ArrayRef<int64_t> pads, ArrayRef<int64_t> dilations) {
+  if (input.getRank() != 4)
+    return op->emitOpError("supports 2-D (NCHW) inputs only");
+  if (kernel.size() != 2 || strides.size() != 2 || pads.size() != 4 || dilations.size() != 2)
+    return op->emitOpError("needs 2 kernel sizes, strides and dilations and 4 pads");
+  SmallVector<int64_t> out;
+  for (int i = 0; i < 2; ++i) {
+    if (strides[i] < 1 || dilations[i] < 1 || kernel[i] < 1 || pads[i] < 0 || pads[i + 2] < 0)
+      return op->emitOpError("window attributes must be positive (pads non-negative)");
+    int64_t span = dilations[i] * (kernel[i] - 1) + 1;
+    int64_t padded = input.getDimSize(2 + i) + pads[i] + pads[i + 2];
+    if (padded < span)
+      return op->emitOpError("window is larger than the padded input");
+    out.push_back((padded - span) / strides[i] + 1);
+  }
+  return out;
+}
+
+} // namespace
+
+LogicalResult ConvOp::verify() {
+  auto in = getInput().getType(), w = getWeight().getType(), y = getResult().getType();
+  if (w.getRank() != 4 || getGroup() < 1 || in.getDimSize(1) != w.getDimSize(1) * getGroup() ||
+      w.getDimSize(0) % getGroup() != 0)
+    return emitOpError("weight must be [M, C/group, kH, kW] with M divisible by group");
+  if (getBias() && getBias().getType().getShape() != ArrayRef<int64_t>{w.getDimSize(0)})
+    return emitOpError("bias must be [M]");
+  auto spatial = windowOutput(*this, in, w.getShape().drop_front(2), getStrides(), getPads(),
+                              getDilations());
+  if (failed(spatial))
+    return failure();
+  SmallVector<int64_t> expected{in.getDimSize(0), w.getDimSize(0), (*spatial)[0], (*spatial)[1]};
+  if (y.getShape() != ArrayRef<int64_t>(expected))
+    return emitOpError("result type does not match the convolution");
+  return success();
+}
+
+namespace {
+
+template <typename PoolOp>
+LogicalResult verifyPool(PoolOp op, ArrayRef<Type> resultTypes) {
+  auto in = op.getInput().getType();
+  SmallVector<int64_t> dilations{1, 1};
+  auto spatial = windowOutput(op, in, op.getKernelShape(), op.getStrides(), op.getPads(), dilations);
+  if (failed(spatial))
+    return failure();
+  SmallVector<int64_t> expected{in.getDimSize(0), in.getDimSize(1), (*spatial)[0], (*spatial)[1]};
+  for (Type type : resultTypes)
+    if (cast<RankedTensorType>(type).getShape() != ArrayRef<int64_t>(expected))
+      return op.emitOpError("result type does not match the pooling window");
+  return success();
+}
+
+} // namespace
+
+LogicalResult MaxPoolOp::verify() {
+  return verifyPool(*this, {getResult().getType(), getArgmax().getType()});
+}
+LogicalResult AveragePoolOp::verify() { return verifyPool(*this, {getResult().getType()}); }
+
+LogicalResult BatchNormalizationOp::verify() {
+  auto in = getInput().getType();
+  if (in.getRank() < 2)
+    return emitOpError("input must be [N, C, ...]");
+  auto channels = RankedTensorType::get({in.getDimSize(1)}, in.getElementType());
+  for (Value v : {getScale(), getBias(), getRunningMean(), getRunningVar()})
+    if (v.getType() != channels)
+      return emitOpError("scale, bias and running statistics must be ") << channels;
+  if (getResult().getType() != in)
+    return emitOpError("result must have the input's type");
+  for (Value v : {getSavedMean(), getSavedInvStd(), getNewRunningMean(), getNewRunningVar()})
+    if (v.getType() != channels)
+      return emitOpError("statistics results must be ") << channels;
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "dialects/Onnx/OnnxOps.cpp.inc"

@@ -221,4 +221,60 @@ def Onnx_LayerNormalizationOp : Onnx_Op<"LayerNormalization"> {
   let hasVerifier = 1;
 }
 
+def Onnx_ConvOp : Onnx_Op<"Conv"> {
+  let summary = "2-D convolution, NCHW; pads are [top, left, bottom, right]";
+  let arguments = (ins Onnx_FloatTensor:$input, Onnx_FloatTensor:$weight,
+                       Optional<Onnx_FloatTensor>:$bias, DenseI64ArrayAttr:$strides,
+                       DenseI64ArrayAttr:$pads, DenseI64ArrayAttr:$dilations, I64Attr:$group);
+  let results = (outs Onnx_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Onnx_MaxPoolOp : Onnx_Op<"MaxPool"> {
+  let summary = "2-D max pooling; also returns where each maximum came from";
+  let description = [{
+    `argmax` holds, for every output element, the flat index h * W + w of
+    its maximum within the input's [n, c] plane: what the gradient needs.
+    (ONNX's optional Indices output is not supported.)
+  }];
+  let arguments = (ins Onnx_FloatTensor:$input, DenseI64ArrayAttr:$kernel_shape,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads);
+  let results = (outs Onnx_FloatTensor:$result, RankedTensorOf<[I64]>:$argmax);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Onnx_AveragePoolOp : Onnx_Op<"AveragePool"> {
+  let summary = "2-D average pooling";
+  let arguments = (ins Onnx_FloatTensor:$input, DenseI64ArrayAttr:$kernel_shape,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       BoolAttr:$count_include_pad);
+  let results = (outs Onnx_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Onnx_BatchNormalizationOp : Onnx_Op<"BatchNormalization"> {
+  let summary = "training-mode batch normalization over every dimension but 1";
+  let description = [{
+    Normalizes with the batch statistics and returns the running statistics
+    updated as PyTorch does: running = (1 - momentum) * running + momentum *
+    batch, with the unbiased batch variance (`momentum` is PyTorch's, the
+    weight of the new value). `saved_mean` and `saved_inv_std` are what the
+    gradient needs. Inference-mode BatchNormalization imports as elementwise
+    ops.
+  }];
+  let arguments = (ins Onnx_FloatTensor:$input, Onnx_FloatTensor:$scale, Onnx_FloatTensor:$bias,
+                       Onnx_FloatTensor:$running_mean, Onnx_FloatTensor:$running_var,
+                       F32Attr:$epsilon, F32Attr:$momentum);
+  let results = (outs Onnx_FloatTensor:$result, Onnx_FloatTensor:$saved_mean,
+                      Onnx_FloatTensor:$saved_inv_std, Onnx_FloatTensor:$new_running_mean,
+                      Onnx_FloatTensor:$new_running_var);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 #endif // ZERO_ONNX_OPS

@@ -33,7 +33,9 @@ bool zero::plan::isKnownOpcode(StringRef opcode) {
       "SoftmaxGrad", "LogSoftmaxGrad", "SoftmaxCrossEntropyLossGrad",
       "NegativeLogLikelihoodLossGrad", "SgdUpdate", "AdamWUpdate", "IncrementStep",
       "AllReduce", "ReduceScatter", "AllGather", "Gather", "Slice", "Concat", "Where",
-      "LayerNormalization", "GatherGrad", "SliceGrad", "LayerNormalizationGrad"};
+      "LayerNormalization", "GatherGrad", "SliceGrad", "LayerNormalizationGrad", "Conv",
+      "MaxPool", "AveragePool", "BatchNormalization", "ConvGradInput", "ConvGradWeight",
+      "MaxPoolGrad", "AveragePoolGrad", "BatchNormalizationGrad"};
   return known.contains(opcode);
 }
 
@@ -50,7 +52,8 @@ LogicalResult ProgramOp::verify() {
 LogicalResult BufferOp::verify() {
   static const llvm::StringSet<> kinds = {"parameter",     "gradient", "optimizer_state",
                                           "activation",    "communication",
-                                          "input",         "constant"};
+                                          "input",         "constant",
+                                          "model_state"};
   if (!kinds.contains(getKind()))
     return emitOpError("unknown kind '") << getKind() << "'";
   if (getBytesAttr().getInt() < 0)

@@ -26,7 +26,8 @@ class Plan_Op<string mnemonic, list<Trait> traits = []>
     : Op<Plan_Dialect, mnemonic, traits>;
 
 // The memory accounting class of a buffer: parameter, gradient,
-// optimizer_state, activation, communication, input or constant.
+// optimizer_state, activation, communication, input, constant or
+// model_state.
 
 
 def Plan_ProgramOp : Plan_Op<"program", [
@@ -94,7 +95,8 @@ def Plan_InputOp : Plan_Op<"input", [HasParent<"ProgramOp">]> {
 def Plan_ParameterOp : Plan_Op<"parameter", [HasParent<"ProgramOp">]> {
   let summary = "a trainable tensor as the user names it, and where it lives";
   let arguments = (ins StrAttr:$name, TypeAttrOf<AnyRankedTensor>:$type,
-                       FlatSymbolRefAttr:$value, UnitAttr:$sharded, I64Attr:$shard_numel);
+                       FlatSymbolRefAttr:$value, UnitAttr:$sharded, I64Attr:$shard_numel,
+                       DefaultValuedAttr<BoolAttr, "true">:$trainable);
   let assemblyFormat = "$name `:` $type `in` $value attr-dict";
 }
 

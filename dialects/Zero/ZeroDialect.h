@@ -22,6 +22,14 @@ namespace zero {
 /// Module attributes set by the partitioning pass.
 inline constexpr llvm::StringLiteral kStageAttr = "zero.stage";
 inline constexpr llvm::StringLiteral kWorldSizeAttr = "zero.world_size";
+/// Marks an ml_program.global that is model state (BatchNorm running
+/// statistics): not trained, never sharded, exported with the weights.
+inline constexpr llvm::StringLiteral kModelStateAttr = "zero.model_state";
+
+/// True for parameter globals the optimizer trains.
+inline bool isTrainable(mlir::ml_program::GlobalOp global) {
+  return !global->hasAttr(kModelStateAttr);
+}
 
 /// The 1-D shard type of `type` over `worldSize` ranks.
 mlir::RankedTensorType getShardType(mlir::RankedTensorType type, int64_t worldSize);

@@ -121,6 +121,48 @@ def Zero_LayerNormalizationGradOp : Zero_Op<"layer_normalization_grad", [Pure]> 
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
 }
 
+class Zero_SpatialGradOp<string mnemonic, string summary_>
+    : Zero_Op<mnemonic, [Pure]> {
+  let summary = summary_;
+  let arguments = (ins Zero_FloatTensor:$dy, Zero_FloatTensor:$saved,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       DenseI64ArrayAttr:$dilations, I64Attr:$group);
+  let results = (outs Zero_FloatTensor:$grad);
+  let assemblyFormat = "$dy `,` $saved attr-dict `:` functional-type(operands, results)";
+}
+
+def Zero_ConvGradInputOp : Zero_SpatialGradOp<"conv_grad_input",
+    "gradient of Conv for its input; `saved` is the weight">;
+def Zero_ConvGradWeightOp : Zero_SpatialGradOp<"conv_grad_weight",
+    "gradient of Conv for its weight; `saved` is the input">;
+
+def Zero_MaxPoolGradOp : Zero_Op<"max_pool_grad", [Pure]> {
+  let summary = "dy added at each window's maximum (from MaxPool's argmax)";
+  let arguments = (ins Zero_FloatTensor:$dy, RankedTensorOf<[I64]>:$argmax,
+                       DenseI64ArrayAttr:$kernel_shape, DenseI64ArrayAttr:$strides,
+                       DenseI64ArrayAttr:$pads);
+  let results = (outs Zero_FloatTensor:$dx);
+  let assemblyFormat = "$dy `,` $argmax attr-dict `:` functional-type(operands, results)";
+}
+
+def Zero_AveragePoolGradOp : Zero_Op<"average_pool_grad", [Pure]> {
+  let summary = "dy spread evenly over each window";
+  let arguments = (ins Zero_FloatTensor:$dy, DenseI64ArrayAttr:$kernel_shape,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       BoolAttr:$count_include_pad);
+  let results = (outs Zero_FloatTensor:$dx);
+  let assemblyFormat = "$dy attr-dict `:` functional-type(operands, results)";
+}
+
+def Zero_BatchNormalizationGradOp : Zero_Op<"batch_normalization_grad", [Pure]> {
+  let summary = "training-mode BatchNormalization gradients for input, scale and bias";
+  let arguments = (ins Zero_FloatTensor:$dy, Zero_FloatTensor:$input, Zero_FloatTensor:$scale,
+                       Zero_FloatTensor:$saved_mean, Zero_FloatTensor:$saved_inv_std);
+  let results = (outs Zero_FloatTensor:$dinput, Zero_FloatTensor:$dscale,
+                      Zero_FloatTensor:$dbias);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+}
+
 //===----------------------------------------------------------------------===//
 // Sharding and collectives. A shard is this rank's contiguous 1/N of a tensor
 // flattened and zero-padded to N * ceil(numel / N) elements, so any shape and

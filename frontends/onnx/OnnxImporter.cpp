@@ -16,6 +16,8 @@
 
 #include <algorithm>
 
+using zero::kModelStateAttr;
+
 using namespace mlir;
 
 namespace zero::frontend {
@@ -78,6 +80,12 @@ private:
   LogicalResult importNode(const ::onnx::NodeProto &node);
   LogicalResult importSplit(const ::onnx::NodeProto &node);
   LogicalResult importSlice(const ::onnx::NodeProto &node);
+  LogicalResult importBatchNormalization(const ::onnx::NodeProto &node);
+  /// 2-D window attributes with ONNX's defaults; fails on what zero does not
+  /// model (auto_pad, ceil_mode, storage_order).
+  LogicalResult windowAttributes(const ::onnx::NodeProto &node, SmallVector<int64_t> &kernel,
+                                 SmallVector<int64_t> &strides, SmallVector<int64_t> &pads,
+                                 SmallVector<int64_t> &dilations);
   /// Evaluates an int64 value computed from constants and static shapes
   /// (Shape, Gather, Concat, arithmetic, Range, ...); nullopt if it is not
   /// a compile-time constant.
@@ -219,7 +227,13 @@ LogicalResult Importer::importParameters(ModuleOp module) {
         builder, NameLoc::get(builder.getStringAttr(init.name()), fileLoc),
         builder.getStringAttr(init.name()), TypeAttr::get(type), builder.getUnitAttr(), value,
         builder.getStringAttr("private"));
-    (void)global;
+    // BatchNormalization's running statistics are model state, not weights.
+    bool isState = llvm::any_of(model.graph().node(), [&](const ::onnx::NodeProto &node) {
+      return node.op_type() == "BatchNormalization" && node.input_size() == 5 &&
+             (node.input(3) == init.name() || node.input(4) == init.name());
+    });
+    if (isState)
+      global->setAttr(kModelStateAttr, builder.getUnitAttr());
     parameters[init.name()] = type;
   }
   return success();
@@ -510,6 +524,8 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
     }
   if (op == "Split")
     return importSplit(node);
+  if (op == "BatchNormalization")
+    return importBatchNormalization(node);
   if (op == "Slice")
     return importSlice(node);
 
@@ -646,6 +662,44 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
       if (!node.output(i).empty())
         values[node.output(i)] = norm->getResult(i);
     out = norm.getResult();
+  } else if (op == "Conv") {
+    SmallVector<int64_t> kernel, strides, pads, dilations;
+    if (failed(windowAttributes(node, kernel, strides, pads, dilations)))
+      return failure();
+    out = onnx::ConvOp::create(builder, loc, resultType, inputs[0], inputs[1],
+                               inputs.size() > 2 ? inputs[2] : Value(),
+                               builder.getDenseI64ArrayAttr(strides),
+                               builder.getDenseI64ArrayAttr(pads),
+                               builder.getDenseI64ArrayAttr(dilations),
+                               builder.getI64IntegerAttr(attrInt("group", 1)));
+  } else if (op == "MaxPool" || op == "AveragePool") {
+    SmallVector<int64_t> kernel, strides, pads, dilations;
+    if (failed(windowAttributes(node, kernel, strides, pads, dilations)))
+      return failure();
+    if (llvm::any_of(dilations, [](int64_t d) { return d != 1; }))
+      return nodeError(node) << "dilated pooling is not supported";
+    if (op == "MaxPool") {
+      if (node.output_size() > 1 && !node.output(1).empty())
+        return nodeError(node) << "the Indices output is not supported";
+      auto argmaxType = cast<RankedTensorType>(resultType).clone(builder.getI64Type());
+      out = onnx::MaxPoolOp::create(builder, loc, TypeRange{resultType, argmaxType}, inputs[0],
+                                    builder.getDenseI64ArrayAttr(kernel),
+                                    builder.getDenseI64ArrayAttr(strides),
+                                    builder.getDenseI64ArrayAttr(pads))
+                .getResult();
+    } else {
+      out = onnx::AveragePoolOp::create(builder, loc, resultType, inputs[0],
+                                        builder.getDenseI64ArrayAttr(kernel),
+                                        builder.getDenseI64ArrayAttr(strides),
+                                        builder.getDenseI64ArrayAttr(pads),
+                                        builder.getBoolAttr(attrInt("count_include_pad", 0)));
+    }
+  } else if (op == "GlobalAveragePool") {
+    int64_t rank = cast<RankedTensorType>(inputs[0].getType()).getRank();
+    out = onnx::ReduceMeanOp::create(
+        builder, loc, resultType, inputs[0],
+        builder.getDenseI64ArrayAttr(llvm::to_vector(llvm::seq<int64_t>(2, rank))),
+        builder.getBoolAttr(true));
   } else if (op == "MatMul") {
     out = onnx::MatMulOp::create(builder, loc, resultType, inputs[0], inputs[1]);
   } else if (op == "Softmax" || op == "LogSoftmax") {
@@ -710,6 +764,106 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
     return nodeError(node) << "imported type " << out.getType()
                            << " differs from the inferred type " << resultType;
   values[node.output(0)] = out;
+  return success();
+}
+
+LogicalResult Importer::windowAttributes(const ::onnx::NodeProto &node,
+                                         SmallVector<int64_t> &kernel,
+                                         SmallVector<int64_t> &strides,
+                                         SmallVector<int64_t> &pads,
+                                         SmallVector<int64_t> &dilations) {
+  auto type = valueTypes.lookup(node.input(0));
+  int64_t spatial = type && type->tensor_type().has_shape()
+                        ? type->tensor_type().shape().dim_size() - 2
+                        : 2;
+  if (spatial != 2)
+    return nodeError(node) << "only 2-D (NCHW) windows are supported";
+  const ::onnx::TypeProto *weight =
+      node.op_type() == "Conv" ? valueTypes.lookup(node.input(1)) : nullptr;
+  strides.assign(2, 1);
+  pads.assign(4, 0);
+  dilations.assign(2, 1);
+  if (weight && weight->tensor_type().shape().dim_size() == 4)
+    kernel = {weight->tensor_type().shape().dim(2).dim_value(),
+              weight->tensor_type().shape().dim(3).dim_value()};
+  for (const auto &a : node.attribute()) {
+    SmallVector<int64_t> ints(a.ints().begin(), a.ints().end());
+    if (a.name() == "kernel_shape")
+      kernel = ints;
+    else if (a.name() == "strides")
+      strides = ints;
+    else if (a.name() == "pads")
+      pads = ints;
+    else if (a.name() == "dilations")
+      dilations = ints;
+    else if ((a.name() == "auto_pad" && a.s() != "NOTSET") ||
+             (a.name() == "ceil_mode" && a.i() != 0) ||
+             (a.name() == "storage_order" && a.i() != 0))
+      return nodeError(node) << "attribute " << a.name() << " is not supported";
+  }
+  if (kernel.size() != 2 || strides.size() != 2 || pads.size() != 4 || dilations.size() != 2)
+    return nodeError(node) << "expected 2-D kernel_shape, strides, dilations and 4 pads";
+  return success();
+}
+
+LogicalResult Importer::importBatchNormalization(const ::onnx::NodeProto &node) {
+  Location loc = nodeLoc(node);
+  SmallVector<Value> in;
+  for (int i = 0; i < 5; ++i) {
+    if (i >= node.input_size() || node.input(i).empty())
+      return nodeError(node) << "expects 5 inputs";
+    auto v = lookup(node.input(i), node);
+    if (failed(v))
+      return failure();
+    in.push_back(*v);
+  }
+  float epsilon = 1e-5f, momentum = 0.9f;
+  bool training = opset < 14 && node.output_size() > 1;
+  for (const auto &a : node.attribute()) {
+    if (a.name() == "epsilon")
+      epsilon = a.f();
+    else if (a.name() == "momentum")
+      momentum = a.f();
+    else if (a.name() == "training_mode")
+      training = a.i() != 0;
+  }
+  auto type = outputType(node, 0);
+  if (failed(type))
+    return failure();
+  auto x = in[0];
+  if (!training) {
+    // Inference: y = (x - mean) / sqrt(var + eps) * scale + bias, with the
+    // per-channel vectors reshaped to broadcast along dimension 1.
+    SmallVector<int64_t> channelShape(type->getRank(), 1);
+    channelShape[1] = type->getDimSize(1);
+    auto channelType = type->clone(channelShape);
+    auto channel = [&](Value v) -> Value {
+      return onnx::ReshapeOp::create(builder, loc, channelType, v);
+    };
+    auto scalarType = RankedTensorType::get({}, builder.getF32Type());
+    Value eps = onnx::ConstantOp::create(builder, loc, DenseElementsAttr::get(scalarType, epsilon));
+    Value std = onnx::SqrtOp::create(
+        builder, loc, onnx::AddOp::create(builder, loc, channelType, channel(in[4]), eps));
+    Value y = onnx::SubOp::create(builder, loc, *type, x, channel(in[3]));
+    y = onnx::DivOp::create(builder, loc, *type, y, std);
+    y = onnx::MulOp::create(builder, loc, *type, y, channel(in[1]));
+    values[node.output(0)] = onnx::AddOp::create(builder, loc, *type, y, channel(in[2]));
+    return success();
+  }
+  // Training: batch statistics, and the running statistics written back to
+  // their globals. ONNX's momentum weighs the old value, PyTorch's the new.
+  auto statsType = cast<RankedTensorType>(in[3].getType());
+  auto norm = onnx::BatchNormalizationOp::create(
+      builder, loc, TypeRange{*type, statsType, statsType, statsType, statsType}, in[0], in[1],
+      in[2], in[3], in[4], builder.getF32FloatAttr(epsilon),
+      builder.getF32FloatAttr(1.0f - momentum));
+  for (int i : {3, 4}) {
+    auto load = in[i].getDefiningOp<ml_program::GlobalLoadOp>();
+    if (!load)
+      return nodeError(node) << "running statistics must be initializers";
+    ml_program::GlobalStoreOp::create(builder, loc, load.getGlobalAttr(), norm->getResult(i));
+  }
+  values[node.output(0)] = norm.getResult();
   return success();
 }
 

@@ -58,6 +58,10 @@ class Backend {
 
 const Backend& cpu_backend();
 
+// Caps the floats of one im2col chunk of the CPU Conv kernels (at least one
+// image is always taken); for tests of the chunking. Returns the old cap.
+int64_t set_cpu_conv_scratch_limit(int64_t floats);
+
 }  // namespace zero
 
 #endif  // ZERO_RUNTIME_BACKEND_H

@@ -78,14 +78,17 @@ bool arity(plan::Opcode op, Arity* a) {
     case O::ReluGrad: case O::TanhGrad: case O::SigmoidGrad: case O::ErfGrad:
     case O::SoftmaxGrad: case O::LogSoftmaxGrad: case O::NegativeLogLikelihoodLoss:
     case O::Gather: case O::GatherGrad:
+    case O::ConvGradInput: case O::ConvGradWeight: case O::MaxPoolGrad:
       *a = {2, 2, 1, 1}; return true;
     case O::Neg: case O::Sqrt: case O::Relu: case O::Tanh: case O::Sigmoid: case O::Erf:
     case O::Exp: case O::Log: case O::Copy: case O::Cast: case O::Softmax: case O::LogSoftmax:
     case O::ReduceSum: case O::ReduceMean: case O::Transpose: case O::Expand:
-    case O::Slice: case O::SliceGrad:
+    case O::Slice: case O::SliceGrad: case O::AveragePool: case O::AveragePoolGrad:
     case O::AllReduce: case O::ReduceScatter: case O::AllGather:
       *a = {1, 1, 1, 1}; return true;
-    case O::Gemm: *a = {2, 3, 1, 1}; return true;
+    case O::Gemm: case O::Conv: *a = {2, 3, 1, 1}; return true;
+    // argmax may be omitted when no gradient needs it.
+    case O::MaxPool: *a = {1, 1, 1, 2}; return true;
     case O::SoftmaxCrossEntropyLoss: *a = {2, 2, 1, 2}; return true;
     case O::Fill: *a = {0, 0, 1, 1}; return true;
     case O::Concat: *a = {1, 1024, 1, 1}; return true;
@@ -93,6 +96,8 @@ bool arity(plan::Opcode op, Arity* a) {
     // mean and inv_std_dev (and dscale, dbias) may be omitted when unused.
     case O::LayerNormalization: *a = {3, 3, 1, 3}; return true;
     case O::LayerNormalizationGrad: *a = {5, 5, 1, 3}; return true;
+    // saved_mean and saved_inv_std (dscale, dbias) likewise.
+    case O::BatchNormalization: case O::BatchNormalizationGrad: *a = {5, 5, 1, 3}; return true;
     case O::SoftmaxCrossEntropyLossGrad: case O::NegativeLogLikelihoodLossGrad:
       *a = {3, 3, 1, 1}; return true;
     // Optimizers update in place; outputs, if listed, only document that.

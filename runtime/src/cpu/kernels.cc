@@ -1095,6 +1095,642 @@ Status layer_norm_grad(const KernelCall& call) {
   return Status();
 }
 
+// ---- Conv, pooling, BatchNormalization (2-D NCHW, F32) -------------------
+//
+// Conv and its gradients are im2col + GEMM over chunks of images: the
+// columns of a chunk of nc images form one [C/group * kH * kW, nc * OH * OW]
+// matrix, so small late-layer feature maps still make wide GEMMs.
+
+// Upper bound on the floats of one im2col chunk (at least one image).
+int64_t conv_scratch_limit = int64_t(1) << 24;
+
+// True when the byte ranges of a and b intersect.
+bool overlaps(const Tensor& a, const Tensor& b) {
+  if (a.numel == 0 || b.numel == 0) return false;
+  const uint8_t *a0 = static_cast<const uint8_t*>(a.data), *b0 = static_cast<const uint8_t*>(b.data);
+  const uint8_t *a1 = a0 + size_t(a.numel) * dtype_size(a.dtype), *b1 = b0 + size_t(b.numel) * dtype_size(b.dtype);
+  return a0 < b1 && b0 < a1;
+}
+
+std::string list_string(const int64_t* v, int n) {
+  std::string s = "[";
+  for (int i = 0; i < n; ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+// The sliding window of a 2-D conv or pool.
+struct Window2d {
+  int64_t k[2] = {1, 1};        // kernel height, width
+  int64_t s[2] = {1, 1};        // strides
+  int64_t p[4] = {0, 0, 0, 0};  // top, left, bottom, right
+  int64_t d[2] = {1, 1};        // dilations
+};
+
+// Output size along one axis, -1 when the window does not fit the padded input.
+int64_t window_out(int64_t in, int64_t pad0, int64_t pad1, int64_t k, int64_t d, int64_t s) {
+  const int64_t span = in + pad0 + pad1 - d * (k - 1) - 1;
+  return span < 0 ? -1 : span / s + 1;
+}
+
+// Reads an optional attribute list of `n` entries each >= `min` into out
+// (absent or empty keeps the defaults).
+Status read_list(const KernelCall& call, const flatbuffers::Vector<int64_t>* v, int n, int64_t min, const char* name,
+                 int64_t* out) {
+  if (!v || v->size() == 0) return Status();
+  if (int(v->size()) != n)
+    return fail(call, std::string(name) + " must have " + std::to_string(n) + " entries (2-D), got " +
+                          std::to_string(v->size()));
+  for (int i = 0; i < n; ++i) {
+    if (v->Get(i) < min || v->Get(i) > (int64_t(1) << 32))
+      return fail(call, std::string(name) + " " + list_string(v->data(), n) + " must be >= " + std::to_string(min));
+    out[i] = v->Get(i);
+  }
+  return Status();
+}
+
+struct ConvGeom {
+  int64_t n = 0, c = 0, h = 0, w = 0;  // input
+  int64_t m = 0, oh = 0, ow = 0;       // output channels and size
+  int64_t group = 1;
+  Window2d win;
+  int64_t cg() const { return c / group; }
+  int64_t mg() const { return m / group; }
+  int64_t kdim() const { return cg() * win.k[0] * win.k[1]; }  // GEMM inner dimension
+  int64_t plane() const { return oh * ow; }
+};
+
+Status expect_4d(const KernelCall& call, const Tensor& t, const char* role) {
+  ZERO_RETURN_IF_ERROR(expect_f32(call, t, role));
+  if (t.ndim != 4) return fail(call, std::string(role) + " must be 4-D (NCHW), got " + shape_of(t));
+  return Status();
+}
+
+// Checks x [N,C,H,W] * w [M,C/group,kH,kW] -> y [N,M,OH,OW] against
+// ConvAttrs; the roles name the operands as the instruction has them
+// (x or dx, w or dw, y or dy).
+Status conv_geometry(const KernelCall& call, const Tensor& x, const Tensor& w, const Tensor& y, const char* xr,
+                     const char* wr, const char* yr, ConvGeom* g) {
+  ZERO_RETURN_IF_ERROR(expect_4d(call, x, xr));
+  ZERO_RETURN_IF_ERROR(expect_4d(call, w, wr));
+  ZERO_RETURN_IF_ERROR(expect_4d(call, y, yr));
+  Window2d& win = g->win;
+  if (const auto* a = call.inst->attrs_as_ConvAttrs()) {
+    ZERO_RETURN_IF_ERROR(read_list(call, a->strides(), 2, 1, "strides", win.s));
+    ZERO_RETURN_IF_ERROR(read_list(call, a->pads(), 4, 0, "pads", win.p));
+    ZERO_RETURN_IF_ERROR(read_list(call, a->dilations(), 2, 1, "dilations", win.d));
+    g->group = a->group();
+    if (g->group < 1) return fail(call, "group " + std::to_string(g->group) + " must be >= 1");
+  }
+  g->n = x.dims[0], g->c = x.dims[1], g->h = x.dims[2], g->w = x.dims[3];
+  g->m = w.dims[0];
+  win.k[0] = w.dims[2], win.k[1] = w.dims[3];
+  const std::string desc = std::string(xr) + " " + shape_of(x) + " and " + wr + " " + shape_of(w) + " (strides " +
+                           list_string(win.s, 2) + ", pads " + list_string(win.p, 4) + ", dilations " +
+                           list_string(win.d, 2) + ", group " + std::to_string(g->group) + ")";
+  if (g->c % g->group != 0 || g->m % g->group != 0)
+    return fail(call, "group " + std::to_string(g->group) + " does not divide the channels of " + desc);
+  if (w.dims[1] != g->c / g->group)
+    return fail(call, std::string(wr) + " dimension 1 must be C/group = " + std::to_string(g->c / g->group) + " for " +
+                          desc);
+  if (win.k[0] < 1 || win.k[1] < 1) return fail(call, "empty kernel in " + desc);
+  g->oh = window_out(g->h, win.p[0], win.p[2], win.k[0], win.d[0], win.s[0]);
+  g->ow = window_out(g->w, win.p[1], win.p[3], win.k[1], win.d[1], win.s[1]);
+  if (g->oh < 1 || g->ow < 1) return fail(call, "the dilated kernel is larger than the padded input for " + desc);
+  const int64_t want[4] = {g->n, g->m, g->oh, g->ow};
+  for (int i = 0; i < 4; ++i)
+    if (y.dims[i] != want[i])
+      return fail(call, std::string(yr) + " " + shape_of(y) + " does not match the convolution of " + desc +
+                            ": expected " + list_string(want, 4));
+  if (!fits_int(g->kdim()) || !fits_int(g->m) || g->plane() > 0x7fffffff)
+    return fail(call, "dimensions exceed BLAS int range");
+  return Status();
+}
+
+// Images per im2col chunk.
+int64_t conv_chunk(const ConvGeom& g) {
+  const int64_t per_image = std::max<int64_t>(1, g.kdim() * g.plane());
+  int64_t nc = std::max<int64_t>(1, conv_scratch_limit / per_image);
+  nc = std::min(nc, std::max<int64_t>(g.n, 1));
+  // One GEMM's column count must fit a BLAS int.
+  return std::max<int64_t>(1, std::min(nc, int64_t(0x7fffffff) / std::max<int64_t>(1, g.plane())));
+}
+
+// Valid output columns [lo, hi) of kernel column j: those reading inside x.
+void valid_cols(const ConvGeom& g, int64_t j, int64_t* lo, int64_t* hi) {
+  const int64_t off = j * g.win.d[1] - g.win.p[1], sw = g.win.s[1];
+  *lo = off >= 0 ? 0 : std::min(g.ow, (-off + sw - 1) / sw);
+  *hi = g.w - 1 - off < 0 ? 0 : std::min(g.ow, (g.w - 1 - off) / sw + 1);
+  if (*hi < *lo) *hi = *lo;
+}
+
+// col[(c*kH + i)*kW + j][nn*P + oh*OW + ow] = x[n0 + nn, gi*Cg + c, ih, iw]
+// (0 in the padding), P = OH*OW.
+void im2col(const ConvGeom& g, const float* x, int64_t n0, int64_t nc, int64_t gi, float* col) {
+  const int64_t cg = g.cg(), kh = g.win.k[0], kw = g.win.k[1], P = g.plane(), ld = nc * P, hw = g.h * g.w;
+  const int64_t sh = g.win.s[0], sw = g.win.s[1];
+  for (int64_t c = 0; c < cg; ++c)
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        float* row = col + ((c * kh + i) * kw + j) * ld;
+        int64_t lo, hi;
+        valid_cols(g, j, &lo, &hi);
+        const int64_t off_w = j * g.win.d[1] - g.win.p[1];
+        for (int64_t nn = 0; nn < nc; ++nn) {
+          const float* plane = x + ((n0 + nn) * g.c + gi * cg + c) * hw;
+          for (int64_t oh = 0; oh < g.oh; ++oh) {
+            float* dst = row + nn * P + oh * g.ow;
+            const int64_t ih = oh * sh - g.win.p[0] + i * g.win.d[0];
+            if (ih < 0 || ih >= g.h) {
+              std::fill(dst, dst + g.ow, 0.f);
+              continue;
+            }
+            const float* src = plane + ih * g.w;
+            std::fill(dst, dst + lo, 0.f);
+            if (sw == 1) {
+              if (hi > lo) std::memcpy(dst + lo, src + lo + off_w, size_t(hi - lo) * sizeof(float));
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * sw + off_w];
+            }
+            std::fill(dst + hi, dst + g.ow, 0.f);
+          }
+        }
+      }
+}
+
+// The adjoint of im2col: dx[...] += col[...] over the valid positions.
+void col2im(const ConvGeom& g, const float* col, int64_t n0, int64_t nc, int64_t gi, float* dx) {
+  const int64_t cg = g.cg(), kh = g.win.k[0], kw = g.win.k[1], P = g.plane(), ld = nc * P, hw = g.h * g.w;
+  const int64_t sh = g.win.s[0], sw = g.win.s[1];
+  for (int64_t c = 0; c < cg; ++c)
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        const float* row = col + ((c * kh + i) * kw + j) * ld;
+        int64_t lo, hi;
+        valid_cols(g, j, &lo, &hi);
+        const int64_t off_w = j * g.win.d[1] - g.win.p[1];
+        for (int64_t nn = 0; nn < nc; ++nn) {
+          float* plane = dx + ((n0 + nn) * g.c + gi * cg + c) * hw;
+          for (int64_t oh = 0; oh < g.oh; ++oh) {
+            const int64_t ih = oh * sh - g.win.p[0] + i * g.win.d[0];
+            if (ih < 0 || ih >= g.h) continue;
+            const float* src = row + nn * P + oh * g.ow;
+            float* dst = plane + ih * g.w + off_w;
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * sw] += src[ow];
+          }
+        }
+      }
+}
+
+// Per-thread scratch buffers, grown as needed and kept between calls.
+float* scratch(int which, int64_t floats) {
+  thread_local std::vector<float> bufs[2];
+  std::vector<float>& b = bufs[which];
+  if (int64_t(b.size()) < floats) b.resize(size_t(floats));
+  return b.data();
+}
+
+Status validate_conv(const KernelCall& call) {
+  const Tensor &x = call.in[0], &w = call.in[1], &y = call.out[0];
+  ConvGeom g;
+  ZERO_RETURN_IF_ERROR(conv_geometry(call, x, w, y, "x", "w", "y", &g));
+  if (call.num_in > 2) {
+    const Tensor& b = call.in[2];
+    ZERO_RETURN_IF_ERROR(expect_f32(call, b, "b"));
+    if (b.ndim != 1 || b.dims[0] != g.m)
+      return fail(call, "b " + shape_of(b) + " must be [" + std::to_string(g.m) + "] (w's output channels)");
+  }
+  for (int k = 0; k < call.num_in; ++k)
+    if (overlaps(call.in[k], y)) return fail(call, "y cannot overlap an input (not in place)");
+  return Status();
+}
+
+Status conv(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(validate_conv(call));
+  const Tensor &x = call.in[0], &w = call.in[1], &y = call.out[0];
+  ConvGeom g;
+  ZERO_RETURN_IF_ERROR(conv_geometry(call, x, w, y, "x", "w", "y", &g));
+  const float* bias = call.num_in > 2 ? call.in[2].f32() : nullptr;
+  const int64_t K = g.kdim(), P = g.plane(), mg = g.mg(), nc = conv_chunk(g);
+  float* col = scratch(0, K * nc * P);
+  for (int64_t n0 = 0; n0 < g.n; n0 += nc) {
+    const int64_t cur = std::min(nc, g.n - n0), ld = cur * P;
+    for (int64_t gi = 0; gi < g.group; ++gi) {
+      im2col(g, x.f32(), n0, cur, gi, col);
+      // One image: the GEMM writes y's [mg, P] block directly.
+      float* out = cur == 1 ? y.f32() + (n0 * g.m + gi * mg) * P : scratch(1, mg * ld);
+      sgemm(false, false, mg, ld, K, 1.f, w.f32() + gi * mg * K, col, 0.f, out);
+      for (int64_t nn = 0; nn < cur; ++nn)
+        for (int64_t m = 0; m < mg; ++m) {
+          float* dst = y.f32() + ((n0 + nn) * g.m + gi * mg + m) * P;
+          const float* src = out + m * ld + nn * P;
+          const float b = bias ? bias[gi * mg + m] : 0.f;
+          if (src == dst) {
+            if (bias) for (int64_t p = 0; p < P; ++p) dst[p] += b;
+          } else {
+            for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + b;
+          }
+        }
+    }
+  }
+  return Status();
+}
+
+Status validate_conv_grad_input(const KernelCall& call) {
+  const Tensor &dy = call.in[0], &w = call.in[1], &dx = call.out[0];
+  ConvGeom g;
+  ZERO_RETURN_IF_ERROR(conv_geometry(call, dx, w, dy, "dx", "w", "dy", &g));
+  if (overlaps(dx, dy) || overlaps(dx, w)) return fail(call, "dx cannot overlap an input (not in place)");
+  return Status();
+}
+
+// dy [mg, cur*P] of group gi for images [n0, n0 + cur), gathered from
+// [N, M, P] (or dy itself for one image).
+const float* gather_dy(const ConvGeom& g, const float* dy, int64_t n0, int64_t cur, int64_t gi) {
+  const int64_t P = g.plane(), mg = g.mg();
+  if (cur == 1) return dy + (n0 * g.m + gi * mg) * P;
+  float* out = scratch(1, mg * cur * P);
+  for (int64_t m = 0; m < mg; ++m)
+    for (int64_t nn = 0; nn < cur; ++nn)
+      std::memcpy(out + (m * cur + nn) * P, dy + ((n0 + nn) * g.m + gi * mg + m) * P, size_t(P) * sizeof(float));
+  return out;
+}
+
+Status conv_grad_input(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(validate_conv_grad_input(call));
+  const Tensor &dy = call.in[0], &w = call.in[1], &dx = call.out[0];
+  ConvGeom g;
+  ZERO_RETURN_IF_ERROR(conv_geometry(call, dx, w, dy, "dx", "w", "dy", &g));
+  std::fill(dx.f32(), dx.f32() + dx.numel, 0.f);
+  const int64_t K = g.kdim(), P = g.plane(), mg = g.mg(), nc = conv_chunk(g);
+  float* col = scratch(0, K * nc * P);
+  for (int64_t n0 = 0; n0 < g.n; n0 += nc) {
+    const int64_t cur = std::min(nc, g.n - n0);
+    for (int64_t gi = 0; gi < g.group; ++gi) {
+      const float* dyb = gather_dy(g, dy.f32(), n0, cur, gi);
+      sgemm(true, false, K, cur * P, mg, 1.f, w.f32() + gi * mg * K, dyb, 0.f, col);
+      col2im(g, col, n0, cur, gi, dx.f32());
+    }
+  }
+  return Status();
+}
+
+Status validate_conv_grad_weight(const KernelCall& call) {
+  const Tensor &dy = call.in[0], &x = call.in[1], &dw = call.out[0];
+  ConvGeom g;
+  ZERO_RETURN_IF_ERROR(conv_geometry(call, x, dw, dy, "x", "dw", "dy", &g));
+  if (overlaps(dw, dy) || overlaps(dw, x)) return fail(call, "dw cannot overlap an input (not in place)");
+  return Status();
+}
+
+Status conv_grad_weight(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(validate_conv_grad_weight(call));
+  const Tensor &dy = call.in[0], &x = call.in[1], &dw = call.out[0];
+  ConvGeom g;
+  ZERO_RETURN_IF_ERROR(conv_geometry(call, x, dw, dy, "x", "dw", "dy", &g));
+  std::fill(dw.f32(), dw.f32() + dw.numel, 0.f);
+  const int64_t K = g.kdim(), P = g.plane(), mg = g.mg(), nc = conv_chunk(g);
+  float* col = scratch(0, K * nc * P);
+  for (int64_t n0 = 0; n0 < g.n; n0 += nc) {
+    const int64_t cur = std::min(nc, g.n - n0);
+    for (int64_t gi = 0; gi < g.group; ++gi) {
+      im2col(g, x.f32(), n0, cur, gi, col);
+      const float* dyb = gather_dy(g, dy.f32(), n0, cur, gi);
+      // dw_g [mg, K] += dy_g [mg, cur*P] . col^T
+      sgemm(false, true, mg, K, cur * P, 1.f, dyb, col, 1.f, dw.f32() + gi * mg * K);
+    }
+  }
+  return Status();
+}
+
+// ---- pooling -------------------------------------------------------------
+
+struct PoolGeom {
+  int64_t planes = 0, h = 0, w = 0, oh = 0, ow = 0;
+  Window2d win;
+  bool include_pad = false;
+};
+
+// Checks x [N,C,H,W] pooled to y [N,C,OH,OW] against PoolAttrs.
+Status pool_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, const char* xr, const char* yr,
+                     PoolGeom* g) {
+  ZERO_RETURN_IF_ERROR(expect_4d(call, x, xr));
+  ZERO_RETURN_IF_ERROR(expect_4d(call, y, yr));
+  const auto* a = call.inst->attrs_as_PoolAttrs();
+  if (!a) return fail(call, "missing PoolAttrs");
+  Window2d& win = g->win;
+  if (!a->kernel_shape() || a->kernel_shape()->size() != 2) return fail(call, "kernel_shape must have 2 entries (2-D)");
+  ZERO_RETURN_IF_ERROR(read_list(call, a->kernel_shape(), 2, 1, "kernel_shape", win.k));
+  ZERO_RETURN_IF_ERROR(read_list(call, a->strides(), 2, 1, "strides", win.s));
+  ZERO_RETURN_IF_ERROR(read_list(call, a->pads(), 4, 0, "pads", win.p));
+  g->include_pad = a->count_include_pad();
+  // Every window then holds at least one element of x.
+  for (int i = 0; i < 4; ++i)
+    if (win.p[i] >= win.k[i % 2])
+      return fail(call, "pads " + list_string(win.p, 4) + " must be smaller than kernel_shape " + list_string(win.k, 2));
+  g->planes = x.dims[0] * x.dims[1], g->h = x.dims[2], g->w = x.dims[3];
+  g->oh = window_out(g->h, win.p[0], win.p[2], win.k[0], 1, win.s[0]);
+  g->ow = window_out(g->w, win.p[1], win.p[3], win.k[1], 1, win.s[1]);
+  const std::string desc = std::string(xr) + " " + shape_of(x) + " (kernel_shape " + list_string(win.k, 2) +
+                           ", strides " + list_string(win.s, 2) + ", pads " + list_string(win.p, 4) + ")";
+  if (g->oh < 1 || g->ow < 1) return fail(call, "the kernel is larger than the padded input for " + desc);
+  const int64_t want[4] = {x.dims[0], x.dims[1], g->oh, g->ow};
+  for (int i = 0; i < 4; ++i)
+    if (y.dims[i] != want[i])
+      return fail(call, std::string(yr) + " " + shape_of(y) + " does not match pooling " + desc + ": expected " +
+                            list_string(want, 4));
+  return Status();
+}
+
+// Calls f(out_index, h0, h1, w0, w1) for each output position of one plane
+// with its window clipped to the input.
+template <class F>
+void for_each_window(const PoolGeom& g, F f) {
+  for (int64_t oh = 0; oh < g.oh; ++oh) {
+    const int64_t hs = oh * g.win.s[0] - g.win.p[0];
+    const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + g.win.k[0], g.h);
+    for (int64_t ow = 0; ow < g.ow; ++ow) {
+      const int64_t ws = ow * g.win.s[1] - g.win.p[1];
+      f(oh * g.ow + ow, h0, h1, std::max<int64_t>(ws, 0), std::min(ws + g.win.k[1], g.w));
+    }
+  }
+}
+
+Status validate_max_pool(const KernelCall& call) {
+  PoolGeom g;
+  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.in[0], call.out[0], "x", "y", &g));
+  if (call.num_out > 1) {
+    const Tensor& am = call.out[1];
+    if (am.dtype != DType::I64) return fail(call, "argmax must be I64");
+    if (!same_shape(am, call.out[0]))
+      return fail(call, "argmax " + shape_of(am) + " must have y's shape " + shape_of(call.out[0]));
+  }
+  for (int k = 0; k < call.num_out; ++k)
+    if (overlaps(call.out[k], call.in[0])) return fail(call, "outputs cannot overlap x (not in place)");
+  if (call.num_out > 1 && overlaps(call.out[0], call.out[1])) return fail(call, "y and argmax overlap");
+  return Status();
+}
+
+// The first maximum in row-major window order wins; a NaN wins over numbers
+// (the first NaN), so NaN propagates.
+Status max_pool(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(validate_max_pool(call));
+  PoolGeom g;
+  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.in[0], call.out[0], "x", "y", &g));
+  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
+  for (int64_t pl = 0; pl < g.planes; ++pl) {
+    const float* x = call.in[0].f32() + pl * hw;
+    float* y = call.out[0].f32() + pl * ohw;
+    int64_t* am = call.num_out > 1 ? call.out[1].i64() + pl * ohw : nullptr;
+    for_each_window(g, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+      int64_t best_i = h0 * g.w + w0;
+      float best = x[best_i];
+      for (int64_t ih = h0; ih < h1; ++ih)
+        for (int64_t iw = w0; iw < w1; ++iw) {
+          const float v = x[ih * g.w + iw];
+          if (v > best || (v != v && best == best)) {
+            best = v;
+            best_i = ih * g.w + iw;
+          }
+        }
+      y[o] = best;
+      if (am) am[o] = best_i;
+    });
+  }
+  return Status();
+}
+
+Status validate_max_pool_grad(const KernelCall& call) {
+  const Tensor &dy = call.in[0], &am = call.in[1], &dx = call.out[0];
+  PoolGeom g;
+  ZERO_RETURN_IF_ERROR(pool_geometry(call, dx, dy, "dx", "dy", &g));
+  if (am.dtype != DType::I64) return fail(call, "argmax must be I64");
+  if (!same_shape(am, dy)) return fail(call, "argmax " + shape_of(am) + " must have dy's shape " + shape_of(dy));
+  if (overlaps(dx, dy) || overlaps(dx, am)) return fail(call, "dx cannot overlap an input (not in place)");
+  return Status();
+}
+
+Status max_pool_grad(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(validate_max_pool_grad(call));
+  PoolGeom g;
+  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.out[0], call.in[0], "dx", "dy", &g));
+  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
+  float* dx = call.out[0].f32();
+  std::fill(dx, dx + call.out[0].numel, 0.f);
+  const float* dy = call.in[0].f32();
+  const int64_t* am = call.in[1].i64();
+  for (int64_t pl = 0; pl < g.planes; ++pl)
+    for (int64_t o = 0; o < ohw; ++o) {
+      const int64_t i = am[pl * ohw + o];
+      if (i < 0 || i >= hw)
+        return fail(call, "argmax " + std::to_string(i) + " out of range [0, " + std::to_string(hw) + ")");
+      dx[pl * hw + i] += dy[pl * ohw + o];
+    }
+  return Status();
+}
+
+Status validate_average_pool(const KernelCall& call) {
+  PoolGeom g;
+  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.in[0], call.out[0], "x", "y", &g));
+  if (overlaps(call.in[0], call.out[0])) return fail(call, "y cannot overlap x (not in place)");
+  return Status();
+}
+
+Status average_pool(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(validate_average_pool(call));
+  PoolGeom g;
+  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.in[0], call.out[0], "x", "y", &g));
+  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, full = g.win.k[0] * g.win.k[1];
+  for (int64_t pl = 0; pl < g.planes; ++pl) {
+    const float* x = call.in[0].f32() + pl * hw;
+    float* y = call.out[0].f32() + pl * ohw;
+    for_each_window(g, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+      float sum = 0.f;
+      for (int64_t ih = h0; ih < h1; ++ih)
+        for (int64_t iw = w0; iw < w1; ++iw) sum += x[ih * g.w + iw];
+      y[o] = sum / float(g.include_pad ? full : (h1 - h0) * (w1 - w0));
+    });
+  }
+  return Status();
+}
+
+Status validate_average_pool_grad(const KernelCall& call) {
+  PoolGeom g;
+  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.out[0], call.in[0], "dx", "dy", &g));
+  if (overlaps(call.in[0], call.out[0])) return fail(call, "dx cannot overlap dy (not in place)");
+  return Status();
+}
+
+Status average_pool_grad(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(validate_average_pool_grad(call));
+  PoolGeom g;
+  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.out[0], call.in[0], "dx", "dy", &g));
+  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, full = g.win.k[0] * g.win.k[1];
+  float* pdx = call.out[0].f32();
+  std::fill(pdx, pdx + call.out[0].numel, 0.f);
+  for (int64_t pl = 0; pl < g.planes; ++pl) {
+    const float* dy = call.in[0].f32() + pl * ohw;
+    float* dx = pdx + pl * hw;
+    for_each_window(g, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+      const float v = dy[o] / float(g.include_pad ? full : (h1 - h0) * (w1 - w0));
+      for (int64_t ih = h0; ih < h1; ++ih)
+        for (int64_t iw = w0; iw < w1; ++iw) dx[ih * g.w + iw] += v;
+    });
+  }
+  return Status();
+}
+
+// ---- BatchNormalization (training mode) ----------------------------------
+
+// Operands t[0, n_read) are only read and may overlap each other; every other
+// pair must be disjoint, except that t[alias] may be exactly (same address
+// and size) one of t[alias_ins]. Null entries are absent operands.
+Status check_disjoint(const KernelCall& call, const Tensor* const* t, const char* const* names, int n, int n_read,
+                      int alias, std::initializer_list<int> alias_ins) {
+  for (int a = 0; a < n; ++a)
+    for (int b = a + 1; b < n; ++b) {
+      if (!t[a] || !t[b] || b < n_read || !overlaps(*t[a], *t[b])) continue;
+      bool ok = false;
+      for (int k : alias_ins)
+        if (b == alias && a == k && t[a]->data == t[b]->data && t[a]->numel == t[b]->numel) ok = true;
+      if (!ok) return fail(call, std::string(names[a]) + " and " + names[b] + " overlap");
+    }
+  return Status();
+}
+
+struct BatchNormGeom {
+  int64_t n = 1, c = 1, inner = 1;  // x viewed as [n, c, inner]
+  double eps = 1e-5, momentum = 0.1;
+  int64_t count() const { return n * inner; }
+};
+
+Status batch_norm_geometry(const KernelCall& call, const Tensor& x, BatchNormGeom* g) {
+  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
+  if (x.ndim < 2) return fail(call, "x must be at least 2-D ([N, C, ...]), got " + shape_of(x));
+  const auto* a = call.inst->attrs_as_BatchNormAttrs();
+  if (!a) return fail(call, "missing BatchNormAttrs");
+  g->eps = a->epsilon();
+  g->momentum = a->momentum();
+  if (!(g->eps >= 0.0) || !std::isfinite(g->eps)) return fail(call, "epsilon must be >= 0");
+  if (!std::isfinite(g->momentum)) return fail(call, "momentum must be finite");
+  g->n = x.dims[0];
+  g->c = x.dims[1];
+  g->inner = 1;
+  for (int d = 2; d < x.ndim; ++d) g->inner *= x.dims[d];
+  return Status();
+}
+
+Status validate_batch_norm(const KernelCall& call) {
+  const Tensor& x = call.in[0];
+  BatchNormGeom g;
+  ZERO_RETURN_IF_ERROR(batch_norm_geometry(call, x, &g));
+  if (g.count() < 2)
+    return fail(call, "x " + shape_of(x) + " has " + std::to_string(g.count()) +
+                          " value(s) per channel; training-mode batch normalization needs more than 1");
+  const char* roles[] = {"x", "scale", "bias", "running_mean", "running_var"};
+  for (int k = 1; k < 5; ++k) ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[k], g.c, roles[k], "x's channels"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[0], x.numel, "y", "x's shape"));
+  const char* out_roles[] = {"y", "saved_mean", "saved_inv_std"};
+  for (int k = 1; k < call.num_out; ++k)
+    ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[k], g.c, out_roles[k], "x's channels"));
+  // y may be x exactly; the running statistics are updated in place.
+  const Tensor* t[] = {&x, &call.in[1], &call.in[2], &call.in[3], &call.in[4], &call.out[0],
+                       call.num_out > 1 ? &call.out[1] : nullptr, call.num_out > 2 ? &call.out[2] : nullptr};
+  const char* names[] = {"x", "scale", "bias", "running_mean", "running_var", "y", "saved_mean", "saved_inv_std"};
+  return check_disjoint(call, t, names, 8, 3, 5, {0});
+}
+
+Status batch_norm(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(validate_batch_norm(call));
+  const Tensor& x = call.in[0];
+  BatchNormGeom g;
+  ZERO_RETURN_IF_ERROR(batch_norm_geometry(call, x, &g));
+  const float *px = x.f32(), *scale = call.in[1].f32(), *bias = call.in[2].f32();
+  float *rmean = call.in[3].f32(), *rvar = call.in[4].f32(), *py = call.out[0].f32();
+  float* smean = call.num_out > 1 ? call.out[1].f32() : nullptr;
+  float* sinv = call.num_out > 2 ? call.out[2].f32() : nullptr;
+  const double count = double(g.count()), mom = g.momentum;
+  for (int64_t c = 0; c < g.c; ++c) {
+    // Two passes in double: the mean, then the biased variance around it.
+    double sum = 0;
+    for (int64_t n = 0; n < g.n; ++n) {
+      const float* p = px + (n * g.c + c) * g.inner;
+      for (int64_t i = 0; i < g.inner; ++i) sum += p[i];
+    }
+    const double mean = sum / count;
+    double sq = 0;
+    for (int64_t n = 0; n < g.n; ++n) {
+      const float* p = px + (n * g.c + c) * g.inner;
+      for (int64_t i = 0; i < g.inner; ++i) sq += (p[i] - mean) * (p[i] - mean);
+    }
+    const double var = sq / count, inv = 1.0 / std::sqrt(var + g.eps);
+    const double k = inv * double(scale[c]), b = double(bias[c]);
+    for (int64_t n = 0; n < g.n; ++n) {
+      const float* p = px + (n * g.c + c) * g.inner;
+      float* q = py + (n * g.c + c) * g.inner;  // may be p
+      for (int64_t i = 0; i < g.inner; ++i) q[i] = float((double(p[i]) - mean) * k + b);
+    }
+    rmean[c] = float((1.0 - mom) * double(rmean[c]) + mom * mean);
+    rvar[c] = float((1.0 - mom) * double(rvar[c]) + mom * var * count / (count - 1.0));
+    if (smean) smean[c] = float(mean);
+    if (sinv) sinv[c] = float(inv);
+  }
+  return Status();
+}
+
+Status validate_batch_norm_grad(const KernelCall& call) {
+  const Tensor &dy = call.in[0], &x = call.in[1];
+  BatchNormGeom g;
+  ZERO_RETURN_IF_ERROR(batch_norm_geometry(call, x, &g));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, dy, x.numel, "dy", "x's shape"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[2], g.c, "scale", "x's channels"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[3], g.c, "saved_mean", "x's channels"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[4], g.c, "saved_inv_std", "x's channels"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[0], x.numel, "dx", "x's shape"));
+  if (call.num_out > 1) ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[1], g.c, "dscale", "x's channels"));
+  if (call.num_out > 2) ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[2], g.c, "dbias", "x's channels"));
+  // dx may be dy or x exactly.
+  const Tensor* t[] = {&dy, &x, &call.in[2], &call.in[3], &call.in[4], &call.out[0],
+                       call.num_out > 1 ? &call.out[1] : nullptr, call.num_out > 2 ? &call.out[2] : nullptr};
+  const char* names[] = {"dy", "x", "scale", "saved_mean", "saved_inv_std", "dx", "dscale", "dbias"};
+  return check_disjoint(call, t, names, 8, 5, 5, {0, 1});
+}
+
+Status batch_norm_grad(const KernelCall& call) {
+  ZERO_RETURN_IF_ERROR(validate_batch_norm_grad(call));
+  const Tensor &dy = call.in[0], &x = call.in[1];
+  BatchNormGeom g;
+  ZERO_RETURN_IF_ERROR(batch_norm_geometry(call, x, &g));
+  const float *pdy = dy.f32(), *px = x.f32(), *scale = call.in[2].f32(), *pmean = call.in[3].f32(),
+              *pinv = call.in[4].f32();
+  float* pdx = call.out[0].f32();
+  const double count = double(g.count());
+  for (int64_t c = 0; c < g.c; ++c) {
+    const double mean = pmean[c], inv = pinv[c];
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (int64_t n = 0; n < g.n; ++n) {
+      const int64_t at = (n * g.c + c) * g.inner;
+      for (int64_t i = 0; i < g.inner; ++i) {
+        const double d = pdy[at + i];
+        sum_dy += d;
+        sum_dy_xhat += d * (double(px[at + i]) - mean) * inv;
+      }
+    }
+    // dx = scale * inv * (dy - mean(dy) - xhat * mean(dy * xhat)).
+    const double k = double(scale[c]) * inv, mdy = count > 0 ? sum_dy / count : 0.0,
+                 mdx = count > 0 ? sum_dy_xhat / count : 0.0;
+    for (int64_t n = 0; n < g.n; ++n) {
+      const int64_t at = (n * g.c + c) * g.inner;
+      for (int64_t i = 0; i < g.inner; ++i) {
+        const double xhat = (double(px[at + i]) - mean) * inv;
+        pdx[at + i] = float(k * (double(pdy[at + i]) - mdy - xhat * mdx));
+      }
+    }
+    if (call.num_out > 1) call.out[1].f32()[c] = float(sum_dy_xhat);
+    if (call.num_out > 2) call.out[2].f32()[c] = float(sum_dy);
+  }
+  return Status();
+}
+
 // ---- optimizers ----------------------------------------------------------
 
 // torch.optim.SGD (single tensor, dampening 0, no nesterov).
@@ -1201,6 +1837,15 @@ class CpuBackend final : public Backend {
     set(Opcode::GatherGrad, gather_grad, validate_gather_grad);
     set(Opcode::SliceGrad, slice_grad, validate_slice_grad);
     set(Opcode::LayerNormalizationGrad, layer_norm_grad, validate_layer_norm_grad);
+    set(Opcode::Conv, conv, validate_conv);
+    set(Opcode::ConvGradInput, conv_grad_input, validate_conv_grad_input);
+    set(Opcode::ConvGradWeight, conv_grad_weight, validate_conv_grad_weight);
+    set(Opcode::MaxPool, max_pool, validate_max_pool);
+    set(Opcode::MaxPoolGrad, max_pool_grad, validate_max_pool_grad);
+    set(Opcode::AveragePool, average_pool, validate_average_pool);
+    set(Opcode::AveragePoolGrad, average_pool_grad, validate_average_pool_grad);
+    set(Opcode::BatchNormalization, batch_norm, validate_batch_norm);
+    set(Opcode::BatchNormalizationGrad, batch_norm_grad, validate_batch_norm_grad);
     set(Opcode::ReluGrad, relu_grad);
     set(Opcode::TanhGrad, tanh_grad);
     set(Opcode::SigmoidGrad, sigmoid_grad);
@@ -1234,6 +1879,12 @@ class CpuBackend final : public Backend {
 };
 
 }  // namespace
+
+int64_t set_cpu_conv_scratch_limit(int64_t floats) {
+  const int64_t old = conv_scratch_limit;
+  conv_scratch_limit = std::max<int64_t>(1, floats);
+  return old;
+}
 
 const Backend& cpu_backend() {
   static const CpuBackend backend;

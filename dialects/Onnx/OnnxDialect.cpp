@@ -5,6 +5,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
 
 using namespace mlir;
 using namespace zero::onnx;
@@ -119,6 +120,23 @@ OpFoldResult TransposeOp::fold(FoldAdaptor) {
   return {};
 }
 
+OpFoldResult GemmOp::fold(FoldAdaptor) {
+  // A transposed operand becomes a transpose flag: no copy of the matrix.
+  auto flip = [&](OpOperand &operand, bool transposed, auto setFlag) {
+    auto transpose = operand.get().getDefiningOp<TransposeOp>();
+    if (!transpose || transpose.getInput().getType().getRank() != 2)
+      return false;
+    operand.set(transpose.getInput());
+    setFlag(!transposed);
+    return true;
+  };
+  bool changed = flip(getAMutable(), getTransA(),
+                      [&](bool t) { setTransAAttr(BoolAttr::get(getContext(), t)); });
+  changed |= flip(getBMutable(), getTransB(),
+                  [&](bool t) { setTransBAttr(BoolAttr::get(getContext(), t)); });
+  return changed ? getResult() : OpFoldResult();
+}
+
 LogicalResult GemmOp::verify() {
   auto a = getA().getType(), b = getB().getType(), y = getResult().getType();
   if (a.getRank() != 2 || b.getRank() != 2 || y.getRank() != 2)
@@ -136,6 +154,40 @@ LogicalResult GemmOp::verify() {
       return emitOpError("C ") << c << " does not broadcast to " << y;
   }
   return success();
+}
+
+namespace {
+
+/// x[..., K] @ W[K, N] is one GEMM over the flattened leading dimensions:
+/// one BLAS call instead of one per batch, and the gradient needs no batch
+/// reduction.
+struct MatMulWithMatrixToGemm : public OpRewritePattern<MatMulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MatMulOp op, PatternRewriter &rewriter) const override {
+    auto lhs = op.getLhs().getType(), rhs = op.getRhs().getType();
+    if (rhs.getRank() != 2 || lhs.getRank() < 2)
+      return failure();
+    int64_t k = lhs.getShape().back(), rows = lhs.getNumElements() / k;
+    Location loc = op.getLoc();
+    Value flat = op.getLhs();
+    if (lhs.getRank() != 2)
+      flat = ReshapeOp::create(rewriter, loc, lhs.clone({rows, k}), flat);
+    auto gemmType = rhs.clone({rows, rhs.getDimSize(1)});
+    Value product = GemmOp::create(rewriter, loc, gemmType, flat, op.getRhs(), Value(),
+                                   rewriter.getF32FloatAttr(1.0f), rewriter.getF32FloatAttr(0.0f),
+                                   rewriter.getBoolAttr(false), rewriter.getBoolAttr(false));
+    if (gemmType != op.getType())
+      product = ReshapeOp::create(rewriter, loc, op.getType(), product);
+    rewriter.replaceOp(op, product);
+    return success();
+  }
+};
+
+} // namespace
+
+void MatMulOp::getCanonicalizationPatterns(RewritePatternSet &patterns, MLIRContext *context) {
+  patterns.add<MatMulWithMatrixToGemm>(context);
 }
 
 LogicalResult MatMulOp::verify() {

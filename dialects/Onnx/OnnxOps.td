@@ -112,6 +112,7 @@ def Onnx_GemmOp : Onnx_Op<"Gemm"> {
     $a `,` $b (`,` $c^)? attr-dict `:` `(` type($a) `,` type($b) (`,` type($c)^)? `)` `->` type($result)
   }];
   let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 def Onnx_MatMulOp : Onnx_Op<"MatMul"> {
@@ -121,6 +122,7 @@ def Onnx_MatMulOp : Onnx_Op<"MatMul"> {
     $lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)
   }];
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 }
 
 class Onnx_SoftmaxLikeOp<string mnemonic> : Onnx_Op<mnemonic, [SameOperandsAndResultType]> {

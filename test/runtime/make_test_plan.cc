@@ -5,6 +5,8 @@
 //                  [--onnx MODEL.onnx]   (embedded as the plan's onnx_model)
 //   make-test-plan OUT.zplan --forward [--batch B] [--features F] [--k K]
 //                  (the forward-only plan of test_plans.h, no loss)
+//   make-test-plan OUT.zplan --batchnorm [--world-size N] [--batch B] [--lr LR]
+//                  (the BatchNorm plan with model state of test_plans.h)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -15,13 +17,14 @@
 int main(int argc, char** argv) {
   zero::test::LinRegOptions o;
   const char* out = nullptr;
-  bool forward = false;
+  bool forward = false, batchnorm = false;
   int64_t k = 3;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     if (a == "--sharded") o.sharded = true;
     else if (a == "--forward") forward = true;
+    else if (a == "--batchnorm") batchnorm = true;
     else if (a == "--k" && v) k = std::atoll(argv[++i]);
     else if (a == "--world-size" && v) o.world_size = uint32_t(std::atoi(argv[++i]));
     else if (a == "--batch" && v) o.batch = std::atoll(argv[++i]);
@@ -49,7 +52,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "make-test-plan: no output file\n");
     return 1;
   }
-  const auto bytes = forward ? zero::test::forward_plan(o.batch, o.features, k) : zero::test::linreg_plan(o);
+  const auto bytes = forward     ? zero::test::forward_plan(o.batch, o.features, k)
+                     : batchnorm ? zero::test::batchnorm_plan(o.world_size, o.batch, o.lr)
+                                 : zero::test::linreg_plan(o);
   FILE* f = std::fopen(out, "wb");
   if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fclose(f) != 0) {
     std::fprintf(stderr, "make-test-plan: cannot write %s\n", out);

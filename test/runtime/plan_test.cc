@@ -218,6 +218,85 @@ TEST(Plan, LoadTimeKernelValidation) {
   }
 }
 
+// Model state (Parameter.trainable = false) is listed, read and updated like
+// the parameters; BatchNormalization trains scale and bias while updating the
+// running statistics in place.
+TEST(Plan, BatchNormModelState) {
+  auto comm = make_single_rank_communicator();
+  std::unique_ptr<Session> s;
+  const int64_t B = 4, C = 2, S = 9;
+  Status st = open(test::batchnorm_plan(1, B, 0.1f), comm.get(), &s);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(s->parameters().size(), 4u);
+  EXPECT_EQ(s->parameters()[2].name, "bn.running_mean");
+  EXPECT_EQ(s->parameters()[3].shape, (std::vector<int64_t>{2}));
+
+  std::vector<double> scale = {1, 0.5}, bias = {0, 0.1}, rm = {0, 0}, rv = {1, 1};
+  std::mt19937 g(3);
+  std::uniform_real_distribution<float> d(-1, 3);
+  for (int step = 0; step < 3; ++step) {
+    std::vector<float> x(size_t(B * C * S));
+    for (float& v : x) v = d(g);
+    ASSERT_TRUE(s->bind_input("x", x.data(), DType::F32, {B, C, 3, 3}).ok());
+    st = s->step();
+    ASSERT_TRUE(st.ok()) << st.message();
+    // Reference step in double.
+    const double n = double(B * S);
+    double loss = 0;
+    for (int64_t c = 0; c < C; ++c) {
+      double m = 0, v = 0;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t i = 0; i < S; ++i) m += x[size_t((b * C + c) * S + i)];
+      m /= n;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t i = 0; i < S; ++i) v += std::pow(x[size_t((b * C + c) * S + i)] - m, 2);
+      v /= n;
+      double ds = 0, db = 0;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t i = 0; i < S; ++i) {
+          const double xhat = (x[size_t((b * C + c) * S + i)] - m) / std::sqrt(v + 1e-5);
+          const double y = xhat * scale[size_t(c)] + bias[size_t(c)];
+          loss += y * y / (n * double(C));
+          ds += 2 * y / (n * double(C)) * xhat;
+          db += 2 * y / (n * double(C));
+        }
+      scale[size_t(c)] -= 0.1 * ds;
+      bias[size_t(c)] -= 0.1 * db;
+      rm[size_t(c)] = 0.9 * rm[size_t(c)] + 0.1 * m;
+      rv[size_t(c)] = 0.9 * rv[size_t(c)] + 0.1 * v * n / (n - 1);
+    }
+    float l;
+    ASSERT_TRUE(s->loss(&l).ok());
+    EXPECT_NEAR(l, loss, 1e-5 * loss);
+    const std::pair<const char*, std::vector<double>*> want[] = {
+        {"bn.weight", &scale}, {"bn.bias", &bias}, {"bn.running_mean", &rm}, {"bn.running_var", &rv}};
+    for (const auto& [name, ref] : want) {
+      std::vector<float> got;
+      ASSERT_TRUE(s->read_parameter(name, &got).ok());
+      ASSERT_EQ(got.size(), 2u);
+      for (size_t k = 0; k < 2; ++k) EXPECT_NEAR(got[k], (*ref)[k], 1e-5) << name << " " << k << " step " << step;
+    }
+  }
+}
+
+TEST(Plan, ConvValidatedAtLoad) {
+  auto comm = make_single_rank_communicator();
+  std::unique_ptr<Session> s;
+  test::PlanBuilder b;
+  uint32_t x = b.fresh("x", plan::DType::F32, {2, 3, 8, 8});
+  uint32_t w = b.fresh("w", plan::DType::F32, {4, 3, 3, 3});
+  uint32_t y = b.fresh("y", plan::DType::F32, {2, 4, 8, 8});
+  std::vector<int64_t> strides = {2, 2}, pads = {1, 1, 1, 1};
+  b.op(plan::Opcode::Conv, {x, w}, {y}, plan::Attrs::ConvAttrs,
+       plan::CreateConvAttrsDirect(b.fbb, &strides, &pads).Union());
+  Status st = open(b.finish(1, 0, 1, plan::Backend::Cpu), comm.get(), &s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("instruction 0: Conv: y [2, 4, 8, 8] does not match the convolution of x [2, 3, 8, 8]"),
+            std::string::npos)
+      << st.message();
+  EXPECT_NE(st.message().find("expected [2, 4, 4, 4]"), std::string::npos) << st.message();
+}
+
 TEST(Plan, ForwardOnlyOutputs) {
   auto comm = make_single_rank_communicator();
   std::unique_ptr<Session> s;

@@ -39,8 +39,8 @@ void PlanBuilder::input(const std::string& name, uint32_t value) {
 }
 
 void PlanBuilder::parameter(const std::string& name, const std::vector<int64_t>& shape, uint32_t value, bool sharded,
-                            uint64_t shard_numel) {
-  params_.push_back(plan::CreateParameterDirect(fbb, name.c_str(), &shape, value, sharded, shard_numel));
+                            uint64_t shard_numel, bool trainable) {
+  params_.push_back(plan::CreateParameterDirect(fbb, name.c_str(), &shape, value, sharded, shard_numel, trainable));
 }
 
 void PlanBuilder::output(const std::string& name, uint32_t value) {
@@ -147,6 +147,54 @@ std::vector<uint8_t> forward_plan(int64_t batch, int64_t features, int64_t k) {
   b.output("out/g", g);
   b.output("ids", ids);
   return b.finish(1, 0, kPlanFormatVersion, plan::Backend::Cpu);
+}
+
+std::vector<uint8_t> batchnorm_plan(uint32_t world_size, int64_t batch, float lr) {
+  using plan::DType;
+  using plan::Opcode;
+  using plan::ValueKind;
+  PlanBuilder b;
+  const int64_t C = 2;
+  const std::vector<int64_t> xs = {batch, C, 3, 3}, cs = {C};
+  const uint32_t x = b.fresh("x", DType::F32, xs, ValueKind::Input);
+  const uint32_t scale = b.fresh("bn.weight", DType::F32, cs, ValueKind::Parameter);
+  const uint32_t bias = b.fresh("bn.bias", DType::F32, cs, ValueKind::Parameter);
+  const uint32_t rmean = b.fresh("bn.running_mean", DType::F32, cs, ValueKind::ModelState);
+  const uint32_t rvar = b.fresh("bn.running_var", DType::F32, cs, ValueKind::ModelState);
+  const float scale0[] = {1.f, 0.5f}, bias0[] = {0.f, 0.1f}, rvar0[] = {1.f, 1.f};
+  b.init(scale, scale0, sizeof(scale0));
+  b.init(bias, bias0, sizeof(bias0));
+  b.init(rvar, rvar0, sizeof(rvar0));  // running_mean starts zeroed
+  const uint32_t y = b.fresh("y", DType::F32, xs), smean = b.fresh("saved_mean", DType::F32, cs);
+  const uint32_t sinv = b.fresh("saved_inv_std", DType::F32, cs), sq = b.fresh("sq", DType::F32, xs);
+  const uint32_t local = b.fresh("loss.local", DType::F32, {}), loss = b.fresh("loss", DType::F32, {});
+  const uint32_t two_over_n = b.fresh("two_over_n", DType::F32, {}, ValueKind::Constant);
+  const float k = 2.f / float(batch * C * 9);
+  b.init(two_over_n, &k, 4);
+  const uint32_t dx = b.fresh("dx", DType::F32, xs);
+  const uint32_t dscale = b.fresh("dscale", DType::F32, cs, ValueKind::Gradient);
+  const uint32_t dbias = b.fresh("dbias", DType::F32, cs, ValueKind::Gradient);
+  const auto mean = [&] { return plan::CreateCollectiveAttrs(b.fbb, plan::Reduction::Mean).Union(); };
+  const auto bn = [&] { return plan::CreateBatchNormAttrs(b.fbb, 1e-5f, 0.1f).Union(); };
+
+  b.op(Opcode::BatchNormalization, {x, scale, bias, rmean, rvar}, {y, smean, sinv}, plan::Attrs::BatchNormAttrs, bn());
+  b.op(Opcode::Mul, {y, y}, {sq});
+  b.op(Opcode::ReduceMean, {sq}, {local}, plan::Attrs::ReduceAttrs, plan::CreateReduceAttrs(b.fbb).Union());
+  b.op(Opcode::AllReduce, {local}, {loss}, plan::Attrs::CollectiveAttrs, mean());
+  b.op(Opcode::Mul, {y, two_over_n}, {y});  // in place: dy
+  b.op(Opcode::BatchNormalizationGrad, {y, x, scale, smean, sinv}, {dx, dscale, dbias}, plan::Attrs::BatchNormAttrs,
+       bn());
+  b.op(Opcode::AllReduce, {dscale}, {dscale}, plan::Attrs::CollectiveAttrs, mean());
+  b.op(Opcode::AllReduce, {dbias}, {dbias}, plan::Attrs::CollectiveAttrs, mean());
+  for (auto [p, g] : {std::pair{scale, dscale}, std::pair{bias, dbias}})
+    b.op(Opcode::SgdUpdate, {p, g}, {p}, plan::Attrs::SgdAttrs, plan::CreateSgdAttrs(b.fbb, lr, 0.f, 0.f).Union());
+
+  b.input("x", x);
+  b.parameter("bn.weight", cs, scale);
+  b.parameter("bn.bias", cs, bias);
+  b.parameter("bn.running_mean", cs, rmean, false, 0, /*trainable=*/false);
+  b.parameter("bn.running_var", cs, rvar, false, 0, /*trainable=*/false);
+  return b.finish(world_size, loss, kPlanFormatVersion, plan::Backend::Cpu);
 }
 
 }  // namespace zero::test

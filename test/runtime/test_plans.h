@@ -25,7 +25,7 @@ class PlanBuilder {
   void init(uint32_t value, const void* data, size_t bytes, int rank = -1);
   void input(const std::string& name, uint32_t value);
   void parameter(const std::string& name, const std::vector<int64_t>& shape, uint32_t value, bool sharded = false,
-                 uint64_t shard_numel = 0);
+                 uint64_t shard_numel = 0, bool trainable = true);
   void output(const std::string& name, uint32_t value);
   std::vector<uint8_t> finish(uint32_t world_size, uint32_t loss, uint32_t version, plan::Backend backend,
                               uint32_t zero_stage = 0, const std::vector<uint8_t>* onnx_model = nullptr);
@@ -63,6 +63,14 @@ std::vector<uint8_t> linreg_plan(const LinRegOptions& o);
 // outputs "out/y" F32 [B, F] = layer_norm(x, axis -1, eps 1e-5) * scale,
 // "out/g" F32 [B, K] = gather(x, idx, axis 1) and "ids" I64 [K] = idx.
 std::vector<uint8_t> forward_plan(int64_t batch = 2, int64_t features = 4, int64_t k = 3);
+
+// A BatchNorm training step with model state, data-parallel: input "x" F32
+// [b, 2, 3, 3]; trainable "bn.weight" = [1, 0.5] and "bn.bias" = [0, 0.1]
+// (SGD, lr); model state (Parameter.trainable = false, ValueKind::ModelState)
+// "bn.running_mean" = [0, 0] and "bn.running_var" = [1, 1], updated in place
+// by BatchNormalization (momentum 0.1, eps 1e-5, per rank from its own
+// micro-batch); loss = global mean of y².
+std::vector<uint8_t> batchnorm_plan(uint32_t world_size = 1, int64_t batch = 4, float lr = 0.1f);
 
 }  // namespace zero::test
 

@@ -3,8 +3,8 @@
 plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
   plan.buffer @mem.a "activation" {bytes = 4 : i64}
   plan.value @a : tensor<f32> in @mem.a
-  // expected-error @+1 {{'plan.instr' op unknown opcode 'Conv'}}
-  plan.instr "Conv" [@a] -> [@a]
+  // expected-error @+1 {{'plan.instr' op unknown opcode 'Hardmax'}}
+  plan.instr "Hardmax" [@a] -> [@a]
 }
 
 // -----

@@ -119,6 +119,65 @@ if onnx is not None:
 expect_error("export onnx without a model", [T("p1.zplan"), "--synthetic", "--export-onnx", T("x.onnx")],
              "no valid ONNX model")
 
+# --- model state: BatchNorm running statistics (Parameter.trainable = false) ----
+bn_data = T("bn_data")
+os.mkdir(bn_data)
+bx = rng.uniform(-1, 3, (16, 2, 3, 3)).astype("<f4")
+np.save(os.path.join(bn_data, "x.npy"), bx)
+
+
+def bn_reference(steps, nproc, b):
+    """scale, bias (SGD on the global mean of y^2) and rank 0's running statistics."""
+    scale, bias = np.array([1.0, 0.5]), np.array([0.0, 0.1])
+    rm, rv = np.zeros(2), np.ones(2)
+    losses = []
+    for s in range(steps):
+        ds, db, loss = np.zeros(2), np.zeros(2), 0.0
+        for r in range(nproc):
+            xb = bx[[((s * nproc + r) * b + j) % 16 for j in range(b)]].astype(np.float64)
+            m, v = xb.mean(axis=(0, 2, 3)), xb.var(axis=(0, 2, 3))
+            xhat = (xb - m[None, :, None, None]) / np.sqrt(v + 1e-5)[None, :, None, None]
+            y = xhat * scale[None, :, None, None] + bias[None, :, None, None]
+            loss += (y ** 2).mean() / nproc
+            ds += (2 * y / y.size * xhat).sum(axis=(0, 2, 3)) / nproc
+            db += (2 * y / y.size).sum(axis=(0, 2, 3)) / nproc
+            if r == 0:
+                n = b * 9
+                rm, rv = 0.9 * rm + 0.1 * m, 0.9 * rv + 0.1 * v * n / (n - 1)
+        losses.append(loss)
+        scale, bias = scale - 0.1 * ds, bias - 0.1 * db
+    return {"bn.weight": scale, "bn.bias": bias, "bn.running_mean": rm, "bn.running_var": rv}, losses
+
+
+for nproc, b in ((1, 8), (2, 4)):
+    plan(T(f"bn{nproc}.zplan"), "--batchnorm", "--world-size", nproc, "--batch", b)
+    rc, err = run(T(f"bn{nproc}.zplan"), *(["--nproc", nproc] if nproc > 1 else []), "--data", bn_data,
+                  "--steps", 5, "--log", T(f"bn{nproc}.jsonl"), "--save-params", T(f"bn_out{nproc}"))
+    check(f"batchnorm plan trains ({nproc} rank(s))", rc == 0, err[-800:])
+    if rc == 0:
+        want, losses = bn_reference(5, nproc, b)
+        got = {k: np.load(T(f"bn_out{nproc}/{k}.npy")) for k in want}
+        check(f"model state saved with the parameters ({nproc} rank(s))",
+              all(np.allclose(got[k], want[k], atol=1e-5) for k in want) and
+              np.allclose([r["loss"] for r in read_log(T(f"bn{nproc}.jsonl"))], losses, rtol=1e-5),
+              f"{got} vs {want}")
+
+if onnx is not None:
+    g = helper.make_graph(
+        [helper.make_node("BatchNormalization", ["x", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"],
+                          ["y"], epsilon=1e-5, momentum=0.9)], "bn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 2, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 2, 3, 3])])
+    onnx.save(helper.make_model(g), T("bn.onnx"))
+    plan(T("bn_onnx.zplan"), "--batchnorm", "--batch", 8, "--onnx", T("bn.onnx"))
+    rc, err = run(T("bn_onnx.zplan"), "--data", bn_data, "--steps", 5, "--export-onnx", T("bn_trained.onnx"))
+    check("export onnx with model state", rc == 0, err)
+    if rc == 0:
+        inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(T("bn_trained.onnx")).graph.initializer}
+        want, _ = bn_reference(5, 1, 8)
+        check("exported initializers hold trained parameters and running statistics",
+              set(inits) == set(want) and all(np.allclose(inits[k], want[k], atol=1e-5) for k in want), str(inits))
+
 # --- errors ------------------------------------------------------------------
 with open(T("garbage.zplan"), "wb") as f:
     f.write(b"this is not a plan at all" * 10)

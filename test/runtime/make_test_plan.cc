@@ -5,7 +5,7 @@
 //                  [--onnx MODEL.onnx]   (embedded as the plan's onnx_model)
 //   make-test-plan OUT.zplan --forward [--batch B] [--features F] [--k K]
 //                  (the forward-only plan of test_plans.h, no loss)
-//   make-test-plan OUT.zplan --batchnorm [--world-size N] [--batch B] [--lr LR]
+//   make-test-plan OUT.zplan --batchnorm [--world-size N] [--batch B] [--lr LR] [--onnx M]
 //                  (the BatchNorm plan with model state of test_plans.h)
 #include <cstdio>
 #include <cstdlib>
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const auto bytes = forward     ? zero::test::forward_plan(o.batch, o.features, k)
-                     : batchnorm ? zero::test::batchnorm_plan(o.world_size, o.batch, o.lr)
+                     : batchnorm ? zero::test::batchnorm_plan(o.world_size, o.batch, o.lr, &o.onnx_model)
                                  : zero::test::linreg_plan(o);
   FILE* f = std::fopen(out, "wb");
   if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fclose(f) != 0) {

@@ -10,9 +10,11 @@ weights on the same random token ids, with the same number of threads (default 2
     of the last STEPS steps;
   * PyTorch: torch.set_num_threads(THREADS); zero_grad + forward + backward + AdamW step, timed
     with time.perf_counter over the last STEPS steps.
+With --rounds R (default 2) the two alternate R times (a fresh run from the same weights each
+time), which evens out other load on the machine; statistics are over all timed steps.
 Prints each side's median (and mean, min) ms/step and the ratio zero / PyTorch (median).
 
-usage: /usr/bin/python3 bench/gpt_mini_cpu.py [--steps 10] [--warmup 3] [--threads 2]
+usage: /usr/bin/python3 bench/gpt_mini_cpu.py [--steps 10] [--warmup 3] [--threads 2] [--rounds 2]
                                               [--zero-opt build/bin/zero-opt] [--zero-run build/bin/zero-run]
 """
 import argparse
@@ -26,7 +28,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
@@ -46,9 +47,10 @@ def make_model():
     return et.GPT(**CFG)
 
 
-def bench_zero(a, tmp, data):
+def compile_zero(a, tmp, data):
+    """Export, write the data, compile: (plan path, data dir, compile seconds)."""
     model = make_model()
-    onnx_path, plan, log = (os.path.join(tmp, f) for f in ("gpt_mini.onnx", "gpt_mini.zplan", "log.jsonl"))
+    onnx_path, plan = os.path.join(tmp, "gpt_mini.onnx"), os.path.join(tmp, "gpt_mini.zplan")
     et.export(model, data, onnx_path, MICRO_BATCH)
     ddir = os.path.join(tmp, "data")
     os.makedirs(ddir, exist_ok=True)
@@ -57,13 +59,15 @@ def bench_zero(a, tmp, data):
     t = time.perf_counter()
     subprocess.run([a.zero_opt, onnx_path, "-o", plan, "--zero-stage=0", "--world-size=1",
                     "--optimizer=adamw", f"--lr={LR}", f"--weight-decay={WD}"], check=True)
-    compile_s = time.perf_counter() - t
+    return plan, ddir, time.perf_counter() - t
+
+
+def bench_zero(a, plan, ddir, log):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads))
     subprocess.run([a.zero_run, plan, "--data", ddir, "--steps", str(a.warmup + a.steps), "--log", log],
                    check=True, env=env)
     lines = [json.loads(l) for l in open(log) if l.strip()]
-    ms = [l["ms"] for l in lines[a.warmup:]]
-    return summary(ms), compile_s, [l["loss"] for l in lines]
+    return [l["ms"] for l in lines[a.warmup:]], [l["loss"] for l in lines]
 
 
 def bench_torch(a, data):
@@ -82,7 +86,7 @@ def bench_torch(a, data):
         opt.step()
         ms.append((time.perf_counter() - t) * 1e3)
         losses.append(loss.item())
-    return summary(ms[a.warmup:]), losses
+    return ms[a.warmup:], losses
 
 
 def main():
@@ -90,6 +94,8 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=2,
+                   help="alternate zero and PyTorch this many times (fairer on a busy machine)")
     p.add_argument("--zero-opt", default=os.path.join(ROOT, "build/bin/zero-opt"))
     p.add_argument("--zero-run", default=os.path.join(ROOT, "build/bin/zero-run"))
     a = p.parse_args()
@@ -99,13 +105,19 @@ def main():
     tokens = rng.integers(0, CFG["vocab"], (rows, CFG["seq"] + 1)).astype(np.int64)
     data = {"idx": tokens[:, :-1].copy(), "tgt": tokens[:, 1:].copy()}
 
+    zms, tms = [], []
     with tempfile.TemporaryDirectory(prefix="zero-bench-") as tmp:
-        z, compile_s, zl = bench_zero(a, tmp, data)
-    t, tl = bench_torch(a, data)
+        plan, ddir, compile_s = compile_zero(a, tmp, data)
+        for r in range(a.rounds):
+            ms, zl = bench_zero(a, plan, ddir, os.path.join(tmp, f"log{r}.jsonl"))
+            zms += ms
+            ms, tl = bench_torch(a, data)
+            tms += ms
+    z, t = summary(zms), summary(tms)
 
     params = sum(q.numel() for q in make_model().parameters())
     print(f"GPT-mini {CFG} micro-batch {MICRO_BATCH}, {params / 1e6:.2f} M parameters, AdamW, float32")
-    print(f"{a.threads} threads, {a.warmup} warm-up + {a.steps} timed steps; zero-opt compile {compile_s:.1f} s; "
+    print(f"{a.threads} threads, {a.rounds} rounds of {a.warmup} warm-up + {a.steps} timed steps; zero-opt compile {compile_s:.1f} s; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"first-step loss: zero {zl[0]:.6f}  torch {tl[0]:.6f}; last: zero {zl[-1]:.6f}  torch {tl[-1]:.6f}")
     for name, s in (("zero", z), ("torch", t)):

@@ -172,7 +172,8 @@ int compileOnnx(int argc, char **argv) {
     pm.addPass(zero::createPartition({options.stage, options.worldSize}));
   if (options.emit >= Emit::Plan) {
     pm.addPass(zero::createLowerToPlan({options.target}));
-    pm.addPass(zero::createPlanMemory());
+    // cudaMalloc and cuBLAS favour 256-byte alignment; 64 is a cache line.
+    pm.addPass(zero::createPlanMemory({options.target == "cuda" ? 256 : 64}));
   }
   if (failed(pm.run(*module)))
     return 1;

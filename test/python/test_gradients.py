@@ -242,6 +242,77 @@ case("SoftmaxCrossEntropyLoss 3-D scores [3,5,2]", {"S": randn(3, 5, 2)},
      lambda t: F.cross_entropy(t["S"], t["labels"]),
      [node("SoftmaxCrossEntropyLoss", ["S", "labels"])], inputs={"labels": np.array([[0, 4], [2, 2], [1, 3]], np.int64)})
 
+# --- transformer ops ----------------------------------------------------------------------
+IDS = np.array([[1, 3, 3], [0, 4, 1]], np.int64)
+case("Gather embedding rows (repeated indices add up)", {"E": randn(5, 4)},
+     lambda t: t["E"][t["ids"]], [node("Gather", ["E", "ids"])], inputs={"ids": IDS})
+case("Gather axis 1, negative constant indices", {"X": randn(3, 5, 2)},
+     lambda t: t["X"][:, [4, 0, 4]], [node("Gather", ["X", "idx"], axis=1)], consts={"idx": i64(-1, 0, 4)})
+case("Slice with steps and negative bounds", {"X": randn(4, 7)},
+     lambda t: t["X"][1:, 1:-1:2],
+     [node("Slice", ["X", "starts", "ends", "axes", "steps"])],
+     consts={"starts": i64(1, 1), "ends": i64(100, -1), "axes": i64(0, 1), "steps": i64(1, 2)})
+case("Split into three along axis 1", {"X": randn(2, 6)},
+     lambda t: torch.cat([t["X"][:, 4:6] * 2, t["X"][:, 0:1], t["X"][:, 1:4] * 3], 1),
+     [oh.make_node("Split", ["X", "sizes"], ["a", "b", "c"], name="split", axis=1),
+      oh.make_node("Constant", [], ["two"], value=nh.from_array(np.array(2.0, np.float32), "two")),
+      oh.make_node("Constant", [], ["three"], value=nh.from_array(np.array(3.0, np.float32), "three")),
+      node("Mul", ["c", "two"], "c2"), node("Mul", ["b", "three"], "b3"),
+      node("Concat", ["c2", "a", "b3"], axis=1)],
+     consts={"sizes": i64(1, 3, 2)})
+case("Concat three inputs on a middle axis", {"A": randn(2, 1, 3), "B": randn(2, 2, 3), "C": randn(2, 3, 3)},
+     lambda t: torch.cat([t["A"], t["B"], t["C"]], 1), [node("Concat", ["A", "B", "C"], axis=1)])
+MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, True, False]])
+case("Where with a broadcast condition and scalar fill", {"X": randn(3, 4), "Y": randn(4)},
+     lambda t: torch.where(torch.from_numpy(MASK), t["X"], t["Y"]),
+     [node("Where", ["cond", "X", "Y"])], consts={"cond": MASK})
+case("masked_fill(-inf) before Softmax (causal attention)", {"S": randn(2, 4, 4)},
+     lambda t: torch.softmax(t["S"].masked_fill(torch.triu(torch.ones(4, 4, dtype=torch.bool), 1),
+                                                float("-inf")), -1),
+     [oh.make_node("Constant", [], ["ninf"], value=nh.from_array(np.array(-np.inf, np.float32), "ninf")),
+      node("Where", ["mask", "ninf", "S"], "masked"), node("Softmax", ["masked"], axis=-1)],
+     consts={"mask": np.triu(np.ones((4, 4), bool), 1)})
+for axis in (-1, 1):
+    shape = (2, 3, 4)
+    norm_shape = shape[axis % 3:]
+    case(f"LayerNormalization axis {axis}", {"X": randn(*shape), "G": randn(*norm_shape), "B": randn(*norm_shape)},
+         lambda t, n=norm_shape: F.layer_norm(t["X"], n, t["G"], t["B"], 1e-5),
+         [node("LayerNormalization", ["X", "G", "B"], axis=axis, epsilon=1e-5)])
+case("Gelu (erf form) as exported", {"X": randn(3, 5)},
+     lambda t: F.gelu(t["X"]),
+     [oh.make_node("Constant", [], ["sqrt2"], value=nh.from_array(np.array(1.4142135, np.float32), "sqrt2")),
+      oh.make_node("Constant", [], ["one"], value=nh.from_array(np.array(1.0, np.float32), "one")),
+      oh.make_node("Constant", [], ["half"], value=nh.from_array(np.array(0.5, np.float32), "half")),
+      node("Div", ["X", "sqrt2"], "xs"), node("Erf", ["xs"], "e"), node("Add", ["e", "one"], "e1"),
+      node("Mul", ["X", "e1"], "xe"), node("Mul", ["xe", "half"])])
+
+# --- CNN ops ------------------------------------------------------------------------------
+for strides, pads, dilations, group in [((1, 1), (1, 1, 1, 1), (1, 1), 1), ((2, 2), (3, 3, 3, 3), (1, 1), 1),
+                                         ((2, 1), (0, 1, 1, 0), (2, 1), 1), ((1, 1), (1, 1, 1, 1), (1, 1), 2)]:
+    cin, cout = 4, 6
+    k = 7 if pads[0] == 3 else 3
+    case(f"Conv k={k} strides={strides} pads={pads} dilations={dilations} group={group}",
+         {"X": randn(2, cin, 9, 8), "W": randn(cout, cin // group, k, k), "Bias": randn(cout)},
+         lambda t, s=strides, p=pads, d=dilations, g=group: F.conv2d(
+             F.pad(t["X"], (p[1], p[3], p[0], p[2])), t["W"], t["Bias"], s, 0, d, g),
+         [node("Conv", ["X", "W", "Bias"], strides=list(strides), pads=list(pads),
+               dilations=list(dilations), group=group)])
+case("MaxPool 3x3 stride 2 pad 1", {"X": randn(2, 3, 7, 6)},
+     lambda t: F.max_pool2d(t["X"], 3, 2, 1), [node("MaxPool", ["X"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])])
+for include in (0, 1):
+    case(f"AveragePool 3x3 stride 2 pad 1 count_include_pad={include}", {"X": randn(2, 3, 7, 6)},
+         lambda t, inc=include: F.avg_pool2d(t["X"], 3, 2, 1, count_include_pad=bool(inc)),
+         [node("AveragePool", ["X"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+               count_include_pad=include)])
+case("GlobalAveragePool", {"X": randn(2, 3, 4, 5)},
+     lambda t: t["X"].mean((2, 3), keepdim=True), [node("GlobalAveragePool", ["X"])])
+case("BatchNormalization training mode (batch statistics)",
+     {"X": randn(4, 3, 2, 2), "G": randn(3), "B": randn(3)},
+     lambda t: F.batch_norm(t["X"], None, None, t["G"], t["B"], training=True, eps=1e-5),
+     [oh.make_node("BatchNormalization", ["X", "G", "B", "mean", "var"], ["out", "rm", "rv"],
+                   name="bn", epsilon=1e-5, momentum=0.9, training_mode=1)],
+     consts={"mean": np.zeros(3, np.float32), "var": np.ones(3, np.float32)})
+
 # --- world size 2, ZeRO stage 3: sharding must not change gradients ---------------------
 for stage in (3, 2):
     case(f"N=2 stage {stage}: Gemm transB=1 C=[5] alpha=0.7 beta=1.3",

@@ -3,6 +3,8 @@
 #ifndef ZERO_DIALECTS_SHAPEUTILS_H
 #define ZERO_DIALECTS_SHAPEUTILS_H
 
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Value.h"
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/SmallVector.h"
@@ -19,6 +21,11 @@ std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank);
 
 /// Elements in a shard: ceil(numel / worldSize).
 int64_t shardNumel(int64_t numel, int64_t worldSize);
+
+/// The ranked tensor type of `v`; every value in the pipeline has one.
+inline mlir::RankedTensorType tensorType(mlir::Value v) {
+  return mlir::cast<mlir::RankedTensorType>(v.getType());
+}
 
 } // namespace zero
 

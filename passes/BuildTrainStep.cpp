@@ -26,8 +26,6 @@ namespace ox = zero::onnx;
 
 namespace {
 
-RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
-
 /// Emits the backward pass op by op, in reverse program order.
 class GradientBuilder {
 public:

@@ -27,8 +27,6 @@ namespace ox = zero::onnx;
 
 namespace {
 
-RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
-
 /// Where a parameter lives: its resident storage and the views of it.
 struct ParameterStorage {
   FlatSymbolRefAttr full;  // the whole tensor (absent at stage 3)

@@ -546,7 +546,16 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
   Type resultType = *result;
   Value out;
 
-  if (op == "Identity") {
+  // Ops whose ONNX form is the dialect's: same name, operands, no attributes.
+  static const llvm::StringSet<> direct = {"Add",     "Sub", "Mul", "Div", "Neg",
+                                           "Sqrt",    "Relu", "Tanh", "Sigmoid", "Erf",
+                                           "Exp",     "Log", "MatMul", "Where", "Expand"};
+  if (direct.contains(op)) {
+    OperationState state(loc, ("onnx." + op).c_str());
+    state.addOperands(inputs);
+    state.addTypes(resultType);
+    out = builder.create(state)->getResult(0);
+  } else if (op == "Identity") {
     out = inputs[0]; // no computation
   } else if (op == "Dropout") {
     // Dropout is the identity unless it runs in training mode with a
@@ -576,14 +585,6 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
       values[node.output(1)] = onnx::ConstantOp::create(
           builder, loc, DenseElementsAttr::get(*maskType, int64_t(1)));
     }
-  } else if (op == "Add") {
-    out = onnx::AddOp::create(builder, loc, resultType, inputs[0], inputs[1]);
-  } else if (op == "Sub") {
-    out = onnx::SubOp::create(builder, loc, resultType, inputs[0], inputs[1]);
-  } else if (op == "Mul") {
-    out = onnx::MulOp::create(builder, loc, resultType, inputs[0], inputs[1]);
-  } else if (op == "Div") {
-    out = onnx::DivOp::create(builder, loc, resultType, inputs[0], inputs[1]);
   } else if (op == "Pow") {
     Value exponent = inputs[1];
     auto baseType = cast<RankedTensorType>(inputs[0].getType());
@@ -592,22 +593,6 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
       exponent = onnx::CastOp::create(
           builder, loc, expType.clone(baseType.getElementType()), exponent);
     out = onnx::PowOp::create(builder, loc, resultType, inputs[0], exponent);
-  } else if (op == "Neg") {
-    out = onnx::NegOp::create(builder, loc, inputs[0]);
-  } else if (op == "Sqrt") {
-    out = onnx::SqrtOp::create(builder, loc, inputs[0]);
-  } else if (op == "Relu") {
-    out = onnx::ReluOp::create(builder, loc, inputs[0]);
-  } else if (op == "Tanh") {
-    out = onnx::TanhOp::create(builder, loc, inputs[0]);
-  } else if (op == "Sigmoid") {
-    out = onnx::SigmoidOp::create(builder, loc, inputs[0]);
-  } else if (op == "Erf") {
-    out = onnx::ErfOp::create(builder, loc, inputs[0]);
-  } else if (op == "Exp") {
-    out = onnx::ExpOp::create(builder, loc, inputs[0]);
-  } else if (op == "Log") {
-    out = onnx::LogOp::create(builder, loc, inputs[0]);
   } else if (op == "Cast") {
     out = resultType == inputs[0].getType()
               ? inputs[0]
@@ -616,8 +601,6 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
     out = resultType == inputs[0].getType()
               ? inputs[0]
               : onnx::ReshapeOp::create(builder, loc, resultType, inputs[0]).getResult();
-  } else if (op == "Expand") {
-    out = onnx::ExpandOp::create(builder, loc, resultType, inputs[0]);
   } else if (op == "Transpose") {
     SmallVector<int64_t> perm;
     if (const ::onnx::AttributeProto *p = attr("perm")) {
@@ -642,8 +625,6 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
   } else if (op == "Concat") {
     out = onnx::ConcatOp::create(builder, loc, resultType, inputs,
                                  builder.getI64IntegerAttr(attrInt("axis", 0)));
-  } else if (op == "Where") {
-    out = onnx::WhereOp::create(builder, loc, resultType, inputs[0], inputs[1], inputs[2]);
   } else if (op == "LayerNormalization") {
     auto in = cast<RankedTensorType>(resultType);
     int64_t axis = attrInt("axis", -1);
@@ -700,8 +681,6 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
         builder, loc, resultType, inputs[0],
         builder.getDenseI64ArrayAttr(llvm::to_vector(llvm::seq<int64_t>(2, rank))),
         builder.getBoolAttr(true));
-  } else if (op == "MatMul") {
-    out = onnx::MatMulOp::create(builder, loc, resultType, inputs[0], inputs[1]);
   } else if (op == "Softmax" || op == "LogSoftmax") {
     auto axis = builder.getI64IntegerAttr(attrInt("axis", -1));
     out = op == "Softmax" ? onnx::SoftmaxOp::create(builder, loc, inputs[0], axis).getResult()

@@ -24,7 +24,9 @@ namespace zero::frontend {
 
 namespace {
 
-constexpr int64_t kMinOpset = 13;
+// PyTorch exports opsets 13-17; older ones are read where their semantics
+// for the supported ops are handled (Softmax's 2-D coercion, attribute axes).
+constexpr int64_t kMinOpset = 7;
 constexpr int64_t kMaxOpset = 17;
 
 /// Operand positions that carry data (as opposed to shapes or axes that
@@ -682,9 +684,28 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
         builder.getDenseI64ArrayAttr(llvm::to_vector(llvm::seq<int64_t>(2, rank))),
         builder.getBoolAttr(true));
   } else if (op == "Softmax" || op == "LogSoftmax") {
-    auto axis = builder.getI64IntegerAttr(attrInt("axis", -1));
-    out = op == "Softmax" ? onnx::SoftmaxOp::create(builder, loc, inputs[0], axis).getResult()
-                          : onnx::LogSoftmaxOp::create(builder, loc, inputs[0], axis).getResult();
+    // Before opset 13 the input is coerced to 2-D at `axis` (default 1) and
+    // normalized over everything from there on.
+    auto type = cast<RankedTensorType>(inputs[0].getType());
+    int64_t axis = attrInt("axis", opset < 13 ? 1 : -1);
+    if (axis < -type.getRank() || axis >= std::max<int64_t>(type.getRank(), 1))
+      return nodeError(node) << "axis " << axis << " is out of range";
+    if (axis < 0)
+      axis += type.getRank();
+    Value x = inputs[0];
+    bool coerce = opset < 13 && axis != type.getRank() - 1;
+    if (coerce) {
+      int64_t outer = 1;
+      for (int64_t d : type.getShape().take_front(axis))
+        outer *= d;
+      x = onnx::ReshapeOp::create(builder, loc,
+                                  type.clone({outer, type.getNumElements() / outer}), x);
+    }
+    auto axisAttr = builder.getI64IntegerAttr(coerce ? 1 : axis);
+    out = op == "Softmax" ? onnx::SoftmaxOp::create(builder, loc, x, axisAttr).getResult()
+                          : onnx::LogSoftmaxOp::create(builder, loc, x, axisAttr).getResult();
+    if (coerce)
+      out = onnx::ReshapeOp::create(builder, loc, type, out);
   } else if (op == "SoftmaxCrossEntropyLoss" || op == "NegativeLogLikelihoodLoss") {
     if (inputs.size() > 2 && inputs[2])
       return nodeError(node) << "class weights are not supported";
@@ -714,7 +735,7 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
     }
   } else if (op == "ReduceSum" || op == "ReduceMean") {
     SmallVector<int64_t> axes;
-    bool axesFromInput = op == "ReduceSum"; // opset 13+: ReduceSum's axes is an input
+    bool axesFromInput = op == "ReduceSum" && opset >= 13; // an attribute before
     if (axesFromInput && node.input_size() > 1 && !node.input(1).empty()) {
       auto ints = constantInts(node.input(1), node);
       if (failed(ints))
@@ -752,10 +773,9 @@ LogicalResult Importer::windowAttributes(const ::onnx::NodeProto &node,
                                          SmallVector<int64_t> &pads,
                                          SmallVector<int64_t> &dilations) {
   auto type = valueTypes.lookup(node.input(0));
-  int64_t spatial = type && type->tensor_type().has_shape()
-                        ? type->tensor_type().shape().dim_size() - 2
-                        : 2;
-  if (spatial != 2)
+  if (!type || !type->tensor_type().has_shape())
+    return nodeError(node) << "the input has no static shape";
+  if (type->tensor_type().shape().dim_size() != 4)
     return nodeError(node) << "only 2-D (NCHW) windows are supported";
   const ::onnx::TypeProto *weight =
       node.op_type() == "Conv" ? valueTypes.lookup(node.input(1)) : nullptr;
@@ -765,9 +785,12 @@ LogicalResult Importer::windowAttributes(const ::onnx::NodeProto &node,
   if (weight && weight->tensor_type().shape().dim_size() == 4)
     kernel = {weight->tensor_type().shape().dim(2).dim_value(),
               weight->tensor_type().shape().dim(3).dim_value()};
+  std::string autoPad = "NOTSET";
   for (const auto &a : node.attribute()) {
     SmallVector<int64_t> ints(a.ints().begin(), a.ints().end());
-    if (a.name() == "kernel_shape")
+    if (a.name() == "auto_pad")
+      autoPad = a.s();
+    else if (a.name() == "kernel_shape")
       kernel = ints;
     else if (a.name() == "strides")
       strides = ints;
@@ -775,18 +798,37 @@ LogicalResult Importer::windowAttributes(const ::onnx::NodeProto &node,
       pads = ints;
     else if (a.name() == "dilations")
       dilations = ints;
-    else if ((a.name() == "auto_pad" && a.s() != "NOTSET") ||
-             (a.name() == "ceil_mode" && a.i() != 0) ||
+    else if ((a.name() == "ceil_mode" && a.i() != 0) ||
              (a.name() == "storage_order" && a.i() != 0))
       return nodeError(node) << "attribute " << a.name() << " is not supported";
   }
   if (kernel.size() != 2 || strides.size() != 2 || pads.size() != 4 || dilations.size() != 2)
     return nodeError(node) << "expected 2-D kernel_shape, strides, dilations and 4 pads";
+  if (autoPad == "VALID") {
+    pads.assign(4, 0);
+  } else if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+    // Output size ceil(in / stride); the odd padding element goes at the
+    // end (SAME_UPPER) or the beginning (SAME_LOWER).
+    for (int i = 0; i < 2; ++i) {
+      int64_t in = type->tensor_type().shape().dim(2 + i).dim_value();
+      int64_t out = (in + strides[i] - 1) / strides[i];
+      int64_t total = std::max<int64_t>(
+          (out - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - in, 0);
+      int64_t small = total / 2, large = total - small;
+      pads[i] = autoPad == "SAME_UPPER" ? small : large;
+      pads[i + 2] = autoPad == "SAME_UPPER" ? large : small;
+    }
+  } else if (autoPad != "NOTSET") {
+    return nodeError(node) << "auto_pad " << autoPad << " is not supported";
+  }
   return success();
 }
 
 LogicalResult Importer::importBatchNormalization(const ::onnx::NodeProto &node) {
   Location loc = nodeLoc(node);
+  for (const auto &a : node.attribute())
+    if (a.name() == "spatial" && a.i() == 0)
+      return nodeError(node) << "per-element statistics (spatial = 0) are not supported";
   SmallVector<Value> in;
   for (int i = 0; i < 5; ++i) {
     if (i >= node.input_size() || node.input(i).empty())
@@ -876,6 +918,8 @@ LogicalResult Importer::importSplit(const ::onnx::NodeProto &node) {
 }
 
 LogicalResult Importer::importSlice(const ::onnx::NodeProto &node) {
+  if (opset < 10)
+    return nodeError(node) << "Slice with attribute bounds (before opset 10) is not supported";
   auto input = lookup(node.input(0), node);
   if (failed(input))
     return failure();

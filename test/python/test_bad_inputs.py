@@ -59,7 +59,7 @@ save("int_loss.onnx", model([MM, oh.make_node("ReduceMean", ["h"], ["l"], name="
                             [oh.make_tensor_value_info("loss", TP.INT64, [])], [W], [X]))
 save("dynamic.onnx", model([MM, MEAN("h")], [LOSS], [W], [oh.make_tensor_value_info("x", TP.FLOAT, ["batch", 4])]))
 save("unknown_dim.onnx", model([MM, MEAN("h")], [LOSS], [W], [oh.make_tensor_value_info("x", TP.FLOAT, [None, 4])]))
-save("opset12.onnx", model([MM, MEAN("h")], [LOSS], [W], [X], opset=12))
+save("opset6.onnx", model([MM, MEAN("h")], [LOSS], [W], [X], opset=6))
 save("opset18.onnx", model([MM, MEAN("h")], [LOSS], [W], [X], opset=18))
 save("no_params.onnx", model([oh.make_node("ReduceMean", ["x"], ["loss"], name="rm", keepdims=0)], [LOSS], [W], [X]))
 # Dropout is the identity unless training_mode is set; a training export sets it.
@@ -128,7 +128,7 @@ bad("non-scalar loss (first output is logits)", "logits.onnx", ["'h'", "scalar"]
 bad("integer loss", "int_loss.onnx", ["'loss'", "float"])
 bad("dynamic dimension (dim_param 'batch')", "dynamic.onnx", ["'x'", "batch"])
 bad("unknown dimension (no dim_value)", "unknown_dim.onnx", ["'x'", "dynamic"])
-bad("opset 12 (below 13)", "opset12.onnx", ["opset", "12"])
+bad("opset 6 (below 7)", "opset6.onnx", ["opset", "6"])
 bad("opset 18 (above 17)", "opset18.onnx", ["opset", "18"])
 bad("loss independent of every parameter", "no_params.onnx", ["parameter"])
 bad("Dropout in training mode with ratio 0.5", "dropout_half.onnx", ["my_dropout", "Dropout", "ratio"])

@@ -7,6 +7,7 @@
 #define ZERO_RUNTIME_BACKEND_H
 
 #include <cstdint>
+#include <cstring>
 
 #include "zero/plan_generated.h"
 #include "zero/runtime.h"
@@ -54,6 +55,28 @@ class Backend {
   virtual Kernel kernel(plan::Opcode opcode) const = 0;
   // nullptr when the opcode's kernel checks everything when it runs.
   virtual Validator validator(plan::Opcode) const { return nullptr; }
+
+  // The arena's memory as the executor sees it: host memory for the CPU
+  // backend (the defaults), device memory for an accelerator backend. `host`
+  // is always host memory; `dev` points into the arena (or the backend's
+  // allocator). Copies are complete (visible to later kernels and to the
+  // host) when they return.
+  virtual Status copy_to_device(void* dev, const void* host, size_t bytes) const {
+    if (bytes) std::memcpy(dev, host, bytes);
+    return Status();
+  }
+  virtual Status copy_to_host(void* host, const void* dev, size_t bytes) const {
+    if (bytes) std::memcpy(host, dev, bytes);
+    return Status();
+  }
+  virtual Status zero_fill(void* dev, size_t bytes) const {
+    if (bytes) std::memset(dev, 0, bytes);
+    return Status();
+  }
+  // Called after the last instruction of a step: an asynchronous backend
+  // waits for its work here and reports errors its kernels found in the data
+  // (an index or label out of range).
+  virtual Status finish_step() const { return Status(); }
 };
 
 const Backend& cpu_backend();

@@ -168,9 +168,13 @@ Status Session::Impl::verify_header() {
   if (plan->format_version() != kPlanFormatVersion)
     return error("plan format version " + std::to_string(plan->format_version()) + " is not supported (runtime reads " +
                  std::to_string(kPlanFormatVersion) + ")");
-  if (plan->backend() != backend->kind())
+  if (plan->backend() != backend->kind()) {
+    if (plan->backend() == plan::Backend::Cuda)
+      return error("plan is for backend Cuda, this runtime runs " + std::string(plan::EnumNameBackend(backend->kind())) +
+                   " (plan targets CUDA: open it with the CUDA backend, zero/cuda.h)");
     return error(std::string("plan is for backend ") + plan::EnumNameBackend(plan->backend()) +
                  ", this runtime runs " + plan::EnumNameBackend(backend->kind()));
+  }
   if (plan->world_size() != uint32_t(comm->size()))
     return error("plan was compiled for world size " + std::to_string(plan->world_size()) + " but running with " +
                  std::to_string(comm->size()) + " rank(s)");
@@ -184,7 +188,7 @@ Status Session::Impl::resolve_values() {
   if (!arena) return error("cannot allocate an arena of " + std::to_string(arena_size) + " bytes");
   // Values without an initializer have unspecified contents by contract;
   // zeroing once makes runs reproducible.
-  std::memset(arena, 0, arena_size);
+  ZERO_RETURN_IF_ERROR(backend->zero_fill(arena, arena_size));
   const auto* vals = plan->values();
   const size_t n = vals ? vals->size() : 0;
   values.resize(n);
@@ -268,7 +272,9 @@ Status Session::Impl::resolve_instructions() {
       ZERO_RETURN_IF_ERROR(resolve_collective(&op, i));
     } else {
       op.kernel = backend->kernel(op.opcode);
-      if (!op.kernel) return error(name + ": no kernel for this opcode on this backend");
+      if (!op.kernel)
+        return error(name + ": " + plan::EnumNameBackend(backend->kind()) + " backend: opcode " +
+                     plan::EnumNameOpcode(op.opcode) + " is not implemented");
       if (Validator validate = backend->validator(op.opcode)) {
         Status st = validate(KernelCall{inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())});
         if (!st.ok()) return error(what + ": " + st.message());
@@ -293,7 +299,7 @@ Status Session::Impl::load_initializers() {
     if (size != size_t(t.numel) * dtype_size(t.dtype))
       return error(what + ": " + std::to_string(size) + " bytes for a value of " +
                    std::to_string(size_t(t.numel) * dtype_size(t.dtype)));
-    if (size) std::memcpy(t.data, init->data()->data(), size);
+    if (size) ZERO_RETURN_IF_ERROR(backend->copy_to_device(t.data, init->data()->data(), size));
   }
   return Status();
 }
@@ -357,12 +363,17 @@ Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
 
 Status Session::open(const std::string& path, Communicator* comm, Allocator* alloc, std::unique_ptr<Session>* out) {
+  return open(path, comm, alloc, nullptr, out);
+}
+
+Status Session::open(const std::string& path, Communicator* comm, Allocator* alloc, const Backend* backend,
+                     std::unique_ptr<Session>* out) {
   auto impl = std::make_unique<Impl>();
   impl->name = path;
   impl->alloc = alloc;
   ZERO_RETURN_IF_ERROR(impl->bytes.map(path));
   impl->comm = comm;
-  impl->backend = &cpu_backend();
+  impl->backend = backend ? backend : &cpu_backend();
   ZERO_RETURN_IF_ERROR(impl->init());
   out->reset(new Session(std::move(impl)));
   return Status();
@@ -370,14 +381,32 @@ Status Session::open(const std::string& path, Communicator* comm, Allocator* all
 
 Status Session::open_buffer(const void* data, size_t size, Communicator* comm, Allocator* alloc,
                             std::unique_ptr<Session>* out) {
+  return open_buffer(data, size, comm, alloc, nullptr, out);
+}
+
+Status Session::open_buffer(const void* data, size_t size, Communicator* comm, Allocator* alloc,
+                            const Backend* backend, std::unique_ptr<Session>* out) {
   auto impl = std::make_unique<Impl>();
   impl->name = "<plan buffer>";
   impl->alloc = alloc;
-  ZERO_RETURN_IF_ERROR(impl->bytes.copy(data, size, alloc));
+  // The plan bytes stay on the host: a device backend's allocator is not for them.
+  ZERO_RETURN_IF_ERROR(impl->bytes.copy(data, size, backend ? default_allocator() : alloc));
   impl->comm = comm;
-  impl->backend = &cpu_backend();
+  impl->backend = backend ? backend : &cpu_backend();
   ZERO_RETURN_IF_ERROR(impl->init());
   out->reset(new Session(std::move(impl)));
+  return Status();
+}
+
+Status plan_targets_cuda(const std::string& path, bool* cuda) {
+  PlanBytes bytes;
+  ZERO_RETURN_IF_ERROR(bytes.map(path));
+  if (bytes.size() < 8 || !plan::PlanBufferHasIdentifier(bytes.data()))
+    return Status::error(path + ": not a zero plan (missing file identifier " + kPlanFileIdentifier + ")");
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size(), /*max_depth=*/64, /*max_tables=*/100000000);
+  if (!plan::VerifyPlanBuffer(verifier))
+    return Status::error(path + ": corrupt or truncated plan (FlatBuffers verification failed)");
+  *cuda = plan::GetPlan(bytes.data())->backend() == plan::Backend::Cuda;
   return Status();
 }
 
@@ -396,8 +425,7 @@ Status Session::bind_input(const std::string& name, const void* data, DType dtyp
       return Status::error("input '" + name + "': expected shape " + shape_string(info.shape) + ", got " +
                            shape_string(shape));
     const Tensor& t = impl_->values[impl_->input_values[i]];
-    std::memcpy(t.data, data, size_t(t.numel) * dtype_size(t.dtype));
-    return Status();
+    return impl_->backend->copy_to_device(t.data, data, size_t(t.numel) * dtype_size(t.dtype));
   }
   return Status::error("plan has no input named '" + name + "'");
 }
@@ -422,6 +450,8 @@ Status Session::step() {
     }
     if (!st.ok()) return s.error("instruction " + std::to_string(i) + ": " + st.message());
   }
+  Status st = s.backend->finish_step();
+  if (!st.ok()) return s.error(st.message());
   return Status();
 }
 
@@ -430,8 +460,7 @@ Status Session::loss(float* value) const {
   const uint32_t v = impl_->plan->loss();
   if (v >= impl_->values.size() || impl_->values[v].dtype != DType::F32 || impl_->values[v].numel != 1)
     return impl_->error("plan has no scalar F32 loss value");
-  *value = impl_->values[v].f32()[0];
-  return Status();
+  return impl_->backend->copy_to_host(value, impl_->values[v].data, sizeof(float));
 }
 
 Status Session::read_output(const std::string& name, std::vector<float>* values) const {
@@ -440,8 +469,8 @@ Status Session::read_output(const std::string& name, std::vector<float>* values)
     const Tensor& t = impl_->values[impl_->output_values[i]];
     if (t.dtype != DType::F32)
       return Status::error("output '" + name + "' is " + dtype_name(t.dtype) + ", use read_output_bytes");
-    values->assign(t.f32(), t.f32() + t.numel);
-    return Status();
+    values->resize(size_t(t.numel));
+    return impl_->backend->copy_to_host(values->data(), t.data, size_t(t.numel) * sizeof(float));
   }
   return Status::error("plan has no output named '" + name + "'");
 }
@@ -450,9 +479,8 @@ Status Session::read_output_bytes(const std::string& name, std::vector<uint8_t>*
   for (size_t i = 0; i < impl_->outputs.size(); ++i) {
     if (impl_->outputs[i].name != name) continue;
     const Tensor& t = impl_->values[impl_->output_values[i]];
-    const uint8_t* p = static_cast<const uint8_t*>(t.data);
-    bytes->assign(p, p + size_t(t.numel) * dtype_size(t.dtype));
-    return Status();
+    bytes->resize(size_t(t.numel) * dtype_size(t.dtype));
+    return impl_->backend->copy_to_host(bytes->data(), t.data, bytes->size());
   }
   return Status::error("plan has no output named '" + name + "'");
 }
@@ -462,14 +490,27 @@ Status Session::read_parameter(const std::string& name, std::vector<float>* out)
     if (impl_->params[i].name != name) continue;
     const ParamSlot& p = impl_->param_slots[i];
     const Tensor& t = impl_->values[p.value];
+    const Backend& be = *impl_->backend;
     if (!p.sharded) {
-      out->assign(t.f32(), t.f32() + t.numel);
-      return Status();
+      out->resize(size_t(t.numel));
+      return be.copy_to_host(out->data(), t.data, size_t(t.numel) * sizeof(float));
     }
     // The shards are chunks of the flattened tensor padded to
     // world_size * shard_numel; gather them and drop the padding.
-    out->resize(size_t(p.shard_numel) * size_t(impl_->comm->size()));
-    ZERO_RETURN_IF_ERROR(impl_->comm->all_gather(t.f32(), out->data(), size_t(p.shard_numel)));
+    const size_t total = size_t(p.shard_numel) * size_t(impl_->comm->size());
+    out->resize(total);
+    if (be.kind() == plan::Backend::Cpu) {
+      ZERO_RETURN_IF_ERROR(impl_->comm->all_gather(t.f32(), out->data(), size_t(p.shard_numel)));
+    } else {
+      // The communicator works on device memory: gather into device scratch.
+      void* scratch = impl_->alloc->allocate(total ? total * sizeof(float) : 1, kArenaAlignment);
+      if (!scratch) return impl_->error("cannot allocate " + std::to_string(total * sizeof(float)) +
+                                        " bytes to gather parameter '" + name + "'");
+      Status st = impl_->comm->all_gather(t.f32(), static_cast<float*>(scratch), size_t(p.shard_numel));
+      if (st.ok()) st = be.copy_to_host(out->data(), scratch, total * sizeof(float));
+      impl_->alloc->deallocate(scratch);
+      ZERO_RETURN_IF_ERROR(st);
+    }
     out->resize(size_t(p.numel));
     return Status();
   }

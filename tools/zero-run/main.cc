@@ -21,6 +21,9 @@
 #ifdef ZERO_HAVE_MPI
 #include "zero/mpi_communicator.h"
 #endif
+#ifdef ZERO_HAVE_CUDA
+#include "zero/cuda.h"
+#endif
 
 namespace zero {
 namespace {
@@ -28,7 +31,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: zero-run PLAN.zplan [--data DIR | --synthetic] [--steps N] [--log FILE]\n"
     "                [--nproc N] [--timeout-s SECONDS] [--save-params DIR] [--export-onnx OUT.onnx]\n"
-    "                [--save-outputs DIR]\n";
+    "                [--save-outputs DIR] [--tf32]\n";
 
 struct Options {
   std::string plan;
@@ -41,6 +44,7 @@ struct Options {
   std::string save_params;
   std::string export_onnx;
   std::string save_outputs;
+  bool tf32 = false;  // CUDA plans: TF32 GEMMs
 };
 
 // True when started by an MPI launcher (mpirun, or srun with PMI/PMIx).
@@ -77,6 +81,8 @@ Status parse_args(int argc, char** argv, Options* o) {
       o->data_dir = v;
     } else if (a == "--synthetic") {
       o->synthetic = true;
+    } else if (a == "--tf32") {
+      o->tf32 = true;
     } else if (a == "--steps" || a == "--nproc" || a == "--timeout-s") {
       ZERO_RETURN_IF_ERROR(value(&v));
       if (!parse_number(v, &num) || num < (a == "--steps" ? 0 : 1) || (a != "--timeout-s" && num != std::floor(num)))
@@ -394,8 +400,50 @@ int run(int argc, char** argv) {
   Watchdog watchdog(o.timeout_s, rank);
 
   watchdog.arm("loading", 0);
+  // A plan compiled with --target=cuda runs on this rank's GPU: device arena,
+  // and collectives over NCCL (bootstrapped over `comm`); `comm` stays the
+  // host communicator for the launcher's own agreement. If the file cannot be
+  // read here, Session::open below reports why.
+  bool cuda_plan = false;
+  (void)plan_targets_cuda(o.plan, &cuda_plan);
+  Communicator* session_comm = comm.get();
+  Allocator* session_alloc = default_allocator();
+  const Backend* backend = nullptr;
+#ifdef ZERO_HAVE_CUDA
+  std::unique_ptr<CudaDevice> device;
+  std::unique_ptr<Communicator> device_comm;
+#endif
+  if (cuda_plan) {
+#ifdef ZERO_HAVE_CUDA
+    std::string why;
+    const int gpus = cuda_device_count(&why);
+    if (gpus == 0) {
+      st = Status::error(o.plan + ": plan targets CUDA but no GPU is available (" + why + ")");
+    } else {
+      int local = local_rank_from_env();
+#ifdef ZERO_HAVE_MPI
+      if (local < 0 && world > 1) (void)mpi_local_rank(&local);
+#endif
+      CudaOptions copt;
+      copt.device = (local < 0 ? 0 : local) % gpus;
+      copt.allow_tf32 = o.tf32;
+      st = CudaDevice::create(copt, &device);
+      // One rank needs no NCCL: its collectives are device copies.
+      if (st.ok() && world == 1) device_comm = make_cuda_single_rank_communicator(device.get());
+      else if (st.ok()) st = make_nccl_communicator(device.get(), comm.get(), &device_comm);
+      if (st.ok()) {
+        session_comm = device_comm.get();
+        session_alloc = device->allocator();
+        backend = device->backend();
+      }
+    }
+#else
+    st = Status::error(o.plan + ": plan targets CUDA but zero-run was built without CUDA (ZERO_ENABLE_CUDA=OFF)");
+#endif
+  }
+  if (!all_ok(comm.get(), st)) return 1;
   std::unique_ptr<Session> session;
-  st = Session::open(o.plan, comm.get(), default_allocator(), &session);
+  st = Session::open(o.plan, session_comm, session_alloc, backend, &session);
   if (!all_ok(comm.get(), st)) return 1;
 
   if (!o.save_outputs.empty() && !session->forward_only())

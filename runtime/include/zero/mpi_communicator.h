@@ -13,6 +13,10 @@ namespace zero {
 // when the communicator is destroyed.
 Status make_mpi_communicator(int* argc, char*** argv, std::unique_ptr<Communicator>* comm);
 
+// This rank's index among the ranks on its node (MPI_Comm_split_type
+// MPI_COMM_TYPE_SHARED); needs make_mpi_communicator first.
+Status mpi_local_rank(int* local_rank);
+
 // Ends every rank of the job with exit code `code` (MPI_Abort).
 [[noreturn]] void mpi_abort(int code);
 

@@ -17,6 +17,10 @@
 
 namespace zero {
 
+// A kernel backend (runtime/src/backend.h); the CPU backend unless a session
+// is opened with another, e.g. CudaDevice::backend() (zero/cuda.h).
+class Backend;
+
 enum class DType : uint8_t { F32 = 0, I64 = 1 };  // values match plan.fbs
 enum class Reduction : uint8_t { Sum = 0, Mean = 1 };
 
@@ -59,6 +63,11 @@ class Communicator {
 // One rank, no MPI: the collectives are copies.
 std::unique_ptr<Communicator> make_single_rank_communicator();
 
+// Whether the plan file at `path` targets the CUDA backend (Plan.backend,
+// from `zero-opt --target=cuda`); verifies the file like Session::open's
+// header check, so a launcher can pick the backend before opening.
+Status plan_targets_cuda(const std::string& path, bool* cuda);
+
 struct TensorInfo {
   std::string name;
   DType dtype;
@@ -76,6 +85,14 @@ class Session {
   // Same, from plan bytes in memory (copied).
   static Status open_buffer(const void* data, size_t size, Communicator* comm,
                             Allocator* alloc, std::unique_ptr<Session>* session);
+  // Both on a given backend (nullptr: the CPU backend). `alloc` must then
+  // allocate that backend's memory (the arena), and `comm` must take its
+  // pointers; the plan's backend must be the backend's kind. backend must
+  // outlive the session.
+  static Status open(const std::string& path, Communicator* comm, Allocator* alloc, const Backend* backend,
+                     std::unique_ptr<Session>* session);
+  static Status open_buffer(const void* data, size_t size, Communicator* comm, Allocator* alloc,
+                            const Backend* backend, std::unique_ptr<Session>* session);
   ~Session();
 
   // The per-rank micro-batch inputs (dimension 0 is the batch).

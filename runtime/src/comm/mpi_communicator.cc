@@ -88,6 +88,15 @@ Status make_mpi_communicator(int* argc, char*** argv, std::unique_ptr<Communicat
   return Status();
 }
 
+Status mpi_local_rank(int* local_rank) {
+  MPI_Comm node;
+  ZERO_RETURN_IF_ERROR(mpi_status(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
+                                  "MPI_Comm_split_type"));
+  const int rc = MPI_Comm_rank(node, local_rank);
+  MPI_Comm_free(&node);
+  return mpi_status(rc, "MPI_Comm_rank");
+}
+
 void mpi_abort(int code) {
   MPI_Abort(MPI_COMM_WORLD, code);
   _Exit(code);  // MPI_Abort does not return; this keeps [[noreturn]] honest.

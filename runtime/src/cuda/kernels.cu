@@ -1,0 +1,658 @@
+// CUDA kernels of the CUDA backend. Semantics follow the CPU kernels
+// (runtime/src/cpu/kernels.cc) operation by operation: the same float
+// expressions, double accumulators where the CPU uses them, and -fmad=false
+// (CMakeLists.txt) so elementwise results match bit for bit. Reductions differ
+// from the CPU only in summation order. Outputs may alias inputs exactly:
+// every kernel reads an element before it writes it, and kernels that reduce
+// first finish the reduction (a barrier) before writing.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels.h"
+
+namespace zero::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+int blocks_for(int64_t n) {
+  int64_t b = (n + kThreads - 1) / kThreads;
+  if (b < 1) b = 1;
+  if (b > (int64_t(1) << 20)) b = int64_t(1) << 20;  // grid-stride loops cover the rest
+  return int(b);
+}
+
+// Threads of a block that owns one row of `n` elements: a power of two in [32, 256].
+int row_threads(int64_t n) {
+  int t = 32;
+  while (t < 256 && t < n) t *= 2;
+  return t;
+}
+
+#define GRID_STRIDE(i, n) \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+__device__ void report(int* err, int code) {
+  if (err) atomicCAS(err, 0, code);
+}
+
+// Offset of element o of g's shape along operand k's strides.
+__device__ __forceinline__ int64_t offset_of(const Strided& g, int k, int64_t o) {
+  int64_t off = 0;
+  for (int d = g.ndim - 1; d >= 0; --d) {
+    const int64_t dim = g.dims[d];
+    off += (o % dim) * g.s[k][d];
+    o /= dim;
+  }
+  return off;
+}
+
+// Block-wide reductions (blockDim.x a power of two <= 256); every thread gets
+// the result.
+__device__ double block_sum(double v) {
+  __shared__ double sh[256];
+  __syncthreads();
+  sh[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s /= 2) {
+    if (int(threadIdx.x) < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+    __syncthreads();
+  }
+  return sh[0];
+}
+
+__device__ float block_max(float v) {
+  __shared__ float sh[256];
+  __syncthreads();
+  sh[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s /= 2) {
+    if (int(threadIdx.x) < s) sh[threadIdx.x] = fmaxf(sh[threadIdx.x], sh[threadIdx.x + s]);
+    __syncthreads();
+  }
+  return sh[0];
+}
+
+// ---- elementwise --------------------------------------------------------
+
+__device__ __forceinline__ float apply(BinOp op, float a, float b) {
+  switch (op) {
+    case BinOp::Add: return a + b;
+    case BinOp::Sub: return a - b;
+    case BinOp::Mul: return a * b;
+    case BinOp::Div: return a / b;
+    case BinOp::Pow: return powf(a, b);
+  }
+  return 0.f;
+}
+
+template <BinOp kOp>
+__global__ void binary_same(const float* a, const float* b, float* y, int64_t n, bool b_scalar) {
+  GRID_STRIDE(i, n) y[i] = apply(kOp, a[i], b_scalar ? b[0] : b[i]);
+}
+
+template <BinOp kOp>
+__global__ void binary_bcast(const float* a, const float* b, float* y, int64_t n, Strided g) {
+  GRID_STRIDE(i, n) y[i] = apply(kOp, a[offset_of(g, 0, i)], b[offset_of(g, 1, i)]);
+}
+
+template <BinOp kOp>
+cudaError_t binary_t(cudaStream_t st, const float* a, const float* b, float* y, int64_t n, bool b_scalar,
+                     const Strided* g) {
+  if (n == 0) return cudaSuccess;
+  if (g) binary_bcast<kOp><<<blocks_for(n), kThreads, 0, st>>>(a, b, y, n, *g);
+  else binary_same<kOp><<<blocks_for(n), kThreads, 0, st>>>(a, b, y, n, b_scalar);
+  return cudaGetLastError();
+}
+
+template <UnOp kOp>
+__global__ void unary_k(const float* x, float* y, int64_t n) {
+  GRID_STRIDE(i, n) {
+    const float v = x[i];
+    float r = 0.f;
+    switch (kOp) {
+      case UnOp::Neg: r = -v; break;
+      case UnOp::Sqrt: r = sqrtf(v); break;
+      case UnOp::Relu: r = v > 0.f ? v : 0.f; break;
+      case UnOp::Tanh: r = tanhf(v); break;
+      case UnOp::Sigmoid: r = 1.f / (1.f + expf(-v)); break;
+      case UnOp::Erf: r = erff(v); break;
+      case UnOp::Exp: r = expf(v); break;
+      case UnOp::Log: r = logf(v); break;
+    }
+    y[i] = r;
+  }
+}
+
+template <GradOp kOp>
+__global__ void unary_grad_k(const float* dy, const float* x, float* dx, int64_t n) {
+  constexpr float k2OverSqrtPi = 1.12837916709551257390f;
+  GRID_STRIDE(i, n) {
+    const float d = dy[i], v = x[i];
+    float r = 0.f;
+    switch (kOp) {
+      case GradOp::Relu: r = v > 0.f ? d : 0.f; break;
+      case GradOp::Tanh: r = d * (1.f - v * v); break;
+      case GradOp::Sigmoid: r = d * v * (1.f - v); break;
+      case GradOp::Erf: r = d * k2OverSqrtPi * expf(-v * v); break;
+    }
+    dx[i] = r;
+  }
+}
+
+__global__ void cast_i64_f32_k(const int64_t* x, float* y, int64_t n) { GRID_STRIDE(i, n) y[i] = float(x[i]); }
+
+__global__ void cast_f32_i64_k(const float* x, int64_t* y, int64_t n) {
+  GRID_STRIDE(i, n) {
+    const float v = x[i];
+    int64_t r;
+    if (isnan(v)) r = 0;
+    else if (v >= 9.2233720368547758e18f) r = INT64_MAX;
+    else if (v <= -9.2233720368547758e18f) r = INT64_MIN;
+    else r = int64_t(v);
+    y[i] = r;
+  }
+}
+
+template <class T>
+__global__ void fill_k(T* y, T v, int64_t n) {
+  GRID_STRIDE(i, n) y[i] = v;
+}
+
+__global__ void scale_k(float* y, float v, int64_t n) { GRID_STRIDE(i, n) y[i] = v * y[i]; }
+
+// ---- layout ---------------------------------------------------------------
+
+template <class T>
+__global__ void strided_gather_k(const T* src, T* dst, Strided g, int64_t n) {
+  GRID_STRIDE(i, n) dst[i] = src[offset_of(g, 0, i)];
+}
+
+__global__ void strided_scatter_k(const float* src, float* dst, Strided g, int64_t n) {
+  GRID_STRIDE(i, n) dst[offset_of(g, 0, i)] = src[i];
+}
+
+template <class T>
+__global__ void where_k(const int64_t* c, const T* x, const T* y, T* out, Strided g, int64_t n) {
+  GRID_STRIDE(i, n) out[i] = c[offset_of(g, 0, i)] != 0 ? x[offset_of(g, 1, i)] : y[offset_of(g, 2, i)];
+}
+
+// One block per output element.
+__global__ void reduce_k(const float* x, float* y, Strided kept, Strided red, int64_t count, bool mean) {
+  const int64_t o = blockIdx.x;
+  const int64_t base = offset_of(kept, 0, o);
+  double acc = 0;
+  for (int64_t r = threadIdx.x; r < count; r += blockDim.x) acc += x[base + offset_of(red, 0, r)];
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) y[o] = float(mean ? acc / double(count) : acc);
+}
+
+// ---- softmax family -------------------------------------------------------
+
+// One block per (outer, inner) row of n elements strided by inner.
+__global__ void softmax_k(const float* x, float* y, int64_t n, int64_t inner, bool log) {
+  const int64_t row = blockIdx.x, o = row / inner, in = row % inner;
+  const int64_t base = o * n * inner + in;
+  float mx = -INFINITY;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) mx = fmaxf(mx, x[base + i * inner]);
+  mx = block_max(mx);
+  double sum = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += expf(x[base + i * inner] - mx);
+  sum = block_sum(sum);
+  if (log) {
+    const float lse = mx + float(::log(sum));
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) y[base + i * inner] = x[base + i * inner] - lse;
+  } else {
+    const float inv = float(1.0 / sum);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) y[base + i * inner] = expf(x[base + i * inner] - mx) * inv;
+  }
+}
+
+__global__ void softmax_grad_k(const float* dy, const float* y, float* dx, int64_t n, int64_t inner, bool log) {
+  const int64_t row = blockIdx.x, o = row / inner, in = row % inner;
+  const int64_t base = o * n * inner + in;
+  double sum = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const int64_t j = base + i * inner;
+    sum += log ? double(dy[j]) : double(dy[j]) * y[j];
+  }
+  const float fs = float(block_sum(sum));
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const int64_t j = base + i * inner;
+    dx[j] = log ? dy[j] - expf(y[j]) * fs : y[j] * (dy[j] - fs);
+  }
+}
+
+// ---- losses ---------------------------------------------------------------
+
+__device__ __forceinline__ bool ignored(const LossArgs& a, int64_t label) {
+  return a.has_ignore && label == a.ignore_index;
+}
+
+// max and sum(exp(x - max)) over the classes of one position (block-wide).
+__device__ void class_stats(const float* x, int64_t base, const LossArgs& a, float* mx_out, double* sum_out) {
+  float mx = -INFINITY;
+  for (int64_t c = threadIdx.x; c < a.c; c += blockDim.x) mx = fmaxf(mx, x[base + c * a.inner]);
+  mx = block_max(mx);
+  double sum = 0;
+  for (int64_t c = threadIdx.x; c < a.c; c += blockDim.x) sum += expf(x[base + c * a.inner] - mx);
+  *sum_out = block_sum(sum);
+  *mx_out = mx;
+}
+
+// One block per position: per-position loss into per[pos] (0 if ignored).
+__global__ void loss_k(LossArgs a, bool softmax, const float* x, const int64_t* labels, float* out, float* log_prob,
+                       double* per, int* err) {
+  const int64_t pos = blockIdx.x, b = pos / a.inner, in = pos % a.inner;
+  const int64_t base = b * a.c * a.inner + in;
+  const int64_t label = labels[pos];
+  float lse = 0.f;
+  if (softmax) {
+    float mx;
+    double sum;
+    class_stats(x, base, a, &mx, &sum);
+    lse = mx + float(::log(sum));
+  }
+  if (threadIdx.x == 0) {
+    double v = 0;
+    if (!ignored(a, label)) {
+      if (label < 0 || label >= a.c) report(err, kErrLabel * 1024 + a.opcode);
+      else v = -(double(x[base + label * a.inner]) - lse);
+    }
+    per[pos] = v;
+    if (a.reduction == 2) out[pos] = float(v);
+  }
+  if (log_prob) {
+    __syncthreads();  // x may alias log_prob: every read above is done
+    for (int64_t c = threadIdx.x; c < a.c; c += blockDim.x) log_prob[base + c * a.inner] = x[base + c * a.inner] - lse;
+  }
+}
+
+// Single block: count of counted labels into scratch[0] (as a double).
+__global__ void count_k(LossArgs a, const int64_t* labels, int64_t positions, double* count_out) {
+  double cnt = 0;
+  for (int64_t i = threadIdx.x; i < positions; i += blockDim.x) cnt += ignored(a, labels[i]) ? 0.0 : 1.0;
+  cnt = block_sum(cnt);
+  if (threadIdx.x == 0) *count_out = cnt;
+}
+
+// Single block: the reduced loss.
+__global__ void loss_reduce_k(LossArgs a, const int64_t* labels, const double* per, int64_t positions, float* out) {
+  double sum = 0, cnt = 0;
+  for (int64_t i = threadIdx.x; i < positions; i += blockDim.x) {
+    sum += per[i];
+    cnt += ignored(a, labels[i]) ? 0.0 : 1.0;
+  }
+  sum = block_sum(sum);
+  cnt = block_sum(cnt);
+  if (threadIdx.x == 0) out[0] = float(a.reduction == 1 ? sum / cnt : sum);
+}
+
+__global__ void loss_grad_k(LossArgs a, bool softmax, const float* dloss, const float* x, const int64_t* labels,
+                            float* dx, const double* count, int* err) {
+  const int64_t pos = blockIdx.x, b = pos / a.inner, in = pos % a.inner;
+  const int64_t base = b * a.c * a.inner + in;
+  const int64_t label = labels[pos];
+  float w = 0.f;
+  if (!ignored(a, label)) {
+    if (label < 0 || label >= a.c) {
+      if (threadIdx.x == 0) report(err, kErrLabel * 1024 + a.opcode);
+    } else {
+      w = a.reduction == 2 ? dloss[pos] : a.reduction == 1 ? float(double(dloss[0]) / *count) : dloss[0];
+    }
+  }
+  if (softmax) {
+    float mx;
+    double sum;
+    class_stats(x, base, a, &mx, &sum);
+    const float inv = float(1.0 / sum);
+    __syncthreads();  // dx may alias x
+    for (int64_t c = threadIdx.x; c < a.c; c += blockDim.x) {
+      const int64_t j = base + c * a.inner;
+      const float p = expf(x[j] - mx) * inv;
+      dx[j] = w == 0.f ? 0.f : (p - (c == label ? 1.f : 0.f)) * w;
+    }
+  } else {
+    for (int64_t c = threadIdx.x; c < a.c; c += blockDim.x) dx[base + c * a.inner] = c == label ? -w : 0.f;
+  }
+}
+
+// ---- Gather ---------------------------------------------------------------
+
+template <class T>
+__global__ void gather_k(const T* data, const int64_t* idx, T* y, int64_t outer, int64_t n, int64_t inner, int64_t q,
+                         int code, int* err) {
+  GRID_STRIDE(e, outer * q * inner) {
+    const int64_t i = e % inner, k = (e / inner) % q, o = e / (inner * q);
+    int64_t j = idx[k];
+    if (j < -n || j >= n) {
+      report(err, code);
+      continue;
+    }
+    if (j < 0) j += n;
+    y[e] = data[(o * n + j) * inner + i];
+  }
+}
+
+__global__ void gather_grad_k(const float* dy, const int64_t* idx, float* dd, int64_t outer, int64_t n, int64_t inner,
+                              int64_t q, int code, int* err) {
+  GRID_STRIDE(e, outer * q * inner) {
+    const int64_t i = e % inner, k = (e / inner) % q, o = e / (inner * q);
+    int64_t j = idx[k];
+    if (j < -n || j >= n) {
+      report(err, code);
+      continue;
+    }
+    if (j < 0) j += n;
+    atomicAdd(dd + (o * n + j) * inner + i, dy[e]);
+  }
+}
+
+// ---- LayerNormalization -----------------------------------------------------
+
+__global__ void layer_norm_k(const float* x, const float* scale, const float* bias, float* y, float* mean_out,
+                             float* inv_out, int64_t inner, float eps) {
+  const int64_t o = blockIdx.x;
+  const float* row = x + o * inner;
+  double sum = 0;
+  for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) sum += row[i];
+  sum = block_sum(sum);
+  const double mean = inner ? sum / double(inner) : 0.0;
+  double sq = 0;
+  for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) sq += (row[i] - mean) * (row[i] - mean);
+  sq = block_sum(sq);
+  const double var = inner ? sq / double(inner) : 0.0;
+  const double inv = 1.0 / ::sqrt(var + double(eps));
+  float* out = y + o * inner;
+  for (int64_t i = threadIdx.x; i < inner; i += blockDim.x)
+    out[i] = float((double(row[i]) - mean) * inv * double(scale[i]) + double(bias[i]));
+  if (threadIdx.x == 0) {
+    if (mean_out) mean_out[o] = float(mean);
+    if (inv_out) inv_out[o] = float(inv);
+  }
+}
+
+// dscale and dbias: one thread per normalized element, over the rows.
+__global__ void layer_norm_params_grad_k(const float* dy, const float* x, const float* mean, const float* inv,
+                                         float* dscale, float* dbias, int64_t outer, int64_t inner) {
+  GRID_STRIDE(i, inner) {
+    double ds = 0, db = 0;
+    for (int64_t o = 0; o < outer; ++o) {
+      const double d = dy[o * inner + i];
+      const double xhat = (double(x[o * inner + i]) - double(mean[o])) * double(inv[o]);
+      ds += d * xhat;
+      db += d;
+    }
+    if (dscale) dscale[i] = float(ds);
+    if (dbias) dbias[i] = float(db);
+  }
+}
+
+__global__ void layer_norm_grad_k(const float* dy, const float* x, const float* scale, const float* mean_in,
+                                  const float* inv_in, float* dx, int64_t inner) {
+  const int64_t o = blockIdx.x;
+  const float *dyr = dy + o * inner, *xr = x + o * inner;
+  const double mean = mean_in[o], inv = inv_in[o];
+  double sum_g = 0, sum_gx = 0;
+  for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) {
+    const double xhat = (double(xr[i]) - mean) * inv;
+    const double g = double(dyr[i]) * double(scale[i]);
+    sum_g += g;
+    sum_gx += g * xhat;
+  }
+  sum_g = block_sum(sum_g);
+  sum_gx = block_sum(sum_gx);
+  const double mg = inner ? sum_g / double(inner) : 0.0, mgx = inner ? sum_gx / double(inner) : 0.0;
+  float* dxr = dx + o * inner;
+  for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) {
+    const double xhat = (double(xr[i]) - mean) * inv;
+    const double g = double(dyr[i]) * double(scale[i]);
+    dxr[i] = float(inv * (g - mg - xhat * mgx));
+  }
+}
+
+// ---- optimizers -------------------------------------------------------------
+
+__global__ void sgd_k(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float wd) {
+  GRID_STRIDE(i, n) {
+    float d = wd != 0.f ? g[i] + wd * p[i] : g[i];
+    if (buf) d = buf[i] = momentum * buf[i] + d;
+    p[i] += -lr * d;
+  }
+}
+
+__global__ void adamw_k(float* p, const float* g, float* m, float* v, const int64_t* step, int64_t n, double lr,
+                        double b1, double b2, float eps, float decay, float w1, float fb2, float w2, int code,
+                        int* err) {
+  __shared__ float step_size, bc2_sqrt;
+  __shared__ bool bad;
+  if (threadIdx.x == 0) {
+    const int64_t t = *step;
+    bad = t < 1;
+    if (bad) {
+      report(err, code);
+    } else {
+      const double bc1 = 1.0 - ::pow(b1, double(t)), bc2 = 1.0 - ::pow(b2, double(t));
+      step_size = float(lr / bc1);
+      bc2_sqrt = float(::sqrt(bc2));
+    }
+  }
+  __syncthreads();
+  if (bad) return;
+  GRID_STRIDE(i, n) {
+    const float gi = g[i];
+    float pi = p[i] * decay, mi = m[i], vi = v[i];
+    mi = w1 < 0.5f ? mi + w1 * (gi - mi) : gi - (gi - mi) * (1.f - w1);
+    vi = vi * fb2 + w2 * gi * gi;
+    const float denom = sqrtf(vi) / bc2_sqrt + eps;
+    pi += -step_size * (mi / denom);
+    p[i] = pi;
+    m[i] = mi;
+    v[i] = vi;
+  }
+}
+
+__global__ void increment_k(int64_t* s) { *s += 1; }
+
+}  // namespace
+
+cudaError_t binary(cudaStream_t st, BinOp op, const float* a, const float* b, float* y, int64_t n, bool b_scalar,
+                   const Strided* g) {
+  switch (op) {
+    case BinOp::Add: return binary_t<BinOp::Add>(st, a, b, y, n, b_scalar, g);
+    case BinOp::Sub: return binary_t<BinOp::Sub>(st, a, b, y, n, b_scalar, g);
+    case BinOp::Mul: return binary_t<BinOp::Mul>(st, a, b, y, n, b_scalar, g);
+    case BinOp::Div: return binary_t<BinOp::Div>(st, a, b, y, n, b_scalar, g);
+    case BinOp::Pow: return binary_t<BinOp::Pow>(st, a, b, y, n, b_scalar, g);
+  }
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t unary(cudaStream_t st, UnOp op, const float* x, float* y, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  const int b = blocks_for(n);
+  switch (op) {
+    case UnOp::Neg: unary_k<UnOp::Neg><<<b, kThreads, 0, st>>>(x, y, n); break;
+    case UnOp::Sqrt: unary_k<UnOp::Sqrt><<<b, kThreads, 0, st>>>(x, y, n); break;
+    case UnOp::Relu: unary_k<UnOp::Relu><<<b, kThreads, 0, st>>>(x, y, n); break;
+    case UnOp::Tanh: unary_k<UnOp::Tanh><<<b, kThreads, 0, st>>>(x, y, n); break;
+    case UnOp::Sigmoid: unary_k<UnOp::Sigmoid><<<b, kThreads, 0, st>>>(x, y, n); break;
+    case UnOp::Erf: unary_k<UnOp::Erf><<<b, kThreads, 0, st>>>(x, y, n); break;
+    case UnOp::Exp: unary_k<UnOp::Exp><<<b, kThreads, 0, st>>>(x, y, n); break;
+    case UnOp::Log: unary_k<UnOp::Log><<<b, kThreads, 0, st>>>(x, y, n); break;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t unary_grad(cudaStream_t st, GradOp op, const float* dy, const float* x, float* dx, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  const int b = blocks_for(n);
+  switch (op) {
+    case GradOp::Relu: unary_grad_k<GradOp::Relu><<<b, kThreads, 0, st>>>(dy, x, dx, n); break;
+    case GradOp::Tanh: unary_grad_k<GradOp::Tanh><<<b, kThreads, 0, st>>>(dy, x, dx, n); break;
+    case GradOp::Sigmoid: unary_grad_k<GradOp::Sigmoid><<<b, kThreads, 0, st>>>(dy, x, dx, n); break;
+    case GradOp::Erf: unary_grad_k<GradOp::Erf><<<b, kThreads, 0, st>>>(dy, x, dx, n); break;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t cast_i64_f32(cudaStream_t st, const int64_t* x, float* y, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  cast_i64_f32_k<<<blocks_for(n), kThreads, 0, st>>>(x, y, n);
+  return cudaGetLastError();
+}
+
+cudaError_t cast_f32_i64(cudaStream_t st, const float* x, int64_t* y, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  cast_f32_i64_k<<<blocks_for(n), kThreads, 0, st>>>(x, y, n);
+  return cudaGetLastError();
+}
+
+cudaError_t fill_f32(cudaStream_t st, float* y, float v, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  fill_k<float><<<blocks_for(n), kThreads, 0, st>>>(y, v, n);
+  return cudaGetLastError();
+}
+
+cudaError_t fill_i64(cudaStream_t st, int64_t* y, int64_t v, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  fill_k<int64_t><<<blocks_for(n), kThreads, 0, st>>>(y, v, n);
+  return cudaGetLastError();
+}
+
+cudaError_t scale(cudaStream_t st, float* y, float v, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  scale_k<<<blocks_for(n), kThreads, 0, st>>>(y, v, n);
+  return cudaGetLastError();
+}
+
+cudaError_t strided_gather(cudaStream_t st, const void* src, void* dst, int elem, const Strided& g, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  if (elem == 8)
+    strided_gather_k<int64_t><<<blocks_for(n), kThreads, 0, st>>>(static_cast<const int64_t*>(src),
+                                                                   static_cast<int64_t*>(dst), g, n);
+  else
+    strided_gather_k<float><<<blocks_for(n), kThreads, 0, st>>>(static_cast<const float*>(src),
+                                                                 static_cast<float*>(dst), g, n);
+  return cudaGetLastError();
+}
+
+cudaError_t strided_scatter(cudaStream_t st, const float* src, float* dst, const Strided& g, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  strided_scatter_k<<<blocks_for(n), kThreads, 0, st>>>(src, dst, g, n);
+  return cudaGetLastError();
+}
+
+cudaError_t where(cudaStream_t st, const int64_t* cond, const void* x, const void* y, void* out, int elem,
+                  const Strided& g, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  if (elem == 8)
+    where_k<int64_t><<<blocks_for(n), kThreads, 0, st>>>(cond, static_cast<const int64_t*>(x),
+                                                          static_cast<const int64_t*>(y), static_cast<int64_t*>(out),
+                                                          g, n);
+  else
+    where_k<float><<<blocks_for(n), kThreads, 0, st>>>(cond, static_cast<const float*>(x),
+                                                        static_cast<const float*>(y), static_cast<float*>(out), g, n);
+  return cudaGetLastError();
+}
+
+cudaError_t reduce(cudaStream_t st, const float* x, float* y, const Strided& kept, int64_t out_numel,
+                   const Strided& red, int64_t count, bool mean) {
+  if (out_numel == 0) return cudaSuccess;
+  reduce_k<<<unsigned(out_numel), row_threads(count), 0, st>>>(x, y, kept, red, count, mean);
+  return cudaGetLastError();
+}
+
+cudaError_t softmax(cudaStream_t st, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log) {
+  if (outer * inner == 0 || n == 0) return cudaSuccess;
+  softmax_k<<<unsigned(outer * inner), row_threads(n), 0, st>>>(x, y, n, inner, log);
+  return cudaGetLastError();
+}
+
+cudaError_t softmax_grad(cudaStream_t st, const float* dy, const float* y, float* dx, int64_t outer, int64_t n,
+                         int64_t inner, bool log) {
+  if (outer * inner == 0 || n == 0) return cudaSuccess;
+  softmax_grad_k<<<unsigned(outer * inner), row_threads(n), 0, st>>>(dy, y, dx, n, inner, log);
+  return cudaGetLastError();
+}
+
+cudaError_t loss(cudaStream_t st, const LossArgs& a, bool softmax, const float* x, const int64_t* labels, float* out,
+                 float* log_prob, double* scratch, int* err) {
+  const int64_t positions = a.n * a.inner;
+  if (positions > 0) loss_k<<<unsigned(positions), row_threads(a.c), 0, st>>>(a, softmax, x, labels, out, log_prob,
+                                                                              scratch, err);
+  if (a.reduction != 2) loss_reduce_k<<<1, 256, 0, st>>>(a, labels, scratch, positions, out);
+  return cudaGetLastError();
+}
+
+cudaError_t loss_grad(cudaStream_t st, const LossArgs& a, bool softmax, const float* dloss, const float* x,
+                      const int64_t* labels, float* dx, double* scratch, int* err) {
+  const int64_t positions = a.n * a.inner;
+  if (positions == 0) return cudaSuccess;
+  count_k<<<1, 256, 0, st>>>(a, labels, positions, scratch);
+  loss_grad_k<<<unsigned(positions), row_threads(a.c), 0, st>>>(a, softmax, dloss, x, labels, dx, scratch, err);
+  return cudaGetLastError();
+}
+
+cudaError_t gather(cudaStream_t st, const void* data, const int64_t* idx, void* y, int elem, int64_t outer, int64_t n,
+                   int64_t inner, int64_t q, int opcode, int* err) {
+  const int64_t total = outer * q * inner;
+  if (total == 0) return cudaSuccess;
+  const int code = kErrIndex * 1024 + opcode;
+  if (elem == 8)
+    gather_k<int64_t><<<blocks_for(total), kThreads, 0, st>>>(static_cast<const int64_t*>(data), idx,
+                                                               static_cast<int64_t*>(y), outer, n, inner, q, code, err);
+  else
+    gather_k<float><<<blocks_for(total), kThreads, 0, st>>>(static_cast<const float*>(data), idx,
+                                                             static_cast<float*>(y), outer, n, inner, q, code, err);
+  return cudaGetLastError();
+}
+
+cudaError_t gather_grad(cudaStream_t st, const float* dy, const int64_t* idx, float* dd, int64_t outer, int64_t n,
+                        int64_t inner, int64_t q, int opcode, int* err) {
+  const int64_t total = outer * q * inner;
+  if (total == 0) return cudaSuccess;
+  gather_grad_k<<<blocks_for(total), kThreads, 0, st>>>(dy, idx, dd, outer, n, inner, q, kErrIndex * 1024 + opcode,
+                                                        err);
+  return cudaGetLastError();
+}
+
+cudaError_t layer_norm(cudaStream_t st, const float* x, const float* scale, const float* bias, float* y, float* mean,
+                       float* inv, int64_t outer, int64_t inner, float eps) {
+  if (outer == 0) return cudaSuccess;
+  layer_norm_k<<<unsigned(outer), row_threads(inner), 0, st>>>(x, scale, bias, y, mean, inv, inner, eps);
+  return cudaGetLastError();
+}
+
+cudaError_t layer_norm_grad(cudaStream_t st, const float* dy, const float* x, const float* scale, const float* mean,
+                            const float* inv, float* dx, float* dscale, float* dbias, int64_t outer, int64_t inner) {
+  // Parameter gradients first: dx may alias dy or x.
+  if ((dscale || dbias) && inner > 0)
+    layer_norm_params_grad_k<<<blocks_for(inner), kThreads, 0, st>>>(dy, x, mean, inv, dscale, dbias, outer, inner);
+  if (outer > 0)
+    layer_norm_grad_k<<<unsigned(outer), row_threads(inner), 0, st>>>(dy, x, scale, mean, inv, dx, inner);
+  return cudaGetLastError();
+}
+
+cudaError_t sgd(cudaStream_t st, float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float wd) {
+  if (n == 0) return cudaSuccess;
+  sgd_k<<<blocks_for(n), kThreads, 0, st>>>(p, g, buf, n, lr, momentum, wd);
+  return cudaGetLastError();
+}
+
+cudaError_t adamw(cudaStream_t st, float* p, const float* g, float* m, float* v, const int64_t* step, int64_t n,
+                  double lr, double b1, double b2, float eps, double wd, int opcode, int* err) {
+  const float decay = float(1.0 - lr * wd);
+  const float w1 = float(1.0 - b1), fb2 = float(b2), w2 = float(1.0 - b2);
+  adamw_k<<<blocks_for(n), kThreads, 0, st>>>(p, g, m, v, step, n, lr, b1, b2, eps, decay, w1, fb2, w2,
+                                              kErrStep * 1024 + opcode, err);
+  return cudaGetLastError();
+}
+
+cudaError_t increment(cudaStream_t st, int64_t* step) {
+  increment_k<<<1, 1, 0, st>>>(step);
+  return cudaGetLastError();
+}
+
+}  // namespace zero::cuda

@@ -1,0 +1,95 @@
+// Launchers of the CUDA kernels (kernels.cu), called by the CUDA backend's
+// host code (backend.cc) after it has validated the operands. Plain
+// C++ types only, so backend.cc compiles with the host compiler. Every
+// launcher enqueues on `stream` and returns the launch error.
+#ifndef ZERO_RUNTIME_CUDA_KERNELS_H
+#define ZERO_RUNTIME_CUDA_KERNELS_H
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace zero::cuda {
+
+constexpr int kRank = 8;
+
+// Data errors the kernels report through the device error word: the first
+// one wins, encoded as code * 1024 + opcode.
+enum ErrorCode : int { kErrIndex = 1, kErrLabel = 2, kErrStep = 3 };
+
+// An output shape and up to three operands' element strides into it (0 along
+// broadcast dimensions).
+struct Strided {
+  int ndim = 0;
+  int64_t dims[kRank] = {};
+  int64_t s[3][kRank] = {};
+};
+
+enum class BinOp { Add, Sub, Mul, Div, Pow };
+enum class UnOp { Neg, Sqrt, Relu, Tanh, Sigmoid, Erf, Exp, Log };
+enum class GradOp { Relu, Tanh, Sigmoid, Erf };
+
+// y = a op b; g == nullptr: same shape (or b_scalar: b is one element).
+cudaError_t binary(cudaStream_t st, BinOp op, const float* a, const float* b, float* y, int64_t n, bool b_scalar,
+                   const Strided* g);
+cudaError_t unary(cudaStream_t st, UnOp op, const float* x, float* y, int64_t n);
+cudaError_t unary_grad(cudaStream_t st, GradOp op, const float* dy, const float* x, float* dx, int64_t n);
+cudaError_t cast_i64_f32(cudaStream_t st, const int64_t* x, float* y, int64_t n);
+cudaError_t cast_f32_i64(cudaStream_t st, const float* x, int64_t* y, int64_t n);
+cudaError_t fill_f32(cudaStream_t st, float* y, float v, int64_t n);
+cudaError_t fill_i64(cudaStream_t st, int64_t* y, int64_t v, int64_t n);
+cudaError_t scale(cudaStream_t st, float* y, float v, int64_t n);
+
+// dst[o] = src[sum_d idx_d(o) * g.s[0][d]] over g's shape; elem 4 or 8 bytes.
+cudaError_t strided_gather(cudaStream_t st, const void* src, void* dst, int elem, const Strided& g, int64_t n);
+// dst[sum_d idx_d(o) * g.s[0][d]] = src[o] (SliceGrad; the caller zeroes dst).
+cudaError_t strided_scatter(cudaStream_t st, const float* src, float* dst, const Strided& g, int64_t n);
+// out[o] = cond[..] != 0 ? x[..] : y[..], strides s[0] cond, s[1] x, s[2] y.
+cudaError_t where(cudaStream_t st, const int64_t* cond, const void* x, const void* y, void* out, int elem,
+                  const Strided& g, int64_t n);
+
+// Sum (or mean) over the reduced dims. `kept` is the output's shape over the
+// kept input dims with their input strides in s[0]; `red` the reduced dims
+// with their input strides in s[0].
+cudaError_t reduce(cudaStream_t st, const float* x, float* y, const Strided& kept, int64_t out_numel,
+                   const Strided& red, int64_t count, bool mean);
+
+// Softmax family over [outer, n, inner].
+cudaError_t softmax(cudaStream_t st, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log);
+cudaError_t softmax_grad(cudaStream_t st, const float* dy, const float* y, float* dx, int64_t outer, int64_t n,
+                         int64_t inner, bool log);
+
+// Losses over scores [n, c, inner], labels [n, inner]. reduction: 0 sum,
+// 1 mean, 2 none. `scratch` holds n * inner doubles + 2 doubles.
+struct LossArgs {
+  int64_t n, c, inner;
+  int reduction;
+  bool has_ignore;
+  int64_t ignore_index;
+  int opcode;
+};
+cudaError_t loss(cudaStream_t st, const LossArgs& a, bool softmax, const float* x, const int64_t* labels, float* out,
+                 float* log_prob, double* scratch, int* err);
+cudaError_t loss_grad(cudaStream_t st, const LossArgs& a, bool softmax, const float* dloss, const float* x,
+                      const int64_t* labels, float* dx, double* scratch, int* err);
+
+// Gather over data [outer, n, inner] with q indices; elem 4 or 8 bytes.
+cudaError_t gather(cudaStream_t st, const void* data, const int64_t* idx, void* y, int elem, int64_t outer, int64_t n,
+                   int64_t inner, int64_t q, int opcode, int* err);
+// ddata (zeroed by the caller) += dy scattered by the indices (atomicAdd).
+cudaError_t gather_grad(cudaStream_t st, const float* dy, const int64_t* idx, float* dd, int64_t outer, int64_t n,
+                        int64_t inner, int64_t q, int opcode, int* err);
+
+cudaError_t layer_norm(cudaStream_t st, const float* x, const float* scale, const float* bias, float* y, float* mean,
+                       float* inv, int64_t outer, int64_t inner, float eps);
+cudaError_t layer_norm_grad(cudaStream_t st, const float* dy, const float* x, const float* scale, const float* mean,
+                            const float* inv, float* dx, float* dscale, float* dbias, int64_t outer, int64_t inner);
+
+cudaError_t sgd(cudaStream_t st, float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float wd);
+cudaError_t adamw(cudaStream_t st, float* p, const float* g, float* m, float* v, const int64_t* step, int64_t n,
+                  double lr, double b1, double b2, float eps, double wd, int opcode, int* err);
+cudaError_t increment(cudaStream_t st, int64_t* step);
+
+}  // namespace zero::cuda
+
+#endif  // ZERO_RUNTIME_CUDA_KERNELS_H

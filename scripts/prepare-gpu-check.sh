@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Run HERE (where zero-opt is built) before scripts/gpu-check on a GPU machine
+# that has no MLIR: compiles the bundled examples into .carry/plans/ for
+# --target=cuda and --target=cpu at ZeRO stages 0-3, world size 1, and
+# carries what a bare machine may lack to build the runtime (FlatBuffers
+# headers, the generated plan_generated.h for a machine without flatc).
+# .carry/ is git-ignored; pass it to the device machine's `carry`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${ZERO_BUILD_DIR:-build}
+bin=$build/bin
+[ -x "$bin/zero-opt" ] || { echo "prepare-gpu-check: build zero-opt first (ninja -C $build zero-opt)" >&2; exit 1; }
+out=.carry/plans
+rm -rf "$out" && mkdir -p "$out"
+# The optimizers test/python/test_train_vs_pytorch.py uses for these examples.
+declare -A OPT=(
+  [mlp_digits]="--optimizer=adamw --lr=3e-3 --beta1=0.9 --beta2=0.999 --eps=1e-8 --weight-decay=0.01"
+  [linear_regression]="--optimizer=sgd --lr=0.05 --momentum=0.9")
+for name in mlp_digits linear_regression; do
+  for target in cuda cpu; do
+    for stage in 0 1 2 3; do
+      # shellcheck disable=SC2086
+      "$bin/zero-opt" "examples/$name.onnx" -o "$out/$name-$target-s$stage.zplan" --target=$target \
+        --zero-stage=$stage --world-size=1 ${OPT[$name]}
+    done
+  done
+done
+mkdir -p .carry/flatbuffers-include
+rm -rf .carry/flatbuffers-include/flatbuffers
+cp -r /usr/include/flatbuffers .carry/flatbuffers-include/
+cp "$build/runtime/generated/zero/plan_generated.h" .carry/plan_generated.h
+ls "$out" | wc -l | xargs echo "prepare-gpu-check: plans in $out:"

@@ -46,6 +46,7 @@ usage: test_resnet.py --zero-opt PATH --zero-run PATH [-k FILTER] [-v]
 import json
 import os
 import pickle
+import shutil
 import sys
 import tempfile
 
@@ -249,4 +250,6 @@ R.case("reference: training has an effect at this learning rate", check_training
 for n, stage in CONFIGS:
     R.case(f"resnet18 sgd stage {stage} N={n}", train_case, n, stage)
 
+if not os.environ.get("ZERO_TEST_KEEP"):
+    shutil.rmtree(tmp, ignore_errors=True)  # ~0.5 GB of exported models
 R.finish()

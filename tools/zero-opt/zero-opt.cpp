@@ -59,7 +59,7 @@ enum class Emit { Onnx, Train, Partition, Plan, ZPlan };
 
 struct CompileOptions {
   std::string input, output, report, optimizer, target;
-  int64_t stage = 0, worldSize = 1;
+  int64_t stage = 0, worldSize = 1, prefetch = -1;
   bool forwardOnly = false;
   double lr, momentum, beta1, beta2, eps, weightDecay;
   Emit emit;
@@ -96,6 +96,11 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
       cl::desc("evaluate the model instead of training it: every graph output becomes a plan "
                "output (world size 1)"),
       cl::cat(category));
+  cl::opt<int64_t> prefetch(
+      "prefetch",
+      cl::desc("stage 3: issue each parameter all-gather this many gathers early "
+               "(default: 1 for --target=cuda, 0 for cpu, where collectives do not overlap)"),
+      cl::init(-1), cl::cat(category));
   cl::opt<std::string> report("report", cl::desc("write per-rank memory and traffic as JSON"),
                               cl::value_desc("file"), cl::cat(category));
   cl::opt<Emit> emit(
@@ -111,8 +116,8 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
   registerMLIRContextCLOptions();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "zero compiler: ONNX model to a ZeRO training plan\n");
-  CompileOptions options{input,    output, report, optimizer, target,      stage, worldSize,
-                         forwardOnly, lr,   momentum, beta1, beta2, eps, weightDecay, emit};
+  CompileOptions options{input,     output, report, optimizer, target, stage, worldSize, prefetch,
+                         forwardOnly, lr,     momentum, beta1, beta2, eps, weightDecay, emit};
   return options;
 }
 
@@ -168,8 +173,12 @@ int compileOnnx(int argc, char **argv) {
     pm.addPass(zero::createBuildTrainStep(train));
     pm.addPass(createCanonicalizerPass());
   }
-  if (options.emit >= Emit::Partition && !options.forwardOnly)
+  if (options.emit >= Emit::Partition && !options.forwardOnly) {
     pm.addPass(zero::createPartition({options.stage, options.worldSize}));
+    int64_t prefetch = options.prefetch >= 0 ? options.prefetch : options.target == "cuda";
+    if (options.stage == 3 && prefetch > 0)
+      pm.addPass(zero::createPrefetchGathers({prefetch}));
+  }
   if (options.emit >= Emit::Plan) {
     pm.addPass(zero::createLowerToPlan({options.target}));
     // cudaMalloc and cuBLAS favour 256-byte alignment; 64 is a cache line.

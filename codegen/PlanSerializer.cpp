@@ -328,7 +328,8 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
       fbb, kPlanFormatVersion, backend, program.getWorldSize(), program.getZeroStage(),
       static_cast<uint64_t>(*program.getArenaBytes()), fbb.CreateVector(values),
       fbb.CreateVector(instructions), fbb.CreateVector(initializers), fbb.CreateVector(inputs),
-      fbb.CreateVector(parameters), loss.value_or(0), sourceModel, fbb.CreateVector(outputs));
+      fbb.CreateVector(parameters), loss.value_or(0), sourceModel, fbb.CreateVector(outputs),
+      program.getWeightsOmitted());
   fb::FinishPlanBuffer(fbb, root);
   os.write(reinterpret_cast<const char *>(fbb.GetBufferPointer()), fbb.GetSize());
   return success();

@@ -37,9 +37,10 @@ struct ParameterStorage {
 
 class PlanBuilder {
 public:
-  PlanBuilder(ModuleOp module, int64_t stage, int64_t worldSize, StringRef backend)
+  PlanBuilder(ModuleOp module, int64_t stage, int64_t worldSize, StringRef backend,
+              bool omitWeights)
       : module(module), stage(stage), worldSize(worldSize), backend(backend),
-        b(module.getContext()) {}
+        omitWeights(omitWeights), b(module.getContext()) {}
 
   LogicalResult run();
 
@@ -80,6 +81,7 @@ private:
   ModuleOp module;
   int64_t stage, worldSize;
   std::string backend;
+  bool omitWeights;
   OpBuilder b;
   plan::ProgramOp program;
   DenseMap<Value, FlatSymbolRefAttr> values;
@@ -153,11 +155,12 @@ LogicalResult PlanBuilder::lowerParameters() {
         storage.flat = newValue((name + ".flat").str(), flatType, buffer);
         storage.shard = newValue((name + ".shard").str(), shardType, buffer, 0, shardBytes);
       }
-      init(global.getLoc(), storage.full, -1, data, 0);
+      if (!omitWeights)
+        init(global.getLoc(), storage.full, -1, data, 0);
     } else {
       auto buffer = newBuffer(name, shardBytes, "parameter", /*persistent=*/true);
       storage.shard = newValue((name + ".shard").str(), shardType, buffer);
-      for (int64_t rank = 0; rank < worldSize; ++rank)
+      for (int64_t rank = 0; rank < worldSize && !omitWeights; ++rank)
         init(global.getLoc(), storage.shard, rank, data, rank * shardNumel);
     }
     plan::ParameterOp::create(b, global.getLoc(), b.getStringAttr(name), TypeAttr::get(type),
@@ -525,7 +528,7 @@ LogicalResult PlanBuilder::run() {
   b.setInsertionPointToEnd(module.getBody());
   program = plan::ProgramOp::create(b, module.getLoc(), b.getStringAttr(backend),
                                     b.getUI32IntegerAttr(worldSize), b.getUI32IntegerAttr(stage),
-                                    IntegerAttr());
+                                    IntegerAttr(), omitWeights ? b.getUnitAttr() : nullptr);
   program.getBody().emplaceBlock();
   b.setInsertionPointToStart(&program.getBody().front());
 
@@ -565,7 +568,8 @@ struct LowerToPlanPass : public zero::impl::LowerToPlanBase<LowerToPlanPass> {
     }
     auto stage = module->getAttrOfType<IntegerAttr>(kStageAttr);
     auto world = module->getAttrOfType<IntegerAttr>(kWorldSizeAttr);
-    if (failed(PlanBuilder(module, stage ? stage.getInt() : 0, world ? world.getInt() : 1, backend)
+    if (failed(PlanBuilder(module, stage ? stage.getInt() : 0, world ? world.getInt() : 1, backend,
+                           omitWeights)
                    .run()))
       return signalPassFailure();
   }

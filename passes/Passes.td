@@ -75,6 +75,8 @@ def LowerToPlan : Pass<"zero-lower-to-plan", "mlir::ModuleOp"> {
   }];
   let options = [
     Option<"backend", "backend", "std::string", "\"cpu\"", "cpu or cuda">,
+    Option<"omitWeights", "omit-weights", "bool", "false",
+           "leave trainable parameters without initial values (the launcher supplies them)">,
   ];
   let dependentDialects = ["::zero::plan::PlanDialect"];
 }

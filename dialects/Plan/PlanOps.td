@@ -35,7 +35,7 @@ def Plan_ProgramOp : Plan_Op<"program", [
     HasOnlyGraphRegion, RegionKindInterface]> {
   let summary = "one rank's training step; every rank runs the same program";
   let arguments = (ins StrAttr:$backend, UI32Attr:$world_size, UI32Attr:$zero_stage,
-                       OptionalAttr<I64Attr>:$arena_bytes);
+                       OptionalAttr<I64Attr>:$arena_bytes, UnitAttr:$weights_omitted);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = "attr-dict-with-keyword $body";
   let hasVerifier = 1;

@@ -60,7 +60,7 @@ enum class Emit { Onnx, Train, Partition, Plan, ZPlan };
 struct CompileOptions {
   std::string input, output, report, optimizer, target;
   int64_t stage = 0, worldSize = 1, prefetch = -1;
-  bool forwardOnly = false;
+  bool forwardOnly = false, omitWeights = false;
   double lr, momentum, beta1, beta2, eps, weightDecay;
   Emit emit;
 };
@@ -101,6 +101,11 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
       cl::desc("stage 3: issue each parameter all-gather this many gathers early "
                "(default: 1 for --target=cuda, 0 for cpu, where collectives do not overlap)"),
       cl::init(-1), cl::cat(category));
+  cl::opt<bool> omitWeights(
+      "omit-weights",
+      cl::desc("leave the trainable parameters' initial values out of the plan (for large "
+               "models; run it with zero-run --init-params DIR)"),
+      cl::cat(category));
   cl::opt<std::string> report("report", cl::desc("write per-rank memory and traffic as JSON"),
                               cl::value_desc("file"), cl::cat(category));
   cl::opt<Emit> emit(
@@ -116,8 +121,9 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
   registerMLIRContextCLOptions();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "zero compiler: ONNX model to a ZeRO training plan\n");
-  CompileOptions options{input,     output, report, optimizer, target, stage, worldSize, prefetch,
-                         forwardOnly, lr,     momentum, beta1, beta2, eps, weightDecay, emit};
+  CompileOptions options{input,       output,      report, optimizer, target, stage,
+                         worldSize,   prefetch,    forwardOnly, omitWeights, lr, momentum,
+                         beta1,       beta2,       eps,    weightDecay, emit};
   return options;
 }
 
@@ -180,7 +186,7 @@ int compileOnnx(int argc, char **argv) {
       pm.addPass(zero::createPrefetchGathers({prefetch}));
   }
   if (options.emit >= Emit::Plan) {
-    pm.addPass(zero::createLowerToPlan({options.target}));
+    pm.addPass(zero::createLowerToPlan({options.target, options.omitWeights}));
     // cudaMalloc and cuBLAS favour 256-byte alignment; 64 is a cache line.
     pm.addPass(zero::createPlanMemory({options.target == "cuda" ? 256 : 64}));
   }

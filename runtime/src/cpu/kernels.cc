@@ -11,67 +11,12 @@
 #include <vector>
 
 #include "backend.h"
+#include "kernel_checks.h"
 
 namespace zero {
 namespace {
 
 using plan::Opcode;
-
-Status fail(const KernelCall& call, const std::string& what) {
-  const char* op = plan::EnumNameOpcode(call.inst->opcode());
-  std::string msg = std::string(op && *op ? op : "unknown opcode");
-  if (call.inst->loc() && call.inst->loc()->size() > 0) msg += " (" + call.inst->loc()->str() + ")";
-  return Status::error(msg + ": " + what);
-}
-
-Status expect_f32(const KernelCall& call, const Tensor& t, const char* role) {
-  if (t.dtype != DType::F32) return fail(call, std::string(role) + " must be F32");
-  return Status();
-}
-
-Status expect_same_numel(const KernelCall& call, const Tensor& a, const Tensor& b, const char* what) {
-  if (a.numel != b.numel)
-    return fail(call, std::string(what) + " shapes differ: " + tensor_shape_string(a) + " vs " +
-                          tensor_shape_string(b));
-  return Status();
-}
-
-// Normalizes a possibly negative axis into [0, ndim).
-bool normalize_axis(int64_t axis, int ndim, int* out) {
-  if (axis < -ndim || axis >= ndim) return false;
-  *out = static_cast<int>(axis < 0 ? axis + ndim : axis);
-  return true;
-}
-
-// Element strides of `t` broadcast (numpy rules, right-aligned) to `shape`;
-// 0 along broadcast dimensions. False if not broadcastable.
-bool broadcast_strides(const Tensor& t, const Tensor& shape, int64_t* strides) {
-  if (t.ndim > shape.ndim) return false;
-  int64_t stride = 1;
-  for (int i = shape.ndim - 1; i >= 0; --i) {
-    int j = i - (shape.ndim - t.ndim);
-    if (j < 0) {
-      strides[i] = 0;
-      continue;
-    }
-    if (t.dims[j] == shape.dims[i]) {
-      strides[i] = shape.dims[i] == 1 ? 0 : stride;
-    } else if (t.dims[j] == 1) {
-      strides[i] = 0;
-    } else {
-      return false;
-    }
-    stride *= t.dims[j];
-  }
-  return true;
-}
-
-bool same_shape(const Tensor& a, const Tensor& b) {
-  if (a.ndim != b.ndim) return false;
-  for (int i = 0; i < a.ndim; ++i)
-    if (a.dims[i] != b.dims[i]) return false;
-  return true;
-}
 
 // Calls f(out_index, a_index, b_index) for every element of `shape`, walking
 // the leading dimensions with an odometer and the last one in a tight loop.
@@ -104,13 +49,8 @@ void for_each_broadcast(const Tensor& shape, const int64_t* sa, const int64_t* s
 template <class F>
 Status binary(const KernelCall& call, F f) {
   const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
-  ZERO_RETURN_IF_ERROR(expect_f32(call, a, "a"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, b, "b"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "output"));
   int64_t sa[kMaxRank], sb[kMaxRank];
-  if (!broadcast_strides(a, y, sa) || !broadcast_strides(b, y, sb))
-    return fail(call, "cannot broadcast " + tensor_shape_string(a) + " and " + tensor_shape_string(b) +
-                          " to " + tensor_shape_string(y));
+  ZERO_RETURN_IF_ERROR(binary_geometry(call, sa, sb));
   const float *pa = a.f32(), *pb = b.f32();
   float* py = y.f32();
   if (a.numel == y.numel && b.numel == y.numel) {
@@ -127,9 +67,7 @@ Status binary(const KernelCall& call, F f) {
 template <class F>
 Status unary(const KernelCall& call, F f) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "output"));
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, y, "input and output"));
+  ZERO_RETURN_IF_ERROR(check_unary(call));
   const float* px = x.f32();
   float* py = y.f32();
   for (int64_t i = 0; i < x.numel; ++i) py[i] = f(px[i]);
@@ -140,11 +78,7 @@ Status unary(const KernelCall& call, F f) {
 template <class F>
 Status unary_grad(const KernelCall& call, F f) {
   const Tensor &dy = call.in[0], &x = call.in[1], &dx = call.out[0];
-  ZERO_RETURN_IF_ERROR(expect_f32(call, dy, "dy"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, dx, "dx"));
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, dy, x, "dy and x"));
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, dy, dx, "dy and dx"));
+  ZERO_RETURN_IF_ERROR(check_unary_grad(call));
   const float *pdy = dy.f32(), *px = x.f32();
   float* pdx = dx.f32();
   for (int64_t i = 0; i < dy.numel; ++i) pdx[i] = f(pdy[i], px[i]);
@@ -183,8 +117,7 @@ Status erf_grad(const KernelCall& c) {
 // Any dtype; memmove keeps exact aliasing harmless.
 Status copy(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, y, "input and output"));
+  ZERO_RETURN_IF_ERROR(check_copy(call));
   if (x.data != y.data) std::memmove(y.data, x.data, x.numel * dtype_size(x.dtype));
   return Status();
 }
@@ -217,8 +150,6 @@ Status cast(const KernelCall& call) {
 
 // ---- Gemm / MatMul -------------------------------------------------------
 
-bool fits_int(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
-
 // Row-major C[m,n] = alpha * op(A) op(B) + beta * C; handles k == 0, which
 // BLAS implementations treat inconsistently.
 void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
@@ -234,92 +165,34 @@ void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const
 
 Status gemm(const KernelCall& call) {
   const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
-  const auto* attrs = call.inst->attrs_as_GemmAttrs();
-  const bool ta = attrs && attrs->trans_a(), tb = attrs && attrs->trans_b();
-  const float alpha = attrs ? attrs->alpha() : 1.f, beta = attrs ? attrs->beta() : 1.f;
-  ZERO_RETURN_IF_ERROR(expect_f32(call, a, "A"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, b, "B"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "Y"));
-  if (a.ndim != 2 || b.ndim != 2 || y.ndim != 2)
-    return fail(call, "A, B and Y must be 2-D, got " + tensor_shape_string(a) + ", " +
-                          tensor_shape_string(b) + ", " + tensor_shape_string(y));
-  const int64_t m = ta ? a.dims[1] : a.dims[0], k = ta ? a.dims[0] : a.dims[1];
-  const int64_t kb = tb ? b.dims[1] : b.dims[0], n = tb ? b.dims[0] : b.dims[1];
-  if (k != kb || y.dims[0] != m || y.dims[1] != n)
-    return fail(call, "shapes " + tensor_shape_string(a) + " x " + tensor_shape_string(b) + " -> " +
-                          tensor_shape_string(y) + " do not match");
-  if (!fits_int(m) || !fits_int(n) || !fits_int(k)) return fail(call, "dimensions exceed BLAS int range");
+  GemmGeom g;
+  int64_t sc[kMaxRank], sz[kMaxRank] = {};
+  ZERO_RETURN_IF_ERROR(gemm_geometry(call, &g, sc));
   float c_beta = 0.f;
-  if (call.num_in > 2 && beta != 0.f) {
-    const Tensor& c = call.in[2];
-    ZERO_RETURN_IF_ERROR(expect_f32(call, c, "C"));
-    int64_t sc[kMaxRank], sz[kMaxRank] = {};
-    if (!broadcast_strides(c, y, sc))
-      return fail(call, "C " + tensor_shape_string(c) + " does not broadcast to " + tensor_shape_string(y));
+  if (g.with_c) {
     // Y = C broadcast, then BLAS accumulates beta * Y. Exact aliasing C == Y
     // is a same-index copy.
-    const float* pc = c.f32();
+    const float* pc = call.in[2].f32();
     float* py = y.f32();
     for_each_broadcast(y, sc, sz, [&](int64_t o, int64_t i, int64_t) { py[o] = pc[i]; });
-    c_beta = beta;
+    c_beta = g.beta;
   }
-  sgemm(ta, tb, m, n, k, alpha, a.f32(), b.f32(), c_beta, y.f32());
+  sgemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a.f32(), b.f32(), c_beta, y.f32());
   return Status();
 }
 
 Status matmul(const KernelCall& call) {
-  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
-  ZERO_RETURN_IF_ERROR(expect_f32(call, a, "A"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, b, "B"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "Y"));
-  const auto mismatch = [&] {
-    return fail(call, "shapes " + tensor_shape_string(a) + " x " + tensor_shape_string(b) + " -> " +
-                          tensor_shape_string(y) + " do not match");
-  };
-  if (a.ndim < 1 || b.ndim < 1) return mismatch();
-  // numpy: a 1-D A is a row vector, a 1-D B a column vector; both extra
-  // dimensions are dropped from the result.
-  const int64_t m = a.ndim == 1 ? 1 : a.dims[a.ndim - 2], k = a.dims[a.ndim - 1];
-  const int64_t kb = b.ndim == 1 ? b.dims[0] : b.dims[b.ndim - 2], n = b.ndim == 1 ? 1 : b.dims[b.ndim - 1];
-  if (k != kb) return mismatch();
-  // Batch dims: A's and B's leading dims broadcast against each other.
-  Tensor batch_a, batch_b, batch;
-  batch_a.ndim = std::max(a.ndim - 2, 0);
-  batch_b.ndim = std::max(b.ndim - 2, 0);
-  std::copy(a.dims, a.dims + batch_a.ndim, batch_a.dims);
-  std::copy(b.dims, b.dims + batch_b.ndim, batch_b.dims);
-  batch.ndim = std::max(batch_a.ndim, batch_b.ndim);
-  batch.numel = 1;
-  for (int i = 0; i < batch.ndim; ++i) {
-    int ia = i - (batch.ndim - batch_a.ndim), ib = i - (batch.ndim - batch_b.ndim);
-    int64_t da = ia >= 0 ? batch_a.dims[ia] : 1, db = ib >= 0 ? batch_b.dims[ib] : 1;
-    if (da != db && da != 1 && db != 1) return mismatch();
-    batch.dims[i] = std::max(da, db);
-    if (da == 0 || db == 0) batch.dims[i] = 0;
-    batch.numel *= batch.dims[i];
-  }
-  // Expected output shape.
-  Tensor expect;
-  expect.ndim = batch.ndim;
-  std::copy(batch.dims, batch.dims + batch.ndim, expect.dims);
-  if (a.ndim > 1) expect.dims[expect.ndim++] = m;
-  if (b.ndim > 1) expect.dims[expect.ndim++] = n;
-  if (expect.ndim > kMaxRank || !same_shape(expect, y)) return mismatch();
-  if (!fits_int(m) || !fits_int(n) || !fits_int(k)) return fail(call, "dimensions exceed BLAS int range");
-
-  const float *pa = a.f32(), *pb = b.f32();
-  float* py = y.f32();
-  int64_t sa[kMaxRank], sb[kMaxRank];
-  for (int i = 0; i < batch_a.ndim; ++i) batch_a.numel *= batch_a.dims[i];
-  for (int i = 0; i < batch_b.ndim; ++i) batch_b.numel *= batch_b.dims[i];
-  broadcast_strides(batch_a, batch, sa);
-  broadcast_strides(batch_b, batch, sb);
-  if (batch_b.numel == 1 && batch_a.numel == batch.numel) {
+  MatMulGeom g;
+  ZERO_RETURN_IF_ERROR(matmul_geometry(call, &g));
+  const int64_t m = g.m, n = g.n, k = g.k;
+  const float *pa = call.in[0].f32(), *pb = call.in[1].f32();
+  float* py = call.out[0].f32();
+  if (g.batch_b == 1 && g.batch_a == g.batch.numel) {
     // A shared B: one GEMM over all of A's rows.
-    sgemm(false, false, batch.numel * m, n, k, 1.f, pa, pb, 0.f, py);
+    sgemm(false, false, g.batch.numel * m, n, k, 1.f, pa, pb, 0.f, py);
     return Status();
   }
-  for_each_broadcast(batch, sa, sb, [&](int64_t o, int64_t i, int64_t j) {
+  for_each_broadcast(g.batch, g.sa, g.sb, [&](int64_t o, int64_t i, int64_t j) {
     sgemm(false, false, m, n, k, 1.f, pa + i * m * k, pb + j * k * n, 0.f, py + o * m * n);
   });
   return Status();
@@ -327,39 +200,11 @@ Status matmul(const KernelCall& call) {
 
 // ---- softmax family ------------------------------------------------------
 
-struct AxisSplit {
-  int64_t outer = 1, n = 1, inner = 1;
-};
-
-Status split_axis(const KernelCall& call, const Tensor& t, int64_t axis, AxisSplit* s) {
-  int ax;
-  if (!normalize_axis(axis, t.ndim, &ax))
-    return fail(call, "axis " + std::to_string(axis) + " out of range for " + tensor_shape_string(t));
-  for (int i = 0; i < ax; ++i) s->outer *= t.dims[i];
-  s->n = t.dims[ax];
-  for (int i = ax + 1; i < t.ndim; ++i) s->inner *= t.dims[i];
-  return Status();
-}
-
-int64_t axis_attr(const KernelCall& call) {
-  const auto* attrs = call.inst->attrs_as_AxisAttrs();
-  return attrs ? attrs->axis() : -1;
-}
-
-// AxisAttrs.axis, or `def` (the ONNX default) without attributes.
-int64_t axis_attr_or(const KernelCall& call, int64_t def) {
-  const auto* attrs = call.inst->attrs_as_AxisAttrs();
-  return attrs ? attrs->axis() : def;
-}
-
 template <bool kLog>
 Status softmax_impl(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "y"));
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, y, "input and output"));
   AxisSplit s;
-  ZERO_RETURN_IF_ERROR(split_axis(call, x, axis_attr(call), &s));
+  ZERO_RETURN_IF_ERROR(softmax_geometry(call, &s));
   const float* px = x.f32();
   float* py = y.f32();
   for (int64_t o = 0; o < s.outer; ++o)
@@ -384,13 +229,8 @@ Status softmax_impl(const KernelCall& call) {
 template <bool kLog>
 Status softmax_grad_impl(const KernelCall& call) {
   const Tensor &dy = call.in[0], &y = call.in[1], &dx = call.out[0];
-  ZERO_RETURN_IF_ERROR(expect_f32(call, dy, "dy"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "y"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, dx, "dx"));
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, dy, y, "dy and y"));
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, dy, dx, "dy and dx"));
   AxisSplit s;
-  ZERO_RETURN_IF_ERROR(split_axis(call, y, axis_attr(call), &s));
+  ZERO_RETURN_IF_ERROR(softmax_grad_geometry(call, &s));
   const float *pdy = dy.f32(), *py = y.f32();
   float* pdx = dx.f32();
   for (int64_t o = 0; o < s.outer; ++o)
@@ -412,52 +252,11 @@ Status softmax_grad_impl(const KernelCall& call) {
 
 // ---- losses --------------------------------------------------------------
 
-struct LossGeometry {
-  int64_t n = 0, c = 0, inner = 1;  // scores [n, c, inner...], labels [n, inner...]
-  plan::Reduction reduction = plan::Reduction::Mean;
-  bool has_ignore = false;
-  int64_t ignore_index = 0;
-
-  bool ignored(int64_t label) const { return has_ignore && label == ignore_index; }
-};
-
-Status loss_geometry(const KernelCall& call, const Tensor& scores, const Tensor& labels, LossGeometry* g) {
-  ZERO_RETURN_IF_ERROR(expect_f32(call, scores, "scores"));
-  if (labels.dtype != DType::I64) return fail(call, "labels must be I64");
-  bool ok = scores.ndim >= 2 && labels.ndim == scores.ndim - 1 && labels.dims[0] == scores.dims[0];
-  for (int i = 2; ok && i < scores.ndim; ++i) ok = labels.dims[i - 1] == scores.dims[i];
-  if (!ok)
-    return fail(call, "scores " + tensor_shape_string(scores) + " and labels " + tensor_shape_string(labels) +
-                          " do not match");
-  g->n = scores.dims[0];
-  g->c = scores.dims[1];
-  for (int i = 2; i < scores.ndim; ++i) g->inner *= scores.dims[i];
-  if (const auto* attrs = call.inst->attrs_as_LossAttrs()) {
-    g->reduction = attrs->reduction();
-    g->has_ignore = attrs->has_ignore_index();
-    g->ignore_index = attrs->ignore_index();
-  }
-  if (g->reduction != plan::Reduction::Sum && g->reduction != plan::Reduction::Mean &&
-      g->reduction != plan::Reduction::None)
-    return fail(call, "unknown reduction");
-  return Status();
-}
-
 Status check_labels(const KernelCall& call, const LossGeometry& g, const Tensor& labels) {
   const int64_t* pl = labels.i64();
   for (int64_t i = 0; i < labels.numel; ++i)
     if (!g.ignored(pl[i]) && (pl[i] < 0 || pl[i] >= g.c))
       return fail(call, "label " + std::to_string(pl[i]) + " out of range [0, " + std::to_string(g.c) + ")");
-  return Status();
-}
-
-Status check_loss_output(const KernelCall& call, const LossGeometry& g, const Tensor& loss, const Tensor& labels,
-                         const char* role) {
-  ZERO_RETURN_IF_ERROR(expect_f32(call, loss, role));
-  const int64_t want = g.reduction == plan::Reduction::None ? labels.numel : 1;
-  if (loss.numel != want)
-    return fail(call, std::string(role) + " has " + std::to_string(loss.numel) + " elements, expected " +
-                          std::to_string(want));
   return Status();
 }
 
@@ -483,10 +282,7 @@ Status loss_impl(const KernelCall& call) {
   ZERO_RETURN_IF_ERROR(check_loss_output(call, g, loss, labels, "loss"));
   ZERO_RETURN_IF_ERROR(check_labels(call, g, labels));
   const Tensor* log_prob = kSoftmax && call.num_out > 1 ? &call.out[1] : nullptr;
-  if (log_prob) {
-    ZERO_RETURN_IF_ERROR(expect_f32(call, *log_prob, "log_prob"));
-    ZERO_RETURN_IF_ERROR(expect_same_numel(call, scores, *log_prob, "scores and log_prob"));
-  }
+  ZERO_RETURN_IF_ERROR(check_log_prob(call, scores, log_prob));
   const float* px = scores.f32();
   const int64_t* pl = labels.i64();
   std::vector<double> per(size_t(g.n * g.inner), 0.0);
@@ -562,31 +358,15 @@ Status loss_grad_impl(const KernelCall& call) {
 template <bool kMean>
 Status reduce_impl(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "y"));
-  bool reduced[kMaxRank] = {};
-  const auto* attrs = call.inst->attrs_as_ReduceAttrs();
-  const bool all = !attrs || !attrs->axes() || attrs->axes()->size() == 0;
-  for (int i = 0; all && i < x.ndim; ++i) reduced[i] = true;
-  if (!all)
-    for (int64_t axis : *attrs->axes()) {
-      int ax;
-      if (!normalize_axis(axis, x.ndim, &ax))
-        return fail(call, "axis " + std::to_string(axis) + " out of range for " + tensor_shape_string(x));
-      reduced[ax] = true;
-    }
-  // The output layout is the input's with reduced dims dropped or kept as 1
-  // (keepdims); either way the element order is the same, so only the count
-  // must match.
-  int64_t out_numel = 1, count = 1;
-  int64_t strides[kMaxRank];
+  bool reduced[kMaxRank];
+  int64_t out_numel, count;
+  ZERO_RETURN_IF_ERROR(reduce_geometry(call, reduced, &out_numel, &count));
+  // Each input element's output index: the input's with reduced dims dropped.
+  int64_t strides[kMaxRank], stride = 1;
   for (int i = x.ndim - 1; i >= 0; --i) {
-    strides[i] = reduced[i] ? 0 : out_numel;
-    if (reduced[i]) count *= x.dims[i];
-    else out_numel *= x.dims[i];
+    strides[i] = reduced[i] ? 0 : stride;
+    if (!reduced[i]) stride *= x.dims[i];
   }
-  if (y.numel != out_numel)
-    return fail(call, "output " + tensor_shape_string(y) + " does not match reducing " + tensor_shape_string(x));
   std::vector<double> acc(size_t(out_numel), 0.0);
   const float* px = x.f32();
   int64_t zero[kMaxRank] = {};
@@ -610,45 +390,16 @@ void strided_copy_any(const Tensor& shape, const int64_t* src_strides, const Ten
 
 Status transpose(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
-  if (x.data == y.data && x.numel > 1) return fail(call, "transpose cannot run in place");
-  int perm[kMaxRank];
-  const auto* attrs = call.inst->attrs_as_PermAttrs();
-  if (!attrs || !attrs->perm() || attrs->perm()->size() == 0) {
-    for (int i = 0; i < x.ndim; ++i) perm[i] = x.ndim - 1 - i;  // ONNX default: reverse
-  } else {
-    if (int(attrs->perm()->size()) != x.ndim) return fail(call, "perm length differs from rank");
-    bool seen[kMaxRank] = {};
-    for (int i = 0; i < x.ndim; ++i) {
-      int64_t p = attrs->perm()->Get(i);
-      if (p < 0 || p >= x.ndim || seen[p]) return fail(call, "perm is not a permutation");
-      seen[p] = true;
-      perm[i] = int(p);
-    }
-  }
-  int64_t in_strides[kMaxRank], stride = 1;
-  for (int i = x.ndim - 1; i >= 0; --i) {
-    in_strides[i] = stride;
-    stride *= x.dims[i];
-  }
-  bool ok = y.ndim == x.ndim;
   int64_t src_strides[kMaxRank];
-  for (int i = 0; ok && i < x.ndim; ++i) {
-    ok = y.dims[i] == x.dims[perm[i]];
-    src_strides[i] = in_strides[perm[i]];
-  }
-  if (!ok) return fail(call, "output " + tensor_shape_string(y) + " is not a permutation of " + tensor_shape_string(x));
+  ZERO_RETURN_IF_ERROR(transpose_geometry(call, src_strides));
   strided_copy_any(y, src_strides, x, const_cast<Tensor&>(y));
   return Status();
 }
 
 Status expand(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
   int64_t strides[kMaxRank];
-  if (!broadcast_strides(x, y, strides))
-    return fail(call, "cannot broadcast " + tensor_shape_string(x) + " to " + tensor_shape_string(y));
-  if (x.data == y.data && x.numel != y.numel) return fail(call, "expand cannot run in place");
+  ZERO_RETURN_IF_ERROR(expand_geometry(call, strides));
   strided_copy_any(y, strides, x, const_cast<Tensor&>(y));
   return Status();
 }
@@ -670,52 +421,6 @@ Status fill(const KernelCall& call) {
 
 std::string shape_of(const Tensor& t) { return tensor_shape_string(t); }
 
-// Contiguous element strides of t.
-void contiguous_strides(const Tensor& t, int64_t* strides) {
-  int64_t s = 1;
-  for (int i = t.ndim - 1; i >= 0; --i) {
-    strides[i] = s;
-    s *= t.dims[i];
-  }
-}
-
-// Gather geometry: data [outer, n, inner] gathered by q indices to
-// y [outer, q, inner]. `data` is the full tensor (data for Gather, ddata for
-// GatherGrad) and `y` the gathered one (y or dy).
-struct GatherSplit {
-  int64_t outer = 1, n = 1, inner = 1, q = 1;
-};
-
-Status gather_geometry(const KernelCall& call, const Tensor& data, const Tensor& indices, const Tensor& y,
-                       const char* data_role, const char* y_role, GatherSplit* g) {
-  if (indices.dtype != DType::I64) return fail(call, "indices must be I64");
-  if (data.dtype != y.dtype) return fail(call, std::string(data_role) + " and " + y_role + " dtypes differ");
-  int ax;
-  const int64_t axis = axis_attr_or(call, 0);
-  if (!normalize_axis(axis, data.ndim, &ax))
-    return fail(call, "axis " + std::to_string(axis) + " out of range for " + data_role + " " + shape_of(data));
-  // y's shape is data[:axis] + indices + data[axis+1:].
-  Tensor want;
-  want.ndim = data.ndim - 1 + indices.ndim;
-  bool ok = want.ndim <= kMaxRank;
-  if (ok) {
-    int k = 0;
-    for (int i = 0; i < ax; ++i) want.dims[k++] = data.dims[i];
-    for (int i = 0; i < indices.ndim; ++i) want.dims[k++] = indices.dims[i];
-    for (int i = ax + 1; i < data.ndim; ++i) want.dims[k++] = data.dims[i];
-    ok = same_shape(want, y);
-  }
-  if (!ok)
-    return fail(call, std::string(y_role) + " " + shape_of(y) + " does not match gathering " + data_role + " " +
-                          shape_of(data) + " along axis " + std::to_string(axis) + " with indices " +
-                          shape_of(indices));
-  for (int i = 0; i < ax; ++i) g->outer *= data.dims[i];
-  g->n = data.dims[ax];
-  for (int i = ax + 1; i < data.ndim; ++i) g->inner *= data.dims[i];
-  g->q = indices.numel;
-  return Status();
-}
-
 // Normalized index or an error for one out of [-n, n).
 Status gather_index(const KernelCall& call, int64_t raw, int64_t n, int64_t* out) {
   if (raw < -n || raw >= n)
@@ -723,11 +428,6 @@ Status gather_index(const KernelCall& call, int64_t raw, int64_t n, int64_t* out
                           std::to_string(n) + ")");
   *out = raw < 0 ? raw + n : raw;
   return Status();
-}
-
-Status validate_gather(const KernelCall& call) {
-  GatherSplit g;
-  return gather_geometry(call, call.in[0], call.in[1], call.out[0], "data", "output", &g);
 }
 
 Status gather(const KernelCall& call) {
@@ -747,18 +447,10 @@ Status gather(const KernelCall& call) {
   return Status();
 }
 
-Status validate_gather_grad(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(expect_f32(call, call.in[0], "dy"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, call.out[0], "ddata"));
-  GatherSplit g;
-  return gather_geometry(call, call.out[0], call.in[1], call.in[0], "ddata", "dy", &g);
-}
-
 Status gather_grad(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(validate_gather_grad(call));
   const Tensor &dy = call.in[0], &indices = call.in[1], &dd = call.out[0];
   GatherSplit g;
-  ZERO_RETURN_IF_ERROR(gather_geometry(call, dd, indices, dy, "ddata", "dy", &g));
+  ZERO_RETURN_IF_ERROR(gather_grad_geometry(call, &g));
   if (dd.data == dy.data && dd.numel > 0) return fail(call, "gather grad cannot run in place");
   const int64_t* pi = indices.i64();
   std::vector<int64_t> idx(size_t(g.q));
@@ -774,44 +466,6 @@ Status gather_grad(const KernelCall& call) {
       for (int64_t i = 0; i < g.inner; ++i) d[i] += s[i];
     }
   return Status();
-}
-
-// Slice geometry between the full tensor `x` and the slice `y`: strides into
-// x per dimension of y and the element offset of y[0...] in x.
-Status slice_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, int64_t* strides, int64_t* base) {
-  if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
-  const auto* attrs = call.inst->attrs_as_SliceAttrs();
-  if (!attrs || !attrs->starts() || !attrs->steps()) return fail(call, "missing SliceAttrs (starts and steps)");
-  if (x.ndim != y.ndim || int(attrs->starts()->size()) != x.ndim || int(attrs->steps()->size()) != x.ndim)
-    return fail(call, "starts (" + std::to_string(attrs->starts()->size()) + ") and steps (" +
-                          std::to_string(attrs->steps()->size()) + ") must give every dimension of " +
-                          shape_of(x) + " -> " + shape_of(y));
-  int64_t xs[kMaxRank];
-  contiguous_strides(x, xs);
-  *base = 0;
-  for (int d = 0; d < x.ndim; ++d) {
-    const int64_t start = attrs->starts()->Get(flatbuffers::uoffset_t(d));
-    const int64_t step = attrs->steps()->Get(flatbuffers::uoffset_t(d));
-    const int64_t n = y.dims[d], size = x.dims[d];
-    if (step == 0) return fail(call, "step 0 in dimension " + std::to_string(d));
-    strides[d] = step * xs[d];
-    if (n == 0) continue;  // nothing accessed along this dimension
-    // Every accessed index start + i*step, i < n, must be in [0, size); it
-    // suffices to check both ends (overflow-safe: |step| * (n-1) bounded).
-    __int128 last = __int128(start) + __int128(step) * __int128(n - 1);
-    if (start < 0 || start >= size || last < 0 || last >= size)
-      return fail(call, "dimension " + std::to_string(d) + ": start " + std::to_string(start) + " step " +
-                            std::to_string(step) + " for " + std::to_string(n) + " elements leaves [0, " +
-                            std::to_string(size) + ")");
-    *base += start * xs[d];
-  }
-  if (y.numel == 0) *base = 0;
-  return Status();
-}
-
-Status validate_slice(const KernelCall& call) {
-  int64_t strides[kMaxRank], base;
-  return slice_geometry(call, call.in[0], call.out[0], strides, &base);
 }
 
 Status slice(const KernelCall& call) {
@@ -833,18 +487,10 @@ Status slice(const KernelCall& call) {
   return Status();
 }
 
-Status validate_slice_grad(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(expect_f32(call, call.in[0], "dy"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, call.out[0], "dx"));
-  int64_t strides[kMaxRank], base;
-  return slice_geometry(call, call.out[0], call.in[0], strides, &base);
-}
-
 Status slice_grad(const KernelCall& call) {
   const Tensor &dy = call.in[0], &dx = call.out[0];
-  ZERO_RETURN_IF_ERROR(validate_slice_grad(call));
   int64_t strides[kMaxRank], base;
-  ZERO_RETURN_IF_ERROR(slice_geometry(call, dx, dy, strides, &base));
+  ZERO_RETURN_IF_ERROR(slice_grad_geometry(call, strides, &base));
   if (dx.data == dy.data && dx.numel > 0) return fail(call, "slice grad cannot run in place");
   float* pdx = dx.f32();
   std::fill(pdx, pdx + dx.numel, 0.f);
@@ -854,36 +500,6 @@ Status slice_grad(const KernelCall& call) {
   // Positive or negative steps never revisit an element, so plain stores.
   for_each_broadcast(dy, strides, zero, [&](int64_t o, int64_t i, int64_t) { at[i] = pdy[o]; });
   return Status();
-}
-
-Status concat_geometry(const KernelCall& call, int* axis_out) {
-  const Tensor& y = call.out[0];
-  const int64_t axis = axis_attr_or(call, 0);
-  int ax;
-  if (!normalize_axis(axis, y.ndim, &ax))
-    return fail(call, "axis " + std::to_string(axis) + " out of range for output " + shape_of(y));
-  int64_t total = 0;
-  for (int k = 0; k < call.num_in; ++k) {
-    const Tensor& x = call.in[k];
-    if (x.dtype != y.dtype) return fail(call, "input " + std::to_string(k) + " and output dtypes differ");
-    bool ok = x.ndim == y.ndim;
-    for (int d = 0; ok && d < y.ndim; ++d) ok = d == ax || x.dims[d] == y.dims[d];
-    if (!ok)
-      return fail(call, "input " + std::to_string(k) + " " + shape_of(x) + " does not fit output " + shape_of(y) +
-                            " along axis " + std::to_string(axis));
-    if (x.numel > 0 && x.data == y.data) return fail(call, "concat cannot run in place");
-    total += x.dims[ax];
-  }
-  if (total != y.dims[ax])
-    return fail(call, "inputs add up to " + std::to_string(total) + " along axis " + std::to_string(axis) +
-                          ", output has " + std::to_string(y.dims[ax]));
-  *axis_out = ax;
-  return Status();
-}
-
-Status validate_concat(const KernelCall& call) {
-  int ax;
-  return concat_geometry(call, &ax);
 }
 
 Status concat(const KernelCall& call) {
@@ -905,36 +521,6 @@ Status concat(const KernelCall& call) {
     at += row;
   }
   return Status();
-}
-
-Status where_geometry(const KernelCall& call, int64_t* sc, int64_t* sx, int64_t* sy) {
-  const Tensor &c = call.in[0], &x = call.in[1], &y = call.in[2], &out = call.out[0];
-  if (c.dtype != DType::I64) return fail(call, "cond must be I64");
-  if (x.dtype != out.dtype || y.dtype != out.dtype) return fail(call, "x, y and output dtypes differ");
-  if (!broadcast_strides(c, out, sc) || !broadcast_strides(x, out, sx) || !broadcast_strides(y, out, sy))
-    return fail(call, "cannot broadcast " + shape_of(c) + ", " + shape_of(x) + " and " + shape_of(y) + " to " +
-                          shape_of(out));
-  // The output must be exactly the broadcast shape of the three operands.
-  for (int d = 0; d < out.ndim; ++d) {
-    int64_t want = 1;
-    for (const Tensor* t : {&c, &x, &y}) {
-      const int j = d - (out.ndim - t->ndim);
-      if (j >= 0 && t->dims[j] != 1) want = t->dims[j];
-    }
-    if (want != out.dims[d])
-      return fail(call, "output " + shape_of(out) + " is not the broadcast shape of " + shape_of(c) + ", " +
-                            shape_of(x) + " and " + shape_of(y));
-  }
-  // Exact aliasing of the output with a full-size operand is an
-  // elementwise read-before-write; partial overlaps are not supported.
-  for (const Tensor* t : {&x, &y})
-    if (t->data == out.data && t->numel != out.numel && out.numel > 0) return fail(call, "where cannot run in place");
-  return Status();
-}
-
-Status validate_where(const KernelCall& call) {
-  int64_t sc[kMaxRank], sx[kMaxRank], sy[kMaxRank];
-  return where_geometry(call, sc, sx, sy);
 }
 
 template <class T>
@@ -969,47 +555,6 @@ Status where(const KernelCall& call) {
 
 // ---- LayerNormalization --------------------------------------------------
 
-struct LayerNormSplit {
-  int64_t outer = 1, inner = 1;
-  float eps = 1e-5f;
-};
-
-// x is [outer, inner] split at LayerNormAttrs.axis; `what` names x.
-Status layer_norm_split(const KernelCall& call, const Tensor& x, LayerNormSplit* s) {
-  const auto* attrs = call.inst->attrs_as_LayerNormAttrs();
-  if (!attrs) return fail(call, "missing LayerNormAttrs");
-  int ax;
-  if (!normalize_axis(attrs->axis(), x.ndim, &ax))
-    return fail(call, "axis " + std::to_string(attrs->axis()) + " out of range for " + shape_of(x));
-  for (int d = 0; d < ax; ++d) s->outer *= x.dims[d];
-  for (int d = ax; d < x.ndim; ++d) s->inner *= x.dims[d];
-  s->eps = attrs->epsilon();
-  if (!(s->eps >= 0.f)) return fail(call, "epsilon must be >= 0");
-  return Status();
-}
-
-Status expect_numel(const KernelCall& call, const Tensor& t, int64_t n, const char* role, const char* what) {
-  ZERO_RETURN_IF_ERROR(expect_f32(call, t, role));
-  if (t.numel != n)
-    return fail(call, std::string(role) + " " + shape_of(t) + " must have " + std::to_string(n) + " elements (" +
-                          what + ")");
-  return Status();
-}
-
-Status validate_layer_norm(const KernelCall& call) {
-  const Tensor& x = call.in[0];
-  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
-  LayerNormSplit s;
-  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, &s));
-  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[1], s.inner, "scale", "the normalized dimensions"));
-  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[2], s.inner, "bias", "the normalized dimensions"));
-  ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[0], x.numel, "y", "x's shape"));
-  if (call.num_out > 1) ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[1], s.outer, "mean", "the leading dimensions"));
-  if (call.num_out > 2)
-    ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[2], s.outer, "inv_std_dev", "the leading dimensions"));
-  return Status();
-}
-
 Status layer_norm(const KernelCall& call) {
   ZERO_RETURN_IF_ERROR(validate_layer_norm(call));
   const Tensor& x = call.in[0];
@@ -1036,24 +581,6 @@ Status layer_norm(const KernelCall& call) {
     if (pmean) pmean[o] = float(mean);
     if (pinv) pinv[o] = float(inv);
   }
-  return Status();
-}
-
-Status validate_layer_norm_grad(const KernelCall& call) {
-  const Tensor &dy = call.in[0], &x = call.in[1];
-  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
-  LayerNormSplit s;
-  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, &s));
-  ZERO_RETURN_IF_ERROR(expect_numel(call, dy, x.numel, "dy", "x's shape"));
-  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[2], s.inner, "scale", "the normalized dimensions"));
-  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[3], s.outer, "mean", "the leading dimensions"));
-  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[4], s.outer, "inv_std_dev", "the leading dimensions"));
-  ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[0], x.numel, "dx", "x's shape"));
-  if (call.num_out > 1) ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[1], s.inner, "dscale", "scale's shape"));
-  if (call.num_out > 2) ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[2], s.inner, "dbias", "bias's shape"));
-  for (int k = 1; k < call.num_out; ++k)
-    if (call.out[k].data == call.out[0].data || (call.out[k].numel > 0 && call.out[k].data == x.data))
-      return fail(call, "dscale and dbias cannot alias dx or x");
   return Status();
 }
 
@@ -1741,20 +1268,11 @@ Status batch_norm_grad(const KernelCall& call) {
 
 // torch.optim.SGD (single tensor, dampening 0, no nesterov).
 Status sgd_update(const KernelCall& call) {
-  const auto* attrs = call.inst->attrs_as_SgdAttrs();
-  if (!attrs) return fail(call, "missing SgdAttrs");
+  const plan::SgdAttrs* attrs;
+  float* buf;
+  ZERO_RETURN_IF_ERROR(sgd_geometry(call, &attrs, &buf));
   const Tensor &p = call.in[0], &g = call.in[1];
-  ZERO_RETURN_IF_ERROR(expect_f32(call, p, "param"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, g, "grad"));
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, p, g, "param and grad"));
   const float lr = attrs->lr(), momentum = attrs->momentum(), wd = attrs->weight_decay();
-  float* buf = nullptr;
-  if (momentum != 0.f) {
-    if (call.num_in < 3) return fail(call, "momentum needs a momentum buffer operand");
-    ZERO_RETURN_IF_ERROR(expect_f32(call, call.in[2], "momentum_buffer"));
-    ZERO_RETURN_IF_ERROR(expect_same_numel(call, p, call.in[2], "param and momentum_buffer"));
-    buf = call.in[2].f32();
-  }
   float* pp = p.f32();
   const float* pg = g.f32();
   for (int64_t i = 0; i < p.numel; ++i) {
@@ -1768,17 +1286,9 @@ Status sgd_update(const KernelCall& call) {
 // torch.optim.AdamW (single tensor, no amsgrad). Bias corrections in double
 // like PyTorch's Python floats; exp_avg uses lerp as PyTorch does.
 Status adamw_update(const KernelCall& call) {
-  const auto* attrs = call.inst->attrs_as_AdamWAttrs();
-  if (!attrs) return fail(call, "missing AdamWAttrs");
+  const plan::AdamWAttrs* attrs;
+  ZERO_RETURN_IF_ERROR(adamw_geometry(call, &attrs));
   const Tensor &p = call.in[0], &g = call.in[1], &m = call.in[2], &v = call.in[3], &step = call.in[4];
-  ZERO_RETURN_IF_ERROR(expect_f32(call, p, "param"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, g, "grad"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, m, "exp_avg"));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, v, "exp_avg_sq"));
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, p, g, "param and grad"));
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, p, m, "param and exp_avg"));
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, p, v, "param and exp_avg_sq"));
-  if (step.dtype != DType::I64 || step.numel != 1) return fail(call, "step must be an I64 scalar");
   const int64_t t = step.i64()[0];
   if (t < 1) return fail(call, "step must be >= 1 (missing IncrementStep?)");
   const double lr = attrs->lr(), b1 = attrs->beta1(), b2 = attrs->beta2();
@@ -1801,7 +1311,7 @@ Status adamw_update(const KernelCall& call) {
 
 Status increment_step(const KernelCall& call) {
   const Tensor& s = call.in[0];
-  if (s.dtype != DType::I64 || s.numel != 1) return fail(call, "step must be an I64 scalar");
+  ZERO_RETURN_IF_ERROR(expect_step_scalar(call, s));
   s.i64()[0] += 1;
   return Status();
 }

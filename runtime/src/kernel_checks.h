@@ -1,0 +1,161 @@
+// Operand checks and geometry shared by the backends: every backend validates
+// an instruction's dtypes, shapes and attributes the same way (and reports
+// the same errors) before touching memory; what differs is only how it then
+// runs the op. The CPU backend's validators (cpu_backend().validator) are
+// built from these, and the CUDA backend calls them directly.
+#ifndef ZERO_RUNTIME_KERNEL_CHECKS_H
+#define ZERO_RUNTIME_KERNEL_CHECKS_H
+
+#include <cstdint>
+#include <string>
+
+#include "backend.h"
+
+namespace zero {
+
+// An error naming the instruction's opcode and source location.
+Status fail(const KernelCall& call, const std::string& what);
+
+Status expect_f32(const KernelCall& call, const Tensor& t, const char* role);
+Status expect_same_numel(const KernelCall& call, const Tensor& a, const Tensor& b, const char* what);
+// t is F32 with exactly n elements (`what` says where n comes from).
+Status expect_numel(const KernelCall& call, const Tensor& t, int64_t n, const char* role, const char* what);
+// An I64 scalar (the optimizer step counter).
+Status expect_step_scalar(const KernelCall& call, const Tensor& step);
+
+// Normalizes a possibly negative axis into [0, ndim).
+bool normalize_axis(int64_t axis, int ndim, int* out);
+// Element strides of `t` broadcast (numpy rules, right-aligned) to `shape`;
+// 0 along broadcast dimensions. False if not broadcastable.
+bool broadcast_strides(const Tensor& t, const Tensor& shape, int64_t* strides);
+bool same_shape(const Tensor& a, const Tensor& b);
+// Contiguous element strides of t.
+void contiguous_strides(const Tensor& t, int64_t* strides);
+bool fits_int(int64_t v);
+
+// AxisAttrs.axis, or `def` (the ONNX default) without attributes.
+int64_t axis_attr_or(const KernelCall& call, int64_t def);
+inline int64_t axis_attr(const KernelCall& call) { return axis_attr_or(call, -1); }
+
+// ---- elementwise ---------------------------------------------------------
+
+// (a, b) -> y, F32, a and b broadcast to y; their strides into sa and sb.
+Status binary_geometry(const KernelCall& call, int64_t* sa, int64_t* sb);
+// x -> y, F32, same element count.
+Status check_unary(const KernelCall& call);
+// (dy, x or y) -> dx, F32, all the same element count.
+Status check_unary_grad(const KernelCall& call);
+// x -> y, any dtype, the same for both, same element count.
+Status check_copy(const KernelCall& call);
+
+// ---- Gemm / MatMul -------------------------------------------------------
+
+struct GemmGeom {
+  bool ta = false, tb = false;
+  float alpha = 1.f, beta = 1.f;
+  int64_t m = 0, n = 0, k = 0;
+  bool with_c = false;  // a C operand that contributes (beta != 0)
+};
+
+// A, B, Y and C against GemmAttrs; with C, its strides broadcast to Y in sc.
+Status gemm_geometry(const KernelCall& call, GemmGeom* g, int64_t* sc);
+
+struct MatMulGeom {
+  int64_t m, n, k;
+  Tensor batch;                      // broadcast batch shape
+  int64_t sa[kMaxRank], sb[kMaxRank];  // A's and B's batch strides into batch
+  int64_t batch_a, batch_b;          // batches of A and of B
+};
+
+// numpy matmul of A and B into Y.
+Status matmul_geometry(const KernelCall& call, MatMulGeom* g);
+
+// ---- softmax family, losses ----------------------------------------------
+
+struct AxisSplit {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+
+Status split_axis(const KernelCall& call, const Tensor& t, int64_t axis, AxisSplit* s);
+// x -> y split at the AxisAttrs axis.
+Status softmax_geometry(const KernelCall& call, AxisSplit* s);
+// (dy, y) -> dx split at the AxisAttrs axis.
+Status softmax_grad_geometry(const KernelCall& call, AxisSplit* s);
+
+struct LossGeometry {
+  int64_t n = 0, c = 0, inner = 1;  // scores [n, c, inner...], labels [n, inner...]
+  plan::Reduction reduction = plan::Reduction::Mean;
+  bool has_ignore = false;
+  int64_t ignore_index = 0;
+
+  bool ignored(int64_t label) const { return has_ignore && label == ignore_index; }
+};
+
+Status loss_geometry(const KernelCall& call, const Tensor& scores, const Tensor& labels, LossGeometry* g);
+// The loss (or dloss) operand: one element, or one per label without reduction.
+Status check_loss_output(const KernelCall& call, const LossGeometry& g, const Tensor& loss, const Tensor& labels,
+                         const char* role);
+// The optional log_prob output (nullptr when absent) of SoftmaxCrossEntropyLoss.
+Status check_log_prob(const KernelCall& call, const Tensor& scores, const Tensor* log_prob);
+
+// ---- reductions, layout --------------------------------------------------
+
+// x reduced over ReduceAttrs.axes (all without) into y: which dimensions are
+// reduced, the output's element count and the elements per output.
+Status reduce_geometry(const KernelCall& call, bool* reduced, int64_t* out_numel, int64_t* count);
+// y = x transposed by PermAttrs: strides into x per dimension of y.
+Status transpose_geometry(const KernelCall& call, int64_t* src_strides);
+// y = x broadcast: strides into x per dimension of y.
+Status expand_geometry(const KernelCall& call, int64_t* strides);
+
+// ---- Gather, Slice, Concat, Where, LayerNormalization ----------------------
+//
+// Each is also the CPU backend's validator for the op (run once at load by
+// the executor and again by the kernels).
+
+// Gather geometry: data [outer, n, inner] gathered by q indices to
+// y [outer, q, inner].
+struct GatherSplit {
+  int64_t outer = 1, n = 1, inner = 1, q = 1;
+};
+
+// `data` is the full tensor (data for Gather, ddata for GatherGrad) and `y`
+// the gathered one (y or dy).
+Status gather_geometry(const KernelCall& call, const Tensor& data, const Tensor& indices, const Tensor& y,
+                       const char* data_role, const char* y_role, GatherSplit* g);
+Status gather_grad_geometry(const KernelCall& call, GatherSplit* g);
+// Slice geometry between the full tensor `x` and the slice `y`: strides into
+// x per dimension of y and the element offset of y[0...] in x.
+Status slice_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, int64_t* strides, int64_t* base);
+Status slice_grad_geometry(const KernelCall& call, int64_t* strides, int64_t* base);
+// The normalized concat axis.
+Status concat_geometry(const KernelCall& call, int* axis_out);
+// Strides of cond, x and y broadcast to the output.
+Status where_geometry(const KernelCall& call, int64_t* sc, int64_t* sx, int64_t* sy);
+
+struct LayerNormSplit {
+  int64_t outer = 1, inner = 1;
+  float eps = 1e-5f;
+};
+
+// x is [outer, inner] split at LayerNormAttrs.axis.
+Status layer_norm_split(const KernelCall& call, const Tensor& x, LayerNormSplit* s);
+
+Status validate_gather(const KernelCall& call);
+Status validate_gather_grad(const KernelCall& call);
+Status validate_slice(const KernelCall& call);
+Status validate_slice_grad(const KernelCall& call);
+Status validate_concat(const KernelCall& call);
+Status validate_where(const KernelCall& call);
+Status validate_layer_norm(const KernelCall& call);
+Status validate_layer_norm_grad(const KernelCall& call);
+
+// ---- optimizers ----------------------------------------------------------
+
+// The momentum buffer (nullptr without momentum) into *buf.
+Status sgd_geometry(const KernelCall& call, const plan::SgdAttrs** attrs, float** buf);
+Status adamw_geometry(const KernelCall& call, const plan::AdamWAttrs** attrs);
+
+}  // namespace zero
+
+#endif  // ZERO_RUNTIME_KERNEL_CHECKS_H

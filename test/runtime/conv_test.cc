@@ -9,72 +9,19 @@
 #include <random>
 
 #include "backend.h"
+#include "test_tensors.h"
 
 namespace zero {
 namespace {
 
 using plan::Opcode;
-using Shape = std::vector<int64_t>;
 using Vec = std::vector<int64_t>;
 
-int64_t numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-struct Buf {
-  DType dtype = DType::F32;
-  Shape shape;
-  std::vector<float> f;
-  std::vector<int64_t> i;
-
-  static Buf rand(const Shape& s, float lo = -1.f, float hi = 1.f, unsigned seed = 1) {
-    Buf b{DType::F32, s, std::vector<float>(size_t(numel(s))), {}};
-    std::mt19937 g(seed);
-    std::uniform_real_distribution<float> d(lo, hi);
-    for (float& v : b.f) v = d(g);
-    return b;
-  }
-  static Buf zeros(const Shape& s) { return Buf{DType::F32, s, std::vector<float>(size_t(numel(s))), {}}; }
-  static Buf ints(const Shape& s) { return Buf{DType::I64, s, {}, std::vector<int64_t>(size_t(numel(s)))}; }
-  Tensor view() {
-    Tensor t;
-    t.data = dtype == DType::F32 ? static_cast<void*>(f.data()) : static_cast<void*>(i.data());
-    t.dtype = dtype;
-    t.ndim = int(shape.size());
-    for (size_t k = 0; k < shape.size(); ++k) t.dims[k] = shape[k];
-    t.numel = numel(shape);
-    return t;
-  }
-};
-
-using AttrFn = std::function<std::pair<plan::Attrs, flatbuffers::Offset<void>>(flatbuffers::FlatBufferBuilder&)>;
-
-// Runs the kernel (validate = false) or only its validator on the buffers.
-Status call(bool validate, Opcode op, std::vector<Buf*> in, std::vector<Buf*> out, AttrFn attrs) {
-  flatbuffers::FlatBufferBuilder fbb;
-  std::pair<plan::Attrs, flatbuffers::Offset<void>> a{plan::Attrs::NONE, 0};
-  if (attrs) a = attrs(fbb);
-  fbb.Finish(plan::CreateInstruction(fbb, op, 0, 0, a.first, a.second));
-  const auto* inst = flatbuffers::GetRoot<plan::Instruction>(fbb.GetBufferPointer());
-  std::vector<Tensor> ti, to;
-  for (Buf* b : in) ti.push_back(b->view());
-  for (Buf* b : out) to.push_back(b->view());
-  const KernelCall kc{inst, ti.data(), int(ti.size()), to.data(), int(to.size())};
-  if (validate) {
-    Validator v = cpu_backend().validator(op);
-    return v ? v(kc) : Status::error("no validator");
-  }
-  Kernel k = cpu_backend().kernel(op);
-  return k ? k(kc) : Status::error("no kernel");
-}
-
 Status run(Opcode op, std::vector<Buf*> in, std::vector<Buf*> out, AttrFn attrs = nullptr) {
-  return call(false, op, in, out, attrs);
+  return cpu_call(false, op, in, out, attrs);
 }
 Status validate(Opcode op, std::vector<Buf*> in, std::vector<Buf*> out, AttrFn attrs = nullptr) {
-  return call(true, op, in, out, attrs);
+  return cpu_call(true, op, in, out, attrs);
 }
 
 // Validates, then runs; both must succeed.
@@ -83,11 +30,6 @@ void run_ok(Opcode op, std::vector<Buf*> in, std::vector<Buf*> out, AttrFn attrs
   ASSERT_TRUE(st.ok()) << st.message();
   st = run(op, in, out, attrs);
   ASSERT_TRUE(st.ok()) << st.message();
-}
-
-void expect_error(const Status& st, const std::string& text) {
-  ASSERT_FALSE(st.ok()) << "expected an error containing '" << text << "'";
-  EXPECT_NE(st.message().find(text), std::string::npos) << st.message();
 }
 
 void expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol, const char* what) {

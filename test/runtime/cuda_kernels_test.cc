@@ -9,57 +9,18 @@
 
 #include "backend.h"
 #include "test_plans.h"
+#include "test_tensors.h"
 #include "zero/cuda.h"
 
 namespace zero {
 namespace {
 
 using plan::Opcode;
-using Shape = std::vector<int64_t>;
-using AttrFn = std::function<std::pair<plan::Attrs, flatbuffers::Offset<void>>(flatbuffers::FlatBufferBuilder&)>;
-
-int64_t numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-// A host tensor: F32 in f, I64 in i.
-struct Buf {
-  DType dtype = DType::F32;
-  Shape shape;
-  std::vector<float> f;
-  std::vector<int64_t> i;
-  size_t bytes() const { return size_t(numel(shape)) * dtype_size(dtype); }
-  void* data() { return dtype == DType::F32 ? static_cast<void*>(f.data()) : static_cast<void*>(i.data()); }
-};
-
-Buf rnd(const Shape& s, unsigned seed, float lo = -1.f, float hi = 1.f) {
-  Buf b{DType::F32, s, std::vector<float>(size_t(numel(s))), {}};
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  for (float& v : b.f) v = d(g);
-  return b;
-}
-Buf zeros(const Shape& s) { return Buf{DType::F32, s, std::vector<float>(size_t(numel(s))), {}}; }
-Buf ints(const Shape& s, unsigned seed, int64_t lo, int64_t hi) {
-  Buf b{DType::I64, s, {}, std::vector<int64_t>(size_t(numel(s)))};
-  std::mt19937 g(seed);
-  std::uniform_int_distribution<int64_t> d(lo, hi);
-  for (int64_t& v : b.i) v = d(g);
-  return b;
-}
-Buf izeros(const Shape& s) { return Buf{DType::I64, s, {}, std::vector<int64_t>(size_t(numel(s)))}; }
-
-Tensor view(Buf& b, void* data) {
-  Tensor t;
-  t.data = data;
-  t.dtype = b.dtype;
-  t.ndim = int(b.shape.size());
-  for (size_t k = 0; k < b.shape.size(); ++k) t.dims[k] = b.shape[k];
-  t.numel = numel(b.shape);
-  return t;
-}
+// Shorthands for the test tensors (test_tensors.h).
+Buf rnd(const Shape& s, unsigned seed, float lo = -1.f, float hi = 1.f) { return Buf::rand(s, lo, hi, seed); }
+Buf zeros(const Shape& s) { return Buf::zeros(s); }
+Buf ints(const Shape& s, unsigned seed, int64_t lo, int64_t hi) { return Buf::rand_ints(s, lo, hi, seed); }
+Buf izeros(const Shape& s) { return Buf::ints(s); }
 
 CudaDevice* device() {
   static CudaDevice* dev = [] {
@@ -86,17 +47,14 @@ class Cuda : public ::testing::Test {
 // `alias`: out[0] is in[0] (in-place form).
 void compare(Opcode op, std::vector<Buf> in, std::vector<Buf> out, AttrFn attrs = nullptr, double rtol = 1e-5,
              double atol = 1e-6, bool alias = false) {
-  flatbuffers::FlatBufferBuilder fbb;
-  std::pair<plan::Attrs, flatbuffers::Offset<void>> a{plan::Attrs::NONE, 0};
-  if (attrs) a = attrs(fbb);
-  fbb.Finish(plan::CreateInstruction(fbb, op, 0, 0, a.first, a.second));
-  const auto* inst = flatbuffers::GetRoot<plan::Instruction>(fbb.GetBufferPointer());
+  const TestInstruction instruction(op, attrs);
+  const plan::Instruction* inst = instruction.get();
 
   // CPU reference.
   std::vector<Buf> cin = in, cout_ = out;
   std::vector<Tensor> ti, to;
-  for (Buf& b : cin) ti.push_back(view(b, b.data()));
-  for (Buf& b : cout_) to.push_back(view(b, b.data()));
+  for (Buf& b : cin) ti.push_back(b.view());
+  for (Buf& b : cout_) to.push_back(b.view());
   if (alias) to[0] = ti[0];
   KernelCall cc{inst, ti.data(), int(ti.size()), to.data(), int(to.size())};
   if (Validator v = cpu_backend().validator(op)) ASSERT_TRUE(v(cc).ok()) << v(cc).message();
@@ -111,14 +69,14 @@ void compare(Opcode op, std::vector<Buf> in, std::vector<Buf> out, AttrFn attrs 
   for (Buf& b : in) {
     din.push_back(alloc.allocate(b.bytes() + 1, 256));
     ASSERT_TRUE(be.copy_to_device(din.back(), b.data(), b.bytes()).ok());
-    gi.push_back(view(b, din.back()));
+    gi.push_back(b.view(din.back()));
   }
   for (Buf& b : out) {
     dout.push_back(alloc.allocate(b.bytes() + 1, 256));
     // Garbage in the outputs: kernels must overwrite (or zero) them.
     std::vector<uint8_t> junk(b.bytes(), 0x7f);
     ASSERT_TRUE(be.copy_to_device(dout.back(), junk.data(), junk.size()).ok());
-    go.push_back(view(b, dout.back()));
+    go.push_back(b.view(dout.back()));
   }
   if (alias) go[0] = gi[0];
   KernelCall gc{inst, gi.data(), int(gi.size()), go.data(), int(go.size())};
@@ -242,9 +200,8 @@ TEST_F(Cuda, Losses) {
 }
 
 TEST_F(Cuda, LabelOutOfRangeIsAStepError) {
-  flatbuffers::FlatBufferBuilder fbb;
-  fbb.Finish(plan::CreateInstruction(fbb, Opcode::SoftmaxCrossEntropyLoss));
-  const auto* inst = flatbuffers::GetRoot<plan::Instruction>(fbb.GetBufferPointer());
+  const TestInstruction instruction(Opcode::SoftmaxCrossEntropyLoss);
+  const plan::Instruction* inst = instruction.get();
   const Backend& be = *device()->backend();
   Allocator& alloc = *device()->allocator();
   Buf scores = rnd({2, 3}, 1), labels = Buf{DType::I64, {2}, {}, {0, 7}}, loss = zeros({});
@@ -252,7 +209,7 @@ TEST_F(Cuda, LabelOutOfRangeIsAStepError) {
        *dloss = alloc.allocate(4, 256);
   ASSERT_TRUE(be.copy_to_device(ds, scores.data(), scores.bytes()).ok());
   ASSERT_TRUE(be.copy_to_device(dl, labels.data(), labels.bytes()).ok());
-  Tensor in[2] = {view(scores, ds), view(labels, dl)}, out[1] = {view(loss, dloss)};
+  Tensor in[2] = {scores.view(ds), labels.view(dl)}, out[1] = {loss.view(dloss)};
   ASSERT_TRUE(be.kernel(Opcode::SoftmaxCrossEntropyLoss)(KernelCall{inst, in, 2, out, 1}).ok());
   Status st = be.finish_step();
   ASSERT_FALSE(st.ok());

@@ -6,61 +6,15 @@
 #include <random>
 
 #include "backend.h"
+#include "test_tensors.h"
 
 namespace zero {
 namespace {
 
 using plan::Opcode;
-using Shape = std::vector<int64_t>;
-
-int64_t numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-// A test tensor owning its data.
-struct Buf {
-  DType dtype = DType::F32;
-  Shape shape;
-  std::vector<float> f;
-  std::vector<int64_t> i;
-
-  static Buf rand(const Shape& s, float lo = -1.f, float hi = 1.f, unsigned seed = 1) {
-    Buf b{DType::F32, s, std::vector<float>(size_t(numel(s))), {}};
-    std::mt19937 g(seed);
-    std::uniform_real_distribution<float> d(lo, hi);
-    for (float& v : b.f) v = d(g);
-    return b;
-  }
-  static Buf zeros(const Shape& s) { return Buf{DType::F32, s, std::vector<float>(size_t(numel(s))), {}}; }
-  static Buf ints(const Shape& s, std::vector<int64_t> v) { return Buf{DType::I64, s, {}, std::move(v)}; }
-  Tensor view() {
-    Tensor t;
-    t.data = dtype == DType::F32 ? static_cast<void*>(f.data()) : static_cast<void*>(i.data());
-    t.dtype = dtype;
-    t.ndim = int(shape.size());
-    for (size_t k = 0; k < shape.size(); ++k) t.dims[k] = shape[k];
-    t.numel = numel(shape);
-    return t;
-  }
-};
-
-using AttrFn = std::function<std::pair<plan::Attrs, flatbuffers::Offset<void>>(flatbuffers::FlatBufferBuilder&)>;
-
 // Runs one kernel on the given buffers; outputs may repeat inputs (aliasing).
 Status run(Opcode op, std::vector<Buf*> in, std::vector<Buf*> out, AttrFn attrs = nullptr) {
-  flatbuffers::FlatBufferBuilder fbb;
-  std::pair<plan::Attrs, flatbuffers::Offset<void>> a{plan::Attrs::NONE, 0};
-  if (attrs) a = attrs(fbb);
-  fbb.Finish(plan::CreateInstruction(fbb, op, 0, 0, a.first, a.second));
-  const auto* inst = flatbuffers::GetRoot<plan::Instruction>(fbb.GetBufferPointer());
-  std::vector<Tensor> ti, to;
-  for (Buf* b : in) ti.push_back(b->view());
-  for (Buf* b : out) to.push_back(b->view());
-  Kernel k = cpu_backend().kernel(op);
-  if (!k) return Status::error("no kernel");
-  return k(KernelCall{inst, ti.data(), int(ti.size()), to.data(), int(to.size())});
+  return cpu_call(false, op, in, out, attrs);
 }
 
 AttrFn axis_attr(int64_t axis) {
@@ -570,22 +524,7 @@ TEST(SingleRank, CollectivesAreCopies) {
 
 // The load-time validator for op (every new kernel has one).
 Status validate(Opcode op, std::vector<Buf*> in, std::vector<Buf*> out, AttrFn attrs = nullptr) {
-  flatbuffers::FlatBufferBuilder fbb;
-  std::pair<plan::Attrs, flatbuffers::Offset<void>> a{plan::Attrs::NONE, 0};
-  if (attrs) a = attrs(fbb);
-  fbb.Finish(plan::CreateInstruction(fbb, op, 0, 0, a.first, a.second));
-  const auto* inst = flatbuffers::GetRoot<plan::Instruction>(fbb.GetBufferPointer());
-  std::vector<Tensor> ti, to;
-  for (Buf* b : in) ti.push_back(b->view());
-  for (Buf* b : out) to.push_back(b->view());
-  Validator v = cpu_backend().validator(op);
-  if (!v) return Status::error("no validator");
-  return v(KernelCall{inst, ti.data(), int(ti.size()), to.data(), int(to.size())});
-}
-
-void expect_error(const Status& st, const std::string& text) {
-  ASSERT_FALSE(st.ok()) << "expected an error containing '" << text << "'";
-  EXPECT_NE(st.message().find(text), std::string::npos) << st.message();
+  return cpu_call(true, op, in, out, attrs);
 }
 
 AttrFn slice_attr(std::vector<int64_t> starts, std::vector<int64_t> steps) {

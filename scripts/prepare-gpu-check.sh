@@ -25,6 +25,23 @@ for name in mlp_digits linear_regression; do
     done
   done
 done
+# GPT-2 small for bench/gpt2_gpu.py: no weights in the plan (the benchmark
+# supplies PyTorch's), so it fits what a device machine can be carried.
+mkdir -p .carry/bench
+/usr/bin/python3 - <<'PY'
+import sys, torch
+sys.path.insert(0, "examples")
+import export_transformers as ex
+torch.manual_seed(0)
+m = ex.GPT(vocab=50257, d=768, heads=12, layers=12, seq=1024, mha=False, tied=True)
+ids = torch.zeros(8, 1024, dtype=torch.long)
+torch.onnx.export(m, (ids, ids), ".carry/bench/gpt2_small.onnx", input_names=["idx", "tgt"],
+                  opset_version=17, training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+PY
+"$bin/zero-opt" .carry/bench/gpt2_small.onnx -o .carry/bench/gpt2_small-cuda.zplan --target=cuda \
+  --zero-stage=0 --world-size=1 --optimizer=adamw --lr=3e-4 --omit-weights \
+  --report=.carry/bench/gpt2_small-cuda.report.json
+rm .carry/bench/gpt2_small.onnx
 mkdir -p .carry/flatbuffers-include
 rm -rf .carry/flatbuffers-include/flatbuffers
 cp -r /usr/include/flatbuffers .carry/flatbuffers-include/

@@ -79,6 +79,30 @@ class Backend {
   virtual Status finish_step() const { return Status(); }
 };
 
+// A backend whose kernels and validators are tables indexed by opcode.
+class TableBackend : public Backend {
+ public:
+  Kernel kernel(plan::Opcode op) const override {
+    auto i = size_t(op);
+    return i < kTableSize ? table_[i] : nullptr;
+  }
+  Validator validator(plan::Opcode op) const override {
+    auto i = size_t(op);
+    return i < kTableSize ? validators_[i] : nullptr;
+  }
+
+ protected:
+  void set(plan::Opcode op, Kernel k, Validator v = nullptr) {
+    table_[size_t(op)] = k;
+    validators_[size_t(op)] = v;
+  }
+
+ private:
+  static constexpr size_t kTableSize = 256;
+  Kernel table_[kTableSize] = {};
+  Validator validators_[kTableSize] = {};
+};
+
 const Backend& cpu_backend();
 
 // Caps the floats of one im2col chunk of the CPU Conv kernels (at least one

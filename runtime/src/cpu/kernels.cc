@@ -1316,7 +1316,7 @@ Status increment_step(const KernelCall& call) {
   return Status();
 }
 
-class CpuBackend final : public Backend {
+class CpuBackend final : public TableBackend {
  public:
   CpuBackend() {
     set(Opcode::Add, add);
@@ -1375,23 +1375,6 @@ class CpuBackend final : public Backend {
     set(Opcode::IncrementStep, increment_step);
   }
   plan::Backend kind() const override { return plan::Backend::Cpu; }
-  Kernel kernel(plan::Opcode op) const override {
-    auto i = size_t(op);
-    return i < kTableSize ? table_[i] : nullptr;
-  }
-  Validator validator(plan::Opcode op) const override {
-    auto i = size_t(op);
-    return i < kTableSize ? validators_[i] : nullptr;
-  }
-
- private:
-  static constexpr size_t kTableSize = 256;
-  void set(Opcode op, Kernel k, Validator v = nullptr) {
-    table_[size_t(op)] = k;
-    validators_[size_t(op)] = v;
-  }
-  Kernel table_[kTableSize] = {};
-  Validator validators_[kTableSize] = {};
 };
 
 }  // namespace

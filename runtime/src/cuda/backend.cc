@@ -484,7 +484,7 @@ class CudaAllocator final : public Allocator {
   void deallocate(void* ptr) override { cudaFree(ptr); }
 };
 
-class CudaBackend final : public Backend {
+class CudaBackend final : public TableBackend {
  public:
   explicit CudaBackend(CudaDevice::State* d) : d_(d) {
     using B = cuda::BinOp;
@@ -544,14 +544,6 @@ class CudaBackend final : public Backend {
   }
 
   plan::Backend kind() const override { return plan::Backend::Cuda; }
-  Kernel kernel(plan::Opcode op) const override {
-    auto i = size_t(op);
-    return i < kTableSize ? table_[i] : nullptr;
-  }
-  Validator validator(plan::Opcode op) const override {
-    auto i = size_t(op);
-    return i < kTableSize ? validators_[i] : nullptr;
-  }
 
   Status copy_to_device(void* dev, const void* host, size_t bytes) const override {
     if (!bytes) return Status();
@@ -589,14 +581,7 @@ class CudaBackend final : public Backend {
   }
 
  private:
-  static constexpr size_t kTableSize = 256;
-  void set(Opcode op, Kernel k, Validator v) {
-    table_[size_t(op)] = k;
-    validators_[size_t(op)] = v;
-  }
   CudaDevice::State* d_;
-  Kernel table_[kTableSize] = {};
-  Validator validators_[kTableSize] = {};
 };
 
 }  // namespace

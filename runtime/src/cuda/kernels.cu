@@ -320,17 +320,22 @@ __global__ void loss_grad_k(LossArgs a, bool softmax, const float* dloss, const 
 
 // ---- Gather ---------------------------------------------------------------
 
+// An index normalized into [0, n), or -1 (reported in err) when out of [-n, n).
+__device__ int64_t gather_index(int64_t j, int64_t n, int code, int* err) {
+  if (j < -n || j >= n) {
+    report(err, code);
+    return -1;
+  }
+  return j < 0 ? j + n : j;
+}
+
 template <class T>
 __global__ void gather_k(const T* data, const int64_t* idx, T* y, int64_t outer, int64_t n, int64_t inner, int64_t q,
                          int code, int* err) {
   GRID_STRIDE(e, outer * q * inner) {
     const int64_t i = e % inner, k = (e / inner) % q, o = e / (inner * q);
-    int64_t j = idx[k];
-    if (j < -n || j >= n) {
-      report(err, code);
-      continue;
-    }
-    if (j < 0) j += n;
+    const int64_t j = gather_index(idx[k], n, code, err);
+    if (j < 0) continue;
     y[e] = data[(o * n + j) * inner + i];
   }
 }
@@ -339,12 +344,8 @@ __global__ void gather_grad_k(const float* dy, const int64_t* idx, float* dd, in
                               int64_t q, int code, int* err) {
   GRID_STRIDE(e, outer * q * inner) {
     const int64_t i = e % inner, k = (e / inner) % q, o = e / (inner * q);
-    int64_t j = idx[k];
-    if (j < -n || j >= n) {
-      report(err, code);
-      continue;
-    }
-    if (j < 0) j += n;
+    const int64_t j = gather_index(idx[k], n, code, err);
+    if (j < 0) continue;
     atomicAdd(dd + (o * n + j) * inner + i, dy[e]);
   }
 }

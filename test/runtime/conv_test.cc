@@ -395,8 +395,6 @@ void bn_ref(const std::vector<double>& x, const std::vector<double>& scale, cons
   }
 }
 
-std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
-
 void check_batch_norm(const Shape& shape) {
   const int64_t n = shape[0], c = shape[1], inner = numel(shape) / (n * c);
   const float eps = 1e-5f, momentum = 0.1f;
@@ -429,18 +427,9 @@ void check_batch_norm(const Shape& shape) {
     for (size_t k = 0; k < yy.size(); ++k) l += wd[k] * yy[k];
     return l;
   };
-  const auto fd = [&](std::vector<double>& v, size_t k) {
-    const double h = 1e-4, old = v[k];
-    v[k] = old + h;
-    const double up = loss();
-    v[k] = old - h;
-    const double down = loss();
-    v[k] = old;
-    return (up - down) / (2 * h);
-  };
-  for (size_t k = 0; k < xd.size(); ++k) EXPECT_NEAR(dx.f[k], fd(xd, k), 1e-4) << "dx " << k;
-  for (size_t k = 0; k < sd.size(); ++k) EXPECT_NEAR(dscale.f[k], fd(sd, k), 1e-4) << "dscale " << k;
-  for (size_t k = 0; k < bd.size(); ++k) EXPECT_NEAR(dbias.f[k], fd(bd, k), 1e-4) << "dbias " << k;
+  expect_fd_gradient(dx.f, xd, loss, 1e-4, 1e-4, "dx");
+  expect_fd_gradient(dscale.f, sd, loss, 1e-4, 1e-4, "dscale");
+  expect_fd_gradient(dbias.f, bd, loss, 1e-4, 1e-4, "dbias");
 
   // In place: y on x, dx on dy, statistics outputs omitted.
   Buf x2 = x, rm2 = rm0, rv2 = rv0;

@@ -747,8 +747,6 @@ void layer_norm_ref(const std::vector<double>& x, const std::vector<double>& sca
   }
 }
 
-std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
-
 void check_layer_norm(int64_t axis, const Shape& shape, const Shape& stat_shape, const Shape& norm_shape) {
   Buf x = Buf::rand(shape, -2, 3, 11), scale = Buf::rand(norm_shape, 0.5, 1.5, 12), bias = Buf::rand(norm_shape, -1, 1, 13);
   for (size_t k = 0; k < x.f.size(); k += 3) x.f[k] += 100.f;  // an offset the two-pass variance must survive
@@ -808,18 +806,9 @@ void check_layer_norm_grad(int64_t axis, const Shape& shape, const Shape& stat_s
     for (size_t k = 0; k < yy.size(); ++k) l += wd[k] * yy[k];
     return l;
   };
-  const auto fd = [&](std::vector<double>& v, size_t k) {
-    const double h = 1e-5, old = v[k];
-    v[k] = old + h;
-    const double up = loss();
-    v[k] = old - h;
-    const double down = loss();
-    v[k] = old;
-    return (up - down) / (2 * h);
-  };
-  for (size_t k = 0; k < xd.size(); ++k) EXPECT_NEAR(dx.f[k], fd(xd, k), 2e-4) << "dx " << k;
-  for (size_t k = 0; k < sd.size(); ++k) EXPECT_NEAR(dscale.f[k], fd(sd, k), 2e-4) << "dscale " << k;
-  for (size_t k = 0; k < bd.size(); ++k) EXPECT_NEAR(dbias.f[k], fd(bd, k), 2e-4) << "dbias " << k;
+  expect_fd_gradient(dx.f, xd, loss, 1e-5, 2e-4, "dx");
+  expect_fd_gradient(dscale.f, sd, loss, 1e-5, 2e-4, "dscale");
+  expect_fd_gradient(dbias.f, bd, loss, 1e-5, 2e-4, "dbias");
   // dx only, in place on dy.
   ASSERT_TRUE(run(Opcode::LayerNormalizationGrad, {&w, &x, &scale, &mean, &inv}, {&w}, layer_norm_attr(axis, eps)).ok());
   expect_near(w.f, dx.f, 1e-6f);

@@ -98,6 +98,25 @@ inline Status cpu_call(bool validate, plan::Opcode op, const std::vector<Buf*>& 
   return k ? k(kc) : Status::error("no kernel");
 }
 
+inline std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+// Expects `got` (an analytic gradient) to match, within tol, the central
+// differences of loss() (double) with respect to each entry of v, which is
+// perturbed by +-h and restored.
+template <class F>
+void expect_fd_gradient(const std::vector<float>& got, std::vector<double>& v, F loss, double h, double tol,
+                        const char* what) {
+  for (size_t k = 0; k < v.size(); ++k) {
+    const double old = v[k];
+    v[k] = old + h;
+    const double up = loss();
+    v[k] = old - h;
+    const double down = loss();
+    v[k] = old;
+    EXPECT_NEAR(got[k], (up - down) / (2 * h), tol) << what << " " << k;
+  }
+}
+
 inline void expect_error(const Status& st, const std::string& text) {
   ASSERT_FALSE(st.ok()) << "expected an error containing '" << text << "'";
   EXPECT_NE(st.message().find(text), std::string::npos) << st.message();

@@ -26,7 +26,6 @@ held to 1e-4 relative.  ZERO_TEST_STATS=1 prints the per-parameter worst differe
 
 usage: test_models.py --zero-opt PATH --zero-run PATH [-k FILTER] [-v]
 """
-import json
 import os
 import sys
 import tempfile
@@ -34,10 +33,10 @@ import tempfile
 import numpy as np
 import onnx
 import torch
-from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zero_test_util import ROOT, Runner, assert_close, parse_args, read_log, run_tool  # noqa: E402
+from zero_test_util import (ROOT, Runner, assert_close, assert_losses_close, loss_errors, onnx_initializers,  # noqa: E402
+                            parse_args, read_log, report_peak_bytes, run_tool)
 
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import export_transformers as et  # noqa: E402
@@ -58,10 +57,6 @@ T = lambda *n: os.path.join(tmp, *n)  # noqa: E731
 
 MODELS = list(et.MODELS)
 EXPORTED = {name: et.write(name, tmp) for name in MODELS}  # name -> (torch module, data); ~2 s
-
-
-def onnx_initializers(path):
-    return {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
 
 
 # --- export ----------------------------------------------------------------------------------------
@@ -124,18 +119,12 @@ def train_case(name, stage, n):
 
     ref_losses, ref_params = reference(name, n)
     lines = read_log(log)
-    assert [l["step"] for l in lines] == list(range(STEPS)), f"log steps {[l['step'] for l in lines]}"
-    losses = np.array([l["loss"] for l in lines], np.float64)
-    rel = np.abs(losses - ref_losses) / np.abs(ref_losses)
+    losses, rel = loss_errors(lines, ref_losses, STEPS)
     if os.environ.get("ZERO_TEST_STATS"):
         print(f"STAT {name} s{stage} n{n} loss maxrel {rel.max():.3e}")
-    if not (rel <= LOSS_RTOL).all():
-        s = int(np.argmax(rel > LOSS_RTOL))
-        raise AssertionError(f"loss at step {s}: zero {losses[s]!r} vs torch {ref_losses[s]!r} (rel {rel[s]:.2e}); "
-                             f"max rel {rel.max():.2e}")
+    assert_losses_close(losses, ref_losses, rel, LOSS_RTOL)
 
-    rep = json.load(open(report))
-    peak = rep["ranks"][0]["peak_bytes"]
+    peak = report_peak_bytes(report)
     got_peaks = {l["peak_bytes"] for l in lines}
     assert got_peaks == {peak}, f"runtime arena (log peak_bytes) {sorted(got_peaks)} != report peak_bytes {peak}"
 

@@ -43,7 +43,6 @@ Why micro-batch 4 and lr 1e-6 (measured; ZERO_TEST_STATS=1 prints this test's ma
 
 usage: test_resnet.py --zero-opt PATH --zero-run PATH [-k FILTER] [-v]
 """
-import json
 import os
 import pickle
 import shutil
@@ -53,10 +52,10 @@ import tempfile
 import numpy as np
 import onnx
 import torch
-from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zero_test_util import ROOT, Runner, parse_args, read_log, run_tool  # noqa: E402
+from zero_test_util import (ROOT, Runner, assert_losses_close, loss_errors, onnx_initializers, parse_args,  # noqa: E402
+                            read_log, report_peak_bytes, run_tool)
 
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import export_resnet as er  # noqa: E402
@@ -78,10 +77,6 @@ R = Runner(args)
 tmp = tempfile.mkdtemp(prefix="zero-resnet-test-")
 T = lambda *n: os.path.join(tmp, *n)  # noqa: E731
 ONNX_PATH, DATA_DIR = T(er.NAME + ".onnx"), T(er.NAME + "_data")
-
-
-def onnx_initializers(path):
-    return {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
 
 
 DATA = er.write(tmp)
@@ -203,19 +198,13 @@ def train_case(n, stage):
 
     ref_losses, ref_state = reference(n)
     lines = read_log(log)
-    assert [l["step"] for l in lines] == list(range(STEPS)), f"log steps {[l['step'] for l in lines]}"
-    losses = np.array([l["loss"] for l in lines], np.float64)
-    rel = np.abs(losses - ref_losses) / np.abs(ref_losses)
+    losses, rel = loss_errors(lines, ref_losses, STEPS)
     ms = np.median([l["ms"] for l in lines])
     if STATS:
         print(f"STAT N={n} stage {stage}: loss max rel {rel.max():.3e}; median step {ms:.1f} ms")
-    if not (rel <= LOSS_RTOL).all():
-        s = int(np.argmax(rel > LOSS_RTOL))
-        raise AssertionError(f"loss at step {s}: zero {losses[s]!r} vs torch {ref_losses[s]!r} (rel {rel[s]:.2e}); "
-                             f"max rel {rel.max():.2e}")
+    assert_losses_close(losses, ref_losses, rel, LOSS_RTOL)
 
-    rep = json.load(open(report))
-    peak = rep["ranks"][0]["peak_bytes"]
+    peak = report_peak_bytes(report)
     assert {l["peak_bytes"] for l in lines} == {peak}, "runtime arena (log peak_bytes) != report peak_bytes"
 
     trained = onnx_initializers(out)

@@ -67,6 +67,37 @@ def read_log(path):
         return [json.loads(l) for l in f if l.strip()]
 
 
+def onnx_initializers(path):
+    """An ONNX model's initializers by name, as numpy arrays."""
+    import onnx
+    from onnx import numpy_helper
+    return {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
+
+
+def report_peak_bytes(report):
+    """Rank 0's arena peak from a zero-opt --report."""
+    with open(report) as f:
+        return json.load(f)["ranks"][0]["peak_bytes"]
+
+
+def loss_errors(lines, ref_losses, steps):
+    """The losses of a zero-run --log (whose steps must be 0..steps-1) and their
+    relative errors against the reference losses."""
+    import numpy as np
+    assert [l["step"] for l in lines] == list(range(steps)), f"log steps {[l['step'] for l in lines]}"
+    losses = np.array([l["loss"] for l in lines], np.float64)
+    return losses, np.abs(losses - ref_losses) / np.abs(ref_losses)
+
+
+def assert_losses_close(losses, ref_losses, rel, rtol):
+    """Every step's loss within rtol (relative) of the reference; rel from loss_errors."""
+    import numpy as np
+    if not (rel <= rtol).all():
+        s = int(np.argmax(rel > rtol))
+        raise AssertionError(f"loss at step {s}: zero {losses[s]!r} vs torch {ref_losses[s]!r} (rel {rel[s]:.2e}); "
+                             f"max rel {rel.max():.2e}")
+
+
 def assert_close(name, got, want, rtol, atol):
     import numpy as np
     got = np.asarray(got, np.float64)

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -121,6 +122,8 @@ struct ParamSlot {
   bool sharded;
   uint64_t shard_numel;
   int64_t numel;
+  bool trainable;
+  bool written;  // by write_parameter: a plan without weights needs every trainable one
 };
 
 }  // namespace
@@ -335,7 +338,7 @@ Status Session::Impl::resolve_io() {
       if (!ok) return error(what + ": storage of " + std::to_string(t.numel) + " elements does not hold shape " +
                             shape_string(ti.shape));
       params.push_back(std::move(ti));
-      param_slots.push_back({p->value(), p->sharded(), p->shard_numel(), int64_t(numel)});
+      param_slots.push_back({p->value(), p->sharded(), p->shard_numel(), int64_t(numel), p->trainable(), false});
     }
   if (const auto* outs = plan->outputs())
     for (size_t i = 0; i < outs->size(); ++i) {
@@ -432,6 +435,11 @@ Status Session::bind_input(const std::string& name, const void* data, DType dtyp
 
 Status Session::step() {
   Impl& s = *impl_;
+  if (s.plan->weights_omitted())
+    for (size_t i = 0; i < s.params.size(); ++i)
+      if (s.param_slots[i].trainable && !s.param_slots[i].written)
+        return s.error("the plan has no initial weights (zero-opt --omit-weights) and parameter '" +
+                       s.params[i].name + "' was not given one (zero-run --init-params DIR)");
   for (size_t i = 0; i < s.ops.size(); ++i) {
     Op& op = s.ops[i];
     Status st;
@@ -515,6 +523,39 @@ Status Session::read_parameter(const std::string& name, std::vector<float>* out)
     return Status();
   }
   return Status::error("plan has no parameter named '" + name + "'");
+}
+
+Status Session::write_parameter(const std::string& name, const float* values, size_t count) {
+  for (size_t i = 0; i < impl_->params.size(); ++i) {
+    if (impl_->params[i].name != name) continue;
+    ParamSlot& p = impl_->param_slots[i];
+    if (count != size_t(p.numel))
+      return Status::error("parameter '" + name + "' has " + std::to_string(p.numel) + " elements, got " +
+                           std::to_string(count));
+    const Tensor& t = impl_->values[p.value];
+    const Backend& be = *impl_->backend;
+    if (!p.sharded) {
+      ZERO_RETURN_IF_ERROR(be.copy_to_device(t.data, values, count * sizeof(float)));
+    } else {
+      // This rank's chunk of the flattened tensor, zero-padded past its end.
+      const size_t begin = std::min(count, size_t(impl_->comm->rank()) * size_t(p.shard_numel));
+      const size_t end = std::min(count, begin + size_t(p.shard_numel));
+      std::vector<float> shard(size_t(p.shard_numel), 0.0f);
+      std::copy(values + begin, values + end, shard.begin());
+      ZERO_RETURN_IF_ERROR(be.copy_to_device(t.data, shard.data(), shard.size() * sizeof(float)));
+    }
+    p.written = true;
+    return Status();
+  }
+  return Status::error("plan has no parameter named '" + name + "'");
+}
+
+bool Session::weights_omitted() const { return impl_->plan->weights_omitted(); }
+
+bool Session::is_trainable(const std::string& name) const {
+  for (size_t i = 0; i < impl_->params.size(); ++i)
+    if (impl_->params[i].name == name) return impl_->param_slots[i].trainable;
+  return false;
 }
 
 size_t Session::arena_bytes() const { return impl_->arena_size; }

@@ -30,7 +30,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: zero-run PLAN.zplan [--data DIR | --synthetic] [--steps N] [--log FILE]\n"
-    "                [--nproc N] [--timeout-s SECONDS] [--save-params DIR] [--export-onnx OUT.onnx]\n"
+    "                [--nproc N] [--timeout-s SECONDS] [--init-params DIR] [--save-params DIR]\n"
+    "                [--export-onnx OUT.onnx]\n"
     "                [--save-outputs DIR] [--tf32]\n";
 
 struct Options {
@@ -42,6 +43,7 @@ struct Options {
   int nproc = 0;
   double timeout_s = 300;
   std::string save_params;
+  std::string init_params;
   std::string export_onnx;
   std::string save_outputs;
   bool tf32 = false;  // CUDA plans: TF32 GEMMs
@@ -96,6 +98,9 @@ Status parse_args(int argc, char** argv, Options* o) {
     } else if (a == "--save-params") {
       ZERO_RETURN_IF_ERROR(value(&v));
       o->save_params = v;
+    } else if (a == "--init-params") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      o->init_params = v;
     } else if (a == "--save-outputs") {
       ZERO_RETURN_IF_ERROR(value(&v));
       o->save_outputs = v;
@@ -326,6 +331,30 @@ std::string file_name(const std::string& name) {
   return file;
 }
 
+// --init-params DIR: every trainable parameter from DIR/NAME.npy (float32,
+// its full shape); model state keeps the plan's values unless a file is given.
+Status init_params(Session* session, const Options& o) {
+  if (o.init_params.empty()) return Status();
+  for (size_t i = 0; i < session->parameters().size(); ++i) {
+    const TensorInfo& info = session->parameters()[i];
+    const std::string path = o.init_params + "/" + file_name(info.name) + ".npy";
+    if (access(path.c_str(), F_OK) != 0) {
+      if (session->is_trainable(info.name))
+        return Status::error(path + ": missing (initial value of parameter '" + info.name + "')");
+      continue;
+    }
+    NpyArray array;
+    ZERO_RETURN_IF_ERROR(read_npy(path, &array));
+    if (array.dtype != DType::F32 || array.shape != info.shape)
+      return Status::error(path + ": expected float32 " + shape_string(info.shape) + " for parameter '" +
+                           info.name + "', got " + (array.dtype == DType::F32 ? "float32 " : "int64 ") +
+                           shape_string(array.shape));
+    ZERO_RETURN_IF_ERROR(session->write_parameter(
+        info.name, reinterpret_cast<const float*>(array.data.data()), array.data.size() / sizeof(float)));
+  }
+  return Status();
+}
+
 Status make_dir(const std::string& dir) {
   if (mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST)
     return Status::error(dir + ": cannot create directory: " + std::strerror(errno));
@@ -448,6 +477,12 @@ int run(int argc, char** argv) {
 
   if (!o.save_outputs.empty() && !session->forward_only())
     st = Status::error(o.plan + ": --save-outputs needs a forward-only plan (this plan has no outputs)");
+  if (!all_ok(comm.get(), st)) return 1;
+
+  if (session->weights_omitted() && o.init_params.empty())
+    st = Status::error(o.plan + ": the plan has no initial weights (zero-opt --omit-weights); "
+                       "pass --init-params DIR");
+  if (st.ok()) st = init_params(session.get(), o);
   if (!all_ok(comm.get(), st)) return 1;
 
   std::vector<Feed> feeds;

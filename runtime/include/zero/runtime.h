@@ -119,6 +119,15 @@ class Session {
   Status read_output_bytes(const std::string& name, std::vector<uint8_t>* bytes) const;
   // The full parameter, gathering the shards if it is sharded. Collective.
   Status read_parameter(const std::string& name, std::vector<float>* values);
+  // Sets a parameter from its full value (`count` elements, row-major); a
+  // sharded parameter keeps this rank's chunk. Every rank passes the same
+  // values; not collective.
+  Status write_parameter(const std::string& name, const float* values, size_t count);
+  // The plan carries no trainable initial values (zero-opt --omit-weights):
+  // write_parameter must set each trainable parameter before the first step.
+  bool weights_omitted() const;
+  // False for model state (BatchNorm running statistics) and unknown names.
+  bool is_trainable(const std::string& name) const;
 
   size_t arena_bytes() const;
   int world_size() const;

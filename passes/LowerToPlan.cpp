@@ -32,7 +32,6 @@ struct ParameterStorage {
   FlatSymbolRefAttr full;  // the whole tensor (absent at stage 3)
   FlatSymbolRefAttr flat;  // the padded flat tensor (stages 1-2, all-gather target)
   FlatSymbolRefAttr shard; // this rank's shard (stages 1-3)
-  ml_program::GlobalOp global;
 };
 
 class PlanBuilder {
@@ -118,9 +117,8 @@ FlatSymbolRefAttr PlanBuilder::define(Value v, StringRef kind) {
 void PlanBuilder::instr(Location loc, StringRef opcode, ArrayRef<FlatSymbolRefAttr> inputs,
                         ArrayRef<FlatSymbolRefAttr> outputs, ArrayRef<NamedAttribute> attrs) {
   SmallVector<Attribute> in(inputs.begin(), inputs.end()), out(outputs.begin(), outputs.end());
-  auto op = plan::InstrOp::create(b, loc, b.getStringAttr(opcode), b.getArrayAttr(in),
-                                  b.getArrayAttr(out), b.getDictionaryAttr(attrs));
-  (void)op;
+  plan::InstrOp::create(b, loc, b.getStringAttr(opcode), b.getArrayAttr(in), b.getArrayAttr(out),
+                        b.getDictionaryAttr(attrs));
 }
 
 LogicalResult PlanBuilder::lowerParameters() {
@@ -135,7 +133,6 @@ LogicalResult PlanBuilder::lowerParameters() {
     auto flatType = RankedTensorType::get({shardNumel * worldSize}, b.getF32Type());
     auto data = cast<ElementsAttr>(*global.getValue());
     ParameterStorage storage;
-    storage.global = global;
     if (!isTrainable(global)) {
       // Model state: whole, per rank, updated by its op, exported as is.
       auto buffer = newBuffer(name, plan::getTensorBytes(type), "model_state", true);

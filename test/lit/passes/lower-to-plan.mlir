@@ -4,6 +4,14 @@
 // RUN: zero-opt %s --zero-partition="stage=0 world-size=3" --zero-lower-to-plan | FileCheck %s --check-prefix=STAGE0
 // RUN: zero-opt %s --zero-partition="stage=1 world-size=3" --zero-lower-to-plan="backend=cuda" | FileCheck %s --check-prefix=STAGE1
 // RUN: zero-opt %s --zero-partition="stage=3 world-size=3" --zero-lower-to-plan | FileCheck %s --check-prefix=STAGE3
+// RUN: zero-opt %s --zero-partition="stage=3 world-size=3" --zero-lower-to-plan="omit-weights=true" | FileCheck %s --check-prefix=OMIT
+
+// Without weights the plan says so and has no initializer for a parameter;
+// constants keep theirs.
+// OMIT:         plan.program attributes {backend = "cpu", weights_omitted, world_size = 3 : ui32, zero_stage = 3 : ui32} {
+// OMIT-NOT:       plan.init @w
+// OMIT-NOT:       plan.init @b
+// OMIT:           plan.init @{{const[0-9]+}}
 
 // The plan replaces the tensor program; offsets are left to zero-plan-memory.
 // STAGE0-LABEL: module attributes {zero.stage = 0 : i64, zero.world_size = 3 : i64} {

@@ -108,6 +108,8 @@ const Backend& cpu_backend();
 // Caps the floats of one im2col chunk of the CPU Conv kernels (at least one
 // image is always taken); for tests of the chunking. Returns the old cap.
 int64_t set_cpu_conv_scratch_limit(int64_t floats);
+// The same for the CUDA backend's Conv kernels (defined in zero_runtime_cuda).
+int64_t set_cuda_conv_scratch_limit(int64_t floats);
 
 }  // namespace zero
 

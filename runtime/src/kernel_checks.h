@@ -150,6 +150,67 @@ Status validate_where(const KernelCall& call);
 Status validate_layer_norm(const KernelCall& call);
 Status validate_layer_norm_grad(const KernelCall& call);
 
+// ---- Conv, pooling, BatchNormalization (2-D NCHW, F32) -------------------
+//
+// Each validate_* is also the CPU backend's validator for the op.
+
+// True when the byte ranges of a and b intersect.
+bool overlaps(const Tensor& a, const Tensor& b);
+
+// The sliding window of a 2-D conv or pool.
+struct Window2d {
+  int64_t k[2] = {1, 1};        // kernel height, width
+  int64_t s[2] = {1, 1};        // strides
+  int64_t p[4] = {0, 0, 0, 0};  // top, left, bottom, right
+  int64_t d[2] = {1, 1};        // dilations
+};
+
+struct ConvGeom {
+  int64_t n = 0, c = 0, h = 0, w = 0;  // input
+  int64_t m = 0, oh = 0, ow = 0;       // output channels and size
+  int64_t group = 1;
+  Window2d win;
+  int64_t cg() const { return c / group; }
+  int64_t mg() const { return m / group; }
+  int64_t kdim() const { return cg() * win.k[0] * win.k[1]; }  // GEMM inner dimension
+  int64_t plane() const { return oh * ow; }
+};
+
+// Checks x [N,C,H,W] * w [M,C/group,kH,kW] -> y [N,M,OH,OW] against
+// ConvAttrs; the roles name the operands as the instruction has them
+// (x or dx, w or dw, y or dy).
+Status conv_geometry(const KernelCall& call, const Tensor& x, const Tensor& w, const Tensor& y, const char* xr,
+                     const char* wr, const char* yr, ConvGeom* g);
+Status validate_conv(const KernelCall& call);
+Status validate_conv_grad_input(const KernelCall& call);
+Status validate_conv_grad_weight(const KernelCall& call);
+
+struct PoolGeom {
+  int64_t planes = 0, h = 0, w = 0, oh = 0, ow = 0;
+  Window2d win;
+  bool include_pad = false;
+};
+
+// Checks x [N,C,H,W] pooled to y [N,C,OH,OW] against PoolAttrs (every
+// window holds at least one element of x).
+Status pool_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, const char* xr, const char* yr,
+                     PoolGeom* g);
+Status validate_max_pool(const KernelCall& call);
+Status validate_max_pool_grad(const KernelCall& call);
+Status validate_average_pool(const KernelCall& call);
+Status validate_average_pool_grad(const KernelCall& call);
+
+struct BatchNormGeom {
+  int64_t n = 1, c = 1, inner = 1;  // x viewed as [n, c, inner]
+  double eps = 1e-5, momentum = 0.1;
+  int64_t count() const { return n * inner; }
+};
+
+// x [N, C, ...] against BatchNormAttrs (training mode).
+Status batch_norm_geometry(const KernelCall& call, const Tensor& x, BatchNormGeom* g);
+Status validate_batch_norm(const KernelCall& call);
+Status validate_batch_norm_grad(const KernelCall& call);
+
 // ---- optimizers ----------------------------------------------------------
 
 // The momentum buffer (nullptr without momentum) into *buf.

@@ -310,19 +310,195 @@ TEST_F(Cuda, Optimizers) {
   compare(Opcode::IncrementStep, {step}, {});
 }
 
-TEST_F(Cuda, UnimplementedOpcodeIsALoadError) {
-  test::PlanBuilder b;
-  uint32_t x = b.fresh("x", plan::DType::F32, {1, 1, 4, 4}), w = b.fresh("w", plan::DType::F32, {1, 1, 3, 3}),
-           y = b.fresh("y", plan::DType::F32, {1, 1, 2, 2});
-  b.op(Opcode::Conv, {x, w}, {y});
-  b.output("y", y);
-  auto bytes = b.finish(1, 0, 1, plan::Backend::Cuda);
-  auto comm = make_cuda_single_rank_communicator(device());
-  std::unique_ptr<Session> s;
-  Status st = Session::open_buffer(bytes.data(), bytes.size(), comm.get(), device()->allocator(),
-                                   device()->backend(), &s);
+// ---- Conv, pooling, BatchNormalization ----------------------------------------
+
+AttrFn conv_attrs(std::vector<int64_t> strides, std::vector<int64_t> pads, std::vector<int64_t> dilations,
+                  int64_t group) {
+  return [=](flatbuffers::FlatBufferBuilder& b) {
+    return std::make_pair(plan::Attrs::ConvAttrs,
+                          plan::CreateConvAttrsDirect(b, &strides, &pads, &dilations, group).Union());
+  };
+}
+
+struct ConvCase {
+  Shape x, w;
+  std::vector<int64_t> strides, pads, dilations;
+  int64_t group;
+};
+
+Shape conv_out(const ConvCase& c) {
+  const int64_t oh = (c.x[2] + c.pads[0] + c.pads[2] - c.dilations[0] * (c.w[2] - 1) - 1) / c.strides[0] + 1;
+  const int64_t ow = (c.x[3] + c.pads[1] + c.pads[3] - c.dilations[1] * (c.w[3] - 1) - 1) / c.strides[1] + 1;
+  return {c.x[0], c.w[0], oh, ow};
+}
+
+const std::vector<ConvCase> kConvCases = {
+    {{2, 3, 7, 6}, {4, 3, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1},
+    {{3, 4, 9, 8}, {6, 2, 3, 2}, {2, 1}, {1, 0, 2, 1}, {1, 2}, 2},  // groups, asymmetric pads, dilation
+    {{5, 2, 6, 6}, {3, 2, 2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1},
+    {{2, 4, 5, 5}, {4, 1, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 4},  // depthwise
+    {{3, 2, 4, 5}, {5, 2, 1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1},  // 1x1
+};
+
+void compare_conv(const ConvCase& c, unsigned seed) {
+  const AttrFn attrs = conv_attrs(c.strides, c.pads, c.dilations, c.group);
+  const Shape ys = conv_out(c);
+  Buf x = rnd(c.x, seed), w = rnd(c.w, seed + 1), b = rnd({c.w[0]}, seed + 2), dy = rnd(ys, seed + 3);
+  // GEMM summation order differs from OpenBLAS.
+  compare(Opcode::Conv, {x, w, b}, {zeros(ys)}, attrs, 1e-4, 1e-5);
+  compare(Opcode::Conv, {x, w}, {zeros(ys)}, attrs, 1e-4, 1e-5);
+  compare(Opcode::ConvGradInput, {dy, w}, {zeros(c.x)}, attrs, 1e-4, 1e-5);
+  compare(Opcode::ConvGradWeight, {dy, x}, {zeros(c.w)}, attrs, 1e-4, 1e-4);
+}
+
+TEST_F(Cuda, Conv) {
+  unsigned seed = 1;
+  for (const ConvCase& c : kConvCases) compare_conv(c, seed += 10);
+}
+
+TEST_F(Cuda, ConvChunks) {
+  // One image per chunk, then two (5 images: chunks of 2, 2, 1).
+  const ConvCase c = kConvCases[2];
+  const int64_t K = c.w[1] * c.w[2] * c.w[3], mg = c.w[0], P = conv_out(c)[2] * conv_out(c)[3];
+  for (int64_t limit : {int64_t(1), 2 * (K + mg) * P}) {
+    const int64_t old = set_cuda_conv_scratch_limit(limit);
+    compare_conv(c, 7);
+    compare_conv(kConvCases[1], 8);
+    set_cuda_conv_scratch_limit(old);
+  }
+}
+
+AttrFn pool_attrs(std::vector<int64_t> kernel, std::vector<int64_t> strides, std::vector<int64_t> pads,
+                  bool include_pad) {
+  return [=](flatbuffers::FlatBufferBuilder& b) {
+    return std::make_pair(plan::Attrs::PoolAttrs,
+                          plan::CreatePoolAttrsDirect(b, &kernel, &strides, &pads, include_pad).Union());
+  };
+}
+
+TEST_F(Cuda, Pooling) {
+  struct PoolCase {
+    Shape x;
+    std::vector<int64_t> kernel, strides, pads;
+  };
+  const std::vector<PoolCase> cases = {
+      {{2, 3, 8, 8}, {2, 2}, {2, 2}, {0, 0, 0, 0}},
+      {{2, 3, 7, 9}, {3, 3}, {2, 2}, {1, 1, 1, 1}},  // overlapping windows, padding
+      {{1, 2, 6, 5}, {3, 2}, {1, 2}, {2, 0, 1, 1}},  // asymmetric
+      {{3, 2, 4, 4}, {4, 4}, {1, 1}, {0, 0, 0, 0}},  // global
+  };
+  unsigned seed = 1;
+  for (const PoolCase& c : cases) {
+    const int64_t oh = (c.x[2] + c.pads[0] + c.pads[2] - c.kernel[0]) / c.strides[0] + 1;
+    const int64_t ow = (c.x[3] + c.pads[1] + c.pads[3] - c.kernel[1]) / c.strides[1] + 1;
+    const Shape ys = {c.x[0], c.x[1], oh, ow};
+    Buf x = rnd(c.x, seed += 10), dy = rnd(ys, seed + 1);
+    // Ties (first maximum wins) and a NaN (it wins, the first one).
+    for (size_t i = 0; i < x.f.size(); i += 7) x.f[i] = 0.5f;
+    x.f[3] = NAN;
+    const AttrFn attrs = pool_attrs(c.kernel, c.strides, c.pads, false);
+    compare(Opcode::MaxPool, {x}, {zeros(ys), izeros(ys)}, attrs, 0, 0);
+    compare(Opcode::MaxPool, {x}, {zeros(ys)}, attrs, 0, 0);
+    // The CPU's argmax, then both backends' gradients from it.
+    Buf y = zeros(ys), am = izeros(ys);
+    ASSERT_TRUE(cpu_call(false, Opcode::MaxPool, {&x}, {&y, &am}, attrs).ok());
+    compare(Opcode::MaxPoolGrad, {dy, am}, {zeros(c.x)}, attrs, 1e-6, 1e-6);  // atomicAdd order
+    for (bool include_pad : {false, true}) {
+      const AttrFn a = pool_attrs(c.kernel, c.strides, c.pads, include_pad);
+      Buf xf = rnd(c.x, seed + 2);
+      // The CPU's summation order: equal but for the compilers' float code.
+      compare(Opcode::AveragePool, {xf}, {zeros(ys)}, a, 1e-6, 1e-7);
+      compare(Opcode::AveragePoolGrad, {dy}, {zeros(c.x)}, a, 1e-6, 1e-7);
+    }
+  }
+}
+
+TEST_F(Cuda, MaxPoolArgmaxOutOfRangeIsAStepError) {
+  const AttrFn attrs = pool_attrs({2, 2}, {2, 2}, {0, 0, 0, 0}, false);
+  const TestInstruction instruction(Opcode::MaxPoolGrad, attrs);
+  const Backend& be = *device()->backend();
+  Allocator& alloc = *device()->allocator();
+  Buf dy = rnd({1, 1, 1, 1}, 1), am = Buf::ints({1, 1, 1, 1}, {4}), dx = zeros({1, 1, 2, 2});
+  void *ddy = alloc.allocate(dy.bytes(), 256), *dam = alloc.allocate(am.bytes(), 256),
+       *ddx = alloc.allocate(dx.bytes(), 256);
+  ASSERT_TRUE(be.copy_to_device(ddy, dy.data(), dy.bytes()).ok());
+  ASSERT_TRUE(be.copy_to_device(dam, am.data(), am.bytes()).ok());
+  Tensor in[2] = {dy.view(ddy), am.view(dam)}, out[1] = {dx.view(ddx)};
+  ASSERT_TRUE(be.kernel(Opcode::MaxPoolGrad)(KernelCall{instruction.get(), in, 2, out, 1}).ok());
+  Status st = be.finish_step();
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("CUDA backend: opcode Conv is not implemented"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("MaxPoolGrad found an index out of range"), std::string::npos) << st.message();
+  EXPECT_TRUE(be.finish_step().ok());
+  for (void* p : {ddy, dam, ddx}) alloc.deallocate(p);
+}
+
+TEST_F(Cuda, BatchNorm) {
+  auto bn = [](float eps, float momentum) {
+    return [=](flatbuffers::FlatBufferBuilder& b) {
+      return std::make_pair(plan::Attrs::BatchNormAttrs, plan::CreateBatchNormAttrs(b, eps, momentum).Union());
+    };
+  };
+  for (const Shape& xs : {Shape{4, 3, 5, 6}, Shape{8, 5}, Shape{2, 4, 3}, Shape{3, 2, 40, 40}}) {
+    const int64_t C = xs[1];
+    // Offset inputs: the two-pass variance matters.
+    Buf x = rnd(xs, 1, 2.f, 4.f), scale = rnd({C}, 2), bias = rnd({C}, 3), rmean = rnd({C}, 4),
+        rvar = rnd({C}, 5, 0.5f, 2.f);
+    compare(Opcode::BatchNormalization, {x, scale, bias, rmean, rvar}, {zeros(xs), zeros({C}), zeros({C})},
+            bn(1e-5f, 0.1f), 1e-5, 1e-5);
+    compare(Opcode::BatchNormalization, {x, scale, bias, rmean, rvar}, {zeros(xs)}, bn(1e-3f, 0.3f), 1e-5, 1e-5);
+    // In place: y is x.
+    compare(Opcode::BatchNormalization, {x, scale, bias, rmean, rvar}, {zeros(xs), zeros({C}), zeros({C})},
+            bn(1e-5f, 0.1f), 1e-5, 1e-5, /*alias=*/true);
+    // Consistent saved statistics from the CPU forward.
+    Buf y = zeros(xs), sm = zeros({C}), si = zeros({C}), rm = rmean, rv = rvar;
+    ASSERT_TRUE(cpu_call(false, Opcode::BatchNormalization, {&x, &scale, &bias, &rm, &rv}, {&y, &sm, &si},
+                         bn(1e-5f, 0.1f))
+                    .ok());
+    Buf dy = rnd(xs, 6);
+    compare(Opcode::BatchNormalizationGrad, {dy, x, scale, sm, si}, {zeros(xs), zeros({C}), zeros({C})},
+            bn(1e-5f, 0.1f), 1e-4, 1e-5);
+    compare(Opcode::BatchNormalizationGrad, {dy, x, scale, sm, si}, {zeros(xs)}, bn(1e-5f, 0.1f), 1e-4, 1e-5);
+    compare(Opcode::BatchNormalizationGrad, {dy, x, scale, sm, si}, {zeros(xs), zeros({C}), zeros({C})},
+            bn(1e-5f, 0.1f), 1e-4, 1e-5, /*alias=*/true);  // dx is dy
+  }
+}
+
+TEST_F(Cuda, EveryCpuOpcodeIsImplemented) {
+  for (Opcode op : plan::EnumValuesOpcode())
+    if (cpu_backend().kernel(op))
+      EXPECT_NE(device()->backend()->kernel(op), nullptr)
+          << "CUDA backend: opcode " << plan::EnumNameOpcode(op) << " is not implemented";
+}
+
+TEST_F(Cuda, BatchNormPlanMatchesCpu) {
+  const int64_t B = 4;
+  std::vector<float> x(size_t(B * 2 * 9));
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<float> d(-1.f, 3.f);
+  for (float& v : x) v = d(gen);
+  std::vector<float> losses[2], params[2][4];
+  const char* names[4] = {"bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"};
+  for (int cuda = 0; cuda < 2; ++cuda) {
+    const auto bytes = test::batchnorm_plan(1, B, 0.1f, nullptr, cuda ? plan::Backend::Cuda : plan::Backend::Cpu);
+    auto comm = cuda ? make_cuda_single_rank_communicator(device()) : make_single_rank_communicator();
+    std::unique_ptr<Session> s;
+    Status st = Session::open_buffer(bytes.data(), bytes.size(), comm.get(),
+                                     cuda ? device()->allocator() : default_allocator(),
+                                     cuda ? device()->backend() : nullptr, &s);
+    ASSERT_TRUE(st.ok()) << st.message();
+    for (int step = 0; step < 5; ++step) {
+      ASSERT_TRUE(s->bind_input("x", x.data(), DType::F32, {B, 2, 3, 3}).ok());
+      st = s->step();
+      ASSERT_TRUE(st.ok()) << st.message();
+      float l;
+      ASSERT_TRUE(s->loss(&l).ok());
+      losses[cuda].push_back(l);
+    }
+    for (int k = 0; k < 4; ++k) ASSERT_TRUE(s->read_parameter(names[k], &params[cuda][k]).ok()) << names[k];
+  }
+  for (size_t i = 0; i < losses[0].size(); ++i) EXPECT_NEAR(losses[0][i], losses[1][i], 1e-5 * std::fabs(losses[0][i]));
+  for (int k = 0; k < 4; ++k)
+    for (size_t i = 0; i < params[0][k].size(); ++i) EXPECT_NEAR(params[0][k][i], params[1][k][i], 1e-5) << names[k];
 }
 
 TEST_F(Cuda, LinearRegressionPlanMatchesCpu) {

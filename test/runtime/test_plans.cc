@@ -150,7 +150,7 @@ std::vector<uint8_t> forward_plan(int64_t batch, int64_t features, int64_t k) {
 }
 
 std::vector<uint8_t> batchnorm_plan(uint32_t world_size, int64_t batch, float lr,
-                                    const std::vector<uint8_t>* onnx_model) {
+                                    const std::vector<uint8_t>* onnx_model, plan::Backend backend) {
   using plan::DType;
   using plan::Opcode;
   using plan::ValueKind;
@@ -195,7 +195,7 @@ std::vector<uint8_t> batchnorm_plan(uint32_t world_size, int64_t batch, float lr
   b.parameter("bn.bias", cs, bias);
   b.parameter("bn.running_mean", cs, rmean, false, 0, /*trainable=*/false);
   b.parameter("bn.running_var", cs, rvar, false, 0, /*trainable=*/false);
-  return b.finish(world_size, loss, kPlanFormatVersion, plan::Backend::Cpu, 0, onnx_model);
+  return b.finish(world_size, loss, kPlanFormatVersion, backend, 0, onnx_model);
 }
 
 }  // namespace zero::test

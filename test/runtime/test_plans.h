@@ -71,7 +71,8 @@ std::vector<uint8_t> forward_plan(int64_t batch = 2, int64_t features = 4, int64
 // by BatchNormalization (momentum 0.1, eps 1e-5, per rank from its own
 // micro-batch); loss = global mean of y². `onnx_model` is embedded if given.
 std::vector<uint8_t> batchnorm_plan(uint32_t world_size = 1, int64_t batch = 4, float lr = 0.1f,
-                                    const std::vector<uint8_t>* onnx_model = nullptr);
+                                    const std::vector<uint8_t>* onnx_model = nullptr,
+                                    plan::Backend backend = plan::Backend::Cpu);
 
 }  // namespace zero::test
 

@@ -85,6 +85,47 @@ cudaError_t layer_norm(cudaStream_t st, const float* x, const float* scale, cons
 cudaError_t layer_norm_grad(cudaStream_t st, const float* dy, const float* x, const float* scale, const float* mean,
                             const float* inv, float* dx, float* dscale, float* dbias, int64_t outer, int64_t inner);
 
+// 2-D NCHW convolution: x [n, c, h, w] * w [m, c/group, kh, kw] ->
+// y [n, m, oh, ow]; ph, pw are the top and left pads.
+struct ConvArgs {
+  int64_t n, c, h, w, m, oh, ow, group;
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+};
+// col [C/group * kh * kw, nc * oh * ow] of images [n0, n0 + nc), group gi
+// (the CPU's im2col layout, 0 in the padding).
+cudaError_t im2col(cudaStream_t st, const ConvArgs& a, const float* x, int64_t n0, int64_t nc, int64_t gi,
+                   float* col);
+// Its adjoint as a gather: overwrites dx's channels of group gi for images
+// [n0, n0 + nc) with the sums of the columns that read them (no atomics).
+cudaError_t col2im(cudaStream_t st, const ConvArgs& a, const float* col, int64_t n0, int64_t nc, int64_t gi,
+                   float* dx);
+// y [n, m, plane] += b[m].
+cudaError_t conv_bias(cudaStream_t st, float* y, const float* b, int64_t n, int64_t m, int64_t plane);
+
+// 2-D pooling over planes [h, w] -> [oh, ow]; ph, pw are the top and left pads.
+struct PoolArgs {
+  int64_t planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+  bool include_pad;
+};
+// argmax (may be nullptr): h*w + w within the plane, first maximum wins.
+cudaError_t max_pool(cudaStream_t st, const PoolArgs& a, const float* x, float* y, int64_t* argmax);
+// Zeroes dx, then scatters dy by argmax (atomicAdd); an argmax outside the
+// plane is a step error.
+cudaError_t max_pool_grad(cudaStream_t st, const PoolArgs& a, const float* dy, const int64_t* argmax, float* dx,
+                          int opcode, int* err);
+cudaError_t average_pool(cudaStream_t st, const PoolArgs& a, const float* x, float* y);
+// Overwrites dx (a gather over the windows, no atomics).
+cudaError_t average_pool_grad(cudaStream_t st, const PoolArgs& a, const float* dy, float* dx);
+
+// Training-mode BatchNormalization over x [n, c, inner], one block per
+// channel; smean and sinv may be nullptr.
+cudaError_t batch_norm(cudaStream_t st, const float* x, const float* scale, const float* bias, float* rmean,
+                       float* rvar, float* y, float* smean, float* sinv, int64_t n, int64_t c, int64_t inner,
+                       double eps, double momentum);
+cudaError_t batch_norm_grad(cudaStream_t st, const float* dy, const float* x, const float* scale, const float* mean,
+                            const float* inv, float* dx, float* dscale, float* dbias, int64_t n, int64_t c,
+                            int64_t inner);
+
 cudaError_t sgd(cudaStream_t st, float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float wd);
 cudaError_t adamw(cudaStream_t st, float* p, const float* g, float* m, float* v, const int64_t* step, int64_t n,
                   double lr, double b1, double b2, float eps, double wd, int opcode, int* err);

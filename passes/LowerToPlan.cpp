@@ -70,6 +70,24 @@ private:
     return name;
   }
   FlatSymbolRefAttr lookup(Value v) { return values.lookup(v); }
+  /// Records that SSA value `v` lives in plan value `sym`.
+  FlatSymbolRefAttr bind(Value v, FlatSymbolRefAttr sym) {
+    values[v] = sym;
+    aliases[valueOp(sym).getBufferAttr().getAttr()].push_back(v);
+    return sym;
+  }
+  /// Whether `op` may overwrite the buffer behind `input`: nothing that
+  /// views that buffer (reshapes share it) is read after `op`.
+  bool canOverwrite(Value input, Operation *op) {
+    plan::BufferOp buffer = bufferOf(lookup(input));
+    if (buffer.getPersistent())
+      return false;
+    for (Value alias : aliases[buffer.getSymNameAttr()])
+      for (Operation *user : alias.getUsers())
+        if (user != op && !user->isBeforeInBlock(op))
+          return false;
+    return true;
+  }
   NamedAttribute attr(StringRef name, Attribute value) { return b.getNamedAttr(name, value); }
   void init(Location loc, FlatSymbolRefAttr value, int32_t rank, ElementsAttr data,
             int64_t dataOffset) {
@@ -84,6 +102,7 @@ private:
   OpBuilder b;
   plan::ProgramOp program;
   DenseMap<Value, FlatSymbolRefAttr> values;
+  DenseMap<StringAttr, SmallVector<Value>> aliases; // buffer -> SSA values in it
   llvm::StringMap<ParameterStorage> params;
   FlatSymbolRefAttr adamStep;
   bool forwardOnly = false;
@@ -111,7 +130,7 @@ FlatSymbolRefAttr PlanBuilder::define(Value v, StringRef kind) {
   auto type = tensorType(v);
   std::string name = "v" + std::to_string(nextValue++);
   auto buffer = newBuffer(name, plan::getTensorBytes(type), kind, /*persistent=*/false);
-  return values[v] = newValue(name, type, buffer);
+  return bind(v, newValue(name, type, buffer));
 }
 
 void PlanBuilder::instr(Location loc, StringRef opcode, ArrayRef<FlatSymbolRefAttr> inputs,
@@ -198,10 +217,10 @@ LogicalResult PlanBuilder::lowerReduceScatter(ReduceScatterOp op) {
                        RankedTensorType::get({shardNumel * worldSize}, b.getF32Type()),
                        valueOp(input).getBufferAttr());
   FlatSymbolRefAttr shard;
-  if (stage == 1 && op.getInput().hasOneUse()) {
+  if (stage == 1 && canOverwrite(op.getInput(), op)) {
     shard = newValue(valueOp(input).getSymName().str() + ".shard", op.getShard().getType(),
                      valueOp(input).getBufferAttr(), 0, shardNumel * 4);
-    values[op.getShard()] = shard;
+    bind(op.getShard(), shard);
   } else {
     shard = define(op.getShard(), "gradient");
   }
@@ -218,7 +237,7 @@ LogicalResult PlanBuilder::lowerAllGather(AllGatherOp op) {
       const ParameterStorage &p = params[store.getGlobal().getRootReference()];
       if (p.flat && p.shard == shard) {
         instr(op.getLoc(), "AllGather", {shard}, {p.flat});
-        values[op.getResult()] = p.full;
+        bind(op.getResult(), p.full);
         return success();
       }
     }
@@ -229,7 +248,7 @@ LogicalResult PlanBuilder::lowerAllGather(AllGatherOp op) {
   auto flat = newValue(name + ".flat",
                        RankedTensorType::get({shardNumel * worldSize}, b.getF32Type()), buffer);
   instr(op.getLoc(), "AllGather", {shard}, {flat});
-  values[op.getResult()] = newValue(name, type, buffer);
+  bind(op.getResult(), newValue(name, type, buffer));
   return success();
 }
 
@@ -356,11 +375,11 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
         const ParameterStorage &p = params[load.getGlobalAttr().getRootReference()];
         if (!p.full)
           return load.emitOpError("reads a sharded parameter; stage 3 must gather it");
-        values[load.getResult()] = p.full;
+        bind(load.getResult(), p.full);
         return success();
       })
       .Case([&](LoadShardOp load) {
-        values[load.getResult()] = params[load.getParam()].shard;
+        bind(load.getResult(), params[load.getParam()].shard);
         return success();
       })
       .Case([&](ml_program::GlobalStoreOp store) {
@@ -375,14 +394,13 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
         auto buffer = newBuffer(name, plan::getTensorBytes(type), "constant", true);
         auto value = newValue(name, type, buffer);
         init(loc, value, -1, constant.getValue(), 0);
-        values[constant.getResult()] = value;
+        bind(constant.getResult(), value);
         return success();
       })
       .Case([&](ox::ReshapeOp reshape) {
         plan::ValueOp source = valueOp(lookup(reshape.getInput()));
-        values[reshape.getResult()] =
-            newValue(source.getSymName().str() + ".view", tensorType(reshape.getResult()),
-                     source.getBufferAttr(), source.getByteOffset(), source.getRankStride());
+        bind(reshape.getResult(), newValue(source.getSymName().str() + ".view", tensorType(reshape.getResult()),
+                     source.getBufferAttr(), source.getByteOffset(), source.getRankStride()));
         return success();
       })
       .Case<ox::AddOp, ox::SubOp, ox::MulOp, ox::DivOp, ox::PowOp, ox::NegOp, ox::SqrtOp,
@@ -416,7 +434,7 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
         for (int i : {3, 4}) {
           if (!norm->getOperand(i).getDefiningOp<ml_program::GlobalLoadOp>())
             return norm.emitOpError("running statistics must be model state globals");
-          values[norm->getResult(i)] = in[i];
+          bind(norm->getResult(i), in[i]);
         }
         SmallVector<FlatSymbolRefAttr> out{define(norm.getResult()), define(norm.getSavedMean()),
                                            define(norm.getSavedInvStd())};
@@ -471,10 +489,9 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
       })
       .Case([&](AllReduceOp allReduce) {
         FlatSymbolRefAttr input = lookup(allReduce.getInput());
-        plan::BufferOp buffer = bufferOf(input);
         FlatSymbolRefAttr output = input;
-        if (allReduce.getInput().hasOneUse() && !buffer.getPersistent()) {
-          values[allReduce.getResult()] = input; // in place: the input dies here
+        if (canOverwrite(allReduce.getInput(), allReduce)) {
+          bind(allReduce.getResult(), input); // in place: the input dies here
         } else {
           output = define(allReduce.getResult());
         }
@@ -539,8 +556,8 @@ LogicalResult PlanBuilder::run() {
       return func.emitError("argument ") << arg.getArgNumber() << " has no 'zero.input' name";
     auto type = tensorType(arg);
     auto buffer = newBuffer(name.getValue(), plan::getTensorBytes(type), "input", true);
-    values[arg] = newValue(name.getValue(), type, buffer);
-    plan::InputOp::create(b, func.getLoc(), name, values[arg]);
+    bind(arg, newValue(name.getValue(), type, buffer));
+    plan::InputOp::create(b, func.getLoc(), name, lookup(arg));
   }
   for (Operation &op : func.getBody().front())
     if (failed(lowerOp(&op)))

@@ -60,10 +60,12 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
     module->setAttr(kStageAttr, builder.getI64IntegerAttr(stage));
     module->setAttr(kWorldSizeAttr, builder.getI64IntegerAttr(worldSize));
 
-    // The reported loss is the global mean.
+    // The reported loss is the global mean, taken as soon as the loss exists:
+    // before any update can change what it reads (a loss that is a view of a
+    // parameter).
     auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-    builder.setInsertionPoint(ret);
     Value loss = ret.getOperand(0);
+    setInsertionPointAfterValue(builder, loss);
     ret.setOperand(0, AllReduceOp::create(builder, loss.getLoc(), loss, "mean"));
 
     SmallVector<Operation *> updates;

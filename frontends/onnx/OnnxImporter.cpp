@@ -4,6 +4,7 @@
 #include "frontends/onnx/OnnxModelLoader.h"
 
 #include "dialects/Onnx/OnnxDialect.h"
+#include "dialects/ShapeUtils.h"
 #include "dialects/Zero/ZeroDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -12,6 +13,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/ADT/StringSet.h"
 
 #include <algorithm>
@@ -154,6 +156,15 @@ FailureOr<RankedTensorType> Importer::convertType(const ::onnx::TypeProto &type,
                             << "; export with static shapes";
     shape.push_back(dim.dim_value());
   }
+  // Zero-size tensors and sizes past what a byte offset can address are
+  // rejected here, before any arithmetic on them.
+  int64_t elements = 1;
+  for (int64_t d : shape) {
+    if (d == 0)
+      return error(fileLoc) << what << " has a zero-size dimension, which is not supported";
+    if (llvm::MulOverflow(elements, d, elements) || elements > (int64_t(1) << 40))
+      return error(fileLoc) << what << " has more than 2^40 elements";
+  }
   auto elementType = convertElementType(type.tensor_type().elem_type(), what);
   if (failed(elementType))
     return failure();
@@ -210,6 +221,9 @@ LogicalResult Importer::importParameters(ModuleOp module) {
       return error(fileLoc) << "initializer '" << init.name()
                             << "' uses external data, which is not supported";
     SmallVector<int64_t> shape(init.dims().begin(), init.dims().end());
+    if (llvm::is_contained(shape, 0))
+      return error(fileLoc) << "initializer '" << init.name()
+                            << "' has a zero-size dimension, which is not supported";
     auto type = RankedTensorType::get(shape, builder.getF32Type());
     size_t bytes = type.getNumElements() * sizeof(float);
     // Weights go straight into a resource blob: one copy, never an attribute.
@@ -333,6 +347,40 @@ std::optional<IntTensor> Importer::evaluate(const std::string &name, int depth) 
   return result;
 }
 
+/// Applies `fn` elementwise over `operands` broadcast with numpy rules.
+std::optional<IntTensor>
+broadcastInts(ArrayRef<const IntTensor *> operands,
+              llvm::function_ref<std::optional<int64_t>(ArrayRef<int64_t>)> fn) {
+  SmallVector<int64_t> shape;
+  for (const IntTensor *t : operands) {
+    auto joined = zero::broadcastShapes(shape, t->shape);
+    if (!joined)
+      return std::nullopt;
+    shape = *joined;
+  }
+  int64_t count = 1;
+  for (int64_t d : shape)
+    count *= d;
+  IntTensor result{shape, {}};
+  SmallVector<int64_t> index(shape.size(), 0), args(operands.size());
+  for (int64_t flat = 0; flat < count; ++flat) {
+    for (auto [k, t] : llvm::enumerate(operands)) {
+      // The operand's element at `index`, its dimensions right-aligned.
+      int64_t offset = 0, lead = shape.size() - t->shape.size();
+      for (size_t d = 0; d < t->shape.size(); ++d)
+        offset = offset * t->shape[d] + (t->shape[d] == 1 ? 0 : index[lead + d]);
+      args[k] = t->values[offset];
+    }
+    std::optional<int64_t> value = fn(args);
+    if (!value)
+      return std::nullopt;
+    result.values.push_back(*value);
+    for (int64_t d = shape.size() - 1; d >= 0 && ++index[d] == shape[d]; --d)
+      index[d] = 0;
+  }
+  return result;
+}
+
 std::optional<IntTensor> Importer::evaluateNode(const ::onnx::NodeProto &node, int depth) {
   const std::string &op = node.op_type();
   auto attrInt = [&](StringRef name, int64_t fallback) {
@@ -345,9 +393,6 @@ std::optional<IntTensor> Importer::evaluateNode(const ::onnx::NodeProto &node, i
     if (i >= node.input_size() || node.input(i).empty())
       return std::nullopt;
     return evaluate(node.input(i), depth);
-  };
-  auto scalarOr = [](const IntTensor &t, size_t i) {
-    return t.values.size() == 1 ? t.values[0] : t.values[i];
   };
 
   if (op == "Shape") {
@@ -389,21 +434,14 @@ std::optional<IntTensor> Importer::evaluateNode(const ::onnx::NodeProto &node, i
     auto a = input(0), b = input(1);
     if (!a || !b)
       return std::nullopt;
-    const IntTensor &big = a->values.size() >= b->values.size() ? *a : *b;
-    if (a->values.size() != b->values.size() && a->values.size() != 1 && b->values.size() != 1)
-      return std::nullopt;
-    IntTensor t{big.shape, {}};
-    for (size_t i = 0; i < big.values.size(); ++i) {
-      int64_t x = scalarOr(*a, i), y = scalarOr(*b, i);
+    return broadcastInts({&*a, &*b}, [&](ArrayRef<int64_t> v) -> std::optional<int64_t> {
+      int64_t x = v[0], y = v[1];
       if (op == "Div" && y == 0)
         return std::nullopt;
-      t.values.push_back(op == "Add" ? x + y
-                         : op == "Sub" ? x - y
-                         : op == "Mul" ? x * y
-                         : op == "Div" ? (x / y - ((x % y != 0) && ((x < 0) != (y < 0))))
-                                       : int64_t(x == y));
-    }
-    return t;
+      // ONNX integer Div truncates toward zero, as C++ does.
+      return op == "Add" ? x + y : op == "Sub" ? x - y : op == "Mul" ? x * y
+                         : op == "Div" ? x / y : int64_t(x == y);
+    });
   }
   if (op == "Gather") {
     auto data = input(0), indices = input(1);
@@ -445,14 +483,9 @@ std::optional<IntTensor> Importer::evaluateNode(const ::onnx::NodeProto &node, i
     auto c = input(0), x = input(1), y = input(2);
     if (!c || !x || !y)
       return std::nullopt;
-    size_t n = std::max({c->values.size(), x->values.size(), y->values.size()});
-    for (const IntTensor *t : {&*c, &*x, &*y})
-      if (t->values.size() != n && t->values.size() != 1)
-        return std::nullopt;
-    IntTensor t{c->values.size() == n ? c->shape : x->values.size() == n ? x->shape : y->shape, {}};
-    for (size_t i = 0; i < n; ++i)
-      t.values.push_back(scalarOr(*c, i) ? scalarOr(*x, i) : scalarOr(*y, i));
-    return t;
+    return broadcastInts({&*c, &*x, &*y}, [](ArrayRef<int64_t> v) -> std::optional<int64_t> {
+      return v[0] ? v[1] : v[2];
+    });
   }
   if (op == "ConstantOfShape") {
     auto shape = input(0);

@@ -27,6 +27,8 @@
 // The loss outlives the step: its buffer is persistent.
 // STAGE0:           plan.buffer @mem.[[LOSS:v[0-9]+]] "activation" {bytes = 4 : i64, persistent}
 // STAGE0:           plan.instr "SoftmaxCrossEntropyLoss" [@[[H]], @y] -> [@[[LOSS]]] {attrs = {reduction = "mean"}}
+// The loss is averaged in place as soon as it exists.
+// STAGE0-NEXT:      plan.instr "AllReduce" [@[[LOSS]]] -> [@[[LOSS]]] {attrs = {reduction = "mean"}}
 // STAGE0:           plan.buffer @mem.[[SEED:const[0-9]+]] "constant" {bytes = 4 : i64, persistent}
 // STAGE0:           plan.init @[[SEED]] {data = dense<1.000000e+00> : tensor<f32>}
 // A dying gradient is all-reduced in place.
@@ -40,7 +42,6 @@
 // STAGE0-NEXT:      plan.instr "AllReduce" [@[[DB]].view] -> [@[[DB]].view] {attrs = {reduction = "mean"}}
 // STAGE0-NEXT:      plan.instr "SgdUpdate" [@b, @[[DB]].view] -> [] {attrs = {lr = 1.000000e-01 : f32, momentum = 0.000000e+00 : f32, weight_decay = 0.000000e+00 : f32}}
 // STAGE0-NEXT:      plan.instr "SgdUpdate" [@w, @[[DW]]] -> []
-// STAGE0-NEXT:      plan.instr "AllReduce" [@[[LOSS]]] -> [@[[LOSS]]] {attrs = {reduction = "mean"}}
 // STAGE0-NEXT:      plan.loss @[[LOSS]]
 // STAGE0-NEXT:    }
 // STAGE0-NEXT:  }
@@ -67,7 +68,6 @@
 // STAGE1-NEXT:      plan.instr "ReduceScatter" [@[[DW]].flat] -> [@[[DW]].shard] {attrs = {reduction = "mean"}}
 // STAGE1-NEXT:      plan.instr "SgdUpdate" [@w.shard, @[[DW]].shard] -> []
 // STAGE1-NEXT:      plan.instr "AllGather" [@w.shard] -> [@w.flat]
-// STAGE1-NEXT:      plan.instr "AllReduce"
 // STAGE1-NEXT:      plan.loss
 
 // Stage 3: each rank keeps and initializes only its shard; reads gather into

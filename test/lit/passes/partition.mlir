@@ -11,13 +11,15 @@
 // computed, updates stay unsharded, and the loss is averaged over ranks.
 // STAGE0-LABEL: module attributes {zero.stage = 0 : i64, zero.world_size = 3 : i64}
 // STAGE0:         func.func @train_step({{.*}}"x"
+// The loss is averaged as soon as it exists.
+// STAGE0:         %loss = onnx.SoftmaxCrossEntropyLoss
+// STAGE0-NEXT:    %[[LOSS:.*]] = zero.all_reduce %loss "mean" : tensor<f32>
 // STAGE0:         %[[DW:.*]] = onnx.Gemm %{{.*}}, %{{.*}} {beta = 0.000000e+00 : f32, transA = true}
 // STAGE0-NEXT:    %[[RW:.*]] = zero.all_reduce %[[DW]] "mean" : tensor<2x5xf32>
 // STAGE0:         %[[DB:.*]] = onnx.Reshape
 // STAGE0-NEXT:    %[[RB:.*]] = zero.all_reduce %[[DB]] "mean" : tensor<2xf32>
 // STAGE0-NEXT:    zero.sgd_update @b, %[[RB]] {lr = 1.000000e-01 : f32, momentum = 0.000000e+00 : f32, weight_decay = 0.000000e+00 : f32} : tensor<2xf32>
 // STAGE0-NEXT:    zero.sgd_update @w, %[[RW]] {lr = 1.000000e-01 : f32, momentum = 0.000000e+00 : f32, weight_decay = 0.000000e+00 : f32} : tensor<2x5xf32>
-// STAGE0-NEXT:    %[[LOSS:.*]] = zero.all_reduce %loss "mean" : tensor<f32>
 // STAGE0-NEXT:    return %[[LOSS]] : tensor<f32>
 // STAGE0-NOT:     zero.reduce_scatter
 // STAGE0-NOT:     zero.load_shard
@@ -27,6 +29,9 @@
 // back into the parameter.
 // STAGE1-LABEL: module attributes {zero.stage = 1 : i64, zero.world_size = 3 : i64}
 // STAGE1:         func.func @train_step({{.*}}"x"
+// The loss is averaged as soon as it exists.
+// STAGE1:         %loss = onnx.SoftmaxCrossEntropyLoss
+// STAGE1-NEXT:    %[[LOSS:.*]] = zero.all_reduce %loss "mean" : tensor<f32>
 // STAGE1:         %[[DW:.*]] = onnx.Gemm %{{.*}}, %{{.*}} {beta = 0.000000e+00 : f32, transA = true}
 // STAGE1-NEXT:    onnx.ReduceSum
 // STAGE1-NEXT:    %[[DB:.*]] = onnx.Reshape
@@ -40,13 +45,15 @@
 // STAGE1-NEXT:    %[[LW:.*]] = zero.load_shard @w : tensor<4xf32>
 // STAGE1-NEXT:    %[[GW:.*]] = zero.all_gather %[[LW]] {world_size = 3 : i64} : tensor<4xf32> -> tensor<2x5xf32>
 // STAGE1-NEXT:    ml_program.global_store @w = %[[GW]] : tensor<2x5xf32>
-// STAGE1-NEXT:    %[[LOSS:.*]] = zero.all_reduce %loss "mean" : tensor<f32>
 // STAGE1-NEXT:    return %[[LOSS]]
 
 // Stage 2: as stage 1, but each gradient is reduce-scattered as soon as it
 // is complete.
 // STAGE2-LABEL: module attributes {zero.stage = 2 : i64, zero.world_size = 3 : i64}
 // STAGE2:         func.func @train_step({{.*}}"x"
+// The loss is averaged as soon as it exists.
+// STAGE2:         %loss = onnx.SoftmaxCrossEntropyLoss
+// STAGE2-NEXT:    %[[LOSS:.*]] = zero.all_reduce %loss "mean" : tensor<f32>
 // STAGE2:         %[[DW:.*]] = onnx.Gemm %{{.*}}, %{{.*}} {beta = 0.000000e+00 : f32, transA = true}
 // STAGE2-NEXT:    %[[SW:.*]] = zero.reduce_scatter %[[DW]] "mean" {world_size = 3 : i64} : tensor<2x5xf32> -> tensor<4xf32>
 // STAGE2-NEXT:    onnx.ReduceSum
@@ -60,7 +67,6 @@
 // STAGE2-NEXT:    zero.load_shard @w
 // STAGE2-NEXT:    zero.all_gather
 // STAGE2-NEXT:    ml_program.global_store @w
-// STAGE2-NEXT:    zero.all_reduce %loss "mean"
 
 // Stage 3: parameters exist only as shards. Each read is an all-gather just
 // before its first use; nothing is gathered after the update or stored.
@@ -71,12 +77,13 @@
 // STAGE3-NEXT:    %[[SB:.*]] = zero.load_shard @b : tensor<1xf32>
 // STAGE3-NEXT:    %[[B:.*]] = zero.all_gather %[[SB]] {world_size = 3 : i64} : tensor<1xf32> -> tensor<2xf32>
 // STAGE3-NEXT:    onnx.Gemm %[[X]], %[[W]], %[[B]] {transB = true}
+// STAGE3-NEXT:    %loss = onnx.SoftmaxCrossEntropyLoss
+// STAGE3-NEXT:    zero.all_reduce %loss "mean" : tensor<f32>
 // STAGE3-NOT:     ml_program.global_load
 // STAGE3:         %[[DW:.*]] = onnx.Gemm %{{.*}}, %[[X]] {beta = 0.000000e+00 : f32, transA = true}
 // STAGE3-NEXT:    %[[RW:.*]] = zero.reduce_scatter %[[DW]] "mean" {world_size = 3 : i64} : tensor<2x5xf32> -> tensor<4xf32>
 // STAGE3:         zero.sgd_update @b, %{{.*}} {{{.*}}sharded{{.*}}} : tensor<1xf32>
 // STAGE3-NEXT:    zero.sgd_update @w, %[[RW]] {{{.*}}sharded{{.*}}} : tensor<4xf32>
-// STAGE3-NEXT:    zero.all_reduce %loss "mean"
 // STAGE3-NOT:     ml_program.global_store
 
 // One rank: shards are the whole (flattened) parameter.
@@ -115,6 +122,7 @@ module {
 // STAGE3-NEXT:    %[[Y:.*]] = onnx.Mul %{{.*}}, %[[V1]]
 // STAGE3-NEXT:    onnx.Mul %[[Y]], %[[Y]]
 // STAGE3-NEXT:    onnx.ReduceSum
+// STAGE3-NEXT:    zero.all_reduce
 // STAGE3-NEXT:    onnx.Constant
 // STAGE3-NEXT:    onnx.Reshape
 // STAGE3-NEXT:    %[[DY:.*]] = onnx.Expand

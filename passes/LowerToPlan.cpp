@@ -2,9 +2,10 @@
 //
 // Lowers the partitioned @train_step to a plan.program. Tensors become views
 // of buffers; reshapes become views, collectives run in place where the
-// schema allows it (all-reduce of a dying gradient, stage-1 reduce-scatter
-// into the gradient's own shard, all-gather of an updated shard into the
-// parameter). Offsets are left to zero-plan-memory.
+// schema allows it and no other view of the buffer is read afterwards
+// (all-reduce of a dying gradient, stage-1 reduce-scatter into the
+// gradient's own shard, all-gather of an updated shard into the parameter).
+// Offsets are left to zero-plan-memory.
 //
 //===----------------------------------------------------------------------===//
 

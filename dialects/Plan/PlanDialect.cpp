@@ -5,6 +5,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/StringSet.h"
+#include "zero/plan_generated.h"
 
 using namespace mlir;
 using namespace zero::plan;
@@ -23,20 +24,11 @@ int64_t zero::plan::getTensorBytes(RankedTensorType type) {
 }
 
 bool zero::plan::isKnownOpcode(StringRef opcode) {
-  // Kept in step with the Opcode enum of runtime/schema/plan.fbs; the
-  // serializer fails loudly on a name this list has and the schema lacks.
-  static const llvm::StringSet<> known = {
-      "Add", "Sub", "Mul", "Div", "Pow", "Neg", "Sqrt", "Relu", "Tanh", "Sigmoid", "Erf",
-      "Exp", "Log", "Copy", "Cast", "Gemm", "MatMul", "Softmax", "LogSoftmax",
-      "SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss", "ReduceSum", "ReduceMean",
-      "Transpose", "Expand", "Fill", "ReluGrad", "TanhGrad", "SigmoidGrad", "ErfGrad",
-      "SoftmaxGrad", "LogSoftmaxGrad", "SoftmaxCrossEntropyLossGrad",
-      "NegativeLogLikelihoodLossGrad", "SgdUpdate", "AdamWUpdate", "IncrementStep",
-      "AllReduce", "ReduceScatter", "AllGather", "Gather", "Slice", "Concat", "Where",
-      "LayerNormalization", "GatherGrad", "SliceGrad", "LayerNormalizationGrad", "Conv",
-      "MaxPool", "AveragePool", "BatchNormalization", "ConvGradInput", "ConvGradWeight",
-      "MaxPoolGrad", "AveragePoolGrad", "BatchNormalizationGrad"};
-  return known.contains(opcode);
+  // The schema's generated enum is the one list of opcodes.
+  for (Opcode value : EnumValuesOpcode())
+    if (opcode == EnumNameOpcode(value))
+      return true;
+  return false;
 }
 
 LogicalResult ProgramOp::verify() {

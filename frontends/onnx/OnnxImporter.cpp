@@ -96,7 +96,7 @@ private:
   std::optional<IntTensor> evaluate(const std::string &name, int depth = 0);
   std::optional<IntTensor> evaluateNode(const ::onnx::NodeProto &node, int depth);
   Value materialize(const IntTensor &tensor, Location loc);
-  FailureOr<Value> lookup(const std::string &name, const ::onnx::NodeProto &node);
+  FailureOr<Value> lookup(const std::string &name, const ::onnx::NodeProto *node);
   FailureOr<RankedTensorType> outputType(const ::onnx::NodeProto &node, int index);
   FailureOr<SmallVector<int64_t>> constantInts(const std::string &name,
                                                const ::onnx::NodeProto &node);
@@ -274,7 +274,8 @@ LogicalResult Importer::collectNeededNodes(const std::string &loss) {
   return success();
 }
 
-FailureOr<Value> Importer::lookup(const std::string &name, const ::onnx::NodeProto &node) {
+FailureOr<Value> Importer::lookup(const std::string &name, const ::onnx::NodeProto *node) {
+  Location loc = node ? nodeLoc(*node) : fileLoc;
   if (Value v = values.lookup(name))
     return v;
   if (auto it = parameters.find(name); it != parameters.end()) {
@@ -284,14 +285,16 @@ FailureOr<Value> Importer::lookup(const std::string &name, const ::onnx::NodePro
     return values[name] = global.getResult();
   }
   if (const ::onnx::TensorProto *tensor = constants.lookup(name)) {
-    auto attr = convertTensor(*tensor, nodeLoc(node));
+    auto attr = convertTensor(*tensor, loc);
     if (failed(attr))
       return failure();
-    return values[name] = onnx::ConstantOp::create(builder, nodeLoc(node), *attr).getResult();
+    return values[name] = onnx::ConstantOp::create(builder, loc, *attr).getResult();
   }
   if (std::optional<IntTensor> tensor = evaluate(name))
-    return values[name] = materialize(*tensor, nodeLoc(node));
-  return nodeError(node) << "input '" << name << "' is not produced by any imported node";
+    return values[name] = materialize(*tensor, loc);
+  if (!node)
+    return error(fileLoc) << "graph output '" << name << "' is not computed by the graph";
+  return nodeError(*node) << "input '" << name << "' is not produced by any imported node";
 }
 
 FailureOr<RankedTensorType> Importer::outputType(const ::onnx::NodeProto &node, int index) {
@@ -570,7 +573,7 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
       inputs.push_back(Value());
       continue;
     }
-    auto v = lookup(node.input(i), node);
+    auto v = lookup(node.input(i), &node);
     if (failed(v))
       return failure();
     inputs.push_back(*v);
@@ -866,7 +869,7 @@ LogicalResult Importer::importBatchNormalization(const ::onnx::NodeProto &node) 
   for (int i = 0; i < 5; ++i) {
     if (i >= node.input_size() || node.input(i).empty())
       return nodeError(node) << "expects 5 inputs";
-    auto v = lookup(node.input(i), node);
+    auto v = lookup(node.input(i), &node);
     if (failed(v))
       return failure();
     in.push_back(*v);
@@ -923,7 +926,7 @@ LogicalResult Importer::importBatchNormalization(const ::onnx::NodeProto &node) 
 
 LogicalResult Importer::importSplit(const ::onnx::NodeProto &node) {
   Location loc = nodeLoc(node);
-  auto input = lookup(node.input(0), node);
+  auto input = lookup(node.input(0), &node);
   if (failed(input))
     return failure();
   auto type = cast<RankedTensorType>(input->getType());
@@ -953,7 +956,7 @@ LogicalResult Importer::importSplit(const ::onnx::NodeProto &node) {
 LogicalResult Importer::importSlice(const ::onnx::NodeProto &node) {
   if (opset < 10)
     return nodeError(node) << "Slice with attribute bounds (before opset 10) is not supported";
-  auto input = lookup(node.input(0), node);
+  auto input = lookup(node.input(0), &node);
   if (failed(input))
     return failure();
   auto in = cast<RankedTensorType>(input->getType());
@@ -1100,10 +1103,7 @@ OwningOpRef<ModuleOp> Importer::run() {
 
   SmallVector<Value> results;
   for (const std::string &name : outputNames) {
-    auto node = ::onnx::NodeProto();
-    node.set_name(name);
-    node.set_op_type("output");
-    auto value = lookup(name, node); // an output may be an input or initializer
+    auto value = lookup(name, nullptr); // an output may be an input or initializer
     if (failed(value))
       return nullptr;
     results.push_back(*value);

@@ -215,6 +215,10 @@ TEST_F(Cuda, LabelOutOfRangeIsAStepError) {
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("label out of range"), std::string::npos) << st.message();
   EXPECT_TRUE(be.finish_step().ok());  // the error word is cleared
+  // Cleared in stream order: the next step's report survives.
+  ASSERT_TRUE(be.kernel(Opcode::SoftmaxCrossEntropyLoss)(KernelCall{inst, in, 2, out, 1}).ok());
+  EXPECT_FALSE(be.finish_step().ok());
+  EXPECT_TRUE(be.finish_step().ok());
   for (void* p : {ds, dl, dloss}) alloc.deallocate(p);
 }
 

@@ -775,10 +775,15 @@ class CudaBackend final : public TableBackend {
   Status finish_step() const override {
     ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(d_->stream), "CUDA step"));
     int code = 0;
-    ZERO_RETURN_IF_ERROR(
-        cuda_status(cudaMemcpy(&code, d_->err, sizeof(int), cudaMemcpyDeviceToHost), "reading the CUDA error word"));
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(&code, d_->err, sizeof(int), cudaMemcpyDeviceToHost, d_->stream),
+                                     "reading the CUDA error word"));
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(d_->stream), "reading the CUDA error word"));
     if (code == 0) return Status();
-    cudaMemset(d_->err, 0, sizeof(int));
+    // Cleared on the compute stream, ahead of the next step's kernels: a plain
+    // cudaMemset runs on the legacy stream, which the non-blocking compute
+    // stream does not wait for, so it could wipe the next step's report.
+    ZERO_RETURN_IF_ERROR(
+        cuda_status(cudaMemsetAsync(d_->err, 0, sizeof(int), d_->stream), "clearing the CUDA error word"));
     const char* op = plan::EnumNameOpcode(plan::Opcode(code % 1024));
     const int kind = code / 1024;
     const char* what = kind == cuda::kErrIndex   ? "an index out of range"
@@ -846,7 +851,9 @@ Status CudaDevice::create(const CudaOptions& options, std::unique_ptr<CudaDevice
       cublasSetMathMode(d.blas, options.allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
       "cublasSetMathMode"));
   ZERO_RETURN_IF_ERROR(cuda_status(cudaMalloc(&d.err, sizeof(int)), "cudaMalloc"));
-  ZERO_RETURN_IF_ERROR(cuda_status(cudaMemset(d.err, 0, sizeof(int)), "cudaMemset"));
+  // On the compute stream (see finish_step), complete before any kernel.
+  ZERO_RETURN_IF_ERROR(cuda_status(cudaMemsetAsync(d.err, 0, sizeof(int), d.stream), "cudaMemset"));
+  ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(d.stream), "cudaMemset"));
   d.alloc = std::make_unique<CudaAllocator>();
   d.backend = std::make_unique<CudaBackend>(&d);
   g_dev = &d;

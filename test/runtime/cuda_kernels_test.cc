@@ -44,7 +44,7 @@ class Cuda : public ::testing::Test {
 
 // Runs `op` on the CPU and on the GPU over copies of `in` and `out` and
 // compares every operand afterwards (the optimizers update inputs in place).
-// `alias`: out[0] is in[0] (in-place form).
+// `alias`: out[0], with its own shape, lives in in[0]'s buffer (in-place form).
 void compare(Opcode op, std::vector<Buf> in, std::vector<Buf> out, AttrFn attrs = nullptr, double rtol = 1e-5,
              double atol = 1e-6, bool alias = false) {
   const TestInstruction instruction(op, attrs);
@@ -55,7 +55,7 @@ void compare(Opcode op, std::vector<Buf> in, std::vector<Buf> out, AttrFn attrs 
   std::vector<Tensor> ti, to;
   for (Buf& b : cin) ti.push_back(b.view());
   for (Buf& b : cout_) to.push_back(b.view());
-  if (alias) to[0] = ti[0];
+  if (alias) to[0] = cout_[0].view(cin[0].data());
   KernelCall cc{inst, ti.data(), int(ti.size()), to.data(), int(to.size())};
   if (Validator v = cpu_backend().validator(op)) ASSERT_TRUE(v(cc).ok()) << v(cc).message();
   Status st = cpu_backend().kernel(op)(cc);
@@ -78,7 +78,7 @@ void compare(Opcode op, std::vector<Buf> in, std::vector<Buf> out, AttrFn attrs 
     ASSERT_TRUE(be.copy_to_device(dout.back(), junk.data(), junk.size()).ok());
     go.push_back(b.view(dout.back()));
   }
-  if (alias) go[0] = gi[0];
+  if (alias) go[0] = out[0].view(din[0]);
   KernelCall gc{inst, gi.data(), int(gi.size()), go.data(), int(go.size())};
   Kernel k = be.kernel(op);
   ASSERT_NE(k, nullptr) << "CUDA backend: opcode " << plan::EnumNameOpcode(op) << " is not implemented";
@@ -233,6 +233,15 @@ TEST_F(Cuda, Reduce) {
     compare(op, {rnd({4, 5, 6}, 2)}, {zeros({4, 5, 1})}, red({-1}, true), 1e-5, 1e-5);
     compare(op, {rnd({4, 5, 6}, 3)}, {zeros({})}, red({}, false), 1e-5, 1e-5);
     compare(op, {rnd({300, 64}, 4)}, {zeros({64})}, red({0}, false), 1e-5, 1e-5);
+    // Few outputs over many elements: split into slices (a conv bias
+    // gradient, a full reduction), slices of unequal length.
+    compare(op, {rnd({16, 4, 33, 31}, 5)}, {zeros({4})}, red({0, 2, 3}, false), 1e-5, 1e-5);
+    compare(op, {rnd({100003}, 6)}, {zeros({})}, red({}, false), 1e-5, 1e-5);
+    // In place (y in x's buffer): one thread per output, a block per output,
+    // split.
+    compare(op, {rnd({4, 5, 6}, 7)}, {zeros({4, 5})}, red({2}, false), 1e-5, 1e-5, /*alias=*/true);
+    compare(op, {rnd({300, 64}, 8)}, {zeros({64})}, red({0}, false), 1e-5, 1e-5, /*alias=*/true);
+    compare(op, {rnd({3, 40000}, 9)}, {zeros({3})}, red({1}, false), 1e-5, 1e-5, /*alias=*/true);
   }
 }
 
@@ -280,20 +289,21 @@ TEST_F(Cuda, LayerNorm) {
           {zeros({4, 3, 64}), zeros({4, 3, 1}), zeros({4, 3, 1})}, ln(-1), 1e-5, 1e-5);
   compare(Opcode::LayerNormalization, {rnd({4, 3, 5}, 1), rnd({3, 5}, 2), rnd({3, 5}, 3)}, {zeros({4, 3, 5})}, ln(1),
           1e-5, 1e-5);
-  Buf x = rnd({6, 32}, 4), scale = rnd({32}, 5);
-  // Consistent saved statistics from the CPU forward.
-  std::vector<float> mean(6), inv(6);
-  for (int o = 0; o < 6; ++o) {
-    double s = 0, q = 0;
-    for (int i = 0; i < 32; ++i) s += x.f[size_t(o * 32 + i)];
-    s /= 32;
-    for (int i = 0; i < 32; ++i) q += (x.f[size_t(o * 32 + i)] - s) * (x.f[size_t(o * 32 + i)] - s);
-    mean[size_t(o)] = float(s);
-    inv[size_t(o)] = float(1.0 / std::sqrt(q / 32 + 1e-5));
+  // [outer, inner]; the parameter sums are split into chunks of rows from
+  // 64 rows on (1000: 16 chunks of 63 rows, the last shorter).
+  for (const auto& [outer, inner] : {std::pair<int64_t, int64_t>{6, 32}, {1000, 24}, {300, 700}}) {
+    Buf x = rnd({outer, inner}, 4), scale = rnd({inner}, 5), dy = rnd({outer, inner}, 6);
+    // Consistent saved statistics from the CPU forward.
+    Buf y = zeros({outer, inner}), m = zeros({outer, 1}), iv = zeros({outer, 1}), bias = zeros({inner});
+    ASSERT_TRUE(cpu_call(false, Opcode::LayerNormalization, {&x, &scale, &bias}, {&y, &m, &iv}, ln(-1)).ok());
+    compare(Opcode::LayerNormalizationGrad, {dy, x, scale, m, iv},
+            {zeros({outer, inner}), zeros({inner}), zeros({inner})}, ln(-1), 1e-4, 1e-5);
+    compare(Opcode::LayerNormalizationGrad, {dy, x, scale, m, iv}, {zeros({outer, inner}), zeros({inner})}, ln(-1),
+            1e-4, 1e-5);
+    // dx is dy: the parameter sums read dy first.
+    compare(Opcode::LayerNormalizationGrad, {dy, x, scale, m, iv},
+            {zeros({outer, inner}), zeros({inner}), zeros({inner})}, ln(-1), 1e-4, 1e-5, /*alias=*/true);
   }
-  Buf m{DType::F32, {6, 1}, mean, {}}, iv{DType::F32, {6, 1}, inv, {}};
-  compare(Opcode::LayerNormalizationGrad, {rnd({6, 32}, 6), x, scale, m, iv}, {zeros({6, 32}), zeros({32}), zeros({32})},
-          ln(-1), 1e-4, 1e-5);
 }
 
 TEST_F(Cuda, Optimizers) {

@@ -300,6 +300,15 @@ Status reduce(const KernelCall& call) {
   }
   ZERO_RETURN_IF_ERROR(check_grid(call, out_numel));
   if (!kRun) return Status();
+  const int64_t slices = cuda::reduce_slices(out_numel, count);
+  if (slices > 1) {
+    // Partial sums in scratch, then y: reading all of x before writing y
+    // makes aliasing harmless.
+    void* s;
+    ZERO_RETURN_IF_ERROR(scratch(size_t(out_numel * slices) * sizeof(double), &s));
+    return launched(call, cuda::reduce(g_dev->stream, x.f32(), y.f32(), kept, out_numel, red, count, kMean,
+                                       static_cast<double*>(s)));
+  }
   if (x.data == y.data && out_numel != x.numel) {
     // Reading and writing one buffer across blocks: reduce from a copy.
     void* s;
@@ -307,9 +316,9 @@ Status reduce(const KernelCall& call) {
     ZERO_RETURN_IF_ERROR(launched(call, cudaMemcpyAsync(s, x.data, size_t(x.numel) * sizeof(float),
                                                         cudaMemcpyDeviceToDevice, g_dev->stream)));
     return launched(call, cuda::reduce(g_dev->stream, static_cast<float*>(s), y.f32(), kept, out_numel, red, count,
-                                       kMean));
+                                       kMean, nullptr));
   }
-  return launched(call, cuda::reduce(g_dev->stream, x.f32(), y.f32(), kept, out_numel, red, count, kMean));
+  return launched(call, cuda::reduce(g_dev->stream, x.f32(), y.f32(), kept, out_numel, red, count, kMean, nullptr));
 }
 
 template <bool kRun>
@@ -434,10 +443,14 @@ Status layer_norm_grad(const KernelCall& call) {
   ZERO_RETURN_IF_ERROR(layer_norm_split(call, call.in[1], &s));
   ZERO_RETURN_IF_ERROR(check_grid(call, s.outer));
   if (!kRun) return Status();
+  void* partial = nullptr;
+  if (call.num_out > 1)
+    ZERO_RETURN_IF_ERROR(scratch(size_t(cuda::layer_norm_grad_scratch(s.outer, s.inner)) * sizeof(double), &partial));
   return launched(call, cuda::layer_norm_grad(g_dev->stream, call.in[0].f32(), call.in[1].f32(), call.in[2].f32(),
                                               call.in[3].f32(), call.in[4].f32(), call.out[0].f32(),
                                               call.num_out > 1 ? call.out[1].f32() : nullptr,
-                                              call.num_out > 2 ? call.out[2].f32() : nullptr, s.outer, s.inner));
+                                              call.num_out > 2 ? call.out[2].f32() : nullptr, s.outer, s.inner,
+                                              static_cast<double*>(partial)));
 }
 
 // ---- Conv, pooling, BatchNormalization ------------------------------------------------

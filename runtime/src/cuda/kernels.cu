@@ -7,6 +7,7 @@
 // first finish the reduction (a barrier) before writing.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels.h"
@@ -186,6 +187,40 @@ __global__ void reduce_k(const float* x, float* y, Strided kept, Strided red, in
   for (int64_t r = threadIdx.x; r < count; r += blockDim.x) acc += x[base + offset_of(red, 0, r)];
   acc = block_sum(acc);
   if (threadIdx.x == 0) y[o] = float(mean ? acc / double(count) : acc);
+}
+
+// One thread per output element, for few elements per output (a block per
+// output would leave most of its threads idle).
+__global__ void reduce_rows_k(const float* x, float* y, Strided kept, Strided red, int64_t out_numel, int64_t count,
+                              bool mean) {
+  GRID_STRIDE(o, out_numel) {
+    const int64_t base = offset_of(kept, 0, o);
+    double acc = 0;
+    for (int64_t r = 0; r < count; ++r) acc += x[base + offset_of(red, 0, r)];
+    y[o] = float(mean ? acc / double(count) : acc);
+  }
+}
+
+// Few outputs over many elements: block b sums slice b % slices of output
+// b / slices into partial[b]; reduce_finish_k adds the slices in order.
+__global__ void reduce_partial_k(const float* x, double* partial, Strided kept, Strided red, int64_t count,
+                                 int64_t slices) {
+  const int64_t b = blockIdx.x, o = b / slices, len = (count + slices - 1) / slices;
+  const int64_t r0 = (b % slices) * len, r1 = r0 + len < count ? r0 + len : count;
+  const int64_t base = offset_of(kept, 0, o);
+  double acc = 0;
+  for (int64_t r = r0 + threadIdx.x; r < r1; r += blockDim.x) acc += x[base + offset_of(red, 0, r)];
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) partial[b] = acc;
+}
+
+__global__ void reduce_finish_k(const double* partial, float* y, int64_t out_numel, int64_t slices, int64_t count,
+                                bool mean) {
+  GRID_STRIDE(o, out_numel) {
+    double acc = 0;
+    for (int64_t s = 0; s < slices; ++s) acc += partial[o * slices + s];
+    y[o] = float(mean ? acc / double(count) : acc);
+  }
 }
 
 // ---- softmax family -------------------------------------------------------
@@ -374,16 +409,34 @@ __global__ void layer_norm_k(const float* x, const float* scale, const float* bi
   }
 }
 
-// dscale and dbias: one thread per normalized element, over the rows.
-__global__ void layer_norm_params_grad_k(const float* dy, const float* x, const float* mean, const float* inv,
-                                         float* dscale, float* dbias, int64_t outer, int64_t inner) {
-  GRID_STRIDE(i, inner) {
+// dscale and dbias partial sums: thread e sums column e % inner over chunk
+// e / inner of `rows` rows (one thread per column over all the rows would
+// leave the GPU idle: inner 768, outer 8192 is 3 blocks), into ps[e], pb[e].
+__global__ void layer_norm_params_partial_k(const float* dy, const float* x, const float* mean, const float* inv,
+                                            double* ps, double* pb, int64_t outer, int64_t inner, int64_t chunks,
+                                            int64_t rows) {
+  GRID_STRIDE(e, chunks * inner) {
+    const int64_t i = e % inner, o0 = (e / inner) * rows, o1 = o0 + rows < outer ? o0 + rows : outer;
     double ds = 0, db = 0;
-    for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t o = o0; o < o1; ++o) {
       const double d = dy[o * inner + i];
       const double xhat = (double(x[o * inner + i]) - double(mean[o])) * double(inv[o]);
       ds += d * xhat;
       db += d;
+    }
+    ps[e] = ds;
+    pb[e] = db;
+  }
+}
+
+// The chunks' partial sums in order, one thread per normalized element.
+__global__ void layer_norm_params_finish_k(const double* ps, const double* pb, float* dscale, float* dbias,
+                                           int64_t inner, int64_t chunks) {
+  GRID_STRIDE(i, inner) {
+    double ds = 0, db = 0;
+    for (int64_t r = 0; r < chunks; ++r) {
+      ds += ps[r * inner + i];
+      db += pb[r * inner + i];
     }
     if (dscale) dscale[i] = float(ds);
     if (dbias) dbias[i] = float(db);
@@ -744,10 +797,29 @@ cudaError_t where(cudaStream_t st, const int64_t* cond, const void* x, const voi
   return cudaGetLastError();
 }
 
+// Split reductions aim at this many blocks (a few per SM) with at least
+// kSliceLen elements per block.
+constexpr int64_t kReduceBlocks = 1024, kSliceLen = 4096;
+// At most this many elements per output: one thread per output.
+constexpr int64_t kRowsMax = 32;
+
+int64_t reduce_slices(int64_t out_numel, int64_t count) {
+  if (out_numel <= 0 || out_numel >= kReduceBlocks || count < 2 * kSliceLen) return 1;
+  return std::min((count + kSliceLen - 1) / kSliceLen, (kReduceBlocks + out_numel - 1) / out_numel);
+}
+
 cudaError_t reduce(cudaStream_t st, const float* x, float* y, const Strided& kept, int64_t out_numel,
-                   const Strided& red, int64_t count, bool mean) {
+                   const Strided& red, int64_t count, bool mean, double* partial) {
   if (out_numel == 0) return cudaSuccess;
-  reduce_k<<<unsigned(out_numel), row_threads(count), 0, st>>>(x, y, kept, red, count, mean);
+  const int64_t slices = reduce_slices(out_numel, count);
+  if (slices > 1) {
+    reduce_partial_k<<<unsigned(out_numel * slices), kThreads, 0, st>>>(x, partial, kept, red, count, slices);
+    reduce_finish_k<<<blocks_for(out_numel), kThreads, 0, st>>>(partial, y, out_numel, slices, count, mean);
+  } else if (count <= kRowsMax) {
+    reduce_rows_k<<<blocks_for(out_numel), kThreads, 0, st>>>(x, y, kept, red, out_numel, count, mean);
+  } else {
+    reduce_k<<<unsigned(out_numel), row_threads(count), 0, st>>>(x, y, kept, red, count, mean);
+  }
   return cudaGetLastError();
 }
 
@@ -812,11 +884,29 @@ cudaError_t layer_norm(cudaStream_t st, const float* x, const float* scale, cons
   return cudaGetLastError();
 }
 
+// Rows per chunk of the LayerNormalizationGrad parameter sums (at least).
+constexpr int64_t kParamRows = 64;
+
+// Chunks of rows for the parameter sums: enough threads to fill the GPU, at
+// most 2^20 doubles of partial sums per parameter.
+int64_t layer_norm_chunks(int64_t outer, int64_t inner) {
+  const int64_t cap = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(1, inner));
+  return std::max<int64_t>(1, std::min((outer + kParamRows - 1) / kParamRows, cap));
+}
+
+int64_t layer_norm_grad_scratch(int64_t outer, int64_t inner) { return 2 * layer_norm_chunks(outer, inner) * inner; }
+
 cudaError_t layer_norm_grad(cudaStream_t st, const float* dy, const float* x, const float* scale, const float* mean,
-                            const float* inv, float* dx, float* dscale, float* dbias, int64_t outer, int64_t inner) {
+                            const float* inv, float* dx, float* dscale, float* dbias, int64_t outer, int64_t inner,
+                            double* partial) {
   // Parameter gradients first: dx may alias dy or x.
-  if ((dscale || dbias) && inner > 0)
-    layer_norm_params_grad_k<<<blocks_for(inner), kThreads, 0, st>>>(dy, x, mean, inv, dscale, dbias, outer, inner);
+  if ((dscale || dbias) && inner > 0) {
+    const int64_t chunks = layer_norm_chunks(outer, inner), rows = (outer + chunks - 1) / chunks;
+    double *ps = partial, *pb = partial + chunks * inner;
+    layer_norm_params_partial_k<<<blocks_for(chunks * inner), kThreads, 0, st>>>(dy, x, mean, inv, ps, pb, outer,
+                                                                                  inner, chunks, rows);
+    layer_norm_params_finish_k<<<blocks_for(inner), kThreads, 0, st>>>(ps, pb, dscale, dbias, inner, chunks);
+  }
   if (outer > 0)
     layer_norm_grad_k<<<unsigned(outer), row_threads(inner), 0, st>>>(dy, x, scale, mean, inv, dx, inner);
   return cudaGetLastError();

@@ -50,9 +50,12 @@ cudaError_t where(cudaStream_t st, const int64_t* cond, const void* x, const voi
 
 // Sum (or mean) over the reduced dims. `kept` is the output's shape over the
 // kept input dims with their input strides in s[0]; `red` the reduced dims
-// with their input strides in s[0].
+// with their input strides in s[0]. Few outputs over many elements split
+// each output's elements into reduce_slices() blocks whose double partial
+// sums go to `partial` (out_numel * slices doubles; unused for 1 slice).
+int64_t reduce_slices(int64_t out_numel, int64_t count);
 cudaError_t reduce(cudaStream_t st, const float* x, float* y, const Strided& kept, int64_t out_numel,
-                   const Strided& red, int64_t count, bool mean);
+                   const Strided& red, int64_t count, bool mean, double* partial);
 
 // Softmax family over [outer, n, inner].
 cudaError_t softmax(cudaStream_t st, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log);
@@ -82,8 +85,12 @@ cudaError_t gather_grad(cudaStream_t st, const float* dy, const int64_t* idx, fl
 
 cudaError_t layer_norm(cudaStream_t st, const float* x, const float* scale, const float* bias, float* y, float* mean,
                        float* inv, int64_t outer, int64_t inner, float eps);
+// `partial`: layer_norm_grad_scratch(outer, inner) doubles for the partial
+// sums of dscale and dbias over chunks of rows.
+int64_t layer_norm_grad_scratch(int64_t outer, int64_t inner);
 cudaError_t layer_norm_grad(cudaStream_t st, const float* dy, const float* x, const float* scale, const float* mean,
-                            const float* inv, float* dx, float* dscale, float* dbias, int64_t outer, int64_t inner);
+                            const float* inv, float* dx, float* dscale, float* dbias, int64_t outer, int64_t inner,
+                            double* partial);
 
 // 2-D NCHW convolution: x [n, c, h, w] * w [m, c/group, kh, kw] ->
 // y [n, m, oh, ow]; ph, pw are the top and left pads.

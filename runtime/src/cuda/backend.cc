@@ -405,9 +405,19 @@ Status concat(const KernelCall& call) {
   for (int k = 0; k < call.num_in; ++k) {
     const Tensor& x = call.in[k];
     const size_t row = size_t(x.dims[ax] * inner) * es;
-    if (row > 0 && outer > 0)
+    if (row > 0 && outer == 1) {
+      ZERO_RETURN_IF_ERROR(launched(call, cudaMemcpyAsync(dst + at, x.data, row, cudaMemcpyDeviceToDevice,
+                                                          g_dev->stream)));
+    } else if (row > 0 && outer > 0 && out_row <= size_t(INT_MAX)) {
       ZERO_RETURN_IF_ERROR(launched(call, cudaMemcpy2DAsync(dst + at, out_row, x.data, row, row, size_t(outer),
                                                             cudaMemcpyDeviceToDevice, g_dev->stream)));
+    } else if (row > 0) {
+      // cudaMemcpy2D rejects pitches above cudaDevAttrMaxPitch (2^31 - 1 bytes).
+      for (int64_t o = 0; o < outer; ++o)
+        ZERO_RETURN_IF_ERROR(launched(call, cudaMemcpyAsync(dst + size_t(o) * out_row + at,
+                                                            static_cast<const char*>(x.data) + size_t(o) * row, row,
+                                                            cudaMemcpyDeviceToDevice, g_dev->stream)));
+    }
     at += row;
   }
   return Status();

@@ -198,8 +198,16 @@ Serializer::attributes(plan::InstrOp op, fb::Opcode opcode) {
                               .Union());
   case fb::Opcode::AllReduce:
   case fb::Opcode::ReduceScatter:
+  case fb::Opcode::AllGather: {
+    auto kind = opcode == fb::Opcode::AllGather ? fb::Reduction::Sum : reduction();
     return std::make_pair(fb::Attrs::CollectiveAttrs,
-                          fb::CreateCollectiveAttrs(fbb, reduction()).Union());
+                          fb::CreateCollectiveAttrs(fbb, kind, static_cast<uint32_t>(i64("slot")),
+                                                    static_cast<uint32_t>(i64("group")))
+                              .Union());
+  }
+  case fb::Opcode::Wait:
+    return std::make_pair(fb::Attrs::WaitAttrs,
+                          fb::CreateWaitAttrs(fbb, static_cast<uint32_t>(i64("slot"))).Union());
   default:
     if (!attrs.empty())
       return op.emitOpError("opcode ") << op.getOpcode() << " takes no attributes";

@@ -81,6 +81,27 @@ def LowerToPlan : Pass<"zero-lower-to-plan", "mlir::ModuleOp"> {
   let dependentDialects = ["::zero::plan::PlanDialect"];
 }
 
+def OverlapCollectives : Pass<"zero-overlap-collectives", "mlir::ModuleOp"> {
+  let summary = "Run collectives asynchronously: start where issued, wait before first use";
+  let description = [{
+    Makes every collective of a lowered plan asynchronous: it gets a slot,
+    and a `Wait` on that slot is inserted right before the first later
+    instruction that touches one of its buffers (or at the end of the step),
+    so the kernels in between run while the transfer does. A collective
+    whose input buffer would otherwise die where it starts (a stage 2-3
+    gradient reduce-scatter) keeps that buffer alive until its Wait; at most
+    `window` of those are in flight at once, each waited before the one
+    `window` places later starts, which bounds the memory overlap costs.
+    The Wait names the collective's operands, so memory planning keeps them
+    live. Runs of consecutive collectives form groups (one NCCL group
+    launch). `window = 0` leaves every collective synchronous.
+  }];
+  let options = [
+    Option<"window", "window", "int64_t", "2",
+           "collectives that keep an otherwise dead buffer alive, in flight at once">,
+  ];
+}
+
 def PlanMemory : Pass<"zero-plan-memory", "mlir::ModuleOp"> {
   let summary = "Assign arena offsets by liveness";
   let description = [{

@@ -77,6 +77,12 @@ LogicalResult InstrOp::verify() {
   for (Attribute ref : llvm::concat<const Attribute>(getInputs(), getOutputs()))
     if (!SymbolTable::lookupNearestSymbolFrom<ValueOp>(*this, cast<SymbolRefAttr>(ref)))
       return emitOpError("names no value ") << ref;
+  if (getOpcode() == "Wait") {
+    auto slot = getAttrs().getAs<IntegerAttr>("slot");
+    if (getInputs().size() != 2 || !getOutputs().empty() || !slot || slot.getInt() < 1)
+      return emitOpError("Wait takes the two operands of the collective it completes and a "
+                         "positive slot");
+  }
   return success();
 }
 

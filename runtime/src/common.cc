@@ -1,5 +1,6 @@
 // Small shared pieces of the public API: dtypes, the default allocator and
 // the single-rank communicator.
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -63,6 +64,18 @@ Allocator* default_allocator() {
 
 std::unique_ptr<Communicator> make_single_rank_communicator() {
   return std::make_unique<SingleRankCommunicator>();
+}
+
+int local_rank_from_env() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "LOCAL_RANK"}) {
+    const char* v = std::getenv(name);
+    if (v && *v) {
+      char* end = nullptr;
+      long r = std::strtol(v, &end, 10);
+      if (*end == '\0' && r >= 0 && r < INT_MAX) return int(r);
+    }
+  }
+  return -1;
 }
 
 }  // namespace zero

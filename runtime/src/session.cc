@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "backend.h"
@@ -17,6 +18,9 @@ namespace zero {
 namespace {
 
 constexpr size_t kArenaAlignment = 64;
+// Asynchronous collectives in flight at once, at most; a bound on the events
+// or requests a communicator keeps.
+constexpr int kMaxSlots = 4096;
 
 // The plan bytes: a read-only file mapping, or an aligned heap copy.
 class PlanBytes {
@@ -87,6 +91,7 @@ bool arity(plan::Opcode op, Arity* a) {
     case O::Slice: case O::SliceGrad: case O::AveragePool: case O::AveragePoolGrad:
     case O::AllReduce: case O::ReduceScatter: case O::AllGather:
       *a = {1, 1, 1, 1}; return true;
+    case O::Wait: *a = {2, 2, 0, 0}; return true;
     case O::Gemm: case O::Conv: *a = {2, 3, 1, 1}; return true;
     // argmax may be omitted when no gradient needs it.
     case O::MaxPool: *a = {1, 1, 1, 2}; return true;
@@ -112,10 +117,25 @@ bool arity(plan::Opcode op, Arity* a) {
 struct Op {
   plan::Opcode opcode;
   const plan::Instruction* inst;
-  Kernel kernel;  // nullptr for collectives
-  Reduction reduction = Reduction::Sum;
+  Kernel kernel = nullptr;  // nullptr for collectives and Wait
   std::vector<Tensor> in, out;
+  // Collectives and Wait.
+  Communicator::Collective collective{};
+  int slot = 0;  // 0: synchronous
+  bool group_begin = false, group_end = false;
 };
+
+// A byte range of the arena an instruction touches.
+struct Span {
+  const uint8_t* begin;
+  const uint8_t* end;
+  bool overlaps(const Span& o) const { return begin < o.end && o.begin < end; }
+};
+
+Span span_of(const Tensor& t) {
+  const auto* p = static_cast<const uint8_t*>(t.data);
+  return {p, p + size_t(t.numel) * dtype_size(t.dtype)};
+}
 
 struct ParamSlot {
   uint32_t value;
@@ -156,6 +176,7 @@ struct Session::Impl {
   Status resolve_values();
   Status resolve_instructions();
   Status resolve_collective(Op* op, size_t index);
+  Status resolve_schedule();
   Status load_initializers();
   Status resolve_io();
   Status init();
@@ -236,9 +257,86 @@ Status Session::Impl::resolve_collective(Op* op, size_t index) {
   if (!ok)
     return error(what + ": element counts " + std::to_string(x.numel) + " -> " + std::to_string(y.numel) +
                  " do not fit world size " + std::to_string(n));
+  using Kind = Communicator::Kind;
+  Communicator::Collective& c = op->collective;
+  c.kind = op->opcode == plan::Opcode::AllReduce       ? Kind::AllReduce
+           : op->opcode == plan::Opcode::ReduceScatter ? Kind::ReduceScatter
+                                                       : Kind::AllGather;
+  c.in = x.f32();
+  c.out = y.f32();
+  c.count = size_t(c.kind == Kind::ReduceScatter ? y.numel : x.numel);
   if (const auto* attrs = op->inst->attrs_as_CollectiveAttrs()) {
-    if (attrs->reduction() == plan::Reduction::Mean) op->reduction = Reduction::Mean;
-    else if (attrs->reduction() != plan::Reduction::Sum) return error(what + ": reduction must be Sum or Mean");
+    const plan::Reduction r = attrs->reduction();
+    if (c.kind == Kind::AllGather && r != plan::Reduction::Sum) return error(what + ": AllGather takes no reduction");
+    if (r == plan::Reduction::Mean) c.op = Reduction::Mean;
+    else if (r != plan::Reduction::Sum) return error(what + ": reduction must be Sum or Mean");
+    op->slot = int(std::min<uint32_t>(attrs->slot(), kMaxSlots + 1));
+    if (op->slot > kMaxSlots) return error(what + ": slot " + std::to_string(attrs->slot()) + " exceeds " +
+                                           std::to_string(kMaxSlots));
+  }
+  return Status();
+}
+
+// Asynchronous collectives: every slot is waited once after it starts, by the
+// end of the step, on the collective's own operands; no instruction in
+// between touches their bytes (that would race with the transfer on a GPU);
+// groups are runs of consecutive asynchronous collectives.
+Status Session::Impl::resolve_schedule() {
+  struct Pending {
+    size_t index;
+    Span in, out;
+  };
+  std::vector<std::optional<Pending>> pending(kMaxSlots + 1);
+  int slots = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    Op& op = ops[i];
+    const std::string what = "instruction " + std::to_string(i) + " (" + plan::EnumNameOpcode(op.opcode) + ")";
+    if (op.opcode == plan::Opcode::Wait) {
+      const auto* attrs = op.inst->attrs_as_WaitAttrs();
+      const uint32_t slot = attrs ? attrs->slot() : 0;
+      if (slot == 0 || slot > uint32_t(kMaxSlots) || !pending[slot])
+        return error(what + ": slot " + std::to_string(slot) + " has no collective in flight");
+      const Op& started = ops[pending[slot]->index];
+      if (op.in[0].data != started.in[0].data || op.in[1].data != started.out[0].data ||
+          op.in[0].numel != started.in[0].numel || op.in[1].numel != started.out[0].numel)
+        return error(what + ": operands are not those of instruction " + std::to_string(pending[slot]->index) +
+                     " it waits for");
+      op.slot = int(slot);
+      pending[slot].reset();
+      continue;
+    }
+    for (const auto& p : pending) {
+      if (!p) continue;
+      for (const Tensor& t : op.in)
+        if (span_of(t).overlaps(p->in) || span_of(t).overlaps(p->out))
+          return error(what + ": reads bytes of instruction " + std::to_string(p->index) + " before its Wait");
+      for (const Tensor& t : op.out)
+        if (span_of(t).overlaps(p->in) || span_of(t).overlaps(p->out))
+          return error(what + ": writes bytes of instruction " + std::to_string(p->index) + " before its Wait");
+    }
+    if (!is_collective(op.opcode)) continue;
+    const auto* attrs = op.inst->attrs_as_CollectiveAttrs();
+    const uint32_t group = attrs ? attrs->group() : 0;
+    if (group != 0 && op.slot == 0) return error(what + ": a grouped collective must be asynchronous (slot > 0)");
+    auto group_of = [&](size_t j) -> uint32_t {
+      if (j >= ops.size() || !is_collective(ops[j].opcode)) return 0;
+      const auto* a = ops[j].inst->attrs_as_CollectiveAttrs();
+      return a ? a->group() : 0;
+    };
+    op.group_begin = group != 0 && (i == 0 || group_of(i - 1) != group);
+    op.group_end = group != 0 && group_of(i + 1) != group;
+    if (op.slot == 0) continue;
+    if (pending[op.slot])
+      return error(what + ": slot " + std::to_string(op.slot) + " is still in flight (instruction " +
+                   std::to_string(pending[op.slot]->index) + ")");
+    pending[op.slot] = Pending{i, span_of(op.in[0]), span_of(op.out[0])};
+    slots = std::max(slots, op.slot);
+  }
+  for (const auto& p : pending)
+    if (p) return error("instruction " + std::to_string(p->index) + ": asynchronous collective is never waited for");
+  if (slots > 0) {
+    Status st = comm->reserve_slots(slots);
+    if (!st.ok()) return error(st.message());
   }
   return Status();
 }
@@ -273,7 +371,7 @@ Status Session::Impl::resolve_instructions() {
     }
     if (is_collective(op.opcode)) {
       ZERO_RETURN_IF_ERROR(resolve_collective(&op, i));
-    } else {
+    } else if (op.opcode != plan::Opcode::Wait) {
       op.kernel = backend->kernel(op.opcode);
       if (!op.kernel)
         return error(name + ": " + plan::EnumNameBackend(backend->kind()) + " backend: opcode " +
@@ -358,6 +456,7 @@ Status Session::Impl::init() {
   ZERO_RETURN_IF_ERROR(verify_header());
   ZERO_RETURN_IF_ERROR(resolve_values());
   ZERO_RETURN_IF_ERROR(resolve_instructions());
+  ZERO_RETURN_IF_ERROR(resolve_schedule());
   ZERO_RETURN_IF_ERROR(load_initializers());
   return resolve_io();
 }
@@ -443,18 +542,14 @@ Status Session::step() {
   for (size_t i = 0; i < s.ops.size(); ++i) {
     Op& op = s.ops[i];
     Status st;
-    switch (op.opcode) {
-      case plan::Opcode::AllReduce:
-        st = s.comm->all_reduce(op.in[0].f32(), op.out[0].f32(), size_t(op.in[0].numel), op.reduction);
-        break;
-      case plan::Opcode::ReduceScatter:
-        st = s.comm->reduce_scatter(op.in[0].f32(), op.out[0].f32(), size_t(op.out[0].numel), op.reduction);
-        break;
-      case plan::Opcode::AllGather:
-        st = s.comm->all_gather(op.in[0].f32(), op.out[0].f32(), size_t(op.in[0].numel));
-        break;
-      default:
-        st = op.kernel(KernelCall{op.inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())});
+    if (op.kernel) {
+      st = op.kernel(KernelCall{op.inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())});
+    } else if (op.opcode == plan::Opcode::Wait) {
+      st = s.comm->wait(op.slot);
+    } else {
+      if (op.group_begin) st = s.comm->group_begin();
+      if (st.ok()) st = op.slot ? s.comm->start(op.collective, op.slot) : s.comm->run(op.collective);
+      if (st.ok() && op.group_end) st = s.comm->group_end();
     }
     if (!st.ok()) return s.error("instruction " + std::to_string(i) + ": " + st.message());
   }

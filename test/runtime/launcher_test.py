@@ -190,11 +190,27 @@ expect_error("missing plan", [T("nope.zplan"), "--synthetic"], "nope.zplan: cann
 plan(T("v2.zplan"), "--version", 2)
 expect_error("other format version", [T("v2.zplan"), "--synthetic"], "plan format version 2 is not supported")
 plan(T("cuda.zplan"), "--backend", "cuda")
-# Built without CUDA, or with CUDA on a machine without a GPU (CI): both
-# refuse; with CUDA and a GPU the plan runs.
+# The CUDA backend is a module zero-run loads for CUDA plans only: built
+# without CUDA, the module is missing; with it on a machine without a GPU
+# (CI), it loads and finds no GPU; with a GPU the plan runs.
+module = os.path.join(os.path.dirname(ZERO_RUN), "..", "lib", "libzero_cuda.so")
+want = "no GPU is available" if os.path.exists(module) else "cannot load the CUDA backend"
 rc, err = run(T("cuda.zplan"), "--synthetic")
-check("cuda plan", rc == 0 or ("zero-run: error:" in err and "plan targets CUDA but" in err),
+check("cuda plan", rc == 0 or ("zero-run: error:" in err and "plan targets CUDA but " + want in err),
       f"rc={rc} stderr={err.strip()[-600:]!r}")
+needed = subprocess.run(["readelf", "-d", ZERO_RUN], capture_output=True, text=True).stdout
+check("zero-run links no CUDA library", "NEEDED" in needed and
+      not any(lib in needed for lib in ("libcudart", "libcublas", "libnccl", "libcuda.")), needed)
+# A copy without lib/ beside it: the module is not found, a clear error.
+os.makedirs(T("alone/bin"))
+alone = T("alone/bin/zero-run")
+subprocess.run(["cp", ZERO_RUN, alone], check=True)
+p = subprocess.run([alone, T("cuda.zplan"), "--synthetic"], capture_output=True, text=True, env=ENV, timeout=60)
+check("cuda module missing", p.returncode == 1 and "plan targets CUDA but cannot load the CUDA backend" in p.stderr,
+      p.stderr[-600:])
+# CPU plans never need it.
+p = subprocess.run([alone, T("p1.zplan"), "--synthetic"], capture_output=True, text=True, env=ENV, timeout=60)
+check("cpu plan without the cuda module", p.returncode == 0, p.stderr[-600:])
 expect_error("world size mismatch (1 rank)", [T("p2.zplan"), "--synthetic"],
              "compiled for world size 2 but running with 1 rank(s)")
 expect_error("world size mismatch (3 ranks)", [T("p2.zplan"), "--nproc", 3, "--synthetic"],

@@ -21,9 +21,10 @@ Status open(const std::vector<uint8_t>& bytes, Communicator* comm, std::unique_p
 }
 
 // Trains a few steps and compares the loss and W with a direct computation.
-void check_linreg(bool sharded) {
+void check_linreg(bool sharded, bool async = false) {
   LinRegOptions o;
   o.sharded = sharded;
+  o.async = async;
   o.features = 3;
   o.batch = 4;
   auto comm = make_single_rank_communicator();
@@ -68,6 +69,10 @@ void check_linreg(bool sharded) {
 }
 
 TEST(Plan, LinearRegressionTrains) { check_linreg(false); }
+TEST(Plan, AsyncCollectivesTrain) {
+  check_linreg(false, /*async=*/true);
+  check_linreg(true, /*async=*/true);
+}
 TEST(Plan, ShardedLinearRegressionTrains) { check_linreg(true); }
 
 TEST(Plan, BindInputChecksShapeAndType) {
@@ -374,6 +379,63 @@ TEST(Plan, RejectsBadOutputs) {
   st = open(build("", 0), comm.get(), &s);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("has no name"), std::string::npos) << st.message();
+}
+
+// Asynchronous collectives are checked at load: a data race or a slot that
+// is never completed would otherwise corrupt results or hang a rank.
+TEST(Plan, RejectsBadAsyncSchedules) {
+  using plan::Opcode;
+  struct Step {
+    Opcode opcode;
+    std::vector<uint32_t> in, out;
+    uint32_t slot = 0, group = 0;
+  };
+  const auto build = [](const std::vector<Step>& steps) {
+    test::PlanBuilder b;
+    b.fresh("a", plan::DType::F32, {4});
+    b.fresh("b", plan::DType::F32, {4});
+    for (const Step& st : steps) {
+      if (st.opcode == Opcode::Wait)
+        b.op(st.opcode, st.in, st.out, plan::Attrs::WaitAttrs, plan::CreateWaitAttrs(b.fbb, st.slot).Union());
+      else if (st.opcode == Opcode::AllReduce)
+        b.op(st.opcode, st.in, st.out, plan::Attrs::CollectiveAttrs,
+             plan::CreateCollectiveAttrs(b.fbb, plan::Reduction::Sum, st.slot, st.group).Union());
+      else
+        b.op(st.opcode, st.in, st.out);
+    }
+    return b.finish(1, 0, 1, plan::Backend::Cpu);
+  };
+  const Step start_a{Opcode::AllReduce, {0}, {0}, 1}, wait_a{Opcode::Wait, {0, 0}, {}, 1};
+  const struct {
+    std::vector<Step> steps;
+    const char* error;
+  } cases[] = {
+      {{wait_a}, "instruction 0 (Wait): slot 1 has no collective in flight"},
+      {{start_a}, "instruction 0: asynchronous collective is never waited for"},
+      {{start_a, {Opcode::Copy, {0}, {1}}, wait_a}, "instruction 1 (Copy): reads bytes of instruction 0 before its Wait"},
+      {{start_a, {Opcode::Copy, {1}, {0}}, wait_a}, "instruction 1 (Copy): writes bytes of instruction 0 before its Wait"},
+      {{start_a, {Opcode::AllReduce, {1}, {1}, 1}, wait_a}, "instruction 1 (AllReduce): slot 1 is still in flight"},
+      {{start_a, {Opcode::Wait, {1, 1}, {}, 1}}, "instruction 1 (Wait): operands are not those of instruction 0"},
+      {{{Opcode::AllReduce, {0}, {0}, 0, 7}}, "a grouped collective must be asynchronous"},
+  };
+  auto comm = make_single_rank_communicator();
+  for (const auto& c : cases) {
+    std::unique_ptr<Session> s;
+    Status st = open(build(c.steps), comm.get(), &s);
+    ASSERT_FALSE(st.ok()) << c.error;
+    EXPECT_NE(st.message().find(c.error), std::string::npos) << st.message();
+  }
+  // The same shapes, well formed: both collectives in one group, then waited.
+  std::unique_ptr<Session> s;
+  Status st = open(build({{Opcode::AllReduce, {0}, {0}, 1, 1},
+                          {Opcode::AllReduce, {1}, {1}, 2, 1},
+                          {Opcode::Wait, {1, 1}, {}, 2},
+                          wait_a,
+                          {Opcode::Copy, {0}, {1}}}),
+                   comm.get(), &s);
+  ASSERT_TRUE(st.ok()) << st.message();
+  st = s->step();
+  EXPECT_TRUE(st.ok()) << st.message();
 }
 
 TEST(Plan, MissingFileIsError) {

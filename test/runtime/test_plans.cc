@@ -67,7 +67,7 @@ std::vector<uint8_t> linreg_plan(const LinRegOptions& o) {
   for (int64_t i = 0; i < F; ++i) w0[size_t(i)] = 0.1f * float(i + 1);
 
   // W as the forward pass sees it, and the gradient it gets.
-  uint32_t w, dw, w_param, dw_update, g_pad = 0;
+  uint32_t w, dw, w_param, dw_update, g_pad = 0, w_pad = 0;
   if (!o.sharded) {
     w = w_param = b.fresh("W", DType::F32, {F, 1}, ValueKind::Parameter);
     dw = dw_update = b.fresh("dW", DType::F32, {F, 1}, ValueKind::Gradient);
@@ -77,7 +77,7 @@ std::vector<uint8_t> linreg_plan(const LinRegOptions& o) {
     // the gathered buffer (in-place AllGather / ReduceScatter).
     const int64_t s = (F + N - 1) / N;
     const uint64_t wbuf = b.reserve(uint64_t(N * s) * 4), gbuf = b.reserve(uint64_t(N * s) * 4);
-    const uint32_t w_pad = b.value("W.gathered", DType::F32, {N * s}, ValueKind::Communication, wbuf);
+    w_pad = b.value("W.gathered", DType::F32, {N * s}, ValueKind::Communication, wbuf);
     w = b.value("W.full", DType::F32, {F, 1}, ValueKind::Communication, wbuf);
     w_param = b.value("W.shard", DType::F32, {s}, ValueKind::Parameter, wbuf, uint64_t(s) * 4);
     g_pad = b.value("dW.padded", DType::F32, {N * s}, ValueKind::Communication, gbuf);
@@ -86,7 +86,8 @@ std::vector<uint8_t> linreg_plan(const LinRegOptions& o) {
     std::vector<float> padded(size_t(N * s), 0.f);
     std::copy(w0.begin(), w0.end(), padded.begin());
     for (int64_t r = 0; r < N; ++r) b.init(w_param, padded.data() + r * s, size_t(s) * 4, int(r));
-    b.op(Opcode::AllGather, {w_param}, {w_pad});
+    b.op(Opcode::AllGather, {w_param}, {w_pad}, plan::Attrs::CollectiveAttrs,
+         plan::CreateCollectiveAttrs(b.fbb, plan::Reduction::Sum, o.async ? 3 : 0).Union());
     b.op(Opcode::Fill, {}, {g_pad}, plan::Attrs::FillAttrs, plan::CreateFillAttrs(b.fbb, 0.f).Union());
   }
   const uint32_t pred = b.fresh("pred", DType::F32, {B, 1});
@@ -97,19 +98,31 @@ std::vector<uint8_t> linreg_plan(const LinRegOptions& o) {
   const uint32_t scale = b.fresh("two_over_b", DType::F32, {}, ValueKind::Constant);
   const float two_over_b = 2.f / float(B);
   b.init(scale, &two_over_b, 4);
-  const auto mean = [&] { return plan::CreateCollectiveAttrs(b.fbb, plan::Reduction::Mean).Union(); };
+  const auto mean = [&](uint32_t slot) {
+    return plan::CreateCollectiveAttrs(b.fbb, plan::Reduction::Mean, o.async ? slot : 0).Union();
+  };
+  const auto wait = [&](uint32_t slot, uint32_t in, uint32_t out) {
+    if (o.async) b.op(Opcode::Wait, {in, out}, {}, plan::Attrs::WaitAttrs, plan::CreateWaitAttrs(b.fbb, slot).Union());
+  };
 
+  if (o.sharded) wait(3, w_param, w_pad);
   b.op(Opcode::MatMul, {x, w}, {pred});
   b.op(Opcode::Sub, {pred, y}, {diff});
   b.op(Opcode::Mul, {diff, diff}, {sq});
   b.op(Opcode::ReduceMean, {sq}, {local}, plan::Attrs::ReduceAttrs, plan::CreateReduceAttrs(b.fbb).Union());
-  b.op(Opcode::AllReduce, {local}, {loss}, plan::Attrs::CollectiveAttrs, mean());
+  b.op(Opcode::AllReduce, {local}, {loss}, plan::Attrs::CollectiveAttrs, mean(1));
   b.op(Opcode::Mul, {diff, scale}, {diff});  // in place: dpred
   b.op(Opcode::Gemm, {x, diff}, {dw}, plan::Attrs::GemmAttrs, plan::CreateGemmAttrs(b.fbb, true, false).Union());
-  if (!o.sharded) b.op(Opcode::AllReduce, {dw}, {dw}, plan::Attrs::CollectiveAttrs, mean());
-  else b.op(Opcode::ReduceScatter, {g_pad}, {dw_update}, plan::Attrs::CollectiveAttrs, mean());
+  if (!o.sharded) {
+    b.op(Opcode::AllReduce, {dw}, {dw}, plan::Attrs::CollectiveAttrs, mean(2));
+    wait(2, dw, dw);
+  } else {
+    b.op(Opcode::ReduceScatter, {g_pad}, {dw_update}, plan::Attrs::CollectiveAttrs, mean(2));
+    wait(2, g_pad, dw_update);
+  }
   b.op(Opcode::SgdUpdate, {w_param, dw_update}, {w_param}, plan::Attrs::SgdAttrs,
        plan::CreateSgdAttrs(b.fbb, o.lr, 0.f, 0.f).Union());
+  wait(1, local, loss);
 
   b.input("x", x);
   b.input("y", y);

@@ -48,6 +48,10 @@ struct LinRegOptions {
   int64_t features = 3;
   bool sharded = false;   // ZeRO-3 style: W lives as shards, gathered each step
   float lr = 0.1f;
+  // Collectives asynchronous (CollectiveAttrs.slot), each waited right before
+  // the first instruction that touches its operands, as
+  // zero-overlap-collectives places them.
+  bool async = false;
   uint32_t version = 1;   // format_version written (to test rejection)
   plan::Backend backend = plan::Backend::Cpu;
   std::vector<uint8_t> onnx_model;  // embedded as Plan.onnx_model

@@ -21,9 +21,7 @@
 #ifdef ZERO_HAVE_MPI
 #include "zero/mpi_communicator.h"
 #endif
-#ifdef ZERO_HAVE_CUDA
-#include "zero/cuda.h"
-#endif
+#include "zero/cuda_module.h"
 
 namespace zero {
 namespace {
@@ -438,37 +436,26 @@ int run(int argc, char** argv) {
   Communicator* session_comm = comm.get();
   Allocator* session_alloc = default_allocator();
   const Backend* backend = nullptr;
-#ifdef ZERO_HAVE_CUDA
-  std::unique_ptr<CudaDevice> device;
-  std::unique_ptr<Communicator> device_comm;
-#endif
+  std::unique_ptr<CudaRank> gpu;
   if (cuda_plan) {
-#ifdef ZERO_HAVE_CUDA
-    std::string why;
-    const int gpus = cuda_device_count(&why);
-    if (gpus == 0) {
-      st = Status::error(o.plan + ": plan targets CUDA but no GPU is available (" + why + ")");
-    } else {
-      int local = local_rank_from_env();
+    const CudaModule* cuda = nullptr;
+    st = load_cuda_module(&cuda);
+    if (st.ok()) {
+      CudaRankOptions copt;
+      copt.local_rank = local_rank_from_env();
 #ifdef ZERO_HAVE_MPI
-      if (local < 0 && world > 1) (void)mpi_local_rank(&local);
+      if (copt.local_rank < 0 && world > 1) (void)mpi_local_rank(&copt.local_rank);
 #endif
-      CudaOptions copt;
-      copt.device = (local < 0 ? 0 : local) % gpus;
       copt.allow_tf32 = o.tf32;
-      st = CudaDevice::create(copt, &device);
-      // One rank needs no NCCL: its collectives are device copies.
-      if (st.ok() && world == 1) device_comm = make_cuda_single_rank_communicator(device.get());
-      else if (st.ok()) st = make_nccl_communicator(device.get(), comm.get(), &device_comm);
-      if (st.ok()) {
-        session_comm = device_comm.get();
-        session_alloc = device->allocator();
-        backend = device->backend();
-      }
+      st = cuda->open_rank(copt, comm.get(), &gpu);
     }
-#else
-    st = Status::error(o.plan + ": plan targets CUDA but zero-run was built without CUDA (ZERO_ENABLE_CUDA=OFF)");
-#endif
+    if (st.ok()) {
+      session_comm = gpu->communicator();
+      session_alloc = gpu->allocator();
+      backend = gpu->backend();
+    } else {
+      st = Status::error(o.plan + ": plan targets CUDA but " + st.message());
+    }
   }
   if (!all_ok(comm.get(), st)) return 1;
   std::unique_ptr<Session> session;

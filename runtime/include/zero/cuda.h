@@ -69,10 +69,6 @@ bool nccl_available();
 // with events. dev and bootstrap must outlive the communicator.
 Status make_nccl_communicator(CudaDevice* dev, Communicator* bootstrap, std::unique_ptr<Communicator>* out);
 
-// The GPU of this process on its node: OMPI_COMM_WORLD_LOCAL_RANK,
-// SLURM_LOCALID, MPI_LOCALRANKID or LOCAL_RANK, else -1.
-int local_rank_from_env();
-
 }  // namespace zero
 
 #endif  // ZERO_CUDA_H

@@ -58,10 +58,46 @@ class Communicator {
   virtual Status reduce_scatter(const float* in, float* out, size_t count, Reduction op) = 0;
   // in holds count elements; out gets size() * count, chunk r from rank r.
   virtual Status all_gather(const float* in, float* out, size_t count) = 0;
+
+  // Asynchronous collectives, for overlap with compute. start() issues one
+  // and returns; it completes at wait(slot), and until then neither of its
+  // buffers may be touched. A slot (1 <= slot <= the count given to
+  // reserve_slots) holds one collective at a time. Collectives started
+  // between group_begin() and group_end() may be launched as one (an NCCL
+  // group). Every rank starts the same collectives in the same order. The
+  // defaults run each collective synchronously in start().
+  enum class Kind : uint8_t { AllReduce, ReduceScatter, AllGather };
+  struct Collective {
+    Kind kind;
+    const float* in;
+    float* out;
+    size_t count;  // the argument of the synchronous form
+    Reduction op = Reduction::Sum;
+  };
+  virtual Status reserve_slots(int /*slots*/) { return Status(); }
+  virtual Status start(const Collective& c, int /*slot*/) { return run(c); }
+  virtual Status wait(int /*slot*/) { return Status(); }
+  virtual Status group_begin() { return Status(); }
+  virtual Status group_end() { return Status(); }
+
+  // The synchronous form of c.
+  Status run(const Collective& c) {
+    switch (c.kind) {
+      case Kind::AllReduce: return all_reduce(c.in, c.out, c.count, c.op);
+      case Kind::ReduceScatter: return reduce_scatter(c.in, c.out, c.count, c.op);
+      case Kind::AllGather: return all_gather(c.in, c.out, c.count);
+    }
+    return Status::error("unknown collective kind");
+  }
 };
 
 // One rank, no MPI: the collectives are copies.
 std::unique_ptr<Communicator> make_single_rank_communicator();
+
+// This process's index among the ranks on its node, from the launcher's
+// environment (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_LOCALRANKID or
+// LOCAL_RANK), else -1. Picks the GPU of a rank.
+int local_rank_from_env();
 
 // Whether the plan file at `path` targets the CUDA backend (Plan.backend,
 // from `zero-opt --target=cuda`); verifies the file like Session::open's

@@ -4,6 +4,7 @@
 
 #include <climits>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "zero/mpi_communicator.h"
@@ -31,48 +32,96 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
 
   Status all_reduce(const float* in, float* out, size_t count, Reduction op) override {
-    if (count > size_t(INT_MAX)) return Status::error("AllReduce of more than INT_MAX elements");
-    const void* send = in == out ? MPI_IN_PLACE : in;
-    ZERO_RETURN_IF_ERROR(
-        mpi_status(MPI_Allreduce(send, out, int(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce"));
-    scale(out, count, op);
-    return Status();
+    return complete({Kind::AllReduce, in, out, count, op});
   }
-
   Status reduce_scatter(const float* in, float* out, size_t count, Reduction op) override {
-    if (count > size_t(INT_MAX)) return Status::error("ReduceScatter of more than INT_MAX elements per rank");
-    // MPI's in-place reduce-scatter leaves the result at the start of the
-    // buffer, not at chunk rank(); when out overlaps in, reduce into scratch.
-    const bool overlaps = out < in + count * size_t(size_) && in < out + count;
-    float* dst = out;
-    if (overlaps) {
-      scratch_.resize(count);
-      dst = scratch_.data();
-    }
-    ZERO_RETURN_IF_ERROR(mpi_status(
-        MPI_Reduce_scatter_block(in, dst, int(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Reduce_scatter_block"));
-    if (overlaps) std::memcpy(out, dst, count * sizeof(float));
-    scale(out, count, op);
-    return Status();
+    return complete({Kind::ReduceScatter, in, out, count, op});
+  }
+  Status all_gather(const float* in, float* out, size_t count) override {
+    return complete({Kind::AllGather, in, out, count});
   }
 
-  Status all_gather(const float* in, float* out, size_t count) override {
-    if (count > size_t(INT_MAX)) return Status::error("AllGather of more than INT_MAX elements per rank");
-    // In place means this rank's contribution already sits at chunk rank().
-    const void* send = in == out + count * size_t(rank_) ? MPI_IN_PLACE : in;
-    return mpi_status(MPI_Allgather(send, int(count), MPI_FLOAT, out, int(count), MPI_FLOAT, MPI_COMM_WORLD),
-                      "MPI_Allgather");
+  Status reserve_slots(int slots) override {
+    if (slots >= int(slots_.size())) slots_.resize(size_t(slots) + 1);
+    return Status();
+  }
+  Status start(const Collective& c, int slot) override {
+    if (slot < 1 || size_t(slot) >= slots_.size())
+      return Status::error("collective slot " + std::to_string(slot) + " was not reserved");
+    return issue(c, &slots_[size_t(slot)]);
+  }
+  Status wait(int slot) override {
+    if (slot < 1 || size_t(slot) >= slots_.size())
+      return Status::error("collective slot " + std::to_string(slot) + " was not reserved");
+    return finish(&slots_[size_t(slot)]);
   }
 
  private:
-  void scale(float* out, size_t count, Reduction op) const {
-    if (op != Reduction::Mean) return;
-    const float inv = 1.f / float(size_);
-    for (size_t i = 0; i < count; ++i) out[i] *= inv;
+  // One nonblocking collective: its request, and where the result lands
+  // when it is not `c.out` (in-place reduce-scatter, see issue()).
+  struct Slot {
+    MPI_Request request = MPI_REQUEST_NULL;
+    Collective c{};
+    float* dst = nullptr;
+    std::vector<float> scratch;
+  };
+
+  Status complete(const Collective& c) {
+    ZERO_RETURN_IF_ERROR(issue(c, &sync_));
+    return finish(&sync_);
+  }
+
+  Status issue(const Collective& c, Slot* s) {
+    if (s->request != MPI_REQUEST_NULL) return Status::error("collective slot is already in flight");
+    static const char* const kNames[] = {"AllReduce", "ReduceScatter", "AllGather"};
+    if (c.count > size_t(INT_MAX))
+      return Status::error(std::string(kNames[int(c.kind)]) + " of more than INT_MAX elements per rank");
+    const int n = int(c.count);
+    s->c = c;
+    s->dst = c.out;
+    switch (c.kind) {
+      case Kind::AllReduce:
+        return mpi_status(MPI_Iallreduce(c.in == c.out ? MPI_IN_PLACE : c.in, c.out, n, MPI_FLOAT, MPI_SUM,
+                                         MPI_COMM_WORLD, &s->request),
+                          "MPI_Iallreduce");
+      case Kind::ReduceScatter: {
+        // MPI's in-place reduce-scatter leaves the result at the start of the
+        // buffer, not at chunk rank(); when out overlaps in, reduce into
+        // scratch and copy when the collective completes.
+        if (c.out < c.in + c.count * size_t(size_) && c.in < c.out + c.count) {
+          s->scratch.resize(c.count);
+          s->dst = s->scratch.data();
+        }
+        return mpi_status(
+            MPI_Ireduce_scatter_block(c.in, s->dst, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &s->request),
+            "MPI_Ireduce_scatter_block");
+      }
+      case Kind::AllGather: {
+        // In place means this rank's contribution already sits at chunk rank().
+        const void* send = c.in == c.out + c.count * size_t(rank_) ? MPI_IN_PLACE : c.in;
+        return mpi_status(
+            MPI_Iallgather(send, n, MPI_FLOAT, c.out, n, MPI_FLOAT, MPI_COMM_WORLD, &s->request),
+            "MPI_Iallgather");
+      }
+    }
+    return Status::error("unknown collective kind");
+  }
+
+  Status finish(Slot* s) {
+    if (s->request == MPI_REQUEST_NULL) return Status::error("no collective in flight in this slot");
+    ZERO_RETURN_IF_ERROR(mpi_status(MPI_Wait(&s->request, MPI_STATUS_IGNORE), "MPI_Wait"));
+    const size_t count = s->c.count;
+    if (s->dst != s->c.out) std::memcpy(s->c.out, s->dst, count * sizeof(float));
+    if (s->c.op == Reduction::Mean && s->c.kind != Kind::AllGather) {
+      const float inv = 1.f / float(size_);
+      for (size_t i = 0; i < count; ++i) s->c.out[i] *= inv;
+    }
+    return Status();
   }
 
   int rank_ = 0, size_ = 1;
-  std::vector<float> scratch_;
+  Slot sync_;                // the synchronous forms
+  std::vector<Slot> slots_;  // index 0 unused: slots count from 1
 };
 
 }  // namespace

@@ -890,16 +890,4 @@ int CudaDevice::device() const { return s_->device; }
 void* CudaDevice::stream() const { return s_->stream; }
 Status CudaDevice::synchronize() { return cuda_status(cudaStreamSynchronize(s_->stream), "cudaStreamSynchronize"); }
 
-int local_rank_from_env() {
-  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "LOCAL_RANK"}) {
-    const char* v = std::getenv(name);
-    if (v && *v) {
-      char* end = nullptr;
-      long r = std::strtol(v, &end, 10);
-      if (*end == '\0' && r >= 0 && r < INT_MAX) return int(r);
-    }
-  }
-  return -1;
-}
-
 }  // namespace zero

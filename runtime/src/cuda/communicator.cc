@@ -2,24 +2,21 @@
 // stream) and NCCL (its own stream, ordered against the compute stream with
 // events).
 //
-// Ordering: before a collective, an event recorded on the compute stream is
-// waited on by the NCCL stream (the inputs are complete); after it, an event
-// recorded on the NCCL stream is waited on by the compute stream (consumers
-// see the result). Neither wait blocks the host, so the plan's instruction
-// stream stays asynchronous. The plan fixes the collective order, so every
-// rank issues the same NCCL calls in the same order.
-//
-// Overlap opportunities (not taken yet): a collective's wait on the compute
-// stream is only needed by the first instruction that reads its output, so a
-// start/wait split in the plan (docs/architecture.md) would let stage-2/3
-// reduce-scatters of earlier gradients run under later backward kernels, and
-// stage-3 all-gathers be prefetched one layer ahead.
+// Ordering: a collective's stream waits for an event recorded on the compute
+// stream where the collective is issued (its inputs are complete). A
+// synchronous collective is followed at once by the compute stream waiting
+// for an event recorded after it; an asynchronous one records its own event
+// and the compute stream waits for it only at the plan's Wait, so the kernels
+// in between overlap the transfer. No wait blocks the host, so the plan's
+// instruction stream stays asynchronous. The plan fixes the collective
+// order, so every rank issues the same NCCL calls in the same order.
 #include <cuda_runtime.h>
 #ifdef ZERO_HAVE_NCCL
 #include <nccl.h>
 #endif
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "zero/cuda.h"
@@ -67,58 +64,115 @@ class NcclCommunicator final : public Communicator {
       cudaStreamSynchronize(stream_);
       ncclCommDestroy(comm_);
     }
-    if (before_) cudaEventDestroy(before_);
-    if (after_) cudaEventDestroy(after_);
+    if (ready_) cudaEventDestroy(ready_);
+    for (cudaEvent_t e : done_)
+      if (e) cudaEventDestroy(e);
     if (stream_) cudaStreamDestroy(stream_);
   }
 
   Status init(const ncclUniqueId& id) {
     ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate"));
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaEventCreateWithFlags(&before_, cudaEventDisableTiming), "cudaEventCreate"));
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaEventCreateWithFlags(&after_, cudaEventDisableTiming), "cudaEventCreate"));
+    ZERO_RETURN_IF_ERROR(reserve_slots(0));  // done_[0]: the synchronous forms
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "cudaEventCreate"));
     return nccl_status(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
   }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
-  // NCCL's in-place forms are exactly the Communicator contract:
-  // all_reduce in == out, reduce_scatter out == in + rank * count,
-  // all_gather in == out + rank * count.
   Status all_reduce(const float* in, float* out, size_t count, Reduction op) override {
-    ZERO_RETURN_IF_ERROR(begin());
-    ZERO_RETURN_IF_ERROR(nccl_status(ncclAllReduce(in, out, count, ncclFloat32, nccl_op(op), comm_, stream_),
-                                     "ncclAllReduce"));
-    return end();
+    return complete({Kind::AllReduce, in, out, count, op});
   }
   Status reduce_scatter(const float* in, float* out, size_t count, Reduction op) override {
-    ZERO_RETURN_IF_ERROR(begin());
-    ZERO_RETURN_IF_ERROR(nccl_status(ncclReduceScatter(in, out, count, ncclFloat32, nccl_op(op), comm_, stream_),
-                                     "ncclReduceScatter"));
-    return end();
+    return complete({Kind::ReduceScatter, in, out, count, op});
   }
   Status all_gather(const float* in, float* out, size_t count) override {
-    ZERO_RETURN_IF_ERROR(begin());
-    ZERO_RETURN_IF_ERROR(nccl_status(ncclAllGather(in, out, count, ncclFloat32, comm_, stream_), "ncclAllGather"));
-    return end();
+    return complete({Kind::AllGather, in, out, count});
+  }
+
+  // One event per slot, recorded on the NCCL stream after the slot's
+  // collective; slot 0 serves the synchronous forms.
+  Status reserve_slots(int slots) override {
+    while (int(done_.size()) <= slots) {
+      cudaEvent_t e = nullptr;
+      ZERO_RETURN_IF_ERROR(cuda_status(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate"));
+      done_.push_back(e);
+    }
+    return Status();
+  }
+  Status start(const Collective& c, int slot) override {
+    if (slot < 1 || size_t(slot) >= done_.size())
+      return Status::error("collective slot " + std::to_string(slot) + " was not reserved");
+    ZERO_RETURN_IF_ERROR(issue(c));
+    // Inside a group NCCL launches at ncclGroupEnd; record the event there.
+    if (in_group_) {
+      group_slots_.push_back(slot);
+      return Status();
+    }
+    return cuda_status(cudaEventRecord(done_[size_t(slot)], stream_), "cudaEventRecord");
+  }
+  Status wait(int slot) override {
+    if (slot < 1 || size_t(slot) >= done_.size())
+      return Status::error("collective slot " + std::to_string(slot) + " was not reserved");
+    return cuda_status(cudaStreamWaitEvent(compute_, done_[size_t(slot)], 0), "cudaStreamWaitEvent");
+  }
+  Status group_begin() override {
+    if (in_group_) return Status::error("NCCL group already open");
+    // One ordering point for the whole group: its inputs are complete here.
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaEventRecord(ready_, compute_), "cudaEventRecord"));
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamWaitEvent(stream_, ready_, 0), "cudaStreamWaitEvent"));
+    ZERO_RETURN_IF_ERROR(nccl_status(ncclGroupStart(), "ncclGroupStart"));
+    in_group_ = true;
+    return Status();
+  }
+  Status group_end() override {
+    if (!in_group_) return Status::error("no NCCL group open");
+    in_group_ = false;
+    ZERO_RETURN_IF_ERROR(nccl_status(ncclGroupEnd(), "ncclGroupEnd"));
+    for (int slot : group_slots_)
+      ZERO_RETURN_IF_ERROR(cuda_status(cudaEventRecord(done_[size_t(slot)], stream_), "cudaEventRecord"));
+    group_slots_.clear();
+    return Status();
   }
 
  private:
   static ncclRedOp_t nccl_op(Reduction op) { return op == Reduction::Mean ? ncclAvg : ncclSum; }
-  // The collective's inputs are ready once the compute stream reaches here.
-  Status begin() {
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaEventRecord(before_, compute_), "cudaEventRecord"));
-    return cuda_status(cudaStreamWaitEvent(stream_, before_, 0), "cudaStreamWaitEvent");
+
+  // Enqueues c on the NCCL stream after the compute stream's work so far.
+  // NCCL's in-place forms are exactly the Communicator contract:
+  // all_reduce in == out, reduce_scatter out == in + rank * count,
+  // all_gather in == out + rank * count.
+  Status issue(const Collective& c) {
+    if (!in_group_) {
+      ZERO_RETURN_IF_ERROR(cuda_status(cudaEventRecord(ready_, compute_), "cudaEventRecord"));
+      ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamWaitEvent(stream_, ready_, 0), "cudaStreamWaitEvent"));
+    }
+    switch (c.kind) {
+      case Kind::AllReduce:
+        return nccl_status(ncclAllReduce(c.in, c.out, c.count, ncclFloat32, nccl_op(c.op), comm_, stream_),
+                           "ncclAllReduce");
+      case Kind::ReduceScatter:
+        return nccl_status(ncclReduceScatter(c.in, c.out, c.count, ncclFloat32, nccl_op(c.op), comm_, stream_),
+                           "ncclReduceScatter");
+      case Kind::AllGather:
+        return nccl_status(ncclAllGather(c.in, c.out, c.count, ncclFloat32, comm_, stream_), "ncclAllGather");
+    }
+    return Status::error("unknown collective kind");
   }
-  // Later compute work waits for the collective's result.
-  Status end() {
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaEventRecord(after_, stream_), "cudaEventRecord"));
-    return cuda_status(cudaStreamWaitEvent(compute_, after_, 0), "cudaStreamWaitEvent");
+  // Issues c and makes the compute stream wait for its result.
+  Status complete(const Collective& c) {
+    if (in_group_) return Status::error("a synchronous collective inside an NCCL group");
+    ZERO_RETURN_IF_ERROR(issue(c));
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaEventRecord(done_[0], stream_), "cudaEventRecord"));
+    return cuda_status(cudaStreamWaitEvent(compute_, done_[0], 0), "cudaStreamWaitEvent");
   }
 
   cudaStream_t compute_;
   cudaStream_t stream_ = nullptr;
-  cudaEvent_t before_ = nullptr, after_ = nullptr;
+  cudaEvent_t ready_ = nullptr;
+  std::vector<cudaEvent_t> done_;
+  std::vector<int> group_slots_;
+  bool in_group_ = false;
   ncclComm_t comm_ = nullptr;
   int rank_, size_;
 };

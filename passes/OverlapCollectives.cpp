@@ -1,0 +1,183 @@
+//===- OverlapCollectives.cpp - asynchronous collectives with waits -------===//
+//
+// A collective starts where the plan issues it and completes at a Wait
+// placed before the first later instruction that touches one of its buffers,
+// so the runtime can run it on a communication stream while the compute in
+// between proceeds (stage 0-2 gradient reductions under the rest of the
+// backward pass, stage 3 all-gathers that zero-prefetch-gathers issued early
+// under the previous layer). The Wait lists the collective's operands, so
+// zero-plan-memory keeps their buffers out of reuse until then and the
+// runtime can check that nothing touches them in between.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace zero {
+#define GEN_PASS_DEF_OVERLAPCOLLECTIVES
+#include "passes/Passes.h.inc"
+} // namespace zero
+
+using namespace mlir;
+using namespace zero;
+
+namespace {
+
+bool isCollective(plan::InstrOp instr) {
+  StringRef opcode = instr.getOpcode();
+  return opcode == "AllReduce" || opcode == "ReduceScatter" || opcode == "AllGather";
+}
+
+/// The bytes of a buffer a value may cover on some rank.
+struct Touch {
+  Operation *buffer;
+  int64_t begin, end;
+  bool conflicts(const Touch &other) const {
+    return buffer == other.buffer && begin < other.end && other.begin < end;
+  }
+};
+
+struct AsyncCollective {
+  plan::InstrOp instr;
+  size_t start;      // instruction index
+  size_t waitBefore; // instruction index, or the instruction count: at the end
+  int64_t slot = 0;
+};
+
+struct OverlapCollectivesPass
+    : public zero::impl::OverlapCollectivesBase<OverlapCollectivesPass> {
+  using OverlapCollectivesBase::OverlapCollectivesBase;
+
+  void runOnOperation() override {
+    if (window < 0) {
+      getOperation().emitError("window must not be negative, got ")
+          << static_cast<int64_t>(window);
+      return signalPassFailure();
+    }
+    if (window == 0)
+      return;
+    for (auto program : getOperation().getOps<plan::ProgramOp>())
+      overlap(program);
+  }
+
+  void overlap(plan::ProgramOp program) {
+    llvm::StringMap<plan::BufferOp> buffers;
+    for (auto buffer : program.getOps<plan::BufferOp>())
+      buffers[buffer.getSymName()] = buffer;
+    const int64_t lastRank = program.getWorldSize() - 1;
+    llvm::StringMap<Touch> touchOfValue;
+    for (auto value : program.getOps<plan::ValueOp>()) {
+      int64_t begin = value.getByteOffset();
+      int64_t end = begin + value.getRankStride() * lastRank +
+                    plan::getTensorBytes(cast<RankedTensorType>(value.getType()));
+      touchOfValue[value.getSymName()] = {buffers.lookup(value.getBuffer()), begin, end};
+    }
+
+    SmallVector<plan::InstrOp> instrs(program.getOps<plan::InstrOp>());
+    SmallVector<SmallVector<Touch, 4>> touched(instrs.size());
+    llvm::DenseMap<Operation *, size_t> lastTouch; // liveness is per buffer
+    for (auto [index, instr] : llvm::enumerate(instrs))
+      for (Attribute ref : llvm::concat<const Attribute>(instr.getInputs(), instr.getOutputs())) {
+        Touch touch = touchOfValue.lookup(cast<FlatSymbolRefAttr>(ref).getValue());
+        touched[index].push_back(touch);
+        lastTouch[touch.buffer] = index;
+      }
+    auto conflict = [&](size_t a, size_t b) {
+      return llvm::any_of(touched[a], [&](const Touch &t) {
+        return llvm::any_of(touched[b], [&](const Touch &u) { return t.conflicts(u); });
+      });
+    };
+
+    // Each collective waits before the next instruction touching its buffers.
+    SmallVector<AsyncCollective> async;
+    SmallVector<size_t> holding; // indices into `async`
+    for (auto [index, instr] : llvm::enumerate(instrs)) {
+      if (!isCollective(instr))
+        continue;
+      size_t next = index + 1;
+      while (next < instrs.size() && !conflict(index, next))
+        ++next;
+      // A buffer this collective touches last would be free from here on;
+      // waiting later keeps it alive, which the window bounds.
+      bool holds = llvm::any_of(touched[index], [&](const Touch &t) {
+        return !cast<plan::BufferOp>(t.buffer).getPersistent() && lastTouch[t.buffer] == index;
+      });
+      if (holds)
+        holding.push_back(async.size());
+      async.push_back({instr, index, next});
+    }
+    for (size_t i = 0; i + window < holding.size(); ++i) {
+      AsyncCollective &early = async[holding[i]];
+      early.waitBefore = std::min(early.waitBefore, async[holding[i + window]].start);
+    }
+
+    // Slots are reused once waited, so their number is the peak in flight.
+    SmallVector<SmallVector<size_t>> waitsBefore(instrs.size() + 1);
+    for (auto [i, collective] : llvm::enumerate(async))
+      waitsBefore[collective.waitBefore].push_back(i);
+    SmallVector<int64_t> freeSlots;
+    int64_t slots = 0;
+    size_t nextStart = 0;
+    OpBuilder b(program.getContext());
+    auto emitWaits = [&](size_t index) {
+      for (size_t i : waitsBefore[index]) {
+        AsyncCollective &c = async[i];
+        auto operands = b.getArrayAttr({c.instr.getInputs()[0], c.instr.getOutputs()[0]});
+        plan::InstrOp::create(b, c.instr.getLoc(), b.getStringAttr("Wait"), operands,
+                              b.getArrayAttr({}),
+                              b.getDictionaryAttr(b.getNamedAttr("slot", b.getI64IntegerAttr(c.slot))));
+        freeSlots.push_back(c.slot);
+      }
+    };
+    for (auto [index, instr] : llvm::enumerate(instrs)) {
+      b.setInsertionPoint(instr);
+      emitWaits(index);
+      if (nextStart < async.size() && async[nextStart].start == index) {
+        int64_t slot;
+        if (freeSlots.empty()) {
+          slot = ++slots;
+        } else { // the lowest free one, for a readable plan
+          auto lowest = llvm::min_element(freeSlots);
+          slot = *lowest;
+          freeSlots.erase(lowest);
+        }
+        async[nextStart++].slot = slot;
+        setAttr(instr, "slot", b.getI64IntegerAttr(slot));
+      }
+    }
+    if (!instrs.empty()) {
+      b.setInsertionPointAfter(instrs.back());
+      emitWaits(instrs.size());
+    }
+
+    // Runs of consecutive collectives (no instruction or Wait between them)
+    // are issued as one group.
+    int64_t group = 0;
+    SmallVector<plan::InstrOp> run;
+    auto closeRun = [&] {
+      if (run.size() > 1) {
+        ++group;
+        for (plan::InstrOp instr : run)
+          setAttr(instr, "group", b.getI64IntegerAttr(group));
+      }
+      run.clear();
+    };
+    for (auto instr : program.getOps<plan::InstrOp>()) {
+      if (!isCollective(instr))
+        closeRun();
+      else
+        run.push_back(instr);
+    }
+    closeRun();
+  }
+
+  static void setAttr(plan::InstrOp instr, StringRef name, Attribute value) {
+    NamedAttrList attrs(instr.getAttrs());
+    attrs.set(name, value);
+    instr.setAttrsAttr(attrs.getDictionary(instr.getContext()));
+  }
+};
+
+} // namespace

@@ -3,7 +3,8 @@
 # that has no MLIR: compiles the bundled examples into .carry/plans/ for
 # --target=cuda and --target=cpu at ZeRO stages 0-3, world size 1, and
 # carries what a bare machine may lack to build the runtime (FlatBuffers
-# headers, the generated plan_generated.h for a machine without flatc).
+# headers, the generated plan_generated.h for a machine without flatc, a
+# CBLAS, GoogleTest's sources).
 # .carry/ is git-ignored; pass it to the device machine's `carry`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,5 +46,14 @@ rm .carry/bench/gpt2_small.onnx
 mkdir -p .carry/flatbuffers-include
 rm -rf .carry/flatbuffers-include/flatbuffers
 cp -r /usr/include/flatbuffers .carry/flatbuffers-include/
+# The GPU image has no CBLAS and no GoogleTest: Debian's static reference BLAS
+# (CPU side of the comparisons only, so speed does not matter; 1 MB, libc
+# only) and GoogleTest's sources, which gpu-check builds there.
+rm -rf .carry/blas .carry/googletest
+mkdir -p .carry/blas/include
+cp /usr/lib/x86_64-linux-gnu/blas/libblas.a .carry/blas/
+cp /usr/include/x86_64-linux-gnu/cblas-netlib.h .carry/blas/include/cblas.h
+cp /usr/include/x86_64-linux-gnu/cblas_mangling.h .carry/blas/include/
+cp -r /usr/src/googletest .carry/googletest
 cp "$build/runtime/generated/zero/plan_generated.h" .carry/plan_generated.h
 ls "$out" | wc -l | xargs echo "prepare-gpu-check: plans in $out:"

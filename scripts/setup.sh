@@ -12,8 +12,8 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   # plan format
   libflatbuffers-dev flatbuffers-compiler
-  # runtime: MPI ranks and BLAS
-  libopenmpi-dev openmpi-bin libopenblas-dev
+  # runtime: MPI ranks and BLAS (libblas-dev: the static CBLAS prepare-gpu-check.sh carries)
+  libopenmpi-dev openmpi-bin libopenblas-dev libblas-dev
   # tests
   libgtest-dev python3 python3-numpy python3-onnx python3-torch python3-torchvision python3-sklearn
   libonnx-testdata

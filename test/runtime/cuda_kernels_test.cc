@@ -515,14 +515,22 @@ TEST_F(Cuda, BatchNormPlanMatchesCpu) {
     for (size_t i = 0; i < params[0][k].size(); ++i) EXPECT_NEAR(params[0][k][i], params[1][k][i], 1e-5) << names[k];
 }
 
-TEST_F(Cuda, LinearRegressionPlanMatchesCpu) {
+// The linear-regression plan on both backends: synchronous collectives as
+// device copies, and (sharded, asynchronous: slots, Waits) through NCCL with
+// one rank, so the event ordering of the NCCL stream is exercised.
+void check_linreg_plan(bool async) {
   test::LinRegOptions o;
+  o.async = o.sharded = async;
   std::vector<float> x = {0.5f, -1.f, 2.f, 1.f, 0.f, 3.f, -2.f, 1.f, 1.f, 0.25f, 0.5f, -0.5f}, y = {1, 2, 3, 4};
   std::vector<float> losses[2], w[2];
   for (int cuda = 0; cuda < 2; ++cuda) {
     o.backend = cuda ? plan::Backend::Cuda : plan::Backend::Cpu;
     const auto bytes = test::linreg_plan(o);
-    auto comm = cuda ? make_cuda_single_rank_communicator(device()) : make_single_rank_communicator();
+    auto host = make_single_rank_communicator();
+    std::unique_ptr<Communicator> comm;
+    if (!cuda) comm = make_single_rank_communicator();
+    else if (!async || !nccl_available()) comm = make_cuda_single_rank_communicator(device());
+    else ASSERT_TRUE(make_nccl_communicator(device(), host.get(), &comm).ok());
     std::unique_ptr<Session> s;
     Status st = Session::open_buffer(bytes.data(), bytes.size(), comm.get(),
                                      cuda ? device()->allocator() : default_allocator(),

@@ -11,7 +11,8 @@ weights, tokens and AdamW settings. TF32 is allowed on both sides.
 
 Prints ms/step, tokens/s and MFU of each, the ratio zero / PyTorch eager,
 the first and last losses (the same computation: they agree to float32
-rounding), and peak GPU memory: zero's arena (the compiler's planned peak)
+rounding), and peak GPU memory: zero's as measured on the device (arena,
+scratch, NCCL buffers) next to the compiler's planned arena from the report,
 against PyTorch's max_memory_allocated.
 """
 import argparse
@@ -89,7 +90,13 @@ def main():
                         "--steps", str(steps), "--log", log, "--tf32"], check=True)
         rows = [json.loads(line) for line in open(log)]
         zero_ms = report("zero", float(np.median([r["ms"] for r in rows[args.warmup:]])),
-                         [r["loss"] for r in rows], rows[-1]["peak_bytes"])
+                         [r["loss"] for r in rows], max(r.get("device_bytes", 0) for r in rows))
+        planned = rows[-1]["peak_bytes"]
+        report_path = args.plan.replace(".zplan", ".report.json")
+        if os.path.exists(report_path):
+            planned = json.load(open(report_path))["ranks"][0]["peak_bytes"]
+        print(f"zero planned arena (compiler report) {planned / 2**30:.2f} GiB; measured / planned "
+              f"{max(r.get('device_bytes', 0) for r in rows) / max(planned, 1):.3f}", flush=True)
 
     def torch_run(compiled):
         torch.manual_seed(0)

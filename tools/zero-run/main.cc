@@ -502,8 +502,11 @@ int run(int argc, char** argv) {
     }
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (log) {
-      std::fprintf(log, "{\"step\": %ld, \"loss\": %s, \"ms\": %.3f, \"peak_bytes\": %zu, \"rss_bytes\": %lld}\n", step,
-                   json_number(loss).c_str(), ms, session->arena_bytes(), (long long)peak_rss_bytes());
+      // peak_bytes: the planned arena; device_bytes: measured on the GPU.
+      const std::string device = gpu ? ", \"device_bytes\": " + std::to_string(gpu->device_bytes()) : "";
+      std::fprintf(log, "{\"step\": %ld, \"loss\": %s, \"ms\": %.3f, \"peak_bytes\": %zu, \"rss_bytes\": %lld%s}\n",
+                   step, json_number(loss).c_str(), ms, session->arena_bytes(), (long long)peak_rss_bytes(),
+                   device.c_str());
       std::fflush(log);
     }
     if (progress && session->forward_only())

@@ -45,6 +45,8 @@ class CudaDevice {
   // The compute stream, as a cudaStream_t.
   void* stream() const;
   Status synchronize();
+  // Memory in use on this GPU, by every process on it (cudaMemGetInfo).
+  Status memory_in_use(size_t* bytes) const;
 
   struct State;
   CudaDevice(const CudaDevice&) = delete;

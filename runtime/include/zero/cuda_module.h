@@ -28,6 +28,10 @@ class CudaRank {
   virtual Communicator* communicator() = 0;
   virtual Allocator* allocator() = 0;
   virtual const Backend* backend() const = 0;
+  // Device memory taken since the rank opened its GPU (the arena, kernel
+  // scratch, NCCL's buffers; not the CUDA context or cuBLAS's handle), as
+  // cudaMemGetInfo sees it: the measured counterpart of the planned arena.
+  virtual uint64_t device_bytes() const = 0;
 };
 
 constexpr uint32_t kCudaModuleVersion = 1;

@@ -889,5 +889,11 @@ Allocator* CudaDevice::allocator() { return s_->alloc.get(); }
 int CudaDevice::device() const { return s_->device; }
 void* CudaDevice::stream() const { return s_->stream; }
 Status CudaDevice::synchronize() { return cuda_status(cudaStreamSynchronize(s_->stream), "cudaStreamSynchronize"); }
+Status CudaDevice::memory_in_use(size_t* bytes) const {
+  size_t free = 0, total = 0;
+  ZERO_RETURN_IF_ERROR(cuda_status(cudaMemGetInfo(&free, &total), "cudaMemGetInfo"));
+  *bytes = total - free;
+  return Status();
+}
 
 }  // namespace zero

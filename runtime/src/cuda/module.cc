@@ -10,12 +10,17 @@ class Rank final : public CudaRank {
   Communicator* communicator() override { return comm_.get(); }
   Allocator* allocator() override { return device_->allocator(); }
   const Backend* backend() const override { return device_->backend(); }
+  uint64_t device_bytes() const override {
+    size_t now = 0;
+    return device_->memory_in_use(&now).ok() && now > baseline_ ? now - baseline_ : 0;
+  }
 
   // The communicator goes first: NCCL synchronizes the device's stream.
   ~Rank() override { comm_.reset(); }
 
   std::unique_ptr<CudaDevice> device_;
   std::unique_ptr<Communicator> comm_;
+  size_t baseline_ = 0;
 };
 
 Status open_rank(const CudaRankOptions& options, Communicator* host, std::unique_ptr<CudaRank>* out) {
@@ -27,6 +32,7 @@ Status open_rank(const CudaRankOptions& options, Communicator* host, std::unique
   device_options.device = (options.local_rank < 0 ? 0 : options.local_rank) % gpus;
   device_options.allow_tf32 = options.allow_tf32;
   ZERO_RETURN_IF_ERROR(CudaDevice::create(device_options, &rank->device_));
+  ZERO_RETURN_IF_ERROR(rank->device_->memory_in_use(&rank->baseline_));
   // NCCL even for one rank, so a single-GPU run exercises the same path.
   ZERO_RETURN_IF_ERROR(make_nccl_communicator(rank->device_.get(), host, &rank->comm_));
   *out = std::move(rank);

@@ -2,6 +2,7 @@
 
 #include "codegen/MemoryReport.h"
 
+#include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/Support/JSON.h"
 
@@ -16,9 +17,9 @@ constexpr llvm::StringLiteral kKinds[] = {"parameter", "gradient",      "optimiz
 /// Bytes one rank sends for `instr` under ring algorithms: all-reduce of S
 /// bytes sends 2S(N-1)/N; reduce-scatter of a full S-byte buffer and
 /// all-gather into one send S(N-1)/N.
-double sentBytes(plan::ProgramOp program, plan::InstrOp instr) {
+double sentBytes(plan::ProgramOp program, mlir::SymbolTable &symbols, plan::InstrOp instr) {
   auto bytesOf = [&](mlir::Attribute ref) {
-    auto value = program.lookupSymbol<plan::ValueOp>(llvm::cast<mlir::FlatSymbolRefAttr>(ref).getAttr());
+    auto value = symbols.lookup<plan::ValueOp>(llvm::cast<mlir::FlatSymbolRefAttr>(ref).getAttr());
     return static_cast<double>(plan::getTensorBytes(llvm::cast<mlir::RankedTensorType>(value.getType())));
   };
   double n = program.getWorldSize();
@@ -37,15 +38,16 @@ double sentBytes(plan::ProgramOp program, plan::InstrOp instr) {
 void writeMemoryReport(plan::ProgramOp program, llvm::raw_ostream &os) {
   // Lifetimes in instruction indices, as zero-plan-memory computes them.
   llvm::MapVector<llvm::StringRef, std::pair<int64_t, int64_t>> lifetime;
+  mlir::SymbolTable symbols(program);
   int64_t count = 0;
   double sent = 0;
   for (auto instr : program.getOps<plan::InstrOp>()) {
     for (mlir::Attribute ref : llvm::concat<const mlir::Attribute>(instr.getInputs(), instr.getOutputs())) {
-      auto value = program.lookupSymbol<plan::ValueOp>(llvm::cast<mlir::FlatSymbolRefAttr>(ref).getAttr());
+      auto value = symbols.lookup<plan::ValueOp>(llvm::cast<mlir::FlatSymbolRefAttr>(ref).getAttr());
       auto [it, inserted] = lifetime.try_emplace(value.getBuffer(), count, count);
       it->second.second = count;
     }
-    sent += sentBytes(program, instr);
+    sent += sentBytes(program, symbols, instr);
     ++count;
   }
 

@@ -6,6 +6,7 @@
 #include "zero/plan_generated.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -23,7 +24,7 @@ namespace {
 
 class Serializer {
 public:
-  explicit Serializer(plan::ProgramOp program) : program(program) {}
+  explicit Serializer(plan::ProgramOp program) : program(program), symbols(program) {}
 
   mlir::LogicalResult run(llvm::raw_ostream &os);
 
@@ -35,6 +36,7 @@ private:
   attributes(plan::InstrOp op, fb::Opcode opcode);
 
   plan::ProgramOp program;
+  mlir::SymbolTable symbols;
   flatbuffers::FlatBufferBuilder fbb{1 << 20};
   llvm::StringMap<uint32_t> valueIndex;
 };
@@ -246,7 +248,7 @@ mlir::FailureOr<flatbuffers::Offset<fb::Initializer>> Serializer::initializer(pl
   auto index = indexOf(op.getValueAttr(), op);
   if (mlir::failed(index))
     return failure();
-  auto value = program.lookupSymbol<plan::ValueOp>(op.getValueAttr().getAttr());
+  auto value = symbols.lookup<plan::ValueOp>(op.getValueAttr().getAttr());
   auto type = llvm::cast<mlir::RankedTensorType>(value.getType());
   size_t bytes = plan::getTensorBytes(type);
   size_t width = type.getElementTypeBitWidth() / 8;
@@ -267,7 +269,7 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
 
   std::vector<flatbuffers::Offset<fb::Value>> values;
   for (auto value : program.getOps<plan::ValueOp>()) {
-    auto buffer = program.lookupSymbol<plan::BufferOp>(value.getBufferAttr().getAttr());
+    auto buffer = symbols.lookup<plan::BufferOp>(value.getBufferAttr().getAttr());
     auto kind = parseKind(buffer.getKind());
     if (!buffer.getOffset() || !kind)
       return value.emitOpError("its buffer has no offset or an unknown kind");

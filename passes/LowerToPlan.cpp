@@ -17,6 +17,8 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <optional>
+
 namespace zero {
 #define GEN_PASS_DEF_LOWERTOPLAN
 #include "passes/Passes.h.inc"
@@ -59,14 +61,14 @@ private:
   void instr(Location loc, StringRef opcode, ArrayRef<FlatSymbolRefAttr> inputs,
              ArrayRef<FlatSymbolRefAttr> outputs, ArrayRef<NamedAttribute> attrs = {});
   plan::ValueOp valueOp(FlatSymbolRefAttr sym) {
-    return program.lookupSymbol<plan::ValueOp>(sym.getAttr());
+    return symbols->lookup<plan::ValueOp>(sym.getAttr());
   }
   plan::BufferOp bufferOf(FlatSymbolRefAttr value) {
-    return program.lookupSymbol<plan::BufferOp>(valueOp(value).getBufferAttr().getAttr());
+    return symbols->lookup<plan::BufferOp>(valueOp(value).getBufferAttr().getAttr());
   }
   std::string uniqueName(StringRef base) {
     std::string name = base.str();
-    for (int i = 1; program.lookupSymbol(name); ++i)
+    for (int i = 1; symbols->lookup(name); ++i)
       name = (base + "_" + Twine(i)).str();
     return name;
   }
@@ -102,6 +104,7 @@ private:
   bool omitWeights;
   OpBuilder b;
   plan::ProgramOp program;
+  std::optional<SymbolTable> symbols; // of `program`: lookups by hash, not by scan
   DenseMap<Value, FlatSymbolRefAttr> values;
   DenseMap<StringAttr, SmallVector<Value>> aliases; // buffer -> SSA values in it
   llvm::StringMap<ParameterStorage> params;
@@ -115,6 +118,7 @@ FlatSymbolRefAttr PlanBuilder::newBuffer(StringRef name, int64_t bytes, StringRe
   auto buffer = plan::BufferOp::create(b, program.getLoc(), b.getStringAttr(uniqueName(("mem." + name).str())),
                                        b.getI64IntegerAttr(bytes), b.getStringAttr(kind),
                                        persistent ? b.getUnitAttr() : nullptr, IntegerAttr());
+  symbols->insert(buffer);
   return FlatSymbolRefAttr::get(buffer.getSymNameAttr());
 }
 
@@ -124,6 +128,7 @@ FlatSymbolRefAttr PlanBuilder::newValue(StringRef name, RankedTensorType type,
   auto value = plan::ValueOp::create(b, program.getLoc(), b.getStringAttr(uniqueName(name)),
                                      TypeAttr::get(type), buffer, b.getI64IntegerAttr(byteOffset),
                                      b.getI64IntegerAttr(rankStride), StringAttr());
+  symbols->insert(value);
   return FlatSymbolRefAttr::get(value.getSymNameAttr());
 }
 
@@ -545,6 +550,7 @@ LogicalResult PlanBuilder::run() {
                                     b.getUI32IntegerAttr(worldSize), b.getUI32IntegerAttr(stage),
                                     IntegerAttr(), omitWeights ? b.getUnitAttr() : nullptr);
   program.getBody().emplaceBlock();
+  symbols.emplace(program);
   b.setInsertionPointToStart(&program.getBody().front());
 
   if (auto source = module->getAttrOfType<ElementsAttr>("zero.source_model"))

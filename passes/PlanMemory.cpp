@@ -48,10 +48,11 @@ struct PlanMemoryPass : public zero::impl::PlanMemoryBase<PlanMemoryPass> {
     for (auto buffer : program.getOps<plan::BufferOp>())
       intervals[buffer.getSymNameAttr()].buffer = buffer;
 
+    SymbolTable symbols(program);
     int64_t index = 0;
     for (auto instr : program.getOps<plan::InstrOp>()) {
       for (Attribute ref : llvm::concat<const Attribute>(instr.getInputs(), instr.getOutputs())) {
-        auto value = program.lookupSymbol<plan::ValueOp>(cast<FlatSymbolRefAttr>(ref).getAttr());
+        auto value = symbols.lookup<plan::ValueOp>(cast<FlatSymbolRefAttr>(ref).getAttr());
         Interval &interval = intervals[value.getBufferAttr().getAttr()];
         interval.first = std::min(interval.first, index);
         interval.last = std::max(interval.last, index);

@@ -54,16 +54,23 @@ LogicalResult BufferOp::verify() {
 }
 
 LogicalResult ValueOp::verify() {
-  auto buffer = SymbolTable::lookupNearestSymbolFrom<BufferOp>(*this, getBufferAttr());
-  if (!buffer)
-    return emitOpError("names no buffer ") << getBufferAttr();
   auto type = cast<RankedTensorType>(getType());
   if (!type.getElementType().isF32() && !type.getElementType().isInteger(64))
     return emitOpError("element type must be f32 or i64");
+  if (getByteOffsetAttr().getInt() < 0 || getRankStrideAttr().getInt() < 0)
+    return emitOpError("byte_offset and rank_stride must not be negative");
+  return success();
+}
+
+// Symbol references are checked here, with the verifier's shared symbol
+// tables, so verifying a plan stays linear in its size.
+LogicalResult ValueOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  auto buffer = symbolTable.lookupNearestSymbolFrom<BufferOp>(*this, getBufferAttr());
+  if (!buffer)
+    return emitOpError("names no buffer ") << getBufferAttr();
+  auto type = cast<RankedTensorType>(getType());
   auto world = getOperation()->getParentOfType<ProgramOp>().getWorldSize();
   int64_t offset = getByteOffsetAttr().getInt(), stride = getRankStrideAttr().getInt();
-  if (offset < 0 || stride < 0)
-    return emitOpError("byte_offset and rank_stride must not be negative");
   int64_t end = offset + stride * (world - 1) + getTensorBytes(type);
   if (end > buffer.getBytesAttr().getInt())
     return emitOpError("view of ") << end << " bytes exceeds buffer " << getBufferAttr() << " of "
@@ -71,12 +78,16 @@ LogicalResult ValueOp::verify() {
   return success();
 }
 
+LogicalResult InstrOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  for (Attribute ref : llvm::concat<const Attribute>(getInputs(), getOutputs()))
+    if (!symbolTable.lookupNearestSymbolFrom<ValueOp>(*this, cast<SymbolRefAttr>(ref)))
+      return emitOpError("names no value ") << ref;
+  return success();
+}
+
 LogicalResult InstrOp::verify() {
   if (!isKnownOpcode(getOpcode()))
     return emitOpError("unknown opcode '") << getOpcode() << "'";
-  for (Attribute ref : llvm::concat<const Attribute>(getInputs(), getOutputs()))
-    if (!SymbolTable::lookupNearestSymbolFrom<ValueOp>(*this, cast<SymbolRefAttr>(ref)))
-      return emitOpError("names no value ") << ref;
   if (getOpcode() == "Wait") {
     auto slot = getAttrs().getAs<IntegerAttr>("slot");
     if (getInputs().size() != 2 || !getOutputs().empty() || !slot || slot.getInt() < 1)

@@ -55,7 +55,8 @@ def Plan_BufferOp : Plan_Op<"buffer", [Symbol, HasParent<"ProgramOp">]> {
   let hasVerifier = 1;
 }
 
-def Plan_ValueOp : Plan_Op<"value", [Symbol, HasParent<"ProgramOp">]> {
+def Plan_ValueOp : Plan_Op<"value", [Symbol, HasParent<"ProgramOp">,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "a typed view at buffer + byte_offset + rank * rank_stride";
   let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<AnyRankedTensor>:$type,
                        FlatSymbolRefAttr:$buffer,
@@ -66,7 +67,8 @@ def Plan_ValueOp : Plan_Op<"value", [Symbol, HasParent<"ProgramOp">]> {
   let hasVerifier = 1;
 }
 
-def Plan_InstrOp : Plan_Op<"instr", [HasParent<"ProgramOp">]> {
+def Plan_InstrOp : Plan_Op<"instr", [HasParent<"ProgramOp">,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "one kernel or collective call, named by its schema opcode";
   let arguments = (ins StrAttr:$opcode, SymbolRefArrayAttr:$inputs,
                        SymbolRefArrayAttr:$outputs,

@@ -19,6 +19,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
@@ -122,9 +123,12 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
                  clEnumValN(Emit::Plan, "plan", "the plan dialect, memory planned"),
                  clEnumValN(Emit::ZPlan, "zplan", "the FlatBuffer plan (default)")),
       cl::cat(category));
-  // --mlir-elide-resource-strings-if-larger and friends for --emit output.
+  // --mlir-elide-resource-strings-if-larger and friends for --emit output,
+  // --mlir-timing and --mlir-print-ir-after-all for looking inside.
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "zero compiler: ONNX model to a ZeRO training plan\n");
   CompileOptions options{input,       output,      report, optimizer, target, stage,
@@ -161,12 +165,20 @@ int compileOnnx(int argc, char **argv) {
 
   if (options.forwardOnly && (options.worldSize != 1 || options.stage != 0))
     return fail("--forward-only plans run on one rank at stage 0");
+  DefaultTimingManager timingManager;
+  applyDefaultTimingManagerCLOptions(timingManager);
+  TimingScope timing = timingManager.getRootScope();
+  TimingScope importTiming = timing.nest("import ONNX");
   OwningOpRef<ModuleOp> module =
       zero::frontend::importOnnxModel(context, options.input, options.forwardOnly);
+  importTiming.stop();
   if (!module)
     return 1;
 
   PassManager pm(&context);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return 1;
+  pm.enableTiming(timing);
   // Folded shape subgraphs repeat constants and computations: CSE keeps one
   // of each. After autodiff only folding runs (it composes the transposes
   // that gradient rules add): CSE would merge the backward pass's re-reads of
@@ -223,6 +235,7 @@ int compileOnnx(int argc, char **argv) {
     }
     return success();
   };
+  TimingScope writeTiming = timing.nest("write plan and report");
   if (!options.report.empty()) {
     if (!program)
       return fail("--report needs the plan; drop --emit or use --emit=plan");

@@ -59,10 +59,20 @@ struct OverlapCollectivesPass
     if (window == 0)
       return;
     for (auto program : getOperation().getOps<plan::ProgramOp>())
-      overlap(program);
+      if (failed(overlap(program)))
+        return signalPassFailure();
   }
 
-  void overlap(plan::ProgramOp program) {
+  LogicalResult overlap(plan::ProgramOp program) {
+    // Conflicts are found per buffer, which holds only while buffers do not
+    // share memory yet; and a schedule is placed once.
+    if (program.getArenaBytes())
+      return program.emitOpError("is memory planned already; run zero-overlap-collectives "
+                                 "before zero-plan-memory");
+    for (auto instr : program.getOps<plan::InstrOp>())
+      if (instr.getOpcode() == "Wait" || instr.getAttrs().get("slot"))
+        return instr.emitOpError("collectives are asynchronous already");
+
     llvm::StringMap<plan::BufferOp> buffers;
     for (auto buffer : program.getOps<plan::BufferOp>())
       buffers[buffer.getSymName()] = buffer;
@@ -171,6 +181,7 @@ struct OverlapCollectivesPass
         run.push_back(instr);
     }
     closeRun();
+    return success();
   }
 
   static void setAttr(plan::InstrOp instr, StringRef name, Attribute value) {

@@ -40,8 +40,8 @@ Status load_cuda_module(const CudaModule** module) {
     using Entry = const CudaModule* (*)();
     auto entry = reinterpret_cast<Entry>(dlsym(handle, "zero_cuda_module"));
     const CudaModule* m = entry ? entry() : nullptr;
-    if (!m || m->version != kCudaModuleVersion) {
-      error = "libzero_cuda.so is not a zero CUDA module of version " + std::to_string(kCudaModuleVersion);
+    if (!m || m->abi != ZERO_CUDA_MODULE_ABI) {
+      error = "libzero_cuda.so was built from other runtime sources than this program (rebuild both)";
       return;
     }
     loaded = m;  // never unloaded: kernels and NCCL threads live until exit

@@ -129,7 +129,7 @@ struct Op {
 struct Span {
   const uint8_t* begin;
   const uint8_t* end;
-  bool overlaps(const Span& o) const { return begin < o.end && o.begin < end; }
+  bool overlaps(const Span& o) const { return begin < end && o.begin < o.end && begin < o.end && o.begin < end; }
 };
 
 Span span_of(const Tensor& t) {
@@ -265,6 +265,14 @@ Status Session::Impl::resolve_collective(Op* op, size_t index) {
   c.in = x.f32();
   c.out = y.f32();
   c.count = size_t(c.kind == Kind::ReduceScatter ? y.numel : x.numel);
+  // Operands are disjoint or in the communicator's in-place form; any other
+  // overlap is undefined in MPI and a race in NCCL.
+  const size_t chunk = size_t(comm->rank()) * c.count;
+  const bool in_place = c.kind == Kind::AllReduce       ? c.in == c.out
+                        : c.kind == Kind::ReduceScatter ? c.out == c.in + chunk
+                                                        : c.in == c.out + chunk;
+  if (!in_place && span_of(x).overlaps(span_of(y)))
+    return error(what + ": input and output overlap, but not in the in-place form");
   if (const auto* attrs = op->inst->attrs_as_CollectiveAttrs()) {
     const plan::Reduction r = attrs->reduction();
     if (c.kind == Kind::AllGather && r != plan::Reduction::Sum) return error(what + ": AllGather takes no reduction");
@@ -287,6 +295,7 @@ Status Session::Impl::resolve_schedule() {
     Span in, out;
   };
   std::vector<std::optional<Pending>> pending(kMaxSlots + 1);
+  std::vector<int> active;  // slots in flight
   int slots = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     Op& op = ops[i];
@@ -303,10 +312,11 @@ Status Session::Impl::resolve_schedule() {
                      " it waits for");
       op.slot = int(slot);
       pending[slot].reset();
+      active.erase(std::find(active.begin(), active.end(), int(slot)));
       continue;
     }
-    for (const auto& p : pending) {
-      if (!p) continue;
+    for (int slot : active) {
+      const auto& p = pending[size_t(slot)];
       for (const Tensor& t : op.in)
         if (span_of(t).overlaps(p->in) || span_of(t).overlaps(p->out))
           return error(what + ": reads bytes of instruction " + std::to_string(p->index) + " before its Wait");
@@ -330,10 +340,12 @@ Status Session::Impl::resolve_schedule() {
       return error(what + ": slot " + std::to_string(op.slot) + " is still in flight (instruction " +
                    std::to_string(pending[op.slot]->index) + ")");
     pending[op.slot] = Pending{i, span_of(op.in[0]), span_of(op.out[0])};
+    active.push_back(op.slot);
     slots = std::max(slots, op.slot);
   }
-  for (const auto& p : pending)
-    if (p) return error("instruction " + std::to_string(p->index) + ": asynchronous collective is never waited for");
+  if (!active.empty())
+    return error("instruction " + std::to_string(pending[size_t(active[0])]->index) +
+                 ": asynchronous collective is never waited for");
   if (slots > 0) {
     Status st = comm->reserve_slots(slots);
     if (!st.ok()) return error(st.message());
@@ -539,6 +551,8 @@ Status Session::step() {
       if (s.param_slots[i].trainable && !s.param_slots[i].written)
         return s.error("the plan has no initial weights (zero-opt --omit-weights) and parameter '" +
                        s.params[i].name + "' was not given one (zero-run --init-params DIR)");
+  std::vector<int> in_flight;
+  bool group_open = false;
   for (size_t i = 0; i < s.ops.size(); ++i) {
     Op& op = s.ops[i];
     Status st;
@@ -546,12 +560,25 @@ Status Session::step() {
       st = op.kernel(KernelCall{op.inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())});
     } else if (op.opcode == plan::Opcode::Wait) {
       st = s.comm->wait(op.slot);
+      in_flight.erase(std::find(in_flight.begin(), in_flight.end(), op.slot));
     } else {
       if (op.group_begin) st = s.comm->group_begin();
+      group_open = group_open || (st.ok() && op.group_begin);
       if (st.ok()) st = op.slot ? s.comm->start(op.collective, op.slot) : s.comm->run(op.collective);
-      if (st.ok() && op.group_end) st = s.comm->group_end();
+      if (st.ok() && op.slot) in_flight.push_back(op.slot);
+      if (st.ok() && op.group_end) {
+        st = s.comm->group_end();
+        group_open = false;
+      }
     }
-    if (!st.ok()) return s.error("instruction " + std::to_string(i) + ": " + st.message());
+    if (!st.ok()) {
+      // Leave nothing running into the arena and the communicator ready
+      // (best effort: the first error is the one reported).
+      if (group_open) (void)s.comm->group_end();
+      for (int slot : in_flight) (void)s.comm->wait(slot);
+      (void)s.backend->finish_step();
+      return s.error("instruction " + std::to_string(i) + ": " + st.message());
+    }
   }
   Status st = s.backend->finish_step();
   if (!st.ok()) return s.error(st.message());

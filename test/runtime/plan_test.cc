@@ -394,6 +394,7 @@ TEST(Plan, RejectsBadAsyncSchedules) {
     test::PlanBuilder b;
     b.fresh("a", plan::DType::F32, {4});
     b.fresh("b", plan::DType::F32, {4});
+    b.value("a.shifted", plan::DType::F32, {4}, plan::ValueKind::Activation, 8);  // overlaps a
     for (const Step& st : steps) {
       if (st.opcode == Opcode::Wait)
         b.op(st.opcode, st.in, st.out, plan::Attrs::WaitAttrs, plan::CreateWaitAttrs(b.fbb, st.slot).Union());
@@ -417,6 +418,7 @@ TEST(Plan, RejectsBadAsyncSchedules) {
       {{start_a, {Opcode::AllReduce, {1}, {1}, 1}, wait_a}, "instruction 1 (AllReduce): slot 1 is still in flight"},
       {{start_a, {Opcode::Wait, {1, 1}, {}, 1}}, "instruction 1 (Wait): operands are not those of instruction 0"},
       {{{Opcode::AllReduce, {0}, {0}, 0, 7}}, "a grouped collective must be asynchronous"},
+      {{{Opcode::AllReduce, {0}, {2}}}, "instruction 0 (AllReduce): input and output overlap, but not in the in-place form"},
   };
   auto comm = make_single_rank_communicator();
   for (const auto& c : cases) {

@@ -60,7 +60,7 @@ enum class Emit { Onnx, Train, Partition, Plan, ZPlan };
 
 struct CompileOptions {
   std::string input, output, report, optimizer, target;
-  int64_t stage = 0, worldSize = 1, prefetch = -1, overlapWindow = 2;
+  int64_t stage = 0, worldSize = 1, prefetch = -1, overlapWindow = -1;
   bool forwardOnly = false, omitWeights = false;
   double lr, momentum, beta1, beta2, eps, weightDecay;
   Emit emit;
@@ -106,8 +106,9 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
       "overlap-window",
       cl::desc("run collectives asynchronously, each waited for before its result is used; at "
                "most this many stage 2-3 gradient reduce-scatters in flight, each keeping its "
-               "full gradient alive (0: every collective synchronous)"),
-      cl::init(2), cl::cat(category));
+               "full gradient alive (0: every collective synchronous; default 2 for "
+               "--target=cuda, 0 for cpu, where MPI progresses them only inside MPI calls)"),
+      cl::init(-1), cl::cat(category));
   cl::opt<bool> omitWeights(
       "omit-weights",
       cl::desc("leave the trainable parameters' initial values out of the plan (for large "
@@ -151,7 +152,7 @@ int compileOnnx(int argc, char **argv) {
     return fail("--world-size must be at least 1, got " + Twine(options.worldSize));
   if (options.stage < 0 || options.stage > 3)
     return fail("--zero-stage must be 0, 1, 2 or 3, got " + Twine(options.stage));
-  if (options.overlapWindow < 0)
+  if (options.overlapWindow < -1)
     return fail("--overlap-window must not be negative, got " + Twine(options.overlapWindow));
   if (options.target != "cpu" && options.target != "cuda")
     return fail("--target must be cpu or cuda, got '" + options.target + "'");
@@ -207,7 +208,9 @@ int compileOnnx(int argc, char **argv) {
   }
   if (options.emit >= Emit::Plan) {
     pm.addPass(zero::createLowerToPlan({options.target, options.omitWeights}));
-    pm.addPass(zero::createOverlapCollectives({options.overlapWindow}));
+    int64_t window = options.overlapWindow >= 0 ? options.overlapWindow
+                                                : (options.target == "cuda" ? 2 : 0);
+    pm.addPass(zero::createOverlapCollectives({window}));
     // cudaMalloc and cuBLAS favour 256-byte alignment; 64 is a cache line.
     pm.addPass(zero::createPlanMemory({options.target == "cuda" ? 256 : 64}));
   }

@@ -2,8 +2,9 @@
 // launcher binary serves CPU-only machines, which never load the CUDA
 // runtime, cuBLAS or NCCL, and GPU machines, which load them only for a plan
 // compiled with --target=cuda. The module is built with the CUDA backend
-// (ZERO_ENABLE_CUDA) by the same compiler as its user, so the interface is
-// plain C++ behind one C entry point with a version number.
+// (ZERO_ENABLE_CUDA) in the same build as its user, so the interface is plain
+// C++ behind one C entry point; `abi` is a hash of the headers and schema the
+// two sides share (runtime/CMakeLists.txt), checked when the module loads.
 #ifndef ZERO_CUDA_MODULE_H
 #define ZERO_CUDA_MODULE_H
 
@@ -31,13 +32,13 @@ class CudaRank {
   // Device memory taken since the rank opened its GPU (the arena, kernel
   // scratch, NCCL's buffers; not the CUDA context or cuBLAS's handle), as
   // cudaMemGetInfo sees it: the measured counterpart of the planned arena.
+  // It counts every process on the GPU, so it is this rank's own only when
+  // the rank has the GPU to itself.
   virtual uint64_t device_bytes() const = 0;
 };
 
-constexpr uint32_t kCudaModuleVersion = 1;
-
 struct CudaModule {
-  uint32_t version;  // kCudaModuleVersion of the module's build
+  uint64_t abi;  // ZERO_CUDA_MODULE_ABI of the module's build
   // Opens this rank's GPU; collectives over NCCL, bootstrapped over `host`
   // (every rank of `host` calls this). Without NCCL in the module, one rank
   // only, with device copies as collectives.

@@ -60,6 +60,7 @@ class NcclCommunicator final : public Communicator {
   NcclCommunicator(CudaDevice* dev, int rank, int size)
       : compute_(static_cast<cudaStream_t>(dev->stream())), rank_(rank), size_(size) {}
   ~NcclCommunicator() override {
+    if (in_group_) ncclGroupEnd();
     if (comm_) {
       cudaStreamSynchronize(stream_);
       ncclCommDestroy(comm_);

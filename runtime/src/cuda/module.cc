@@ -39,7 +39,7 @@ Status open_rank(const CudaRankOptions& options, Communicator* host, std::unique
   return Status();
 }
 
-const CudaModule kModule = {kCudaModuleVersion, open_rank};
+const CudaModule kModule = {ZERO_CUDA_MODULE_ABI, open_rank};
 
 }  // namespace
 }  // namespace zero

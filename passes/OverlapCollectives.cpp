@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+#include "passes/PlanTouches.h"
 
 #include "mlir/IR/Builders.h"
 
@@ -29,15 +30,6 @@ bool isCollective(plan::InstrOp instr) {
   StringRef opcode = instr.getOpcode();
   return opcode == "AllReduce" || opcode == "ReduceScatter" || opcode == "AllGather";
 }
-
-/// The bytes of a buffer a value may cover on some rank.
-struct Touch {
-  Operation *buffer;
-  int64_t begin, end;
-  bool conflicts(const Touch &other) const {
-    return buffer == other.buffer && begin < other.end && other.begin < end;
-  }
-};
 
 struct AsyncCollective {
   plan::InstrOp instr;
@@ -64,41 +56,14 @@ struct OverlapCollectivesPass
   }
 
   LogicalResult overlap(plan::ProgramOp program) {
-    // Conflicts are found per buffer, which holds only while buffers do not
-    // share memory yet; and a schedule is placed once.
-    if (program.getArenaBytes())
-      return program.emitOpError("is memory planned already; run zero-overlap-collectives "
-                                 "before zero-plan-memory");
-    for (auto instr : program.getOps<plan::InstrOp>())
-      if (instr.getOpcode() == "Wait" || instr.getAttrs().get("slot"))
-        return instr.emitOpError("collectives are asynchronous already");
-
-    llvm::StringMap<plan::BufferOp> buffers;
-    for (auto buffer : program.getOps<plan::BufferOp>())
-      buffers[buffer.getSymName()] = buffer;
-    const int64_t lastRank = program.getWorldSize() - 1;
-    llvm::StringMap<Touch> touchOfValue;
-    for (auto value : program.getOps<plan::ValueOp>()) {
-      int64_t begin = value.getByteOffset();
-      int64_t end = begin + value.getRankStride() * lastRank +
-                    plan::getTensorBytes(cast<RankedTensorType>(value.getType()));
-      touchOfValue[value.getSymName()] = {buffers.lookup(value.getBuffer()), begin, end};
-    }
-
-    SmallVector<plan::InstrOp> instrs(program.getOps<plan::InstrOp>());
-    SmallVector<SmallVector<Touch, 4>> touched(instrs.size());
+    if (failed(checkSchedulable(program, "zero-overlap-collectives")))
+      return failure();
+    PlanTouches access(program);
+    SmallVector<plan::InstrOp> &instrs = access.instrs;
     llvm::DenseMap<Operation *, size_t> lastTouch; // liveness is per buffer
-    for (auto [index, instr] : llvm::enumerate(instrs))
-      for (Attribute ref : llvm::concat<const Attribute>(instr.getInputs(), instr.getOutputs())) {
-        Touch touch = touchOfValue.lookup(cast<FlatSymbolRefAttr>(ref).getValue());
-        touched[index].push_back(touch);
+    for (auto [index, touches] : llvm::enumerate(access.touches))
+      for (const Touch &touch : touches)
         lastTouch[touch.buffer] = index;
-      }
-    auto conflict = [&](size_t a, size_t b) {
-      return llvm::any_of(touched[a], [&](const Touch &t) {
-        return llvm::any_of(touched[b], [&](const Touch &u) { return t.conflicts(u); });
-      });
-    };
 
     // Each collective waits before the next instruction touching its buffers.
     SmallVector<AsyncCollective> async;
@@ -107,11 +72,11 @@ struct OverlapCollectivesPass
       if (!isCollective(instr))
         continue;
       size_t next = index + 1;
-      while (next < instrs.size() && !conflict(index, next))
+      while (next < instrs.size() && !access.conflict(index, next))
         ++next;
       // A buffer this collective touches last would be free from here on;
       // waiting later keeps it alive, which the window bounds.
-      bool holds = llvm::any_of(touched[index], [&](const Touch &t) {
+      bool holds = llvm::any_of(access.touches[index], [&](const Touch &t) {
         return !cast<plan::BufferOp>(t.buffer).getPersistent() && lastTouch[t.buffer] == index;
       });
       if (holds)

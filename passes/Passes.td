@@ -81,6 +81,22 @@ def LowerToPlan : Pass<"zero-lower-to-plan", "mlir::ModuleOp"> {
   let dependentDialects = ["::zero::plan::PlanDialect"];
 }
 
+def BucketCollectives : Pass<"zero-bucket-collectives", "mlir::ModuleOp"> {
+  let summary = "Issue all-reduces together once a bucket of them is pending";
+  let description = [{
+    Holds each all-reduce of a lowered plan back until `bytes` of them are
+    pending (or an instruction touches one's bytes), then issues them as one
+    consecutive run, which zero-overlap-collectives turns into one group
+    launch: fewer, larger collectives, as DDP's gradient buckets. Only issue
+    points move; the collective order is the same on every rank. Runs before
+    zero-overlap-collectives and zero-plan-memory. `bytes = 0` leaves the
+    plan unchanged.
+  }];
+  let options = [
+    Option<"bytes", "bytes", "int64_t", "26214400", "bucket size in bytes (DDP's 25 MiB)">,
+  ];
+}
+
 def OverlapCollectives : Pass<"zero-overlap-collectives", "mlir::ModuleOp"> {
   let summary = "Run collectives asynchronously: start where issued, wait before first use";
   let description = [{

@@ -113,9 +113,10 @@ def train_case(name, stage, n):
     tag = f"{name}-s{stage}-n{n}"
     plan, report, log, out = T(tag + ".zplan"), T(tag + ".report.json"), T(tag + ".jsonl"), T(tag + ".onnx")
     # The schedule a CUDA plan gets (asynchronous collectives, stage-3
-    # prefetch), so its Waits are checked against PyTorch here too.
+    # prefetch, all-reduce buckets, small here so there are several), so it
+    # is checked against PyTorch too.
     run_tool([args.zero_opt, T(name + ".onnx"), "-o", plan, f"--zero-stage={stage}", f"--world-size={n}",
-              *OPT_FLAGS, "--overlap-window=2", "--prefetch=1", f"--report={report}"])
+              *OPT_FLAGS, "--overlap-window=2", "--prefetch=1", "--bucket-mb=0.02", f"--report={report}"])
     run_tool([args.zero_run, plan, "--nproc", n, "--data", T(name + "_data"), "--steps", STEPS,
               "--log", log, "--export-onnx", out], timeout=180)
 

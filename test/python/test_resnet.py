@@ -190,9 +190,10 @@ def check_training_has_effect():
 def train_case(n, stage):
     tag = f"s{stage}-n{n}"
     plan, report, log, out = T(tag + ".zplan"), T(tag + ".report.json"), T(tag + ".jsonl"), T(tag + ".onnx")
-    # The schedule a CUDA plan gets: asynchronous collectives, stage-3 prefetch.
+    # The schedule a CUDA plan gets: asynchronous collectives, stage-3
+    # prefetch, all-reduce buckets (1 MiB here, so there are several).
     run_tool([args.zero_opt, ONNX_PATH, "-o", plan, f"--zero-stage={stage}", f"--world-size={n}",
-              *OPT_FLAGS, "--overlap-window=2", "--prefetch=1", f"--report={report}"])
+              *OPT_FLAGS, "--overlap-window=2", "--prefetch=1", "--bucket-mb=1", f"--report={report}"])
     run_tool([args.zero_run, plan, "--nproc", n, "--data", DATA_DIR, "--steps", STEPS,
               "--log", log, "--export-onnx", out], timeout=180)
     os.remove(plan)  # 45 MB each

@@ -64,6 +64,7 @@ struct CompileOptions {
   bool forwardOnly = false, omitWeights = false;
   double lr, momentum, beta1, beta2, eps, weightDecay;
   Emit emit;
+  double bucketMb = -1;
 };
 
 /// Parses the ONNX-mode command line. Options live here, not at namespace
@@ -109,6 +110,11 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
                "full gradient alive (0: every collective synchronous; default 2 for "
                "--target=cuda, 0 for cpu, where MPI progresses them only inside MPI calls)"),
       cl::init(-1), cl::cat(category));
+  cl::opt<double> bucketMb(
+      "bucket-mb",
+      cl::desc("issue all-reduces (stage 0) together once this many MiB of them are pending, "
+               "as one group (default 25 for --target=cuda, as DDP; 0 for cpu: each at once)"),
+      cl::init(-1), cl::cat(category));
   cl::opt<bool> omitWeights(
       "omit-weights",
       cl::desc("leave the trainable parameters' initial values out of the plan (for large "
@@ -134,7 +140,7 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "zero compiler: ONNX model to a ZeRO training plan\n");
   CompileOptions options{input,       output,      report, optimizer, target, stage,
                          worldSize,   prefetch,    overlapWindow, forwardOnly, omitWeights, lr, momentum,
-                         beta1,       beta2,       eps,    weightDecay, emit};
+                         beta1,       beta2,       eps,    weightDecay, emit, bucketMb};
   return options;
 }
 
@@ -152,6 +158,8 @@ int compileOnnx(int argc, char **argv) {
     return fail("--world-size must be at least 1, got " + Twine(options.worldSize));
   if (options.stage < 0 || options.stage > 3)
     return fail("--zero-stage must be 0, 1, 2 or 3, got " + Twine(options.stage));
+  if (options.bucketMb < 0 && options.bucketMb != -1)
+    return fail("--bucket-mb must not be negative, got " + Twine(std::to_string(options.bucketMb)));
   if (options.overlapWindow < -1)
     return fail("--overlap-window must not be negative, got " + Twine(options.overlapWindow));
   if (options.target != "cpu" && options.target != "cuda")
@@ -208,6 +216,8 @@ int compileOnnx(int argc, char **argv) {
   }
   if (options.emit >= Emit::Plan) {
     pm.addPass(zero::createLowerToPlan({options.target, options.omitWeights}));
+    double bucketMb = options.bucketMb >= 0 ? options.bucketMb : (options.target == "cuda" ? 25 : 0);
+    pm.addPass(zero::createBucketCollectives({static_cast<int64_t>(bucketMb * (1 << 20))}));
     int64_t window = options.overlapWindow >= 0 ? options.overlapWindow
                                                 : (options.target == "cuda" ? 2 : 0);
     pm.addPass(zero::createOverlapCollectives({window}));

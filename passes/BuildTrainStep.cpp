@@ -351,16 +351,23 @@ LogicalResult GradientBuilder::differentiate(Operation *op) {
       .Case([&](ox::SoftmaxCrossEntropyLossOp loss) -> LogicalResult {
         if (loss.getLogProb() && grads.count(loss.getLogProb()))
           return loss.emitOpError("gradients through the log_prob output are not supported");
+        // Class weights are data (as in PyTorch, which has no gradient for them).
+        if (loss.getWeights() && needsGrad(loss.getWeights()))
+          return loss.emitOpError("class weights computed from trainable parameters are not "
+                                  "supported");
         give(loss.getInput(), SoftmaxCrossEntropyLossGradOp::create(
                                   b, loc, loss.getInput().getType(), grad(), saved(loss.getInput()),
-                                  loss.getLabels(), loss.getReductionAttr(),
+                                  loss.getLabels(), loss.getWeights(), loss.getReductionAttr(),
                                   loss.getIgnoreIndexAttr()));
         return success();
       })
-      .Case([&](ox::NegativeLogLikelihoodLossOp loss) {
+      .Case([&](ox::NegativeLogLikelihoodLossOp loss) -> LogicalResult {
+        if (loss.getWeights() && needsGrad(loss.getWeights()))
+          return loss.emitOpError("class weights computed from trainable parameters are not "
+                                  "supported");
         give(loss.getInput(), NegativeLogLikelihoodLossGradOp::create(
                                   b, loc, loss.getInput().getType(), grad(), saved(loss.getInput()),
-                                  loss.getLabels(), loss.getReductionAttr(),
+                                  loss.getLabels(), loss.getWeights(), loss.getReductionAttr(),
                                   loss.getIgnoreIndexAttr()));
         return success();
       })

@@ -218,6 +218,11 @@ LogicalResult verifyLoss(LossOp op) {
   llvm::append_range(expected, in.getShape().drop_front(2));
   if (labels.getShape() != ArrayRef<int64_t>(expected))
     return op.emitOpError("labels must have shape [N, d1, ...] of the input");
+  if (Value weights = op.getWeights()) {
+    auto type = cast<RankedTensorType>(weights.getType());
+    if (type.getRank() != 1 || type.getDimSize(0) != in.getDimSize(1))
+      return op.emitOpError("weights must have shape [C] = [") << in.getDimSize(1) << "]";
+  }
   StringRef reduction = op.getReduction();
   if (reduction != "mean" && reduction != "sum" && reduction != "none")
     return op.emitOpError("unknown reduction '") << reduction << "'";

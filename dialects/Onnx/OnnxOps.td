@@ -134,8 +134,11 @@ class Onnx_SoftmaxLikeOp<string mnemonic> : Onnx_Op<mnemonic, [SameOperandsAndRe
 def Onnx_SoftmaxOp : Onnx_SoftmaxLikeOp<"Softmax">;
 def Onnx_LogSoftmaxOp : Onnx_SoftmaxLikeOp<"LogSoftmax">;
 
+// `weights` (optional, [C]) scale each position's loss by its label's class
+// weight; "mean" then divides by the sum of those weights.
 class Onnx_LossOp<string mnemonic, list<Trait> traits = []> : Onnx_Op<mnemonic, traits> {
   let arguments = (ins Onnx_FloatTensor:$input, RankedTensorOf<[I64]>:$labels,
+                       Optional<Onnx_FloatTensor>:$weights,
                        DefaultValuedStrAttr<StrAttr, "mean">:$reduction,
                        OptionalAttr<I64Attr>:$ignore_index);
   let hasVerifier = 1;
@@ -144,14 +147,14 @@ class Onnx_LossOp<string mnemonic, list<Trait> traits = []> : Onnx_Op<mnemonic, 
 def Onnx_SoftmaxCrossEntropyLossOp : Onnx_LossOp<"SoftmaxCrossEntropyLoss"> {
   let results = (outs Onnx_FloatTensor:$loss, Optional<Onnx_FloatTensor>:$log_prob);
   let assemblyFormat = [{
-    $input `,` $labels attr-dict `:` `(` type($input) `,` type($labels) `)` `->` type(results)
+    $input `,` $labels (`,` $weights^)? attr-dict `:` `(` type($input) `,` type($labels) (`,` type($weights)^)? `)` `->` type(results)
   }];
 }
 
 def Onnx_NegativeLogLikelihoodLossOp : Onnx_LossOp<"NegativeLogLikelihoodLoss"> {
   let results = (outs Onnx_FloatTensor:$loss);
   let assemblyFormat = [{
-    $input `,` $labels attr-dict `:` `(` type($input) `,` type($labels) `)` `->` type($loss)
+    $input `,` $labels (`,` $weights^)? attr-dict `:` `(` type($input) `,` type($labels) (`,` type($weights)^)? `)` `->` type($loss)
   }];
 }
 

@@ -61,8 +61,25 @@ LogicalResult verifyUpdate(UpdateOp op) {
   return success();
 }
 
+template <typename LossGradOp>
+LogicalResult verifyLossGrad(LossGradOp op) {
+  auto in = op.getInput().getType();
+  if (in.getRank() < 2)
+    return op.emitOpError("input must be [N, C, ...]");
+  if (op.getDinput().getType() != in)
+    return op.emitOpError("dinput type must match the input type ") << in;
+  if (Value weights = op.getWeights()) {
+    auto type = cast<RankedTensorType>(weights.getType());
+    if (type.getRank() != 1 || type.getDimSize(0) != in.getDimSize(1))
+      return op.emitOpError("weights must have shape [C] = [") << in.getDimSize(1) << "]";
+  }
+  return success();
+}
+
 } // namespace
 
+LogicalResult SoftmaxCrossEntropyLossGradOp::verify() { return verifyLossGrad(*this); }
+LogicalResult NegativeLogLikelihoodLossGradOp::verify() { return verifyLossGrad(*this); }
 LogicalResult SgdUpdateOp::verify() { return verifyUpdate(*this); }
 LogicalResult AdamWUpdateOp::verify() { return verifyUpdate(*this); }
 

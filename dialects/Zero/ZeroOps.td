@@ -60,13 +60,15 @@ def Zero_LogSoftmaxGradOp : Zero_SoftmaxGradLikeOp<"log_softmax_grad", "dy - exp
 
 class Zero_LossGradOp<string mnemonic> : Zero_Op<mnemonic, [Pure]> {
   let summary = "gradient of the ONNX loss with respect to its input";
+  let description = "`weights` are the forward op's optional class weights ([C]).";
   let arguments = (ins Zero_FloatTensor:$dloss, Zero_FloatTensor:$input,
-                       RankedTensorOf<[I64]>:$labels, StrAttr:$reduction,
-                       OptionalAttr<I64Attr>:$ignore_index);
+                       RankedTensorOf<[I64]>:$labels, Optional<Zero_FloatTensor>:$weights,
+                       StrAttr:$reduction, OptionalAttr<I64Attr>:$ignore_index);
   let results = (outs Zero_FloatTensor:$dinput);
   let assemblyFormat = [{
-    $dloss `,` $input `,` $labels attr-dict `:` `(` type($dloss) `,` type($input) `,` type($labels) `)` `->` type($dinput)
+    $dloss `,` $input `,` $labels (`,` $weights^)? attr-dict `:` `(` type($dloss) `,` type($input) `,` type($labels) (`,` type($weights)^)? `)` `->` type($dinput)
   }];
+  let hasVerifier = 1;
 }
 
 def Zero_SoftmaxCrossEntropyLossGradOp : Zero_LossGradOp<"softmax_cross_entropy_loss_grad">;

@@ -212,8 +212,25 @@ FailureOr<DenseElementsAttr> Importer::convertTensor(const ::onnx::TensorProto &
 
 LogicalResult Importer::importParameters(ModuleOp module) {
   builder.setInsertionPointToEnd(module.getBody());
+  // A loss's class weights are data, not weights (PyTorch's loss `weight` is
+  // a buffer): such initializers become constants, kept in the exported model.
+  llvm::StringSet<> classWeights, otherUses;
+  for (const auto &node : model.graph().node()) {
+    bool loss = node.op_type() == "SoftmaxCrossEntropyLoss" ||
+                node.op_type() == "NegativeLogLikelihoodLoss";
+    for (int i = 0; i < node.input_size(); ++i)
+      (loss && i == 2 ? classWeights : otherUses).insert(node.input(i));
+  }
   for (const auto &init : model.graph().initializer()) {
     if (init.data_type() != ::onnx::TensorProto::FLOAT) {
+      constants[init.name()] = &init;
+      continue;
+    }
+    if (classWeights.contains(init.name())) {
+      if (otherUses.contains(init.name()))
+        return error(fileLoc) << "initializer '" << init.name()
+                              << "' is a loss's class weights and also used by other nodes, "
+                                 "which is not supported";
       constants[init.name()] = &init;
       continue;
     }
@@ -743,8 +760,7 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
     if (coerce)
       out = onnx::ReshapeOp::create(builder, loc, type, out);
   } else if (op == "SoftmaxCrossEntropyLoss" || op == "NegativeLogLikelihoodLoss") {
-    if (inputs.size() > 2 && inputs[2])
-      return nodeError(node) << "class weights are not supported";
+    Value weights = inputs.size() > 2 ? inputs[2] : Value();
     std::string reduction = "mean";
     if (const ::onnx::AttributeProto *r = attr("reduction"))
       reduction = r->s();
@@ -760,14 +776,15 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
           return failure();
         types.push_back(*logProb);
       }
-      auto loss = onnx::SoftmaxCrossEntropyLossOp::create(builder, loc, types, inputs[0],
-                                                          inputs[1], reductionAttr, ignoreIndex);
+      auto loss = onnx::SoftmaxCrossEntropyLossOp::create(
+          builder, loc, types, inputs[0], inputs[1], weights, reductionAttr, ignoreIndex);
       if (types.size() > 1)
         values[node.output(1)] = loss.getLogProb();
       out = loss.getLoss();
     } else {
       out = onnx::NegativeLogLikelihoodLossOp::create(builder, loc, resultType, inputs[0],
-                                                      inputs[1], reductionAttr, ignoreIndex);
+                                                      inputs[1], weights, reductionAttr,
+                                                      ignoreIndex);
     }
   } else if (op == "ReduceSum" || op == "ReduceMean") {
     SmallVector<int64_t> axes;

@@ -277,6 +277,14 @@ Status check_loss_output(const KernelCall& call, const LossGeometry& g, const Te
   return Status();
 }
 
+Status check_loss_weights(const KernelCall& call, const LossGeometry& g, const Tensor* weights) {
+  if (!weights) return Status();
+  ZERO_RETURN_IF_ERROR(expect_f32(call, *weights, "weights"));
+  if (weights->ndim != 1 || weights->dims[0] != g.c)
+    return fail(call, "weights " + tensor_shape_string(*weights) + " must be [" + std::to_string(g.c) + "]");
+  return Status();
+}
+
 Status check_log_prob(const KernelCall& call, const Tensor& scores, const Tensor* log_prob) {
   if (!log_prob) return Status();
   ZERO_RETURN_IF_ERROR(expect_f32(call, *log_prob, "log_prob"));

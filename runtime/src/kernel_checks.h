@@ -95,6 +95,8 @@ Status loss_geometry(const KernelCall& call, const Tensor& scores, const Tensor&
 // The loss (or dloss) operand: one element, or one per label without reduction.
 Status check_loss_output(const KernelCall& call, const LossGeometry& g, const Tensor& loss, const Tensor& labels,
                          const char* role);
+// The optional class weights (nullptr when absent): F32 [C].
+Status check_loss_weights(const KernelCall& call, const LossGeometry& g, const Tensor* weights);
 // The optional log_prob output (nullptr when absent) of SoftmaxCrossEntropyLoss.
 Status check_log_prob(const KernelCall& call, const Tensor& scores, const Tensor* log_prob);
 

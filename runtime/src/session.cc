@@ -81,7 +81,7 @@ bool arity(plan::Opcode op, Arity* a) {
   switch (op) {
     case O::Add: case O::Sub: case O::Mul: case O::Div: case O::Pow: case O::MatMul:
     case O::ReluGrad: case O::TanhGrad: case O::SigmoidGrad: case O::ErfGrad:
-    case O::SoftmaxGrad: case O::LogSoftmaxGrad: case O::NegativeLogLikelihoodLoss:
+    case O::SoftmaxGrad: case O::LogSoftmaxGrad:
     case O::Gather: case O::GatherGrad:
     case O::ConvGradInput: case O::ConvGradWeight: case O::MaxPoolGrad:
       *a = {2, 2, 1, 1}; return true;
@@ -95,7 +95,9 @@ bool arity(plan::Opcode op, Arity* a) {
     case O::Gemm: case O::Conv: *a = {2, 3, 1, 1}; return true;
     // argmax may be omitted when no gradient needs it.
     case O::MaxPool: *a = {1, 1, 1, 2}; return true;
-    case O::SoftmaxCrossEntropyLoss: *a = {2, 2, 1, 2}; return true;
+    // Losses take optional class weights as their last input.
+    case O::SoftmaxCrossEntropyLoss: *a = {2, 3, 1, 2}; return true;
+    case O::NegativeLogLikelihoodLoss: *a = {2, 3, 1, 1}; return true;
     case O::Fill: *a = {0, 0, 1, 1}; return true;
     case O::Concat: *a = {1, 1024, 1, 1}; return true;
     case O::Where: *a = {3, 3, 1, 1}; return true;
@@ -105,7 +107,7 @@ bool arity(plan::Opcode op, Arity* a) {
     // saved_mean and saved_inv_std (dscale, dbias) likewise.
     case O::BatchNormalization: case O::BatchNormalizationGrad: *a = {5, 5, 1, 3}; return true;
     case O::SoftmaxCrossEntropyLossGrad: case O::NegativeLogLikelihoodLossGrad:
-      *a = {3, 3, 1, 1}; return true;
+      *a = {3, 4, 1, 1}; return true;
     // Optimizers update in place; outputs, if listed, only document that.
     case O::SgdUpdate: *a = {2, 3, 0, 3}; return true;
     case O::AdamWUpdate: *a = {5, 5, 0, 5}; return true;

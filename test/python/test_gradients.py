@@ -2,7 +2,8 @@
 """Gradient rules of zero-opt's differentiable ONNX ops vs PyTorch autograd.
 
 Each case is a tiny ONNX model (opset 17) built with onnx.helper: the op's float
-inputs are FLOAT initializers (trainable parameters), and
+inputs are FLOAT initializers (trainable parameters; loss class weights are
+constants), and
     loss = ReduceSum(Mul(op_output, R))
 with R a random Constant node (so dloss/dop_output = R).  The model is compiled
 with --optimizer=sgd --lr=1 --momentum=0 --weight-decay=0, run for one step with
@@ -241,6 +242,24 @@ case("LogSoftmax + NegativeLogLikelihoodLoss", {"S": randn(6, 5)},
 case("SoftmaxCrossEntropyLoss 3-D scores [3,5,2]", {"S": randn(3, 5, 2)},
      lambda t: F.cross_entropy(t["S"], t["labels"]),
      [node("SoftmaxCrossEntropyLoss", ["S", "labels"])], inputs={"labels": np.array([[0, 4], [2, 2], [1, 3]], np.int64)})
+# Class weights W [C]: a FLOAT initializer (imported as a constant, not trained) or a graph input.
+W = positive(5, lo=0.2, hi=3.0)
+for reduction in ("mean", "sum", "none"):
+    for ignore in (None, 1):
+        kw = {"reduction": reduction, **({"ignore_index": ignore} if ignore is not None else {})}
+        tkw = {"reduction": reduction, "ignore_index": ignore if ignore is not None else -100}
+        for op, fn in [("SoftmaxCrossEntropyLoss", F.cross_entropy), ("NegativeLogLikelihoodLoss", F.nll_loss)]:
+            case(f"{op} weights reduction={reduction} ignore_index={ignore}", {"S": randn(6, 5)},
+                 lambda t, fn=fn, tkw=tkw: fn(t["S"], t["labels"], weight=torch.from_numpy(W).double(), **tkw),
+                 [node(op, ["S", "labels", "W"], **kw)], consts={"W": W}, inputs={"labels": LABELS})
+case("SoftmaxCrossEntropyLoss weights as a graph input, 3-D scores [3,5,2]", {"S": randn(3, 5, 2)},
+     lambda t: F.cross_entropy(t["S"], t["labels"], weight=t["W"]),
+     [node("SoftmaxCrossEntropyLoss", ["S", "labels", "W"])],
+     inputs={"labels": np.array([[0, 4], [2, 2], [1, 3]], np.int64), "W": W})
+case("LogSoftmax + NegativeLogLikelihoodLoss weights ignore_index=1", {"S": randn(6, 5)},
+     lambda t: F.nll_loss(torch.log_softmax(t["S"], 1), t["labels"], weight=torch.from_numpy(W).double(), ignore_index=1),
+     [node("LogSoftmax", ["S"], "ls", axis=1), node("NegativeLogLikelihoodLoss", ["ls", "labels", "W"], ignore_index=1)],
+     consts={"W": W}, inputs={"labels": LABELS})
 
 # --- transformer ops ----------------------------------------------------------------------
 IDS = np.array([[1, 3, 3], [0, 4, 1]], np.int64)
@@ -329,6 +348,10 @@ case("N=2 stage 3: SoftmaxCrossEntropyLoss ignore_index=1", {"S": randn(6, 5)},
      lambda t: F.cross_entropy(t["S"], t["labels"], ignore_index=1),
      [node("SoftmaxCrossEntropyLoss", ["S", "labels"], ignore_index=1)], inputs={"labels": LABELS},
      world_size=2, stage=3)
+case("N=2 stage 3: SoftmaxCrossEntropyLoss weights ignore_index=1", {"S": randn(6, 5)},
+     lambda t: F.cross_entropy(t["S"], t["labels"], weight=torch.from_numpy(W).double(), ignore_index=1),
+     [node("SoftmaxCrossEntropyLoss", ["S", "labels", "W"], ignore_index=1)], consts={"W": W},
+     inputs={"labels": LABELS}, world_size=2, stage=3)
 case("N=3 stage 3: odd-sized parameters Pow [5,7] [7]", {"A": positive(5, 7), "B": randn(7)},
      lambda t: torch.pow(t["A"], t["B"]), [node("Pow", ["A", "B"])], world_size=3, stage=3)
 

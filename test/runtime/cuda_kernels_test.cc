@@ -196,6 +196,15 @@ TEST_F(Cuda, Losses) {
       compare(Opcode::SoftmaxCrossEntropyLossGrad, {dloss, scores, labels}, {zeros({8, 10, 3})}, attrs, 1e-5, 1e-6);
       compare(Opcode::NegativeLogLikelihoodLossGrad, {dloss, scores, labels}, {zeros({8, 10, 3})}, attrs, 1e-5,
               1e-6);
+      // Class weights: the optional last input.
+      Buf weights = rnd({10}, 4, 0.1f, 3.f);
+      compare(Opcode::SoftmaxCrossEntropyLoss, {scores, labels, weights}, {zeros(loss_shape), zeros({8, 10, 3})},
+              attrs, 1e-5, 1e-5);
+      compare(Opcode::NegativeLogLikelihoodLoss, {scores, labels, weights}, {zeros(loss_shape)}, attrs, 1e-5, 1e-5);
+      compare(Opcode::SoftmaxCrossEntropyLossGrad, {dloss, scores, labels, weights}, {zeros({8, 10, 3})}, attrs,
+              1e-5, 1e-6);
+      compare(Opcode::NegativeLogLikelihoodLossGrad, {dloss, scores, labels, weights}, {zeros({8, 10, 3})}, attrs,
+              1e-5, 1e-6);
     }
 }
 

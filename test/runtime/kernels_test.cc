@@ -302,6 +302,7 @@ struct LossCase {
   Shape scores;  // [N, C, d...]
   plan::Reduction reduction;
   bool has_ignore;
+  bool weighted = false;  // class weights [C] as the optional last input
 };
 
 class Loss : public ::testing::TestWithParam<LossCase> {};
@@ -320,28 +321,31 @@ TEST_P(Loss, ForwardAndGradMatchReference) {
   Buf x = Buf::rand(s, -2, 2, 9), lab = Buf::ints(ls, labels);
   Buf logp{DType::F32, s, ref_softmax(x, 1, true), {}};
   const bool none = lc.reduction == plan::Reduction::None;
+  Buf weights = Buf::rand({C}, 0.1f, 3.f, 11);
+  auto cw = [&](int64_t l) { return lc.weighted ? double(weights.f[size_t(l)]) : 1.0; };
 
-  // Reference loss.
+  // Reference loss: Mean divides by the summed weight of counted labels.
   std::vector<float> per(size_t(N * inner));
-  double sum = 0;
-  int64_t count = 0;
+  double sum = 0, total = 0;
   for (int64_t n = 0; n < N; ++n)
     for (int64_t i = 0; i < inner; ++i) {
       const int64_t l = labels[size_t(n * inner + i)];
       if (lc.has_ignore && l == ignore) continue;
-      per[size_t(n * inner + i)] = -logp.f[size_t((n * C + l) * inner + i)];
+      per[size_t(n * inner + i)] = float(-cw(l) * logp.f[size_t((n * C + l) * inner + i)]);
       sum += per[size_t(n * inner + i)];
-      ++count;
+      total += cw(l);
     }
   std::vector<float> want_loss =
-      none ? per : std::vector<float>{float(lc.reduction == plan::Reduction::Mean ? sum / double(count) : sum)};
+      none ? per : std::vector<float>{float(lc.reduction == plan::Reduction::Mean ? sum / total : sum)};
 
   for (bool softmax : {true, false}) {
     Buf loss = Buf::zeros(none ? ls : Shape{}), lp = Buf::zeros(s);
     Buf* input = softmax ? &x : &logp;
     std::vector<Buf*> outs = {&loss};
     if (softmax) outs.push_back(&lp);
-    ASSERT_TRUE(run(softmax ? Opcode::SoftmaxCrossEntropyLoss : Opcode::NegativeLogLikelihoodLoss, {input, &lab}, outs,
+    std::vector<Buf*> ins = {input, &lab};
+    if (lc.weighted) ins.push_back(&weights);
+    ASSERT_TRUE(run(softmax ? Opcode::SoftmaxCrossEntropyLoss : Opcode::NegativeLogLikelihoodLoss, ins, outs,
                     loss_attr(lc.reduction, lc.has_ignore, ignore))
                     .ok());
     expect_near(loss.f, want_loss, 1e-5f);
@@ -349,8 +353,10 @@ TEST_P(Loss, ForwardAndGradMatchReference) {
 
     // Gradient.
     Buf dloss = none ? Buf::rand(ls, -1, 1, 10) : Buf{DType::F32, {}, {0.7f}, {}}, dx = Buf::rand(s);
-    ASSERT_TRUE(run(softmax ? Opcode::SoftmaxCrossEntropyLossGrad : Opcode::NegativeLogLikelihoodLossGrad,
-                    {&dloss, input, &lab}, {&dx}, loss_attr(lc.reduction, lc.has_ignore, ignore))
+    std::vector<Buf*> grad_ins = {&dloss, input, &lab};
+    if (lc.weighted) grad_ins.push_back(&weights);
+    ASSERT_TRUE(run(softmax ? Opcode::SoftmaxCrossEntropyLossGrad : Opcode::NegativeLogLikelihoodLossGrad, grad_ins,
+                    {&dx}, loss_attr(lc.reduction, lc.has_ignore, ignore))
                     .ok());
     std::vector<float> want(x.f.size());
     for (int64_t n = 0; n < N; ++n)
@@ -358,9 +364,9 @@ TEST_P(Loss, ForwardAndGradMatchReference) {
         const int64_t pos = n * inner + i, l = labels[size_t(pos)];
         const bool ign = lc.has_ignore && l == ignore;
         const double w = ign ? 0.0
-                         : none ? dloss.f[size_t(pos)]
-                         : lc.reduction == plan::Reduction::Mean ? dloss.f[0] / double(count)
-                                                                   : dloss.f[0];
+                         : none ? cw(l) * dloss.f[size_t(pos)]
+                         : lc.reduction == plan::Reduction::Mean ? cw(l) * dloss.f[0] / total
+                                                                   : cw(l) * dloss.f[0];
         for (int64_t c = 0; c < C; ++c) {
           const size_t j = size_t((n * C + c) * inner + i);
           const double onehot = c == l ? 1.0 : 0.0;
@@ -377,7 +383,21 @@ INSTANTIATE_TEST_SUITE_P(Reductions, Loss,
                                            LossCase{{5, 4}, plan::Reduction::Sum, true},
                                            LossCase{{5, 4}, plan::Reduction::None, true},
                                            LossCase{{3, 4, 2, 2}, plan::Reduction::Mean, true},
-                                           LossCase{{3, 4, 2}, plan::Reduction::None, false}));
+                                           LossCase{{3, 4, 2}, plan::Reduction::None, false},
+                                           LossCase{{5, 4}, plan::Reduction::Mean, false, true},
+                                           LossCase{{5, 4}, plan::Reduction::Mean, true, true},
+                                           LossCase{{5, 4}, plan::Reduction::Sum, false, true},
+                                           LossCase{{5, 4}, plan::Reduction::Sum, true, true},
+                                           LossCase{{5, 4}, plan::Reduction::None, true, true},
+                                           LossCase{{3, 4, 2, 2}, plan::Reduction::Mean, true, true},
+                                           LossCase{{3, 4, 2}, plan::Reduction::None, false, true}));
+
+TEST(LossErrors, WeightsShape) {
+  Buf x = Buf::rand({2, 3}), lab = Buf::ints({2}, {0, 2}), w = Buf::rand({4}), loss = Buf::zeros({});
+  Status st = run(Opcode::NegativeLogLikelihoodLoss, {&x, &lab, &w}, {&loss}, loss_attr(plan::Reduction::Mean));
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("weights [4] must be [3]"), std::string::npos) << st.message();
+}
 
 TEST(LossErrors, LabelOutOfRange) {
   Buf x = Buf::rand({2, 3}), lab = Buf::ints({2}, {0, 3}), loss = Buf::zeros({});

@@ -260,8 +260,9 @@ Status check_labels(const KernelCall& call, const LossGeometry& g, const Tensor&
   return Status();
 }
 
-// Writes the reduced or per-position loss from per-position values.
-void reduce_loss(const LossGeometry& g, const std::vector<double>& per, int64_t count, float* out) {
+// Writes the reduced or per-position loss from per-position values; Mean
+// divides by `total`, the summed weight of the counted labels.
+void reduce_loss(const LossGeometry& g, const std::vector<double>& per, double total, float* out) {
   if (g.reduction == plan::Reduction::None) {
     for (size_t i = 0; i < per.size(); ++i) out[i] = float(per[i]);
     return;
@@ -269,24 +270,30 @@ void reduce_loss(const LossGeometry& g, const std::vector<double>& per, int64_t 
   double sum = 0;
   for (double v : per) sum += v;
   // Mean over zero counted labels is 0/0 = NaN, as in PyTorch and ONNX.
-  out[0] = float(g.reduction == plan::Reduction::Mean ? sum / double(count) : sum);
+  out[0] = float(g.reduction == plan::Reduction::Mean ? sum / total : sum);
 }
+
+// A label's class weight (1 without weights); only for counted labels.
+inline double class_weight(const float* weights, int64_t label) { return weights ? double(weights[label]) : 1.0; }
 
 // Shared by both losses: kSoftmax applies log_softmax over the class axis
 // first (optionally storing it in a second output).
 template <bool kSoftmax>
 Status loss_impl(const KernelCall& call) {
   const Tensor &scores = call.in[0], &labels = call.in[1], &loss = call.out[0];
+  const Tensor* weights = call.num_in > 2 ? &call.in[2] : nullptr;
   LossGeometry g;
   ZERO_RETURN_IF_ERROR(loss_geometry(call, scores, labels, &g));
   ZERO_RETURN_IF_ERROR(check_loss_output(call, g, loss, labels, "loss"));
+  ZERO_RETURN_IF_ERROR(check_loss_weights(call, g, weights));
   ZERO_RETURN_IF_ERROR(check_labels(call, g, labels));
   const Tensor* log_prob = kSoftmax && call.num_out > 1 ? &call.out[1] : nullptr;
   ZERO_RETURN_IF_ERROR(check_log_prob(call, scores, log_prob));
   const float* px = scores.f32();
+  const float* pw = weights ? weights->f32() : nullptr;
   const int64_t* pl = labels.i64();
   std::vector<double> per(size_t(g.n * g.inner), 0.0);
-  int64_t count = 0;
+  double total = 0;
   for (int64_t b = 0; b < g.n; ++b)
     for (int64_t in = 0; in < g.inner; ++in) {
       const int64_t pos = b * g.inner + in, base = b * g.c * g.inner + in;
@@ -300,40 +307,46 @@ Status loss_impl(const KernelCall& call) {
         lse = mx + float(std::log(sum));
       }
       if (!g.ignored(label)) {
-        per[pos] = -(double(px[base + label * g.inner]) - lse);
-        ++count;
+        const double cw = class_weight(pw, label);
+        per[pos] = -(double(px[base + label * g.inner]) - lse) * cw;
+        total += cw;
       }
       if (log_prob)
         for (int64_t c = 0; c < g.c; ++c) log_prob->f32()[base + c * g.inner] = px[base + c * g.inner] - lse;
     }
-  reduce_loss(g, per, count, loss.f32());
+  reduce_loss(g, per, total, loss.f32());
   return Status();
 }
 
-// (dloss, scores|log_probs, labels) -> dinput.
+// (dloss, scores|log_probs, labels, [weights]) -> dinput.
 template <bool kSoftmax>
 Status loss_grad_impl(const KernelCall& call) {
   const Tensor &dloss = call.in[0], &x = call.in[1], &labels = call.in[2], &dx = call.out[0];
+  const Tensor* weights = call.num_in > 3 ? &call.in[3] : nullptr;
   LossGeometry g;
   ZERO_RETURN_IF_ERROR(loss_geometry(call, x, labels, &g));
   ZERO_RETURN_IF_ERROR(check_loss_output(call, g, dloss, labels, "dloss"));
+  ZERO_RETURN_IF_ERROR(check_loss_weights(call, g, weights));
   ZERO_RETURN_IF_ERROR(check_labels(call, g, labels));
   ZERO_RETURN_IF_ERROR(expect_f32(call, dx, "dinput"));
   ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, dx, "input and dinput"));
   const float *px = x.f32(), *pd = dloss.f32();
+  const float* pw = weights ? weights->f32() : nullptr;
   const int64_t* pl = labels.i64();
   float* pdx = dx.f32();
-  int64_t count = 0;
-  for (int64_t i = 0; i < labels.numel; ++i) count += !g.ignored(pl[i]);
+  double total = 0;  // Mean's divisor: the summed weight of the counted labels
+  for (int64_t i = 0; i < labels.numel; ++i)
+    if (!g.ignored(pl[i])) total += class_weight(pw, pl[i]);
   for (int64_t b = 0; b < g.n; ++b)
     for (int64_t in = 0; in < g.inner; ++in) {
       const int64_t pos = b * g.inner + in, base = b * g.c * g.inner + in;
       const int64_t label = pl[pos];
       float w = 0.f;
       if (!g.ignored(label)) {
-        w = g.reduction == plan::Reduction::None ? pd[pos]
-            : g.reduction == plan::Reduction::Mean ? float(double(pd[0]) / double(count))
-                                                    : pd[0];
+        const double cw = class_weight(pw, label);
+        w = g.reduction == plan::Reduction::None ? float(double(pd[pos]) * cw)
+            : g.reduction == plan::Reduction::Mean ? float(double(pd[0]) * cw / total)
+                                                    : float(double(pd[0]) * cw);
       }
       if (kSoftmax) {
         float mx = -INFINITY;

@@ -252,33 +252,39 @@ Status loss_args(const KernelCall& call, const Tensor& scores, const Tensor& lab
 template <bool kSoftmax, bool kRun>
 Status loss(const KernelCall& call) {
   const Tensor &scores = call.in[0], &labels = call.in[1], &out = call.out[0];
+  const Tensor* weights = call.num_in > 2 ? &call.in[2] : nullptr;
   LossGeometry lg;
   cuda::LossArgs g;
   ZERO_RETURN_IF_ERROR(loss_args(call, scores, labels, &lg, &g));
   ZERO_RETURN_IF_ERROR(check_loss_output(call, lg, out, labels, "loss"));
+  ZERO_RETURN_IF_ERROR(check_loss_weights(call, lg, weights));
   const Tensor* log_prob = kSoftmax && call.num_out > 1 ? &call.out[1] : nullptr;
   ZERO_RETURN_IF_ERROR(check_log_prob(call, scores, log_prob));
   if (!kRun) return Status();
   void* s;
   ZERO_RETURN_IF_ERROR(scratch(size_t(g.n * g.inner + 2) * sizeof(double), &s));
-  return launched(call, cuda::loss(g_dev->stream, g, kSoftmax, scores.f32(), labels.i64(), out.f32(),
-                                   log_prob ? log_prob->f32() : nullptr, static_cast<double*>(s), g_dev->err));
+  return launched(call, cuda::loss(g_dev->stream, g, kSoftmax, scores.f32(), labels.i64(),
+                                   weights ? weights->f32() : nullptr, out.f32(), log_prob ? log_prob->f32() : nullptr,
+                                   static_cast<double*>(s), g_dev->err));
 }
 
 template <bool kSoftmax, bool kRun>
 Status loss_grad(const KernelCall& call) {
   const Tensor &dloss = call.in[0], &x = call.in[1], &labels = call.in[2], &dx = call.out[0];
+  const Tensor* weights = call.num_in > 3 ? &call.in[3] : nullptr;
   LossGeometry lg;
   cuda::LossArgs g;
   ZERO_RETURN_IF_ERROR(loss_args(call, x, labels, &lg, &g));
   ZERO_RETURN_IF_ERROR(check_loss_output(call, lg, dloss, labels, "dloss"));
+  ZERO_RETURN_IF_ERROR(check_loss_weights(call, lg, weights));
   ZERO_RETURN_IF_ERROR(expect_f32(call, dx, "dinput"));
   ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, dx, "input and dinput"));
   if (!kRun) return Status();
   void* s;
   ZERO_RETURN_IF_ERROR(scratch(2 * sizeof(double), &s));
-  return launched(call, cuda::loss_grad(g_dev->stream, g, kSoftmax, dloss.f32(), x.f32(), labels.i64(), dx.f32(),
-                                        static_cast<double*>(s), g_dev->err));
+  return launched(call, cuda::loss_grad(g_dev->stream, g, kSoftmax, dloss.f32(), x.f32(), labels.i64(),
+                                        weights ? weights->f32() : nullptr, dx.f32(), static_cast<double*>(s),
+                                        g_dev->err));
 }
 
 // ---- reductions and layout ------------------------------------------------------

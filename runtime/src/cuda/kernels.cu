@@ -265,6 +265,13 @@ __device__ __forceinline__ bool ignored(const LossArgs& a, int64_t label) {
   return a.has_ignore && label == a.ignore_index;
 }
 
+// What a position adds to Mean's divisor: its label's class weight (1
+// without weights), 0 if ignored or out of range (reported by the kernels).
+__device__ __forceinline__ double counted_weight(const LossArgs& a, const float* weights, int64_t label) {
+  if (ignored(a, label) || label < 0 || label >= a.c) return 0.0;
+  return weights ? double(weights[label]) : 1.0;
+}
+
 // max and sum(exp(x - max)) over the classes of one position (block-wide).
 __device__ void class_stats(const float* x, int64_t base, const LossArgs& a, float* mx_out, double* sum_out) {
   float mx = -INFINITY;
@@ -277,8 +284,8 @@ __device__ void class_stats(const float* x, int64_t base, const LossArgs& a, flo
 }
 
 // One block per position: per-position loss into per[pos] (0 if ignored).
-__global__ void loss_k(LossArgs a, bool softmax, const float* x, const int64_t* labels, float* out, float* log_prob,
-                       double* per, int* err) {
+__global__ void loss_k(LossArgs a, bool softmax, const float* x, const int64_t* labels, const float* weights,
+                       float* out, float* log_prob, double* per, int* err) {
   const int64_t pos = blockIdx.x, b = pos / a.inner, in = pos % a.inner;
   const int64_t base = b * a.c * a.inner + in;
   const int64_t label = labels[pos];
@@ -293,7 +300,7 @@ __global__ void loss_k(LossArgs a, bool softmax, const float* x, const int64_t* 
     double v = 0;
     if (!ignored(a, label)) {
       if (label < 0 || label >= a.c) report(err, kErrLabel * 1024 + a.opcode);
-      else v = -(double(x[base + label * a.inner]) - lse);
+      else v = -(double(x[base + label * a.inner]) - lse) * counted_weight(a, weights, label);
     }
     per[pos] = v;
     if (a.reduction == 2) out[pos] = float(v);
@@ -304,20 +311,22 @@ __global__ void loss_k(LossArgs a, bool softmax, const float* x, const int64_t* 
   }
 }
 
-// Single block: count of counted labels into scratch[0] (as a double).
-__global__ void count_k(LossArgs a, const int64_t* labels, int64_t positions, double* count_out) {
+// Single block: Mean's divisor (the summed weight of counted labels) into scratch[0].
+__global__ void count_k(LossArgs a, const int64_t* labels, const float* weights, int64_t positions,
+                        double* count_out) {
   double cnt = 0;
-  for (int64_t i = threadIdx.x; i < positions; i += blockDim.x) cnt += ignored(a, labels[i]) ? 0.0 : 1.0;
+  for (int64_t i = threadIdx.x; i < positions; i += blockDim.x) cnt += counted_weight(a, weights, labels[i]);
   cnt = block_sum(cnt);
   if (threadIdx.x == 0) *count_out = cnt;
 }
 
 // Single block: the reduced loss.
-__global__ void loss_reduce_k(LossArgs a, const int64_t* labels, const double* per, int64_t positions, float* out) {
+__global__ void loss_reduce_k(LossArgs a, const int64_t* labels, const float* weights, const double* per,
+                              int64_t positions, float* out) {
   double sum = 0, cnt = 0;
   for (int64_t i = threadIdx.x; i < positions; i += blockDim.x) {
     sum += per[i];
-    cnt += ignored(a, labels[i]) ? 0.0 : 1.0;
+    cnt += counted_weight(a, weights, labels[i]);
   }
   sum = block_sum(sum);
   cnt = block_sum(cnt);
@@ -325,7 +334,7 @@ __global__ void loss_reduce_k(LossArgs a, const int64_t* labels, const double* p
 }
 
 __global__ void loss_grad_k(LossArgs a, bool softmax, const float* dloss, const float* x, const int64_t* labels,
-                            float* dx, const double* count, int* err) {
+                            const float* weights, float* dx, const double* count, int* err) {
   const int64_t pos = blockIdx.x, b = pos / a.inner, in = pos % a.inner;
   const int64_t base = b * a.c * a.inner + in;
   const int64_t label = labels[pos];
@@ -334,7 +343,10 @@ __global__ void loss_grad_k(LossArgs a, bool softmax, const float* dloss, const 
     if (label < 0 || label >= a.c) {
       if (threadIdx.x == 0) report(err, kErrLabel * 1024 + a.opcode);
     } else {
-      w = a.reduction == 2 ? dloss[pos] : a.reduction == 1 ? float(double(dloss[0]) / *count) : dloss[0];
+      const double cw = counted_weight(a, weights, label);
+      w = a.reduction == 2   ? float(double(dloss[pos]) * cw)
+          : a.reduction == 1 ? float(double(dloss[0]) * cw / *count)
+                             : float(double(dloss[0]) * cw);
     }
   }
   if (softmax) {
@@ -836,21 +848,23 @@ cudaError_t softmax_grad(cudaStream_t st, const float* dy, const float* y, float
   return cudaGetLastError();
 }
 
-cudaError_t loss(cudaStream_t st, const LossArgs& a, bool softmax, const float* x, const int64_t* labels, float* out,
-                 float* log_prob, double* scratch, int* err) {
+cudaError_t loss(cudaStream_t st, const LossArgs& a, bool softmax, const float* x, const int64_t* labels,
+                 const float* weights, float* out, float* log_prob, double* scratch, int* err) {
   const int64_t positions = a.n * a.inner;
-  if (positions > 0) loss_k<<<unsigned(positions), row_threads(a.c), 0, st>>>(a, softmax, x, labels, out, log_prob,
-                                                                              scratch, err);
-  if (a.reduction != 2) loss_reduce_k<<<1, 256, 0, st>>>(a, labels, scratch, positions, out);
+  if (positions > 0)
+    loss_k<<<unsigned(positions), row_threads(a.c), 0, st>>>(a, softmax, x, labels, weights, out, log_prob, scratch,
+                                                              err);
+  if (a.reduction != 2) loss_reduce_k<<<1, 256, 0, st>>>(a, labels, weights, scratch, positions, out);
   return cudaGetLastError();
 }
 
 cudaError_t loss_grad(cudaStream_t st, const LossArgs& a, bool softmax, const float* dloss, const float* x,
-                      const int64_t* labels, float* dx, double* scratch, int* err) {
+                      const int64_t* labels, const float* weights, float* dx, double* scratch, int* err) {
   const int64_t positions = a.n * a.inner;
   if (positions == 0) return cudaSuccess;
-  count_k<<<1, 256, 0, st>>>(a, labels, positions, scratch);
-  loss_grad_k<<<unsigned(positions), row_threads(a.c), 0, st>>>(a, softmax, dloss, x, labels, dx, scratch, err);
+  count_k<<<1, 256, 0, st>>>(a, labels, weights, positions, scratch);
+  loss_grad_k<<<unsigned(positions), row_threads(a.c), 0, st>>>(a, softmax, dloss, x, labels, weights, dx, scratch,
+                                                                err);
   return cudaGetLastError();
 }
 

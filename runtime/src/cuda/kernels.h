@@ -62,8 +62,10 @@ cudaError_t softmax(cudaStream_t st, const float* x, float* y, int64_t outer, in
 cudaError_t softmax_grad(cudaStream_t st, const float* dy, const float* y, float* dx, int64_t outer, int64_t n,
                          int64_t inner, bool log);
 
-// Losses over scores [n, c, inner], labels [n, inner]. reduction: 0 sum,
-// 1 mean, 2 none. `scratch` holds n * inner doubles + 2 doubles.
+// Losses over scores [n, c, inner], labels [n, inner], optional class
+// weights [c] (nullptr: all 1). reduction: 0 sum, 1 mean (divided by the
+// summed weight of counted labels), 2 none. `scratch` holds n * inner
+// doubles + 2 doubles.
 struct LossArgs {
   int64_t n, c, inner;
   int reduction;
@@ -71,10 +73,10 @@ struct LossArgs {
   int64_t ignore_index;
   int opcode;
 };
-cudaError_t loss(cudaStream_t st, const LossArgs& a, bool softmax, const float* x, const int64_t* labels, float* out,
-                 float* log_prob, double* scratch, int* err);
+cudaError_t loss(cudaStream_t st, const LossArgs& a, bool softmax, const float* x, const int64_t* labels,
+                 const float* weights, float* out, float* log_prob, double* scratch, int* err);
 cudaError_t loss_grad(cudaStream_t st, const LossArgs& a, bool softmax, const float* dloss, const float* x,
-                      const int64_t* labels, float* dx, double* scratch, int* err);
+                      const int64_t* labels, const float* weights, float* dx, double* scratch, int* err);
 
 // Gather over data [outer, n, inner] with q indices; elem 4 or 8 bytes.
 cudaError_t gather(cudaStream_t st, const void* data, const int64_t* idx, void* y, int elem, int64_t outer, int64_t n,

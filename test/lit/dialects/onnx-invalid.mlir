@@ -136,6 +136,14 @@ func.func @loss_labels(%a: tensor<4x3xf32>, %y: tensor<3xi64>) -> tensor<f32> {
 
 // -----
 
+func.func @loss_weights(%a: tensor<4x3xf32>, %y: tensor<4xi64>, %w: tensor<4xf32>) -> tensor<f32> {
+  // expected-error @+1 {{'onnx.NegativeLogLikelihoodLoss' op weights must have shape [C] = [3]}}
+  %0 = onnx.NegativeLogLikelihoodLoss %a, %y, %w : (tensor<4x3xf32>, tensor<4xi64>, tensor<4xf32>) -> tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
 func.func @loss_reduction(%a: tensor<4x3xf32>, %y: tensor<4xi64>) -> tensor<f32> {
   // expected-error @+1 {{'onnx.SoftmaxCrossEntropyLoss' op unknown reduction 'max'}}
   %0 = onnx.SoftmaxCrossEntropyLoss %a, %y {reduction = "max"} : (tensor<4x3xf32>, tensor<4xi64>) -> tensor<f32>

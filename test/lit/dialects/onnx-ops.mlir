@@ -34,6 +34,11 @@ func.func @ops(%a: tensor<2x3xf32>, %b: tensor<3xf32>, %w: tensor<4x3xf32>, %y: 
   %12 = onnx.NegativeLogLikelihoodLoss %10, %y {ignore_index = -1 : i64, reduction = "sum"} : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<f32>
   // CHECK: onnx.SoftmaxCrossEntropyLoss %{{.*}}, %{{.*}} {reduction = "none"} : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<2xf32>, tensor<2x3xf32>
   %13:2 = onnx.SoftmaxCrossEntropyLoss %10, %y {reduction = "none"} : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<2xf32>, tensor<2x3xf32>
+  // CHECK: onnx.SoftmaxCrossEntropyLoss %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x3xf32>, tensor<2xi64>, tensor<3xf32>) -> tensor<f32>
+  %w3 = onnx.Constant dense<[1.0, 2.0, 0.5]> : tensor<3xf32>
+  %sce_w = onnx.SoftmaxCrossEntropyLoss %10, %y, %w3 : (tensor<2x3xf32>, tensor<2xi64>, tensor<3xf32>) -> tensor<f32>
+  // CHECK: onnx.NegativeLogLikelihoodLoss %{{.*}}, %{{.*}}, %{{.*}} {reduction = "none"} : (tensor<2x3xf32>, tensor<2xi64>, tensor<3xf32>) -> tensor<2xf32>
+  %nll_w = onnx.NegativeLogLikelihoodLoss %10, %y, %w3 {reduction = "none"} : (tensor<2x3xf32>, tensor<2xi64>, tensor<3xf32>) -> tensor<2xf32>
   // CHECK: onnx.ReduceSum %{{.*}} {axes = array<i64>, keepdims = false} : tensor<2xf32> -> tensor<f32>
   %14 = onnx.ReduceSum %13#0 {axes = array<i64>, keepdims = false} : tensor<2xf32> -> tensor<f32>
   return %14 : tensor<f32>

@@ -91,3 +91,11 @@ func.func @reduce_scatter_reduction(%g: tensor<2xf32>) {
   %0 = zero.reduce_scatter %g "avg" {world_size = 2 : i64} : tensor<2xf32> -> tensor<1xf32>
   return
 }
+
+// -----
+
+func.func @loss_grad_weights(%s: tensor<f32>, %x: tensor<2x5xf32>, %y: tensor<2xi64>, %w: tensor<2xf32>) -> tensor<2x5xf32> {
+  // expected-error @+1 {{'zero.softmax_cross_entropy_loss_grad' op weights must have shape [C] = [5]}}
+  %0 = zero.softmax_cross_entropy_loss_grad %s, %x, %y, %w {reduction = "mean"} : (tensor<f32>, tensor<2x5xf32>, tensor<2xi64>, tensor<2xf32>) -> tensor<2x5xf32>
+  return %0 : tensor<2x5xf32>
+}

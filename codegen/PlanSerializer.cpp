@@ -180,7 +180,7 @@ Serializer::attributes(plan::InstrOp op, fb::Opcode opcode) {
     auto kernel = i64s("kernel_shape"), strides = i64s("strides"), pads = i64s("pads");
     return std::make_pair(fb::Attrs::PoolAttrs,
                           fb::CreatePoolAttrs(fbb, kernel, strides, pads,
-                                              boolean("count_include_pad"))
+                                              boolean("count_include_pad"), boolean("ceil_mode"))
                               .Union());
   }
   case fb::Opcode::BatchNormalization:

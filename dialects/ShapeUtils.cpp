@@ -28,4 +28,15 @@ int64_t shardNumel(int64_t numel, int64_t worldSize) {
   return (numel + worldSize - 1) / worldSize;
 }
 
+int64_t windowOutputSize(int64_t in, int64_t padBegin, int64_t padEnd, int64_t span,
+                         int64_t stride, bool ceilMode) {
+  int64_t room = in + padBegin + padEnd - span;
+  if (room < 0)
+    return -1;
+  int64_t out = (ceilMode ? (room + stride - 1) / stride : room / stride) + 1;
+  if (ceilMode && (out - 1) * stride >= in + padBegin)
+    --out;
+  return out;
+}
+
 } // namespace zero

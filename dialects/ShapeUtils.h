@@ -22,6 +22,13 @@ std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank);
 /// Elements in a shard: ceil(numel / worldSize).
 int64_t shardNumel(int64_t numel, int64_t worldSize);
 
+/// Output size of a sliding window of `span` = dilation * (kernel - 1) + 1
+/// elements along an axis of `in` padded by `padBegin` and `padEnd`; -1 if
+/// the window does not fit. ceilMode rounds up as PyTorch (and ONNX opset
+/// 19) do: the last window must start inside the input or the begin padding.
+int64_t windowOutputSize(int64_t in, int64_t padBegin, int64_t padEnd, int64_t span,
+                         int64_t stride, bool ceilMode);
+
 /// The ranked tensor type of `v`; every value in the pipeline has one.
 inline mlir::RankedTensorType tensorType(mlir::Value v) {
   return mlir::cast<mlir::RankedTensorType>(v.getType());

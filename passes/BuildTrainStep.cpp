@@ -471,14 +471,15 @@ LogicalResult GradientBuilder::differentiate(Operation *op) {
         give(pool.getInput(),
              MaxPoolGradOp::create(b, loc, pool.getInput().getType(), grad(), pool.getArgmax(),
                                    pool.getKernelShapeAttr(), pool.getStridesAttr(),
-                                   pool.getPadsAttr()));
+                                   pool.getPadsAttr(), pool.getCeilModeAttr()));
         return success();
       })
       .Case([&](ox::AveragePoolOp pool) {
         give(pool.getInput(),
              AveragePoolGradOp::create(b, loc, pool.getInput().getType(), grad(),
                                        pool.getKernelShapeAttr(), pool.getStridesAttr(),
-                                       pool.getPadsAttr(), pool.getCountIncludePadAttr()));
+                                       pool.getPadsAttr(), pool.getCountIncludePadAttr(),
+                                       pool.getCeilModeAttr()));
         return success();
       })
       .Case([&](ox::BatchNormalizationOp norm) -> LogicalResult {

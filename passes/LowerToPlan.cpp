@@ -348,6 +348,8 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
                                       attr("pads", op->getAttr("pads"))};
     if (Attribute include = op->getAttr("count_include_pad"))
       attrs.push_back(attr("count_include_pad", include));
+    if (auto ceil = op->getAttrOfType<BoolAttr>("ceil_mode"); ceil && ceil.getValue())
+      attrs.push_back(attr("ceil_mode", ceil));
     return attrs;
   };
   auto axisAttr = [&](int64_t axis, Value input) {

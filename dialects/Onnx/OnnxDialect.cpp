@@ -352,7 +352,8 @@ namespace {
 /// Checks 2-D window attributes and returns the output spatial sizes.
 FailureOr<SmallVector<int64_t>> windowOutput(Operation *op, RankedTensorType input,
                                              ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
-                                             ArrayRef<int64_t> pads, ArrayRef<int64_t> dilations) {
+                                             ArrayRef<int64_t> pads, ArrayRef<int64_t> dilations,
+                                             bool ceilMode = false) {
   if (input.getRank() != 4)
     return op->emitOpError("supports 2-D (NCHW) inputs only");
   if (kernel.size() != 2 || strides.size() != 2 || pads.size() != 4 || dilations.size() != 2)
@@ -361,11 +362,11 @@ FailureOr<SmallVector<int64_t>> windowOutput(Operation *op, RankedTensorType inp
   for (int i = 0; i < 2; ++i) {
     if (strides[i] < 1 || dilations[i] < 1 || kernel[i] < 1 || pads[i] < 0 || pads[i + 2] < 0)
       return op->emitOpError("window attributes must be positive (pads non-negative)");
-    int64_t span = dilations[i] * (kernel[i] - 1) + 1;
-    int64_t padded = input.getDimSize(2 + i) + pads[i] + pads[i + 2];
-    if (padded < span)
+    int64_t size = zero::windowOutputSize(input.getDimSize(2 + i), pads[i], pads[i + 2],
+                                          dilations[i] * (kernel[i] - 1) + 1, strides[i], ceilMode);
+    if (size < 0)
       return op->emitOpError("window is larger than the padded input");
-    out.push_back((padded - span) / strides[i] + 1);
+    out.push_back(size);
   }
   return out;
 }
@@ -395,7 +396,8 @@ template <typename PoolOp>
 LogicalResult verifyPool(PoolOp op, ArrayRef<Type> resultTypes) {
   auto in = op.getInput().getType();
   SmallVector<int64_t> dilations{1, 1};
-  auto spatial = windowOutput(op, in, op.getKernelShape(), op.getStrides(), op.getPads(), dilations);
+  auto spatial = windowOutput(op, in, op.getKernelShape(), op.getStrides(), op.getPads(), dilations,
+                              op.getCeilMode());
   if (failed(spatial))
     return failure();
   SmallVector<int64_t> expected{in.getDimSize(0), in.getDimSize(1), (*spatial)[0], (*spatial)[1]};

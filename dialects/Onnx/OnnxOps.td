@@ -243,10 +243,14 @@ def Onnx_MaxPoolOp : Onnx_Op<"MaxPool"> {
   let description = [{
     `argmax` holds, for every output element, the flat index h * W + w of
     its maximum within the input's [n, c] plane: what the gradient needs.
-    (ONNX's optional Indices output is not supported.)
+    (ONNX's optional Indices output is not supported.) With `ceil_mode` the
+    output size rounds up, as PyTorch's (the last window must start inside
+    the input or the top/left padding); windows may then reach past the
+    bottom/right padding.
   }];
   let arguments = (ins Onnx_FloatTensor:$input, DenseI64ArrayAttr:$kernel_shape,
-                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads);
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
   let results = (outs Onnx_FloatTensor:$result, RankedTensorOf<[I64]>:$argmax);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
@@ -254,9 +258,16 @@ def Onnx_MaxPoolOp : Onnx_Op<"MaxPool"> {
 
 def Onnx_AveragePoolOp : Onnx_Op<"AveragePool"> {
   let summary = "2-D average pooling";
+  let description = [{
+    `ceil_mode` as for MaxPool. With `count_include_pad` the divisor counts
+    the window's positions inside the padded input, so a window reaching
+    past the bottom/right padding (ceil_mode) is not divided by the full
+    kernel size (PyTorch's avg_pool2d).
+  }];
   let arguments = (ins Onnx_FloatTensor:$input, DenseI64ArrayAttr:$kernel_shape,
                        DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
-                       BoolAttr:$count_include_pad);
+                       BoolAttr:$count_include_pad,
+                       DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
   let results = (outs Onnx_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;

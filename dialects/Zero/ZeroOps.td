@@ -142,7 +142,7 @@ def Zero_MaxPoolGradOp : Zero_Op<"max_pool_grad", [Pure]> {
   let summary = "dy added at each window's maximum (from MaxPool's argmax)";
   let arguments = (ins Zero_FloatTensor:$dy, RankedTensorOf<[I64]>:$argmax,
                        DenseI64ArrayAttr:$kernel_shape, DenseI64ArrayAttr:$strides,
-                       DenseI64ArrayAttr:$pads);
+                       DenseI64ArrayAttr:$pads, DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
   let results = (outs Zero_FloatTensor:$dx);
   let assemblyFormat = "$dy `,` $argmax attr-dict `:` functional-type(operands, results)";
 }
@@ -151,7 +151,8 @@ def Zero_AveragePoolGradOp : Zero_Op<"average_pool_grad", [Pure]> {
   let summary = "dy spread evenly over each window";
   let arguments = (ins Zero_FloatTensor:$dy, DenseI64ArrayAttr:$kernel_shape,
                        DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
-                       BoolAttr:$count_include_pad);
+                       BoolAttr:$count_include_pad,
+                       DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
   let results = (outs Zero_FloatTensor:$dx);
   let assemblyFormat = "$dy attr-dict `:` functional-type(operands, results)";
 }

@@ -86,7 +86,7 @@ private:
   LogicalResult importSlice(const ::onnx::NodeProto &node);
   LogicalResult importBatchNormalization(const ::onnx::NodeProto &node);
   /// 2-D window attributes with ONNX's defaults; fails on what zero does not
-  /// model (auto_pad, ceil_mode, storage_order).
+  /// model (auto_pad, storage_order).
   LogicalResult windowAttributes(const ::onnx::NodeProto &node, SmallVector<int64_t> &kernel,
                                  SmallVector<int64_t> &strides, SmallVector<int64_t> &pads,
                                  SmallVector<int64_t> &dilations);
@@ -714,6 +714,20 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
       return failure();
     if (llvm::any_of(dilations, [](int64_t d) { return d != 1; }))
       return nodeError(node) << "dilated pooling is not supported";
+    bool ceilMode = attrInt("ceil_mode", 0) != 0;
+    if (ceilMode) {
+      // ONNX before opset 19 (and its shape inference here) keeps a last
+      // window that starts in the end padding; PyTorch and opset 19 drop it.
+      auto in = cast<RankedTensorType>(inputs[0].getType());
+      auto out = cast<RankedTensorType>(resultType);
+      for (int i = 0; i < 2; ++i) {
+        int64_t size = windowOutputSize(in.getDimSize(2 + i), pads[i], pads[i + 2], kernel[i],
+                                        strides[i], true);
+        if (size >= 0 && out.getDimSize(2 + i) != size)
+          return nodeError(node) << "ceil_mode: ONNX infers a last window that starts in the end "
+                                    "padding; zero drops it, as PyTorch and opset 19 do";
+      }
+    }
     if (op == "MaxPool") {
       if (node.output_size() > 1 && !node.output(1).empty())
         return nodeError(node) << "the Indices output is not supported";
@@ -721,14 +735,15 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
       out = onnx::MaxPoolOp::create(builder, loc, TypeRange{resultType, argmaxType}, inputs[0],
                                     builder.getDenseI64ArrayAttr(kernel),
                                     builder.getDenseI64ArrayAttr(strides),
-                                    builder.getDenseI64ArrayAttr(pads))
+                                    builder.getDenseI64ArrayAttr(pads), builder.getBoolAttr(ceilMode))
                 .getResult();
     } else {
       out = onnx::AveragePoolOp::create(builder, loc, resultType, inputs[0],
                                         builder.getDenseI64ArrayAttr(kernel),
                                         builder.getDenseI64ArrayAttr(strides),
                                         builder.getDenseI64ArrayAttr(pads),
-                                        builder.getBoolAttr(attrInt("count_include_pad", 0)));
+                                        builder.getBoolAttr(attrInt("count_include_pad", 0)),
+                                        builder.getBoolAttr(ceilMode));
     }
   } else if (op == "GlobalAveragePool") {
     int64_t rank = cast<RankedTensorType>(inputs[0].getType()).getRank();
@@ -851,8 +866,7 @@ LogicalResult Importer::windowAttributes(const ::onnx::NodeProto &node,
       pads = ints;
     else if (a.name() == "dilations")
       dilations = ints;
-    else if ((a.name() == "ceil_mode" && a.i() != 0) ||
-             (a.name() == "storage_order" && a.i() != 0))
+    else if (a.name() == "storage_order" && a.i() != 0)
       return nodeError(node) << "attribute " << a.name() << " is not supported";
   }
   if (kernel.size() != 2 || strides.size() != 2 || pads.size() != 4 || dilations.size() != 2)

@@ -574,10 +574,15 @@ std::string list_string(const int64_t* v, int n) {
   return s + "]";
 }
 
-// Output size along one axis, -1 when the window does not fit the padded input.
-int64_t window_out(int64_t in, int64_t pad0, int64_t pad1, int64_t k, int64_t d, int64_t s) {
+// Output size along one axis, -1 when the window does not fit the padded
+// input. ceil rounds up as PyTorch does, but the last window must start
+// inside x or the begin padding.
+int64_t window_out(int64_t in, int64_t pad0, int64_t pad1, int64_t k, int64_t d, int64_t s, bool ceil = false) {
   const int64_t span = in + pad0 + pad1 - d * (k - 1) - 1;
-  return span < 0 ? -1 : span / s + 1;
+  if (span < 0) return -1;
+  int64_t out = (ceil ? (span + s - 1) / s : span / s) + 1;
+  if (ceil && (out - 1) * s >= in + pad0) --out;
+  return out;
 }
 
 // Reads an optional attribute list of `n` entries each >= `min` into out
@@ -689,15 +694,18 @@ Status pool_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, c
   ZERO_RETURN_IF_ERROR(read_list(call, a->strides(), 2, 1, "strides", win.s));
   ZERO_RETURN_IF_ERROR(read_list(call, a->pads(), 4, 0, "pads", win.p));
   g->include_pad = a->count_include_pad();
-  // Every window then holds at least one element of x.
+  g->ceil_mode = a->ceil_mode();
+  // Every window then holds at least one element of x (in ceil mode too: the
+  // last window starts inside x or the begin padding).
   for (int i = 0; i < 4; ++i)
     if (win.p[i] >= win.k[i % 2])
       return fail(call, "pads " + list_string(win.p, 4) + " must be smaller than kernel_shape " + list_string(win.k, 2));
   g->planes = x.dims[0] * x.dims[1], g->h = x.dims[2], g->w = x.dims[3];
-  g->oh = window_out(g->h, win.p[0], win.p[2], win.k[0], 1, win.s[0]);
-  g->ow = window_out(g->w, win.p[1], win.p[3], win.k[1], 1, win.s[1]);
+  g->oh = window_out(g->h, win.p[0], win.p[2], win.k[0], 1, win.s[0], g->ceil_mode);
+  g->ow = window_out(g->w, win.p[1], win.p[3], win.k[1], 1, win.s[1], g->ceil_mode);
   const std::string desc = std::string(xr) + " " + shape_of(x) + " (kernel_shape " + list_string(win.k, 2) +
-                           ", strides " + list_string(win.s, 2) + ", pads " + list_string(win.p, 4) + ")";
+                           ", strides " + list_string(win.s, 2) + ", pads " + list_string(win.p, 4) +
+                           (g->ceil_mode ? ", ceil_mode" : "") + ")";
   if (g->oh < 1 || g->ow < 1) return fail(call, "the kernel is larger than the padded input for " + desc);
   const int64_t want[4] = {x.dims[0], x.dims[1], g->oh, g->ow};
   for (int i = 0; i < 4; ++i)

@@ -191,6 +191,7 @@ struct PoolGeom {
   int64_t planes = 0, h = 0, w = 0, oh = 0, ow = 0;
   Window2d win;
   bool include_pad = false;
+  bool ceil_mode = false;  // windows may reach past the bottom/right padding
 };
 
 // Checks x [N,C,H,W] pooled to y [N,C,OH,OW] against PoolAttrs (every

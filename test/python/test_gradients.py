@@ -323,6 +323,19 @@ for include in (0, 1):
          lambda t, inc=include: F.avg_pool2d(t["X"], 3, 2, 1, count_include_pad=bool(inc)),
          [node("AveragePool", ["X"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
                count_include_pad=include)])
+# ceil_mode: the last windows reach past the bottom/right padding (8x6 input).
+for pad in (0, 1):
+    pads = [pad] * 4
+    case(f"MaxPool 3x3 stride 2 pad {pad} ceil_mode", {"X": randn(2, 3, 8, 6)},
+         lambda t, p=pad: F.max_pool2d(t["X"], 3, 2, p, ceil_mode=True),
+         [node("MaxPool", ["X"], kernel_shape=[3, 3], strides=[2, 2], pads=pads, ceil_mode=1)])
+    for include in (0, 1):
+        case(f"AveragePool 3x3 stride 2 pad {pad} ceil_mode count_include_pad={include}",
+             {"X": randn(2, 3, 8, 6)},
+             lambda t, p=pad, inc=include: F.avg_pool2d(t["X"], 3, 2, p, ceil_mode=True,
+                                                        count_include_pad=bool(inc)),
+             [node("AveragePool", ["X"], kernel_shape=[3, 3], strides=[2, 2], pads=pads,
+                   count_include_pad=include, ceil_mode=1)])
 case("GlobalAveragePool", {"X": randn(2, 3, 4, 5)},
      lambda t: t["X"].mean((2, 3), keepdim=True), [node("GlobalAveragePool", ["X"])])
 case("BatchNormalization training mode (batch statistics)",

@@ -213,22 +213,33 @@ TEST(Conv, TimingResNetLayer) {
 struct PoolCase {
   Shape x;
   Vec kernel, strides, pads;
+  bool ceil = false;
 };
 
 AttrFn pool_attr(const PoolCase& c, bool include_pad = false) {
   return [=](flatbuffers::FlatBufferBuilder& b) {
     return std::make_pair(plan::Attrs::PoolAttrs,
-                          plan::CreatePoolAttrsDirect(b, &c.kernel, &c.strides, &c.pads, include_pad).Union());
+                          plan::CreatePoolAttrsDirect(b, &c.kernel, &c.strides, &c.pads, include_pad, c.ceil).Union());
   };
 }
 
-Shape pool_out_shape(const PoolCase& c) {
-  return {c.x[0], c.x[1], (c.x[2] + c.pads[0] + c.pads[2] - c.kernel[0]) / c.strides[0] + 1,
-          (c.x[3] + c.pads[1] + c.pads[3] - c.kernel[1]) / c.strides[1] + 1};
+// PyTorch's pooled size: ceil mode rounds up but drops a last window that
+// would start in the end padding.
+int64_t pool_out(int64_t in, int64_t p0, int64_t p1, int64_t k, int64_t s, bool ceil) {
+  const int64_t room = in + p0 + p1 - k;
+  int64_t out = (ceil ? (room + s - 1) / s : room / s) + 1;
+  if (ceil && (out - 1) * s >= in + p0) --out;
+  return out;
 }
 
-// Calls f(y_index, x_index or -1 for padding) for each window position, in
-// row-major window order.
+Shape pool_out_shape(const PoolCase& c) {
+  return {c.x[0], c.x[1], pool_out(c.x[2], c.pads[0], c.pads[2], c.kernel[0], c.strides[0], c.ceil),
+          pool_out(c.x[3], c.pads[1], c.pads[3], c.kernel[1], c.strides[1], c.ceil)};
+}
+
+// Calls f(y_index, x_index) for each window position, in row-major window
+// order; x_index is -1 for padding and -2 past the bottom/right padding
+// (ceil mode).
 template <class F>
 void pool_loops(const PoolCase& c, F f) {
   const Shape y = pool_out_shape(c);
@@ -240,7 +251,8 @@ void pool_loops(const PoolCase& c, F f) {
           for (int64_t j = 0; j < c.kernel[1]; ++j) {
             const int64_t ih = oh * c.strides[0] - c.pads[0] + i, iw = ow * c.strides[1] - c.pads[1] + j;
             const bool in = ih >= 0 && ih < H && iw >= 0 && iw < W;
-            f((p * y[2] + oh) * y[3] + ow, in ? (p * H + ih) * W + iw : int64_t(-1));
+            const bool past = ih >= H + c.pads[2] || iw >= W + c.pads[3];
+            f((p * y[2] + oh) * y[3] + ow, in ? (p * H + ih) * W + iw : past ? int64_t(-2) : int64_t(-1));
           }
 }
 
@@ -249,6 +261,12 @@ const std::vector<PoolCase> kPoolCases = {
     {{1, 2, 7, 6}, {2, 3}, {1, 2}, {0, 1, 1, 0}},  // non-square, asymmetric pads
     {{2, 2, 5, 9}, {3, 2}, {2, 3}, {2, 0, 1, 1}},
     {{2, 3, 4, 4}, {4, 4}, {1, 1}, {0, 0, 0, 0}},  // global
+    // ceil mode: the last windows reach past the padding (4x4 from 8x6, not 3x3).
+    {{2, 3, 8, 6}, {3, 3}, {2, 2}, {1, 1, 1, 1}, true},
+    {{1, 2, 8, 6}, {3, 3}, {2, 2}, {0, 0, 0, 0}, true},
+    // Rows round up (4, not 3); columns drop a last window starting in the
+    // end padding (3, not 4).
+    {{1, 2, 7, 9}, {3, 2}, {2, 3}, {1, 0, 0, 1}, true},
 };
 
 TEST(MaxPool, ForwardArgmaxAndGrad) {
@@ -322,6 +340,12 @@ TEST(MaxPool, Errors) {
   PoolCase k = c;
   k.kernel = {3};
   expect_error(validate(Opcode::MaxPool, {&x}, {&y}, pool_attr(k)), "kernel_shape must have 2 entries");
+  // ceil mode: 8 + 2 - 3 = 7 rounds up to 5 windows of stride 2, not 4.
+  PoolCase ceil = c;
+  ceil.ceil = true;
+  expect_error(validate(Opcode::MaxPool, {&x}, {&y}, pool_attr(ceil)),
+               "y [2, 3, 4, 4] does not match pooling x [2, 3, 8, 8] (kernel_shape [3, 3], strides [2, 2], pads "
+               "[1, 1, 1, 1], ceil_mode): expected [2, 3, 5, 5]");
   // A corrupt argmax is a step error.
   Buf dy = Buf::zeros({2, 3, 4, 4}), dx = Buf::zeros(c.x);
   am.i[5] = 64;
@@ -338,7 +362,7 @@ TEST(AveragePool, BothPadModesAndGrad) {
       std::vector<double> sum(y.f.size(), 0.0), cnt(y.f.size(), 0.0), wdx(x.f.size(), 0.0);
       pool_loops(c, [&](int64_t yi, int64_t xi) {
         if (xi >= 0) sum[size_t(yi)] += x.f[size_t(xi)];
-        if (xi >= 0 || include_pad) cnt[size_t(yi)] += 1;
+        if (xi >= 0 || (include_pad && xi == -1)) cnt[size_t(yi)] += 1;
       });
       std::vector<double> wy(y.f.size());
       for (size_t o = 0; o < wy.size(); ++o) wy[o] = sum[o] / cnt[o];

@@ -392,10 +392,10 @@ TEST_F(Cuda, ConvChunks) {
 }
 
 AttrFn pool_attrs(std::vector<int64_t> kernel, std::vector<int64_t> strides, std::vector<int64_t> pads,
-                  bool include_pad) {
+                  bool include_pad, bool ceil_mode = false) {
   return [=](flatbuffers::FlatBufferBuilder& b) {
     return std::make_pair(plan::Attrs::PoolAttrs,
-                          plan::CreatePoolAttrsDirect(b, &kernel, &strides, &pads, include_pad).Union());
+                          plan::CreatePoolAttrsDirect(b, &kernel, &strides, &pads, include_pad, ceil_mode).Union());
   };
 }
 
@@ -403,23 +403,35 @@ TEST_F(Cuda, Pooling) {
   struct PoolCase {
     Shape x;
     std::vector<int64_t> kernel, strides, pads;
+    bool ceil = false;
   };
   const std::vector<PoolCase> cases = {
       {{2, 3, 8, 8}, {2, 2}, {2, 2}, {0, 0, 0, 0}},
       {{2, 3, 7, 9}, {3, 3}, {2, 2}, {1, 1, 1, 1}},  // overlapping windows, padding
       {{1, 2, 6, 5}, {3, 2}, {1, 2}, {2, 0, 1, 1}},  // asymmetric
       {{3, 2, 4, 4}, {4, 4}, {1, 1}, {0, 0, 0, 0}},  // global
+      // ceil mode: windows past the padding (4x4, not 3x3; the
+      // count_include_pad divisor shrinks); then rows 4 (not 3), columns
+      // 3 (a last window starting in the end padding dropped).
+      {{2, 3, 8, 6}, {3, 3}, {2, 2}, {1, 1, 1, 1}, true},
+      {{1, 2, 7, 9}, {3, 2}, {2, 3}, {1, 0, 0, 1}, true},
+  };
+  // PyTorch's pooled size (ceil mode drops a window starting in the end padding).
+  auto out = [](int64_t in, int64_t p0, int64_t p1, int64_t k, int64_t s, bool ceil) {
+    const int64_t room = in + p0 + p1 - k;
+    int64_t o = (ceil ? (room + s - 1) / s : room / s) + 1;
+    return ceil && (o - 1) * s >= in + p0 ? o - 1 : o;
   };
   unsigned seed = 1;
   for (const PoolCase& c : cases) {
-    const int64_t oh = (c.x[2] + c.pads[0] + c.pads[2] - c.kernel[0]) / c.strides[0] + 1;
-    const int64_t ow = (c.x[3] + c.pads[1] + c.pads[3] - c.kernel[1]) / c.strides[1] + 1;
+    const int64_t oh = out(c.x[2], c.pads[0], c.pads[2], c.kernel[0], c.strides[0], c.ceil);
+    const int64_t ow = out(c.x[3], c.pads[1], c.pads[3], c.kernel[1], c.strides[1], c.ceil);
     const Shape ys = {c.x[0], c.x[1], oh, ow};
     Buf x = rnd(c.x, seed += 10), dy = rnd(ys, seed + 1);
     // Ties (first maximum wins) and a NaN (it wins, the first one).
     for (size_t i = 0; i < x.f.size(); i += 7) x.f[i] = 0.5f;
     x.f[3] = NAN;
-    const AttrFn attrs = pool_attrs(c.kernel, c.strides, c.pads, false);
+    const AttrFn attrs = pool_attrs(c.kernel, c.strides, c.pads, false, c.ceil);
     compare(Opcode::MaxPool, {x}, {zeros(ys), izeros(ys)}, attrs, 0, 0);
     compare(Opcode::MaxPool, {x}, {zeros(ys)}, attrs, 0, 0);
     // The CPU's argmax, then both backends' gradients from it.
@@ -427,7 +439,7 @@ TEST_F(Cuda, Pooling) {
     ASSERT_TRUE(cpu_call(false, Opcode::MaxPool, {&x}, {&y, &am}, attrs).ok());
     compare(Opcode::MaxPoolGrad, {dy, am}, {zeros(c.x)}, attrs, 1e-6, 1e-6);  // atomicAdd order
     for (bool include_pad : {false, true}) {
-      const AttrFn a = pool_attrs(c.kernel, c.strides, c.pads, include_pad);
+      const AttrFn a = pool_attrs(c.kernel, c.strides, c.pads, include_pad, c.ceil);
       Buf xf = rnd(c.x, seed + 2);
       // The CPU's summation order: equal but for the compilers' float code.
       compare(Opcode::AveragePool, {xf}, {zeros(ys)}, a, 1e-6, 1e-7);

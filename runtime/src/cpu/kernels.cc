@@ -817,16 +817,21 @@ Status conv_grad_weight(const KernelCall& call) {
 
 // ---- pooling -------------------------------------------------------------
 
-// Calls f(out_index, h0, h1, w0, w1) for each output position of one plane
-// with its window clipped to the input.
+// Calls f(out_index, h0, h1, w0, w1, padded) for each output position of one
+// plane with its window clipped to the input; padded counts the window's
+// positions inside the padded input (the kernel size but where a ceil_mode
+// window reaches past the bottom/right padding), the count_include_pad
+// divisor.
 template <class F>
 void for_each_window(const PoolGeom& g, F f) {
   for (int64_t oh = 0; oh < g.oh; ++oh) {
     const int64_t hs = oh * g.win.s[0] - g.win.p[0];
     const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + g.win.k[0], g.h);
+    const int64_t ph = std::min(hs + g.win.k[0], g.h + g.win.p[2]) - hs;
     for (int64_t ow = 0; ow < g.ow; ++ow) {
       const int64_t ws = ow * g.win.s[1] - g.win.p[1];
-      f(oh * g.ow + ow, h0, h1, std::max<int64_t>(ws, 0), std::min(ws + g.win.k[1], g.w));
+      const int64_t pw = std::min(ws + g.win.k[1], g.w + g.win.p[3]) - ws;
+      f(oh * g.ow + ow, h0, h1, std::max<int64_t>(ws, 0), std::min(ws + g.win.k[1], g.w), ph * pw);
     }
   }
 }
@@ -842,7 +847,7 @@ Status max_pool(const KernelCall& call) {
     const float* x = call.in[0].f32() + pl * hw;
     float* y = call.out[0].f32() + pl * ohw;
     int64_t* am = call.num_out > 1 ? call.out[1].i64() + pl * ohw : nullptr;
-    for_each_window(g, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+    for_each_window(g, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1, int64_t) {
       int64_t best_i = h0 * g.w + w0;
       float best = x[best_i];
       for (int64_t ih = h0; ih < h1; ++ih)
@@ -883,15 +888,15 @@ Status average_pool(const KernelCall& call) {
   ZERO_RETURN_IF_ERROR(validate_average_pool(call));
   PoolGeom g;
   ZERO_RETURN_IF_ERROR(pool_geometry(call, call.in[0], call.out[0], "x", "y", &g));
-  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, full = g.win.k[0] * g.win.k[1];
+  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     const float* x = call.in[0].f32() + pl * hw;
     float* y = call.out[0].f32() + pl * ohw;
-    for_each_window(g, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+    for_each_window(g, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1, int64_t padded) {
       float sum = 0.f;
       for (int64_t ih = h0; ih < h1; ++ih)
         for (int64_t iw = w0; iw < w1; ++iw) sum += x[ih * g.w + iw];
-      y[o] = sum / float(g.include_pad ? full : (h1 - h0) * (w1 - w0));
+      y[o] = sum / float(g.include_pad ? padded : (h1 - h0) * (w1 - w0));
     });
   }
   return Status();
@@ -901,14 +906,14 @@ Status average_pool_grad(const KernelCall& call) {
   ZERO_RETURN_IF_ERROR(validate_average_pool_grad(call));
   PoolGeom g;
   ZERO_RETURN_IF_ERROR(pool_geometry(call, call.out[0], call.in[0], "dx", "dy", &g));
-  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, full = g.win.k[0] * g.win.k[1];
+  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
   float* pdx = call.out[0].f32();
   std::fill(pdx, pdx + call.out[0].numel, 0.f);
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     const float* dy = call.in[0].f32() + pl * ohw;
     float* dx = pdx + pl * hw;
-    for_each_window(g, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
-      const float v = dy[o] / float(g.include_pad ? full : (h1 - h0) * (w1 - w0));
+    for_each_window(g, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1, int64_t padded) {
+      const float v = dy[o] / float(g.include_pad ? padded : (h1 - h0) * (w1 - w0));
       for (int64_t ih = h0; ih < h1; ++ih)
         for (int64_t iw = w0; iw < w1; ++iw) dx[ih * g.w + iw] += v;
     });

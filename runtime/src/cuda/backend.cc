@@ -602,8 +602,8 @@ Status conv_grad_weight(const KernelCall& call) {
 }
 
 cuda::PoolArgs pool_args(const PoolGeom& g) {
-  return cuda::PoolArgs{g.planes,   g.h,        g.w,        g.oh,       g.ow,       g.win.k[0],
-                        g.win.k[1], g.win.s[0], g.win.s[1], g.win.p[0], g.win.p[1], g.include_pad};
+  return cuda::PoolArgs{g.planes,   g.h,        g.w,        g.oh,       g.ow,       g.win.k[0], g.win.k[1],
+                        g.win.s[0], g.win.s[1], g.win.p[0], g.win.p[1], g.win.p[2], g.win.p[3], g.include_pad};
 }
 
 template <bool kRun>

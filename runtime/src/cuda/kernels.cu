@@ -569,8 +569,14 @@ __global__ void max_pool_grad_k(PoolArgs a, const float* dy, const int64_t* argm
   }
 }
 
-__device__ __forceinline__ float pool_divisor(const PoolArgs& a, const Clipped& b) {
-  return float(a.include_pad ? a.kh * a.kw : (b.h1 - b.h0) * (b.w1 - b.w0));
+// With include_pad, the window's positions inside the padded input (less than
+// kh * kw only where a ceil_mode window reaches past the bottom/right pads).
+__device__ __forceinline__ float pool_divisor(const PoolArgs& a, const Clipped& b, int64_t oh, int64_t ow) {
+  if (!a.include_pad) return float((b.h1 - b.h0) * (b.w1 - b.w0));
+  const int64_t hs = oh * a.sh - a.ph, ws = ow * a.sw - a.pw;
+  const int64_t he = hs + a.kh < a.h + a.pb ? hs + a.kh : a.h + a.pb;
+  const int64_t we = ws + a.kw < a.w + a.pr ? ws + a.kw : a.w + a.pr;
+  return float((he - hs) * (we - ws));
 }
 
 __global__ void average_pool_k(PoolArgs a, const float* x, float* y) {
@@ -582,7 +588,7 @@ __global__ void average_pool_k(PoolArgs a, const float* x, float* y) {
     float sum = 0.f;
     for (int64_t ih = b.h0; ih < b.h1; ++ih)
       for (int64_t iw = b.w0; iw < b.w1; ++iw) sum += xp[ih * a.w + iw];
-    y[e] = sum / pool_divisor(a, b);
+    y[e] = sum / pool_divisor(a, b, o / a.ow, o % a.ow);
   }
 }
 
@@ -601,7 +607,7 @@ __global__ void average_pool_grad_k(PoolArgs a, const float* dy, float* dx) {
     const float* dyp = dy + pl * a.oh * a.ow;
     float sum = 0.f;
     for (int64_t oh = oh0; oh < oh1; ++oh)
-      for (int64_t ow = ow0; ow < ow1; ++ow) sum += dyp[oh * a.ow + ow] / pool_divisor(a, clip(a, oh, ow));
+      for (int64_t ow = ow0; ow < ow1; ++ow) sum += dyp[oh * a.ow + ow] / pool_divisor(a, clip(a, oh, ow), oh, ow);
     dx[e] = sum;
   }
 }

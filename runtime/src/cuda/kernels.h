@@ -111,9 +111,11 @@ cudaError_t col2im(cudaStream_t st, const ConvArgs& a, const float* col, int64_t
 // y [n, m, plane] += b[m].
 cudaError_t conv_bias(cudaStream_t st, float* y, const float* b, int64_t n, int64_t m, int64_t plane);
 
-// 2-D pooling over planes [h, w] -> [oh, ow]; ph, pw are the top and left pads.
+// 2-D pooling over planes [h, w] -> [oh, ow]; ph, pw are the top and left
+// pads, pb, pr the bottom and right ones (they bound the count_include_pad
+// divisor of a ceil_mode window reaching past them).
 struct PoolArgs {
-  int64_t planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+  int64_t planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw, pb, pr;
   bool include_pad;
 };
 // argmax (may be nullptr): h*w + w within the plane, first maximum wins.

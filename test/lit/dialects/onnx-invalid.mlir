@@ -165,3 +165,12 @@ func.func @loss_mean(%a: tensor<4x3xf32>, %y: tensor<4xi64>) -> tensor<4xf32> {
   %0 = onnx.NegativeLogLikelihoodLoss %a, %y : (tensor<4x3xf32>, tensor<4xi64>) -> tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+// ceil_mode rounds 7x5 windows of stride 2 up: 3x2, not 2x2.
+func.func @pool_ceil(%x: tensor<1x1x7x5xf32>) -> tensor<1x1x2x2xf32> {
+  // expected-error @+1 {{'onnx.AveragePool' op result type does not match the pooling window}}
+  %0 = onnx.AveragePool %x {ceil_mode = true, count_include_pad = false, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x1x7x5xf32>) -> tensor<1x1x2x2xf32>
+  return %0 : tensor<1x1x2x2xf32>
+}

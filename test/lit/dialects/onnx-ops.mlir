@@ -43,3 +43,13 @@ func.func @ops(%a: tensor<2x3xf32>, %b: tensor<3xf32>, %w: tensor<4x3xf32>, %y: 
   %14 = onnx.ReduceSum %13#0 {axes = array<i64>, keepdims = false} : tensor<2xf32> -> tensor<f32>
   return %14 : tensor<f32>
 }
+
+// ceil_mode rounds the pooled size up (7x5 -> 4x3, floor 3x2); false is not printed.
+// CHECK-LABEL: func.func @pools(
+func.func @pools(%x: tensor<1x1x7x5xf32>) -> (tensor<1x1x4x3xf32>, tensor<1x1x3x2xf32>) {
+  // CHECK: onnx.MaxPool %{{.*}} {ceil_mode = true, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x1x7x5xf32>) -> (tensor<1x1x4x3xf32>, tensor<1x1x4x3xi64>)
+  %m:2 = onnx.MaxPool %x {ceil_mode = true, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x1x7x5xf32>) -> (tensor<1x1x4x3xf32>, tensor<1x1x4x3xi64>)
+  // CHECK: onnx.AveragePool %{{.*}} {count_include_pad = false, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x1x7x5xf32>) -> tensor<1x1x3x2xf32>
+  %a = onnx.AveragePool %x {ceil_mode = false, count_include_pad = false, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x1x7x5xf32>) -> tensor<1x1x3x2xf32>
+  return %m#0, %a : tensor<1x1x4x3xf32>, tensor<1x1x3x2xf32>
+}

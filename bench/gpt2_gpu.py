@@ -89,14 +89,15 @@ def main():
         subprocess.run([args.zero_run, args.plan, "--init-params", params, "--data", data,
                         "--steps", str(steps), "--log", log, "--tf32"], check=True)
         rows = [json.loads(line) for line in open(log)]
+        measured = max(r.get("device_bytes", 0) for r in rows)
         zero_ms = report("zero", float(np.median([r["ms"] for r in rows[args.warmup:]])),
-                         [r["loss"] for r in rows], max(r.get("device_bytes", 0) for r in rows))
+                         [r["loss"] for r in rows], measured)
         planned = rows[-1]["peak_bytes"]
         report_path = args.plan.replace(".zplan", ".report.json")
         if os.path.exists(report_path):
             planned = json.load(open(report_path))["ranks"][0]["peak_bytes"]
         print(f"zero planned arena (compiler report) {planned / 2**30:.2f} GiB; measured / planned "
-              f"{max(r.get('device_bytes', 0) for r in rows) / max(planned, 1):.3f}", flush=True)
+              f"{measured / max(planned, 1):.3f}", flush=True)
 
     def torch_run(compiled):
         torch.manual_seed(0)

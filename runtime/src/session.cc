@@ -124,6 +124,7 @@ struct Op {
   // Collectives and Wait.
   Communicator::Collective collective{};
   int slot = 0;  // 0: synchronous
+  uint32_t group = 0;
   bool group_begin = false, group_end = false;
 };
 
@@ -179,6 +180,7 @@ struct Session::Impl {
   Status resolve_instructions();
   Status resolve_collective(Op* op, size_t index);
   Status resolve_schedule();
+  void abandon_step(size_t failed);
   Status load_initializers();
   Status resolve_io();
   Status init();
@@ -328,7 +330,7 @@ Status Session::Impl::resolve_schedule() {
     }
     if (!is_collective(op.opcode)) continue;
     const auto* attrs = op.inst->attrs_as_CollectiveAttrs();
-    const uint32_t group = attrs ? attrs->group() : 0;
+    const uint32_t group = op.group = attrs ? attrs->group() : 0;
     if (group != 0 && op.slot == 0) return error(what + ": a grouped collective must be asynchronous (slot > 0)");
     auto group_of = [&](size_t j) -> uint32_t {
       if (j >= ops.size() || !is_collective(ops[j].opcode)) return 0;
@@ -398,6 +400,22 @@ Status Session::Impl::resolve_instructions() {
     ops.push_back(std::move(op));
   }
   return Status();
+}
+
+// After instruction `failed` returned an error: leave nothing running into
+// the arena and the communicator ready for another step (best effort; the
+// first error is the one reported). What is in flight follows from the plan.
+void Session::Impl::abandon_step(size_t failed) {
+  std::vector<int> in_flight;
+  for (size_t i = 0; i < failed; ++i) {
+    if (ops[i].opcode == plan::Opcode::Wait) in_flight.erase(std::find(in_flight.begin(), in_flight.end(), ops[i].slot));
+    else if (is_collective(ops[i].opcode) && ops[i].slot) in_flight.push_back(ops[i].slot);
+  }
+  // A failed grouped collective may leave its group open (ending one that
+  // is not open only returns an error).
+  if (ops[failed].group) (void)comm->group_end();
+  for (int slot : in_flight) (void)comm->wait(slot);
+  (void)backend->finish_step();
 }
 
 Status Session::Impl::load_initializers() {
@@ -553,8 +571,6 @@ Status Session::step() {
       if (s.param_slots[i].trainable && !s.param_slots[i].written)
         return s.error("the plan has no initial weights (zero-opt --omit-weights) and parameter '" +
                        s.params[i].name + "' was not given one (zero-run --init-params DIR)");
-  std::vector<int> in_flight;
-  bool group_open = false;
   for (size_t i = 0; i < s.ops.size(); ++i) {
     Op& op = s.ops[i];
     Status st;
@@ -562,23 +578,13 @@ Status Session::step() {
       st = op.kernel(KernelCall{op.inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())});
     } else if (op.opcode == plan::Opcode::Wait) {
       st = s.comm->wait(op.slot);
-      in_flight.erase(std::find(in_flight.begin(), in_flight.end(), op.slot));
     } else {
       if (op.group_begin) st = s.comm->group_begin();
-      group_open = group_open || (st.ok() && op.group_begin);
       if (st.ok()) st = op.slot ? s.comm->start(op.collective, op.slot) : s.comm->run(op.collective);
-      if (st.ok() && op.slot) in_flight.push_back(op.slot);
-      if (st.ok() && op.group_end) {
-        st = s.comm->group_end();
-        group_open = false;
-      }
+      if (st.ok() && op.group_end) st = s.comm->group_end();
     }
     if (!st.ok()) {
-      // Leave nothing running into the arena and the communicator ready
-      // (best effort: the first error is the one reported).
-      if (group_open) (void)s.comm->group_end();
-      for (int slot : in_flight) (void)s.comm->wait(slot);
-      (void)s.backend->finish_step();
+      s.abandon_step(i);
       return s.error("instruction " + std::to_string(i) + ": " + st.message());
     }
   }

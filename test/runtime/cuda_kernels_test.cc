@@ -33,6 +33,12 @@ CudaDevice* device() {
   return dev;
 }
 
+// Opens plan bytes on the CUDA backend, or (cuda = false) the CPU backend.
+Status open_plan(const std::vector<uint8_t>& bytes, Communicator* comm, bool cuda, std::unique_ptr<Session>* s) {
+  return Session::open_buffer(bytes.data(), bytes.size(), comm, cuda ? device()->allocator() : default_allocator(),
+                              cuda ? device()->backend() : nullptr, s);
+}
+
 class Cuda : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -517,9 +523,7 @@ TEST_F(Cuda, BatchNormPlanMatchesCpu) {
     const auto bytes = test::batchnorm_plan(1, B, 0.1f, nullptr, cuda ? plan::Backend::Cuda : plan::Backend::Cpu);
     auto comm = cuda ? make_cuda_single_rank_communicator(device()) : make_single_rank_communicator();
     std::unique_ptr<Session> s;
-    Status st = Session::open_buffer(bytes.data(), bytes.size(), comm.get(),
-                                     cuda ? device()->allocator() : default_allocator(),
-                                     cuda ? device()->backend() : nullptr, &s);
+    Status st = open_plan(bytes, comm.get(), cuda, &s);
     ASSERT_TRUE(st.ok()) << st.message();
     for (int step = 0; step < 5; ++step) {
       ASSERT_TRUE(s->bind_input("x", x.data(), DType::F32, {B, 2, 3, 3}).ok());
@@ -553,9 +557,7 @@ void check_linreg_plan(bool async) {
     else if (!async || !nccl_available()) comm = make_cuda_single_rank_communicator(device());
     else ASSERT_TRUE(make_nccl_communicator(device(), host.get(), &comm).ok());
     std::unique_ptr<Session> s;
-    Status st = Session::open_buffer(bytes.data(), bytes.size(), comm.get(),
-                                     cuda ? device()->allocator() : default_allocator(),
-                                     cuda ? device()->backend() : nullptr, &s);
+    Status st = open_plan(bytes, comm.get(), cuda, &s);
     ASSERT_TRUE(st.ok()) << st.message();
     for (int step = 0; step < 5; ++step) {
       ASSERT_TRUE(s->bind_input("x", x.data(), DType::F32, {4, 3}).ok());

@@ -91,6 +91,27 @@ class Communicator {
   }
 };
 
+// A communicator built on its asynchronous forms: the synchronous ones start
+// in slot 0, which such an implementation keeps for them, and wait at once.
+class AsyncCommunicator : public Communicator {
+ public:
+  Status all_reduce(const float* in, float* out, size_t count, Reduction op) override {
+    return complete({Kind::AllReduce, in, out, count, op});
+  }
+  Status reduce_scatter(const float* in, float* out, size_t count, Reduction op) override {
+    return complete({Kind::ReduceScatter, in, out, count, op});
+  }
+  Status all_gather(const float* in, float* out, size_t count) override {
+    return complete({Kind::AllGather, in, out, count});
+  }
+
+ private:
+  Status complete(const Collective& c) {
+    ZERO_RETURN_IF_ERROR(start(c, 0));
+    return wait(0);
+  }
+};
+
 // One rank, no MPI: the collectives are copies.
 std::unique_ptr<Communicator> make_single_rank_communicator();
 

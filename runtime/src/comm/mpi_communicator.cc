@@ -20,7 +20,7 @@ Status mpi_status(int rc, const char* what) {
   return Status::error(std::string(what) + " failed: " + std::string(msg, size_t(len)));
 }
 
-class MpiCommunicator final : public Communicator {
+class MpiCommunicator final : public AsyncCommunicator {
  public:
   MpiCommunicator() {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
@@ -31,27 +31,17 @@ class MpiCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
-  Status all_reduce(const float* in, float* out, size_t count, Reduction op) override {
-    return complete({Kind::AllReduce, in, out, count, op});
-  }
-  Status reduce_scatter(const float* in, float* out, size_t count, Reduction op) override {
-    return complete({Kind::ReduceScatter, in, out, count, op});
-  }
-  Status all_gather(const float* in, float* out, size_t count) override {
-    return complete({Kind::AllGather, in, out, count});
-  }
-
   Status reserve_slots(int slots) override {
     if (slots >= int(slots_.size())) slots_.resize(size_t(slots) + 1);
     return Status();
   }
   Status start(const Collective& c, int slot) override {
-    if (slot < 1 || size_t(slot) >= slots_.size())
+    if (slot < 0 || size_t(slot) >= slots_.size())
       return Status::error("collective slot " + std::to_string(slot) + " was not reserved");
     return issue(c, &slots_[size_t(slot)]);
   }
   Status wait(int slot) override {
-    if (slot < 1 || size_t(slot) >= slots_.size())
+    if (slot < 0 || size_t(slot) >= slots_.size())
       return Status::error("collective slot " + std::to_string(slot) + " was not reserved");
     return finish(&slots_[size_t(slot)]);
   }
@@ -65,11 +55,6 @@ class MpiCommunicator final : public Communicator {
     float* dst = nullptr;
     std::vector<float> scratch;
   };
-
-  Status complete(const Collective& c) {
-    ZERO_RETURN_IF_ERROR(issue(c, &sync_));
-    return finish(&sync_);
-  }
 
   Status issue(const Collective& c, Slot* s) {
     if (s->request != MPI_REQUEST_NULL) return Status::error("collective slot is already in flight");
@@ -120,8 +105,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   int rank_ = 0, size_ = 1;
-  Slot sync_;                // the synchronous forms
-  std::vector<Slot> slots_;  // index 0 unused: slots count from 1
+  std::vector<Slot> slots_ = std::vector<Slot>(1);  // slot 0: the synchronous forms
 };
 
 }  // namespace

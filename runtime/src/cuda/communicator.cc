@@ -55,7 +55,7 @@ Status nccl_status(ncclResult_t r, const char* what) {
   return Status::error(std::string(what) + " failed: " + ncclGetErrorString(r));
 }
 
-class NcclCommunicator final : public Communicator {
+class NcclCommunicator final : public AsyncCommunicator {
  public:
   NcclCommunicator(CudaDevice* dev, int rank, int size)
       : compute_(static_cast<cudaStream_t>(dev->stream())), rank_(rank), size_(size) {}
@@ -81,16 +81,6 @@ class NcclCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
-  Status all_reduce(const float* in, float* out, size_t count, Reduction op) override {
-    return complete({Kind::AllReduce, in, out, count, op});
-  }
-  Status reduce_scatter(const float* in, float* out, size_t count, Reduction op) override {
-    return complete({Kind::ReduceScatter, in, out, count, op});
-  }
-  Status all_gather(const float* in, float* out, size_t count) override {
-    return complete({Kind::AllGather, in, out, count});
-  }
-
   // One event per slot, recorded on the NCCL stream after the slot's
   // collective; slot 0 serves the synchronous forms.
   Status reserve_slots(int slots) override {
@@ -102,8 +92,9 @@ class NcclCommunicator final : public Communicator {
     return Status();
   }
   Status start(const Collective& c, int slot) override {
-    if (slot < 1 || size_t(slot) >= done_.size())
+    if (slot < 0 || size_t(slot) >= done_.size())
       return Status::error("collective slot " + std::to_string(slot) + " was not reserved");
+    if (slot == 0 && in_group_) return Status::error("a synchronous collective inside an NCCL group");
     ZERO_RETURN_IF_ERROR(issue(c));
     // Inside a group NCCL launches at ncclGroupEnd; record the event there.
     if (in_group_) {
@@ -113,7 +104,7 @@ class NcclCommunicator final : public Communicator {
     return cuda_status(cudaEventRecord(done_[size_t(slot)], stream_), "cudaEventRecord");
   }
   Status wait(int slot) override {
-    if (slot < 1 || size_t(slot) >= done_.size())
+    if (slot < 0 || size_t(slot) >= done_.size())
       return Status::error("collective slot " + std::to_string(slot) + " was not reserved");
     return cuda_status(cudaStreamWaitEvent(compute_, done_[size_t(slot)], 0), "cudaStreamWaitEvent");
   }
@@ -159,13 +150,6 @@ class NcclCommunicator final : public Communicator {
         return nccl_status(ncclAllGather(c.in, c.out, c.count, ncclFloat32, comm_, stream_), "ncclAllGather");
     }
     return Status::error("unknown collective kind");
-  }
-  // Issues c and makes the compute stream wait for its result.
-  Status complete(const Collective& c) {
-    if (in_group_) return Status::error("a synchronous collective inside an NCCL group");
-    ZERO_RETURN_IF_ERROR(issue(c));
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaEventRecord(done_[0], stream_), "cudaEventRecord"));
-    return cuda_status(cudaStreamWaitEvent(compute_, done_[0], 0), "cudaStreamWaitEvent");
   }
 
   cudaStream_t compute_;

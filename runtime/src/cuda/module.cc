@@ -15,9 +15,8 @@ class Rank final : public CudaRank {
     return device_->memory_in_use(&now).ok() && now > baseline_ ? now - baseline_ : 0;
   }
 
-  // The communicator goes first: NCCL synchronizes the device's stream.
-  ~Rank() override { comm_.reset(); }
-
+  // Destroyed in reverse: the communicator (NCCL synchronizes on the
+  // device's stream) before the device.
   std::unique_ptr<CudaDevice> device_;
   std::unique_ptr<Communicator> comm_;
   size_t baseline_ = 0;

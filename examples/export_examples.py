@@ -8,6 +8,7 @@ Writes, deterministically (fixed seeds):
   linear_regression.onnx  + linear_regression_data/{x,y}.npy  (nn.Linear(8, 1), mean squared error)
 Both models take one micro-batch of 16 rows per rank.
 """
+import math
 import os
 import sys
 
@@ -58,7 +59,11 @@ def make_linear_regression():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((256, 8)).astype(np.float32)
     w = rng.uniform(-2, 2, (8, 1)).astype(np.float32)
-    y = (x @ w + 0.5 + 0.05 * rng.standard_normal((256, 1))).astype(np.float32)
+    noise = 0.05 * rng.standard_normal(256)
+    # Exactly rounded (float32 products are exact in float64, fsum rounds
+    # once), so the committed data does not depend on the BLAS or the CPU.
+    y = np.array([[math.fsum([*(np.float64(a) * np.float64(b) for a, b in zip(row, w[:, 0])), 0.5, n])]
+                  for row, n in zip(x, noise)]).astype(np.float32)
     torch.manual_seed(0)
     return LinearRegression(), {"x": x, "y": y}
 

@@ -73,6 +73,10 @@ class Backend {
     if (bytes) std::memset(dev, 0, bytes);
     return Status();
   }
+  // Bytes of the arena's memory free for a new arena, 0 when unknown; the
+  // executor refuses a plan whose arena is larger. The default: host memory
+  // the kernel reports available (MemAvailable).
+  virtual uint64_t available_memory() const;
   // Called after the last instruction of a step: an asynchronous backend
   // waits for its work here and reports errors its kernels found in the data
   // (an index or label out of range).

@@ -1,6 +1,7 @@
 // Small shared pieces of the public API: dtypes, the default allocator and
 // the single-rank communicator.
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -18,6 +19,29 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
 }
+
+std::string byte_size_string(uint64_t bytes) {
+  char text[64];
+  if (bytes < (uint64_t(1) << 20))
+    std::snprintf(text, sizeof(text), "%llu bytes", (unsigned long long)bytes);
+  else
+    std::snprintf(text, sizeof(text), "%.2f GiB (%llu bytes)", double(bytes) / double(uint64_t(1) << 30),
+                  (unsigned long long)bytes);
+  return text;
+}
+
+uint64_t host_memory_available() {
+  FILE* meminfo = std::fopen("/proc/meminfo", "r");
+  if (!meminfo) return 0;
+  char line[256];
+  unsigned long long kib = 0;
+  while (std::fgets(line, sizeof(line), meminfo))
+    if (std::sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
+  std::fclose(meminfo);
+  return uint64_t(kib) * 1024;
+}
+
+uint64_t Backend::available_memory() const { return host_memory_available(); }
 
 std::string tensor_shape_string(const Tensor& t) {
   return shape_string(std::vector<int64_t>(t.dims, t.dims + t.ndim));

@@ -1,16 +1,12 @@
 // The executor: loads and validates a plan, owns the arena, and runs the
 // instruction stream exactly as written.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <optional>
 #include <unordered_map>
 
 #include "backend.h"
+#include "zero/files.h"
 #include "zero/plan_format.h"
 #include "zero/runtime.h"
 
@@ -26,44 +22,24 @@ constexpr int kMaxSlots = 4096;
 class PlanBytes {
  public:
   ~PlanBytes() {
-    if (mapped_) munmap(data_, size_);
-    else if (data_) alloc_->deallocate(data_);
+    if (copy_) alloc_->deallocate(copy_);
   }
-  Status map(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Status::error(path + ": cannot open plan: " + std::strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      return Status::error(path + ": not a regular file");
-    }
-    size_ = size_t(st.st_size);
-    if (size_ == 0) {
-      ::close(fd);
-      return Status::error(path + ": plan file is empty");
-    }
-    void* p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    if (p == MAP_FAILED) return Status::error(path + ": cannot map plan: " + std::strerror(errno));
-    data_ = p;
-    mapped_ = true;
-    return Status();
-  }
+  Status map(const std::string& path) { return file_.open(path, "plan"); }
   Status copy(const void* data, size_t size, Allocator* alloc) {
     alloc_ = alloc;
-    data_ = alloc->allocate(size ? size : 1, kArenaAlignment);
-    if (!data_) return Status::error("out of memory copying the plan");
-    if (size) std::memcpy(data_, data, size);
-    size_ = size;
+    copy_ = alloc->allocate(size ? size : 1, kArenaAlignment);
+    if (!copy_) return Status::error("out of memory copying the plan");
+    if (size) std::memcpy(copy_, data, size);
+    copy_size_ = size;
     return Status();
   }
-  const uint8_t* data() const { return static_cast<const uint8_t*>(data_); }
-  size_t size() const { return size_; }
+  const uint8_t* data() const { return copy_ ? static_cast<const uint8_t*>(copy_) : file_.data(); }
+  size_t size() const { return copy_ ? copy_size_ : file_.size(); }
 
  private:
-  void* data_ = nullptr;
-  size_t size_ = 0;
-  bool mapped_ = false;
+  MappedFile file_;
+  void* copy_ = nullptr;
+  size_t copy_size_ = 0;
   Allocator* alloc_ = nullptr;
 };
 
@@ -140,6 +116,39 @@ Span span_of(const Tensor& t) {
   return {p, p + size_t(t.numel) * dtype_size(t.dtype)};
 }
 
+// FlatBuffers' verifier checks a vector's length prefix and bounds but not
+// that its elements are aligned for their type (google/flatbuffers#8397), and
+// reading a misaligned [long] is undefined behaviour. Whether every nonempty
+// [long] vector in the plan (plan.fbs; keep in step with it) is 8-byte
+// aligned (the builder aligns only the length prefix of an empty one); the
+// plan bytes start at least 8-aligned, mapped or copied.
+bool long_vectors_aligned(const plan::Plan* p) {
+  const auto ok = [](const flatbuffers::Vector<int64_t>* v) {
+    return !v || v->size() == 0 || reinterpret_cast<uintptr_t>(v->data()) % alignof(int64_t) == 0;
+  };
+  if (p->values())
+    for (const plan::Value* v : *p->values())
+      if (!ok(v->shape())) return false;
+  if (p->parameters())
+    for (const plan::Parameter* v : *p->parameters())
+      if (!ok(v->shape())) return false;
+  if (p->instructions())
+    for (const plan::Instruction* inst : *p->instructions()) {
+      if (const auto* a = inst->attrs_as_ReduceAttrs()) {
+        if (!ok(a->axes())) return false;
+      } else if (const auto* a = inst->attrs_as_PermAttrs()) {
+        if (!ok(a->perm())) return false;
+      } else if (const auto* a = inst->attrs_as_SliceAttrs()) {
+        if (!ok(a->starts()) || !ok(a->steps())) return false;
+      } else if (const auto* a = inst->attrs_as_ConvAttrs()) {
+        if (!ok(a->strides()) || !ok(a->pads()) || !ok(a->dilations())) return false;
+      } else if (const auto* a = inst->attrs_as_PoolAttrs()) {
+        if (!ok(a->kernel_shape()) || !ok(a->strides()) || !ok(a->pads())) return false;
+      }
+    }
+  return true;
+}
+
 struct ParamSlot {
   uint32_t value;
   bool sharded;
@@ -193,15 +202,18 @@ Status Session::Impl::verify_header() {
                                  /*max_tables=*/100000000);
   if (!plan::VerifyPlanBuffer(verifier)) return error("corrupt or truncated plan (FlatBuffers verification failed)");
   plan = plan::GetPlan(bytes.data());
+  if (!long_vectors_aligned(plan)) return error("corrupt plan (a vector of int64 is misaligned)");
   if (plan->format_version() != kPlanFormatVersion)
     return error("plan format version " + std::to_string(plan->format_version()) + " is not supported (runtime reads " +
                  std::to_string(kPlanFormatVersion) + ")");
   if (plan->backend() != backend->kind()) {
+    const std::string runs = std::string(", this runtime runs ") + plan::EnumNameBackend(backend->kind());
     if (plan->backend() == plan::Backend::Cuda)
-      return error("plan is for backend Cuda, this runtime runs " + std::string(plan::EnumNameBackend(backend->kind())) +
-                   " (plan targets CUDA: open it with the CUDA backend, zero/cuda.h)");
-    return error(std::string("plan is for backend ") + plan::EnumNameBackend(plan->backend()) +
-                 ", this runtime runs " + plan::EnumNameBackend(backend->kind()));
+      return error("plan is for backend Cuda" + runs + " (plan targets CUDA: open it with the CUDA backend, zero/cuda.h)");
+    if (plan->backend() > plan::Backend::MAX)
+      return error("plan is for backend " + std::to_string(int(plan->backend())) + ", which this runtime does not know" +
+                   runs);
+    return error(std::string("plan is for backend ") + plan::EnumNameBackend(plan->backend()) + runs);
   }
   if (plan->world_size() != uint32_t(comm->size()))
     return error("plan was compiled for world size " + std::to_string(plan->world_size()) + " but running with " +
@@ -212,8 +224,15 @@ Status Session::Impl::verify_header() {
 Status Session::Impl::resolve_values() {
   arena_size = plan->arena_bytes();
   if (arena_size > (size_t(1) << 48)) return error("arena_bytes " + std::to_string(arena_size) + " is implausible");
+  // Zeroing an arena larger than the memory there is would swap or wake the
+  // OOM killer: refuse it with the sizes instead.
+  const uint64_t available = backend->available_memory();
+  if (available && arena_size > available)
+    return error("the plan needs an arena of " + byte_size_string(arena_size) + " per rank, but only " +
+                 byte_size_string(available) + " of " +
+                 (backend->kind() == plan::Backend::Cpu ? "host" : "device") + " memory is available");
   arena = static_cast<uint8_t*>(alloc->allocate(arena_size ? arena_size : 1, kArenaAlignment));
-  if (!arena) return error("cannot allocate an arena of " + std::to_string(arena_size) + " bytes");
+  if (!arena) return error("cannot allocate an arena of " + byte_size_string(arena_size));
   // Values without an initializer have unspecified contents by contract;
   // zeroing once makes runs reproducible.
   ZERO_RETURN_IF_ERROR(backend->zero_fill(arena, arena_size));
@@ -481,6 +500,11 @@ Status Session::Impl::resolve_io() {
       outputs.push_back(info(o->name(), values[o->value()]));
       output_values.push_back(o->value());
     }
+  if (outputs.empty()) {
+    const uint32_t v = plan->loss();
+    if (v >= values.size() || values[v].dtype != DType::F32 || values[v].numel != 1)
+      return error("loss: value " + std::to_string(v) + " is not a scalar F32 value of the plan");
+  }
   return Status();
 }
 
@@ -532,7 +556,7 @@ Status Session::open_buffer(const void* data, size_t size, Communicator* comm, A
   return Status();
 }
 
-Status plan_targets_cuda(const std::string& path, bool* cuda) {
+Status describe_plan(const std::string& path, PlanSummary* summary) {
   PlanBytes bytes;
   ZERO_RETURN_IF_ERROR(bytes.map(path));
   if (bytes.size() < 8 || !plan::PlanBufferHasIdentifier(bytes.data()))
@@ -540,7 +564,42 @@ Status plan_targets_cuda(const std::string& path, bool* cuda) {
   flatbuffers::Verifier verifier(bytes.data(), bytes.size(), /*max_depth=*/64, /*max_tables=*/100000000);
   if (!plan::VerifyPlanBuffer(verifier))
     return Status::error(path + ": corrupt or truncated plan (FlatBuffers verification failed)");
-  *cuda = plan::GetPlan(bytes.data())->backend() == plan::Backend::Cuda;
+  const plan::Plan* plan = plan::GetPlan(bytes.data());
+  if (!long_vectors_aligned(plan)) return Status::error(path + ": corrupt plan (a vector of int64 is misaligned)");
+  *summary = PlanSummary();
+  summary->cuda = plan->backend() == plan::Backend::Cuda;
+  summary->world_size = plan->world_size();
+  summary->arena_bytes = plan->arena_bytes();
+  summary->weights_omitted = plan->weights_omitted();
+  const auto* values = plan->values();
+  const auto tensor = [&](const flatbuffers::String* name, uint32_t index, TensorInfo* info) {
+    if (!values || index >= values->size())
+      return Status::error(path + ": '" + (name ? name->str() : std::string()) + "': value index out of range");
+    const plan::Value* v = values->Get(index);
+    info->name = name ? name->str() : std::string();
+    info->dtype = v->dtype() == plan::DType::I64 ? DType::I64 : DType::F32;
+    if (v->shape()) info->shape.assign(v->shape()->begin(), v->shape()->end());
+    return Status();
+  };
+  if (const auto* ins = plan->inputs())
+    for (const plan::Input* in : *ins) {
+      TensorInfo info;
+      ZERO_RETURN_IF_ERROR(tensor(in->name(), in->value(), &info));
+      summary->inputs.push_back(std::move(info));
+    }
+  if (const auto* outs = plan->outputs())
+    for (const plan::Output* out : *outs) {
+      TensorInfo info;
+      ZERO_RETURN_IF_ERROR(tensor(out->name(), out->value(), &info));
+      summary->outputs.push_back(std::move(info));
+    }
+  if (const auto* ps = plan->parameters())
+    for (const plan::Parameter* p : *ps) {
+      TensorInfo info{p->name() ? p->name()->str() : std::string(), DType::F32, {}};
+      if (p->shape()) info.shape.assign(p->shape()->begin(), p->shape()->end());
+      summary->parameters.push_back(std::move(info));
+      summary->trainable.push_back(p->trainable());
+    }
   return Status();
 }
 

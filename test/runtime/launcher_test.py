@@ -276,9 +276,9 @@ expect_error("--save-outputs needs outputs", [T("p1.zplan"), "--data", data, "--
 
 
 # --- a rank dies -------------------------------------------------------------
-def rank_pids(launcher_pid):
-    """The rank processes: children of mpirun (our exec'd launcher) running zero-run."""
-    pids = []
+def children(pid):
+    """(pid, cmdline) of the processes whose parent is pid."""
+    found = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -289,9 +289,15 @@ def rank_pids(launcher_pid):
                 cmd = f.read()
         except OSError:
             continue
-        if ppid == launcher_pid and b"zero-run" in cmd:
-            pids.append(int(d))
-    return pids
+        if ppid == pid:
+            found.append((int(d), cmd))
+    return found
+
+
+def rank_pids(launcher_pid):
+    """The rank processes: children of the mpirun the launcher started, running zero-run."""
+    return [pid for mpirun, cmd in children(launcher_pid) if cmd.startswith(b"mpirun")
+            for pid, rank_cmd in children(mpirun) if b"zero-run" in rank_cmd]
 
 
 def long_run(timeout_s):

@@ -12,6 +12,7 @@
 #include "codegen/PlanSerializer.h"
 #include "frontends/onnx/OnnxImporter.h"
 #include "passes/Passes.h"
+#include "zero/files.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
@@ -22,24 +23,30 @@
 #include "mlir/Support/Timing.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/Error.h"
-#include "llvm/Support/ToolOutputFile.h"
 
 using namespace mlir;
 
 namespace {
 
+/// Asks for mlir-opt mode's help (its and LLVM's options and zero's passes).
+bool isMlirHelp(StringRef arg) { return arg == "--help-mlir" || arg == "-help-mlir"; }
+
 /// ONNX mode unless the input is MLIR: a positional argument that is not a
-/// .mlir file, or any option only the ONNX mode has, selects it. With neither,
-/// zero-opt is mlir-opt (reading stdin when no file is given).
+/// .mlir file, or any option only the ONNX mode has, selects it, and so does
+/// --help (and its variants) without a .mlir file: the compiler's help is
+/// what a user of the driver asks for. Otherwise zero-opt is mlir-opt
+/// (reading stdin when no file is given).
 bool isOnnxInvocation(int argc, char **argv) {
   static constexpr StringLiteral onnxOnly[] = {
       "--zero-stage", "--world-size", "--optimizer", "--lr",     "--momentum",
       "--beta1",      "--beta2",      "--eps",       "--weight-decay", "--target",
       "--report",     "--emit",       "--forward-only"};
+  bool help = false;
   for (int i = 1; i < argc; ++i) {
     StringRef arg = argv[i];
     if (arg == "-o") {
@@ -48,11 +55,14 @@ bool isOnnxInvocation(int argc, char **argv) {
     }
     if (!arg.starts_with("-"))
       return !arg.ends_with(".mlir");
+    if (isMlirHelp(arg))
+      return false;
+    help |= arg.starts_with("--help") || arg.starts_with("-help");
     for (StringRef option : onnxOnly)
       if (arg == option || arg.starts_with((option + "=").str()))
         return true;
   }
-  return false;
+  return help;
 }
 
 /// The stages --emit can stop after.
@@ -85,9 +95,11 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
   cl::opt<double> lr("lr", cl::desc("learning rate"), cl::init(1e-3), cl::cat(category));
   cl::opt<double> momentum("momentum", cl::desc("SGD momentum"), cl::init(0.0),
                            cl::cat(category));
-  cl::opt<double> beta1("beta1", cl::init(0.9), cl::cat(category));
-  cl::opt<double> beta2("beta2", cl::init(0.999), cl::cat(category));
-  cl::opt<double> eps("eps", cl::init(1e-8), cl::cat(category));
+  cl::opt<double> beta1("beta1", cl::desc("Adam(W) first-moment decay"), cl::init(0.9),
+                        cl::cat(category));
+  cl::opt<double> beta2("beta2", cl::desc("Adam(W) second-moment decay"), cl::init(0.999),
+                        cl::cat(category));
+  cl::opt<double> eps("eps", cl::desc("Adam(W) epsilon"), cl::init(1e-8), cl::cat(category));
   cl::opt<double> weightDecay("weight-decay",
                               cl::desc("default: 0.01 for adamw, 0 for sgd and adam"),
                               cl::init(-1.0), cl::cat(category));
@@ -131,18 +143,58 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
                  clEnumValN(Emit::ZPlan, "zplan", "the FlatBuffer plan (default)")),
       cl::cat(category));
   // --mlir-elide-resource-strings-if-larger and friends for --emit output,
-  // --mlir-timing and --mlir-print-ir-after-all for looking inside.
+  // --mlir-timing and --mlir-print-ir-after-all for looking inside. --help
+  // lists the few of them below and --help-hidden all; LLVM's own options
+  // (code generation for every target: hundreds) are never listed here.
+  llvm::StringSet<> before;
+  for (const auto &[name, option] : cl::getRegisteredOptions())
+    before.insert(name);
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
-  cl::HideUnrelatedOptions(category);
-  cl::ParseCommandLineOptions(argc, argv, "zero compiler: ONNX model to a ZeRO training plan\n");
+  // Named to sort after `category`: help lists categories by name.
+  cl::OptionCategory mlirCategory("zero-opt: MLIR, to look inside (--help-hidden lists all)");
+  static constexpr StringLiteral shown[] = {
+      "mlir-timing", "mlir-print-ir-before-all", "mlir-print-ir-after-all",
+      "mlir-print-debuginfo", "mlir-elide-resource-strings-if-larger"};
+  for (const auto &[name, option] : cl::getRegisteredOptions()) {
+    if (before.contains(name))
+      continue;
+    option->addCategory(mlirCategory);
+    if (!llvm::is_contained(shown, name))
+      option->setHiddenFlag(cl::Hidden);
+  }
+  cl::HideUnrelatedOptions({&category, &mlirCategory});
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "zero compiler: ONNX model to a ZeRO training plan\n\n"
+      "  zero-opt MODEL.onnx -o MODEL.zplan --zero-stage=S --world-size=N [options]\n"
+      "  zero-opt FILE.mlir [passes]  is mlir-opt with zero's dialects and passes;\n"
+      "                               its options: zero-opt --help-mlir\n");
   CompileOptions options{input,       output,      report, optimizer, target, stage,
                          worldSize,   prefetch,    overlapWindow, forwardOnly, omitWeights, lr, momentum,
                          beta1,       beta2,       eps,    weightDecay, emit, bucketMb};
   return options;
 }
+
+/// A raw_ostream onto an AtomicFile; write errors stay in the file and
+/// surface at commit().
+class AtomicFileStream : public llvm::raw_ostream {
+public:
+  explicit AtomicFileStream(zero::AtomicFile &file) : file(file) {}
+  ~AtomicFileStream() override { flush(); }
+
+private:
+  void write_impl(const char *data, size_t size) override {
+    (void)file.write(data, size);
+    position += size;
+  }
+  uint64_t current_pos() const override { return position; }
+
+  zero::AtomicFile &file;
+  uint64_t position = 0;
+};
 
 int fail(const Twine &message) {
   llvm::errs() << "zero-opt: error: " << message << "\n";
@@ -231,40 +283,38 @@ int compileOnnx(int argc, char **argv) {
   if (options.emit >= Emit::Plan)
     program = *module->getOps<zero::plan::ProgramOp>().begin();
 
-  // Outputs are written to a temporary file and renamed, so a failure never
-  // leaves a truncated plan or report in place of an earlier good one.
-  auto write = [&](StringRef path, auto &&body) {
-    bool ok = true;
-    llvm::Error error = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
-      ok = succeeded(body(os));
-      return ok ? llvm::Error::success()
-                : llvm::createStringError(llvm::inconvertibleErrorCode(), "not written");
-    });
-    if (error) {
-      std::string message = llvm::toString(std::move(error));
-      if (ok)
-        fail("cannot write '" + path + "': " + message);
-      return failure();
-    }
+  // Outputs go to temporary files renamed into place once both are complete
+  // (zero/files.h), so a failure never leaves a truncated plan or
+  // report in place of an earlier good one.
+  TimingScope writeTiming = timing.nest("write plan and report");
+  if (!options.report.empty() && !program)
+    return fail("--report needs the plan; drop --emit or use --emit=plan");
+  zero::AtomicFile reportFile, outputFile;
+  if (!options.report.empty()) {
+    if (zero::Status status = reportFile.open(options.report); !status.ok())
+      return fail(status.message());
+    AtomicFileStream os(reportFile);
+    zero::codegen::writeMemoryReport(program, os);
+  }
+  auto writeOutput = [&](llvm::raw_ostream &os) -> LogicalResult {
+    if (options.emit == Emit::ZPlan)
+      return zero::codegen::serializePlan(program, os);
+    module->print(os);
     return success();
   };
-  TimingScope writeTiming = timing.nest("write plan and report");
-  if (!options.report.empty()) {
-    if (!program)
-      return fail("--report needs the plan; drop --emit or use --emit=plan");
-    if (failed(write(options.report, [&](llvm::raw_ostream &os) {
-          zero::codegen::writeMemoryReport(program, os);
-          return success();
-        })))
+  if (options.output == "-")
+    return failed(writeOutput(llvm::outs())) ? 1 : 0;
+  if (zero::Status status = outputFile.open(options.output); !status.ok())
+    return fail(status.message());
+  {
+    AtomicFileStream os(outputFile);
+    if (failed(writeOutput(os)))
       return 1;
   }
-  if (failed(write(options.output, [&](llvm::raw_ostream &os) -> LogicalResult {
-        if (options.emit == Emit::ZPlan)
-          return zero::codegen::serializePlan(program, os);
-        module->print(os);
-        return success();
-      })))
-    return 1;
+  for (zero::AtomicFile *file : {&outputFile, &reportFile})
+    if (!file->path().empty())
+      if (zero::Status status = file->commit(); !status.ok())
+        return fail(status.message());
   return 0;
 }
 
@@ -274,6 +324,11 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   if (isOnnxInvocation(argc, argv))
     return compileOnnx(argc, argv);
+  // --help-mlir is mlir-opt's --help.
+  std::string help = "--help";
+  for (int i = 1; i < argc; ++i)
+    if (isMlirHelp(argv[i]))
+      argv[i] = help.data();
 
   zero::registerZeroPasses();
   registerCanonicalizerPass();

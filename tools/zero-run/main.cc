@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,8 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include "launcher.h"
 #include "npy.h"
 #include "onnx_export.h"
+#include "zero/files.h"
 #include "zero/runtime.h"
 #ifdef ZERO_HAVE_MPI
 #include "zero/mpi_communicator.h"
@@ -31,6 +34,10 @@ constexpr char kUsage[] =
     "                [--nproc N] [--timeout-s SECONDS] [--init-params DIR] [--save-params DIR]\n"
     "                [--export-onnx OUT.onnx]\n"
     "                [--save-outputs DIR] [--tf32]\n";
+
+constexpr long long kMaxSteps = 1000000000000LL;
+constexpr long long kMaxLocalRanks = 4096;
+constexpr double kMaxTimeoutS = 1e7;  // 115 days; the watchdog counts nanoseconds in an int64
 
 struct Options {
   std::string plan;
@@ -60,10 +67,18 @@ bool env_rank_zero() {
   return !r || std::strcmp(r, "0") == 0;
 }
 
-bool parse_number(const char* s, double* out) {
+// Integer syntax only ("1e3" and "12.0" are refused), within [min, max].
+bool parse_integer(const char* s, long long min, long long max, long long* out) {
+  char* end = nullptr;
+  errno = 0;
+  *out = std::strtoll(s, &end, 10);
+  return end != s && *end == '\0' && errno == 0 && *out >= min && *out <= max;
+}
+
+bool parse_seconds(const char* s, double min, double max, double* out) {
   char* end = nullptr;
   *out = std::strtod(s, &end);
-  return end != s && *end == '\0' && std::isfinite(*out);
+  return end != s && *end == '\0' && std::isfinite(*out) && *out >= min && *out <= max;
 }
 
 Status parse_args(int argc, char** argv, Options* o) {
@@ -75,7 +90,7 @@ Status parse_args(int argc, char** argv, Options* o) {
       return Status();
     };
     const char* v = nullptr;
-    double num = 0;
+    long long integer = 0;
     if (a == "--data") {
       ZERO_RETURN_IF_ERROR(value(&v));
       o->data_dir = v;
@@ -83,13 +98,23 @@ Status parse_args(int argc, char** argv, Options* o) {
       o->synthetic = true;
     } else if (a == "--tf32") {
       o->tf32 = true;
-    } else if (a == "--steps" || a == "--nproc" || a == "--timeout-s") {
+    } else if (a == "--steps") {
       ZERO_RETURN_IF_ERROR(value(&v));
-      if (!parse_number(v, &num) || num < (a == "--steps" ? 0 : 1) || (a != "--timeout-s" && num != std::floor(num)))
-        return Status::error("invalid value '" + std::string(v) + "' for " + a);
-      if (a == "--steps") o->steps = long(num);
-      else if (a == "--nproc") o->nproc = int(num);
-      else o->timeout_s = num;
+      if (!parse_integer(v, 0, kMaxSteps, &integer))
+        return Status::error("invalid value '" + std::string(v) + "' for --steps (an integer from 0 to " +
+                             std::to_string(kMaxSteps) + ")");
+      o->steps = long(integer);
+    } else if (a == "--nproc") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      if (!parse_integer(v, 1, kMaxLocalRanks, &integer))
+        return Status::error("invalid value '" + std::string(v) + "' for --nproc (an integer from 1 to " +
+                             std::to_string(kMaxLocalRanks) + ")");
+      o->nproc = int(integer);
+    } else if (a == "--timeout-s") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      if (!parse_seconds(v, 0.001, kMaxTimeoutS, &o->timeout_s))
+        return Status::error("invalid value '" + std::string(v) + "' for --timeout-s (seconds, from 0.001 to " +
+                             std::to_string(long(kMaxTimeoutS)) + ")");
     } else if (a == "--log") {
       ZERO_RETURN_IF_ERROR(value(&v));
       o->log = v;
@@ -126,34 +151,6 @@ Status parse_args(int argc, char** argv, Options* o) {
   if (o->nproc > 1 || under_mpi()) return Status::error("zero-run was built without MPI; only one rank is supported");
 #endif
   return Status();
-}
-
-// --nproc N: become `mpirun --oversubscribe -np N <this binary> <args>`.
-[[noreturn]] void exec_mpirun(int argc, char** argv, int nproc) {
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n <= 0) {
-    std::fprintf(stderr, "zero-run: error: cannot find own executable: %s\n", std::strerror(errno));
-    std::exit(1);
-  }
-  self[n] = '\0';
-  std::vector<std::string> args = {"mpirun", "--oversubscribe", "-np", std::to_string(nproc), self};
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--nproc") == 0) {
-      ++i;  // drop the flag and its value
-      continue;
-    }
-    args.push_back(argv[i]);
-  }
-  std::vector<char*> cargs;
-  for (auto& a : args) cargs.push_back(&a[0]);
-  cargs.push_back(nullptr);
-  // Containers often run as root, which OpenMPI refuses without these.
-  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
-  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
-  execvp("mpirun", cargs.data());
-  std::fprintf(stderr, "zero-run: error: --nproc needs mpirun on PATH: %s\n", std::strerror(errno));
-  std::exit(1);
 }
 
 // Aborts the process when a phase (a step, the final gather) outlives
@@ -230,14 +227,19 @@ bool all_ok(Communicator* comm, const Status& st) {
 // no batch dimension: its value is bound as is at every step (rows = 0).
 struct Feed {
   TensorInfo info;
-  NpyArray dataset;       // empty for --synthetic
+  std::unique_ptr<NpyFile> dataset;  // null for --synthetic
   std::vector<uint8_t> batch;
   size_t row_bytes = 0;
   int64_t rows = 0;
 };
 
-Status load_feeds(const Session& session, const Options& o, int rank, std::vector<Feed>* feeds) {
-  for (const TensorInfo& info : session.inputs()) {
+// The data file that feeds plan input `name`.
+std::string data_path(const Options& o, const std::string& name) { return o.data_dir + "/" + name + ".npy"; }
+
+// Maps every input's data file and checks it against the plan; nothing is
+// read but the headers, so a launcher can run it before starting ranks.
+Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, int rank, std::vector<Feed>* feeds) {
+  for (const TensorInfo& info : inputs) {
     Feed f;
     f.info = info;
     const bool scalar = info.shape.empty();
@@ -260,24 +262,26 @@ Status load_feeds(const Session& session, const Options& o, int rank, std::vecto
       continue;
     }
     if (o.data_dir.empty()) return Status::error("plan input '" + info.name + "' needs --data DIR (or --synthetic)");
-    const std::string path = o.data_dir + "/" + info.name + ".npy";
+    const std::string path = data_path(o, info.name);
     if (access(path.c_str(), F_OK) != 0)
       return Status::error("missing data file " + path + " for plan input '" + info.name + "'");
-    ZERO_RETURN_IF_ERROR(read_npy(path, &f.dataset));
-    if (f.dataset.dtype != info.dtype)
-      return Status::error(path + ": dtype " + dtype_name(f.dataset.dtype) + " but plan input '" + info.name +
-                           "' is " + dtype_name(info.dtype));
+    f.dataset = std::make_unique<NpyFile>();
+    ZERO_RETURN_IF_ERROR(f.dataset->open(path));
+    const NpyView& data = f.dataset->array();
+    if (data.dtype != info.dtype)
+      return Status::error(path + ": dtype " + dtype_name(data.dtype) + " but plan input '" + info.name + "' is " +
+                           dtype_name(info.dtype));
     if (scalar) {
       // A scalar input is not batched: the file holds exactly its value.
-      if (!f.dataset.shape.empty())
-        return Status::error(path + ": shape " + shape_string(f.dataset.shape) + " but plan input '" + info.name +
+      if (!data.shape.empty())
+        return Status::error(path + ": shape " + shape_string(data.shape) + " but plan input '" + info.name +
                              "' is a scalar and needs shape ()");
-      f.batch = f.dataset.data;
+      f.batch.assign(data.data, data.data + data.bytes);
       feeds->push_back(std::move(f));
       continue;
     }
     std::vector<int64_t> want(info.shape.begin() + 1, info.shape.end());
-    std::vector<int64_t> got = f.dataset.shape;
+    const std::vector<int64_t>& got = data.shape;
     if (got.empty() || std::vector<int64_t>(got.begin() + 1, got.end()) != want) {
       want.insert(want.begin(), -1);
       std::string w = shape_string(want);
@@ -298,7 +302,7 @@ Status bind_feeds(Session* session, std::vector<Feed>* feeds, long step, int ran
       const uint64_t b = uint64_t(f.info.shape[0]), d = uint64_t(f.rows);
       const uint64_t first = ((uint64_t(step) * uint64_t(world) + uint64_t(rank)) * b) % d;
       for (uint64_t j = 0; j < b; ++j)
-        std::memcpy(f.batch.data() + j * f.row_bytes, f.dataset.data.data() + ((first + j) % d) * f.row_bytes,
+        std::memcpy(f.batch.data() + j * f.row_bytes, f.dataset->array().data + ((first + j) % d) * f.row_bytes,
                     f.row_bytes);
     }
     ZERO_RETURN_IF_ERROR(session->bind_input(f.info.name, f.batch.data(), f.info.dtype, f.info.shape));
@@ -329,26 +333,83 @@ std::string file_name(const std::string& name) {
   return file;
 }
 
+// The file --init-params or --save-params uses for a parameter.
+std::string param_path(const std::string& dir, const std::string& name) { return dir + "/" + file_name(name) + ".npy"; }
+
 // --init-params DIR: every trainable parameter from DIR/NAME.npy (float32,
 // its full shape); model state keeps the plan's values unless a file is given.
-Status init_params(Session* session, const Options& o) {
+// With session == nullptr only checks the files (the launcher, before ranks).
+Status init_params(Session* session, const PlanSummary& plan, const Options& o) {
   if (o.init_params.empty()) return Status();
-  for (size_t i = 0; i < session->parameters().size(); ++i) {
-    const TensorInfo& info = session->parameters()[i];
-    const std::string path = o.init_params + "/" + file_name(info.name) + ".npy";
+  for (size_t i = 0; i < plan.parameters.size(); ++i) {
+    const TensorInfo& info = plan.parameters[i];
+    const std::string path = param_path(o.init_params, info.name);
     if (access(path.c_str(), F_OK) != 0) {
-      if (session->is_trainable(info.name))
-        return Status::error(path + ": missing (initial value of parameter '" + info.name + "')");
+      if (plan.trainable[i]) return Status::error(path + ": missing (initial value of parameter '" + info.name + "')");
       continue;
     }
-    NpyArray array;
-    ZERO_RETURN_IF_ERROR(read_npy(path, &array));
+    NpyFile file;
+    ZERO_RETURN_IF_ERROR(file.open(path));
+    const NpyView& array = file.array();
     if (array.dtype != DType::F32 || array.shape != info.shape)
       return Status::error(path + ": expected float32 " + shape_string(info.shape) + " for parameter '" +
-                           info.name + "', got " + (array.dtype == DType::F32 ? "float32 " : "int64 ") +
-                           shape_string(array.shape));
-    ZERO_RETURN_IF_ERROR(session->write_parameter(
-        info.name, reinterpret_cast<const float*>(array.data.data()), array.data.size() / sizeof(float)));
+                           info.name + "', got " + dtype_name(array.dtype) + " " + shape_string(array.shape));
+    if (!session) continue;
+    // The mapping need not be 4-byte aligned (a .npy header may have any length).
+    std::vector<float> values(array.bytes / sizeof(float));
+    std::memcpy(values.data(), array.data, array.bytes);
+    ZERO_RETURN_IF_ERROR(session->write_parameter(info.name, values.data(), values.size()));
+  }
+  return Status();
+}
+
+// A path with its directory resolved, so two spellings of one file compare
+// equal even before the file exists.
+std::string resolved(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + (slash == 0));
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  char real[PATH_MAX];
+  return realpath(dir.c_str(), real) ? std::string(real) + "/" + base : path;
+}
+
+struct NamedPath {
+  std::string what;  // "--log", "the plan", "data file for input 'x'"
+  std::string path;
+};
+
+// Refuses a run that would write over one of its inputs (the plan is mapped:
+// truncating it kills the run with SIGBUS) or write one file twice, before
+// anything is opened for writing.
+Status check_output_paths(const Options& o, const PlanSummary& plan) {
+  std::vector<NamedPath> inputs = {{"the plan", o.plan}}, outputs;
+  if (!o.data_dir.empty())
+    for (const TensorInfo& in : plan.inputs) inputs.push_back({"the data of input '" + in.name + "'", data_path(o, in.name)});
+  for (const TensorInfo& p : plan.parameters) {
+    if (!o.init_params.empty()) inputs.push_back({"--init-params of '" + p.name + "'", param_path(o.init_params, p.name)});
+    if (!o.save_params.empty()) outputs.push_back({"--save-params of '" + p.name + "'", param_path(o.save_params, p.name)});
+  }
+  if (!o.save_outputs.empty())
+    for (const TensorInfo& out : plan.outputs)
+      outputs.push_back({"--save-outputs of '" + out.name + "'", param_path(o.save_outputs, out.name)});
+  if (!o.log.empty()) outputs.push_back({"--log", o.log});
+  if (!o.export_onnx.empty()) outputs.push_back({"--export-onnx", o.export_onnx});
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const std::string out = resolved(outputs[i].path);
+    if (outputs[i].what == "--log" || outputs[i].what == "--export-onnx") {
+      const size_t slash = out.rfind('/');
+      const std::string dir = slash == std::string::npos ? "." : out.substr(0, slash + (slash == 0));
+      if (access(dir.c_str(), W_OK) != 0)
+        return Status::error((outputs[i].what == "--log" ? "cannot open log file " : "cannot write --export-onnx ") +
+                             outputs[i].path + ": " + std::strerror(errno));
+    }
+    for (const NamedPath& in : inputs)
+      if (same_file(outputs[i].path, in.path) || out == resolved(in.path))
+        return Status::error(outputs[i].what + " " + outputs[i].path + " is " + in.what +
+                             ": an output may not overwrite an input");
+    for (size_t j = 0; j < i; ++j)
+      if (out == resolved(outputs[j].path))
+        return Status::error(outputs[i].what + " " + outputs[i].path + " is also " + outputs[j].what);
   }
   return Status();
 }
@@ -362,15 +423,10 @@ Status make_dir(const std::string& dir) {
 // --save-outputs: rank 0's value of every plan output, DIR/NAME.npy.
 Status write_plan_outputs(Session* session, const Options& o) {
   ZERO_RETURN_IF_ERROR(make_dir(o.save_outputs));
-  std::vector<std::string> written;
   for (const TensorInfo& info : session->outputs()) {
-    const std::string file = file_name(info.name);
-    for (const std::string& w : written)
-      if (w == file) return Status::error("--save-outputs: two outputs map to the file " + file + ".npy");
-    written.push_back(file);
     std::vector<uint8_t> bytes;
     ZERO_RETURN_IF_ERROR(session->read_output_bytes(info.name, &bytes));
-    ZERO_RETURN_IF_ERROR(write_npy(o.save_outputs + "/" + file + ".npy", info.dtype, info.shape, bytes.data()));
+    ZERO_RETURN_IF_ERROR(write_npy(param_path(o.save_outputs, info.name), info.dtype, info.shape, bytes.data()));
   }
   return Status();
 }
@@ -387,10 +443,8 @@ Status save_outputs(Session* session, const Options& o, int rank) {
   if (rank != 0) return Status();
   if (!o.save_params.empty()) {
     ZERO_RETURN_IF_ERROR(make_dir(o.save_params));
-    for (const NamedTensor& p : params) {
-      const std::string file = file_name(p.name);
-      ZERO_RETURN_IF_ERROR(write_npy(o.save_params + "/" + file + ".npy", DType::F32, p.shape, p.values.data()));
-    }
+    for (const NamedTensor& p : params)
+      ZERO_RETURN_IF_ERROR(write_npy(param_path(o.save_params, p.name), DType::F32, p.shape, p.values.data()));
   }
 #ifdef ZERO_HAVE_ONNX
   if (!o.export_onnx.empty()) {
@@ -402,6 +456,54 @@ Status save_outputs(Session* session, const Options& o, int rank) {
   return Status();
 }
 
+// Everything that can be checked before a rank opens the plan (and before
+// the launcher starts ranks): the plan's header and world size, the data
+// files' headers against the plan's inputs, initial parameters and output
+// paths. Nothing is allocated from what a file claims.
+Status preflight(const Options& o, int world, PlanSummary* plan) {
+  ZERO_RETURN_IF_ERROR(describe_plan(o.plan, plan));
+  if (plan->world_size != uint32_t(world))
+    return Status::error(o.plan + ": plan was compiled for world size " + std::to_string(plan->world_size) +
+                         " but running with " + std::to_string(world) + " rank(s)");
+  if (!o.save_outputs.empty() && plan->outputs.empty())
+    return Status::error(o.plan + ": --save-outputs needs a forward-only plan (this plan has no outputs)");
+  if (plan->weights_omitted && o.init_params.empty())
+    return Status::error(o.plan + ": the plan has no initial weights (zero-opt --omit-weights); pass --init-params DIR");
+  ZERO_RETURN_IF_ERROR(check_output_paths(o, *plan));
+  ZERO_RETURN_IF_ERROR(init_params(nullptr, *plan, o));
+  std::vector<Feed> feeds;
+  return load_feeds(plan->inputs, o, 0, &feeds);
+}
+
+// --nproc N: check what can be checked once, then start the ranks.
+int launch(int argc, char** argv, const Options& o) {
+  PlanSummary plan;
+  Status st = preflight(o, o.nproc, &plan);
+  if (st.ok() && !plan.cuda) {
+    // N ranks on this host each zero an arena: refuse what cannot fit.
+    const uint64_t available = host_memory_available();
+    const uint64_t needed = plan.arena_bytes * uint64_t(o.nproc);
+    if (available && needed > available)
+      st = Status::error(o.plan + ": " + std::to_string(o.nproc) + " ranks need " + byte_size_string(needed) +
+                         " of arenas (" + byte_size_string(plan.arena_bytes) + " each), but only " +
+                         byte_size_string(available) + " of host memory is available");
+  }
+  if (!st.ok()) {
+    std::fprintf(stderr, "zero-run: error: %s\n", st.message().c_str());
+    return 1;
+  }
+  return launch_ranks(argc, argv, o.nproc);
+}
+
+std::string log_line(long step, float loss, double ms, const Session& session, const CudaRank* gpu) {
+  // peak_bytes: the planned arena; device_bytes: measured on the GPU.
+  const std::string device = gpu ? ", \"device_bytes\": " + std::to_string(gpu->device_bytes()) : "";
+  char line[512];
+  std::snprintf(line, sizeof(line), "{\"step\": %ld, \"loss\": %s, \"ms\": %.3f, \"peak_bytes\": %zu, \"rss_bytes\": %lld%s}\n",
+                step, json_number(loss).c_str(), ms, session.arena_bytes(), (long long)peak_rss_bytes(), device.c_str());
+  return line;
+}
+
 int run(int argc, char** argv) {
   Options o;
   Status st = parse_args(argc, argv, &o);
@@ -409,7 +511,7 @@ int run(int argc, char** argv) {
     if (env_rank_zero()) std::fprintf(stderr, "zero-run: error: %s (see zero-run --help)\n", st.message().c_str());
     return 1;
   }
-  if (o.nproc > 1) exec_mpirun(argc, argv, o.nproc);
+  if (o.nproc > 1) return launch(argc, argv, o);
 
   std::unique_ptr<Communicator> comm;
   if (under_mpi()) {
@@ -425,19 +527,21 @@ int run(int argc, char** argv) {
   }
   const int rank = comm->rank(), world = comm->size();
   Watchdog watchdog(o.timeout_s, rank);
+  StepBoard board(rank);
 
   watchdog.arm("loading", 0);
+  PlanSummary plan;
+  st = preflight(o, world, &plan);
+  if (!all_ok(comm.get(), st)) return 1;
+
   // A plan compiled with --target=cuda runs on this rank's GPU: device arena,
   // and collectives over NCCL (bootstrapped over `comm`); `comm` stays the
-  // host communicator for the launcher's own agreement. If the file cannot be
-  // read here, Session::open below reports why.
-  bool cuda_plan = false;
-  (void)plan_targets_cuda(o.plan, &cuda_plan);
+  // host communicator for the launcher's own agreement.
   Communicator* session_comm = comm.get();
   Allocator* session_alloc = default_allocator();
   const Backend* backend = nullptr;
   std::unique_ptr<CudaRank> gpu;
-  if (cuda_plan) {
+  if (plan.cuda) {
     const CudaModule* cuda = nullptr;
     st = load_cuda_module(&cuda);
     if (st.ok()) {
@@ -460,39 +564,41 @@ int run(int argc, char** argv) {
   if (!all_ok(comm.get(), st)) return 1;
   std::unique_ptr<Session> session;
   st = Session::open(o.plan, session_comm, session_alloc, backend, &session);
-  if (!all_ok(comm.get(), st)) return 1;
-
-  if (!o.save_outputs.empty() && !session->forward_only())
-    st = Status::error(o.plan + ": --save-outputs needs a forward-only plan (this plan has no outputs)");
-  if (!all_ok(comm.get(), st)) return 1;
-
-  if (session->weights_omitted() && o.init_params.empty())
-    st = Status::error(o.plan + ": the plan has no initial weights (zero-opt --omit-weights); "
-                       "pass --init-params DIR");
-  if (st.ok()) st = init_params(session.get(), o);
+  if (st.ok()) st = init_params(session.get(), plan, o);
   if (!all_ok(comm.get(), st)) return 1;
 
   std::vector<Feed> feeds;
-  st = load_feeds(*session, o, rank, &feeds);
+  st = load_feeds(session->inputs(), o, rank, &feeds);
   if (!all_ok(comm.get(), st)) return 1;
 
-  FILE* log = nullptr;
+  // The log goes to a temporary file beside --log (FILE.tmp-XXXXXX while the
+  // run lasts) and replaces FILE when the run ends, also when it fails.
+  std::unique_ptr<AtomicFile> log;
   if (rank == 0 && !o.log.empty()) {
-    log = std::fopen(o.log.c_str(), "w");
-    if (!log) st = Status::error("cannot open log file " + o.log + ": " + std::strerror(errno));
+    log = std::make_unique<AtomicFile>();
+    st = log->open(o.log);
+    if (!st.ok()) st = Status::error("cannot open log file " + st.message());
   }
   if (!all_ok(comm.get(), st)) return 1;
   const bool progress = rank == 0 && isatty(STDERR_FILENO);
 
   for (long step = 0; step < o.steps; ++step) {
     watchdog.arm("step", step);
+    board.publish(step);
     const auto t0 = std::chrono::steady_clock::now();
     if (step == 0 || !o.synthetic) st = bind_feeds(session.get(), &feeds, step, rank, world);
     if (st.ok()) st = session->step();
     float loss = NAN;  // a forward-only plan has none: logged as null
     if (st.ok() && !session->forward_only()) st = session->loss(&loss);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (st.ok() && log) {
+      const std::string line = log_line(step, loss, ms, *session, gpu.get());
+      st = log->write(line.data(), line.size());
+      if (!st.ok()) st = Status::error("writing log file " + st.message());
+    }
     if (!st.ok()) {
       // Other ranks may already wait in a collective: end the whole job.
+      if (log) (void)log->commit();
       std::fprintf(stderr, "zero-run: error: rank %d: step %ld: %s\n", rank, step, st.message().c_str());
       std::fflush(stderr);
 #ifdef ZERO_HAVE_MPI
@@ -500,14 +606,14 @@ int run(int argc, char** argv) {
 #endif
       return 1;
     }
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (log) {
-      // peak_bytes: the planned arena; device_bytes: measured on the GPU.
-      const std::string device = gpu ? ", \"device_bytes\": " + std::to_string(gpu->device_bytes()) : "";
-      std::fprintf(log, "{\"step\": %ld, \"loss\": %s, \"ms\": %.3f, \"peak_bytes\": %zu, \"rss_bytes\": %lld%s}\n",
-                   step, json_number(loss).c_str(), ms, session->arena_bytes(), (long long)peak_rss_bytes(),
-                   device.c_str());
-      std::fflush(log);
+    if (!session->forward_only() && !std::isfinite(loss)) {
+      // The loss is the global mean: every rank sees it and stops here, and
+      // nothing trained on it is saved.
+      if (log) (void)log->commit();
+      if (rank == 0)
+        std::fprintf(stderr, "zero-run: error: loss is %s at step %ld; stopped without saving parameters or exports\n",
+                     std::isnan(loss) ? "NaN" : "infinite", step);
+      return 1;
     }
     if (progress && session->forward_only())
       std::fprintf(stderr, "\rstep %ld/%ld  %.2f ms   ", step + 1, o.steps, ms);
@@ -515,7 +621,10 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "\rstep %ld/%ld  loss %.6g  %.2f ms   ", step + 1, o.steps, loss, ms);
   }
   if (progress) std::fputc('\n', stderr);
-  if (log && std::fclose(log) != 0) st = Status::error("writing log file " + o.log + " failed");
+  if (log) {
+    st = log->commit();
+    if (!st.ok()) st = Status::error("writing log file " + st.message());
+  }
 
   watchdog.arm("saving outputs and parameters after step", o.steps);
   if (st.ok()) st = save_outputs(session.get(), o, rank);

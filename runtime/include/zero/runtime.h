@@ -29,6 +29,13 @@ const char* dtype_name(DType dtype);
 // "[2, 3]"
 std::string shape_string(const std::vector<int64_t>& shape);
 
+// "512 bytes", or "1.50 GiB (1610612736 bytes)" from 1 MiB on.
+std::string byte_size_string(uint64_t bytes);
+
+// Host memory the kernel reports available for new allocations
+// (MemAvailable), 0 when unknown.
+uint64_t host_memory_available();
+
 // Where the arena comes from; injected so GPU backends and tests can supply
 // their own memory.
 class Allocator {
@@ -120,16 +127,27 @@ std::unique_ptr<Communicator> make_single_rank_communicator();
 // LOCAL_RANK), else -1. Picks the GPU of a rank.
 int local_rank_from_env();
 
-// Whether the plan file at `path` targets the CUDA backend (Plan.backend,
-// from `zero-opt --target=cuda`); verifies the file like Session::open's
-// header check, so a launcher can pick the backend before opening.
-Status plan_targets_cuda(const std::string& path, bool* cuda);
-
 struct TensorInfo {
   std::string name;
   DType dtype;
   std::vector<int64_t> shape;
 };
+
+// What a launcher needs to know of a plan before it starts ranks: read after
+// the FlatBuffers verifier, without the full load-time validation (which
+// Session::open does on every rank).
+struct PlanSummary {
+  bool cuda = false;  // from `zero-opt --target=cuda`
+  uint32_t world_size = 0;
+  uint64_t arena_bytes = 0;
+  bool weights_omitted = false;
+  std::vector<TensorInfo> inputs;      // as Session::inputs()
+  std::vector<TensorInfo> parameters;  // as Session::parameters()
+  std::vector<TensorInfo> outputs;     // as Session::outputs()
+  std::vector<bool> trainable;         // per parameter
+};
+Status describe_plan(const std::string& path, PlanSummary* summary);
+
 
 class Session {
  public:

@@ -801,6 +801,10 @@ class CudaBackend final : public TableBackend {
     ZERO_RETURN_IF_ERROR(cuda_status(cudaMemsetAsync(dev, 0, bytes, d_->stream), "cudaMemset"));
     return cuda_status(cudaStreamSynchronize(d_->stream), "cudaMemset");
   }
+  uint64_t available_memory() const override {
+    size_t free = 0, total = 0;
+    return cudaMemGetInfo(&free, &total) == cudaSuccess ? uint64_t(free) : 0;
+  }
   Status finish_step() const override {
     ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(d_->stream), "CUDA step"));
     int code = 0;

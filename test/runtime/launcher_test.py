@@ -5,6 +5,7 @@ usage: launcher_test.py ZERO_RUN MAKE_TEST_PLAN
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,10 +30,12 @@ def check(name, cond, detail=""):
         failures.append(name)
 
 
-def expect_error(name, args, text, nproc_lines=1):
+def expect_error(name, args, text):
+    """Exit code 1 and exactly one line on stderr, an error containing text
+    (under --nproc too: no mpirun banner, no copy per rank)."""
     rc, err = run(*args)
-    lines = [l for l in err.splitlines() if l.startswith("zero-run: error:")]
-    check(name, rc == 1 and len(lines) >= 1 and text in lines[0],
+    lines = [l for l in err.splitlines() if l.strip()]
+    check(name, rc == 1 and len(lines) == 1 and lines[0].startswith("zero-run: error:") and text in lines[0],
           f"rc={rc} stderr={err.strip()[-600:]!r}")
 
 
@@ -231,7 +234,7 @@ expect_error("mis-typed npy", [T("p1.zplan"), "--data", T("mistyped")], "dtype '
 expect_error("unwritable log", [T("p1.zplan"), "--synthetic", "--log", "/nonexistent/dir/log.jsonl"],
              "cannot open log file /nonexistent/dir/log.jsonl")
 expect_error("unwritable log (2 ranks)", [T("p2.zplan"), "--nproc", 2, "--synthetic", "--log", "/nonexistent/l"],
-             "rank 0: cannot open log file /nonexistent/l")
+             "cannot open log file /nonexistent/l")
 expect_error("unknown flag", [T("p1.zplan"), "--frobnicate"], "unknown option --frobnicate")
 expect_error("bad steps", [T("p1.zplan"), "--steps", "many"], "invalid value 'many' for --steps")
 
@@ -323,9 +326,15 @@ for sig, name, limit in ((signal.SIGKILL, "killed rank", 30), (signal.SIGSTOP, "
     try:
         _, err = p.communicate(timeout=limit)
         rc, elapsed = p.returncode, time.time() - t0
-        check(name + " ends the job", rc != 0 and elapsed < limit, f"rc={rc} after {elapsed:.1f}s")
+        check(name + " ends the job", rc == 1 and elapsed < limit, f"rc={rc} after {elapsed:.1f}s")
+        lines = [l for l in err.splitlines() if l.strip()]
         if sig == signal.SIGSTOP:
-            check("watchdog message", "did not finish within 3 s (--timeout-s)" in err, err[-600:])
+            check("watchdog message", len(lines) == 1 and "did not finish within 3 s (--timeout-s)" in lines[0],
+                  err[-600:])
+        else:
+            check("killed rank: one line naming rank, pid, signal and step", len(lines) == 1 and
+                  re.fullmatch(rf"zero-run: error: rank 1 \(pid {pids[1]}\) was killed by signal 9 \(Killed\) "
+                               r"at step \d+; all ranks stopped", lines[0]) is not None, err[-600:])
     except subprocess.TimeoutExpired:
         p.kill()
         check(name + " ends the job", False, "still running")

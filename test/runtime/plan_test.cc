@@ -107,6 +107,39 @@ TEST(Plan, RejectsWrongVersionBackendWorld) {
   EXPECT_NE(st.message().find("compiled for world size 4 but running with 1"), std::string::npos) << st.message();
 }
 
+TEST(Plan, RejectsBadBackendLossAndArenaAtLoad) {
+  auto comm = make_single_rank_communicator();
+  std::unique_ptr<Session> s;
+  LinRegOptions o;
+  o.backend = plan::Backend(7);
+  Status st = open(linreg_plan(o), comm.get(), &s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("plan is for backend 7, which this runtime does not know"), std::string::npos)
+      << st.message();
+  // A loss index past the values, or naming a non-scalar, is a load error
+  // (not a failure after the first step).
+  for (uint32_t loss : {99u, 0u}) {
+    test::PlanBuilder b;
+    uint32_t v = b.fresh("v", plan::DType::F32, {4});
+    b.op(plan::Opcode::Relu, {v}, {v});
+    st = open(b.finish(1, loss, 1, plan::Backend::Cpu), comm.get(), &s);
+    ASSERT_FALSE(st.ok()) << loss;
+    EXPECT_NE(st.message().find("loss: value " + std::to_string(loss) + " is not a scalar F32 value"),
+              std::string::npos)
+        << st.message();
+  }
+  // An arena beyond the machine's memory fails with the sizes before any
+  // allocation (64 TiB: more than any test machine has).
+  test::PlanBuilder b;
+  uint32_t loss = b.value("loss", plan::DType::F32, {}, plan::ValueKind::Activation, b.reserve(uint64_t(1) << 46));
+  b.op(plan::Opcode::Relu, {loss}, {loss});
+  st = open(b.finish(1, loss, 1, plan::Backend::Cpu), comm.get(), &s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("the plan needs an arena of 65536.00 GiB (70368744177664 bytes) per rank, but only "),
+            std::string::npos)
+      << st.message();
+}
+
 TEST(Plan, TruncatedAndCorruptBytesFailCleanly) {
   auto comm = make_single_rank_communicator();
   const auto good = linreg_plan({});
@@ -395,6 +428,7 @@ TEST(Plan, RejectsBadAsyncSchedules) {
     b.fresh("a", plan::DType::F32, {4});
     b.fresh("b", plan::DType::F32, {4});
     b.value("a.shifted", plan::DType::F32, {4}, plan::ValueKind::Activation, 8);  // overlaps a
+    const uint32_t loss = b.fresh("loss", plan::DType::F32, {});
     for (const Step& st : steps) {
       if (st.opcode == Opcode::Wait)
         b.op(st.opcode, st.in, st.out, plan::Attrs::WaitAttrs, plan::CreateWaitAttrs(b.fbb, st.slot).Union());
@@ -404,7 +438,7 @@ TEST(Plan, RejectsBadAsyncSchedules) {
       else
         b.op(st.opcode, st.in, st.out);
     }
-    return b.finish(1, 0, 1, plan::Backend::Cpu);
+    return b.finish(1, loss, 1, plan::Backend::Cpu);
   };
   const Step start_a{Opcode::AllReduce, {0}, {0}, 1}, wait_a{Opcode::Wait, {0, 0}, {}, 1};
   const struct {

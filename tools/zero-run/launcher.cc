@@ -21,6 +21,7 @@ namespace {
 
 constexpr char kBoardEnv[] = "ZERO_RUN_STEP_BOARD";
 constexpr char kErrorPrefix[] = "zero-run: error: ";
+constexpr size_t kBoardSlot = 2 * sizeof(int64_t);  // pid, step
 
 pid_t mpirun_pid = -1;
 
@@ -57,10 +58,10 @@ int launch_ranks(int argc, char** argv, int nproc) {
   for (auto& a : args) cargs.push_back(&a[0]);
   cargs.push_back(nullptr);
 
-  // The step board: one int64 per rank in a shared file the ranks map.
+  // The step board: a pid and a step per rank in a shared file the ranks map.
   char board_path[] = "/dev/shm/zero-run-steps-XXXXXX";
   int board = mkstemp(board_path);
-  if (board < 0 || ftruncate(board, off_t(sizeof(int64_t)) * nproc) != 0) {
+  if (board < 0 || ftruncate(board, off_t(kBoardSlot) * nproc) != 0) {
     if (board >= 0) close(board), unlink(board_path);
     board = -1;  // no /dev/shm: the report just lacks the step
   } else {
@@ -116,14 +117,16 @@ int launch_ranks(int argc, char** argv, int nproc) {
     if (text.rfind("zero-run:", 0) == 0) {
       if (shown.insert(without_rank(text)).second) std::fprintf(stderr, "%s\n", text.c_str());
     } else if (killed_line.empty() && std::regex_search(text, m, killed)) {
+      // Open MPI may print PID 0; the rank's own record is better.
       const int rank = std::atoi(m[1].str().c_str());
-      std::string at;
-      if (board >= 0 && rank >= 0 && rank < nproc) {
-        int64_t step = -1;
-        if (pread(board, &step, sizeof(step), off_t(sizeof(int64_t)) * rank) == sizeof(step) && step >= 0)
-          at = " at step " + std::to_string(step);
+      std::string pid = m[2].str(), at;
+      int64_t slot[2] = {0, -1};
+      if (board >= 0 && rank >= 0 && rank < nproc &&
+          pread(board, slot, sizeof(slot), off_t(kBoardSlot) * rank) == sizeof(slot)) {
+        if (slot[0] > 0) pid = std::to_string(slot[0]);
+        if (slot[1] >= 0) at = " at step " + std::to_string(slot[1]);
       }
-      killed_line = std::string(kErrorPrefix) + "rank " + m[1].str() + " (pid " + m[2].str() + ") was killed by signal " +
+      killed_line = std::string(kErrorPrefix) + "rank " + m[1].str() + " (pid " + pid + ") was killed by signal " +
                     m[4].str() + " (" + m[5].str() + ")" + at + "; all ranks stopped";
     } else if (!text.empty() && text.find_first_not_of('-') != std::string::npos) {
       other.push_back(text);
@@ -153,11 +156,16 @@ StepBoard::StepBoard(int rank) {
   const int fd = open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0) return;
   const off_t end = lseek(fd, 0, SEEK_END);
-  if (end >= off_t(sizeof(int64_t)) * (rank + 1)) {
+  if (rank >= 0 && end >= off_t(kBoardSlot) * (rank + 1)) {
     size_ = size_t(end);
     map_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map_ == MAP_FAILED) map_ = nullptr;
-    else slot_ = static_cast<volatile int64_t*>(map_) + rank;
+    if (map_ == MAP_FAILED) {
+      map_ = nullptr;
+    } else {
+      volatile int64_t* slot = static_cast<volatile int64_t*>(map_) + 2 * rank;
+      slot[0] = getpid();
+      slot_ = slot + 1;
+    }
   }
   close(fd);
   publish(-1);

@@ -26,7 +26,7 @@ class StepBoard {
   }
 
  private:
-  volatile int64_t* slot_ = nullptr;
+  volatile int64_t* slot_ = nullptr;  // this rank's step
   void* map_ = nullptr;
   size_t size_ = 0;
 };

@@ -2,7 +2,7 @@
 
 #include <onnx/onnx_pb.h>
 
-#include <fstream>
+#include "zero/files.h"
 
 namespace zero {
 
@@ -24,10 +24,9 @@ Status export_onnx(const uint8_t* model, size_t size, const std::vector<NamedTen
     // raw_data is little-endian, which is the host order on every target.
     t->set_raw_data(p.values.data(), p.values.size() * sizeof(float));
   }
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out || !proto.SerializeToOstream(&out) || !out.flush())
-    return Status::error(path + ": cannot write the ONNX model");
-  return Status();
+  std::string bytes;
+  if (!proto.SerializeToString(&bytes)) return Status::error(path + ": the ONNX model does not serialize (over 2 GiB?)");
+  return write_file_atomically(path, bytes.data(), bytes.size());
 }
 
 }  // namespace zero

@@ -132,6 +132,77 @@ bad("opset 6 (below 7)", "opset6.onnx", ["opset", "6"])
 bad("opset 18 (above 17)", "opset18.onnx", ["opset", "18"])
 bad("loss independent of every parameter", "no_params.onnx", ["parameter"])
 bad("Dropout in training mode with ratio 0.5", "dropout_half.onnx", ["my_dropout", "Dropout", "ratio"])
+# Checked before ONNX shape inference sees the model (which crashes on some of
+# these): operators, graph structure, attributes.
+X4 = oh.make_tensor_value_info("x", TP.FLOAT, [1, 1, 4, 4])
+K = nh.from_array(np.ones((1,), np.float32), "k")
+SCALE = lambda x: oh.make_node("Mul", [x, "k"], ["h"], name="scale")  # noqa: E731
+# A Scan without attributes segfaults ONNX 1.12's shape inference.
+save("scan_no_body.onnx", model([MM, oh.make_node("Scan", ["h"], ["s"], name="my_scan"), MEAN("s")], [LOSS], [W], [X]))
+save("loop.onnx", model([MM, oh.make_node("Loop", ["", "", "h"], ["l"], name="my_loop"), MEAN("l")], [LOSS], [W], [X]))
+save("if.onnx", model([MM, oh.make_node("Constant", [], ["c"], value=nh.from_array(np.array(True), "c")),
+                       oh.make_node("If", ["c"], ["i"], name="my_if"), MEAN("h")], [LOSS], [W], [X]))
+save("lstm.onnx", model([oh.make_node("LSTM", ["x", "lw", "lr"], ["y"], name="my_lstm", hidden_size=2), MEAN("y")], [LOSS],
+                        [nh.from_array(np.ones((1, 8, 4), np.float32), "lw"), nh.from_array(np.ones((1, 8, 2), np.float32), "lr")],
+                        [oh.make_tensor_value_info("x", TP.FLOAT, [3, 2, 4])]))
+save("resize.onnx", model([SCALE("x"), oh.make_node("Resize", ["h", "", "sc"], ["r"], name="my_resize"), MEAN("r")], [LOSS],
+                          [K, nh.from_array(np.array([1, 1, 2, 2], np.float32), "sc")], [X4]))
+# Off the loss path, with one output where TopK has two.
+save("topk.onnx", model([MM, oh.make_node("TopK", ["h", "kk"], ["t"], name="my_topk"), MEAN("h")], [LOSS],
+                        [W, nh.from_array(np.array([2], np.int64), "kk")], [X]))
+save("other_domain.onnx", oh.make_model(oh.make_graph([MM, oh.make_node("Gelu", ["h"], ["g"], name="my_gelu", domain="com.example"),
+                                                       MEAN("g")], "g", [X], [LOSS], [W]),
+                                        opset_imports=[oh.make_opsetid("", 17), oh.make_opsetid("com.example", 1)]))
+save("layernorm_opset16.onnx", model([MM, oh.make_node("LayerNormalization", ["h", "ls"], ["n"], name="my_ln"), MEAN("n")], [LOSS],
+                                     [W, nh.from_array(np.ones((3,), np.float32), "ls")], [X], opset=16))
+save("undefined_input.onnx", model([MM, oh.make_node("Relu", ["nope"], ["r"], name="my_relu"), MEAN("r")], [LOSS], [W], [X]))
+save("out_of_order.onnx", model([oh.make_node("Relu", ["h"], ["r"], name="my_relu"), MM, MEAN("r")], [LOSS], [W], [X]))
+save("duplicate_output.onnx", model([MM, oh.make_node("Relu", ["x"], ["h"], name="my_relu"), MEAN("h")], [LOSS], [W], [X]))
+save("output_not_computed.onnx", model([MM], [LOSS], [W], [X]))
+save("matmul_one_input.onnx", model([oh.make_node("MatMul", ["x"], ["h"], name="mm"), MEAN("h")], [LOSS], [W], [X]))
+save("gemm_empty_input.onnx", model([oh.make_node("Gemm", ["x", ""], ["h"], name="my_gemm"), MEAN("h")], [LOSS], [W], [X]))
+# Attributes: of the wrong type, unknown, or with a value zero does not implement.
+save("gemm_beta_string.onnx", model([oh.make_node("Gemm", ["x", "W"], ["h"], name="my_gemm", beta="1.0"), MEAN("h")], [LOSS], [W], [X]))
+save("maxpool_ceil_string.onnx", model([SCALE("x"), oh.make_node("MaxPool", ["h"], ["p"], name="my_pool", kernel_shape=[2, 2], ceil_mode="1"),
+                                        MEAN("p")], [LOSS], [K], [X4]))
+save("flatten_axis_string.onnx", model([MM, oh.make_node("Flatten", ["h"], ["f"], name="my_flatten", axis="1"), MEAN("f")], [LOSS], [W], [X]))
+save("reducemean_keepdims_string.onnx", model([MM, oh.make_node("ReduceMean", ["h"], ["loss"], name="my_mean", keepdims="0")], [LOSS], [W], [X]))
+save("relu_foo.onnx", model([MM, oh.make_node("Relu", ["h"], ["r"], name="my_relu", foo=1), MEAN("r")], [LOSS], [W], [X]))
+save("layernorm_stash0.onnx", model([MM, oh.make_node("LayerNormalization", ["h", "ls"], ["n"], name="my_ln", stash_type=0), MEAN("n")],
+                                    [LOSS], [W, nh.from_array(np.ones((3,), np.float32), "ls")], [X]))
+save("softmax_axis_twice.onnx", model([MM, oh.make_node("Softmax", ["h"], ["s"], name="my_softmax"), MEAN("s")], [LOSS], [W], [X]))
+_m = onnx.load(M("softmax_axis_twice.onnx"))
+_m.graph.node[1].attribute.extend([oh.make_attribute("axis", 1), oh.make_attribute("axis", -1)])
+save("softmax_axis_twice.onnx", _m)
+save("reducesum_axes_attribute_opset17.onnx", model([MM, oh.make_node("ReduceSum", ["h"], ["loss"], name="my_sum", keepdims=0, axes=[0, 1])],
+                                                    [LOSS], [W], [X]))
+save("cast_without_to.onnx", model([MM, oh.make_node("Cast", ["h"], ["c"], name="my_cast"), MEAN("c")], [LOSS], [W], [X]))
+bad("Scan without a body (crashed ONNX shape inference)", "scan_no_body.onnx",
+    ["scan_no_body.onnx", "node 'my_scan'", "unsupported operator 'Scan'", "opset 17"])
+bad("unsupported op Loop", "loop.onnx", ["my_loop", "unsupported operator 'Loop'"])
+bad("unsupported op If off the loss path", "if.onnx", ["my_if", "unsupported operator 'If'"])
+bad("unsupported op LSTM", "lstm.onnx", ["my_lstm", "unsupported operator 'LSTM'"])
+bad("unsupported op Resize", "resize.onnx", ["my_resize", "unsupported operator 'Resize'"])
+bad("unsupported op TopK (one of its two outputs, off the loss path)", "topk.onnx", ["my_topk", "unsupported operator 'TopK'"])
+bad("op of another domain", "other_domain.onnx", ["my_gelu", "unsupported operator 'Gelu'", "com.example"])
+bad("op the opset does not define (LayerNormalization, opset 16)", "layernorm_opset16.onnx",
+    ["my_ln", "unsupported operator 'LayerNormalization'", "opset 16"])
+bad("node input that is never defined", "undefined_input.onnx", ["my_relu", "'nope'"])
+bad("nodes out of topological order", "out_of_order.onnx", ["my_relu", "'h'", "earlier node"])
+bad("output name defined twice", "duplicate_output.onnx", ["my_relu", "'h'", "already defined"])
+bad("graph output no node computes", "output_not_computed.onnx", ["'loss'", "not computed"])
+bad("MatMul with one input", "matmul_one_input.onnx", ["'mm'", "MatMul", "expects 2 inputs, got 1"])
+bad("required input left empty", "gemm_empty_input.onnx", ["my_gemm", "input 1", "empty"])
+bad("Gemm beta given as a string", "gemm_beta_string.onnx", ["my_gemm", "'beta'", "FLOAT", "STRING"])
+bad("MaxPool ceil_mode given as a string", "maxpool_ceil_string.onnx", ["my_pool", "'ceil_mode'", "INT", "STRING"])
+bad("Flatten axis given as a string", "flatten_axis_string.onnx", ["my_flatten", "'axis'", "INT", "STRING"])
+bad("ReduceMean keepdims given as a string", "reducemean_keepdims_string.onnx", ["my_mean", "'keepdims'", "INT", "STRING"])
+bad("unknown attribute foo on Relu", "relu_foo.onnx", ["my_relu", "attribute 'foo' of Relu is not supported"])
+bad("LayerNormalization stash_type 0", "layernorm_stash0.onnx", ["my_ln", "stash_type", "0"])
+bad("attribute given twice", "softmax_axis_twice.onnx", ["my_softmax", "'axis'", "twice"])
+bad("attribute the opset does not define (ReduceSum axes, opset 17)", "reducesum_axes_attribute_opset17.onnx",
+    ["my_sum", "'axes'", "opset 17"])
+bad("required attribute missing (Cast without to)", "cast_without_to.onnx", ["my_cast", "'to'", "required"])
 # Options.
 bad("--world-size=0", "dynamic.onnx".replace("dynamic", "good"), ["world-size", "0"], ["--world-size=0"])
 bad("--world-size=abc", "good.onnx", ["world-size", "abc"], ["--world-size=abc"])
@@ -160,5 +231,134 @@ R.case("existing output intact: --zero-stage=5", expect_failure,
        [GOOD, "-o", "OUT", *OPT, "--report=REPORT", "--zero-stage=5"], ["zero-stage"], existing=OLD)
 R.case("existing output intact: nonexistent input", expect_failure,
        [os.path.join(tmp, "missing.onnx"), "-o", "OUT", *OPT, "--report=REPORT"], ["missing.onnx"], existing=OLD)
+
+# --- zero-run --------------------------------------------------------------------
+# Same rules: exit 1, one line naming the problem (under --nproc too: no mpirun
+# banner, no copy per rank), and every file that was there before is byte-identical.
+RUN = os.path.join(tmp, "zero-run")
+os.makedirs(RUN)
+Rp = lambda n: os.path.join(RUN, n)  # noqa: E731
+
+
+def compile_plan(name, *extra):
+    subprocess.run([args.zero_opt, GOOD, "-o", Rp(name), *OPT, *extra], check=True, env=ENV, timeout=60)
+    return Rp(name)
+
+
+def write_npy_header(path, shape, descr="<f4", payload=4096):
+    """A .npy file whose header claims `shape` but which holds `payload` bytes."""
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, ", ".join(map(str, shape)) + ("," if len(shape) == 1 else ""))
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(payload))
+
+
+if args.zero_run:
+    P1 = compile_plan("p1.zplan")
+    P2 = compile_plan("p2.zplan", "--world-size=2")
+    # A squared loss: at lr 1e30 the weights blow up to inf within a few steps.
+    SQUARE = save("square.onnx", model([MM, oh.make_node("Mul", ["h", "h"], ["s"], name="sq"), MEAN("s")], [LOSS], [W], [X]))
+    subprocess.run([args.zero_opt, SQUARE, "-o", Rp("pinf.zplan"), "--optimizer=sgd", "--lr=1e30"], check=True, env=ENV,
+                   timeout=60)
+    PINF = Rp("pinf.zplan")
+    os.makedirs(Rp("data"))
+    np.save(Rp("data/x.npy"), np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32))
+    os.makedirs(Rp("nan"))
+    xn = np.ones((16, 4), np.float32)
+    xn[0, 2] = np.nan
+    np.save(Rp("nan/x.npy"), xn)
+    os.makedirs(Rp("params"))
+    np.save(Rp("params/W.npy"), np.ones((4, 3), np.float32))
+    # Earlier results of a good run, which no failed run may touch.
+    os.makedirs(Rp("saved"))
+    np.save(Rp("saved/W.npy"), np.full((4, 3), 7, np.float32))
+    with open(Rp("old.onnx"), "wb") as f:
+        f.write(b"an earlier export\n")
+    with open(Rp("old.jsonl"), "w") as f:
+        f.write('{"step": 0, "loss": 1.0}\n')
+    for name, shape in (("header_2e40", (2 ** 40, 4)), ("header_2e7", (20000000, 4)), ("header_overflow", (2 ** 62, 4)),
+                        ("header_negative", (-1, 4)), ("header_huge_dim", (10 ** 30, 4))):
+        os.makedirs(Rp(name))
+        write_npy_header(Rp(name + "/x.npy"), shape)
+
+
+def snapshot():
+    """Every file under the zero-run directory and its bytes."""
+    files = {}
+    for root, _, names in os.walk(RUN):
+        for n in names:
+            with open(os.path.join(root, n), "rb") as f:
+                files[os.path.join(root, n)] = f.read()
+    return files
+
+
+def expect_run_failure(run_args, keywords, limit_file_size=None):
+    before = snapshot()
+
+    def limits():
+        if limit_file_size is not None:
+            import resource
+            import signal
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
+
+    p = subprocess.run([args.zero_run, *map(str, run_args)], capture_output=True, text=True, env=ENV, timeout=120,
+                       preexec_fn=limits)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert p.returncode == 1, f"exit code {p.returncode} (expected 1); stderr: {p.stderr.strip()[-800:]!r}"
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {p.stderr.strip()[-800:]!r}"
+    for k in keywords:
+        assert k.lower() in lines[0].lower(), f"stderr line does not name {k!r}: {lines[0]!r}"
+    after = snapshot()
+    assert sorted(after) == sorted(before), f"files added or removed: {sorted(set(after) ^ set(before))}"
+    for path, data in before.items():
+        assert after[path] == data, f"{os.path.relpath(path, RUN)} was modified"
+    return lines[0]
+
+
+def bad_run(name, run_args, keywords, **kw):
+    if args.zero_run:
+        R.case("zero-run: " + name, expect_run_failure, run_args, keywords, **kw)
+
+
+DATA = ["--data", Rp("data")]
+SAVE = ["--save-params", Rp("saved"), "--export-onnx", Rp("old.onnx")]
+# .npy headers are checked against the file's size before anything is allocated.
+bad_run(".npy header claims (2^40, 4)", [P1, "--data", Rp("header_2e40")], ["x.npy", "truncated"])
+bad_run(".npy header claims (20000000, 4)", [P1, "--data", Rp("header_2e7")], ["x.npy", "truncated", "320000000"])
+bad_run(".npy header whose size overflows", [P1, "--data", Rp("header_overflow")], ["x.npy", "too large"])
+bad_run(".npy header with a dimension past int64", [P1, "--data", Rp("header_huge_dim")], ["x.npy", "too large"])
+bad_run(".npy header with a negative dimension", [P1, "--data", Rp("header_negative")], ["x.npy", "shape"])
+bad_run(".npy header (2^40, 4) under --nproc 2", [P2, "--nproc", 2, "--data", Rp("header_2e40")], ["x.npy", "truncated"])
+# An output that is an input, or two outputs that are one file.
+bad_run("--log onto the plan", [P1, "--synthetic", "--log", P1], ["--log", "p1.zplan", "the plan"])
+bad_run("--log onto the plan, another spelling", [P1, "--synthetic", "--log", os.path.join(RUN, "..", "zero-run", "p1.zplan")],
+        ["--log", "the plan"])
+bad_run("--log onto a data file", [P1, *DATA, "--log", Rp("data/x.npy")], ["--log", "x.npy", "input 'x'"])
+bad_run("--export-onnx onto the plan", [P1, *DATA, "--export-onnx", P1], ["--export-onnx", "the plan"])
+bad_run("--save-params into --init-params", [P1, *DATA, "--init-params", Rp("params"), "--save-params", Rp("params")],
+        ["--save-params", "W.npy", "--init-params"])
+bad_run("--log and --export-onnx are one file", [P1, *DATA, "--log", Rp("old.onnx"), "--export-onnx", Rp("old.onnx")],
+        ["--export-onnx", "--log"])
+bad_run("--log onto the plan under --nproc 2", [P2, "--nproc", 2, "--synthetic", "--log", P2], ["--log", "the plan"])
+# Writes that fail part-way leave the earlier file as it was.
+bad_run("--export-onnx past the file-size limit", [P1, *DATA, "--export-onnx", Rp("old.onnx")], ["old.onnx", "write failed"],
+        limit_file_size=64)
+bad_run("--save-params past the file-size limit", [P1, *DATA, "--save-params", Rp("saved")], ["W.npy", "write failed"],
+        limit_file_size=64)
+bad_run("--log past the file-size limit", [P1, *DATA, "--steps", 10, "--log", Rp("old.jsonl")], ["old.jsonl", "write failed"],
+        limit_file_size=64)
+bad_run("--log /dev/full", [P1, *DATA, "--log", "/dev/full"], ["/dev/full", "no space"])
+# Numbers are integers where integers are meant, in range.
+for flag, value in (("--steps", "1e300"), ("--steps", "-1"), ("--steps", "2.5"), ("--nproc", "1e10"), ("--nproc", "0"),
+                    ("--timeout-s", "1e10"), ("--timeout-s", "nan"), ("--timeout-s", "0")):
+    bad_run(f"{flag} {value}", [P1, "--synthetic", flag, value], [flag, value])
+# A non-finite loss stops the run and saves nothing over earlier results.
+bad_run("NaN in x.npy", [P1, "--data", Rp("nan"), *SAVE, "--steps", 3], ["loss is NaN at step 0"])
+bad_run("lr=1e30 diverges", [PINF, *DATA, *SAVE, "--steps", 20], ["loss is", "at step"])
+bad_run("NaN in x.npy under --nproc 2", [P2, "--nproc", 2, "--data", Rp("nan"), *SAVE, "--steps", 3], ["loss is NaN at step 0"])
+# Errors the launcher finds before starting ranks.
+bad_run("world size 2 plan, --nproc 3", [P2, "--nproc", 3, "--synthetic"], ["world size 2", "3 rank"])
+bad_run("missing data file under --nproc 2", [P2, "--nproc", 2, "--data", Rp("params")], ["missing data file", "x.npy"])
 
 R.finish()

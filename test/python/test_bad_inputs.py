@@ -298,8 +298,6 @@ def expect_run_failure(run_args, keywords, limit_file_size=None):
     def limits():
         if limit_file_size is not None:
             import resource
-            import signal
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
 
     p = subprocess.run([args.zero_run, *map(str, run_args)], capture_output=True, text=True, env=ENV, timeout=120,
@@ -360,5 +358,30 @@ bad_run("NaN in x.npy under --nproc 2", [P2, "--nproc", 2, "--data", Rp("nan"), 
 # Errors the launcher finds before starting ranks.
 bad_run("world size 2 plan, --nproc 3", [P2, "--nproc", 3, "--synthetic"], ["world size 2", "3 rank"])
 bad_run("missing data file under --nproc 2", [P2, "--nproc", 2, "--data", Rp("params")], ["missing data file", "x.npy"])
+
+
+def zero_opt_past_size_limit():
+    """A plan (and report) write that fails part-way keeps the earlier files."""
+    d = os.path.join(tmp, "fsize")
+    os.makedirs(d)
+    out, rep = os.path.join(d, "o.zplan"), os.path.join(d, "r.json")
+    for p_ in (out, rep):
+        with open(p_, "wb") as f:
+            f.write(b"earlier\n")
+
+    def limits():
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256, 256))
+
+    p = subprocess.run([args.zero_opt, GOOD, "-o", out, "--report", rep, *OPT], capture_output=True, text=True, env=ENV,
+                       timeout=60, preexec_fn=limits)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert p.returncode == 1 and len(lines) == 1 and "write failed" in lines[0], (p.returncode, p.stderr[-600:])
+    assert sorted(os.listdir(d)) == ["o.zplan", "r.json"], sorted(os.listdir(d))
+    for p_ in (out, rep):
+        assert open(p_, "rb").read() == b"earlier\n", f"{p_} was modified"
+
+
+R.case("zero-opt: plan write past the file-size limit keeps the earlier plan", zero_opt_past_size_limit)
 
 R.finish()

@@ -29,6 +29,8 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/Error.h"
 
+#include <csignal>
+
 using namespace mlir;
 
 namespace {
@@ -322,6 +324,9 @@ int compileOnnx(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // Past a file-size limit a write fails with EFBIG, reported like any other
+  // write error, instead of the signal ending the process.
+  signal(SIGXFSZ, SIG_IGN);
   if (isOnnxInvocation(argc, argv))
     return compileOnnx(argc, argv);
   // --help-mlir is mlir-opt's --help.

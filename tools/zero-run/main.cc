@@ -8,6 +8,7 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -636,4 +637,9 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace zero
 
-int main(int argc, char** argv) { return zero::run(argc, argv); }
+int main(int argc, char** argv) {
+  // Past a file-size limit a write fails with EFBIG, reported like any other
+  // write error, instead of the signal ending the rank.
+  signal(SIGXFSZ, SIG_IGN);
+  return zero::run(argc, argv);
+}

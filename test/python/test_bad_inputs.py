@@ -177,6 +177,12 @@ save("softmax_axis_twice.onnx", _m)
 save("reducesum_axes_attribute_opset17.onnx", model([MM, oh.make_node("ReduceSum", ["h"], ["loss"], name="my_sum", keepdims=0, axes=[0, 1])],
                                                     [LOSS], [W], [X]))
 save("cast_without_to.onnx", model([MM, oh.make_node("Cast", ["h"], ["c"], name="my_cast"), MEAN("c")], [LOSS], [W], [X]))
+# Shape inference fails on the Split and leaves 'a' untyped, which ONNX 1.12's
+# Shape-15 then dereferences.
+save("split_then_shape.onnx", model([MM, oh.make_node("Split", ["h", "sizes"], ["a", "b"], name="my_split", axis=1),
+                                     oh.make_node("Shape", ["a"], ["s"], name="my_shape"),
+                                     oh.make_node("Reshape", ["h", "s"], ["r"], name="my_reshape"), MEAN("r")],
+                                    [LOSS], [W, nh.from_array(np.array([1, 1], np.int64), "sizes")], [X]))
 bad("Scan without a body (crashed ONNX shape inference)", "scan_no_body.onnx",
     ["scan_no_body.onnx", "node 'my_scan'", "unsupported operator 'Scan'", "opset 17"])
 bad("unsupported op Loop", "loop.onnx", ["my_loop", "unsupported operator 'Loop'"])
@@ -203,6 +209,7 @@ bad("attribute given twice", "softmax_axis_twice.onnx", ["my_softmax", "'axis'",
 bad("attribute the opset does not define (ReduceSum axes, opset 17)", "reducesum_axes_attribute_opset17.onnx",
     ["my_sum", "'axes'", "opset 17"])
 bad("required attribute missing (Cast without to)", "cast_without_to.onnx", ["my_cast", "'to'", "required"])
+bad("Split sizes that do not add up, then Shape (crashed ONNX shape inference)", "split_then_shape.onnx", ["my_reshape", "'r'"])
 # Options.
 bad("--world-size=0", "dynamic.onnx".replace("dynamic", "good"), ["world-size", "0"], ["--world-size=0"])
 bad("--world-size=abc", "good.onnx", ["world-size", "abc"], ["--world-size=abc"])
@@ -383,5 +390,40 @@ def zero_opt_past_size_limit():
 
 
 R.case("zero-opt: plan write past the file-size limit keeps the earlier plan", zero_opt_past_size_limit)
+
+
+def mutations(data, count, seed):
+    """`count` copies of data, each with 1-4 random bytes replaced."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        b = bytearray(data)
+        for _ in range(int(rng.integers(1, 5))):
+            b[int(rng.integers(len(b)))] = int(rng.integers(256))
+        yield bytes(b)
+
+
+def survives_mutations(cmd_for, original, suffix, count, seed):
+    """Every mutated file gives exit 0, or exit 1 with one line: never a signal or a hang."""
+    d = os.path.join(tmp, f"mutated{seed}")
+    os.makedirs(d)
+    path = os.path.join(d, "m" + suffix)
+    outcomes = {0: 0, 1: 0}
+    for i, data in enumerate(mutations(original, count, seed)):
+        with open(path, "wb") as f:
+            f.write(data)
+        p = subprocess.run(cmd_for(path, d), capture_output=True, text=True, errors="backslashreplace", env=ENV, timeout=60)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        assert p.returncode in (0, 1), f"mutation {i}: exit code {p.returncode}; stderr {p.stderr[-600:]!r}"
+        assert p.returncode == 0 or len(lines) == 1, f"mutation {i}: {len(lines)} lines: {p.stderr[-600:]!r}"
+        outcomes[p.returncode] += 1
+    assert outcomes[1] > 0, outcomes
+
+
+R.case("zero-opt: 60 byte-mutated ONNX models", survives_mutations,
+       lambda m, d: [args.zero_opt, m, "-o", os.path.join(d, "o.zplan"), *OPT], good_bytes, ".onnx", 60, 1)
+if args.zero_run:
+    R.case("zero-run: 150 byte-mutated plans", survives_mutations,
+           lambda m, d: [args.zero_run, m, "--synthetic", "--steps", "2", "--timeout-s", "30"],
+           open(P1, "rb").read(), ".zplan", 150, 2)
 
 R.finish()

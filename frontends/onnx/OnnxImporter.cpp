@@ -2,6 +2,7 @@
 
 #include "frontends/onnx/OnnxImporter.h"
 #include "frontends/onnx/OnnxModelLoader.h"
+#include "frontends/onnx/SupportedOps.h"
 
 #include "dialects/Onnx/OnnxDialect.h"
 #include "dialects/ShapeUtils.h"
@@ -17,6 +18,7 @@
 #include "llvm/ADT/StringSet.h"
 
 #include <algorithm>
+#include <cmath>
 
 using zero::kModelStateAttr;
 
@@ -26,10 +28,7 @@ namespace zero::frontend {
 
 namespace {
 
-// PyTorch exports opsets 13-17; older ones are read where their semantics
-// for the supported ops are handled (Softmax's 2-D coercion, attribute axes).
-constexpr int64_t kMinOpset = 7;
-constexpr int64_t kMaxOpset = 17;
+using AttrType = ::onnx::AttributeProto::AttributeType;
 
 /// Operand positions that carry data (as opposed to shapes or axes that
 /// shape inference and constant folding consume at compile time).
@@ -44,6 +43,10 @@ llvm::SmallVector<int> dataOperands(const ::onnx::NodeProto &node) {
     all.push_back(i);
   return all;
 }
+
+/// Folding builds shapes, indices and masks, not data: a larger result is
+/// left to the plan (or rejected there) instead of being built here.
+constexpr int64_t kMaxFoldedElements = int64_t(1) << 24;
 
 /// An int64 tensor known at compile time (shapes, indices, masks).
 struct IntTensor {
@@ -67,15 +70,22 @@ private:
     return NameLoc::get(builder.getStringAttr(name), fileLoc);
   }
   InFlightDiagnostic nodeError(const ::onnx::NodeProto &node) {
-    // Exporters often leave nodes unnamed; the first output names them then.
-    std::string name = !node.name().empty()       ? "node '" + node.name() + "'"
-                       : node.output_size() > 0 ? "node producing '" + node.output(0) + "'"
-                                                : "unnamed node";
-    return error(nodeLoc(node)) << name << " (" << node.op_type() << ", opset " << opset
-                                << "): ";
+    return error(nodeLoc(node)) << describeNode(node, opset) << ": ";
   }
 
-  LogicalResult checkOpset();
+  /// Reads attributes, each of the type its op's entry in SupportedOps
+  /// lists; a mismatch is an error naming node, attribute and both types.
+  /// The loader has checked every attribute against that table already;
+  /// these keep the importer from reading one any other way.
+  FailureOr<const ::onnx::AttributeProto *> attribute(const ::onnx::NodeProto &node,
+                                                      StringRef name, AttrType type);
+  FailureOr<int64_t> intAttr(const ::onnx::NodeProto &node, StringRef name, int64_t fallback);
+  FailureOr<float> floatAttr(const ::onnx::NodeProto &node, StringRef name, float fallback);
+  FailureOr<std::string> stringAttr(const ::onnx::NodeProto &node, StringRef name,
+                                    StringRef fallback);
+  FailureOr<SmallVector<int64_t>> intsAttr(const ::onnx::NodeProto &node, StringRef name,
+                                           ArrayRef<int64_t> fallback = {});
+
   FailureOr<RankedTensorType> convertType(const ::onnx::TypeProto &type, StringRef what);
   FailureOr<Type> convertElementType(int32_t dataType, StringRef what);
   FailureOr<DenseElementsAttr> convertTensor(const ::onnx::TensorProto &tensor, Location loc);
@@ -120,14 +130,54 @@ private:
   std::vector<std::unique_ptr<::onnx::TypeProto>> ownedTypes;
 };
 
-LogicalResult Importer::checkOpset() {
-  for (const auto &import : model.opset_import())
-    if (import.domain().empty() || import.domain() == "ai.onnx")
-      opset = import.version();
-  if (opset < kMinOpset || opset > kMaxOpset)
-    return error(fileLoc) << "ONNX opset " << opset << " is not supported (supported: "
-                          << kMinOpset << " to " << kMaxOpset << ")";
-  return success();
+FailureOr<const ::onnx::AttributeProto *>
+Importer::attribute(const ::onnx::NodeProto &node, StringRef name, AttrType type) {
+  const SupportedOp *op = findSupportedOp(node.op_type());
+  const OpAttribute *known = op ? op->findAttribute(name) : nullptr;
+  (void)known;
+  assert(known && known->type == type && "attribute read differs from SupportedOps' table");
+  for (const auto &a : node.attribute()) {
+    if (a.name() != name)
+      continue;
+    if (a.type() != type)
+      return nodeError(node) << attributeTypeError(node, a, type);
+    return &a;
+  }
+  return nullptr;
+}
+
+FailureOr<int64_t> Importer::intAttr(const ::onnx::NodeProto &node, StringRef name,
+                                     int64_t fallback) {
+  auto a = attribute(node, name, ::onnx::AttributeProto::INT);
+  if (failed(a))
+    return failure();
+  return *a ? static_cast<int64_t>((*a)->i()) : fallback;
+}
+
+FailureOr<float> Importer::floatAttr(const ::onnx::NodeProto &node, StringRef name,
+                                     float fallback) {
+  auto a = attribute(node, name, ::onnx::AttributeProto::FLOAT);
+  if (failed(a))
+    return failure();
+  return *a ? (*a)->f() : fallback;
+}
+
+FailureOr<std::string> Importer::stringAttr(const ::onnx::NodeProto &node, StringRef name,
+                                            StringRef fallback) {
+  auto a = attribute(node, name, ::onnx::AttributeProto::STRING);
+  if (failed(a))
+    return failure();
+  return *a ? (*a)->s() : fallback.str();
+}
+
+FailureOr<SmallVector<int64_t>> Importer::intsAttr(const ::onnx::NodeProto &node,
+                                                   StringRef name, ArrayRef<int64_t> fallback) {
+  auto a = attribute(node, name, ::onnx::AttributeProto::INTS);
+  if (failed(a))
+    return failure();
+  if (!*a)
+    return SmallVector<int64_t>(fallback);
+  return SmallVector<int64_t>((*a)->ints().begin(), (*a)->ints().end());
 }
 
 FailureOr<Type> Importer::convertElementType(int32_t dataType, StringRef what) {
@@ -403,12 +453,6 @@ broadcastInts(ArrayRef<const IntTensor *> operands,
 
 std::optional<IntTensor> Importer::evaluateNode(const ::onnx::NodeProto &node, int depth) {
   const std::string &op = node.op_type();
-  auto attrInt = [&](StringRef name, int64_t fallback) {
-    for (const auto &a : node.attribute())
-      if (a.name() == name)
-        return static_cast<int64_t>(a.i());
-    return fallback;
-  };
   auto input = [&](int i) -> std::optional<IntTensor> {
     if (i >= node.input_size() || node.input(i).empty())
       return std::nullopt;
@@ -426,7 +470,10 @@ std::optional<IntTensor> Importer::evaluateNode(const ::onnx::NodeProto &node, i
       t.values.push_back(dim.dim_value());
     }
     int64_t rank = t.values.size();
-    int64_t start = attrInt("start", 0), end = attrInt("end", rank);
+    auto startAttr = intAttr(node, "start", 0), endAttr = intAttr(node, "end", rank);
+    if (failed(startAttr) || failed(endAttr))
+      return std::nullopt;
+    int64_t start = *startAttr, end = *endAttr;
     start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
     end = std::clamp<int64_t>(end < 0 ? end + rank : end, start, rank);
     t.values = SmallVector<int64_t>(t.values.begin() + start, t.values.begin() + end);
@@ -465,7 +512,8 @@ std::optional<IntTensor> Importer::evaluateNode(const ::onnx::NodeProto &node, i
   }
   if (op == "Gather") {
     auto data = input(0), indices = input(1);
-    if (!data || !indices || data->shape.size() != 1 || attrInt("axis", 0) != 0)
+    auto axis = intAttr(node, "axis", 0);
+    if (!data || !indices || data->shape.size() != 1 || failed(axis) || *axis != 0)
       return std::nullopt;
     IntTensor t{indices->shape, {}};
     int64_t n = data->values.size();
@@ -489,13 +537,17 @@ std::optional<IntTensor> Importer::evaluateNode(const ::onnx::NodeProto &node, i
   }
   if (op == "Range") {
     auto start = input(0), limit = input(1), delta = input(2);
-    if (!start || !limit || !delta || delta->values[0] == 0)
+    if (!start || !limit || !delta || start->values.size() != 1 ||
+        limit->values.size() != 1 || delta->values.size() != 1 || delta->values[0] == 0)
+      return std::nullopt;
+    int64_t from = start->values[0], to = limit->values[0], step = delta->values[0];
+    // Computed in double so that no bound overflows; shape ranges are small.
+    double count = std::ceil((static_cast<double>(to) - from) / step);
+    if (count > kMaxFoldedElements)
       return std::nullopt;
     IntTensor t;
-    for (int64_t v = start->values[0];
-         delta->values[0] > 0 ? v < limit->values[0] : v > limit->values[0];
-         v += delta->values[0])
-      t.values.push_back(v);
+    for (int64_t i = 0; i < count; ++i)
+      t.values.push_back(from + i * step);
     t.shape = {static_cast<int64_t>(t.values.size())};
     return t;
   }
@@ -512,20 +564,23 @@ std::optional<IntTensor> Importer::evaluateNode(const ::onnx::NodeProto &node, i
     if (!shape)
       return std::nullopt;
     int64_t fill = 0;
-    for (const auto &a : node.attribute())
-      if (a.name() == "value") {
-        if (a.t().data_type() != ::onnx::TensorProto::INT64 &&
-            a.t().data_type() != ::onnx::TensorProto::BOOL)
-          return std::nullopt;
-        auto attr = convertTensor(a.t(), fileLoc);
-        if (failed(attr))
-          return std::nullopt;
-        fill = (*attr->getValues<APInt>().begin()).getSExtValue();
-      }
+    auto value = attribute(node, "value", ::onnx::AttributeProto::TENSOR);
+    if (failed(value))
+      return std::nullopt;
+    if (*value) {
+      const ::onnx::TensorProto &t = (*value)->t();
+      if (t.data_type() != ::onnx::TensorProto::INT64 && t.data_type() != ::onnx::TensorProto::BOOL)
+        return std::nullopt;
+      auto attr = convertTensor(t, fileLoc);
+      if (failed(attr) || attr->getNumElements() != 1)
+        return std::nullopt;
+      fill = (*attr->getValues<APInt>().begin()).getSExtValue();
+    }
     IntTensor t{shape->values, {}};
     int64_t count = 1;
     for (int64_t d : shape->values)
-      count *= d;
+      if (d < 0 || llvm::MulOverflow(count, d, count) || count > kMaxFoldedElements)
+        return std::nullopt;
     t.values.assign(count, fill);
     return t;
   }
@@ -535,33 +590,18 @@ std::optional<IntTensor> Importer::evaluateNode(const ::onnx::NodeProto &node, i
 LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
   Location loc = nodeLoc(node);
   const std::string &op = node.op_type();
-  if (!node.domain().empty() && node.domain() != "ai.onnx")
-    return nodeError(node) << "operator domain '" << node.domain() << "' is not supported";
-
-  auto attrInt = [&](StringRef name, int64_t fallback) {
-    for (const auto &a : node.attribute())
-      if (a.name() == name)
-        return static_cast<int64_t>(a.i());
-    return fallback;
-  };
-  auto attrFloat = [&](StringRef name, float fallback) {
-    for (const auto &a : node.attribute())
-      if (a.name() == name)
-        return a.f();
-    return fallback;
-  };
-  auto attr = [&](StringRef name) -> const ::onnx::AttributeProto * {
-    for (const auto &a : node.attribute())
-      if (a.name() == name)
-        return &a;
-    return nullptr;
-  };
+  // The loader admits only the table's operators; this guards the importer.
+  const SupportedOp *info = findSupportedOp(op);
+  if (!info || (!node.domain().empty() && node.domain() != "ai.onnx"))
+    return nodeError(node) << "unsupported operator '" << op << "'";
 
   if (op == "Constant") {
-    const ::onnx::AttributeProto *value = attr("value");
-    if (!value || !value->has_t())
+    auto value = attribute(node, "value", ::onnx::AttributeProto::TENSOR);
+    if (failed(value))
+      return failure();
+    if (!*value || !(*value)->has_t())
       return nodeError(node) << "only the 'value' form of Constant is supported";
-    auto dense = convertTensor(value->t(), loc);
+    auto dense = convertTensor((*value)->t(), loc);
     if (failed(dense))
       return failure();
     values[node.output(0)] = onnx::ConstantOp::create(builder, loc, *dense).getResult();
@@ -601,11 +641,7 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
   Type resultType = *result;
   Value out;
 
-  // Ops whose ONNX form is the dialect's: same name, operands, no attributes.
-  static const llvm::StringSet<> direct = {"Add",     "Sub", "Mul", "Div", "Neg",
-                                           "Sqrt",    "Relu", "Tanh", "Sigmoid", "Erf",
-                                           "Exp",     "Log", "MatMul", "Where", "Expand"};
-  if (direct.contains(op)) {
+  if (info->kind == OpKind::Direct) {
     OperationState state(loc, ("onnx." + op).c_str());
     state.addOperands(inputs);
     state.addTypes(resultType);
@@ -657,32 +693,47 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
               ? inputs[0]
               : onnx::ReshapeOp::create(builder, loc, resultType, inputs[0]).getResult();
   } else if (op == "Transpose") {
-    SmallVector<int64_t> perm;
-    if (const ::onnx::AttributeProto *p = attr("perm")) {
-      perm.assign(p->ints().begin(), p->ints().end());
-    } else {
-      int64_t rank = cast<RankedTensorType>(inputs[0].getType()).getRank();
-      for (int64_t i = rank - 1; i >= 0; --i)
-        perm.push_back(i);
-    }
+    // Without perm the dimensions are reversed.
+    SmallVector<int64_t> reversed;
+    for (int64_t i = cast<RankedTensorType>(inputs[0].getType()).getRank() - 1; i >= 0; --i)
+      reversed.push_back(i);
+    auto perm = intsAttr(node, "perm", reversed);
+    if (failed(perm))
+      return failure();
     out = onnx::TransposeOp::create(builder, loc, resultType, inputs[0],
-                                    builder.getDenseI64ArrayAttr(perm));
+                                    builder.getDenseI64ArrayAttr(*perm));
   } else if (op == "Gemm") {
+    auto alpha = floatAttr(node, "alpha", 1.0f), beta = floatAttr(node, "beta", 1.0f);
+    auto transA = intAttr(node, "transA", 0), transB = intAttr(node, "transB", 0);
+    if (failed(alpha) || failed(beta) || failed(transA) || failed(transB))
+      return failure();
     out = onnx::GemmOp::create(builder, loc, resultType, inputs[0], inputs[1],
                                inputs.size() > 2 ? inputs[2] : Value(),
-                               builder.getF32FloatAttr(attrFloat("alpha", 1.0f)),
-                               builder.getF32FloatAttr(attrFloat("beta", 1.0f)),
-                               builder.getBoolAttr(attrInt("transA", 0)),
-                               builder.getBoolAttr(attrInt("transB", 0)));
-  } else if (op == "Gather") {
-    out = onnx::GatherOp::create(builder, loc, resultType, inputs[0], inputs[1],
-                                 builder.getI64IntegerAttr(attrInt("axis", 0)));
-  } else if (op == "Concat") {
-    out = onnx::ConcatOp::create(builder, loc, resultType, inputs,
-                                 builder.getI64IntegerAttr(attrInt("axis", 0)));
+                               builder.getF32FloatAttr(*alpha), builder.getF32FloatAttr(*beta),
+                               builder.getBoolAttr(*transA), builder.getBoolAttr(*transB));
+  } else if (op == "Gather" || op == "Concat") {
+    auto axis = intAttr(node, "axis", 0);
+    if (failed(axis))
+      return failure();
+    out = op == "Gather" ? onnx::GatherOp::create(builder, loc, resultType, inputs[0], inputs[1],
+                                                  builder.getI64IntegerAttr(*axis))
+                               .getResult()
+                         : onnx::ConcatOp::create(builder, loc, resultType, inputs,
+                                                  builder.getI64IntegerAttr(*axis))
+                               .getResult();
   } else if (op == "LayerNormalization") {
     auto in = cast<RankedTensorType>(resultType);
-    int64_t axis = attrInt("axis", -1);
+    auto axisAttr = intAttr(node, "axis", -1);
+    auto epsilon = floatAttr(node, "epsilon", 1e-5f);
+    auto stashType = intAttr(node, "stash_type", 1);
+    if (failed(axisAttr) || failed(epsilon) || failed(stashType))
+      return failure();
+    // stash_type 1 computes the statistics in float, as zero always does.
+    if (*stashType != 1)
+      return nodeError(node) << "stash_type " << *stashType
+                             << " is not supported; zero computes the statistics in FLOAT "
+                                "(stash_type 1)";
+    int64_t axis = *axisAttr;
     if (axis < -in.getRank() || axis >= in.getRank())
       return nodeError(node) << "axis " << axis << " is out of range";
     if (axis < 0)
@@ -693,7 +744,7 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
     auto norm = onnx::LayerNormalizationOp::create(
         builder, loc, TypeRange{resultType, statsType, statsType}, inputs[0], inputs[1],
         inputs.size() > 2 ? inputs[2] : Value(), builder.getI64IntegerAttr(axis),
-        builder.getF32FloatAttr(attrFloat("epsilon", 1e-5f)));
+        builder.getF32FloatAttr(*epsilon));
     for (int i = 1; i < node.output_size() && i < 3; ++i)
       if (!node.output(i).empty())
         values[node.output(i)] = norm->getResult(i);
@@ -702,19 +753,27 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
     SmallVector<int64_t> kernel, strides, pads, dilations;
     if (failed(windowAttributes(node, kernel, strides, pads, dilations)))
       return failure();
+    auto group = intAttr(node, "group", 1);
+    if (failed(group))
+      return failure();
     out = onnx::ConvOp::create(builder, loc, resultType, inputs[0], inputs[1],
                                inputs.size() > 2 ? inputs[2] : Value(),
                                builder.getDenseI64ArrayAttr(strides),
                                builder.getDenseI64ArrayAttr(pads),
                                builder.getDenseI64ArrayAttr(dilations),
-                               builder.getI64IntegerAttr(attrInt("group", 1)));
+                               builder.getI64IntegerAttr(*group));
   } else if (op == "MaxPool" || op == "AveragePool") {
     SmallVector<int64_t> kernel, strides, pads, dilations;
     if (failed(windowAttributes(node, kernel, strides, pads, dilations)))
       return failure();
     if (llvm::any_of(dilations, [](int64_t d) { return d != 1; }))
       return nodeError(node) << "dilated pooling is not supported";
-    bool ceilMode = attrInt("ceil_mode", 0) != 0;
+    auto ceilModeAttr = intAttr(node, "ceil_mode", 0);
+    auto countIncludePad =
+        op == "AveragePool" ? intAttr(node, "count_include_pad", 0) : FailureOr<int64_t>(0);
+    if (failed(ceilModeAttr) || failed(countIncludePad))
+      return failure();
+    bool ceilMode = *ceilModeAttr != 0;
     if (ceilMode) {
       // ONNX before opset 19 (and its shape inference here) keeps a last
       // window that starts in the end padding; PyTorch and opset 19 drop it.
@@ -742,7 +801,7 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
                                         builder.getDenseI64ArrayAttr(kernel),
                                         builder.getDenseI64ArrayAttr(strides),
                                         builder.getDenseI64ArrayAttr(pads),
-                                        builder.getBoolAttr(attrInt("count_include_pad", 0)),
+                                        builder.getBoolAttr(*countIncludePad),
                                         builder.getBoolAttr(ceilMode));
     }
   } else if (op == "GlobalAveragePool") {
@@ -755,7 +814,10 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
     // Before opset 13 the input is coerced to 2-D at `axis` (default 1) and
     // normalized over everything from there on.
     auto type = cast<RankedTensorType>(inputs[0].getType());
-    int64_t axis = attrInt("axis", opset < 13 ? 1 : -1);
+    auto axisValue = intAttr(node, "axis", opset < 13 ? 1 : -1);
+    if (failed(axisValue))
+      return failure();
+    int64_t axis = *axisValue;
     if (axis < -type.getRank() || axis >= std::max<int64_t>(type.getRank(), 1))
       return nodeError(node) << "axis " << axis << " is out of range";
     if (axis < 0)
@@ -776,13 +838,14 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
       out = onnx::ReshapeOp::create(builder, loc, type, out);
   } else if (op == "SoftmaxCrossEntropyLoss" || op == "NegativeLogLikelihoodLoss") {
     Value weights = inputs.size() > 2 ? inputs[2] : Value();
-    std::string reduction = "mean";
-    if (const ::onnx::AttributeProto *r = attr("reduction"))
-      reduction = r->s();
-    IntegerAttr ignoreIndex;
-    if (const ::onnx::AttributeProto *i = attr("ignore_index"))
-      ignoreIndex = builder.getI64IntegerAttr(i->i());
-    auto reductionAttr = builder.getStringAttr(reduction);
+    auto reduction = stringAttr(node, "reduction", "mean");
+    auto ignore = attribute(node, "ignore_index", ::onnx::AttributeProto::INT);
+    if (failed(reduction) || failed(ignore))
+      return failure();
+    IntegerAttr ignoreIndex; // none unless given
+    if (*ignore)
+      ignoreIndex = builder.getI64IntegerAttr((*ignore)->i());
+    auto reductionAttr = builder.getStringAttr(*reduction);
     if (op == "SoftmaxCrossEntropyLoss") {
       SmallVector<Type> types{resultType};
       if (node.output_size() > 1 && !node.output(1).empty()) {
@@ -802,21 +865,26 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
                                                       ignoreIndex);
     }
   } else if (op == "ReduceSum" || op == "ReduceMean") {
-    SmallVector<int64_t> axes;
-    bool axesFromInput = op == "ReduceSum" && opset >= 13; // an attribute before
+    // No axes (an attribute before ReduceSum-13, an input since) reduce
+    // every axis, or none with noop_with_empty_axes (ReduceSum-13).
+    bool axesFromInput = op == "ReduceSum" && opset >= 13;
+    auto axes = intsAttr(node, "axes");
+    auto keepdimsAttr = intAttr(node, "keepdims", 1);
+    auto noop =
+        op == "ReduceSum" ? intAttr(node, "noop_with_empty_axes", 0) : FailureOr<int64_t>(0);
+    if (failed(axes) || failed(keepdimsAttr) || failed(noop))
+      return failure();
     if (axesFromInput && node.input_size() > 1 && !node.input(1).empty()) {
       auto ints = constantInts(node.input(1), node);
       if (failed(ints))
         return failure();
       axes = *ints;
-    } else if (const ::onnx::AttributeProto *a = attr("axes")) {
-      axes.assign(a->ints().begin(), a->ints().end());
     }
-    if (axes.empty() && attrInt("noop_with_empty_axes", 0)) {
+    if (axes->empty() && *noop) {
       out = inputs[0];
     } else {
-      auto axesAttr = builder.getDenseI64ArrayAttr(axes);
-      auto keepdims = builder.getBoolAttr(attrInt("keepdims", 1));
+      auto axesAttr = builder.getDenseI64ArrayAttr(*axes);
+      auto keepdims = builder.getBoolAttr(*keepdimsAttr);
       out = op == "ReduceSum"
                 ? onnx::ReduceSumOp::create(builder, loc, resultType, inputs[0], axesAttr, keepdims)
                       .getResult()
@@ -824,6 +892,10 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
                                              keepdims)
                       .getResult();
     }
+  } else if (info->kind == OpKind::FoldOnly) {
+    return nodeError(node) << "unsupported operator '" << op
+                           << "' on values not known at compile time (it folds only in shape "
+                              "computations)";
   } else {
     return nodeError(node) << "unsupported operator '" << op << "'";
   }
@@ -847,28 +919,32 @@ LogicalResult Importer::windowAttributes(const ::onnx::NodeProto &node,
     return nodeError(node) << "only 2-D (NCHW) windows are supported";
   const ::onnx::TypeProto *weight =
       node.op_type() == "Conv" ? valueTypes.lookup(node.input(1)) : nullptr;
-  strides.assign(2, 1);
-  pads.assign(4, 0);
-  dilations.assign(2, 1);
+  // Conv's kernel_shape defaults to the weights' spatial dimensions.
+  SmallVector<int64_t> weightKernel;
   if (weight && weight->tensor_type().shape().dim_size() == 4)
-    kernel = {weight->tensor_type().shape().dim(2).dim_value(),
-              weight->tensor_type().shape().dim(3).dim_value()};
-  std::string autoPad = "NOTSET";
-  for (const auto &a : node.attribute()) {
-    SmallVector<int64_t> ints(a.ints().begin(), a.ints().end());
-    if (a.name() == "auto_pad")
-      autoPad = a.s();
-    else if (a.name() == "kernel_shape")
-      kernel = ints;
-    else if (a.name() == "strides")
-      strides = ints;
-    else if (a.name() == "pads")
-      pads = ints;
-    else if (a.name() == "dilations")
-      dilations = ints;
-    else if (a.name() == "storage_order" && a.i() != 0)
-      return nodeError(node) << "attribute " << a.name() << " is not supported";
-  }
+    weightKernel = {weight->tensor_type().shape().dim(2).dim_value(),
+                    weight->tensor_type().shape().dim(3).dim_value()};
+  auto autoPadAttr = stringAttr(node, "auto_pad", "NOTSET");
+  auto kernelAttr = intsAttr(node, "kernel_shape", weightKernel);
+  auto stridesAttr = intsAttr(node, "strides", {1, 1});
+  auto padsAttr = intsAttr(node, "pads", {0, 0, 0, 0});
+  // AveragePool has dilations only from opset 19.
+  auto dilationsAttr = node.op_type() == "AveragePool"
+                           ? FailureOr<SmallVector<int64_t>>(SmallVector<int64_t>{1, 1})
+                           : intsAttr(node, "dilations", {1, 1});
+  // storage_order lays out MaxPool's Indices output, which zero does not have.
+  auto storageOrder =
+      node.op_type() == "MaxPool" ? intAttr(node, "storage_order", 0) : FailureOr<int64_t>(0);
+  if (failed(autoPadAttr) || failed(kernelAttr) || failed(stridesAttr) || failed(padsAttr) ||
+      failed(dilationsAttr) || failed(storageOrder))
+    return failure();
+  if (*storageOrder != 0)
+    return nodeError(node) << "attribute storage_order is not supported";
+  std::string autoPad = *autoPadAttr;
+  kernel = *kernelAttr;
+  strides = *stridesAttr;
+  pads = *padsAttr;
+  dilations = *dilationsAttr;
   if (kernel.size() != 2 || strides.size() != 2 || pads.size() != 4 || dilations.size() != 2)
     return nodeError(node) << "expected 2-D kernel_shape, strides, dilations and 4 pads";
   if (autoPad == "VALID") {
@@ -893,9 +969,13 @@ LogicalResult Importer::windowAttributes(const ::onnx::NodeProto &node,
 
 LogicalResult Importer::importBatchNormalization(const ::onnx::NodeProto &node) {
   Location loc = nodeLoc(node);
-  for (const auto &a : node.attribute())
-    if (a.name() == "spatial" && a.i() == 0)
-      return nodeError(node) << "per-element statistics (spatial = 0) are not supported";
+  auto spatial = intAttr(node, "spatial", 1);
+  auto epsilon = floatAttr(node, "epsilon", 1e-5f), momentum = floatAttr(node, "momentum", 0.9f);
+  auto trainingMode = intAttr(node, "training_mode", opset < 14 && node.output_size() > 1);
+  if (failed(spatial) || failed(epsilon) || failed(momentum) || failed(trainingMode))
+    return failure();
+  if (*spatial == 0)
+    return nodeError(node) << "per-element statistics (spatial = 0) are not supported";
   SmallVector<Value> in;
   for (int i = 0; i < 5; ++i) {
     if (i >= node.input_size() || node.input(i).empty())
@@ -905,16 +985,8 @@ LogicalResult Importer::importBatchNormalization(const ::onnx::NodeProto &node) 
       return failure();
     in.push_back(*v);
   }
-  float epsilon = 1e-5f, momentum = 0.9f;
-  bool training = opset < 14 && node.output_size() > 1;
-  for (const auto &a : node.attribute()) {
-    if (a.name() == "epsilon")
-      epsilon = a.f();
-    else if (a.name() == "momentum")
-      momentum = a.f();
-    else if (a.name() == "training_mode")
-      training = a.i() != 0;
-  }
+  // Before opset 14, a node with the running statistics' outputs trains.
+  bool training = *trainingMode != 0;
   auto type = outputType(node, 0);
   if (failed(type))
     return failure();
@@ -929,7 +1001,8 @@ LogicalResult Importer::importBatchNormalization(const ::onnx::NodeProto &node) 
       return onnx::ReshapeOp::create(builder, loc, channelType, v);
     };
     auto scalarType = RankedTensorType::get({}, builder.getF32Type());
-    Value eps = onnx::ConstantOp::create(builder, loc, DenseElementsAttr::get(scalarType, epsilon));
+    Value eps =
+        onnx::ConstantOp::create(builder, loc, DenseElementsAttr::get(scalarType, *epsilon));
     Value std = onnx::SqrtOp::create(
         builder, loc, onnx::AddOp::create(builder, loc, channelType, channel(in[4]), eps));
     Value y = onnx::SubOp::create(builder, loc, *type, x, channel(in[3]));
@@ -943,8 +1016,8 @@ LogicalResult Importer::importBatchNormalization(const ::onnx::NodeProto &node) 
   auto statsType = cast<RankedTensorType>(in[3].getType());
   auto norm = onnx::BatchNormalizationOp::create(
       builder, loc, TypeRange{*type, statsType, statsType, statsType, statsType}, in[0], in[1],
-      in[2], in[3], in[4], builder.getF32FloatAttr(epsilon),
-      builder.getF32FloatAttr(1.0f - momentum));
+      in[2], in[3], in[4], builder.getF32FloatAttr(*epsilon),
+      builder.getF32FloatAttr(1.0f - *momentum));
   for (int i : {3, 4}) {
     auto load = in[i].getDefiningOp<ml_program::GlobalLoadOp>();
     if (!load)
@@ -961,10 +1034,10 @@ LogicalResult Importer::importSplit(const ::onnx::NodeProto &node) {
   if (failed(input))
     return failure();
   auto type = cast<RankedTensorType>(input->getType());
-  int64_t axis = 0;
-  for (const auto &a : node.attribute())
-    if (a.name() == "axis")
-      axis = a.i();
+  auto axisAttr = intAttr(node, "axis", 0);
+  if (failed(axisAttr))
+    return failure();
+  int64_t axis = *axisAttr;
   if (axis < -type.getRank() || axis >= type.getRank())
     return nodeError(node) << "axis " << axis << " is out of range";
   if (axis < 0)
@@ -1045,8 +1118,7 @@ void Importer::storeSourceModel(ModuleOp module) {
 }
 
 OwningOpRef<ModuleOp> Importer::run() {
-  if (failed(checkOpset()))
-    return nullptr;
+  opset = onnxOpset(model); // the loader checked it is supported
   const ::onnx::GraphProto &graph = model.graph();
   for (const auto &info : graph.input())
     valueTypes[info.name()] = &info.type();
@@ -1065,13 +1137,17 @@ OwningOpRef<ModuleOp> Importer::run() {
         type->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
       valueTypes[init.name()] = type;
     }
-  for (const auto &node : graph.node())
-    if (node.op_type() == "Constant")
-      for (const auto &a : node.attribute())
-        if (a.name() == "value" && a.has_t())
-          constants[node.output(0)] = &a.t();
+  for (const auto &node : graph.node()) {
+    if (node.op_type() != "Constant")
+      continue;
+    auto value = attribute(node, "value", ::onnx::AttributeProto::TENSOR);
+    if (failed(value))
+      return nullptr;
+    if (*value && (*value)->has_t())
+      constants[node.output(0)] = &(*value)->t();
+  }
 
-  if (graph.output_size() == 0)
+  if (graph.output_size() == 0) // the loader rejects these; the loss is output 0
     return error(fileLoc) << "the graph has no outputs; its first output must be the loss",
            nullptr;
   const std::string &lossName = graph.output(0).name();

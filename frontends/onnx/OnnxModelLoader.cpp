@@ -1,12 +1,19 @@
 //===- OnnxModelLoader.cpp ------------------------------------------------===//
 
 #include "frontends/onnx/OnnxModelLoader.h"
+#include "frontends/onnx/SupportedOps.h"
 
 #include <onnx/defs/parser.h>
+#include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <algorithm>
 #include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
 #include <sstream>
+#include <unordered_set>
 
 namespace zero::frontend {
 
@@ -16,9 +23,373 @@ bool endsWith(const std::string &s, const std::string &suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+bool isControl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
+/// Errors are one line of text, whatever bytes the names in them hold.
+std::string oneLine(std::string message) {
+  std::replace_if(message.begin(), message.end(), isControl, ' ');
+  return message;
+}
+
+/// Names end up in diagnostics, one line each, and in the plan.
+bool hasControl(const std::string &name) {
+  return std::any_of(name.begin(), name.end(), isControl);
+}
+
+std::string typeName(::onnx::AttributeProto::AttributeType type) {
+  return ::onnx::AttributeProto::AttributeType_IsValid(type)
+             ? ::onnx::AttributeProto::AttributeType_Name(type)
+             : "type " + std::to_string(static_cast<int>(type));
+}
+
+/// ONNX's schemas with every data propagation function guarded: ONNX 1.12's
+/// Shape-15 reads its input's type without checking there is one, and there
+/// is none after shape inference failed on the node computing it (a Split
+/// whose sizes do not add up), which it skips to carry on with the next node.
+/// "ai.onnx" names the default domain, as zero reads it.
+class GuardedSchemaRegistry : public ::onnx::ISchemaRegistry {
+public:
+  const ::onnx::OpSchema *GetSchema(const std::string &key, const int maxInclusiveVersion,
+                                    const std::string &domain) const override {
+    const ::onnx::OpSchema *schema = ::onnx::OpSchemaRegistry::Schema(
+        key, maxInclusiveVersion, domain == "ai.onnx" ? ::onnx::ONNX_DOMAIN : domain);
+    if (!schema || !schema->has_data_propagation_function())
+      return schema;
+    std::unique_ptr<::onnx::OpSchema> &guarded = guardedSchemas[schema];
+    if (!guarded) {
+      guarded = std::make_unique<::onnx::OpSchema>(*schema);
+      guarded->PartialDataPropagationFunction(
+          [propagate = schema->GetDataPropagationFunction()](
+              ::onnx::DataPropagationContext &context) {
+            // Input 0 is never optional where ONNX propagates data.
+            if (context.getNumInputs() > 0 && context.getInputType(0))
+              propagate(context);
+          });
+    }
+    return guarded.get();
+  }
+
+private:
+  mutable std::map<const ::onnx::OpSchema *, std::unique_ptr<::onnx::OpSchema>> guardedSchemas;
+};
+
+/// The first name in the value's type (its symbolic dimensions) that holds
+/// control characters, or null.
+const std::string *badDimension(const ::onnx::ValueInfoProto &info) {
+  if (!info.type().has_tensor_type())
+    return nullptr;
+  for (const auto &dim : info.type().tensor_type().shape().dim())
+    if (hasControl(dim.dim_param()))
+      return &dim.dim_param();
+  return nullptr;
+}
+
+/// What is wrong with a tensor (an initializer or a Constant's value), empty
+/// if nothing: ONNX shape inference reads constants without checking that
+/// their data is all there, and the importer computes sizes from their
+/// dimensions.
+std::string tensorProblem(const ::onnx::TensorProto &tensor) {
+  using T = ::onnx::TensorProto;
+  int64_t elements = 1;
+  for (int64_t d : tensor.dims()) {
+    if (d < 0)
+      return "has a negative dimension";
+    if (__builtin_mul_overflow(elements, d, &elements) || elements > (int64_t(1) << 40))
+      return "has more than 2^40 elements";
+  }
+  if (tensor.data_location() == T::EXTERNAL)
+    return "uses external data, which is not supported";
+  if (tensor.has_segment())
+    return "is stored in segments, which is not supported";
+  // Bytes per element in raw_data; the typed field and its entries per element.
+  int64_t bytes = 0, perElement = 1, entries = 0;
+  switch (tensor.data_type()) {
+  case T::FLOAT:
+  case T::COMPLEX64:
+    perElement = tensor.data_type() == T::FLOAT ? 1 : 2;
+    bytes = 4 * perElement, entries = tensor.float_data_size();
+    break;
+  case T::DOUBLE:
+  case T::COMPLEX128:
+    perElement = tensor.data_type() == T::DOUBLE ? 1 : 2;
+    bytes = 8 * perElement, entries = tensor.double_data_size();
+    break;
+  case T::INT64:
+    bytes = 8, entries = tensor.int64_data_size();
+    break;
+  case T::UINT32:
+  case T::UINT64:
+    bytes = tensor.data_type() == T::UINT32 ? 4 : 8, entries = tensor.uint64_data_size();
+    break;
+  case T::INT32:
+    bytes = 4, entries = tensor.int32_data_size();
+    break;
+  case T::INT16:
+  case T::UINT16:
+  case T::FLOAT16:
+  case T::BFLOAT16:
+    bytes = 2, entries = tensor.int32_data_size();
+    break;
+  case T::INT8:
+  case T::UINT8:
+  case T::BOOL:
+    bytes = 1, entries = tensor.int32_data_size();
+    break;
+  case T::STRING:
+    if (tensor.has_raw_data())
+      return "is a STRING tensor with raw data";
+    entries = tensor.string_data_size();
+    break;
+  default:
+    return "has no valid element type";
+  }
+  if (tensor.has_raw_data()) {
+    if (static_cast<int64_t>(tensor.raw_data().size()) != elements * bytes)
+      return "holds " + std::to_string(tensor.raw_data().size()) + " bytes, its type needs " +
+             std::to_string(elements * bytes);
+  } else if (entries != elements * perElement) {
+    return "holds " + std::to_string(entries) + " values, its dimensions need " +
+           std::to_string(elements * perElement);
+  }
+  return "";
+}
+
+/// Checks a node against the operator table and the operator's ONNX schema
+/// at the model's opset; returns the problem, empty if none.
+std::string checkNode(const ::onnx::NodeProto &node, int64_t opset) {
+  const std::string &op = node.op_type();
+  for (const std::string *name : {&op, &node.name(), &node.domain()})
+    if (hasControl(*name))
+      return "name '" + *name + "' holds control characters";
+  for (const auto &value : node.input())
+    if (hasControl(value))
+      return "input name '" + value + "' holds control characters";
+  for (const auto &value : node.output())
+    if (hasControl(value))
+      return "output name '" + value + "' holds control characters";
+  bool defaultDomain = node.domain().empty() || node.domain() == "ai.onnx";
+  const SupportedOp *supported = defaultDomain ? findSupportedOp(op) : nullptr;
+  if (!supported)
+    return "unsupported operator '" + op + "'" +
+           (defaultDomain ? "" : " of domain '" + node.domain() + "'");
+  // The ONNX schema of the operator at this opset (its arity and which
+  // attributes exist); zero's table says which of those it implements.
+  const ::onnx::OpSchema *schema =
+      ::onnx::OpSchemaRegistry::Schema(op, static_cast<int>(opset), ::onnx::ONNX_DOMAIN);
+  if (!schema)
+    return "unsupported operator '" + op + "': ONNX opset " + std::to_string(opset) +
+           " does not define it";
+
+  auto arity = [](const char *what, int count, int min, int max) {
+    std::string range = min == max ? std::to_string(min)
+                        : max == std::numeric_limits<int>::max()
+                            ? "at least " + std::to_string(min)
+                            : std::to_string(min) + " to " + std::to_string(max);
+    return "expects " + range + " " + what + ", got " + std::to_string(count);
+  };
+  if (node.input_size() < schema->min_input() || node.input_size() > schema->max_input())
+    return arity("inputs", node.input_size(), schema->min_input(), schema->max_input());
+  if (node.output_size() < schema->min_output() || node.output_size() > schema->max_output())
+    return arity("outputs", node.output_size(), schema->min_output(), schema->max_output());
+  // Only optional inputs may be left out (named ""); the importer reads
+  // every other one.
+  const auto &formal = schema->inputs();
+  for (int i = 0; i < node.input_size(); ++i) {
+    if (!node.input(i).empty() || formal.empty())
+      continue;
+    const auto &param = formal[std::min<size_t>(i, formal.size() - 1)];
+    if (param.GetOption() != ::onnx::OpSchema::Optional)
+      return "input " + std::to_string(i) + " ('" + param.GetName() + "') must not be empty";
+  }
+  if (node.output_size() == 0 || node.output(0).empty())
+    return "the first output must not be empty";
+
+  std::unordered_set<std::string> seen;
+  for (const auto &attribute : node.attribute()) {
+    const std::string &name = attribute.name();
+    if (!seen.insert(name).second)
+      return "attribute '" + name + "' is given twice";
+    const OpAttribute *known = supported->findAttribute(name);
+    if (!known)
+      return "attribute '" + name + "' of " + op + " is not supported";
+    if (!schema->attributes().count(name))
+      return "attribute '" + name + "' of " + op + " is not defined in ONNX opset " +
+             std::to_string(opset);
+    if (attribute.type() != known->type)
+      return attributeTypeError(node, attribute, known->type);
+    auto tooSmall = [&](int64_t v) { return v < known->minimum; };
+    if ((attribute.type() == ::onnx::AttributeProto::INT && tooSmall(attribute.i())) ||
+        std::any_of(attribute.ints().begin(), attribute.ints().end(), tooSmall))
+      return "attribute '" + name + "' of " + op + " must be at least " +
+             std::to_string(known->minimum);
+    if (attribute.type() == ::onnx::AttributeProto::TENSOR) {
+      if (hasControl(attribute.t().name()))
+        return "tensor name '" + attribute.t().name() + "' holds control characters";
+      if (std::string problem = tensorProblem(attribute.t()); !problem.empty())
+        return "tensor '" + attribute.t().name() + "' " + problem;
+    }
+  }
+  for (const auto &[name, attribute] : schema->attributes())
+    if (attribute.required && !seen.count(name))
+      return "attribute '" + name + "' of " + op + " is required";
+  return "";
+}
+
 } // namespace
 
-bool loadOnnxModel(const std::string &path, onnx::ModelProto &model, std::string &error) {
+int64_t onnxOpset(const ::onnx::ModelProto &model) {
+  int64_t opset = 0;
+  for (const auto &import : model.opset_import())
+    if (import.domain().empty() || import.domain() == "ai.onnx")
+      opset = import.version();
+  return opset;
+}
+
+std::string describeNode(const ::onnx::NodeProto &node, int64_t opset) {
+  std::string name = !node.name().empty()       ? "node '" + node.name() + "'"
+                     : node.output_size() > 0 && !node.output(0).empty()
+                         ? "node producing '" + node.output(0) + "'"
+                         : "unnamed node";
+  return name + " (" + node.op_type() + ", opset " + std::to_string(opset) + ")";
+}
+
+std::string attributeTypeError(const ::onnx::NodeProto &node,
+                               const ::onnx::AttributeProto &attribute,
+                               ::onnx::AttributeProto::AttributeType expected) {
+  return "attribute '" + attribute.name() + "' of " + node.op_type() + " must be " +
+         typeName(expected) + ", got " + typeName(attribute.type());
+}
+
+bool checkOnnxModel(const ::onnx::ModelProto &model, std::string &error) {
+  int64_t opset = onnxOpset(model);
+  if (opset < kMinOpset || opset > kMaxOpset) {
+    error = "ONNX opset " + std::to_string(opset) + " is not supported (supported: " +
+            std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + ")";
+    return false;
+  }
+  const ::onnx::GraphProto &graph = model.graph();
+  if (graph.output_size() == 0) {
+    error = "the graph has no outputs; its first output must be the loss";
+    return false;
+  }
+  if (graph.sparse_initializer_size() > 0) {
+    error = "sparse initializers are not supported";
+    return false;
+  }
+  for (const auto *infos : {&graph.input(), &graph.output(), &graph.value_info()})
+    for (const auto &info : *infos) {
+      const std::string *bad = hasControl(info.name()) ? &info.name() : badDimension(info);
+      if (bad) {
+        error = "name '" + *bad + "' holds control characters";
+        return false;
+      }
+    }
+  // Every value is defined once: a graph input, an initializer (which may
+  // also be listed as a graph input, as IR versions before 4 require) or a
+  // node output.
+  std::unordered_set<std::string> defined, initializers;
+  for (const auto &input : graph.input()) {
+    if (input.name().empty() || !defined.insert(input.name()).second) {
+      error = input.name().empty() ? "a graph input has no name"
+                                   : "graph input '" + input.name() + "' is listed twice";
+      return false;
+    }
+  }
+  for (const auto &init : graph.initializer()) {
+    if (hasControl(init.name())) {
+      error = "initializer name '" + init.name() + "' holds control characters";
+      return false;
+    }
+    if (std::string problem = tensorProblem(init); !problem.empty()) {
+      error = "initializer '" + init.name() + "' " + problem;
+      return false;
+    }
+    if (init.name().empty() || !initializers.insert(init.name()).second) {
+      error = init.name().empty() ? "an initializer has no name"
+                                  : "initializer '" + init.name() + "' is listed twice";
+      return false;
+    }
+    defined.insert(init.name());
+  }
+  for (const auto &node : graph.node()) {
+    std::string problem = checkNode(node, opset);
+    // Nodes come in topological order: a node reads only graph inputs,
+    // initializers and outputs of nodes before it.
+    for (int i = 0; problem.empty() && i < node.input_size(); ++i)
+      if (!node.input(i).empty() && !defined.count(node.input(i)))
+        problem = "input '" + node.input(i) +
+                  "' is not a graph input, an initializer or an output of an earlier node";
+    for (int i = 0; problem.empty() && i < node.output_size(); ++i)
+      if (!node.output(i).empty() && !defined.insert(node.output(i)).second)
+        problem = "output '" + node.output(i) + "' is already defined";
+    if (!problem.empty()) {
+      error = describeNode(node, opset) + ": " + problem;
+      return false;
+    }
+  }
+  for (const auto &output : graph.output()) {
+    if (!defined.count(output.name())) {
+      error = "graph output '" + output.name() + "' is not computed by the graph";
+      return false;
+    }
+  }
+  return true;
+}
+
+namespace {
+
+bool parseAndCheck(const std::string &bytes, bool text, ::onnx::ModelProto &model,
+                   std::string &error) {
+  // The ONNX library reports errors by throwing (and may throw anything);
+  // nothing gets past here.
+  const char *stage = "parsing";
+  try {
+    if (text) {
+      ::onnx::OnnxParser parser(bytes.c_str());
+      auto status = parser.Parse(model);
+      if (!status.IsOK()) {
+        error = "not valid ONNX text: " + oneLine(status.ErrorMessage());
+        return false;
+      }
+    } else if (!model.ParseFromString(bytes)) {
+      error = "not a valid ONNX model (truncated or not an ONNX protobuf)";
+      return false;
+    }
+    if (!model.has_graph()) {
+      error = text ? "not a valid ONNX model: it has no graph"
+                   : "not a valid ONNX model (truncated or not an ONNX protobuf)";
+      return false;
+    }
+    // ONNX shape inference is not robust against what zero rejects anyway
+    // (it crashes on a Scan without a body): check first.
+    if (!checkOnnxModel(model, error))
+      return false;
+    stage = "shape inference";
+    ::onnx::ShapeInferenceOptions options(/*check_type=*/false, /*strict_mode=*/0,
+                                          /*data_prop=*/true);
+    GuardedSchemaRegistry schemas;
+    ::onnx::shape_inference::InferShapes(model, &schemas, options);
+  } catch (const std::exception &e) {
+    error = std::string("ONNX ") + stage + " failed: " + oneLine(e.what());
+    return false;
+  } catch (...) {
+    error = std::string("ONNX ") + stage + " failed";
+    return false;
+  }
+  return true;
+}
+
+} // namespace
+
+bool parseOnnxModel(const std::string &bytes, bool text, ::onnx::ModelProto &model,
+                    std::string &error) {
+  if (parseAndCheck(bytes, text, model, error))
+    return true;
+  error = oneLine(error);
+  return false;
+}
+
+bool loadOnnxModel(const std::string &path, ::onnx::ModelProto &model, std::string &error) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = "cannot open '" + path + "'";
@@ -26,33 +397,11 @@ bool loadOnnxModel(const std::string &path, onnx::ModelProto &model, std::string
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  std::string bytes = buffer.str();
-
-  if (endsWith(path, ".onnxtxt")) {
-    onnx::OnnxParser parser(bytes.c_str());
-    auto status = parser.Parse(model);
-    if (!status.IsOK()) {
-      std::string message = status.ErrorMessage();
-      std::replace(message.begin(), message.end(), '\n', ' ');
-      error = "not valid ONNX text: " + message;
-      return false;
-    }
-  } else if (!model.ParseFromString(bytes) || !model.has_graph()) {
-    error = "not a valid ONNX model (truncated or not an ONNX protobuf)";
+  if (in.bad()) {
+    error = "cannot read '" + path + "'";
     return false;
   }
-
-  try {
-    onnx::ShapeInferenceOptions options(/*check_type=*/false, /*strict_mode=*/0,
-                                        /*data_prop=*/true);
-    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
-  } catch (const std::exception &e) {
-    std::string message = e.what();
-    std::replace(message.begin(), message.end(), '\n', ' ');
-    error = "ONNX shape inference failed: " + message;
-    return false;
-  }
-  return true;
+  return parseOnnxModel(buffer.str(), endsWith(path, ".onnxtxt"), model, error);
 }
 
 } // namespace zero::frontend

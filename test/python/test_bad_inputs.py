@@ -183,6 +183,17 @@ save("split_then_shape.onnx", model([MM, oh.make_node("Split", ["h", "sizes"], [
                                      oh.make_node("Shape", ["a"], ["s"], name="my_shape"),
                                      oh.make_node("Reshape", ["h", "s"], ["r"], name="my_reshape"), MEAN("r")],
                                     [LOSS], [W, nh.from_array(np.array([1, 1], np.int64), "sizes")], [X]))
+# ONNX shape inference divides by strides (SIGFPE at 0) and reads constants'
+# data without checking there is any.
+save("pool_stride0.onnx", model([SCALE("x"), oh.make_node("AveragePool", ["h"], ["p"], name="my_pool", kernel_shape=[2, 2], strides=[0, 1]),
+                                 MEAN("p")], [LOSS], [K], [X4]))
+_empty = onnx.TensorProto(name="lim", data_type=TP.INT64)  # a scalar without its value
+save("range_no_data.onnx", model([MM, oh.make_node("Constant", [], ["lim"], name="my_limit", value=_empty),
+                                  oh.make_node("Range", ["zero", "lim", "one"], ["r"], name="my_range"),
+                                  oh.make_node("Reshape", ["h", "r"], ["hr"], name="rs"), MEAN("hr")], [LOSS],
+                                 [W, nh.from_array(np.array(0, np.int64), "zero"), nh.from_array(np.array(1, np.int64), "one")], [X]))
+_short = onnx.TensorProto(name="W", data_type=TP.FLOAT, dims=[4, 3], float_data=[1.0] * 5)
+save("short_initializer.onnx", model([MM, MEAN("h")], [LOSS], [_short], [X]))
 bad("Scan without a body (crashed ONNX shape inference)", "scan_no_body.onnx",
     ["scan_no_body.onnx", "node 'my_scan'", "unsupported operator 'Scan'", "opset 17"])
 bad("unsupported op Loop", "loop.onnx", ["my_loop", "unsupported operator 'Loop'"])
@@ -210,6 +221,9 @@ bad("attribute the opset does not define (ReduceSum axes, opset 17)", "reducesum
     ["my_sum", "'axes'", "opset 17"])
 bad("required attribute missing (Cast without to)", "cast_without_to.onnx", ["my_cast", "'to'", "required"])
 bad("Split sizes that do not add up, then Shape (crashed ONNX shape inference)", "split_then_shape.onnx", ["my_reshape", "'r'"])
+bad("pooling stride 0 (crashed ONNX shape inference)", "pool_stride0.onnx", ["my_pool", "'strides'", "at least 1"])
+bad("Constant scalar without data", "range_no_data.onnx", ["my_limit", "'lim'", "0 values"])
+bad("initializer with less data than its dimensions", "short_initializer.onnx", ["'W'", "5 values", "12"])
 # Options.
 bad("--world-size=0", "dynamic.onnx".replace("dynamic", "good"), ["world-size", "0"], ["--world-size=0"])
 bad("--world-size=abc", "good.onnx", ["world-size", "abc"], ["--world-size=abc"])

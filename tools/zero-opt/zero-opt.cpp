@@ -29,7 +29,10 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/Error.h"
 
+#include <cmath>
 #include <csignal>
+#include <cstdio>
+#include <utility>
 
 using namespace mlir;
 
@@ -66,6 +69,13 @@ bool isOnnxInvocation(int argc, char **argv) {
   }
   return help;
 }
+
+// Limits of the numeric options: far past any real use, small enough that
+// the passes' arithmetic on them cannot overflow.
+constexpr int64_t kMaxWorldSize = 1 << 20;
+constexpr int64_t kMaxOverlapWindow = 4096; // the runtime's slots (session.cc kMaxSlots)
+constexpr int64_t kMaxPrefetch = 1 << 20;
+constexpr int64_t kMaxBucketMb = 1 << 20;   // 1 TiB
 
 /// The stages --emit can stop after.
 enum class Emit { Onnx, Train, Partition, Plan, ZPlan };
@@ -198,6 +208,12 @@ private:
   uint64_t position = 0;
 };
 
+std::string number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", value);
+  return text;
+}
+
 int fail(const Twine &message) {
   llvm::errs() << "zero-opt: error: " << message << "\n";
   return 1;
@@ -208,14 +224,28 @@ int compileOnnx(int argc, char **argv) {
   if (options.input.empty())
     return fail("no input model (usage: zero-opt MODEL.onnx -o MODEL.zplan --zero-stage=S "
                 "--world-size=N ...)");
-  if (options.worldSize < 1)
-    return fail("--world-size must be at least 1, got " + Twine(options.worldSize));
+  // Numbers are range checked here, once: a NaN or an absurd count would
+  // otherwise reach the passes (or the plan) as garbage.
+  if (options.worldSize < 1 || options.worldSize > kMaxWorldSize)
+    return fail("--world-size must be from 1 to " + Twine(kMaxWorldSize) + ", got " +
+                Twine(options.worldSize));
   if (options.stage < 0 || options.stage > 3)
     return fail("--zero-stage must be 0, 1, 2 or 3, got " + Twine(options.stage));
-  if (options.bucketMb < 0 && options.bucketMb != -1)
-    return fail("--bucket-mb must not be negative, got " + Twine(std::to_string(options.bucketMb)));
-  if (options.overlapWindow < -1)
-    return fail("--overlap-window must not be negative, got " + Twine(options.overlapWindow));
+  for (auto [flag, value] : {std::pair{"--lr", options.lr}, {"--momentum", options.momentum},
+                             {"--beta1", options.beta1}, {"--beta2", options.beta2},
+                             {"--eps", options.eps}, {"--weight-decay", options.weightDecay},
+                             {"--bucket-mb", options.bucketMb}})
+    if (!std::isfinite(value))
+      return fail(Twine(flag) + " must be a finite number, got " + number(value));
+  if ((options.bucketMb < 0 && options.bucketMb != -1) || options.bucketMb > kMaxBucketMb)
+    return fail("--bucket-mb must be from 0 to " + Twine(kMaxBucketMb) + ", got " +
+                number(options.bucketMb));
+  if (options.overlapWindow < -1 || options.overlapWindow > kMaxOverlapWindow)
+    return fail("--overlap-window must be from 0 to " + Twine(kMaxOverlapWindow) + ", got " +
+                Twine(options.overlapWindow));
+  if (options.prefetch < -1 || options.prefetch > kMaxPrefetch)
+    return fail("--prefetch must be from 0 to " + Twine(kMaxPrefetch) + ", got " +
+                Twine(options.prefetch));
   if (options.target != "cpu" && options.target != "cuda")
     return fail("--target must be cpu or cuda, got '" + options.target + "'");
   if (options.emit == Emit::ZPlan && options.output == "-")

@@ -17,6 +17,9 @@ packages=(
   # tests
   libgtest-dev python3 python3-numpy python3-onnx python3-torch python3-torchvision python3-sklearn
   libonnx-testdata
+  # sanitizer build and fuzz targets (scripts/sanitize-check.sh): clang 14
+  # with its ASan/UBSan/libFuzzer runtimes
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -311,7 +311,7 @@ def long_run(timeout_s):
     while time.time() < deadline and len(pids) < 2:
         time.sleep(0.2)
         pids = rank_pids(p.pid)
-    time.sleep(1)  # let the ranks get into their step loop
+    time.sleep(2)  # let the ranks get into their step loop (slower under the sanitizers)
     return p, pids
 
 

@@ -29,11 +29,11 @@ void forward_signal(int sig) {
   if (mpirun_pid > 0) kill(mpirun_pid, sig);
 }
 
-// The message without its "rank N: " prefix, so the same error from several
-// ranks is shown once.
-std::string without_rank(const std::string& line) {
-  static const std::regex rank("^zero-run: error: rank [0-9]+: ");
-  return std::regex_replace(line, rank, kErrorPrefix, std::regex_constants::format_first_only);
+// The message with every number blanked, so the same error from several
+// ranks (which differ in rank and step, e.g. the watchdog's) is shown once.
+std::string error_kind(const std::string& line) {
+  static const std::regex number("[0-9]+");
+  return std::regex_replace(line, number, "#");
 }
 
 }  // namespace
@@ -115,19 +115,20 @@ int launch_ranks(int argc, char** argv, int nproc) {
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     std::smatch m;
     if (text.rfind("zero-run:", 0) == 0) {
-      if (shown.insert(without_rank(text)).second) std::fprintf(stderr, "%s\n", text.c_str());
+      // After a rank was killed, the others' errors are the teardown.
+      if (killed_line.empty() && shown.insert(error_kind(text)).second) std::fprintf(stderr, "%s\n", text.c_str());
     } else if (killed_line.empty() && std::regex_search(text, m, killed)) {
       // Open MPI may print PID 0; the rank's own record is better.
       const int rank = std::atoi(m[1].str().c_str());
-      std::string pid = m[2].str(), at;
+      std::string pid = m[2].str() == "0" ? "" : m[2].str(), at = " before its first step";
       int64_t slot[2] = {0, -1};
       if (board >= 0 && rank >= 0 && rank < nproc &&
           pread(board, slot, sizeof(slot), off_t(kBoardSlot) * rank) == sizeof(slot)) {
         if (slot[0] > 0) pid = std::to_string(slot[0]);
         if (slot[1] >= 0) at = " at step " + std::to_string(slot[1]);
       }
-      killed_line = std::string(kErrorPrefix) + "rank " + m[1].str() + " (pid " + pid + ") was killed by signal " +
-                    m[4].str() + " (" + m[5].str() + ")" + at + "; all ranks stopped";
+      killed_line = std::string(kErrorPrefix) + "rank " + m[1].str() + (pid.empty() ? "" : " (pid " + pid + ")") +
+                    " was killed by signal " + m[4].str() + " (" + m[5].str() + ")" + at + "; all ranks stopped";
     } else if (!text.empty() && text.find_first_not_of('-') != std::string::npos) {
       other.push_back(text);
     }

@@ -61,12 +61,15 @@ bool under_mpi() {
 }
 
 // Before MPI is up, only the launcher-assigned rank 0 prints argument errors.
-bool env_rank_zero() {
+// The launcher-assigned rank (0 without a launcher), for messages before MPI is up.
+int env_rank() {
   const char* r = std::getenv("OMPI_COMM_WORLD_RANK");
   if (!r) r = std::getenv("PMIX_RANK");
   if (!r) r = std::getenv("PMI_RANK");
-  return !r || std::strcmp(r, "0") == 0;
+  return r ? std::atoi(r) : 0;
 }
+
+bool env_rank_zero() { return env_rank() == 0; }
 
 // Integer syntax only ("1e3" and "12.0" are refused), within [min, max].
 bool parse_integer(const char* s, long long min, long long max, long long* out) {
@@ -166,7 +169,8 @@ class Watchdog {
     stop_ = true;
     thread_.join();
   }
-  void arm(const char* phase, long step) {
+  // `phase` is printed as is, followed by `step` unless it is negative.
+  void arm(const char* phase, long step = -1) {
     phase_ = phase;
     step_ = step;
     deadline_ = now() + timeout_ns_;
@@ -183,8 +187,10 @@ class Watchdog {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       const int64_t d = deadline_;
       if (d != 0 && now() > d) {
-        std::fprintf(stderr, "zero-run: error: rank %d: %s %ld did not finish within %g s (--timeout-s); "
-                     "a peer rank may have died\n", rank_, phase_.load(), step_.load(), timeout_ns_ / 1e9);
+        const long step = step_;
+        const std::string at = step >= 0 ? " " + std::to_string(step) : "";
+        std::fprintf(stderr, "zero-run: error: rank %d: %s%s did not finish within %g s (--timeout-s); "
+                     "a peer rank may have died\n", rank_, phase_.load(), at.c_str(), timeout_ns_ / 1e9);
         std::fflush(stderr);
         _exit(1);
       }
@@ -514,6 +520,9 @@ int run(int argc, char** argv) {
   }
   if (o.nproc > 1) return launch(argc, argv, o);
 
+  // From the start: MPI_Init itself waits for every rank.
+  Watchdog watchdog(o.timeout_s, env_rank());
+  watchdog.arm("starting MPI");
   std::unique_ptr<Communicator> comm;
   if (under_mpi()) {
 #ifdef ZERO_HAVE_MPI
@@ -527,10 +536,9 @@ int run(int argc, char** argv) {
     comm = make_single_rank_communicator();
   }
   const int rank = comm->rank(), world = comm->size();
-  Watchdog watchdog(o.timeout_s, rank);
   StepBoard board(rank);
 
-  watchdog.arm("loading", 0);
+  watchdog.arm("loading");
   PlanSummary plan;
   st = preflight(o, world, &plan);
   if (!all_ok(comm.get(), st)) return 1;

@@ -4,6 +4,7 @@
 
 #include "zero/plan_format.h"
 #include "zero/plan_generated.h"
+#include "zero/plan_ops.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/SymbolTable.h"
@@ -41,13 +42,6 @@ private:
   llvm::StringMap<uint32_t> valueIndex;
 };
 
-std::optional<fb::Opcode> parseOpcode(llvm::StringRef name) {
-  for (fb::Opcode opcode : fb::EnumValuesOpcode())
-    if (name == fb::EnumNameOpcode(opcode))
-      return opcode;
-  return std::nullopt;
-}
-
 std::optional<fb::ValueKind> parseKind(llvm::StringRef kind) {
   return llvm::StringSwitch<std::optional<fb::ValueKind>>(kind)
       .Case("parameter", fb::ValueKind::Parameter)
@@ -59,13 +53,6 @@ std::optional<fb::ValueKind> parseKind(llvm::StringRef kind) {
       .Case("constant", fb::ValueKind::Constant)
       .Case("model_state", fb::ValueKind::ModelState)
       .Default(std::nullopt);
-}
-
-fb::Reduction parseReduction(llvm::StringRef reduction) {
-  return llvm::StringSwitch<fb::Reduction>(reduction)
-      .Case("sum", fb::Reduction::Sum)
-      .Case("none", fb::Reduction::None)
-      .Default(fb::Reduction::Mean);
 }
 
 /// The bytes an elements attribute holds, splats expanded.
@@ -95,130 +82,105 @@ mlir::FailureOr<uint32_t> Serializer::indexOf(mlir::Attribute ref, mlir::Operati
   return it->second;
 }
 
+/// The instruction's attribute table, written field by field from its
+/// descriptor (zero/plan_ops.h); a required field that is missing or of
+/// another kind is an error, never a made-up value.
 mlir::FailureOr<std::pair<fb::Attrs, flatbuffers::Offset<void>>>
 Serializer::attributes(plan::InstrOp op, fb::Opcode opcode) {
+  using plan_ops::AttrKind;
   mlir::DictionaryAttr attrs = op.getAttrs();
-  auto f32 = [&](llvm::StringRef name) {
-    auto a = attrs.getAs<mlir::FloatAttr>(name);
-    return a ? static_cast<float>(a.getValueAsDouble()) : 0.0f;
-  };
-  auto boolean = [&](llvm::StringRef name) {
-    auto a = attrs.getAs<mlir::BoolAttr>(name);
-    return a && a.getValue();
-  };
-  auto i64 = [&](llvm::StringRef name) {
-    auto a = attrs.getAs<mlir::IntegerAttr>(name);
-    return a ? a.getInt() : 0;
-  };
-  auto i64s = [&](llvm::StringRef name) {
-    auto a = attrs.getAs<mlir::DenseI64ArrayAttr>(name);
-    std::vector<int64_t> v = a ? std::vector<int64_t>(a.asArrayRef().begin(), a.asArrayRef().end())
-                               : std::vector<int64_t>();
-    return fbb.CreateVector(v);
-  };
-  auto reduction = [&] {
-    auto a = attrs.getAs<mlir::StringAttr>("reduction");
-    return parseReduction(a ? a.getValue() : "mean");
-  };
-  auto none = std::make_pair(fb::Attrs::NONE, flatbuffers::Offset<void>());
-
-  switch (opcode) {
-  case fb::Opcode::Gemm:
-    return std::make_pair(fb::Attrs::GemmAttrs,
-                          fb::CreateGemmAttrs(fbb, boolean("trans_a"), boolean("trans_b"),
-                                              f32("alpha"), f32("beta"))
-                              .Union());
-  case fb::Opcode::Gather:
-  case fb::Opcode::GatherGrad:
-  case fb::Opcode::Concat:
-  case fb::Opcode::Softmax:
-  case fb::Opcode::LogSoftmax:
-  case fb::Opcode::SoftmaxGrad:
-  case fb::Opcode::LogSoftmaxGrad:
-    return std::make_pair(fb::Attrs::AxisAttrs, fb::CreateAxisAttrs(fbb, i64("axis")).Union());
-  case fb::Opcode::SoftmaxCrossEntropyLoss:
-  case fb::Opcode::NegativeLogLikelihoodLoss:
-  case fb::Opcode::SoftmaxCrossEntropyLossGrad:
-  case fb::Opcode::NegativeLogLikelihoodLossGrad:
-    return std::make_pair(fb::Attrs::LossAttrs,
-                          fb::CreateLossAttrs(fbb, reduction(), i64("ignore_index"),
-                                              attrs.contains("ignore_index"))
-                              .Union());
-  case fb::Opcode::ReduceSum:
-  case fb::Opcode::ReduceMean: {
-    auto axes = i64s("axes");
-    return std::make_pair(fb::Attrs::ReduceAttrs,
-                          fb::CreateReduceAttrs(fbb, axes, boolean("keepdims")).Union());
-  }
-  case fb::Opcode::Transpose: {
-    auto perm = i64s("perm");
-    return std::make_pair(fb::Attrs::PermAttrs, fb::CreatePermAttrs(fbb, perm).Union());
-  }
-  case fb::Opcode::Slice:
-  case fb::Opcode::SliceGrad: {
-    auto starts = i64s("starts");
-    auto steps = i64s("steps");
-    return std::make_pair(fb::Attrs::SliceAttrs,
-                          fb::CreateSliceAttrs(fbb, starts, steps).Union());
-  }
-  case fb::Opcode::LayerNormalization:
-  case fb::Opcode::LayerNormalizationGrad:
-    return std::make_pair(fb::Attrs::LayerNormAttrs,
-                          fb::CreateLayerNormAttrs(fbb, i64("axis"), f32("epsilon")).Union());
-  case fb::Opcode::Conv:
-  case fb::Opcode::ConvGradInput:
-  case fb::Opcode::ConvGradWeight: {
-    auto strides = i64s("strides"), pads = i64s("pads"), dilations = i64s("dilations");
-    return std::make_pair(fb::Attrs::ConvAttrs,
-                          fb::CreateConvAttrs(fbb, strides, pads, dilations, i64("group"))
-                              .Union());
-  }
-  case fb::Opcode::MaxPool:
-  case fb::Opcode::AveragePool:
-  case fb::Opcode::MaxPoolGrad:
-  case fb::Opcode::AveragePoolGrad: {
-    auto kernel = i64s("kernel_shape"), strides = i64s("strides"), pads = i64s("pads");
-    return std::make_pair(fb::Attrs::PoolAttrs,
-                          fb::CreatePoolAttrs(fbb, kernel, strides, pads,
-                                              boolean("count_include_pad"), boolean("ceil_mode"))
-                              .Union());
-  }
-  case fb::Opcode::BatchNormalization:
-  case fb::Opcode::BatchNormalizationGrad:
-    return std::make_pair(fb::Attrs::BatchNormAttrs,
-                          fb::CreateBatchNormAttrs(fbb, f32("epsilon"), f32("momentum")).Union());
-  case fb::Opcode::Fill:
-    return std::make_pair(fb::Attrs::FillAttrs, fb::CreateFillAttrs(fbb, f32("value")).Union());
-  case fb::Opcode::SgdUpdate:
-    return std::make_pair(
-        fb::Attrs::SgdAttrs,
-        fb::CreateSgdAttrs(fbb, f32("lr"), f32("momentum"), f32("weight_decay")).Union());
-  case fb::Opcode::AdamWUpdate:
-    return std::make_pair(fb::Attrs::AdamWAttrs,
-                          fb::CreateAdamWAttrs(fbb, f32("lr"), f32("beta1"), f32("beta2"),
-                                               f32("eps"), f32("weight_decay"))
-                              .Union());
-  case fb::Opcode::AllReduce:
-  case fb::Opcode::ReduceScatter:
-  case fb::Opcode::AllGather: {
-    auto kind = opcode == fb::Opcode::AllGather ? fb::Reduction::Sum : reduction();
-    return std::make_pair(fb::Attrs::CollectiveAttrs,
-                          fb::CreateCollectiveAttrs(fbb, kind, static_cast<uint32_t>(i64("slot")),
-                                                    static_cast<uint32_t>(i64("group")))
-                              .Union());
-  }
-  case fb::Opcode::Wait:
-    return std::make_pair(fb::Attrs::WaitAttrs,
-                          fb::CreateWaitAttrs(fbb, static_cast<uint32_t>(i64("slot"))).Union());
-  default:
+  const plan_ops::OpDescriptor *desc = plan_ops::find_op(opcode);
+  const plan_ops::AttrTable *table = desc ? plan_ops::find_attr_table(desc->attrs) : nullptr;
+  if (!table) {
     if (!attrs.empty())
       return op.emitOpError("opcode ") << op.getOpcode() << " takes no attributes";
-    return none;
+    return std::make_pair(fb::Attrs::NONE, flatbuffers::Offset<void>());
   }
+  llvm::ArrayRef<plan_ops::AttrField> fields(table->fields, table->num_fields);
+  auto wrongKind = [&](const plan_ops::AttrField &field) {
+    return op.emitOpError("attribute '") << field.name << "' of " << op.getOpcode()
+                                         << " has the wrong kind";
+  };
+  // Vectors first: a FlatBuffer table refers to objects built before it.
+  llvm::SmallVector<flatbuffers::Offset<flatbuffers::Vector<int64_t>>> vectors(fields.size());
+  for (auto [i, field] : llvm::enumerate(fields)) {
+    mlir::Attribute value = attrs.get(field.name);
+    if (!value || field.kind != AttrKind::I64s)
+      continue;
+    auto array = llvm::dyn_cast<mlir::DenseI64ArrayAttr>(value);
+    if (!array)
+      return wrongKind(field);
+    vectors[i] = fbb.CreateVector(array.asArrayRef().data(), array.size());
+  }
+  // Every given field is written, also when it equals the schema default.
+  fbb.ForceDefaults(true);
+  auto start = fbb.StartTable();
+  for (auto [i, field] : llvm::enumerate(fields)) {
+    mlir::Attribute value = attrs.get(field.name);
+    if (value && !desc->uses(i)) {
+      fbb.ForceDefaults(false);
+      return op.emitOpError("attribute '") << field.name << "' is not an attribute of "
+                                           << op.getOpcode();
+    }
+    if (!value) {
+      if (field.presence == plan_ops::Presence::Required && desc->uses(i)) {
+        fbb.ForceDefaults(false);
+        return op.emitOpError() << op.getOpcode() << " needs attribute '" << field.name << "'";
+      }
+      continue;
+    }
+    bool ok = true;
+    switch (field.kind) {
+    case AttrKind::Bool:
+      if (auto b = llvm::dyn_cast<mlir::BoolAttr>(value))
+        fbb.AddElement<uint8_t>(field.offset, b.getValue(), 0);
+      else
+        ok = false;
+      break;
+    case AttrKind::I64:
+    case AttrKind::U32:
+      if (auto i = llvm::dyn_cast<mlir::IntegerAttr>(value)) {
+        if (field.kind == AttrKind::I64)
+          fbb.AddElement<int64_t>(field.offset, i.getInt(), 0);
+        else
+          fbb.AddElement<uint32_t>(field.offset, static_cast<uint32_t>(i.getInt()), 0);
+      } else {
+        ok = false;
+      }
+      break;
+    case AttrKind::F32:
+      if (auto f = llvm::dyn_cast<mlir::FloatAttr>(value))
+        fbb.AddElement<float>(field.offset, static_cast<float>(f.getValueAsDouble()), 0);
+      else
+        ok = false;
+      break;
+    case AttrKind::I64s:
+      fbb.AddOffset(field.offset, vectors[i]);
+      break;
+    case AttrKind::Reduction: {
+      auto name = llvm::dyn_cast<mlir::StringAttr>(value);
+      fb::Reduction reduction;
+      if (name && plan_ops::parse_reduction(name.data(), name.size(), &reduction))
+        fbb.AddElement<uint8_t>(field.offset, static_cast<uint8_t>(reduction), 0);
+      else
+        ok = false;
+      break;
+    }
+    }
+    if (!ok) {
+      fbb.ForceDefaults(false);
+      return wrongKind(field);
+    }
+    if (field.presence == plan_ops::Presence::Optional)
+      fbb.AddElement<uint8_t>(field.flag, 1, 0);
+  }
+  flatbuffers::Offset<void> table_offset(fbb.EndTable(start));
+  fbb.ForceDefaults(false);
+  return std::make_pair(desc->attrs, table_offset);
 }
 
 mlir::FailureOr<flatbuffers::Offset<fb::Instruction>> Serializer::instruction(plan::InstrOp op) {
-  auto opcode = parseOpcode(op.getOpcode());
+  auto opcode = plan::parseOpcode(op.getOpcode());
   if (!opcode)
     return op.emitOpError("opcode '") << op.getOpcode() << "' is not in the plan schema";
   std::vector<uint32_t> inputs, outputs;

@@ -6,6 +6,7 @@
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/StringSet.h"
 #include "zero/plan_generated.h"
+#include "zero/plan_ops.h"
 
 using namespace mlir;
 using namespace zero::plan;
@@ -23,13 +24,58 @@ int64_t zero::plan::getTensorBytes(RankedTensorType type) {
   return type.getNumElements() * (type.getElementTypeBitWidth() / 8);
 }
 
-bool zero::plan::isKnownOpcode(StringRef opcode) {
+std::optional<Opcode> zero::plan::parseOpcode(StringRef opcode) {
   // The schema's generated enum is the one list of opcodes.
   for (Opcode value : EnumValuesOpcode())
     if (opcode == EnumNameOpcode(value))
-      return true;
+      return value;
+  return std::nullopt;
+}
+
+namespace {
+
+StringRef kindName(zero::plan_ops::AttrKind kind) {
+  using K = zero::plan_ops::AttrKind;
+  switch (kind) {
+  case K::Bool: return "a bool";
+  case K::I64: return "an i64";
+  case K::U32: return "an integer in [0, 2^32)";
+  case K::F32: return "an f32";
+  case K::I64s: return "an array<i64>";
+  case K::Reduction: return "\"sum\", \"mean\" or \"none\"";
+  }
+  return "";
+}
+
+bool hasKind(Attribute value, zero::plan_ops::AttrKind kind) {
+  using K = zero::plan_ops::AttrKind;
+  switch (kind) {
+  case K::Bool:
+    return isa<BoolAttr>(value);
+  case K::I64: {
+    auto i = dyn_cast<IntegerAttr>(value);
+    return i && i.getType().isSignlessInteger(64);
+  }
+  case K::U32: {
+    auto i = dyn_cast<IntegerAttr>(value);
+    return i && i.getType().isSignlessInteger(64) && i.getInt() >= 0 && i.getInt() <= UINT32_MAX;
+  }
+  case K::F32: {
+    auto f = dyn_cast<FloatAttr>(value);
+    return f && f.getType().isF32();
+  }
+  case K::I64s:
+    return isa<DenseI64ArrayAttr>(value);
+  case K::Reduction: {
+    auto s = dyn_cast<StringAttr>(value);
+    Reduction r;
+    return s && zero::plan_ops::parse_reduction(s.data(), s.size(), &r);
+  }
+  }
   return false;
 }
+
+} // namespace
 
 LogicalResult ProgramOp::verify() {
   if (getWorldSize() < 1)
@@ -86,14 +132,49 @@ LogicalResult InstrOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 }
 
 LogicalResult InstrOp::verify() {
-  if (!isKnownOpcode(getOpcode()))
+  std::optional<Opcode> opcode = parseOpcode(getOpcode());
+  if (!opcode)
     return emitOpError("unknown opcode '") << getOpcode() << "'";
-  if (getOpcode() == "Wait") {
-    auto slot = getAttrs().getAs<IntegerAttr>("slot");
-    if (getInputs().size() != 2 || !getOutputs().empty() || !slot || slot.getInt() < 1)
-      return emitOpError("Wait takes the two operands of the collective it completes and a "
-                         "positive slot");
+  const zero::plan_ops::OpDescriptor *desc = zero::plan_ops::find_op(*opcode);
+  if (!desc)
+    return emitOpError("opcode '") << getOpcode() << "' has no descriptor (zero/plan_ops.h)";
+  auto count = [&](size_t n, uint16_t min, uint16_t max, StringRef what) -> LogicalResult {
+    if (n >= min && n <= max)
+      return success();
+    InFlightDiagnostic diag = emitOpError() << getOpcode() << " takes ";
+    if (min == max)
+      diag << min;
+    else
+      diag << min << " to " << max;
+    return diag << " " << what << ", got " << n;
+  };
+  if (failed(count(getInputs().size(), desc->min_in, desc->max_in, "inputs")) ||
+      failed(count(getOutputs().size(), desc->min_out, desc->max_out, "outputs")))
+    return failure();
+
+  // Every attribute is one of the opcode's table, of its kind; a required one
+  // is present. The serializer relies on this and supplies nothing itself.
+  const zero::plan_ops::AttrTable *table = zero::plan_ops::find_attr_table(desc->attrs);
+  ArrayRef<zero::plan_ops::AttrField> fields;
+  if (table)
+    fields = ArrayRef(table->fields, table->num_fields);
+  for (NamedAttribute attr : getAttrs()) {
+    const auto *field = llvm::find_if(
+        fields, [&](const zero::plan_ops::AttrField &f) { return attr.getName() == f.name; });
+    if (field == fields.end() || !desc->uses(field - fields.begin()))
+      return emitOpError("attribute '") << attr.getName().getValue() << "' is not an attribute of "
+                                        << getOpcode();
+    if (!hasKind(attr.getValue(), field->kind))
+      return emitOpError("attribute '") << field->name << "' of " << getOpcode() << " must be "
+                                        << kindName(field->kind) << ", got " << attr.getValue();
   }
+  for (auto [i, field] : llvm::enumerate(fields))
+    if (field.presence == zero::plan_ops::Presence::Required && desc->uses(i) &&
+        !getAttrs().contains(field.name))
+      return emitOpError() << getOpcode() << " needs attribute '" << field.name << "' ("
+                           << kindName(field.kind) << ")";
+  if (*opcode == Opcode::Wait && getAttrs().getAs<IntegerAttr>("slot").getInt() < 1)
+    return emitOpError("Wait completes an asynchronous collective: its slot must be positive");
   return success();
 }
 

@@ -9,6 +9,9 @@
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/RegionKindInterface.h"
 #include "mlir/IR/SymbolTable.h"
+#include "zero/plan_generated.h"
+
+#include <optional>
 
 #include "dialects/Plan/PlanDialect.h.inc"
 
@@ -20,8 +23,8 @@ namespace zero::plan {
 /// Bytes of a dense tensor of `type` (f32 and i64 elements).
 int64_t getTensorBytes(mlir::RankedTensorType type);
 
-/// True for the opcode names that runtime/schema/plan.fbs defines.
-bool isKnownOpcode(llvm::StringRef opcode);
+/// The schema opcode (runtime/schema/plan.fbs) of that name, if there is one.
+std::optional<Opcode> parseOpcode(llvm::StringRef opcode);
 
 } // namespace zero::plan
 

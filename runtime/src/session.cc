@@ -8,6 +8,7 @@
 #include "backend.h"
 #include "zero/files.h"
 #include "zero/plan_format.h"
+#include "zero/plan_ops.h"
 #include "zero/runtime.h"
 
 namespace zero {
@@ -47,49 +48,20 @@ bool is_collective(plan::Opcode op) {
   return op == plan::Opcode::AllReduce || op == plan::Opcode::ReduceScatter || op == plan::Opcode::AllGather;
 }
 
-struct Arity {
-  int min_in, max_in, min_out, max_out;
-};
-
-// Operand counts per opcode; false for unknown opcodes.
-bool arity(plan::Opcode op, Arity* a) {
-  using O = plan::Opcode;
-  switch (op) {
-    case O::Add: case O::Sub: case O::Mul: case O::Div: case O::Pow: case O::MatMul:
-    case O::ReluGrad: case O::TanhGrad: case O::SigmoidGrad: case O::ErfGrad:
-    case O::SoftmaxGrad: case O::LogSoftmaxGrad:
-    case O::Gather: case O::GatherGrad:
-    case O::ConvGradInput: case O::ConvGradWeight: case O::MaxPoolGrad:
-      *a = {2, 2, 1, 1}; return true;
-    case O::Neg: case O::Sqrt: case O::Relu: case O::Tanh: case O::Sigmoid: case O::Erf:
-    case O::Exp: case O::Log: case O::Copy: case O::Cast: case O::Softmax: case O::LogSoftmax:
-    case O::ReduceSum: case O::ReduceMean: case O::Transpose: case O::Expand:
-    case O::Slice: case O::SliceGrad: case O::AveragePool: case O::AveragePoolGrad:
-    case O::AllReduce: case O::ReduceScatter: case O::AllGather:
-      *a = {1, 1, 1, 1}; return true;
-    case O::Wait: *a = {2, 2, 0, 0}; return true;
-    case O::Gemm: case O::Conv: *a = {2, 3, 1, 1}; return true;
-    // argmax may be omitted when no gradient needs it.
-    case O::MaxPool: *a = {1, 1, 1, 2}; return true;
-    // Losses take optional class weights as their last input.
-    case O::SoftmaxCrossEntropyLoss: *a = {2, 3, 1, 2}; return true;
-    case O::NegativeLogLikelihoodLoss: *a = {2, 3, 1, 1}; return true;
-    case O::Fill: *a = {0, 0, 1, 1}; return true;
-    case O::Concat: *a = {1, 1024, 1, 1}; return true;
-    case O::Where: *a = {3, 3, 1, 1}; return true;
-    // mean and inv_std_dev (and dscale, dbias) may be omitted when unused.
-    case O::LayerNormalization: *a = {3, 3, 1, 3}; return true;
-    case O::LayerNormalizationGrad: *a = {5, 5, 1, 3}; return true;
-    // saved_mean and saved_inv_std (dscale, dbias) likewise.
-    case O::BatchNormalization: case O::BatchNormalizationGrad: *a = {5, 5, 1, 3}; return true;
-    case O::SoftmaxCrossEntropyLossGrad: case O::NegativeLogLikelihoodLossGrad:
-      *a = {3, 4, 1, 1}; return true;
-    // Optimizers update in place; outputs, if listed, only document that.
-    case O::SgdUpdate: *a = {2, 3, 0, 3}; return true;
-    case O::AdamWUpdate: *a = {5, 5, 0, 5}; return true;
-    case O::IncrementStep: *a = {1, 1, 0, 1}; return true;
-  }
-  return false;
+// An instruction's attribute table must be its opcode's; it may be left out
+// only where every field has a default.
+Status check_attrs_type(const plan_ops::OpDescriptor& desc, plan::Attrs got, const std::string& name) {
+  if (got == desc.attrs) return Status();
+  const plan_ops::AttrTable* table = plan_ops::find_attr_table(desc.attrs);
+  bool all_default = true;
+  for (size_t f = 0; table && f < table->num_fields; ++f)
+    all_default &= table->fields[f].presence != plan_ops::Presence::Required;
+  if (got == plan::Attrs::NONE && all_default) return Status();
+  const auto table_name = [](plan::Attrs a) {
+    return a == plan::Attrs::NONE ? std::string("none") : a > plan::Attrs::MAX ? std::to_string(int(a))
+                                                                               : plan::EnumNameAttrs(a);
+  };
+  return Status::error(name + ": attributes " + table_name(got) + ", expected " + table_name(desc.attrs));
 }
 
 struct Op {
@@ -386,14 +358,15 @@ Status Session::Impl::resolve_instructions() {
     op.opcode = inst->opcode();
     op.inst = inst;
     const std::string what = "instruction " + std::to_string(i);
-    Arity a;
-    if (!arity(op.opcode, &a)) return error(what + ": unknown opcode " + std::to_string(unsigned(op.opcode)));
+    const plan_ops::OpDescriptor* desc = plan_ops::find_op(op.opcode);
+    if (!desc) return error(what + ": unknown opcode " + std::to_string(unsigned(op.opcode)));
     const std::string name = what + " (" + plan::EnumNameOpcode(op.opcode) + ")";
     const int nin = inst->inputs() ? int(inst->inputs()->size()) : 0;
     const int nout = inst->outputs() ? int(inst->outputs()->size()) : 0;
-    if (nin < a.min_in || nin > a.max_in || nout < a.min_out || nout > a.max_out)
+    if (nin < desc->min_in || nin > desc->max_in || nout < desc->min_out || nout > desc->max_out)
       return error(name + ": wrong operand count (" + std::to_string(nin) + " inputs, " + std::to_string(nout) +
                    " outputs)");
+    if (Status st = check_attrs_type(*desc, inst->attrs_type(), name); !st.ok()) return error(st.message());
     for (int k = 0; k < nin; ++k) {
       uint32_t v = inst->inputs()->Get(k);
       if (v >= values.size()) return error(name + ": input value index " + std::to_string(v) + " out of range");
@@ -578,7 +551,18 @@ Status describe_plan(const std::string& path, PlanSummary* summary) {
     const plan::Value* v = values->Get(index);
     info->name = name ? name->str() : std::string();
     info->dtype = v->dtype() == plan::DType::I64 ? DType::I64 : DType::F32;
-    if (v->shape()) info->shape.assign(v->shape()->begin(), v->shape()->end());
+    // Bounded as Session::open bounds it: the value lies in the arena.
+    uint64_t bytes = dtype_size(info->dtype);
+    const size_t rank = v->shape() ? v->shape()->size() : 0;
+    if (rank > size_t(kMaxRank))
+      return Status::error(path + ": '" + info->name + "': rank " + std::to_string(rank) + " exceeds " +
+                           std::to_string(kMaxRank));
+    for (size_t d = 0; d < rank; ++d) {
+      const int64_t dim = v->shape()->Get(d);
+      if (dim < 0 || __builtin_mul_overflow(bytes, uint64_t(dim), &bytes) || bytes > summary->arena_bytes)
+        return Status::error(path + ": '" + info->name + "': invalid shape");
+      info->shape.push_back(dim);
+    }
     return Status();
   };
   if (const auto* ins = plan->inputs())

@@ -7,7 +7,9 @@
 #include <cstring>
 #include <random>
 
+#include "backend.h"
 #include "test_plans.h"
+#include "zero/plan_ops.h"
 #include "zero/runtime.h"
 
 namespace zero {
@@ -137,6 +139,40 @@ TEST(Plan, RejectsBadBackendLossAndArenaAtLoad) {
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("the plan needs an arena of 65536.00 GiB (70368744177664 bytes) per rank, but only "),
             std::string::npos)
+      << st.message();
+}
+
+// The descriptor table (zero/plan_ops.h) covers the schema, and the CPU
+// backend implements every kernel opcode in it.
+TEST(Plan, EveryOpcodeHasADescriptor) {
+  for (plan::Opcode op : plan::EnumValuesOpcode()) {
+    const plan_ops::OpDescriptor* desc = plan_ops::find_op(op);
+    ASSERT_NE(desc, nullptr) << plan::EnumNameOpcode(op);
+    EXPECT_LE(desc->min_in, desc->max_in) << plan::EnumNameOpcode(op);
+    EXPECT_LE(desc->min_out, desc->max_out) << plan::EnumNameOpcode(op);
+    if (desc->attrs != plan::Attrs::NONE) EXPECT_NE(plan_ops::find_attr_table(desc->attrs), nullptr);
+    const bool kernel = op != plan::Opcode::AllReduce && op != plan::Opcode::ReduceScatter &&
+                        op != plan::Opcode::AllGather && op != plan::Opcode::Wait;
+    EXPECT_EQ(cpu_backend().kernel(op) != nullptr, kernel) << plan::EnumNameOpcode(op);
+  }
+  for (plan::Attrs a : plan::EnumValuesAttrs())
+    if (a != plan::Attrs::NONE) EXPECT_NE(plan_ops::find_attr_table(a), nullptr) << plan::EnumNameAttrs(a);
+  plan::Reduction r;
+  EXPECT_TRUE(plan_ops::parse_reduction("mean", 4, &r) && r == plan::Reduction::Mean);
+  EXPECT_FALSE(plan_ops::parse_reduction("avg", 3, &r));
+  EXPECT_FALSE(plan_ops::parse_reduction("Mean", 4, &r));
+}
+
+TEST(Plan, RejectsAttributesOfAnotherTable) {
+  auto comm = make_single_rank_communicator();
+  std::unique_ptr<Session> s;
+  test::PlanBuilder b;
+  uint32_t m = b.fresh("m", plan::DType::F32, {2, 2});
+  uint32_t loss = b.fresh("loss", plan::DType::F32, {});
+  b.op(plan::Opcode::Gemm, {m, m}, {m}, plan::Attrs::AxisAttrs, plan::CreateAxisAttrs(b.fbb, 0).Union());
+  Status st = open(b.finish(1, loss, 1, plan::Backend::Cpu), comm.get(), &s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("instruction 0 (Gemm): attributes AxisAttrs, expected GemmAttrs"), std::string::npos)
       << st.message();
 }
 

@@ -245,7 +245,9 @@ std::string data_path(const Options& o, const std::string& name) { return o.data
 
 // Maps every input's data file and checks it against the plan; nothing is
 // read but the headers, so a launcher can run it before starting ranks.
-Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, int rank, std::vector<Feed>* feeds) {
+// With check_only nothing is allocated (the launcher's preflight).
+Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, int rank, std::vector<Feed>* feeds,
+                  bool check_only = false) {
   for (const TensorInfo& info : inputs) {
     Feed f;
     f.info = info;
@@ -253,12 +255,12 @@ Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, int r
     uint64_t row = 1;
     for (size_t d = 1; d < info.shape.size(); ++d) row *= uint64_t(info.shape[d]);
     f.row_bytes = size_t(row) * dtype_size(info.dtype);
-    f.batch.resize(f.row_bytes * size_t(scalar ? 1 : info.shape[0]));
+    if (!check_only) f.batch.resize(f.row_bytes * size_t(scalar ? 1 : info.shape[0]));
     if (o.synthetic) {
       // Fixed pseudo-random features in [-1, 1); integer inputs (labels) 0,
       // which is a valid class for any classifier.
       uint64_t state = 0x9e3779b97f4a7c15ull * uint64_t(rank + 1);
-      if (info.dtype == DType::F32) {
+      if (info.dtype == DType::F32 && !check_only) {
         float* p = reinterpret_cast<float*>(f.batch.data());
         for (size_t i = 0; i < f.batch.size() / 4; ++i) {
           state = state * 6364136223846793005ull + 1442695040888963407ull;
@@ -283,7 +285,7 @@ Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, int r
       if (!data.shape.empty())
         return Status::error(path + ": shape " + shape_string(data.shape) + " but plan input '" + info.name +
                              "' is a scalar and needs shape ()");
-      f.batch.assign(data.data, data.data + data.bytes);
+      if (!check_only) f.batch.assign(data.data, data.data + data.bytes);
       feeds->push_back(std::move(f));
       continue;
     }
@@ -479,7 +481,7 @@ Status preflight(const Options& o, int world, PlanSummary* plan) {
   ZERO_RETURN_IF_ERROR(check_output_paths(o, *plan));
   ZERO_RETURN_IF_ERROR(init_params(nullptr, *plan, o));
   std::vector<Feed> feeds;
-  return load_feeds(plan->inputs, o, 0, &feeds);
+  return load_feeds(plan->inputs, o, 0, &feeds, /*check_only=*/true);
 }
 
 // --nproc N: check what can be checked once, then start the ranks.

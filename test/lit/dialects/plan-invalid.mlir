@@ -80,3 +80,94 @@ plan.program attributes {backend = "cpu", world_size = 0 : ui32, zero_stage = 0 
 // expected-error @+1 {{'plan.program' op unknown backend 'tpu'}}
 plan.program attributes {backend = "tpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
 }
+
+// -----
+
+// Instructions are checked against their opcode's descriptor (zero/plan_ops.h).
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op Add takes 2 inputs, got 4}}
+  plan.instr "Add" [@a, @a, @a, @a] -> [@a, @a]
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op Add takes 1 outputs, got 2}}
+  plan.instr "Add" [@a, @a] -> [@a, @a]
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 16 : i64}
+  plan.value @a : tensor<2x2xf32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op attribute 'alfa' is not an attribute of Gemm}}
+  plan.instr "Gemm" [@a, @a] -> [@a] {attrs = {trans_a = false, trans_b = false, alfa = 1.0 : f32, beta = 1.0 : f32}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 16 : i64}
+  plan.value @a : tensor<2x2xf32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op Gemm needs attribute 'alpha' (an f32)}}
+  plan.instr "Gemm" [@a, @a] -> [@a] {attrs = {trans_a = false, trans_b = false, beta = 1.0 : f32}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 16 : i64}
+  plan.value @a : tensor<2x2xf32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op attribute 'alpha' of Gemm must be an f32, got 1 : i64}}
+  plan.instr "Gemm" [@a, @a] -> [@a] {attrs = {trans_a = false, trans_b = false, alpha = 1 : i64, beta = 1.0 : f32}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op attribute 'reduction' of AllReduce must be "sum", "mean" or "none", got "avg"}}
+  plan.instr "AllReduce" [@a] -> [@a] {attrs = {reduction = "avg"}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op attribute 'slot' of AllReduce must be an integer in [0, 2^32), got -1 : i64}}
+  plan.instr "AllReduce" [@a] -> [@a] {attrs = {reduction = "sum", slot = -1 : i64}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op attribute 'epsilon' is not an attribute of LayerNormalizationGrad}}
+  plan.instr "LayerNormalizationGrad" [@a, @a, @a, @a, @a] -> [@a] {attrs = {axis = 0 : i64, epsilon = 1.0e-05 : f32}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op attribute 'axis' is not an attribute of Relu}}
+  plan.instr "Relu" [@a] -> [@a] {attrs = {axis = 0 : i64}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op Wait completes an asynchronous collective: its slot must be positive}}
+  plan.instr "Wait" [@a, @a] -> [] {attrs = {slot = 0 : i64}}
+}

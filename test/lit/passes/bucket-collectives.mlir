@@ -39,8 +39,8 @@ plan.program attributes {backend = "cuda", world_size = 2 : ui32, zero_stage = 0
   plan.instr "AllReduce" [@g2] -> [@g2] {attrs = {reduction = "mean"}}
   plan.instr "Fill" [] -> [@g3] {attrs = {value = 3.0 : f32}}
   plan.instr "AllReduce" [@g3] -> [@g3] {attrs = {reduction = "mean"}}
-  plan.instr "SgdUpdate" [@p, @g3] -> [] {attrs = {lr = 1.0 : f32}}
-  plan.instr "SgdUpdate" [@p, @g1] -> [] {attrs = {lr = 1.0 : f32}}
+  plan.instr "SgdUpdate" [@p, @g3] -> [] {attrs = {lr = 1.0 : f32, momentum = 0.0 : f32, weight_decay = 0.0 : f32}}
+  plan.instr "SgdUpdate" [@p, @g1] -> [] {attrs = {lr = 1.0 : f32, momentum = 0.0 : f32, weight_decay = 0.0 : f32}}
 }
 
 // -----

@@ -1,0 +1,224 @@
+// One descriptor per plan opcode: operand and result counts, and the
+// attribute table with every field's name, kind and whether it may be left
+// out. The compiler's plan verifier and serializer and the runtime's
+// load-time checks all read these, so the three cannot disagree; the
+// FlatBuffers schema (schema/plan.fbs) stays the ABI.
+#ifndef ZERO_PLAN_OPS_H
+#define ZERO_PLAN_OPS_H
+
+#include <cstddef>
+#include <cstdint>
+
+#include "zero/plan_generated.h"
+
+namespace zero::plan_ops {
+
+// How a field is spelled in the plan dialect (MLIR attribute) and stored in
+// the FlatBuffer.
+enum class AttrKind : uint8_t {
+  Bool,       // BoolAttr; bool
+  I64,        // IntegerAttr; long
+  U32,        // IntegerAttr in [0, 2^32); uint
+  F32,        // FloatAttr; float
+  I64s,       // DenseI64ArrayAttr; [long]
+  Reduction,  // StringAttr "sum" | "mean" | "none"; Reduction
+};
+
+enum class Presence : uint8_t {
+  Required,  // the verifier rejects an instruction without it
+  Default,   // absent means the schema's default value
+  Optional,  // absent means "none"; `flag` records whether it was given
+};
+
+struct AttrField {
+  const char* name;
+  AttrKind kind;
+  uint16_t offset;  // vtable offset of the field (the generated VT_ constant)
+  Presence presence = Presence::Required;
+  uint16_t flag = 0;  // Optional: vtable offset of the bool that says it is set
+};
+
+struct AttrTable {
+  plan::Attrs type;
+  const AttrField* fields;
+  size_t num_fields;
+};
+
+struct OpDescriptor {
+  plan::Opcode opcode;
+  uint16_t min_in, max_in, min_out, max_out;
+  plan::Attrs attrs;  // NONE: the instruction carries no attributes
+  // Bit i: field i of `attrs` means nothing to this opcode (a gradient that
+  // shares its forward op's table); it must be absent.
+  uint8_t unused_fields = 0;
+
+  bool uses(size_t field) const { return !(unused_fields >> field & 1); }
+};
+
+namespace detail {
+using plan::Attrs;
+using plan::Opcode;
+using K = AttrKind;
+using P = Presence;
+
+inline constexpr AttrField kGemm[] = {{"trans_a", K::Bool, plan::GemmAttrs::VT_TRANS_A},
+                                      {"trans_b", K::Bool, plan::GemmAttrs::VT_TRANS_B},
+                                      {"alpha", K::F32, plan::GemmAttrs::VT_ALPHA},
+                                      {"beta", K::F32, plan::GemmAttrs::VT_BETA}};
+inline constexpr AttrField kAxis[] = {{"axis", K::I64, plan::AxisAttrs::VT_AXIS}};
+inline constexpr AttrField kLoss[] = {
+    {"reduction", K::Reduction, plan::LossAttrs::VT_REDUCTION},
+    {"ignore_index", K::I64, plan::LossAttrs::VT_IGNORE_INDEX, P::Optional, plan::LossAttrs::VT_HAS_IGNORE_INDEX}};
+inline constexpr AttrField kReduce[] = {{"axes", K::I64s, plan::ReduceAttrs::VT_AXES},
+                                        {"keepdims", K::Bool, plan::ReduceAttrs::VT_KEEPDIMS}};
+inline constexpr AttrField kPerm[] = {{"perm", K::I64s, plan::PermAttrs::VT_PERM}};
+inline constexpr AttrField kFill[] = {{"value", K::F32, plan::FillAttrs::VT_VALUE}};
+inline constexpr AttrField kSgd[] = {{"lr", K::F32, plan::SgdAttrs::VT_LR},
+                                     {"momentum", K::F32, plan::SgdAttrs::VT_MOMENTUM},
+                                     {"weight_decay", K::F32, plan::SgdAttrs::VT_WEIGHT_DECAY}};
+inline constexpr AttrField kAdamW[] = {{"lr", K::F32, plan::AdamWAttrs::VT_LR},
+                                       {"beta1", K::F32, plan::AdamWAttrs::VT_BETA1},
+                                       {"beta2", K::F32, plan::AdamWAttrs::VT_BETA2},
+                                       {"eps", K::F32, plan::AdamWAttrs::VT_EPS},
+                                       {"weight_decay", K::F32, plan::AdamWAttrs::VT_WEIGHT_DECAY}};
+// All-gathers reduce nothing; slot and group are set only by the overlap
+// and bucketing passes (0: synchronous, ungrouped).
+inline constexpr AttrField kCollective[] = {
+    {"reduction", K::Reduction, plan::CollectiveAttrs::VT_REDUCTION, P::Default},
+    {"slot", K::U32, plan::CollectiveAttrs::VT_SLOT, P::Default},
+    {"group", K::U32, plan::CollectiveAttrs::VT_GROUP, P::Default}};
+inline constexpr AttrField kWait[] = {{"slot", K::U32, plan::WaitAttrs::VT_SLOT}};
+inline constexpr AttrField kSlice[] = {{"starts", K::I64s, plan::SliceAttrs::VT_STARTS},
+                                       {"steps", K::I64s, plan::SliceAttrs::VT_STEPS}};
+inline constexpr AttrField kLayerNorm[] = {{"axis", K::I64, plan::LayerNormAttrs::VT_AXIS},
+                                           {"epsilon", K::F32, plan::LayerNormAttrs::VT_EPSILON}};
+inline constexpr AttrField kConv[] = {{"strides", K::I64s, plan::ConvAttrs::VT_STRIDES},
+                                      {"pads", K::I64s, plan::ConvAttrs::VT_PADS},
+                                      {"dilations", K::I64s, plan::ConvAttrs::VT_DILATIONS},
+                                      {"group", K::I64, plan::ConvAttrs::VT_GROUP}};
+inline constexpr AttrField kPool[] = {
+    {"kernel_shape", K::I64s, plan::PoolAttrs::VT_KERNEL_SHAPE},
+    {"strides", K::I64s, plan::PoolAttrs::VT_STRIDES},
+    {"pads", K::I64s, plan::PoolAttrs::VT_PADS},
+    {"count_include_pad", K::Bool, plan::PoolAttrs::VT_COUNT_INCLUDE_PAD, P::Default},
+    {"ceil_mode", K::Bool, plan::PoolAttrs::VT_CEIL_MODE, P::Default}};
+inline constexpr AttrField kBatchNorm[] = {{"epsilon", K::F32, plan::BatchNormAttrs::VT_EPSILON},
+                                           {"momentum", K::F32, plan::BatchNormAttrs::VT_MOMENTUM}};
+
+template <size_t N>
+constexpr AttrTable table(Attrs type, const AttrField (&fields)[N]) {
+  return {type, fields, N};
+}
+
+inline constexpr AttrTable kAttrTables[] = {
+    table(Attrs::GemmAttrs, kGemm),         table(Attrs::AxisAttrs, kAxis),
+    table(Attrs::LossAttrs, kLoss),         table(Attrs::ReduceAttrs, kReduce),
+    table(Attrs::PermAttrs, kPerm),         table(Attrs::FillAttrs, kFill),
+    table(Attrs::SgdAttrs, kSgd),           table(Attrs::AdamWAttrs, kAdamW),
+    table(Attrs::CollectiveAttrs, kCollective), table(Attrs::SliceAttrs, kSlice),
+    table(Attrs::LayerNormAttrs, kLayerNorm), table(Attrs::ConvAttrs, kConv),
+    table(Attrs::PoolAttrs, kPool),         table(Attrs::BatchNormAttrs, kBatchNorm),
+    table(Attrs::WaitAttrs, kWait),
+};
+
+// Operand roles are documented with each opcode in schema/plan.fbs.
+inline constexpr OpDescriptor kOps[] = {
+    {Opcode::Add, 2, 2, 1, 1, Attrs::NONE},
+    {Opcode::Sub, 2, 2, 1, 1, Attrs::NONE},
+    {Opcode::Mul, 2, 2, 1, 1, Attrs::NONE},
+    {Opcode::Div, 2, 2, 1, 1, Attrs::NONE},
+    {Opcode::Pow, 2, 2, 1, 1, Attrs::NONE},
+    {Opcode::MatMul, 2, 2, 1, 1, Attrs::NONE},
+    {Opcode::Neg, 1, 1, 1, 1, Attrs::NONE},
+    {Opcode::Sqrt, 1, 1, 1, 1, Attrs::NONE},
+    {Opcode::Relu, 1, 1, 1, 1, Attrs::NONE},
+    {Opcode::Tanh, 1, 1, 1, 1, Attrs::NONE},
+    {Opcode::Sigmoid, 1, 1, 1, 1, Attrs::NONE},
+    {Opcode::Erf, 1, 1, 1, 1, Attrs::NONE},
+    {Opcode::Exp, 1, 1, 1, 1, Attrs::NONE},
+    {Opcode::Log, 1, 1, 1, 1, Attrs::NONE},
+    {Opcode::Copy, 1, 1, 1, 1, Attrs::NONE},
+    {Opcode::Cast, 1, 1, 1, 1, Attrs::NONE},
+    {Opcode::Expand, 1, 1, 1, 1, Attrs::NONE},
+    {Opcode::Gemm, 2, 3, 1, 1, Attrs::GemmAttrs},
+    {Opcode::Softmax, 1, 1, 1, 1, Attrs::AxisAttrs},
+    {Opcode::LogSoftmax, 1, 1, 1, 1, Attrs::AxisAttrs},
+    // Losses take optional class weights as their last input.
+    {Opcode::SoftmaxCrossEntropyLoss, 2, 3, 1, 2, Attrs::LossAttrs},
+    {Opcode::NegativeLogLikelihoodLoss, 2, 3, 1, 1, Attrs::LossAttrs},
+    {Opcode::ReduceSum, 1, 1, 1, 1, Attrs::ReduceAttrs},
+    {Opcode::ReduceMean, 1, 1, 1, 1, Attrs::ReduceAttrs},
+    {Opcode::Transpose, 1, 1, 1, 1, Attrs::PermAttrs},
+    {Opcode::Gather, 2, 2, 1, 1, Attrs::AxisAttrs},
+    {Opcode::Slice, 1, 1, 1, 1, Attrs::SliceAttrs},
+    {Opcode::Concat, 1, 1024, 1, 1, Attrs::AxisAttrs},
+    {Opcode::Where, 3, 3, 1, 1, Attrs::NONE},
+    // mean and inv_std_dev may be omitted when no gradient reads them.
+    {Opcode::LayerNormalization, 3, 3, 1, 3, Attrs::LayerNormAttrs},
+    {Opcode::Conv, 2, 3, 1, 1, Attrs::ConvAttrs},
+    // argmax may be omitted when no gradient needs it.
+    {Opcode::MaxPool, 1, 1, 1, 2, Attrs::PoolAttrs},
+    {Opcode::AveragePool, 1, 1, 1, 1, Attrs::PoolAttrs},
+    // saved_mean and saved_inv_std likewise.
+    {Opcode::BatchNormalization, 5, 5, 1, 3, Attrs::BatchNormAttrs},
+    {Opcode::Fill, 0, 0, 1, 1, Attrs::FillAttrs},
+    {Opcode::ReluGrad, 2, 2, 1, 1, Attrs::NONE},
+    {Opcode::TanhGrad, 2, 2, 1, 1, Attrs::NONE},
+    {Opcode::SigmoidGrad, 2, 2, 1, 1, Attrs::NONE},
+    {Opcode::ErfGrad, 2, 2, 1, 1, Attrs::NONE},
+    {Opcode::SoftmaxGrad, 2, 2, 1, 1, Attrs::AxisAttrs},
+    {Opcode::LogSoftmaxGrad, 2, 2, 1, 1, Attrs::AxisAttrs},
+    {Opcode::SoftmaxCrossEntropyLossGrad, 3, 4, 1, 1, Attrs::LossAttrs},
+    {Opcode::NegativeLogLikelihoodLossGrad, 3, 4, 1, 1, Attrs::LossAttrs},
+    {Opcode::GatherGrad, 2, 2, 1, 1, Attrs::AxisAttrs},
+    {Opcode::SliceGrad, 1, 1, 1, 1, Attrs::SliceAttrs},
+    // dscale and dbias may be omitted when unused.
+    // The gradients read the saved statistics, never epsilon (or momentum).
+    {Opcode::LayerNormalizationGrad, 5, 5, 1, 3, Attrs::LayerNormAttrs, 0b10},
+    {Opcode::ConvGradInput, 2, 2, 1, 1, Attrs::ConvAttrs},
+    {Opcode::ConvGradWeight, 2, 2, 1, 1, Attrs::ConvAttrs},
+    {Opcode::MaxPoolGrad, 2, 2, 1, 1, Attrs::PoolAttrs},
+    {Opcode::AveragePoolGrad, 1, 1, 1, 1, Attrs::PoolAttrs},
+    {Opcode::BatchNormalizationGrad, 5, 5, 1, 3, Attrs::BatchNormAttrs, 0b11},
+    // Optimizers update in place; outputs, if listed, only document that.
+    {Opcode::SgdUpdate, 2, 3, 0, 3, Attrs::SgdAttrs},
+    {Opcode::AdamWUpdate, 5, 5, 0, 5, Attrs::AdamWAttrs},
+    {Opcode::IncrementStep, 1, 1, 0, 1, Attrs::NONE},
+    {Opcode::AllReduce, 1, 1, 1, 1, Attrs::CollectiveAttrs},
+    {Opcode::ReduceScatter, 1, 1, 1, 1, Attrs::CollectiveAttrs},
+    {Opcode::AllGather, 1, 1, 1, 1, Attrs::CollectiveAttrs},
+    {Opcode::Wait, 2, 2, 0, 0, Attrs::WaitAttrs},
+};
+}  // namespace detail
+
+// The descriptor of `opcode`, or nullptr for a value the schema lacks.
+inline const OpDescriptor* find_op(plan::Opcode opcode) {
+  for (const OpDescriptor& op : detail::kOps)
+    if (op.opcode == opcode) return &op;
+  return nullptr;
+}
+
+// The fields of an attribute table, or nullptr (also for NONE).
+inline const AttrTable* find_attr_table(plan::Attrs type) {
+  for (const AttrTable& table : detail::kAttrTables)
+    if (table.type == type) return &table;
+  return nullptr;
+}
+
+// "sum" | "mean" | "none", as the plan dialect spells reductions.
+inline bool parse_reduction(const char* name, size_t size, plan::Reduction* out) {
+  for (plan::Reduction r : plan::EnumValuesReduction()) {
+    const char* n = plan::EnumNameReduction(r);  // "Sum", "Mean", "None"
+    size_t i = 0;
+    while (i < size && n[i] && (n[i] | 0x20) == name[i]) ++i;
+    if (i == size && n[i] == '\0') {
+      *out = r;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace zero::plan_ops
+
+#endif  // ZERO_PLAN_OPS_H

@@ -26,6 +26,24 @@ for name in mlp_digits linear_regression; do
     done
   done
 done
+# The transformer test models (test/python/test_models.py: GPT-style with
+# hand-written and nn.MultiheadAttention attention, tied and untied; BERT-style
+# post-LN and pre-LN) with their data in .carry/data/NAME/, trained with the
+# tests' AdamW. (ResNet-18's 45 MB of weights per plan do not fit the carry.)
+models=$(mktemp -d)
+trap 'rm -rf "$models"' EXIT
+/usr/bin/python3 examples/export_transformers.py "$models" >/dev/null
+rm -rf .carry/data && mkdir -p .carry/data
+for model in "$models"/*.onnx; do
+  name=$(basename "$model" .onnx)
+  cp -r "$models/${name}_data" ".carry/data/$name"
+  for target in cuda cpu; do
+    for stage in 0 1 2 3; do
+      "$bin/zero-opt" "$model" -o "$out/$name-$target-s$stage.zplan" --target=$target --zero-stage=$stage \
+        --world-size=1 --optimizer=adamw --lr=3e-3 --beta1=0.9 --beta2=0.999 --eps=1e-8 --weight-decay=0.01
+    done
+  done
+done
 # GPT-2 small for bench/gpt2_gpu.py: no weights in the plan (the benchmark
 # supplies PyTorch's), so it fits what a device machine can be carried.
 mkdir -p .carry/bench

@@ -88,7 +88,7 @@ struct PlanMemoryPass : public zero::impl::PlanMemoryBase<PlanMemoryPass> {
       llvm::sort(busy);
       int64_t offset = transientBase;
       for (auto [begin, finish] : busy) {
-        if (offset + interval->buffer.getBytes() <= begin)
+        if (offset + static_cast<int64_t>(interval->buffer.getBytes()) <= begin)
           break;
         offset = std::max<int64_t>(offset, llvm::alignTo(finish, alignment));
       }

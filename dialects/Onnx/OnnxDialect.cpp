@@ -375,8 +375,9 @@ FailureOr<SmallVector<int64_t>> windowOutput(Operation *op, RankedTensorType inp
 
 LogicalResult ConvOp::verify() {
   auto in = getInput().getType(), w = getWeight().getType(), y = getResult().getType();
-  if (w.getRank() != 4 || getGroup() < 1 || in.getDimSize(1) != w.getDimSize(1) * getGroup() ||
-      w.getDimSize(0) % getGroup() != 0)
+  const int64_t group = static_cast<int64_t>(getGroup());
+  if (w.getRank() != 4 || group < 1 || in.getDimSize(1) != w.getDimSize(1) * group ||
+      w.getDimSize(0) % group != 0)
     return emitOpError("weight must be [M, C/group, kH, kW] with M divisible by group");
   if (getBias() && getBias().getType().getShape() != ArrayRef<int64_t>{w.getDimSize(0)})
     return emitOpError("bias must be [M]");

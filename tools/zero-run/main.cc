@@ -56,9 +56,7 @@ struct Options {
 };
 
 // True when started by an MPI launcher (mpirun, or srun with PMI/PMIx).
-bool under_mpi() {
-  return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK");
-}
+bool under_mpi() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK"); }
 
 // Before MPI is up, only the launcher-assigned rank 0 prints argument errors.
 // The launcher-assigned rank (0 without a launcher), for messages before MPI is up.
@@ -189,8 +187,10 @@ class Watchdog {
       if (d != 0 && now() > d) {
         const long step = step_;
         const std::string at = step >= 0 ? " " + std::to_string(step) : "";
-        std::fprintf(stderr, "zero-run: error: rank %d: %s%s did not finish within %g s (--timeout-s); "
-                     "a peer rank may have died\n", rank_, phase_.load(), at.c_str(), timeout_ns_ / 1e9);
+        std::fprintf(stderr,
+                     "zero-run: error: rank %d: %s%s did not finish within %g s (--timeout-s); "
+                     "a peer rank may have died\n",
+                     rank_, phase_.load(), at.c_str(), timeout_ns_ / 1e9);
         std::fflush(stderr);
         _exit(1);
       }
@@ -361,8 +361,8 @@ Status init_params(Session* session, const PlanSummary& plan, const Options& o) 
     ZERO_RETURN_IF_ERROR(file.open(path));
     const NpyView& array = file.array();
     if (array.dtype != DType::F32 || array.shape != info.shape)
-      return Status::error(path + ": expected float32 " + shape_string(info.shape) + " for parameter '" +
-                           info.name + "', got " + dtype_name(array.dtype) + " " + shape_string(array.shape));
+      return Status::error(path + ": expected float32 " + shape_string(info.shape) + " for parameter '" + info.name +
+                           "', got " + dtype_name(array.dtype) + " " + shape_string(array.shape));
     if (!session) continue;
     // The mapping need not be 4-byte aligned (a .npy header may have any length).
     std::vector<float> values(array.bytes / sizeof(float));
@@ -393,10 +393,13 @@ struct NamedPath {
 Status check_output_paths(const Options& o, const PlanSummary& plan) {
   std::vector<NamedPath> inputs = {{"the plan", o.plan}}, outputs;
   if (!o.data_dir.empty())
-    for (const TensorInfo& in : plan.inputs) inputs.push_back({"the data of input '" + in.name + "'", data_path(o, in.name)});
+    for (const TensorInfo& in : plan.inputs)
+      inputs.push_back({"the data of input '" + in.name + "'", data_path(o, in.name)});
   for (const TensorInfo& p : plan.parameters) {
-    if (!o.init_params.empty()) inputs.push_back({"--init-params of '" + p.name + "'", param_path(o.init_params, p.name)});
-    if (!o.save_params.empty()) outputs.push_back({"--save-params of '" + p.name + "'", param_path(o.save_params, p.name)});
+    if (!o.init_params.empty())
+      inputs.push_back({"--init-params of '" + p.name + "'", param_path(o.init_params, p.name)});
+    if (!o.save_params.empty())
+      outputs.push_back({"--save-params of '" + p.name + "'", param_path(o.save_params, p.name)});
   }
   if (!o.save_outputs.empty())
     for (const TensorInfo& out : plan.outputs)
@@ -477,7 +480,8 @@ Status preflight(const Options& o, int world, PlanSummary* plan) {
   if (!o.save_outputs.empty() && plan->outputs.empty())
     return Status::error(o.plan + ": --save-outputs needs a forward-only plan (this plan has no outputs)");
   if (plan->weights_omitted && o.init_params.empty())
-    return Status::error(o.plan + ": the plan has no initial weights (zero-opt --omit-weights); pass --init-params DIR");
+    return Status::error(o.plan +
+                         ": the plan has no initial weights (zero-opt --omit-weights); pass --init-params DIR");
   ZERO_RETURN_IF_ERROR(check_output_paths(o, *plan));
   ZERO_RETURN_IF_ERROR(init_params(nullptr, *plan, o));
   std::vector<Feed> feeds;
@@ -508,8 +512,9 @@ std::string log_line(long step, float loss, double ms, const Session& session, c
   // peak_bytes: the planned arena; device_bytes: measured on the GPU.
   const std::string device = gpu ? ", \"device_bytes\": " + std::to_string(gpu->device_bytes()) : "";
   char line[512];
-  std::snprintf(line, sizeof(line), "{\"step\": %ld, \"loss\": %s, \"ms\": %.3f, \"peak_bytes\": %zu, \"rss_bytes\": %lld%s}\n",
-                step, json_number(loss).c_str(), ms, session.arena_bytes(), (long long)peak_rss_bytes(), device.c_str());
+  std::snprintf(line, sizeof(line),
+                "{\"step\": %ld, \"loss\": %s, \"ms\": %.3f, \"peak_bytes\": %zu, \"rss_bytes\": %lld%s}\n", step,
+                json_number(loss).c_str(), ms, session.arena_bytes(), (long long)peak_rss_bytes(), device.c_str());
   return line;
 }
 

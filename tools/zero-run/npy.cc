@@ -19,7 +19,9 @@ size_t find_key(const std::string& header, const char* key) {
 }  // namespace
 
 Status parse_npy(const uint8_t* image, size_t size, const std::string& what, NpyView* view) {
-  const auto bad = [&](const std::string& why) { return Status::error(what + ": not a valid .npy file (" + why + ")"); };
+  const auto bad = [&](const std::string& why) {
+    return Status::error(what + ": not a valid .npy file (" + why + ")");
+  };
   if (size < 10 || std::memcmp(image, kMagic, 6) != 0) return bad("missing magic");
   uint64_t header_len = 0, prefix = 0;
   if (image[6] == 1) {
@@ -40,9 +42,12 @@ Status parse_npy(const uint8_t* image, size_t size, const std::string& what, Npy
   const size_t q1 = header.find('\'', p), q2 = q1 == std::string::npos ? q1 : header.find('\'', q1 + 1);
   if (q2 == std::string::npos) return bad("bad descr");
   const std::string descr = header.substr(q1 + 1, q2 - q1 - 1);
-  if (descr == "<f4") view->dtype = DType::F32;
-  else if (descr == "<i8") view->dtype = DType::I64;
-  else return Status::error(what + ": dtype '" + descr + "' is not supported (need '<f4' float32 or '<i8' int64)");
+  if (descr == "<f4")
+    view->dtype = DType::F32;
+  else if (descr == "<i8")
+    view->dtype = DType::I64;
+  else
+    return Status::error(what + ": dtype '" + descr + "' is not supported (need '<f4' float32 or '<i8' int64)");
 
   p = find_key(header, "fortran_order");
   if (p == std::string::npos) return bad("no fortran_order");
@@ -66,7 +71,8 @@ Status parse_npy(const uint8_t* image, size_t size, const std::string& what, Npy
     if (header[i] < '0' || header[i] > '9') return bad("bad shape");
     uint64_t d = 0;
     for (; i < close && header[i] >= '0' && header[i] <= '9'; ++i)
-      overflow |= __builtin_mul_overflow(d, uint64_t(10), &d) || __builtin_add_overflow(d, uint64_t(header[i] - '0'), &d);
+      overflow |=
+          __builtin_mul_overflow(d, uint64_t(10), &d) || __builtin_add_overflow(d, uint64_t(header[i] - '0'), &d);
     overflow |= d > uint64_t(INT64_MAX) || __builtin_mul_overflow(numel, d, &numel);
     view->shape.push_back(int64_t(d));
   }
@@ -104,8 +110,8 @@ Status write_npy(const std::string& path, DType dtype, const std::vector<int64_t
   const size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
-  const unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(header.size() & 0xff),
-                                 (unsigned char)(header.size() >> 8)};
+  const unsigned char pre[10] = {
+      0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(header.size() & 0xff), (unsigned char)(header.size() >> 8)};
   AtomicFile file;
   ZERO_RETURN_IF_ERROR(file.open(path));
   ZERO_RETURN_IF_ERROR(file.write(pre, sizeof(pre)));

@@ -6,8 +6,7 @@
 
 namespace zero {
 
-Status export_onnx(const uint8_t* model, size_t size, const std::vector<NamedTensor>& params,
-                   const std::string& path) {
+Status export_onnx(const uint8_t* model, size_t size, const std::vector<NamedTensor>& params, const std::string& path) {
   onnx::ModelProto proto;
   if (size == 0 || size > size_t(INT32_MAX) || !proto.ParseFromArray(model, int(size)))
     return Status::error("the plan carries no valid ONNX model to export");
@@ -25,7 +24,8 @@ Status export_onnx(const uint8_t* model, size_t size, const std::vector<NamedTen
     t->set_raw_data(p.values.data(), p.values.size() * sizeof(float));
   }
   std::string bytes;
-  if (!proto.SerializeToString(&bytes)) return Status::error(path + ": the ONNX model does not serialize (over 2 GiB?)");
+  if (!proto.SerializeToString(&bytes))
+    return Status::error(path + ": the ONNX model does not serialize (over 2 GiB?)");
   return write_file_atomically(path, bytes.data(), bytes.size());
 }
 

@@ -55,6 +55,8 @@ struct OpDescriptor {
   bool uses(size_t field) const { return !(unused_fields >> field & 1); }
 };
 
+// One row per field or opcode reads as a table:
+// clang-format off
 namespace detail {
 using plan::Attrs;
 using plan::Opcode;
@@ -190,6 +192,7 @@ inline constexpr OpDescriptor kOps[] = {
     {Opcode::Wait, 2, 2, 0, 0, Attrs::WaitAttrs},
 };
 }  // namespace detail
+// clang-format on
 
 // The descriptor of `opcode`, or nullptr for a value the schema lacks.
 inline const OpDescriptor* find_op(plan::Opcode opcode) {

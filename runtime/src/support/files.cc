@@ -29,8 +29,7 @@ Status AtomicFile::open(const std::string& path) {
   path_ = path;
   error_ = Status();
   struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    return fail("cannot write: it is a directory");
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return fail("cannot write: it is a directory");
   const bool exists = ::stat(path.c_str(), &st) == 0;
   if ((exists && !S_ISREG(st.st_mode)) || path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0) {
     // A device, a pipe or a descriptor (/dev/null, /dev/stdout) is written
@@ -149,8 +148,7 @@ Status MappedFile::open(const std::string& path, const char* what) {
 
 bool same_file(const std::string& a, const std::string& b) {
   struct stat sa, sb;
-  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
-         sa.st_ino == sb.st_ino;
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 }  // namespace zero

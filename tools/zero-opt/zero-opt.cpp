@@ -12,6 +12,7 @@
 #include "codegen/PlanSerializer.h"
 #include "frontends/onnx/OnnxImporter.h"
 #include "passes/Passes.h"
+#include "passes/Pipeline.h"
 #include "zero/files.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -150,7 +151,8 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
       "emit", cl::desc("what to write"), cl::init(Emit::ZPlan),
       cl::values(clEnumValN(Emit::Onnx, "onnx", "the imported model (onnx dialect)"),
                  clEnumValN(Emit::Train, "train", "the training step before partitioning"),
-                 clEnumValN(Emit::Partition, "mlir", "the step after ZeRO partitioning"),
+                 clEnumValN(Emit::Partition, "partitioned", "the step after ZeRO partitioning"),
+                 clEnumValN(Emit::Partition, "mlir", "the same as partitioned (its old name)"),
                  clEnumValN(Emit::Plan, "plan", "the plan dialect, memory planned"),
                  clEnumValN(Emit::ZPlan, "zplan", "the FlatBuffer plan (default)")),
       cl::cat(category));
@@ -272,42 +274,28 @@ int compileOnnx(int argc, char **argv) {
   if (failed(applyPassManagerCLOptions(pm)))
     return 1;
   pm.enableTiming(timing);
-  // Folded shape subgraphs repeat constants and computations: CSE keeps one
-  // of each. After autodiff only folding runs (it composes the transposes
-  // that gradient rules add): CSE would merge the backward pass's re-reads of
-  // parameters with the forward ones, which ZeRO-3 keeps apart on purpose.
-  if (options.emit >= Emit::Train) {
-    pm.addPass(createCanonicalizerPass());
-    pm.addPass(createCSEPass());
-  }
-  if (options.emit >= Emit::Train && !options.forwardOnly) {
-    zero::BuildTrainStepOptions train;
-    train.optimizer = options.optimizer;
-    train.lr = options.lr;
-    train.momentum = options.momentum;
-    train.beta1 = options.beta1;
-    train.beta2 = options.beta2;
-    train.eps = options.eps;
-    train.weightDecay = options.weightDecay;
-    pm.addPass(zero::createBuildTrainStep(train));
-    pm.addPass(createCanonicalizerPass());
-  }
-  if (options.emit >= Emit::Partition && !options.forwardOnly) {
-    pm.addPass(zero::createPartition({options.stage, options.worldSize}));
-    int64_t prefetch = options.prefetch >= 0 ? options.prefetch : options.target == "cuda";
-    if (options.stage == 3 && prefetch > 0)
-      pm.addPass(zero::createPrefetchGathers({prefetch}));
-  }
-  if (options.emit >= Emit::Plan) {
-    pm.addPass(zero::createLowerToPlan({options.target, options.omitWeights}));
-    double bucketMb = options.bucketMb >= 0 ? options.bucketMb : (options.target == "cuda" ? 25 : 0);
-    pm.addPass(zero::createBucketCollectives({static_cast<int64_t>(bucketMb * (1 << 20))}));
-    int64_t window = options.overlapWindow >= 0 ? options.overlapWindow
-                                                : (options.target == "cuda" ? 2 : 0);
-    pm.addPass(zero::createOverlapCollectives({window}));
-    // cudaMalloc and cuBLAS favour 256-byte alignment; 64 is a cache line.
-    pm.addPass(zero::createPlanMemory({options.target == "cuda" ? 256 : 64}));
-  }
+  zero::ZeroPipelineOptions pipeline;
+  pipeline.optimizer = options.optimizer;
+  pipeline.lr = options.lr;
+  pipeline.momentum = options.momentum;
+  pipeline.beta1 = options.beta1;
+  pipeline.beta2 = options.beta2;
+  pipeline.eps = options.eps;
+  pipeline.weightDecay = options.weightDecay;
+  pipeline.stage = options.stage;
+  pipeline.worldSize = options.worldSize;
+  pipeline.target = options.target;
+  pipeline.forwardOnly = options.forwardOnly;
+  pipeline.omitWeights = options.omitWeights;
+  pipeline.prefetch = options.prefetch;
+  pipeline.overlapWindow = options.overlapWindow;
+  pipeline.bucketMb = options.bucketMb;
+  const zero::PipelineStage stop = options.emit == Emit::Onnx    ? zero::PipelineStage::Imported
+                                   : options.emit == Emit::Train ? zero::PipelineStage::Train
+                                   : options.emit == Emit::Partition
+                                       ? zero::PipelineStage::Partitioned
+                                       : zero::PipelineStage::Plan;
+  zero::buildZeroPipeline(pm, pipeline, stop);
   if (failed(pm.run(*module)))
     return 1;
 
@@ -366,6 +354,7 @@ int main(int argc, char **argv) {
       argv[i] = help.data();
 
   zero::registerZeroPasses();
+  zero::registerZeroPipeline();
   registerCanonicalizerPass();
   registerCSEPass();
   DialectRegistry registry;

@@ -49,9 +49,13 @@ struct BucketCollectivesPass
     int64_t pendingBytes = 0;
     // Issues the pending all-reduces, in their order, right before `anchor`.
     auto issueBefore = [&](Operation *anchor) {
+      if (pending.size() > 1)
+        ++numBuckets;
       for (size_t index : pending)
-        if (instrs[index] != anchor)
+        if (instrs[index] != anchor) {
           instrs[index]->moveBefore(anchor);
+          ++numHeldBack;
+        }
       pending.clear();
       pendingBytes = 0;
     };

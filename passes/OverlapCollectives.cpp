@@ -104,6 +104,7 @@ struct OverlapCollectivesPass
                               b.getArrayAttr({}),
                               b.getDictionaryAttr(b.getNamedAttr("slot", b.getI64IntegerAttr(c.slot))));
         freeSlots.push_back(c.slot);
+        ++numWaits;
       }
     };
     for (auto [index, instr] : llvm::enumerate(instrs)) {
@@ -120,12 +121,15 @@ struct OverlapCollectivesPass
         }
         async[nextStart++].slot = slot;
         setAttr(instr, "slot", b.getI64IntegerAttr(slot));
+        ++numAsync;
       }
     }
     if (!instrs.empty()) {
       b.setInsertionPointAfter(instrs.back());
       emitWaits(instrs.size());
     }
+    if (static_cast<uint64_t>(slots) > numSlots.getValue())
+      numSlots = slots;
 
     // Runs of consecutive collectives (no instruction or Wait between them)
     // are issued as one group.
@@ -134,6 +138,7 @@ struct OverlapCollectivesPass
     auto closeRun = [&] {
       if (run.size() > 1) {
         ++group;
+        ++numGroups;
         for (plan::InstrOp instr : run)
           setAttr(instr, "group", b.getI64IntegerAttr(group));
       }

@@ -62,6 +62,9 @@ def PrefetchGathers : Pass<"zero-prefetch-gathers", "mlir::ModuleOp"> {
   let options = [
     Option<"distance", "distance", "int64_t", "1", "how many gathers ahead to issue each one">,
   ];
+  let statistics = [
+    Statistic<"numMoved", "moved", "parameter gathers issued earlier">
+  ];
 }
 
 def LowerToPlan : Pass<"zero-lower-to-plan", "mlir::ModuleOp"> {
@@ -95,6 +98,10 @@ def BucketCollectives : Pass<"zero-bucket-collectives", "mlir::ModuleOp"> {
   let options = [
     Option<"bytes", "bytes", "int64_t", "26214400", "bucket size in bytes (DDP's 25 MiB)">,
   ];
+  let statistics = [
+    Statistic<"numBuckets", "buckets", "runs of all-reduces issued together">,
+    Statistic<"numHeldBack", "held-back", "all-reduces moved later to join a bucket">
+  ];
 }
 
 def OverlapCollectives : Pass<"zero-overlap-collectives", "mlir::ModuleOp"> {
@@ -116,18 +123,31 @@ def OverlapCollectives : Pass<"zero-overlap-collectives", "mlir::ModuleOp"> {
     Option<"window", "window", "int64_t", "2",
            "collectives that keep an otherwise dead buffer alive, in flight at once">,
   ];
+  let statistics = [
+    Statistic<"numAsync", "asynchronous", "collectives given a slot">,
+    Statistic<"numWaits", "waits", "Wait instructions inserted">,
+    Statistic<"numSlots", "slots", "slots used at most at once">,
+    Statistic<"numGroups", "groups", "runs of collectives issued as one group">
+  ];
 }
 
 def PlanMemory : Pass<"zero-plan-memory", "mlir::ModuleOp"> {
   let summary = "Assign arena offsets by liveness";
   let description = [{
     Persistent buffers get their own offsets; every other buffer lives from
-    the instruction that first touches it to the last, and buffers whose
-    lifetimes do not overlap share memory (best-fit over free ranges). Sets
-    the program's arena size.
+    the instruction that first touches it to the last and is placed, largest
+    first, at the lowest offset no placed buffer of overlapping lifetime
+    occupies (greedy by size), so buffers whose lifetimes do not overlap share
+    memory. Sets the program's arena size.
   }];
   let options = [
     Option<"alignment", "alignment", "int64_t", "64", "byte alignment of buffers">,
+  ];
+  let statistics = [
+    Statistic<"numPersistentBytes", "persistent-bytes", "bytes of buffers that live for the whole step">,
+    Statistic<"numTransientBuffers", "transient-buffers", "buffers placed by liveness">,
+    Statistic<"numTransientBytes", "transient-bytes", "bytes those buffers would take unshared">,
+    Statistic<"numArenaBytes", "arena-bytes", "planned arena">
   ];
 }
 

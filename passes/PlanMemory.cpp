@@ -11,6 +11,8 @@
 
 #include "passes/Passes.h"
 
+#include "llvm/Support/Debug.h"
+
 #include "llvm/Support/MathExtras.h"
 
 namespace zero {
@@ -19,6 +21,8 @@ namespace zero {
 } // namespace zero
 
 using namespace mlir;
+
+#define DEBUG_TYPE "zero-plan-memory"
 using namespace zero;
 
 namespace {
@@ -68,6 +72,7 @@ struct PlanMemoryPass : public zero::impl::PlanMemoryBase<PlanMemoryPass> {
         top = llvm::alignTo(top + interval.buffer.getBytes(), alignment);
       }
     const int64_t transientBase = top;
+    numPersistentBytes += transientBase;
 
     SmallVector<Interval *> transient;
     for (auto &[name, interval] : intervals)
@@ -92,9 +97,15 @@ struct PlanMemoryPass : public zero::impl::PlanMemoryBase<PlanMemoryPass> {
           break;
         offset = std::max<int64_t>(offset, llvm::alignTo(finish, alignment));
       }
+      LLVM_DEBUG(llvm::dbgs() << "zero-plan-memory: " << interval->buffer.getSymName() << " ("
+                              << interval->buffer.getBytes() << " bytes, instructions "
+                              << interval->first << "-" << interval->last << ") at " << offset
+                              << "\n");
       interval->offset = offset;
       interval->placed = true;
       placed.push_back(interval);
+      ++numTransientBuffers;
+      numTransientBytes += interval->buffer.getBytes();
       end = std::max<int64_t>(end, offset + interval->buffer.getBytes());
     }
 
@@ -102,6 +113,7 @@ struct PlanMemoryPass : public zero::impl::PlanMemoryBase<PlanMemoryPass> {
     for (auto &[name, interval] : intervals)
       interval.buffer.setOffsetAttr(b.getI64IntegerAttr(interval.offset));
     program.setArenaBytesAttr(b.getI64IntegerAttr(llvm::alignTo(end, alignment)));
+    numArenaBytes += llvm::alignTo(end, alignment);
   }
 };
 

@@ -50,6 +50,7 @@ struct PrefetchGathersPass : public zero::impl::PrefetchGathersBase<PrefetchGath
       Operation *load = gathers[i].getShard().getDefiningOp();
       load->moveBefore(anchor);
       gathers[i]->moveBefore(anchor);
+      ++numMoved;
     }
   }
 };

@@ -1,6 +1,7 @@
 // Status: the error channel of the runtime API. Nothing in the runtime throws
 // across the API; every fallible call returns a Status whose message is one
-// line naming the thing that failed.
+// line naming the thing that failed. [[nodiscard]]: an ignored Status is a
+// compiler warning (an error in CI); `(void)` marks the deliberate ones.
 #ifndef ZERO_STATUS_H
 #define ZERO_STATUS_H
 
@@ -9,7 +10,7 @@
 
 namespace zero {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;  // success
   static Status error(std::string message) { return Status(std::move(message)); }

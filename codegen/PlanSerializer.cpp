@@ -113,20 +113,17 @@ Serializer::attributes(plan::InstrOp op, fb::Opcode opcode) {
     vectors[i] = fbb.CreateVector(array.asArrayRef().data(), array.size());
   }
   // Every given field is written, also when it equals the schema default.
+  // (On an error the whole plan is abandoned, builder included.)
   fbb.ForceDefaults(true);
   auto start = fbb.StartTable();
   for (auto [i, field] : llvm::enumerate(fields)) {
     mlir::Attribute value = attrs.get(field.name);
-    if (value && !desc->uses(i)) {
-      fbb.ForceDefaults(false);
+    if (value && !desc->uses(i))
       return op.emitOpError("attribute '") << field.name << "' is not an attribute of "
                                            << op.getOpcode();
-    }
     if (!value) {
-      if (field.presence == plan_ops::Presence::Required && desc->uses(i)) {
-        fbb.ForceDefaults(false);
+      if (field.presence == plan_ops::Presence::Required && desc->uses(i))
         return op.emitOpError() << op.getOpcode() << " needs attribute '" << field.name << "'";
-      }
       continue;
     }
     bool ok = true;
@@ -167,10 +164,8 @@ Serializer::attributes(plan::InstrOp op, fb::Opcode opcode) {
       break;
     }
     }
-    if (!ok) {
-      fbb.ForceDefaults(false);
+    if (!ok)
       return wrongKind(field);
-    }
     if (field.presence == plan_ops::Presence::Optional)
       fbb.AddElement<uint8_t>(field.flag, 1, 0);
   }

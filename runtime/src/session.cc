@@ -91,9 +91,10 @@ Span span_of(const Tensor& t) {
 // FlatBuffers' verifier checks a vector's length prefix and bounds but not
 // that its elements are aligned for their type (google/flatbuffers#8397), and
 // reading a misaligned [long] is undefined behaviour. Whether every nonempty
-// [long] vector in the plan (plan.fbs; keep in step with it) is 8-byte
-// aligned (the builder aligns only the length prefix of an empty one); the
-// plan bytes start at least 8-aligned, mapped or copied.
+// [long] vector in the plan is 8-byte aligned (the builder aligns only the
+// length prefix of an empty one): the shapes, and the attribute fields the
+// opcode descriptors (zero/plan_ops.h) list as I64s. The plan bytes start at
+// least 8-aligned, mapped or copied.
 bool long_vectors_aligned(const plan::Plan* p) {
   const auto ok = [](const flatbuffers::Vector<int64_t>* v) {
     return !v || v->size() == 0 || reinterpret_cast<uintptr_t>(v->data()) % alignof(int64_t) == 0;
@@ -106,17 +107,12 @@ bool long_vectors_aligned(const plan::Plan* p) {
       if (!ok(v->shape())) return false;
   if (p->instructions())
     for (const plan::Instruction* inst : *p->instructions()) {
-      if (const auto* a = inst->attrs_as_ReduceAttrs()) {
-        if (!ok(a->axes())) return false;
-      } else if (const auto* a = inst->attrs_as_PermAttrs()) {
-        if (!ok(a->perm())) return false;
-      } else if (const auto* a = inst->attrs_as_SliceAttrs()) {
-        if (!ok(a->starts()) || !ok(a->steps())) return false;
-      } else if (const auto* a = inst->attrs_as_ConvAttrs()) {
-        if (!ok(a->strides()) || !ok(a->pads()) || !ok(a->dilations())) return false;
-      } else if (const auto* a = inst->attrs_as_PoolAttrs()) {
-        if (!ok(a->kernel_shape()) || !ok(a->strides()) || !ok(a->pads())) return false;
-      }
+      const plan_ops::AttrTable* table = plan_ops::find_attr_table(inst->attrs_type());
+      const auto* attrs = static_cast<const flatbuffers::Table*>(inst->attrs());
+      for (size_t f = 0; table && attrs && f < table->num_fields; ++f)
+        if (table->fields[f].kind == plan_ops::AttrKind::I64s &&
+            !ok(attrs->GetPointer<const flatbuffers::Vector<int64_t>*>(table->fields[f].offset)))
+          return false;
     }
   return true;
 }

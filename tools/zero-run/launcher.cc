@@ -104,7 +104,7 @@ int launch_ranks(int argc, char** argv, int nproc) {
   static const std::regex killed(
       "process rank ([0-9]+) with PID ([0-9]+) on node (\\S+) exited on signal ([0-9]+) \\(([^)]*)\\)");
   std::set<std::string> shown;
-  std::vector<std::string> other;  // mpirun's text, shown only if nothing else explains a failure
+  std::string mpirun_said;  // mpirun's first line, shown only if nothing else explains a failure
   std::string killed_line;
   FILE* in = fdopen(pipe_fds[0], "r");
   char* line = nullptr;
@@ -130,7 +130,7 @@ int launch_ranks(int argc, char** argv, int nproc) {
       killed_line = std::string(kErrorPrefix) + "rank " + m[1].str() + (pid.empty() ? "" : " (pid " + pid + ")") +
                     " was killed by signal " + m[4].str() + " (" + m[5].str() + ")" + at + "; all ranks stopped";
     } else if (!text.empty() && text.find_first_not_of('-') != std::string::npos) {
-      other.push_back(text);
+      if (mpirun_said.empty()) mpirun_said = text;
     }
   }
   free(line);
@@ -145,8 +145,8 @@ int launch_ranks(int argc, char** argv, int nproc) {
   } else if (!ok && shown.empty()) {
     const std::string why = WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
                                                 : "failed with exit code " + std::to_string(WEXITSTATUS(status));
-    std::fprintf(stderr, "%smpirun %s%s%s\n", kErrorPrefix, why.c_str(), other.empty() ? "" : ": ",
-                 other.empty() ? "" : other.front().c_str());
+    std::fprintf(stderr, "%smpirun %s%s%s\n", kErrorPrefix, why.c_str(), mpirun_said.empty() ? "" : ": ",
+                 mpirun_said.c_str());
   }
   return ok ? 0 : 1;
 }

@@ -58,7 +58,6 @@ struct Options {
 // True when started by an MPI launcher (mpirun, or srun with PMI/PMIx).
 bool under_mpi() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK"); }
 
-// Before MPI is up, only the launcher-assigned rank 0 prints argument errors.
 // The launcher-assigned rank (0 without a launcher), for messages before MPI is up.
 int env_rank() {
   const char* r = std::getenv("OMPI_COMM_WORLD_RANK");
@@ -67,6 +66,7 @@ int env_rank() {
   return r ? std::atoi(r) : 0;
 }
 
+// Before MPI is up, only the launcher-assigned rank 0 prints argument errors.
 bool env_rank_zero() { return env_rank() == 0; }
 
 // Integer syntax only ("1e3" and "12.0" are refused), within [min, max].
@@ -244,29 +244,16 @@ struct Feed {
 std::string data_path(const Options& o, const std::string& name) { return o.data_dir + "/" + name + ".npy"; }
 
 // Maps every input's data file and checks it against the plan; nothing is
-// read but the headers, so a launcher can run it before starting ranks.
-// With check_only nothing is allocated (the launcher's preflight).
-Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, int rank, std::vector<Feed>* feeds,
-                  bool check_only = false) {
+// read but the headers and nothing is allocated, so the launcher runs it
+// before it starts ranks, and a rank before it opens the plan.
+Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, std::vector<Feed>* feeds) {
   for (const TensorInfo& info : inputs) {
     Feed f;
     f.info = info;
-    const bool scalar = info.shape.empty();
     uint64_t row = 1;
     for (size_t d = 1; d < info.shape.size(); ++d) row *= uint64_t(info.shape[d]);
     f.row_bytes = size_t(row) * dtype_size(info.dtype);
-    if (!check_only) f.batch.resize(f.row_bytes * size_t(scalar ? 1 : info.shape[0]));
     if (o.synthetic) {
-      // Fixed pseudo-random features in [-1, 1); integer inputs (labels) 0,
-      // which is a valid class for any classifier.
-      uint64_t state = 0x9e3779b97f4a7c15ull * uint64_t(rank + 1);
-      if (info.dtype == DType::F32 && !check_only) {
-        float* p = reinterpret_cast<float*>(f.batch.data());
-        for (size_t i = 0; i < f.batch.size() / 4; ++i) {
-          state = state * 6364136223846793005ull + 1442695040888963407ull;
-          p[i] = float(state >> 40) / float(1 << 23) - 1.f;
-        }
-      }
       feeds->push_back(std::move(f));
       continue;
     }
@@ -280,12 +267,11 @@ Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, int r
     if (data.dtype != info.dtype)
       return Status::error(path + ": dtype " + dtype_name(data.dtype) + " but plan input '" + info.name + "' is " +
                            dtype_name(info.dtype));
-    if (scalar) {
+    if (info.shape.empty()) {
       // A scalar input is not batched: the file holds exactly its value.
       if (!data.shape.empty())
         return Status::error(path + ": shape " + shape_string(data.shape) + " but plan input '" + info.name +
                              "' is a scalar and needs shape ()");
-      if (!check_only) f.batch.assign(data.data, data.data + data.bytes);
       feeds->push_back(std::move(f));
       continue;
     }
@@ -302,6 +288,28 @@ Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, int r
     feeds->push_back(std::move(f));
   }
   return Status();
+}
+
+// Allocates each feed's micro-batch once the plan has been validated (its
+// shapes are then the arena's): a scalar input gets its value, a synthetic
+// one fixed pseudo-random features in [-1, 1) (integer inputs, labels, 0:
+// a valid class for any classifier).
+void allocate_batches(std::vector<Feed>* feeds, int rank) {
+  for (Feed& f : *feeds) {
+    const bool scalar = f.info.shape.empty();
+    f.batch.resize(f.row_bytes * size_t(scalar ? 1 : f.info.shape[0]));
+    if (f.dataset && scalar) {
+      const NpyView& data = f.dataset->array();
+      f.batch.assign(data.data, data.data + data.bytes);
+    } else if (!f.dataset && f.info.dtype == DType::F32) {
+      uint64_t state = 0x9e3779b97f4a7c15ull * uint64_t(rank + 1);
+      float* p = reinterpret_cast<float*>(f.batch.data());
+      for (size_t i = 0; i < f.batch.size() / 4; ++i) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = float(state >> 40) / float(1 << 23) - 1.f;
+      }
+    }
+  }
 }
 
 // Rank r of N at step s takes rows ((s*N + r)*b + j) mod D, j < b.
@@ -376,15 +384,17 @@ Status init_params(Session* session, const PlanSummary& plan, const Options& o) 
 // equal even before the file exists.
 std::string resolved(const std::string& path) {
   const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + (slash == 0));
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   char real[PATH_MAX];
-  return realpath(dir.c_str(), real) ? std::string(real) + "/" + base : path;
+  return realpath(directory_of(path).c_str(), real) ? std::string(real) + "/" + base : path;
 }
 
 struct NamedPath {
   std::string what;  // "--log", "the plan", "data file for input 'x'"
   std::string path;
+  // A file written into a directory that must exist (not one zero-run
+  // creates): the error when that directory is not writable.
+  const char* unwritable = nullptr;
 };
 
 // Refuses a run that would write over one of its inputs (the plan is mapped:
@@ -404,17 +414,12 @@ Status check_output_paths(const Options& o, const PlanSummary& plan) {
   if (!o.save_outputs.empty())
     for (const TensorInfo& out : plan.outputs)
       outputs.push_back({"--save-outputs of '" + out.name + "'", param_path(o.save_outputs, out.name)});
-  if (!o.log.empty()) outputs.push_back({"--log", o.log});
-  if (!o.export_onnx.empty()) outputs.push_back({"--export-onnx", o.export_onnx});
+  if (!o.log.empty()) outputs.push_back({"--log", o.log, "cannot open log file "});
+  if (!o.export_onnx.empty()) outputs.push_back({"--export-onnx", o.export_onnx, "cannot write --export-onnx "});
   for (size_t i = 0; i < outputs.size(); ++i) {
     const std::string out = resolved(outputs[i].path);
-    if (outputs[i].what == "--log" || outputs[i].what == "--export-onnx") {
-      const size_t slash = out.rfind('/');
-      const std::string dir = slash == std::string::npos ? "." : out.substr(0, slash + (slash == 0));
-      if (access(dir.c_str(), W_OK) != 0)
-        return Status::error((outputs[i].what == "--log" ? "cannot open log file " : "cannot write --export-onnx ") +
-                             outputs[i].path + ": " + std::strerror(errno));
-    }
+    if (outputs[i].unwritable && access(directory_of(out).c_str(), W_OK) != 0)
+      return Status::error(outputs[i].unwritable + outputs[i].path + ": " + std::strerror(errno));
     for (const NamedPath& in : inputs)
       if (same_file(outputs[i].path, in.path) || out == resolved(in.path))
         return Status::error(outputs[i].what + " " + outputs[i].path + " is " + in.what +
@@ -471,8 +476,9 @@ Status save_outputs(Session* session, const Options& o, int rank) {
 // Everything that can be checked before a rank opens the plan (and before
 // the launcher starts ranks): the plan's header and world size, the data
 // files' headers against the plan's inputs, initial parameters and output
-// paths. Nothing is allocated from what a file claims.
-Status preflight(const Options& o, int world, PlanSummary* plan) {
+// paths. Nothing is allocated from what a file claims; the data files stay
+// mapped in `feeds`.
+Status preflight(const Options& o, int world, PlanSummary* plan, std::vector<Feed>* feeds) {
   ZERO_RETURN_IF_ERROR(describe_plan(o.plan, plan));
   if (plan->world_size != uint32_t(world))
     return Status::error(o.plan + ": plan was compiled for world size " + std::to_string(plan->world_size) +
@@ -484,14 +490,14 @@ Status preflight(const Options& o, int world, PlanSummary* plan) {
                          ": the plan has no initial weights (zero-opt --omit-weights); pass --init-params DIR");
   ZERO_RETURN_IF_ERROR(check_output_paths(o, *plan));
   ZERO_RETURN_IF_ERROR(init_params(nullptr, *plan, o));
-  std::vector<Feed> feeds;
-  return load_feeds(plan->inputs, o, 0, &feeds, /*check_only=*/true);
+  return load_feeds(plan->inputs, o, feeds);
 }
 
 // --nproc N: check what can be checked once, then start the ranks.
 int launch(int argc, char** argv, const Options& o) {
   PlanSummary plan;
-  Status st = preflight(o, o.nproc, &plan);
+  std::vector<Feed> feeds;
+  Status st = preflight(o, o.nproc, &plan, &feeds);
   if (st.ok() && !plan.cuda) {
     // N ranks on this host each zero an arena: refuse what cannot fit.
     const uint64_t available = host_memory_available();
@@ -547,7 +553,8 @@ int run(int argc, char** argv) {
 
   watchdog.arm("loading");
   PlanSummary plan;
-  st = preflight(o, world, &plan);
+  std::vector<Feed> feeds;
+  st = preflight(o, world, &plan, &feeds);
   if (!all_ok(comm.get(), st)) return 1;
 
   // A plan compiled with --target=cuda runs on this rank's GPU: device arena,
@@ -582,10 +589,7 @@ int run(int argc, char** argv) {
   st = Session::open(o.plan, session_comm, session_alloc, backend, &session);
   if (st.ok()) st = init_params(session.get(), plan, o);
   if (!all_ok(comm.get(), st)) return 1;
-
-  std::vector<Feed> feeds;
-  st = load_feeds(session->inputs(), o, rank, &feeds);
-  if (!all_ok(comm.get(), st)) return 1;
+  allocate_batches(&feeds, rank);
 
   // The log goes to a temporary file beside --log (FILE.tmp-XXXXXX while the
   // run lasts) and replaces FILE when the run ends, also when it fails.

@@ -66,6 +66,9 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// The directory a path names a file in: "." for a bare name, "/" at the root.
+std::string directory_of(const std::string& path);
+
 // Whether two paths name the same existing file (device and inode), so an
 // output can be refused before it would overwrite an input.
 bool same_file(const std::string& a, const std::string& b);

@@ -12,12 +12,6 @@
 namespace zero {
 namespace {
 
-std::string directory_of(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 std::string errno_text() { return std::strerror(errno); }
 
 }  // namespace
@@ -29,8 +23,8 @@ Status AtomicFile::open(const std::string& path) {
   path_ = path;
   error_ = Status();
   struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return fail("cannot write: it is a directory");
   const bool exists = ::stat(path.c_str(), &st) == 0;
+  if (exists && S_ISDIR(st.st_mode)) return fail("cannot write: it is a directory");
   if ((exists && !S_ISREG(st.st_mode)) || path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0) {
     // A device, a pipe or a descriptor (/dev/null, /dev/stdout) is written
     // as it is: a rename would replace the device node or the link.
@@ -144,6 +138,12 @@ Status MappedFile::open(const std::string& path, const char* what) {
   data_ = p;
   size_ = size_t(st.st_size);
   return Status();
+}
+
+std::string directory_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 bool same_file(const std::string& a, const std::string& b) {

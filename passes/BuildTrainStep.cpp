@@ -14,6 +14,7 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "zero/plan_ops.h"
 
 namespace zero {
 #define GEN_PASS_DEF_BUILDTRAINSTEP
@@ -233,22 +234,6 @@ LogicalResult GradientBuilder::differentiate(Operation *op) {
       .Case([&](ox::LogOp log) {
         give(log.getInput(),
              ox::DivOp::create(b, loc, grad().getType(), grad(), saved(log.getInput())));
-        return success();
-      })
-      .Case([&](ox::ReluOp relu) {
-        give(relu.getInput(), ReluGradOp::create(b, loc, grad(), saved(relu.getInput())));
-        return success();
-      })
-      .Case([&](ox::TanhOp tanh) {
-        give(tanh.getInput(), TanhGradOp::create(b, loc, grad(), tanh.getResult()));
-        return success();
-      })
-      .Case([&](ox::SigmoidOp sigmoid) {
-        give(sigmoid.getInput(), SigmoidGradOp::create(b, loc, grad(), sigmoid.getResult()));
-        return success();
-      })
-      .Case([&](ox::ErfOp erf) {
-        give(erf.getInput(), ErfGradOp::create(b, loc, grad(), saved(erf.getInput())));
         return success();
       })
       .Case([&](ox::ReshapeOp reshape) {
@@ -496,8 +481,19 @@ LogicalResult GradientBuilder::differentiate(Operation *op) {
         return success();
       })
       .Case([&](ox::ConstantOp) { return success(); })
-      .Default([&](Operation *other) {
-        return other->emitOpError("has no gradient rule");
+      .Default([&](Operation *other) -> LogicalResult {
+        // Unary ops with a derivative kernel (zero/elementwise_ops.h).
+        const plan_ops::ElementwiseOp *info =
+            isa<ox::OnnxDialect>(other->getDialect())
+                ? plan_ops::find_elementwise(other->getName().stripDialect())
+                : nullptr;
+        if (!info || !info->has_derivative)
+          return other->emitOpError("has no gradient rule");
+        Value input = other->getOperand(0);
+        Value forward =
+            info->saved == elementwise::Saved::Input ? saved(input) : other->getResult(0);
+        give(input, ElementwiseGradOp::create(b, loc, info->name, grad(), forward));
+        return success();
       });
 }
 

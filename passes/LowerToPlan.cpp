@@ -16,6 +16,7 @@
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "zero/plan_ops.h"
 
 #include <optional>
 
@@ -296,10 +297,6 @@ LogicalResult PlanBuilder::lowerUpdate(Operation *op) {
 
 StringRef gradOpcode(Operation *op) {
   return llvm::TypeSwitch<Operation *, StringRef>(op)
-      .Case([](ReluGradOp) { return "ReluGrad"; })
-      .Case([](TanhGradOp) { return "TanhGrad"; })
-      .Case([](SigmoidGradOp) { return "SigmoidGrad"; })
-      .Case([](ErfGradOp) { return "ErfGrad"; })
       .Case([](SoftmaxGradOp) { return "SoftmaxGrad"; })
       .Case([](LogSoftmaxGradOp) { return "LogSoftmaxGrad"; })
       .Case([](SoftmaxCrossEntropyLossGradOp) { return "SoftmaxCrossEntropyLossGrad"; })
@@ -356,6 +353,13 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
     return attr("axis", b.getI64IntegerAttr(*normalizeAxis(axis, tensorType(input).getRank())));
   };
 
+  // The elementwise ops and their derivative kernels (zero/elementwise_ops.h).
+  if (auto g = dyn_cast<ElementwiseGradOp>(op))
+    return simple(plan::EnumNameOpcode(plan_ops::find_elementwise(g.getOp())->derivative));
+  if (isa<ox::OnnxDialect>(op->getDialect()))
+    if (const auto *info = plan_ops::find_elementwise(op->getName().stripDialect()))
+      return simple(info->name);
+
   if (StringRef opcode = gradOpcode(op); !opcode.empty()) {
     if (auto g = dyn_cast<SoftmaxGradOp>(op))
       return simple(opcode, {attr("axis", g.getAxisAttr())});
@@ -411,9 +415,7 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
                      source.getBufferAttr(), source.getByteOffset(), source.getRankStride()));
         return success();
       })
-      .Case<ox::AddOp, ox::SubOp, ox::MulOp, ox::DivOp, ox::PowOp, ox::NegOp, ox::SqrtOp,
-            ox::ReluOp, ox::TanhOp, ox::SigmoidOp, ox::ErfOp, ox::ExpOp, ox::LogOp, ox::CastOp,
-            ox::ExpandOp, ox::MatMulOp, ox::IdentityOp>([&](Operation *op) {
+      .Case<ox::CastOp, ox::ExpandOp, ox::MatMulOp, ox::IdentityOp>([&](Operation *op) {
         StringRef name = op->getName().stripDialect();
         return simple(name == "Identity" ? StringRef("Copy") : name);
       })

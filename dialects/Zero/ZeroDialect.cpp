@@ -6,6 +6,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OpImplementation.h"
+#include "zero/plan_ops.h"
 
 using namespace mlir;
 using namespace zero;
@@ -77,6 +78,13 @@ LogicalResult verifyLossGrad(LossGradOp op) {
 }
 
 } // namespace
+
+LogicalResult ElementwiseGradOp::verify() {
+  const zero::plan_ops::ElementwiseOp *info = zero::plan_ops::find_elementwise(getOp());
+  if (!info || !info->has_derivative)
+    return emitOpError() << "'" << getOp() << "' is not an elementwise op with a derivative kernel";
+  return success();
+}
 
 LogicalResult SoftmaxCrossEntropyLossGradOp::verify() { return verifyLossGrad(*this); }
 LogicalResult NegativeLogLikelihoodLossGradOp::verify() { return verifyLossGrad(*this); }

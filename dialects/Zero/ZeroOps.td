@@ -33,19 +33,18 @@ def Zero_FloatTensor : RankedTensorOf<[F32]>;
 // extra memory traffic and intermediates.
 //===----------------------------------------------------------------------===//
 
-class Zero_ElementwiseGradOp<string mnemonic, string operand, string formula>
-    : Zero_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
-  let summary = "dx = " # formula;
-  let arguments = (ins Zero_FloatTensor:$dy, Zero_FloatTensor:$saved);
+def Zero_ElementwiseGradOp : Zero_Op<"elementwise_grad", [Pure, SameOperandsAndResultType]> {
+  let summary = "dx = the derivative kernel of elementwise op `op` applied to (dy, saved)";
+  let description = [{
+    `op` names a unary op with a derivative kernel in
+    runtime/include/zero/elementwise_ops.h, which defines its formula and
+    whether `saved` is the forward input or the forward result.
+  }];
+  let arguments = (ins StrAttr:$op, Zero_FloatTensor:$dy, Zero_FloatTensor:$saved);
   let results = (outs Zero_FloatTensor:$dx);
-  let assemblyFormat = "$dy `,` $saved attr-dict `:` type($dx)";
-  let description = "`saved` is the forward " # operand # ".";
+  let assemblyFormat = "$op $dy `,` $saved attr-dict `:` type($dx)";
+  let hasVerifier = 1;
 }
-
-def Zero_ReluGradOp : Zero_ElementwiseGradOp<"relu_grad", "input x", "dy * (x > 0)">;
-def Zero_TanhGradOp : Zero_ElementwiseGradOp<"tanh_grad", "result y", "dy * (1 - y^2)">;
-def Zero_SigmoidGradOp : Zero_ElementwiseGradOp<"sigmoid_grad", "result y", "dy * y * (1 - y)">;
-def Zero_ErfGradOp : Zero_ElementwiseGradOp<"erf_grad", "input x", "dy * 2/sqrt(pi) * exp(-x^2)">;
 
 class Zero_SoftmaxGradLikeOp<string mnemonic, string formula>
     : Zero_Op<mnemonic, [Pure, SameOperandsAndResultType]> {

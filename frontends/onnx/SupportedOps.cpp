@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "zero/plan_ops.h"
+
 namespace zero::frontend {
 
 namespace {
@@ -26,63 +28,61 @@ const std::vector<SupportedOp> &table() {
     a.insert(a.end(), b.begin(), b.end());
     return a;
   };
-  static const std::vector<SupportedOp> ops = {
-      {"Add", OpKind::Direct, {}},
-      {"Sub", OpKind::Direct, {}},
-      {"Mul", OpKind::Direct, {}},
-      {"Div", OpKind::Direct, {}},
-      {"Neg", OpKind::Direct, {}},
-      {"Sqrt", OpKind::Direct, {}},
-      {"Relu", OpKind::Direct, {}},
-      {"Tanh", OpKind::Direct, {}},
-      {"Sigmoid", OpKind::Direct, {}},
-      {"Erf", OpKind::Direct, {}},
-      {"Exp", OpKind::Direct, {}},
-      {"Log", OpKind::Direct, {}},
-      {"MatMul", OpKind::Direct, {}},
-      {"Where", OpKind::Direct, {}},
-      {"Expand", OpKind::Direct, {}},
-      {"Pow", OpKind::Custom, {}},
-      {"Identity", OpKind::Custom, {}},
-      {"Softmax", OpKind::Custom, {{"axis", kInt}}},
-      {"LogSoftmax", OpKind::Custom, {{"axis", kInt}}},
-      {"SoftmaxCrossEntropyLoss", OpKind::Custom, {{"reduction", kString}, {"ignore_index", kInt}}},
-      {"NegativeLogLikelihoodLoss", OpKind::Custom,
-       {{"reduction", kString}, {"ignore_index", kInt}}},
-      {"ReduceSum", OpKind::Custom,
-       {{"axes", kInts}, {"keepdims", kInt}, {"noop_with_empty_axes", kInt}}},
-      {"ReduceMean", OpKind::Custom, {{"axes", kInts}, {"keepdims", kInt}}},
-      {"Gemm", OpKind::Custom,
-       {{"alpha", kFloat}, {"beta", kFloat}, {"transA", kInt}, {"transB", kInt}}},
-      {"Transpose", OpKind::Custom, {{"perm", kInts}}},
-      {"Reshape", OpKind::Custom, {{"allowzero", kInt}}},
-      {"Flatten", OpKind::Custom, {{"axis", kInt}}},
-      {"Squeeze", OpKind::Custom, {{"axes", kInts}}},
-      {"Unsqueeze", OpKind::Custom, {{"axes", kInts}}},
-      {"Gather", OpKind::Custom, {{"axis", kInt}}},
-      {"Slice", OpKind::Custom, {{"starts", kInts}, {"ends", kInts}, {"axes", kInts}}},
-      {"Split", OpKind::Custom, {{"axis", kInt}, {"split", kInts}}},
-      {"Concat", OpKind::Custom, {{"axis", kInt}}},
-      {"LayerNormalization", OpKind::Custom,
-       {{"axis", kInt}, {"epsilon", kFloat}, {"stash_type", kInt}}},
-      {"Conv", OpKind::Custom, with(window, {{"dilations", kInts, 1}, {"group", kInt, 1}})},
-      {"MaxPool", OpKind::Custom,
-       with(window, {{"ceil_mode", kInt}, {"dilations", kInts, 1}, {"storage_order", kInt}})},
-      {"AveragePool", OpKind::Custom,
-       with(window, {{"ceil_mode", kInt}, {"count_include_pad", kInt}})},
-      {"GlobalAveragePool", OpKind::Custom, {}},
-      {"BatchNormalization", OpKind::Custom,
-       {{"epsilon", kFloat}, {"momentum", kFloat}, {"spatial", kInt}, {"training_mode", kInt}}},
-      {"Cast", OpKind::Custom, {{"to", kInt}}},
-      // The ratio attribute (before opset 12) belongs to inference-only
-      // Dropout, the identity; the seed does not matter at ratio 0.
-      {"Dropout", OpKind::Custom, {{"ratio", kFloat}, {"seed", kInt}}},
-      {"Constant", OpKind::Custom, {{"value", kTensor}}},
-      {"Shape", OpKind::FoldOnly, {{"start", kInt}, {"end", kInt}}},
-      {"ConstantOfShape", OpKind::FoldOnly, {{"value", kTensor}}},
-      {"Equal", OpKind::FoldOnly, {}},
-      {"Range", OpKind::FoldOnly, {}},
-  };
+  static const std::vector<SupportedOp> ops = [&] {
+    std::vector<SupportedOp> ops = {
+        {"MatMul", OpKind::Direct, {}},
+        {"Where", OpKind::Direct, {}},
+        {"Expand", OpKind::Direct, {}},
+        {"Pow", OpKind::Custom, {}},
+        {"Identity", OpKind::Custom, {}},
+        {"Softmax", OpKind::Custom, {{"axis", kInt}}},
+        {"LogSoftmax", OpKind::Custom, {{"axis", kInt}}},
+        {"SoftmaxCrossEntropyLoss", OpKind::Custom,
+         {{"reduction", kString}, {"ignore_index", kInt}}},
+        {"NegativeLogLikelihoodLoss", OpKind::Custom,
+         {{"reduction", kString}, {"ignore_index", kInt}}},
+        {"ReduceSum", OpKind::Custom,
+         {{"axes", kInts}, {"keepdims", kInt}, {"noop_with_empty_axes", kInt}}},
+        {"ReduceMean", OpKind::Custom, {{"axes", kInts}, {"keepdims", kInt}}},
+        {"Gemm", OpKind::Custom,
+         {{"alpha", kFloat}, {"beta", kFloat}, {"transA", kInt}, {"transB", kInt}}},
+        {"Transpose", OpKind::Custom, {{"perm", kInts}}},
+        {"Reshape", OpKind::Custom, {{"allowzero", kInt}}},
+        {"Flatten", OpKind::Custom, {{"axis", kInt}}},
+        {"Squeeze", OpKind::Custom, {{"axes", kInts}}},
+        {"Unsqueeze", OpKind::Custom, {{"axes", kInts}}},
+        {"Gather", OpKind::Custom, {{"axis", kInt}}},
+        {"Slice", OpKind::Custom, {{"starts", kInts}, {"ends", kInts}, {"axes", kInts}}},
+        {"Split", OpKind::Custom, {{"axis", kInt}, {"split", kInts}}},
+        {"Concat", OpKind::Custom, {{"axis", kInt}}},
+        {"LayerNormalization", OpKind::Custom,
+         {{"axis", kInt}, {"epsilon", kFloat}, {"stash_type", kInt}}},
+        {"Conv", OpKind::Custom, with(window, {{"dilations", kInts, 1}, {"group", kInt, 1}})},
+        {"MaxPool", OpKind::Custom,
+         with(window, {{"ceil_mode", kInt}, {"dilations", kInts, 1}, {"storage_order", kInt}})},
+        {"AveragePool", OpKind::Custom,
+         with(window, {{"ceil_mode", kInt}, {"count_include_pad", kInt}})},
+        {"GlobalAveragePool", OpKind::Custom, {}},
+        {"BatchNormalization", OpKind::Custom,
+         {{"epsilon", kFloat}, {"momentum", kFloat}, {"spatial", kInt}, {"training_mode", kInt}}},
+        {"Cast", OpKind::Custom, {{"to", kInt}}},
+        // The ratio attribute (before opset 12) belongs to inference-only
+        // Dropout, the identity; the seed does not matter at ratio 0.
+        {"Dropout", OpKind::Custom, {{"ratio", kFloat}, {"seed", kInt}}},
+        {"Constant", OpKind::Custom, {{"value", kTensor}}},
+        {"Shape", OpKind::FoldOnly, {{"start", kInt}, {"end", kInt}}},
+        {"ConstantOfShape", OpKind::FoldOnly, {{"value", kTensor}}},
+        {"Equal", OpKind::FoldOnly, {}},
+        {"Range", OpKind::FoldOnly, {}},
+    };
+    // The elementwise ops (zero/elementwise_ops.h) import one to one, except
+    // those handled above.
+    for (const plan_ops::ElementwiseOp &op : plan_ops::kElementwiseOps)
+      if (std::none_of(ops.begin(), ops.end(),
+                       [&](const SupportedOp &s) { return s.name == op.name; }))
+        ops.push_back({op.name, OpKind::Direct, {}});
+    return ops;
+  }();
   return ops;
 }
 

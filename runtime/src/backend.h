@@ -95,7 +95,7 @@ class TableBackend : public Backend {
     return i < kTableSize ? validators_[i] : nullptr;
   }
 
- protected:
+  // Filled by the backend's constructor, an op family at a time.
   void set(plan::Opcode op, Kernel k, Validator v = nullptr) {
     table_[size_t(op)] = k;
     validators_[size_t(op)] = v;
@@ -114,6 +114,9 @@ const Backend& cpu_backend();
 int64_t set_cpu_conv_scratch_limit(int64_t floats);
 // The same for the CUDA backend's Conv kernels (defined in zero_runtime_cuda).
 int64_t set_cuda_conv_scratch_limit(int64_t floats);
+// Whether the CUDA backend has a kernel for `op`; needs no GPU (defined in
+// zero_runtime_cuda).
+bool cuda_backend_implements(plan::Opcode op);
 
 }  // namespace zero
 

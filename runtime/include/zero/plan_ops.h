@@ -8,7 +8,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
+#include "zero/elementwise_ops.h"
 #include "zero/plan_generated.h"
 
 namespace zero::plan_ops {
@@ -125,20 +127,16 @@ inline constexpr AttrTable kAttrTables[] = {
 
 // Operand roles are documented with each opcode in schema/plan.fbs.
 inline constexpr OpDescriptor kOps[] = {
-    {Opcode::Add, 2, 2, 1, 1, Attrs::NONE},
-    {Opcode::Sub, 2, 2, 1, 1, Attrs::NONE},
-    {Opcode::Mul, 2, 2, 1, 1, Attrs::NONE},
-    {Opcode::Div, 2, 2, 1, 1, Attrs::NONE},
-    {Opcode::Pow, 2, 2, 1, 1, Attrs::NONE},
+#define ZERO_BINARY_ROW(op) {Opcode::op, 2, 2, 1, 1, Attrs::NONE},
+#define ZERO_UNARY_ROW(op) {Opcode::op, 1, 1, 1, 1, Attrs::NONE},
+#define ZERO_DERIVATIVE_ROWS(op) ZERO_UNARY_ROW(op) {Opcode::op##Grad, 2, 2, 1, 1, Attrs::NONE},
+    ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY_ROW)
+    ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY_ROW)
+    ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE_ROWS)
+#undef ZERO_BINARY_ROW
+#undef ZERO_UNARY_ROW
+#undef ZERO_DERIVATIVE_ROWS
     {Opcode::MatMul, 2, 2, 1, 1, Attrs::NONE},
-    {Opcode::Neg, 1, 1, 1, 1, Attrs::NONE},
-    {Opcode::Sqrt, 1, 1, 1, 1, Attrs::NONE},
-    {Opcode::Relu, 1, 1, 1, 1, Attrs::NONE},
-    {Opcode::Tanh, 1, 1, 1, 1, Attrs::NONE},
-    {Opcode::Sigmoid, 1, 1, 1, 1, Attrs::NONE},
-    {Opcode::Erf, 1, 1, 1, 1, Attrs::NONE},
-    {Opcode::Exp, 1, 1, 1, 1, Attrs::NONE},
-    {Opcode::Log, 1, 1, 1, 1, Attrs::NONE},
     {Opcode::Copy, 1, 1, 1, 1, Attrs::NONE},
     {Opcode::Cast, 1, 1, 1, 1, Attrs::NONE},
     {Opcode::Expand, 1, 1, 1, 1, Attrs::NONE},
@@ -164,10 +162,6 @@ inline constexpr OpDescriptor kOps[] = {
     // saved_mean and saved_inv_std likewise.
     {Opcode::BatchNormalization, 5, 5, 1, 3, Attrs::BatchNormAttrs},
     {Opcode::Fill, 0, 0, 1, 1, Attrs::FillAttrs},
-    {Opcode::ReluGrad, 2, 2, 1, 1, Attrs::NONE},
-    {Opcode::TanhGrad, 2, 2, 1, 1, Attrs::NONE},
-    {Opcode::SigmoidGrad, 2, 2, 1, 1, Attrs::NONE},
-    {Opcode::ErfGrad, 2, 2, 1, 1, Attrs::NONE},
     {Opcode::SoftmaxGrad, 2, 2, 1, 1, Attrs::AxisAttrs},
     {Opcode::LogSoftmaxGrad, 2, 2, 1, 1, Attrs::AxisAttrs},
     {Opcode::SoftmaxCrossEntropyLossGrad, 3, 4, 1, 1, Attrs::LossAttrs},
@@ -193,6 +187,37 @@ inline constexpr OpDescriptor kOps[] = {
 };
 }  // namespace detail
 // clang-format on
+
+// An elementwise op of zero/elementwise_ops.h as the compiler sees it.
+struct ElementwiseOp {
+  const char* name;  // ONNX op type and plan opcode name
+  plan::Opcode opcode;
+  int arity;
+  bool has_derivative;      // a derivative kernel, opcode <name>Grad
+  plan::Opcode derivative;  // (dy, saved) -> dx
+  elementwise::Saved saved;
+};
+
+// clang-format off
+#define ZERO_BINARY_OP(op) {#op, plan::Opcode::op, 2, false, plan::Opcode::op, elementwise::Saved::Input},
+#define ZERO_UNARY_OP(op) {#op, plan::Opcode::op, 1, false, plan::Opcode::op, elementwise::Saved::Input},
+#define ZERO_DERIVATIVE_OP(op) {#op, plan::Opcode::op, 1, true, plan::Opcode::op##Grad, elementwise::op::kSaved},
+inline constexpr ElementwiseOp kElementwiseOps[] = {
+    ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY_OP)
+    ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY_OP)
+    ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE_OP)
+};
+#undef ZERO_BINARY_OP
+#undef ZERO_UNARY_OP
+#undef ZERO_DERIVATIVE_OP
+// clang-format on
+
+// The elementwise op called `name`, or nullptr.
+inline const ElementwiseOp* find_elementwise(std::string_view name) {
+  for (const ElementwiseOp& op : kElementwiseOps)
+    if (name == op.name) return &op;
+  return nullptr;
+}
 
 // The descriptor of `opcode`, or nullptr for a value the schema lacks.
 inline const OpDescriptor* find_op(plan::Opcode opcode) {

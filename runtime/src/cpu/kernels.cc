@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "backend.h"
+#include "cpu/broadcast.h"
+#include "cpu/elementwise.h"
 #include "kernel_checks.h"
 
 namespace zero {
@@ -18,101 +20,7 @@ namespace {
 
 using plan::Opcode;
 
-// Calls f(out_index, a_index, b_index) for every element of `shape`, walking
-// the leading dimensions with an odometer and the last one in a tight loop.
-template <class F>
-void for_each_broadcast(const Tensor& shape, const int64_t* sa, const int64_t* sb, F f) {
-  if (shape.numel == 0) return;
-  if (shape.ndim == 0) {
-    f(0, 0, 0);
-    return;
-  }
-  const int last = shape.ndim - 1;
-  const int64_t n = shape.dims[last], la = sa[last], lb = sb[last];
-  int64_t idx[kMaxRank] = {};
-  int64_t ia = 0, ib = 0;
-  for (int64_t o = 0; o < shape.numel; o += n) {
-    for (int64_t k = 0; k < n; ++k) f(o + k, ia + k * la, ib + k * lb);
-    for (int d = last - 1; d >= 0; --d) {
-      ia += sa[d];
-      ib += sb[d];
-      if (++idx[d] < shape.dims[d]) break;
-      ia -= sa[d] * shape.dims[d];
-      ib -= sb[d] * shape.dims[d];
-      idx[d] = 0;
-    }
-  }
-}
-
-// ---- elementwise ---------------------------------------------------------
-
-template <class F>
-Status binary(const KernelCall& call, F f) {
-  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
-  int64_t sa[kMaxRank], sb[kMaxRank];
-  ZERO_RETURN_IF_ERROR(binary_geometry(call, sa, sb));
-  const float *pa = a.f32(), *pb = b.f32();
-  float* py = y.f32();
-  if (a.numel == y.numel && b.numel == y.numel) {
-    for (int64_t i = 0; i < y.numel; ++i) py[i] = f(pa[i], pb[i]);
-  } else if (a.numel == y.numel && b.numel == 1) {
-    const float s = pb[0];
-    for (int64_t i = 0; i < y.numel; ++i) py[i] = f(pa[i], s);
-  } else {
-    for_each_broadcast(y, sa, sb, [&](int64_t o, int64_t i, int64_t j) { py[o] = f(pa[i], pb[j]); });
-  }
-  return Status();
-}
-
-template <class F>
-Status unary(const KernelCall& call, F f) {
-  const Tensor &x = call.in[0], &y = call.out[0];
-  ZERO_RETURN_IF_ERROR(check_unary(call));
-  const float* px = x.f32();
-  float* py = y.f32();
-  for (int64_t i = 0; i < x.numel; ++i) py[i] = f(px[i]);
-  return Status();
-}
-
-// (dy, x or y) -> dx, all the same shape.
-template <class F>
-Status unary_grad(const KernelCall& call, F f) {
-  const Tensor &dy = call.in[0], &x = call.in[1], &dx = call.out[0];
-  ZERO_RETURN_IF_ERROR(check_unary_grad(call));
-  const float *pdy = dy.f32(), *px = x.f32();
-  float* pdx = dx.f32();
-  for (int64_t i = 0; i < dy.numel; ++i) pdx[i] = f(pdy[i], px[i]);
-  return Status();
-}
-
-Status add(const KernelCall& c) { return binary(c, [](float a, float b) { return a + b; }); }
-Status sub(const KernelCall& c) { return binary(c, [](float a, float b) { return a - b; }); }
-Status mul(const KernelCall& c) { return binary(c, [](float a, float b) { return a * b; }); }
-Status div(const KernelCall& c) { return binary(c, [](float a, float b) { return a / b; }); }
-Status pow(const KernelCall& c) { return binary(c, [](float a, float b) { return std::pow(a, b); }); }
-
-Status neg(const KernelCall& c) { return unary(c, [](float x) { return -x; }); }
-Status sqrt(const KernelCall& c) { return unary(c, [](float x) { return std::sqrt(x); }); }
-Status relu(const KernelCall& c) { return unary(c, [](float x) { return x > 0.f ? x : 0.f; }); }
-Status tanh(const KernelCall& c) { return unary(c, [](float x) { return std::tanh(x); }); }
-Status sigmoid(const KernelCall& c) { return unary(c, [](float x) { return 1.f / (1.f + std::exp(-x)); }); }
-Status erf(const KernelCall& c) { return unary(c, [](float x) { return std::erf(x); }); }
-Status exp(const KernelCall& c) { return unary(c, [](float x) { return std::exp(x); }); }
-Status log(const KernelCall& c) { return unary(c, [](float x) { return std::log(x); }); }
-
-Status relu_grad(const KernelCall& c) {
-  return unary_grad(c, [](float dy, float x) { return x > 0.f ? dy : 0.f; });
-}
-Status tanh_grad(const KernelCall& c) {
-  return unary_grad(c, [](float dy, float y) { return dy * (1.f - y * y); });
-}
-Status sigmoid_grad(const KernelCall& c) {
-  return unary_grad(c, [](float dy, float y) { return dy * y * (1.f - y); });
-}
-Status erf_grad(const KernelCall& c) {
-  constexpr float k2OverSqrtPi = 1.12837916709551257390f;
-  return unary_grad(c, [](float dy, float x) { return dy * k2OverSqrtPi * std::exp(-x * x); });
-}
+// ---- elementwise (the rest: cpu/elementwise.cc) ---------------------------
 
 // Any dtype; memmove keeps exact aliasing harmless.
 Status copy(const KernelCall& call) {
@@ -1052,19 +960,7 @@ Status increment_step(const KernelCall& call) {
 class CpuBackend final : public TableBackend {
  public:
   CpuBackend() {
-    set(Opcode::Add, add);
-    set(Opcode::Sub, sub);
-    set(Opcode::Mul, mul);
-    set(Opcode::Div, div);
-    set(Opcode::Pow, pow);
-    set(Opcode::Neg, neg);
-    set(Opcode::Sqrt, sqrt);
-    set(Opcode::Relu, relu);
-    set(Opcode::Tanh, tanh);
-    set(Opcode::Sigmoid, sigmoid);
-    set(Opcode::Erf, erf);
-    set(Opcode::Exp, exp);
-    set(Opcode::Log, log);
+    add_cpu_elementwise_kernels(*this);
     set(Opcode::Copy, copy);
     set(Opcode::Cast, cast);
     set(Opcode::Gemm, gemm);
@@ -1095,10 +991,6 @@ class CpuBackend final : public TableBackend {
     set(Opcode::AveragePoolGrad, average_pool_grad, validate_average_pool_grad);
     set(Opcode::BatchNormalization, batch_norm, validate_batch_norm);
     set(Opcode::BatchNormalizationGrad, batch_norm_grad, validate_batch_norm_grad);
-    set(Opcode::ReluGrad, relu_grad);
-    set(Opcode::TanhGrad, tanh_grad);
-    set(Opcode::SigmoidGrad, sigmoid_grad);
-    set(Opcode::ErfGrad, erf_grad);
     set(Opcode::SoftmaxGrad, softmax_grad_impl<false>);
     set(Opcode::LogSoftmaxGrad, softmax_grad_impl<true>);
     set(Opcode::SoftmaxCrossEntropyLossGrad, loss_grad_impl<true>);

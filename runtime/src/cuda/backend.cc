@@ -15,6 +15,7 @@
 #include "cuda/kernels.h"
 #include "kernel_checks.h"
 #include "zero/cuda.h"
+#include "zero/elementwise_ops.h"
 
 namespace zero {
 
@@ -85,31 +86,31 @@ Status check_grid(const KernelCall& call, int64_t blocks) {
 
 // ---- elementwise --------------------------------------------------------------
 
-template <cuda::BinOp kOp, bool kRun>
+template <class Op, bool kRun>
 Status binary(const KernelCall& call) {
   const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
   Strided g = shape_of(y);
   ZERO_RETURN_IF_ERROR(binary_geometry(call, g.s[0], g.s[1]));
   if (!kRun) return Status();
   const bool same = a.numel == y.numel && (b.numel == y.numel || b.numel == 1);
-  return launched(call, cuda::binary(g_dev->stream, kOp, a.f32(), b.f32(), y.f32(), y.numel,
-                                     same && b.numel == 1 && y.numel != 1, same ? nullptr : &g));
+  return launched(call, cuda::binary<Op>(g_dev->stream, a.f32(), b.f32(), y.f32(), y.numel,
+                                         same && b.numel == 1 && y.numel != 1, same ? nullptr : &g));
 }
 
-template <cuda::UnOp kOp, bool kRun>
+template <class Op, bool kRun>
 Status unary(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   ZERO_RETURN_IF_ERROR(check_unary(call));
   if (!kRun) return Status();
-  return launched(call, cuda::unary(g_dev->stream, kOp, x.f32(), y.f32(), x.numel));
+  return launched(call, cuda::unary<Op>(g_dev->stream, x.f32(), y.f32(), x.numel));
 }
 
-template <cuda::GradOp kOp, bool kRun>
-Status unary_grad(const KernelCall& call) {
-  const Tensor &dy = call.in[0], &x = call.in[1], &dx = call.out[0];
+template <class Op, bool kRun>
+Status derivative(const KernelCall& call) {
+  const Tensor &dy = call.in[0], &saved = call.in[1], &dx = call.out[0];
   ZERO_RETURN_IF_ERROR(check_unary_grad(call));
   if (!kRun) return Status();
-  return launched(call, cuda::unary_grad(g_dev->stream, kOp, dy.f32(), x.f32(), dx.f32(), dy.numel));
+  return launched(call, cuda::derivative<Op>(g_dev->stream, dy.f32(), saved.f32(), dx.f32(), dy.numel));
 }
 
 template <bool kRun>
@@ -718,28 +719,17 @@ class CudaAllocator final : public Allocator {
 class CudaBackend final : public TableBackend {
  public:
   explicit CudaBackend(CudaDevice::State* d) : d_(d) {
-    using B = cuda::BinOp;
-    using U = cuda::UnOp;
-    using G = cuda::GradOp;
 #define ZERO_SET(op, fn) set(Opcode::op, fn<true>, fn<false>)
 #define ZERO_SET_T(op, fn, ...) set(Opcode::op, fn<__VA_ARGS__, true>, fn<__VA_ARGS__, false>)
-    ZERO_SET_T(Add, binary, B::Add);
-    ZERO_SET_T(Sub, binary, B::Sub);
-    ZERO_SET_T(Mul, binary, B::Mul);
-    ZERO_SET_T(Div, binary, B::Div);
-    ZERO_SET_T(Pow, binary, B::Pow);
-    ZERO_SET_T(Neg, unary, U::Neg);
-    ZERO_SET_T(Sqrt, unary, U::Sqrt);
-    ZERO_SET_T(Relu, unary, U::Relu);
-    ZERO_SET_T(Tanh, unary, U::Tanh);
-    ZERO_SET_T(Sigmoid, unary, U::Sigmoid);
-    ZERO_SET_T(Erf, unary, U::Erf);
-    ZERO_SET_T(Exp, unary, U::Exp);
-    ZERO_SET_T(Log, unary, U::Log);
-    ZERO_SET_T(ReluGrad, unary_grad, G::Relu);
-    ZERO_SET_T(TanhGrad, unary_grad, G::Tanh);
-    ZERO_SET_T(SigmoidGrad, unary_grad, G::Sigmoid);
-    ZERO_SET_T(ErfGrad, unary_grad, G::Erf);
+#define ZERO_BINARY(op) ZERO_SET_T(op, binary, elementwise::op);
+#define ZERO_UNARY(op) ZERO_SET_T(op, unary, elementwise::op);
+#define ZERO_DERIVATIVE(op) ZERO_UNARY(op) ZERO_SET_T(op##Grad, derivative, elementwise::op);
+    ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY)
+    ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY)
+    ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE)
+#undef ZERO_BINARY
+#undef ZERO_UNARY
+#undef ZERO_DERIVATIVE
     ZERO_SET(Copy, copy);
     ZERO_SET(Cast, cast);
     ZERO_SET(Fill, fill);
@@ -862,6 +852,11 @@ CudaDevice::~CudaDevice() {
   if (s_->blas) cublasDestroy(s_->blas);
   if (s_->stream) cudaStreamDestroy(s_->stream);
   if (g_dev == s_.get()) g_dev = nullptr;
+}
+
+bool cuda_backend_implements(plan::Opcode op) {
+  static const CudaBackend table(nullptr);  // no kernel runs, so no device is needed
+  return table.kernel(op) != nullptr;
 }
 
 Status CudaDevice::create(const CudaOptions& options, std::unique_ptr<CudaDevice>* out) {

@@ -10,44 +10,11 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "cuda/launch.cuh"
 #include "kernels.h"
 
 namespace zero::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t n) {
-  int64_t b = (n + kThreads - 1) / kThreads;
-  if (b < 1) b = 1;
-  if (b > (int64_t(1) << 20)) b = int64_t(1) << 20;  // grid-stride loops cover the rest
-  return int(b);
-}
-
-// Threads of a block that owns one row of `n` elements: a power of two in [32, 256].
-int row_threads(int64_t n) {
-  int t = 32;
-  while (t < 256 && t < n) t *= 2;
-  return t;
-}
-
-#define GRID_STRIDE(i, n) \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
-
-__device__ void report(int* err, int code) {
-  if (err) atomicCAS(err, 0, code);
-}
-
-// Offset of element o of g's shape along operand k's strides.
-__device__ __forceinline__ int64_t offset_of(const Strided& g, int k, int64_t o) {
-  int64_t off = 0;
-  for (int d = g.ndim - 1; d >= 0; --d) {
-    const int64_t dim = g.dims[d];
-    off += (o % dim) * g.s[k][d];
-    o /= dim;
-  }
-  return off;
-}
 
 // Block-wide reductions (blockDim.x a power of two <= 256); every thread gets
 // the result.
@@ -75,72 +42,7 @@ __device__ float block_max(float v) {
   return sh[0];
 }
 
-// ---- elementwise --------------------------------------------------------
-
-__device__ __forceinline__ float apply(BinOp op, float a, float b) {
-  switch (op) {
-    case BinOp::Add: return a + b;
-    case BinOp::Sub: return a - b;
-    case BinOp::Mul: return a * b;
-    case BinOp::Div: return a / b;
-    case BinOp::Pow: return powf(a, b);
-  }
-  return 0.f;
-}
-
-template <BinOp kOp>
-__global__ void binary_same(const float* a, const float* b, float* y, int64_t n, bool b_scalar) {
-  GRID_STRIDE(i, n) y[i] = apply(kOp, a[i], b_scalar ? b[0] : b[i]);
-}
-
-template <BinOp kOp>
-__global__ void binary_bcast(const float* a, const float* b, float* y, int64_t n, Strided g) {
-  GRID_STRIDE(i, n) y[i] = apply(kOp, a[offset_of(g, 0, i)], b[offset_of(g, 1, i)]);
-}
-
-template <BinOp kOp>
-cudaError_t binary_t(cudaStream_t st, const float* a, const float* b, float* y, int64_t n, bool b_scalar,
-                     const Strided* g) {
-  if (n == 0) return cudaSuccess;
-  if (g) binary_bcast<kOp><<<blocks_for(n), kThreads, 0, st>>>(a, b, y, n, *g);
-  else binary_same<kOp><<<blocks_for(n), kThreads, 0, st>>>(a, b, y, n, b_scalar);
-  return cudaGetLastError();
-}
-
-template <UnOp kOp>
-__global__ void unary_k(const float* x, float* y, int64_t n) {
-  GRID_STRIDE(i, n) {
-    const float v = x[i];
-    float r = 0.f;
-    switch (kOp) {
-      case UnOp::Neg: r = -v; break;
-      case UnOp::Sqrt: r = sqrtf(v); break;
-      case UnOp::Relu: r = v > 0.f ? v : 0.f; break;
-      case UnOp::Tanh: r = tanhf(v); break;
-      case UnOp::Sigmoid: r = 1.f / (1.f + expf(-v)); break;
-      case UnOp::Erf: r = erff(v); break;
-      case UnOp::Exp: r = expf(v); break;
-      case UnOp::Log: r = logf(v); break;
-    }
-    y[i] = r;
-  }
-}
-
-template <GradOp kOp>
-__global__ void unary_grad_k(const float* dy, const float* x, float* dx, int64_t n) {
-  constexpr float k2OverSqrtPi = 1.12837916709551257390f;
-  GRID_STRIDE(i, n) {
-    const float d = dy[i], v = x[i];
-    float r = 0.f;
-    switch (kOp) {
-      case GradOp::Relu: r = v > 0.f ? d : 0.f; break;
-      case GradOp::Tanh: r = d * (1.f - v * v); break;
-      case GradOp::Sigmoid: r = d * v * (1.f - v); break;
-      case GradOp::Erf: r = d * k2OverSqrtPi * expf(-v * v); break;
-    }
-    dx[i] = r;
-  }
-}
+// ---- elementwise (the rest: elementwise.cu) ------------------------------
 
 __global__ void cast_i64_f32_k(const int64_t* x, float* y, int64_t n) { GRID_STRIDE(i, n) y[i] = float(x[i]); }
 
@@ -714,46 +616,6 @@ __global__ void adamw_k(float* p, const float* g, float* m, float* v, const int6
 __global__ void increment_k(int64_t* s) { *s += 1; }
 
 }  // namespace
-
-cudaError_t binary(cudaStream_t st, BinOp op, const float* a, const float* b, float* y, int64_t n, bool b_scalar,
-                   const Strided* g) {
-  switch (op) {
-    case BinOp::Add: return binary_t<BinOp::Add>(st, a, b, y, n, b_scalar, g);
-    case BinOp::Sub: return binary_t<BinOp::Sub>(st, a, b, y, n, b_scalar, g);
-    case BinOp::Mul: return binary_t<BinOp::Mul>(st, a, b, y, n, b_scalar, g);
-    case BinOp::Div: return binary_t<BinOp::Div>(st, a, b, y, n, b_scalar, g);
-    case BinOp::Pow: return binary_t<BinOp::Pow>(st, a, b, y, n, b_scalar, g);
-  }
-  return cudaErrorInvalidValue;
-}
-
-cudaError_t unary(cudaStream_t st, UnOp op, const float* x, float* y, int64_t n) {
-  if (n == 0) return cudaSuccess;
-  const int b = blocks_for(n);
-  switch (op) {
-    case UnOp::Neg: unary_k<UnOp::Neg><<<b, kThreads, 0, st>>>(x, y, n); break;
-    case UnOp::Sqrt: unary_k<UnOp::Sqrt><<<b, kThreads, 0, st>>>(x, y, n); break;
-    case UnOp::Relu: unary_k<UnOp::Relu><<<b, kThreads, 0, st>>>(x, y, n); break;
-    case UnOp::Tanh: unary_k<UnOp::Tanh><<<b, kThreads, 0, st>>>(x, y, n); break;
-    case UnOp::Sigmoid: unary_k<UnOp::Sigmoid><<<b, kThreads, 0, st>>>(x, y, n); break;
-    case UnOp::Erf: unary_k<UnOp::Erf><<<b, kThreads, 0, st>>>(x, y, n); break;
-    case UnOp::Exp: unary_k<UnOp::Exp><<<b, kThreads, 0, st>>>(x, y, n); break;
-    case UnOp::Log: unary_k<UnOp::Log><<<b, kThreads, 0, st>>>(x, y, n); break;
-  }
-  return cudaGetLastError();
-}
-
-cudaError_t unary_grad(cudaStream_t st, GradOp op, const float* dy, const float* x, float* dx, int64_t n) {
-  if (n == 0) return cudaSuccess;
-  const int b = blocks_for(n);
-  switch (op) {
-    case GradOp::Relu: unary_grad_k<GradOp::Relu><<<b, kThreads, 0, st>>>(dy, x, dx, n); break;
-    case GradOp::Tanh: unary_grad_k<GradOp::Tanh><<<b, kThreads, 0, st>>>(dy, x, dx, n); break;
-    case GradOp::Sigmoid: unary_grad_k<GradOp::Sigmoid><<<b, kThreads, 0, st>>>(dy, x, dx, n); break;
-    case GradOp::Erf: unary_grad_k<GradOp::Erf><<<b, kThreads, 0, st>>>(dy, x, dx, n); break;
-  }
-  return cudaGetLastError();
-}
 
 cudaError_t cast_i64_f32(cudaStream_t st, const int64_t* x, float* y, int64_t n) {
   if (n == 0) return cudaSuccess;

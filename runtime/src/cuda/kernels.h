@@ -25,15 +25,17 @@ struct Strided {
   int64_t s[3][kRank] = {};
 };
 
-enum class BinOp { Add, Sub, Mul, Div, Pow };
-enum class UnOp { Neg, Sqrt, Relu, Tanh, Sigmoid, Erf, Exp, Log };
-enum class GradOp { Relu, Tanh, Sigmoid, Erf };
-
-// y = a op b; g == nullptr: same shape (or b_scalar: b is one element).
-cudaError_t binary(cudaStream_t st, BinOp op, const float* a, const float* b, float* y, int64_t n, bool b_scalar,
+// The elementwise ops of zero/elementwise_ops.h, instantiated for every
+// listed op in cuda/elementwise.cu. y = Op(a, b); g == nullptr: same shape
+// (or b_scalar: b is one element).
+template <class Op>
+cudaError_t binary(cudaStream_t st, const float* a, const float* b, float* y, int64_t n, bool b_scalar,
                    const Strided* g);
-cudaError_t unary(cudaStream_t st, UnOp op, const float* x, float* y, int64_t n);
-cudaError_t unary_grad(cudaStream_t st, GradOp op, const float* dy, const float* x, float* dx, int64_t n);
+template <class Op>
+cudaError_t unary(cudaStream_t st, const float* x, float* y, int64_t n);
+// dx = Op::derivative(dy, saved).
+template <class Op>
+cudaError_t derivative(cudaStream_t st, const float* dy, const float* saved, float* dx, int64_t n);
 cudaError_t cast_i64_f32(cudaStream_t st, const int64_t* x, float* y, int64_t n);
 cudaError_t cast_f32_i64(cudaStream_t st, const float* x, int64_t* y, int64_t n);
 cudaError_t fill_f32(cudaStream_t st, float* y, float v, int64_t n);

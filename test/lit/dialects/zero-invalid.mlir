@@ -99,3 +99,20 @@ func.func @loss_grad_weights(%s: tensor<f32>, %x: tensor<2x5xf32>, %y: tensor<2x
   %0 = zero.softmax_cross_entropy_loss_grad %s, %x, %y, %w {reduction = "mean"} : (tensor<f32>, tensor<2x5xf32>, tensor<2xi64>, tensor<2xf32>) -> tensor<2x5xf32>
   return %0 : tensor<2x5xf32>
 }
+
+// -----
+
+func.func @elementwise_grad_of_unknown_op(%dy: tensor<3xf32>, %x: tensor<3xf32>) -> tensor<3xf32> {
+  // expected-error @+1 {{'zero.elementwise_grad' op 'Gelu' is not an elementwise op with a derivative kernel}}
+  %0 = zero.elementwise_grad "Gelu" %dy, %x : tensor<3xf32>
+  return %0 : tensor<3xf32>
+}
+
+// -----
+
+func.func @elementwise_grad_of_composite_gradient(%dy: tensor<3xf32>, %x: tensor<3xf32>) -> tensor<3xf32> {
+  // Exp's gradient is composed of forward ops; it has no derivative kernel.
+  // expected-error @+1 {{'zero.elementwise_grad' op 'Exp' is not an elementwise op with a derivative kernel}}
+  %0 = zero.elementwise_grad "Exp" %dy, %x : tensor<3xf32>
+  return %0 : tensor<3xf32>
+}

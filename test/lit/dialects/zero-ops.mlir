@@ -6,8 +6,8 @@ module attributes {zero.stage = 1 : i64, zero.world_size = 3 : i64} {
   ml_program.global private mutable @w(dense<1.0> : tensor<2x5xf32>) : tensor<2x5xf32>
   // CHECK-LABEL: func.func @ops(
   func.func @ops(%dy: tensor<2x5xf32>, %x: tensor<2x5xf32>, %y: tensor<2xi64>, %s: tensor<f32>, %dy5: tensor<5xf32>) {
-    // CHECK: zero.relu_grad %{{.*}}, %{{.*}} : tensor<2x5xf32>
-    %0 = zero.relu_grad %dy, %x : tensor<2x5xf32>
+    // CHECK: zero.elementwise_grad "Relu" %{{.*}}, %{{.*}} : tensor<2x5xf32>
+    %0 = zero.elementwise_grad "Relu" %dy, %x : tensor<2x5xf32>
     // CHECK: zero.softmax_grad %{{.*}}, %{{.*}} {axis = 1 : i64} : tensor<2x5xf32>
     %1 = zero.softmax_grad %0, %x {axis = 1 : i64} : tensor<2x5xf32>
     // CHECK: zero.softmax_cross_entropy_loss_grad %{{.*}}, %{{.*}}, %{{.*}} {ignore_index = 0 : i64, reduction = "mean"} : (tensor<f32>, tensor<2x5xf32>, tensor<2xi64>) -> tensor<2x5xf32>

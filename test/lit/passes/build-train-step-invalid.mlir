@@ -85,8 +85,8 @@ module {
   ml_program.global private mutable @w(dense<1.0> : tensor<2xf32>) : tensor<2xf32>
   func.func @main(%x: tensor<2xf32>) -> tensor<f32> {
     %w = ml_program.global_load @w : tensor<2xf32>
-    // expected-error @+1 {{'zero.relu_grad' op has no gradient rule}}
-    %0 = zero.relu_grad %x, %w : tensor<2xf32>
+    // expected-error @+1 {{'zero.elementwise_grad' op has no gradient rule}}
+    %0 = zero.elementwise_grad "Relu" %x, %w : tensor<2xf32>
     %1 = onnx.ReduceSum %0 {axes = array<i64>, keepdims = false} : tensor<2xf32> -> tensor<f32>
     return %1 : tensor<f32>
   }

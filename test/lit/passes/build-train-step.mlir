@@ -4,7 +4,7 @@
 // RUN: zero-opt %s -split-input-file --zero-build-train-step="optimizer=adam" | FileCheck %s --check-prefix=ADAM
 
 // A two-layer MLP: Gemm gradients are Gemms with transposed operands, Relu's
-// is zero.relu_grad of the saved input, the bias gradient is unbroadcast
+// is zero.elementwise_grad "Relu" of the saved input, the bias gradient is unbroadcast
 // (ReduceSum + Reshape), and parameters the backward pass reads are read
 // again there. Updates come in reverse order of first use.
 
@@ -23,7 +23,7 @@
 // CHECK:         %[[W2B:.*]] = ml_program.global_load @w2 : tensor<5x3xf32>
 // CHECK:         %[[DR:.*]] = onnx.Gemm %[[DLOGITS]], %[[W2B]] {beta = 0.000000e+00 : f32} : (tensor<2x5xf32>, tensor<5x3xf32>) -> tensor<2x3xf32>
 // CHECK:         %[[DW2:.*]] = onnx.Gemm %[[DLOGITS]], %[[R]] {beta = 0.000000e+00 : f32, transA = true} : (tensor<2x5xf32>, tensor<2x3xf32>) -> tensor<5x3xf32>
-// CHECK:         %[[DH:.*]] = zero.relu_grad %[[DR]], %[[HB]] : tensor<2x3xf32>
+// CHECK:         %[[DH:.*]] = zero.elementwise_grad "Relu" %[[DR]], %[[HB]] : tensor<2x3xf32>
 // CHECK:         %[[SUM:.*]] = onnx.ReduceSum %[[DH]] {axes = array<i64: 0>} : tensor<2x3xf32> -> tensor<1x3xf32>
 // CHECK-NEXT:    %[[DB:.*]] = onnx.Reshape %[[SUM]] : tensor<1x3xf32> -> tensor<3xf32>
 // CHECK:         %[[DW1:.*]] = onnx.Gemm %[[DH]], %[[X]] {beta = 0.000000e+00 : f32, transA = true} : (tensor<2x3xf32>, tensor<2x4xf32>) -> tensor<3x4xf32>

@@ -1,0 +1,68 @@
+// CPU loops of the elementwise ops (zero/elementwise_ops.h). They stay
+// correct when the output aliases an input exactly, which the compiler uses
+// for in-place elementwise ops.
+#include "cpu/elementwise.h"
+
+#include "cpu/broadcast.h"
+#include "kernel_checks.h"
+#include "zero/elementwise_ops.h"
+
+namespace zero {
+namespace {
+
+using plan::Opcode;
+
+template <class Op>
+Status binary(const KernelCall& call) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+  int64_t sa[kMaxRank], sb[kMaxRank];
+  ZERO_RETURN_IF_ERROR(binary_geometry(call, sa, sb));
+  const float *pa = a.f32(), *pb = b.f32();
+  float* py = y.f32();
+  if (a.numel == y.numel && b.numel == y.numel) {
+    for (int64_t i = 0; i < y.numel; ++i) py[i] = Op::forward(pa[i], pb[i]);
+  } else if (a.numel == y.numel && b.numel == 1) {
+    const float s = pb[0];
+    for (int64_t i = 0; i < y.numel; ++i) py[i] = Op::forward(pa[i], s);
+  } else {
+    for_each_broadcast(y, sa, sb, [&](int64_t o, int64_t i, int64_t j) { py[o] = Op::forward(pa[i], pb[j]); });
+  }
+  return Status();
+}
+
+template <class Op>
+Status unary(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(check_unary(call));
+  const float* px = x.f32();
+  float* py = y.f32();
+  for (int64_t i = 0; i < x.numel; ++i) py[i] = Op::forward(px[i]);
+  return Status();
+}
+
+// (dy, saved) -> dx, all the same shape.
+template <class Op>
+Status derivative(const KernelCall& call) {
+  const Tensor &dy = call.in[0], &saved = call.in[1], &dx = call.out[0];
+  ZERO_RETURN_IF_ERROR(check_unary_grad(call));
+  const float *pdy = dy.f32(), *ps = saved.f32();
+  float* pdx = dx.f32();
+  for (int64_t i = 0; i < dy.numel; ++i) pdx[i] = Op::derivative(pdy[i], ps[i]);
+  return Status();
+}
+
+}  // namespace
+
+void add_cpu_elementwise_kernels(TableBackend& backend) {
+#define ZERO_BINARY(op) backend.set(Opcode::op, binary<elementwise::op>);
+#define ZERO_UNARY(op) backend.set(Opcode::op, unary<elementwise::op>);
+#define ZERO_DERIVATIVE(op) ZERO_UNARY(op) backend.set(Opcode::op##Grad, derivative<elementwise::op>);
+  ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY)
+  ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY)
+  ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE)
+#undef ZERO_BINARY
+#undef ZERO_UNARY
+#undef ZERO_DERIVATIVE
+}
+
+}  // namespace zero

@@ -1,0 +1,77 @@
+// CUDA kernels of the elementwise ops (zero/elementwise_ops.h): the same
+// functors as the CPU loops, so with -fmad=false the results match bit for
+// bit. Outputs may alias inputs exactly (each thread reads, then writes, its
+// own element).
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cuda/kernels.h"
+#include "cuda/launch.cuh"
+#include "zero/elementwise_ops.h"
+
+namespace zero::cuda {
+namespace {
+
+template <class Op>
+__global__ void binary_same(const float* a, const float* b, float* y, int64_t n, bool b_scalar) {
+  GRID_STRIDE(i, n) y[i] = Op::forward(a[i], b_scalar ? b[0] : b[i]);
+}
+
+template <class Op>
+__global__ void binary_broadcast(const float* a, const float* b, float* y, int64_t n, Strided g) {
+  GRID_STRIDE(i, n) y[i] = Op::forward(a[offset_of(g, 0, i)], b[offset_of(g, 1, i)]);
+}
+
+template <class Op>
+__global__ void unary_k(const float* x, float* y, int64_t n) {
+  GRID_STRIDE(i, n) y[i] = Op::forward(x[i]);
+}
+
+template <class Op>
+__global__ void derivative_k(const float* dy, const float* saved, float* dx, int64_t n) {
+  GRID_STRIDE(i, n) dx[i] = Op::derivative(dy[i], saved[i]);
+}
+
+}  // namespace
+
+template <class Op>
+cudaError_t binary(cudaStream_t st, const float* a, const float* b, float* y, int64_t n, bool b_scalar,
+                   const Strided* g) {
+  if (n == 0) return cudaSuccess;
+  if (g)
+    binary_broadcast<Op><<<blocks_for(n), kThreads, 0, st>>>(a, b, y, n, *g);
+  else
+    binary_same<Op><<<blocks_for(n), kThreads, 0, st>>>(a, b, y, n, b_scalar);
+  return cudaGetLastError();
+}
+
+template <class Op>
+cudaError_t unary(cudaStream_t st, const float* x, float* y, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  unary_k<Op><<<blocks_for(n), kThreads, 0, st>>>(x, y, n);
+  return cudaGetLastError();
+}
+
+template <class Op>
+cudaError_t derivative(cudaStream_t st, const float* dy, const float* saved, float* dx, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  derivative_k<Op><<<blocks_for(n), kThreads, 0, st>>>(dy, saved, dx, n);
+  return cudaGetLastError();
+}
+
+#define ZERO_BINARY(op)                                                                                         \
+  template cudaError_t binary<elementwise::op>(cudaStream_t, const float*, const float*, float*, int64_t, bool, \
+                                               const Strided*);
+#define ZERO_UNARY(op) template cudaError_t unary<elementwise::op>(cudaStream_t, const float*, float*, int64_t);
+#define ZERO_DERIVATIVE(op) \
+  ZERO_UNARY(op)            \
+  template cudaError_t derivative<elementwise::op>(cudaStream_t, const float*, const float*, float*, int64_t);
+ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY)
+ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY)
+ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE)
+#undef ZERO_BINARY
+#undef ZERO_UNARY
+#undef ZERO_DERIVATIVE
+
+}  // namespace zero::cuda

@@ -1,0 +1,64 @@
+// The elementwise op list (zero/elementwise_ops.h) against itself and the
+// tables it drives: every derivative kernel is the derivative of its forward
+// function (central differences, reading the forward input or result as the
+// op declares), and every listed op has its plan descriptor and CPU kernels.
+// New ops are covered by being listed.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "backend.h"
+#include "zero/elementwise_ops.h"
+#include "zero/plan_ops.h"
+
+namespace zero {
+namespace {
+
+template <class Op>
+void expect_derivative_of_forward(const char* name) {
+  for (double x = -2.5; x <= 2.5; x += 0.05) {
+    if (std::fabs(x) < 0.1) continue;  // kinks (Relu, Abs) and poles (Reciprocal) at 0
+    const double h = 1e-3;
+    const double slope = (double(Op::forward(float(x + h))) - double(Op::forward(float(x - h)))) / (2 * h);
+    const float saved = Op::kSaved == elementwise::Saved::Input ? float(x) : Op::forward(float(x));
+    const double dy = 0.75;
+    const double got = Op::derivative(float(dy), saved);
+    EXPECT_NEAR(got, dy * slope, 2e-3 * std::fabs(dy * slope) + 2e-4) << name << " at x = " << x;
+  }
+}
+
+TEST(Elementwise, DerivativeKernelsDifferentiateTheirForwardFunctions) {
+#define ZERO_CHECK(op) expect_derivative_of_forward<elementwise::op>(#op);
+  ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_CHECK)
+#undef ZERO_CHECK
+}
+
+TEST(Elementwise, EveryOpHasDescriptorsAndCpuKernels) {
+  for (const plan_ops::ElementwiseOp& op : plan_ops::kElementwiseOps) {
+    EXPECT_STREQ(plan::EnumNameOpcode(op.opcode), op.name);
+    const plan_ops::OpDescriptor* d = plan_ops::find_op(op.opcode);
+    ASSERT_NE(d, nullptr) << op.name;
+    EXPECT_EQ(d->min_in, op.arity) << op.name;
+    EXPECT_NE(cpu_backend().kernel(op.opcode), nullptr) << op.name;
+    if (!op.has_derivative) continue;
+    EXPECT_EQ(std::string(plan::EnumNameOpcode(op.derivative)), std::string(op.name) + "Grad");
+    ASSERT_NE(plan_ops::find_op(op.derivative), nullptr) << op.name;
+    EXPECT_EQ(plan_ops::find_op(op.derivative)->min_in, 2) << op.name;
+    EXPECT_NE(cpu_backend().kernel(op.derivative), nullptr) << op.name;
+  }
+}
+
+// Every opcode a plan may hold is either a collective (the executor sends it
+// to the communicator) or a CPU kernel.
+TEST(Backends, CpuImplementsEveryComputeOpcode) {
+  for (plan::Opcode op : plan::EnumValuesOpcode()) {
+    if (!plan_ops::find_op(op)) continue;
+    const bool collective = op == plan::Opcode::AllReduce || op == plan::Opcode::ReduceScatter ||
+                            op == plan::Opcode::AllGather || op == plan::Opcode::Wait;
+    EXPECT_EQ(cpu_backend().kernel(op) != nullptr, !collective) << plan::EnumNameOpcode(op);
+  }
+}
+
+}  // namespace
+}  // namespace zero

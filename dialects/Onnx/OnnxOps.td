@@ -57,6 +57,9 @@ def Onnx_SigmoidOp : Onnx_UnaryOp<"Sigmoid">;
 def Onnx_ErfOp : Onnx_UnaryOp<"Erf">;
 def Onnx_ExpOp : Onnx_UnaryOp<"Exp">;
 def Onnx_LogOp : Onnx_UnaryOp<"Log">;
+def Onnx_ReciprocalOp : Onnx_UnaryOp<"Reciprocal">;
+def Onnx_AbsOp : Onnx_UnaryOp<"Abs">;
+def Onnx_SoftplusOp : Onnx_UnaryOp<"Softplus">;
 def Onnx_IdentityOp : Onnx_UnaryOp<"Identity">;
 
 def Onnx_ConstantOp : Onnx_Op<"Constant", [ConstantLike, AllTypesMatch<["value", "result"]>]> {

@@ -140,7 +140,9 @@ case("Pow constant exponent 3 (negative base)", {"A": randn(3, 4)},
 # --- unary ops -----------------------------------------------------------------
 UNARY = {"Sqrt": (torch.sqrt, positive), "Neg": (torch.neg, randn), "Relu": (torch.relu, lambda *s: randn(*s, lo=0.05)),
          "Tanh": (torch.tanh, randn), "Sigmoid": (torch.sigmoid, randn), "Erf": (torch.erf, randn),
-         "Exp": (torch.exp, randn), "Log": (torch.log, positive), "Identity": (lambda x: x, randn)}
+         "Exp": (torch.exp, randn), "Log": (torch.log, positive), "Identity": (lambda x: x, randn),
+         "Reciprocal": (torch.reciprocal, lambda *s: randn(*s, lo=0.2)), "Abs": (torch.abs, lambda *s: randn(*s, lo=0.05)),
+         "Softplus": (torch.nn.functional.softplus, lambda *s: 4 * randn(*s))}
 for op, (fn, gen) in UNARY.items():
     case(f"{op} [3,4]", {"X": gen(3, 4)}, lambda t, fn=fn: fn(t["X"]), [node(op, ["X"])])
     case(f"{op} [2,3,4]", {"X": gen(2, 3, 4)}, lambda t, fn=fn: fn(t["X"]), [node(op, ["X"])])

@@ -87,11 +87,29 @@ struct Erf {
   }
 };
 
+struct Reciprocal {
+  static constexpr Saved kSaved = Saved::Result;
+  ZERO_HOST_DEVICE static float forward(float x) { return 1.f / x; }
+  ZERO_HOST_DEVICE static float derivative(float dy, float y) { return -dy * y * y; }
+};
+struct Abs {
+  static constexpr Saved kSaved = Saved::Input;
+  ZERO_HOST_DEVICE static float forward(float x) { return fabsf(x); }
+  // sign(x), 0 at 0 (PyTorch's subgradient).
+  ZERO_HOST_DEVICE static float derivative(float dy, float x) { return x > 0.f ? dy : x < 0.f ? -dy : 0.f; }
+};
+struct Softplus {
+  static constexpr Saved kSaved = Saved::Input;
+  // ln(1 + e^x) without overflow for large x.
+  ZERO_HOST_DEVICE static float forward(float x) { return x > 0.f ? x + log1pf(expf(-x)) : log1pf(expf(x)); }
+  ZERO_HOST_DEVICE static float derivative(float dy, float x) { return dy / (1.f + expf(-x)); }
+};
+
 // X(Name) for every op of a kind; the order is irrelevant (tables are keyed
 // by opcode).
 #define ZERO_ELEMENTWISE_BINARY_OPS(X) X(Add) X(Sub) X(Mul) X(Div) X(Pow)
 #define ZERO_ELEMENTWISE_UNARY_OPS(X) X(Neg) X(Sqrt) X(Exp) X(Log)
-#define ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(X) X(Relu) X(Tanh) X(Sigmoid) X(Erf)
+#define ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(X) X(Relu) X(Tanh) X(Sigmoid) X(Erf) X(Reciprocal) X(Abs) X(Softplus)
 
 }  // namespace zero::elementwise
 

@@ -492,7 +492,11 @@ LogicalResult GradientBuilder::differentiate(Operation *op) {
         Value input = other->getOperand(0);
         Value forward =
             info->saved == elementwise::Saved::Input ? saved(input) : other->getResult(0);
-        give(input, ElementwiseGradOp::create(b, loc, info->name, grad(), forward));
+        auto derivative = ElementwiseGradOp::create(b, loc, info->name, grad(), forward,
+                                                    /*alpha=*/nullptr, /*beta=*/nullptr);
+        for (const auto &attribute : llvm::ArrayRef(info->attributes, info->num_attributes))
+          derivative->setAttr(attribute.name, other->getAttr(attribute.name));
+        give(input, derivative);
         return success();
       });
 }

@@ -354,11 +354,19 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
   };
 
   // The elementwise ops and their derivative kernels (zero/elementwise_ops.h).
-  if (auto g = dyn_cast<ElementwiseGradOp>(op))
-    return simple(plan::EnumNameOpcode(plan_ops::find_elementwise(g.getOp())->derivative));
+  auto elementwise = [&](const plan_ops::ElementwiseOp &info, plan::Opcode opcode) {
+    SmallVector<NamedAttribute> attrs;
+    for (const auto &attribute : llvm::ArrayRef(info.attributes, info.num_attributes))
+      attrs.push_back(attr(attribute.name, op->getAttr(attribute.name)));
+    return simple(plan::EnumNameOpcode(opcode), attrs);
+  };
+  if (auto g = dyn_cast<ElementwiseGradOp>(op)) {
+    const plan_ops::ElementwiseOp &info = *plan_ops::find_elementwise(g.getOp());
+    return elementwise(info, info.derivative);
+  }
   if (isa<ox::OnnxDialect>(op->getDialect()))
     if (const auto *info = plan_ops::find_elementwise(op->getName().stripDialect()))
-      return simple(info->name);
+      return elementwise(*info, info->opcode);
 
   if (StringRef opcode = gradOpcode(op); !opcode.empty()) {
     if (auto g = dyn_cast<SoftmaxGradOp>(op))

@@ -62,6 +62,19 @@ def Onnx_AbsOp : Onnx_UnaryOp<"Abs">;
 def Onnx_SoftplusOp : Onnx_UnaryOp<"Softplus">;
 def Onnx_IdentityOp : Onnx_UnaryOp<"Identity">;
 
+// An elementwise op with ONNX float attributes (zero/elementwise_ops.h lists
+// them and their defaults; the importer fills the defaults in).
+class Onnx_UnaryOpWithAttributes<string mnemonic, dag attributes>
+    : Onnx_Op<mnemonic, [SameOperandsAndResultType]> {
+  let arguments = !con((ins Onnx_Tensor:$input), attributes);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Onnx_HardSigmoidOp : Onnx_UnaryOpWithAttributes<"HardSigmoid", (ins F32Attr:$alpha, F32Attr:$beta)>;
+def Onnx_EluOp : Onnx_UnaryOpWithAttributes<"Elu", (ins F32Attr:$alpha)>;
+def Onnx_LeakyReluOp : Onnx_UnaryOpWithAttributes<"LeakyRelu", (ins F32Attr:$alpha)>;
+
 def Onnx_ConstantOp : Onnx_Op<"Constant", [ConstantLike, AllTypesMatch<["value", "result"]>]> {
   let arguments = (ins ElementsAttr:$value);
   let results = (outs Onnx_Tensor:$result);

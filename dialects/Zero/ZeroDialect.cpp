@@ -83,6 +83,14 @@ LogicalResult ElementwiseGradOp::verify() {
   const zero::plan_ops::ElementwiseOp *info = zero::plan_ops::find_elementwise(getOp());
   if (!info || !info->has_derivative)
     return emitOpError() << "'" << getOp() << "' is not an elementwise op with a derivative kernel";
+  // Exactly the forward op's attributes.
+  size_t given = (getAlphaAttr() ? 1 : 0) + (getBetaAttr() ? 1 : 0);
+  for (const auto &attribute : llvm::ArrayRef(info->attributes, info->num_attributes))
+    if (!(*this)->hasAttr(attribute.name))
+      return emitOpError() << "of '" << getOp() << "' needs attribute '" << attribute.name << "'";
+  if (given != info->num_attributes)
+    return emitOpError() << "of '" << getOp() << "' takes " << info->num_attributes
+                         << " attribute(s), got " << given;
   return success();
 }
 

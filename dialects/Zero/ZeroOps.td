@@ -38,9 +38,11 @@ def Zero_ElementwiseGradOp : Zero_Op<"elementwise_grad", [Pure, SameOperandsAndR
   let description = [{
     `op` names a unary op with a derivative kernel in
     runtime/include/zero/elementwise_ops.h, which defines its formula and
-    whether `saved` is the forward input or the forward result.
+    whether `saved` is the forward input or the forward result. An op with
+    attributes carries the forward op's (`alpha`, `beta`).
   }];
-  let arguments = (ins StrAttr:$op, Zero_FloatTensor:$dy, Zero_FloatTensor:$saved);
+  let arguments = (ins StrAttr:$op, Zero_FloatTensor:$dy, Zero_FloatTensor:$saved,
+                       OptionalAttr<F32Attr>:$alpha, OptionalAttr<F32Attr>:$beta);
   let results = (outs Zero_FloatTensor:$dx);
   let assemblyFormat = "$op $dy `,` $saved attr-dict `:` type($dx)";
   let hasVerifier = 1;

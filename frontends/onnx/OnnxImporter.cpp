@@ -3,6 +3,7 @@
 #include "frontends/onnx/OnnxImporter.h"
 #include "frontends/onnx/OnnxModelLoader.h"
 #include "frontends/onnx/SupportedOps.h"
+#include "zero/plan_ops.h"
 
 #include "dialects/Onnx/OnnxDialect.h"
 #include "dialects/ShapeUtils.h"
@@ -645,6 +646,14 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node) {
     OperationState state(loc, ("onnx." + op).c_str());
     state.addOperands(inputs);
     state.addTypes(resultType);
+    // An elementwise op's float attributes, defaults filled in.
+    if (const plan_ops::ElementwiseOp *elementwise = plan_ops::find_elementwise(op))
+      for (const auto &attribute : llvm::ArrayRef(elementwise->attributes, elementwise->num_attributes)) {
+        auto value = floatAttr(node, attribute.name, attribute.default_value);
+        if (failed(value))
+          return failure();
+        state.addAttribute(attribute.name, builder.getF32FloatAttr(*value));
+      }
     out = builder.create(state)->getResult(0);
   } else if (op == "Identity") {
     out = inputs[0]; // no computation

@@ -3,6 +3,7 @@
 #include "frontends/onnx/OnnxModelLoader.h"
 #include "frontends/onnx/SupportedOps.h"
 
+#include <onnx/defs/function.h>
 #include <onnx/defs/parser.h>
 #include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
@@ -13,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace zero::frontend {
@@ -154,9 +156,13 @@ std::string tensorProblem(const ::onnx::TensorProto &tensor) {
   return "";
 }
 
+bool hasFunctionBody(const ::onnx::OpSchema &schema) {
+  return schema.HasFunction() || schema.HasContextDependentFunction();
+}
+
 /// Checks a node against the operator table and the operator's ONNX schema
 /// at the model's opset; returns the problem, empty if none.
-std::string checkNode(const ::onnx::NodeProto &node, int64_t opset) {
+std::string checkNode(const ::onnx::NodeProto &node, int64_t opset, bool allowFunctions) {
   const std::string &op = node.op_type();
   for (const std::string *name : {&op, &node.name(), &node.domain()})
     if (hasControl(*name))
@@ -169,13 +175,18 @@ std::string checkNode(const ::onnx::NodeProto &node, int64_t opset) {
       return "output name '" + value + "' holds control characters";
   bool defaultDomain = node.domain().empty() || node.domain() == "ai.onnx";
   const SupportedOp *supported = defaultDomain ? findSupportedOp(op) : nullptr;
-  if (!supported)
-    return "unsupported operator '" + op + "'" +
-           (defaultDomain ? "" : " of domain '" + node.domain() + "'");
   // The ONNX schema of the operator at this opset (its arity and which
   // attributes exist); zero's table says which of those it implements.
   const ::onnx::OpSchema *schema =
-      ::onnx::OpSchemaRegistry::Schema(op, static_cast<int>(opset), ::onnx::ONNX_DOMAIN);
+      defaultDomain
+          ? ::onnx::OpSchemaRegistry::Schema(op, static_cast<int>(opset), ::onnx::ONNX_DOMAIN)
+          : nullptr;
+  // An operator zero does not implement may still be a function of ones it
+  // does (expandFunctions); its body is checked once expanded.
+  bool function = !supported && allowFunctions && schema && hasFunctionBody(*schema);
+  if (!supported && !function)
+    return "unsupported operator '" + op + "'" +
+           (defaultDomain ? "" : " of domain '" + node.domain() + "'");
   if (!schema)
     return "unsupported operator '" + op + "': ONNX opset " + std::to_string(opset) +
            " does not define it";
@@ -209,15 +220,18 @@ std::string checkNode(const ::onnx::NodeProto &node, int64_t opset) {
     const std::string &name = attribute.name();
     if (!seen.insert(name).second)
       return "attribute '" + name + "' is given twice";
-    const OpAttribute *known = supported->findAttribute(name);
-    if (!known)
+    const OpAttribute *known = supported ? supported->findAttribute(name) : nullptr;
+    if (supported && !known)
       return "attribute '" + name + "' of " + op + " is not supported";
-    if (!schema->attributes().count(name))
+    auto defined = schema->attributes().find(name);
+    if (defined == schema->attributes().end())
       return "attribute '" + name + "' of " + op + " is not defined in ONNX opset " +
              std::to_string(opset);
-    if (attribute.type() != known->type)
-      return attributeTypeError(node, attribute, known->type);
-    auto tooSmall = [&](int64_t v) { return v < known->minimum; };
+    // A function's attributes: any its schema defines, typed as it says.
+    auto expected = known ? known->type : defined->second.type;
+    if (attribute.type() != expected)
+      return attributeTypeError(node, attribute, expected);
+    auto tooSmall = [&](int64_t v) { return known && v < known->minimum; };
     if ((attribute.type() == ::onnx::AttributeProto::INT && tooSmall(attribute.i())) ||
         std::any_of(attribute.ints().begin(), attribute.ints().end(), tooSmall))
       return "attribute '" + name + "' of " + op + " must be at least " +
@@ -260,7 +274,9 @@ std::string attributeTypeError(const ::onnx::NodeProto &node,
          typeName(expected) + ", got " + typeName(attribute.type());
 }
 
-bool checkOnnxModel(const ::onnx::ModelProto &model, std::string &error) {
+namespace {
+
+bool checkModel(const ::onnx::ModelProto &model, bool allowFunctions, std::string &error) {
   int64_t opset = onnxOpset(model);
   if (opset < kMinOpset || opset > kMaxOpset) {
     error = "ONNX opset " + std::to_string(opset) + " is not supported (supported: " +
@@ -312,7 +328,7 @@ bool checkOnnxModel(const ::onnx::ModelProto &model, std::string &error) {
     defined.insert(init.name());
   }
   for (const auto &node : graph.node()) {
-    std::string problem = checkNode(node, opset);
+    std::string problem = checkNode(node, opset, allowFunctions);
     // Nodes come in topological order: a node reads only graph inputs,
     // initializers and outputs of nodes before it.
     for (int i = 0; problem.empty() && i < node.input_size(); ++i)
@@ -336,7 +352,87 @@ bool checkOnnxModel(const ::onnx::ModelProto &model, std::string &error) {
   return true;
 }
 
-namespace {
+/// The types ONNX shape inference gave the graph's values.
+std::unordered_map<std::string, ::onnx::TypeProto> valueTypes(const ::onnx::GraphProto &graph) {
+  std::unordered_map<std::string, ::onnx::TypeProto> types;
+  for (const auto *infos : {&graph.input(), &graph.value_info(), &graph.output()})
+    for (const auto &info : *infos)
+      types[info.name()] = info.type();
+  for (const auto &init : graph.initializer()) {
+    auto *tensor = types[init.name()].mutable_tensor_type();
+    tensor->set_elem_type(init.data_type());
+    for (int64_t dim : init.dims())
+      tensor->mutable_shape()->add_dim()->set_dim_value(dim);
+  }
+  return types;
+}
+
+/// Replaces each node whose operator zero does not implement by the body of
+/// its ONNX function (checkNode let only such nodes through), repeatedly, as
+/// a body may use other functions: such operators need no code of their own.
+/// Context-dependent bodies are built from the types inference gave the
+/// node's inputs. Expanded names are prefixed by the node's first output,
+/// which is unique, so plans stay deterministic.
+bool expandFunctions(::onnx::ModelProto &model, bool &expandedAny, std::string &error) {
+  int64_t opset = onnxOpset(model);
+  ::onnx::GraphProto &graph = *model.mutable_graph();
+  for (int depth = 0;; ++depth) {
+    std::unordered_map<std::string, ::onnx::TypeProto> types = valueTypes(graph);
+    ::onnx::GraphProto expanded;
+    bool changed = false;
+    for (const auto &node : graph.node()) {
+      const ::onnx::OpSchema *schema = ::onnx::OpSchemaRegistry::Schema(
+          node.op_type(), static_cast<int>(opset), ::onnx::ONNX_DOMAIN);
+      // Supported operators, and what a body holds that is neither supported
+      // nor a function (the check after expansion names it).
+      if (findSupportedOp(node.op_type()) || !schema || !hasFunctionBody(*schema)) {
+        *expanded.add_node() = node;
+        continue;
+      }
+      // The node with its schema's defaults for the attributes it leaves out,
+      // which the body may refer to.
+      ::onnx::NodeProto complete = node;
+      for (const auto &[name, attribute] : schema->attributes()) {
+        bool given = std::any_of(node.attribute().begin(), node.attribute().end(),
+                                 [&](const auto &a) { return a.name() == name; });
+        if (!given && attribute.default_value.type() != ::onnx::AttributeProto::UNDEFINED)
+          *complete.add_attribute() = attribute.default_value;
+      }
+      ::onnx::FunctionProto body;
+      if (schema->HasFunction()) {
+        body = *schema->GetFunction();
+      } else {
+        std::vector<::onnx::TypeProto> inputTypes;
+        for (const auto &input : node.input())
+          inputTypes.push_back(types.count(input) ? types[input] : ::onnx::TypeProto());
+        if (!schema->BuildContextDependentFunction(
+                ::onnx::FunctionBodyBuildContextImpl(complete, inputTypes), body)) {
+          error = describeNode(node, opset) + ": its ONNX function body could not be built";
+          return false;
+        }
+      }
+      for (const auto &inner : body.node()) {
+        const ::onnx::OpSchema *innerSchema = ::onnx::OpSchemaRegistry::Schema(
+            inner.op_type(), static_cast<int>(opset), ::onnx::ONNX_DOMAIN);
+        if (!findSupportedOp(inner.op_type()) && !(innerSchema && hasFunctionBody(*innerSchema))) {
+          error = describeNode(node, opset) + ": unsupported operator '" + inner.op_type() +
+                  "' in its ONNX function body";
+          return false;
+        }
+      }
+      ::onnx::FunctionExpandHelper(complete, body, expanded, node.output(0) + "/");
+      changed = true;
+    }
+    if (!changed)
+      return true;
+    expandedAny = true;
+    if (depth == 16) {
+      error = "ONNX function bodies nest more than 16 deep";
+      return false;
+    }
+    graph.mutable_node()->Swap(expanded.mutable_node());
+  }
+}
 
 bool parseAndCheck(const std::string &bytes, bool text, ::onnx::ModelProto &model,
                    std::string &error) {
@@ -362,13 +458,25 @@ bool parseAndCheck(const std::string &bytes, bool text, ::onnx::ModelProto &mode
     }
     // ONNX shape inference is not robust against what zero rejects anyway
     // (it crashes on a Scan without a body): check first.
-    if (!checkOnnxModel(model, error))
+    if (!checkModel(model, /*allowFunctions=*/true, error))
       return false;
     stage = "shape inference";
     ::onnx::ShapeInferenceOptions options(/*check_type=*/false, /*strict_mode=*/0,
                                           /*data_prop=*/true);
     GuardedSchemaRegistry schemas;
     ::onnx::shape_inference::InferShapes(model, &schemas, options);
+    // Operators zero implements through their ONNX function bodies; the
+    // expanded nodes are checked as any others, then typed.
+    bool expanded = false;
+    stage = "function expansion";
+    if (!expandFunctions(model, expanded, error))
+      return false;
+    if (expanded) {
+      if (!checkModel(model, /*allowFunctions=*/false, error))
+        return false;
+      stage = "shape inference";
+      ::onnx::shape_inference::InferShapes(model, &schemas, options);
+    }
   } catch (const std::exception &e) {
     error = std::string("ONNX ") + stage + " failed: " + oneLine(e.what());
     return false;
@@ -380,6 +488,10 @@ bool parseAndCheck(const std::string &bytes, bool text, ::onnx::ModelProto &mode
 }
 
 } // namespace
+
+bool checkOnnxModel(const ::onnx::ModelProto &model, std::string &error) {
+  return checkModel(model, /*allowFunctions=*/false, error);
+}
 
 bool parseOnnxModel(const std::string &bytes, bool text, ::onnx::ModelProto &model,
                     std::string &error) {

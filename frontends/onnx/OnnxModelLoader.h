@@ -18,10 +18,12 @@ namespace zero::frontend {
 
 /// Parses a model from memory: a binary ModelProto, or ONNX's text syntax
 /// with `text`. Then checks that the graph is well formed and uses only
-/// supported operators and attributes (checkOnnxModel), and only then runs
-/// ONNX shape inference with data propagation so shape subgraphs resolve to
-/// static types. Never throws; on failure returns false and sets `error` to
-/// one line.
+/// supported operators and attributes (checkOnnxModel, which also admits
+/// operators with an ONNX function body), and only then runs ONNX shape
+/// inference with data propagation so shape subgraphs resolve to static
+/// types. Nodes of operators zero implements through their function bodies
+/// are then replaced by their bodies, which are checked and typed in turn.
+/// Never throws; on failure returns false and sets `error` to one line.
 bool parseOnnxModel(const std::string &bytes, bool text, ::onnx::ModelProto &model,
                     std::string &error);
 

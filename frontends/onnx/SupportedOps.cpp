@@ -80,7 +80,12 @@ const std::vector<SupportedOp> &table() {
     for (const plan_ops::ElementwiseOp &op : plan_ops::kElementwiseOps)
       if (std::none_of(ops.begin(), ops.end(),
                        [&](const SupportedOp &s) { return s.name == op.name; }))
-        ops.push_back({op.name, OpKind::Direct, {}});
+        ops.push_back({op.name, OpKind::Direct, [&] {
+                         std::vector<OpAttribute> attributes;
+                         for (size_t i = 0; i < op.num_attributes; ++i)
+                           attributes.push_back({op.attributes[i].name, kFloat});
+                         return attributes;
+                       }()});
     return ops;
   }();
   return ops;

@@ -25,8 +25,8 @@ constexpr int64_t kMaxOpset = 17;
 
 /// How the importer handles an operator.
 enum class OpKind {
-  /// Imports as the dialect's op of the same name: same operands, no
-  /// attributes.
+  /// Imports as the dialect's op of the same name: same operands; the
+  /// elementwise ops' float attributes (zero/elementwise_ops.h).
   Direct,
   /// Imported by its own code.
   Custom,

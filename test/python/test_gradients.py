@@ -146,6 +146,26 @@ UNARY = {"Sqrt": (torch.sqrt, positive), "Neg": (torch.neg, randn), "Relu": (tor
 for op, (fn, gen) in UNARY.items():
     case(f"{op} [3,4]", {"X": gen(3, 4)}, lambda t, fn=fn: fn(t["X"]), [node(op, ["X"])])
     case(f"{op} [2,3,4]", {"X": gen(2, 3, 4)}, lambda t, fn=fn: fn(t["X"]), [node(op, ["X"])])
+# Elementwise ops with attributes: ONNX's defaults, then given values.
+case("HardSigmoid defaults [3,4]", {"X": 3 * randn(3, 4)},
+     lambda t: torch.clamp(0.2 * t["X"] + 0.5, 0, 1), [node("HardSigmoid", ["X"])])
+case("HardSigmoid alpha 0.3 beta 0.4", {"X": 3 * randn(3, 4)},
+     lambda t: torch.clamp(0.3 * t["X"] + 0.4, 0, 1), [node("HardSigmoid", ["X"], alpha=0.3, beta=0.4)])
+case("Elu defaults [3,4]", {"X": randn(3, 4, lo=0.05)}, lambda t: F.elu(t["X"]), [node("Elu", ["X"])])
+case("Elu alpha 0.5", {"X": randn(3, 4, lo=0.05)}, lambda t: F.elu(t["X"], 0.5), [node("Elu", ["X"], alpha=0.5)])
+case("LeakyRelu defaults [3,4]", {"X": randn(3, 4, lo=0.05)}, lambda t: F.leaky_relu(t["X"]),
+     [node("LeakyRelu", ["X"])])
+case("LeakyRelu alpha 0.2 [2,3,4]", {"X": randn(2, 3, 4, lo=0.05)}, lambda t: F.leaky_relu(t["X"], 0.2),
+     [node("LeakyRelu", ["X"], alpha=0.2)])
+# Ops zero implements through their ONNX function bodies, with no code of
+# their own: HardSwish (HardSigmoid, Mul) and Celu (context-dependent: Div,
+# Elu, Mul).
+case("HardSwish (function body) [3,4]", {"X": 4 * randn(3, 4)}, lambda t: F.hardswish(t["X"]),
+     [node("HardSwish", ["X"])])
+case("Celu (function body) alpha 2", {"X": randn(3, 4, lo=0.05)}, lambda t: F.celu(t["X"], 2.0),
+     [node("Celu", ["X"], alpha=2.0)])
+case("Celu (function body) default alpha", {"X": randn(3, 4, lo=0.05)}, lambda t: F.celu(t["X"]),
+     [node("Celu", ["X"])])
 case("Dropout ratio 0", {"X": randn(3, 4)}, lambda t: t["X"],
      [oh.make_node("Constant", [], ["ratio"], value=nh.from_array(np.array(0.0, np.float32), "ratio")),
       node("Dropout", ["X", "ratio"])])

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iterator>
 #include <string>
 
 #include "backend.h"
@@ -15,22 +16,46 @@
 namespace zero {
 namespace {
 
-template <class Op>
-void expect_derivative_of_forward(const char* name) {
+// f and df: the forward function and its derivative kernel, (dy, saved) -> dx.
+template <class F, class DF>
+void expect_derivative_of_forward(const char* name, elementwise::Saved saved_tensor, F f, DF df) {
   for (double x = -2.5; x <= 2.5; x += 0.05) {
-    if (std::fabs(x) < 0.1) continue;  // kinks (Relu, Abs) and poles (Reciprocal) at 0
+    // Kinks (Relu, Abs, LeakyRelu, Elu at 0; HardSigmoid's at -2.5 and 2.5 by
+    // default) and poles (Reciprocal) are skipped.
+    if (std::fabs(x) < 0.1 || std::fabs(std::fabs(x) - 2.5) < 0.1) continue;
     const double h = 1e-3;
-    const double slope = (double(Op::forward(float(x + h))) - double(Op::forward(float(x - h)))) / (2 * h);
-    const float saved = Op::kSaved == elementwise::Saved::Input ? float(x) : Op::forward(float(x));
+    const double slope = (double(f(float(x + h))) - double(f(float(x - h)))) / (2 * h);
+    const float saved = saved_tensor == elementwise::Saved::Input ? float(x) : f(float(x));
     const double dy = 0.75;
-    const double got = Op::derivative(float(dy), saved);
+    const double got = df(float(dy), saved);
     EXPECT_NEAR(got, dy * slope, 2e-3 * std::fabs(dy * slope) + 2e-4) << name << " at x = " << x;
   }
 }
 
+// An op's attributes at their ONNX defaults.
+template <class Op>
+elementwise::Params default_params() {
+  elementwise::Params p{0.f, 0.f};
+  p.alpha = Op::kAttributes[0].default_value;
+  if (std::size(Op::kAttributes) > 1) p.beta = Op::kAttributes[std::size(Op::kAttributes) - 1].default_value;
+  return p;
+}
+
 TEST(Elementwise, DerivativeKernelsDifferentiateTheirForwardFunctions) {
-#define ZERO_CHECK(op) expect_derivative_of_forward<elementwise::op>(#op);
+#define ZERO_CHECK(op)                                                                   \
+  expect_derivative_of_forward(                                                          \
+      #op, elementwise::op::kSaved, [](float x) { return elementwise::op::forward(x); }, \
+      [](float dy, float s) { return elementwise::op::derivative(dy, s); });
   ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_CHECK)
+#undef ZERO_CHECK
+#define ZERO_CHECK(op)                                                                         \
+  {                                                                                            \
+    const elementwise::Params p = default_params<elementwise::op>();                           \
+    expect_derivative_of_forward(                                                              \
+        #op, elementwise::op::kSaved, [&](float x) { return elementwise::op::forward(x, p); }, \
+        [&](float dy, float s) { return elementwise::op::derivative(dy, s, p); });             \
+  }
+  ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_CHECK)
 #undef ZERO_CHECK
 }
 

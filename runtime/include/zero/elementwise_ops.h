@@ -105,11 +105,48 @@ struct Softplus {
   ZERO_HOST_DEVICE static float derivative(float dy, float x) { return dy / (1.f + expf(-x)); }
 };
 
+// ---- unary with attributes and a derivative kernel ------------------------
+// ONNX's float attributes, in the plan's ElementwiseAttrs (alpha, beta); each
+// op lists the ones it reads with their ONNX defaults.
+
+struct Params {
+  float alpha, beta;
+};
+struct Attribute {
+  const char* name;
+  float default_value;
+};
+
+struct HardSigmoid {
+  static constexpr Saved kSaved = Saved::Input;
+  static constexpr Attribute kAttributes[] = {{"alpha", 0.2f}, {"beta", 0.5f}};
+  ZERO_HOST_DEVICE static float forward(float x, Params p) { return fmaxf(0.f, fminf(1.f, p.alpha * x + p.beta)); }
+  ZERO_HOST_DEVICE static float derivative(float dy, float x, Params p) {
+    const float t = p.alpha * x + p.beta;
+    return t > 0.f && t < 1.f ? dy * p.alpha : 0.f;
+  }
+};
+struct Elu {
+  static constexpr Saved kSaved = Saved::Input;
+  static constexpr Attribute kAttributes[] = {{"alpha", 1.f}};
+  ZERO_HOST_DEVICE static float forward(float x, Params p) { return x > 0.f ? x : p.alpha * expm1f(x); }
+  ZERO_HOST_DEVICE static float derivative(float dy, float x, Params p) {
+    return x > 0.f ? dy : dy * p.alpha * expf(x);
+  }
+};
+struct LeakyRelu {
+  static constexpr Saved kSaved = Saved::Input;
+  static constexpr Attribute kAttributes[] = {{"alpha", 0.01f}};
+  ZERO_HOST_DEVICE static float forward(float x, Params p) { return x < 0.f ? p.alpha * x : x; }
+  ZERO_HOST_DEVICE static float derivative(float dy, float x, Params p) { return x > 0.f ? dy : dy * p.alpha; }
+};
+
 // X(Name) for every op of a kind; the order is irrelevant (tables are keyed
-// by opcode).
+// by opcode). Ops with attributes also have derivative kernels.
 #define ZERO_ELEMENTWISE_BINARY_OPS(X) X(Add) X(Sub) X(Mul) X(Div) X(Pow)
 #define ZERO_ELEMENTWISE_UNARY_OPS(X) X(Neg) X(Sqrt) X(Exp) X(Log)
 #define ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(X) X(Relu) X(Tanh) X(Sigmoid) X(Erf) X(Reciprocal) X(Abs) X(Softplus)
+#define ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(X) X(HardSigmoid) X(Elu) X(LeakyRelu)
 
 }  // namespace zero::elementwise
 

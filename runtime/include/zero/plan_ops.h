@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string_view>
 
 #include "zero/elementwise_ops.h"
@@ -106,6 +107,8 @@ inline constexpr AttrField kPool[] = {
     {"pads", K::I64s, plan::PoolAttrs::VT_PADS},
     {"count_include_pad", K::Bool, plan::PoolAttrs::VT_COUNT_INCLUDE_PAD, P::Default},
     {"ceil_mode", K::Bool, plan::PoolAttrs::VT_CEIL_MODE, P::Default}};
+inline constexpr AttrField kElementwise[] = {{"alpha", K::F32, plan::ElementwiseAttrs::VT_ALPHA},
+                                             {"beta", K::F32, plan::ElementwiseAttrs::VT_BETA}};
 inline constexpr AttrField kBatchNorm[] = {{"epsilon", K::F32, plan::BatchNormAttrs::VT_EPSILON},
                                            {"momentum", K::F32, plan::BatchNormAttrs::VT_MOMENTUM}};
 
@@ -122,7 +125,7 @@ inline constexpr AttrTable kAttrTables[] = {
     table(Attrs::CollectiveAttrs, kCollective), table(Attrs::SliceAttrs, kSlice),
     table(Attrs::LayerNormAttrs, kLayerNorm), table(Attrs::ConvAttrs, kConv),
     table(Attrs::PoolAttrs, kPool),         table(Attrs::BatchNormAttrs, kBatchNorm),
-    table(Attrs::WaitAttrs, kWait),
+    table(Attrs::WaitAttrs, kWait),         table(Attrs::ElementwiseAttrs, kElementwise),
 };
 
 // Operand roles are documented with each opcode in schema/plan.fbs.
@@ -133,6 +136,14 @@ inline constexpr OpDescriptor kOps[] = {
     ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY_ROW)
     ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY_ROW)
     ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE_ROWS)
+    // beta unused by an op with one attribute
+#define ZERO_UNUSED_BETA(op) uint8_t(std::size(elementwise::op::kAttributes) == 1 ? 0b10 : 0)
+#define ZERO_ATTRIBUTE_ROWS(op) \
+    {Opcode::op, 1, 1, 1, 1, Attrs::ElementwiseAttrs, ZERO_UNUSED_BETA(op)}, \
+    {Opcode::op##Grad, 2, 2, 1, 1, Attrs::ElementwiseAttrs, ZERO_UNUSED_BETA(op)},
+    ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTE_ROWS)
+#undef ZERO_UNUSED_BETA
+#undef ZERO_ATTRIBUTE_ROWS
 #undef ZERO_BINARY_ROW
 #undef ZERO_UNARY_ROW
 #undef ZERO_DERIVATIVE_ROWS
@@ -196,6 +207,9 @@ struct ElementwiseOp {
   bool has_derivative;      // a derivative kernel, opcode <name>Grad
   plan::Opcode derivative;  // (dy, saved) -> dx
   elementwise::Saved saved;
+  // ONNX attributes with their defaults (plan ElementwiseAttrs), or none.
+  const elementwise::Attribute* attributes = nullptr;
+  size_t num_attributes = 0;
 };
 
 // clang-format off
@@ -206,6 +220,10 @@ inline constexpr ElementwiseOp kElementwiseOps[] = {
     ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY_OP)
     ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY_OP)
     ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE_OP)
+#define ZERO_ATTRIBUTE_OP(op) {#op, plan::Opcode::op, 1, true, plan::Opcode::op##Grad, elementwise::op::kSaved, \
+                               elementwise::op::kAttributes, std::size(elementwise::op::kAttributes)},
+    ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTE_OP)
+#undef ZERO_ATTRIBUTE_OP
 };
 #undef ZERO_BINARY_OP
 #undef ZERO_UNARY_OP

@@ -51,6 +51,34 @@ Status derivative(const KernelCall& call) {
   return Status();
 }
 
+// The loader has checked that the instruction carries its ElementwiseAttrs.
+elementwise::Params params_of(const KernelCall& call) {
+  const plan::ElementwiseAttrs* attrs = call.inst->attrs_as_ElementwiseAttrs();
+  return {attrs->alpha(), attrs->beta()};
+}
+
+template <class Op>
+Status parameterized_unary(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(check_unary(call));
+  const elementwise::Params p = params_of(call);
+  const float* px = x.f32();
+  float* py = y.f32();
+  for (int64_t i = 0; i < x.numel; ++i) py[i] = Op::forward(px[i], p);
+  return Status();
+}
+
+template <class Op>
+Status parameterized_derivative(const KernelCall& call) {
+  const Tensor &dy = call.in[0], &saved = call.in[1], &dx = call.out[0];
+  ZERO_RETURN_IF_ERROR(check_unary_grad(call));
+  const elementwise::Params p = params_of(call);
+  const float *pdy = dy.f32(), *ps = saved.f32();
+  float* pdx = dx.f32();
+  for (int64_t i = 0; i < dy.numel; ++i) pdx[i] = Op::derivative(pdy[i], ps[i], p);
+  return Status();
+}
+
 }  // namespace
 
 void add_cpu_elementwise_kernels(TableBackend& backend) {
@@ -60,6 +88,11 @@ void add_cpu_elementwise_kernels(TableBackend& backend) {
   ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY)
   ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY)
   ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE)
+#define ZERO_ATTRIBUTES(op)                                      \
+  backend.set(Opcode::op, parameterized_unary<elementwise::op>); \
+  backend.set(Opcode::op##Grad, parameterized_derivative<elementwise::op>);
+  ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTES)
+#undef ZERO_ATTRIBUTES
 #undef ZERO_BINARY
 #undef ZERO_UNARY
 #undef ZERO_DERIVATIVE

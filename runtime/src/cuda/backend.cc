@@ -113,6 +113,28 @@ Status derivative(const KernelCall& call) {
   return launched(call, cuda::derivative<Op>(g_dev->stream, dy.f32(), saved.f32(), dx.f32(), dy.numel));
 }
 
+elementwise::Params params_of(const KernelCall& call) {
+  const plan::ElementwiseAttrs* attrs = call.inst->attrs_as_ElementwiseAttrs();  // checked at load
+  return {attrs->alpha(), attrs->beta()};
+}
+
+template <class Op, bool kRun>
+Status parameterized_unary(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(check_unary(call));
+  if (!kRun) return Status();
+  return launched(call, cuda::parameterized_unary<Op>(g_dev->stream, x.f32(), y.f32(), x.numel, params_of(call)));
+}
+
+template <class Op, bool kRun>
+Status parameterized_derivative(const KernelCall& call) {
+  const Tensor &dy = call.in[0], &saved = call.in[1], &dx = call.out[0];
+  ZERO_RETURN_IF_ERROR(check_unary_grad(call));
+  if (!kRun) return Status();
+  return launched(call, cuda::parameterized_derivative<Op>(g_dev->stream, dy.f32(), saved.f32(), dx.f32(),
+                                                           dy.numel, params_of(call)));
+}
+
 template <bool kRun>
 Status copy(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
@@ -727,6 +749,11 @@ class CudaBackend final : public TableBackend {
     ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY)
     ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY)
     ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE)
+#define ZERO_ATTRIBUTES(op)                                   \
+  ZERO_SET_T(op, parameterized_unary, elementwise::op); \
+  ZERO_SET_T(op##Grad, parameterized_derivative, elementwise::op);
+    ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTES)
+#undef ZERO_ATTRIBUTES
 #undef ZERO_BINARY
 #undef ZERO_UNARY
 #undef ZERO_DERIVATIVE

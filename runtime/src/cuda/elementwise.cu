@@ -33,6 +33,17 @@ __global__ void derivative_k(const float* dy, const float* saved, float* dx, int
   GRID_STRIDE(i, n) dx[i] = Op::derivative(dy[i], saved[i]);
 }
 
+template <class Op>
+__global__ void parameterized_unary_k(const float* x, float* y, int64_t n, elementwise::Params p) {
+  GRID_STRIDE(i, n) y[i] = Op::forward(x[i], p);
+}
+
+template <class Op>
+__global__ void parameterized_derivative_k(const float* dy, const float* saved, float* dx, int64_t n,
+                                           elementwise::Params p) {
+  GRID_STRIDE(i, n) dx[i] = Op::derivative(dy[i], saved[i], p);
+}
+
 }  // namespace
 
 template <class Op>
@@ -60,6 +71,21 @@ cudaError_t derivative(cudaStream_t st, const float* dy, const float* saved, flo
   return cudaGetLastError();
 }
 
+template <class Op>
+cudaError_t parameterized_unary(cudaStream_t st, const float* x, float* y, int64_t n, elementwise::Params p) {
+  if (n == 0) return cudaSuccess;
+  parameterized_unary_k<Op><<<blocks_for(n), kThreads, 0, st>>>(x, y, n, p);
+  return cudaGetLastError();
+}
+
+template <class Op>
+cudaError_t parameterized_derivative(cudaStream_t st, const float* dy, const float* saved, float* dx, int64_t n,
+                                     elementwise::Params p) {
+  if (n == 0) return cudaSuccess;
+  parameterized_derivative_k<Op><<<blocks_for(n), kThreads, 0, st>>>(dy, saved, dx, n, p);
+  return cudaGetLastError();
+}
+
 #define ZERO_BINARY(op)                                                                                         \
   template cudaError_t binary<elementwise::op>(cudaStream_t, const float*, const float*, float*, int64_t, bool, \
                                                const Strided*);
@@ -70,6 +96,13 @@ cudaError_t derivative(cudaStream_t st, const float* dy, const float* saved, flo
 ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY)
 ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY)
 ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE)
+#define ZERO_ATTRIBUTES(op)                                                                                        \
+  template cudaError_t parameterized_unary<elementwise::op>(cudaStream_t, const float*, float*, int64_t,           \
+                                                            elementwise::Params);                                  \
+  template cudaError_t parameterized_derivative<elementwise::op>(cudaStream_t, const float*, const float*, float*, \
+                                                                 int64_t, elementwise::Params);
+ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTES)
+#undef ZERO_ATTRIBUTES
 #undef ZERO_BINARY
 #undef ZERO_UNARY
 #undef ZERO_DERIVATIVE

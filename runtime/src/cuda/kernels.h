@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "zero/elementwise_ops.h"
+
 namespace zero::cuda {
 
 constexpr int kRank = 8;
@@ -36,6 +38,12 @@ cudaError_t unary(cudaStream_t st, const float* x, float* y, int64_t n);
 // dx = Op::derivative(dy, saved).
 template <class Op>
 cudaError_t derivative(cudaStream_t st, const float* dy, const float* saved, float* dx, int64_t n);
+// The ops with attributes.
+template <class Op>
+cudaError_t parameterized_unary(cudaStream_t st, const float* x, float* y, int64_t n, elementwise::Params p);
+template <class Op>
+cudaError_t parameterized_derivative(cudaStream_t st, const float* dy, const float* saved, float* dx, int64_t n,
+                                     elementwise::Params p);
 cudaError_t cast_i64_f32(cudaStream_t st, const int64_t* x, float* y, int64_t n);
 cudaError_t cast_f32_i64(cudaStream_t st, const float* x, int64_t* y, int64_t n);
 cudaError_t fill_f32(cudaStream_t st, float* y, float v, int64_t n);
@@ -104,12 +112,10 @@ struct ConvArgs {
 };
 // col [C/group * kh * kw, nc * oh * ow] of images [n0, n0 + nc), group gi
 // (the CPU's im2col layout, 0 in the padding).
-cudaError_t im2col(cudaStream_t st, const ConvArgs& a, const float* x, int64_t n0, int64_t nc, int64_t gi,
-                   float* col);
+cudaError_t im2col(cudaStream_t st, const ConvArgs& a, const float* x, int64_t n0, int64_t nc, int64_t gi, float* col);
 // Its adjoint as a gather: overwrites dx's channels of group gi for images
 // [n0, n0 + nc) with the sums of the columns that read them (no atomics).
-cudaError_t col2im(cudaStream_t st, const ConvArgs& a, const float* col, int64_t n0, int64_t nc, int64_t gi,
-                   float* dx);
+cudaError_t col2im(cudaStream_t st, const ConvArgs& a, const float* col, int64_t n0, int64_t nc, int64_t gi, float* dx);
 // y [n, m, plane] += b[m].
 cudaError_t conv_bias(cudaStream_t st, float* y, const float* b, int64_t n, int64_t m, int64_t plane);
 

@@ -171,3 +171,22 @@ plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 
   // expected-error @+1 {{'plan.instr' op Wait completes an asynchronous collective: its slot must be positive}}
   plan.instr "Wait" [@a, @a] -> [] {attrs = {slot = 0 : i64}}
 }
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op HardSigmoid needs attribute 'beta' (an f32)}}
+  plan.instr "HardSigmoid" [@a] -> [@a] {attrs = {alpha = 0.2 : f32}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // Elu has one attribute; ElementwiseAttrs' beta means nothing to it.
+  // expected-error @+1 {{'plan.instr' op attribute 'beta' is not an attribute of Elu}}
+  plan.instr "Elu" [@a] -> [@a] {attrs = {alpha = 1.0 : f32, beta = 0.5 : f32}}
+}

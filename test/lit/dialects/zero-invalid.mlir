@@ -116,3 +116,19 @@ func.func @elementwise_grad_of_composite_gradient(%dy: tensor<3xf32>, %x: tensor
   %0 = zero.elementwise_grad "Exp" %dy, %x : tensor<3xf32>
   return %0 : tensor<3xf32>
 }
+
+// -----
+
+func.func @elementwise_grad_without_attribute(%dy: tensor<3xf32>, %x: tensor<3xf32>) -> tensor<3xf32> {
+  // expected-error @+1 {{'zero.elementwise_grad' op of 'Elu' needs attribute 'alpha'}}
+  %0 = zero.elementwise_grad "Elu" %dy, %x : tensor<3xf32>
+  return %0 : tensor<3xf32>
+}
+
+// -----
+
+func.func @elementwise_grad_extra_attribute(%dy: tensor<3xf32>, %x: tensor<3xf32>) -> tensor<3xf32> {
+  // expected-error @+1 {{'zero.elementwise_grad' op of 'Elu' takes 1 attribute(s), got 2}}
+  %0 = zero.elementwise_grad "Elu" %dy, %x {alpha = 1.0 : f32, beta = 0.5 : f32} : tensor<3xf32>
+  return %0 : tensor<3xf32>
+}

@@ -31,10 +31,19 @@ namespace {
 
 RankedTensorType rankedType(Value v) { return cast<RankedTensorType>(v.getType()); }
 
-LogicalResult verifyBroadcast(Operation *op, Value lhs, Value rhs, Value result) {
+} // namespace
+
+/// Operands of one element type broadcast (numpy) to the result's shape; the
+/// result has the operands' element type, or `resultElement` if given
+/// (comparisons: "i64"). Called by the generated verifiers (OnnxOps.td).
+static LogicalResult verifyBroadcast(Operation *op, Value lhs, Value rhs, Value result,
+                                     StringRef resultElement) {
   auto l = rankedType(lhs), r = rankedType(rhs), out = rankedType(result);
-  if (l.getElementType() != r.getElementType() || l.getElementType() != out.getElementType())
+  if (resultElement.empty() &&
+      (l.getElementType() != r.getElementType() || l.getElementType() != out.getElementType()))
     return op->emitOpError("operand and result element types must match");
+  if (l.getElementType() != r.getElementType())
+    return op->emitOpError("operand element types must match");
   auto shape = zero::broadcastShapes(l.getShape(), r.getShape());
   if (!shape)
     return op->emitOpError("operand shapes ") << l << " and " << r << " do not broadcast";
@@ -42,17 +51,6 @@ LogicalResult verifyBroadcast(Operation *op, Value lhs, Value rhs, Value result)
     return op->emitOpError("result type ") << out << " is not the broadcast shape of the operands";
   return success();
 }
-
-} // namespace
-
-#define ZERO_BINARY_VERIFIER(OP)                                                              \
-  LogicalResult OP::verify() { return verifyBroadcast(*this, getLhs(), getRhs(), getResult()); }
-ZERO_BINARY_VERIFIER(AddOp)
-ZERO_BINARY_VERIFIER(SubOp)
-ZERO_BINARY_VERIFIER(MulOp)
-ZERO_BINARY_VERIFIER(DivOp)
-ZERO_BINARY_VERIFIER(PowOp)
-#undef ZERO_BINARY_VERIFIER
 
 OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
 

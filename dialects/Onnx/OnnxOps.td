@@ -28,20 +28,39 @@ def Onnx_Tensor : RankedTensorOf<[F32, I64]>;
 def Onnx_FloatTensor : RankedTensorOf<[F32]>;
 
 // Elementwise ops with numpy (multidirectional) broadcasting.
-class Onnx_BinaryOp<string mnemonic> : Onnx_Op<mnemonic> {
+// Elementwise with numpy broadcasting; `resultElement` "": the operands'
+// element type, else that type (comparisons give I64, ONNX's BOOL).
+class Onnx_BroadcastOp<string mnemonic, Type result, string resultElement>
+    : Onnx_Op<mnemonic> {
   let arguments = (ins Onnx_Tensor:$lhs, Onnx_Tensor:$rhs);
-  let results = (outs Onnx_Tensor:$result);
+  let results = (outs result:$result);
   let assemblyFormat = [{
     $lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::mlir::LogicalResult $cppClass::verify() {
+      return verifyBroadcast(*this, getLhs(), getRhs(), getResult(), "}] # resultElement # [{");
+    }
+  }];
 }
+class Onnx_BinaryOp<string mnemonic> : Onnx_BroadcastOp<mnemonic, Onnx_Tensor, "">;
+class Onnx_ComparisonOp<string mnemonic>
+    : Onnx_BroadcastOp<mnemonic, RankedTensorOf<[I64]>, "i64">;
 
 def Onnx_AddOp : Onnx_BinaryOp<"Add">;
 def Onnx_SubOp : Onnx_BinaryOp<"Sub">;
 def Onnx_MulOp : Onnx_BinaryOp<"Mul">;
 def Onnx_DivOp : Onnx_BinaryOp<"Div">;
 def Onnx_PowOp : Onnx_BinaryOp<"Pow">;
+
+def Onnx_EqualOp : Onnx_ComparisonOp<"Equal">;
+def Onnx_GreaterOp : Onnx_ComparisonOp<"Greater">;
+def Onnx_LessOp : Onnx_ComparisonOp<"Less">;
+// Logical ops on BOOL, carried as I64 0/1.
+def Onnx_AndOp : Onnx_BinaryOp<"And">;
+def Onnx_OrOp : Onnx_BinaryOp<"Or">;
+def Onnx_XorOp : Onnx_BinaryOp<"Xor">;
 
 class Onnx_UnaryOp<string mnemonic> : Onnx_Op<mnemonic, [SameOperandsAndResultType]> {
   let arguments = (ins Onnx_Tensor:$input);
@@ -60,6 +79,7 @@ def Onnx_LogOp : Onnx_UnaryOp<"Log">;
 def Onnx_ReciprocalOp : Onnx_UnaryOp<"Reciprocal">;
 def Onnx_AbsOp : Onnx_UnaryOp<"Abs">;
 def Onnx_SoftplusOp : Onnx_UnaryOp<"Softplus">;
+def Onnx_NotOp : Onnx_UnaryOp<"Not">;
 def Onnx_IdentityOp : Onnx_UnaryOp<"Identity">;
 
 // An elementwise op with ONNX float attributes (zero/elementwise_ops.h lists

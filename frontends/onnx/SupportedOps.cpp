@@ -72,7 +72,6 @@ const std::vector<SupportedOp> &table() {
         {"Constant", OpKind::Custom, {{"value", kTensor}}},
         {"Shape", OpKind::FoldOnly, {{"start", kInt}, {"end", kInt}}},
         {"ConstantOfShape", OpKind::FoldOnly, {{"value", kTensor}}},
-        {"Equal", OpKind::FoldOnly, {}},
         {"Range", OpKind::FoldOnly, {}},
     };
     // The elementwise ops (zero/elementwise_ops.h) import one to one, except

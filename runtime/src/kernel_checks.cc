@@ -106,6 +106,23 @@ Status binary_geometry(const KernelCall& call, int64_t* sa, int64_t* sb) {
   return Status();
 }
 
+Status predicate_geometry(const KernelCall& call, bool logical, int64_t* sa, int64_t* sb) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+  if (logical && (a.dtype != DType::I64 || b.dtype != DType::I64)) return fail(call, "a and b must be I64");
+  if (a.dtype != b.dtype) return fail(call, "a and b must have one dtype");
+  if (y.dtype != DType::I64) return fail(call, "output must be I64");
+  if (!broadcast_strides(a, y, sa) || !broadcast_strides(b, y, sb))
+    return fail(call, "cannot broadcast " + tensor_shape_string(a) + " and " + tensor_shape_string(b) + " to " +
+                          tensor_shape_string(y));
+  return Status();
+}
+
+Status check_logical_unary(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  if (x.dtype != DType::I64 || y.dtype != DType::I64) return fail(call, "x and output must be I64");
+  return expect_same_numel(call, x, y, "input and output");
+}
+
 Status check_unary(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));

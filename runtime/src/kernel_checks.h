@@ -41,8 +41,13 @@ inline int64_t axis_attr(const KernelCall& call) { return axis_attr_or(call, -1)
 
 // (a, b) -> y, F32, a and b broadcast to y; their strides into sa and sb.
 Status binary_geometry(const KernelCall& call, int64_t* sa, int64_t* sb);
+// (a, b) -> y I64, broadcast as binary_geometry: a and b both F32 or both
+// I64 (comparisons), or both I64 (logical).
+Status predicate_geometry(const KernelCall& call, bool logical, int64_t* sa, int64_t* sb);
 // x -> y, F32, same element count.
 Status check_unary(const KernelCall& call);
+// x -> y, I64, same element count (Not).
+Status check_logical_unary(const KernelCall& call);
 // (dy, x or y) -> dx, F32, all the same element count.
 Status check_unary_grad(const KernelCall& call);
 // x -> y, any dtype, the same for both, same element count.

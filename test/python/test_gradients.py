@@ -166,6 +166,29 @@ case("Celu (function body) alpha 2", {"X": randn(3, 4, lo=0.05)}, lambda t: F.ce
      [node("Celu", ["X"], alpha=2.0)])
 case("Celu (function body) default alpha", {"X": randn(3, 4, lo=0.05)}, lambda t: F.celu(t["X"]),
      [node("Celu", ["X"])])
+# Comparisons and logical ops select through Where (no gradient of their
+# own); GreaterOrEqual and LessOrEqual come in through their function bodies
+# (Greater or Less, Equal, Or).
+case("Where(GreaterOrEqual(X, 0), X, 0.1 X)", {"X": randn(3, 4, lo=0.05)},
+     lambda t: torch.where(t["X"] >= 0, t["X"], 0.1 * t["X"]),
+     [oh.make_node("Constant", [], ["zero"], value=nh.from_array(np.array(0.0, np.float32), "zero")),
+      oh.make_node("Constant", [], ["tenth"], value=nh.from_array(np.array(0.1, np.float32), "tenth")),
+      node("GreaterOrEqual", ["X", "zero"], "ge"), node("Mul", ["X", "tenth"], "small"),
+      node("Where", ["ge", "X", "small"])])
+case("Where(And(Greater(X, A), Not(LessOrEqual(X, B))), X, B) [3,4] [4]", {"X": randn(3, 4), "A": randn(4), "B": randn(4)},
+     lambda t: torch.where((t["X"] > t["A"]) & ~(t["X"] <= t["B"]), t["X"], t["B"]),
+     [node("Greater", ["X", "A"], "gt"), node("LessOrEqual", ["X", "B"], "le"), node("Not", ["le"], "nle"),
+      node("And", ["gt", "nle"], "both"), node("Where", ["both", "X", "B"])])
+case("Where(Or(Less(X, -0.5), Xor(Equal(L, 0), Equal(L, 2))), X, 3 X) int labels",
+     {"X": randn(3, 4)}, lambda t: torch.where((t["X"] < -0.5) | ((t["L"] == 0) ^ (t["L"] == 2)), t["X"], 3 * t["X"]),
+     [oh.make_node("Constant", [], ["m"], value=nh.from_array(np.array(-0.5, np.float32), "m")),
+      oh.make_node("Constant", [], ["three"], value=nh.from_array(np.array(3.0, np.float32), "three")),
+      oh.make_node("Constant", [], ["i0"], value=nh.from_array(np.array(0, np.int64), "i0")),
+      oh.make_node("Constant", [], ["i2"], value=nh.from_array(np.array(2, np.int64), "i2")),
+      node("Less", ["X", "m"], "lt"), node("Equal", ["L", "i0"], "e0"), node("Equal", ["L", "i2"], "e2"),
+      node("Xor", ["e0", "e2"], "x"), node("Or", ["lt", "x"], "sel"), node("Mul", ["X", "three"], "big"),
+      node("Where", ["sel", "X", "big"])],
+     inputs={"L": rng.integers(0, 3, (3, 4)).astype(np.int64)})
 case("Dropout ratio 0", {"X": randn(3, 4)}, lambda t: t["X"],
      [oh.make_node("Constant", [], ["ratio"], value=nh.from_array(np.array(0.0, np.float32), "ratio")),
       node("Dropout", ["X", "ratio"])])

@@ -144,6 +144,18 @@ TEST_F(Cuda, Unary) {
   }
 }
 
+TEST_F(Cuda, ComparisonsAndLogical) {
+  for (Opcode op : {Opcode::Equal, Opcode::Greater, Opcode::Less}) {
+    Buf a = rnd({4, 5}, 1), b = rnd({5}, 2);
+    a.f[3] = b.f[3];  // some equal elements
+    compare(op, {a, b}, {izeros({4, 5})});
+    compare(op, {ints({2, 3, 4}, 3, -2, 2), ints({3, 1}, 4, -2, 2)}, {izeros({2, 3, 4})});
+  }
+  for (Opcode op : {Opcode::And, Opcode::Or, Opcode::Xor})
+    compare(op, {ints({3, 4}, 5, 0, 2), ints({4}, 6, 0, 2)}, {izeros({3, 4})});
+  compare(Opcode::Not, {ints({7}, 7, 0, 2)}, {izeros({7})});
+}
+
 TEST_F(Cuda, CopyCastFill) {
   compare(Opcode::Copy, {rnd({3, 7}, 1)}, {zeros({21})});
   compare(Opcode::Copy, {ints({5}, 1, -9, 9)}, {izeros({5})});

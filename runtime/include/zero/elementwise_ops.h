@@ -141,12 +141,52 @@ struct LeakyRelu {
   ZERO_HOST_DEVICE static float derivative(float dy, float x, Params p) { return x > 0.f ? dy : dy * p.alpha; }
 };
 
+// ---- comparisons: (a, b) -> I64 0/1, a and b both F32 or both I64 --------
+// No gradient (their results are integers). BOOL is carried as I64.
+
+struct Equal {
+  template <class T>
+  ZERO_HOST_DEVICE static bool compare(T a, T b) {
+    return a == b;
+  }
+};
+struct Greater {
+  template <class T>
+  ZERO_HOST_DEVICE static bool compare(T a, T b) {
+    return a > b;
+  }
+};
+struct Less {
+  template <class T>
+  ZERO_HOST_DEVICE static bool compare(T a, T b) {
+    return a < b;
+  }
+};
+
+// ---- logical: I64 0/1 operands (nonzero is true) -> I64 0/1 ----------------
+
+struct And {
+  ZERO_HOST_DEVICE static bool logical(bool a, bool b) { return a && b; }
+};
+struct Or {
+  ZERO_HOST_DEVICE static bool logical(bool a, bool b) { return a || b; }
+};
+struct Xor {
+  ZERO_HOST_DEVICE static bool logical(bool a, bool b) { return a != b; }
+};
+struct Not {
+  ZERO_HOST_DEVICE static bool logical(bool a) { return !a; }
+};
+
 // X(Name) for every op of a kind; the order is irrelevant (tables are keyed
 // by opcode). Ops with attributes also have derivative kernels.
 #define ZERO_ELEMENTWISE_BINARY_OPS(X) X(Add) X(Sub) X(Mul) X(Div) X(Pow)
 #define ZERO_ELEMENTWISE_UNARY_OPS(X) X(Neg) X(Sqrt) X(Exp) X(Log)
 #define ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(X) X(Relu) X(Tanh) X(Sigmoid) X(Erf) X(Reciprocal) X(Abs) X(Softplus)
 #define ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(X) X(HardSigmoid) X(Elu) X(LeakyRelu)
+#define ZERO_ELEMENTWISE_COMPARISON_OPS(X) X(Equal) X(Greater) X(Less)
+#define ZERO_ELEMENTWISE_LOGICAL_OPS(X) X(And) X(Or) X(Xor)
+#define ZERO_ELEMENTWISE_LOGICAL_UNARY_OPS(X) X(Not)
 
 }  // namespace zero::elementwise
 

@@ -142,6 +142,9 @@ inline constexpr OpDescriptor kOps[] = {
     {Opcode::op, 1, 1, 1, 1, Attrs::ElementwiseAttrs, ZERO_UNUSED_BETA(op)}, \
     {Opcode::op##Grad, 2, 2, 1, 1, Attrs::ElementwiseAttrs, ZERO_UNUSED_BETA(op)},
     ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTE_ROWS)
+    ZERO_ELEMENTWISE_COMPARISON_OPS(ZERO_BINARY_ROW)
+    ZERO_ELEMENTWISE_LOGICAL_OPS(ZERO_BINARY_ROW)
+    ZERO_ELEMENTWISE_LOGICAL_UNARY_OPS(ZERO_UNARY_ROW)
 #undef ZERO_UNUSED_BETA
 #undef ZERO_ATTRIBUTE_ROWS
 #undef ZERO_BINARY_ROW
@@ -223,6 +226,9 @@ inline constexpr ElementwiseOp kElementwiseOps[] = {
 #define ZERO_ATTRIBUTE_OP(op) {#op, plan::Opcode::op, 1, true, plan::Opcode::op##Grad, elementwise::op::kSaved, \
                                elementwise::op::kAttributes, std::size(elementwise::op::kAttributes)},
     ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTE_OP)
+    ZERO_ELEMENTWISE_COMPARISON_OPS(ZERO_BINARY_OP)
+    ZERO_ELEMENTWISE_LOGICAL_OPS(ZERO_BINARY_OP)
+    ZERO_ELEMENTWISE_LOGICAL_UNARY_OPS(ZERO_UNARY_OP)
 #undef ZERO_ATTRIBUTE_OP
 };
 #undef ZERO_BINARY_OP

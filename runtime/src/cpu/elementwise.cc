@@ -51,6 +51,45 @@ Status derivative(const KernelCall& call) {
   return Status();
 }
 
+// y[o] = f(a[i], b[j]) over y's shape, a and b broadcast to it.
+template <class T, class R, class F>
+void broadcast_apply(const Tensor& a, const Tensor& b, const Tensor& y, const int64_t* sa, const int64_t* sb, F f) {
+  const T *pa = static_cast<const T*>(a.data), *pb = static_cast<const T*>(b.data);
+  R* py = static_cast<R*>(y.data);
+  for_each_broadcast(y, sa, sb, [&](int64_t o, int64_t i, int64_t j) { py[o] = f(pa[i], pb[j]); });
+}
+
+template <class Op>
+Status comparison(const KernelCall& call) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+  int64_t sa[kMaxRank], sb[kMaxRank];
+  ZERO_RETURN_IF_ERROR(predicate_geometry(call, /*logical=*/false, sa, sb));
+  if (a.dtype == DType::F32)
+    broadcast_apply<float, int64_t>(a, b, y, sa, sb, [](float u, float v) { return int64_t(Op::compare(u, v)); });
+  else
+    broadcast_apply<int64_t, int64_t>(a, b, y, sa, sb, [](int64_t u, int64_t v) { return int64_t(Op::compare(u, v)); });
+  return Status();
+}
+
+template <class Op>
+Status logical(const KernelCall& call) {
+  int64_t sa[kMaxRank], sb[kMaxRank];
+  ZERO_RETURN_IF_ERROR(predicate_geometry(call, /*logical=*/true, sa, sb));
+  broadcast_apply<int64_t, int64_t>(call.in[0], call.in[1], call.out[0], sa, sb,
+                                    [](int64_t u, int64_t v) { return int64_t(Op::logical(u != 0, v != 0)); });
+  return Status();
+}
+
+template <class Op>
+Status logical_unary(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(check_logical_unary(call));
+  const int64_t* px = x.i64();
+  int64_t* py = y.i64();
+  for (int64_t i = 0; i < x.numel; ++i) py[i] = int64_t(Op::logical(px[i] != 0));
+  return Status();
+}
+
 // The loader has checked that the instruction carries its ElementwiseAttrs.
 elementwise::Params params_of(const KernelCall& call) {
   const plan::ElementwiseAttrs* attrs = call.inst->attrs_as_ElementwiseAttrs();
@@ -93,6 +132,15 @@ void add_cpu_elementwise_kernels(TableBackend& backend) {
   backend.set(Opcode::op##Grad, parameterized_derivative<elementwise::op>);
   ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTES)
 #undef ZERO_ATTRIBUTES
+#define ZERO_COMPARISON(op) backend.set(Opcode::op, comparison<elementwise::op>);
+#define ZERO_LOGICAL(op) backend.set(Opcode::op, logical<elementwise::op>);
+#define ZERO_LOGICAL_UNARY(op) backend.set(Opcode::op, logical_unary<elementwise::op>);
+  ZERO_ELEMENTWISE_COMPARISON_OPS(ZERO_COMPARISON)
+  ZERO_ELEMENTWISE_LOGICAL_OPS(ZERO_LOGICAL)
+  ZERO_ELEMENTWISE_LOGICAL_UNARY_OPS(ZERO_LOGICAL_UNARY)
+#undef ZERO_COMPARISON
+#undef ZERO_LOGICAL
+#undef ZERO_LOGICAL_UNARY
 #undef ZERO_BINARY
 #undef ZERO_UNARY
 #undef ZERO_DERIVATIVE

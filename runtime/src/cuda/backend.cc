@@ -113,6 +113,33 @@ Status derivative(const KernelCall& call) {
   return launched(call, cuda::derivative<Op>(g_dev->stream, dy.f32(), saved.f32(), dx.f32(), dy.numel));
 }
 
+template <class Op, bool kRun>
+Status comparison(const KernelCall& call) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+  Strided g = shape_of(y);
+  ZERO_RETURN_IF_ERROR(predicate_geometry(call, /*logical=*/false, g.s[0], g.s[1]));
+  if (!kRun) return Status();
+  return launched(call, cuda::comparison<Op>(g_dev->stream, a.data, b.data, a.dtype == DType::F32, y.i64(),
+                                             y.numel, g));
+}
+
+template <class Op, bool kRun>
+Status logical(const KernelCall& call) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+  Strided g = shape_of(y);
+  ZERO_RETURN_IF_ERROR(predicate_geometry(call, /*logical=*/true, g.s[0], g.s[1]));
+  if (!kRun) return Status();
+  return launched(call, cuda::logical<Op>(g_dev->stream, a.i64(), b.i64(), y.i64(), y.numel, g));
+}
+
+template <class Op, bool kRun>
+Status logical_unary(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(check_logical_unary(call));
+  if (!kRun) return Status();
+  return launched(call, cuda::logical_unary<Op>(g_dev->stream, x.i64(), y.i64(), x.numel));
+}
+
 elementwise::Params params_of(const KernelCall& call) {
   const plan::ElementwiseAttrs* attrs = call.inst->attrs_as_ElementwiseAttrs();  // checked at load
   return {attrs->alpha(), attrs->beta()};
@@ -754,6 +781,15 @@ class CudaBackend final : public TableBackend {
   ZERO_SET_T(op##Grad, parameterized_derivative, elementwise::op);
     ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTES)
 #undef ZERO_ATTRIBUTES
+#define ZERO_COMPARISON(op) ZERO_SET_T(op, comparison, elementwise::op);
+#define ZERO_LOGICAL(op) ZERO_SET_T(op, logical, elementwise::op);
+#define ZERO_LOGICAL_UNARY(op) ZERO_SET_T(op, logical_unary, elementwise::op);
+    ZERO_ELEMENTWISE_COMPARISON_OPS(ZERO_COMPARISON)
+    ZERO_ELEMENTWISE_LOGICAL_OPS(ZERO_LOGICAL)
+    ZERO_ELEMENTWISE_LOGICAL_UNARY_OPS(ZERO_LOGICAL_UNARY)
+#undef ZERO_COMPARISON
+#undef ZERO_LOGICAL
+#undef ZERO_LOGICAL_UNARY
 #undef ZERO_BINARY
 #undef ZERO_UNARY
 #undef ZERO_DERIVATIVE

@@ -44,7 +44,49 @@ __global__ void parameterized_derivative_k(const float* dy, const float* saved, 
   GRID_STRIDE(i, n) dx[i] = Op::derivative(dy[i], saved[i], p);
 }
 
+template <class Op, class T>
+__global__ void comparison_k(const T* a, const T* b, int64_t* y, int64_t n, Strided g) {
+  GRID_STRIDE(i, n) y[i] = Op::compare(a[offset_of(g, 0, i)], b[offset_of(g, 1, i)]);
+}
+
+template <class Op>
+__global__ void logical_k(const int64_t* a, const int64_t* b, int64_t* y, int64_t n, Strided g) {
+  GRID_STRIDE(i, n) y[i] = Op::logical(a[offset_of(g, 0, i)] != 0, b[offset_of(g, 1, i)] != 0);
+}
+
+template <class Op>
+__global__ void logical_unary_k(const int64_t* x, int64_t* y, int64_t n) {
+  GRID_STRIDE(i, n) y[i] = Op::logical(x[i] != 0);
+}
+
 }  // namespace
+
+template <class Op>
+cudaError_t comparison(cudaStream_t st, const void* a, const void* b, bool f32, int64_t* y, int64_t n,
+                       const Strided& g) {
+  if (n == 0) return cudaSuccess;
+  if (f32)
+    comparison_k<Op, float>
+        <<<blocks_for(n), kThreads, 0, st>>>(static_cast<const float*>(a), static_cast<const float*>(b), y, n, g);
+  else
+    comparison_k<Op, int64_t>
+        <<<blocks_for(n), kThreads, 0, st>>>(static_cast<const int64_t*>(a), static_cast<const int64_t*>(b), y, n, g);
+  return cudaGetLastError();
+}
+
+template <class Op>
+cudaError_t logical(cudaStream_t st, const int64_t* a, const int64_t* b, int64_t* y, int64_t n, const Strided& g) {
+  if (n == 0) return cudaSuccess;
+  logical_k<Op><<<blocks_for(n), kThreads, 0, st>>>(a, b, y, n, g);
+  return cudaGetLastError();
+}
+
+template <class Op>
+cudaError_t logical_unary(cudaStream_t st, const int64_t* x, int64_t* y, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  logical_unary_k<Op><<<blocks_for(n), kThreads, 0, st>>>(x, y, n);
+  return cudaGetLastError();
+}
 
 template <class Op>
 cudaError_t binary(cudaStream_t st, const float* a, const float* b, float* y, int64_t n, bool b_scalar,
@@ -103,6 +145,20 @@ ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE)
                                                                  int64_t, elementwise::Params);
 ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTES)
 #undef ZERO_ATTRIBUTES
+#define ZERO_COMPARISON(op)                                                                                         \
+  template cudaError_t comparison<elementwise::op>(cudaStream_t, const void*, const void*, bool, int64_t*, int64_t, \
+                                                   const Strided&);
+#define ZERO_LOGICAL(op)                                                                                         \
+  template cudaError_t logical<elementwise::op>(cudaStream_t, const int64_t*, const int64_t*, int64_t*, int64_t, \
+                                                const Strided&);
+#define ZERO_LOGICAL_UNARY(op) \
+  template cudaError_t logical_unary<elementwise::op>(cudaStream_t, const int64_t*, int64_t*, int64_t);
+ZERO_ELEMENTWISE_COMPARISON_OPS(ZERO_COMPARISON)
+ZERO_ELEMENTWISE_LOGICAL_OPS(ZERO_LOGICAL)
+ZERO_ELEMENTWISE_LOGICAL_UNARY_OPS(ZERO_LOGICAL_UNARY)
+#undef ZERO_COMPARISON
+#undef ZERO_LOGICAL
+#undef ZERO_LOGICAL_UNARY
 #undef ZERO_BINARY
 #undef ZERO_UNARY
 #undef ZERO_DERIVATIVE

@@ -38,6 +38,15 @@ cudaError_t unary(cudaStream_t st, const float* x, float* y, int64_t n);
 // dx = Op::derivative(dy, saved).
 template <class Op>
 cudaError_t derivative(cudaStream_t st, const float* dy, const float* saved, float* dx, int64_t n);
+// Comparisons and logical ops: y (I64 0/1) over g's shape, a along g.s[0]
+// and b along g.s[1]; comparisons read F32 (f32) or I64 operands.
+template <class Op>
+cudaError_t comparison(cudaStream_t st, const void* a, const void* b, bool f32, int64_t* y, int64_t n,
+                       const Strided& g);
+template <class Op>
+cudaError_t logical(cudaStream_t st, const int64_t* a, const int64_t* b, int64_t* y, int64_t n, const Strided& g);
+template <class Op>
+cudaError_t logical_unary(cudaStream_t st, const int64_t* x, int64_t* y, int64_t n);
 // The ops with attributes.
 template <class Op>
 cudaError_t parameterized_unary(cudaStream_t st, const float* x, float* y, int64_t n, elementwise::Params p);

@@ -174,3 +174,19 @@ func.func @pool_ceil(%x: tensor<1x1x7x5xf32>) -> tensor<1x1x2x2xf32> {
   %0 = onnx.AveragePool %x {ceil_mode = true, count_include_pad = false, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x1x7x5xf32>) -> tensor<1x1x2x2xf32>
   return %0 : tensor<1x1x2x2xf32>
 }
+
+// -----
+
+func.func @comparison_operand_types(%a: tensor<3xf32>, %b: tensor<3xi64>) -> tensor<3xi64> {
+  // expected-error @+1 {{'onnx.Greater' op operand element types must match}}
+  %0 = onnx.Greater %a, %b : (tensor<3xf32>, tensor<3xi64>) -> tensor<3xi64>
+  return %0 : tensor<3xi64>
+}
+
+// -----
+
+func.func @comparison_result_type(%a: tensor<3xf32>, %b: tensor<3xf32>) -> tensor<3xf32> {
+  // expected-error @+1 {{'onnx.Less' op result #0 must be ranked tensor of 64-bit signless integer values}}
+  %0 = onnx.Less %a, %b : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  return %0 : tensor<3xf32>
+}

@@ -53,7 +53,7 @@ ParseResult parseTensorPlacement(AsmParser &parser, StringRef key, int64_t &shar
     return success();
   }
   SMLoc loc = parser.getCurrentLocation();
-  if (parser.parseKeyword("sharded", "or 'replicated'") || parser.parseLess() ||
+  if (parser.parseKeyword("sharded", " or 'replicated'") || parser.parseLess() ||
       parser.parseInteger(shards) || parser.parseGreater())
     return failure();
   // 0 would read back as replicated.

@@ -53,6 +53,11 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
       module.emitError("world size must be at least 1, got ") << static_cast<int64_t>(worldSize);
       return signalPassFailure();
     }
+    if (persistBelow < 0) {
+      module.emitError("persist-below must be at least 0 bytes, got ")
+          << static_cast<int64_t>(persistBelow);
+      return signalPassFailure();
+    }
     if (module->hasAttr(kStageAttr)) {
       module.emitError("the module is already partitioned");
       return signalPassFailure();
@@ -105,8 +110,20 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
     case 2:
       return PlacementAttr::get(context, whole, split, split);
     default:
-      return PlacementAttr::get(context, split, split, split);
+      break;
     }
+    // Stage 3's persistence threshold (DeepSpeed's
+    // stage3_param_persistence_threshold): gathering a tiny parameter costs a
+    // collective's latency for a few bytes saved, so it stays whole. Its
+    // gradient and optimizer state stay whole too, as at stage 0: one
+    // all-reduce and no gather per step, for at most `persistBelow` bytes
+    // per tensor. (DeepSpeed still shards those and gathers the updated
+    // shard back after the step.)
+    auto type = dyn_cast<RankedTensorType>(global.getType());
+    if (type && type.hasStaticShape() &&
+        type.getNumElements() * type.getElementTypeBitWidth() / 8 < persistBelow)
+      return PlacementAttr::get(context, whole, whole, whole);
+    return PlacementAttr::get(context, split, split, split);
   }
 
   void partitionUpdate(OpBuilder &builder, Operation *update) {

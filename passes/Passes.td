@@ -43,12 +43,16 @@ def Partition : Pass<"zero-partition", "mlir::ModuleOp"> {
     all-gathers the parameter. Stage 2 is stage 1 with reduce-scatters placed
     right after each gradient is complete, so full gradients die early.
     Stage 3 keeps parameters as shards: every read becomes an all-gather
-    placed just before its first use. The loss is averaged over
-    ranks.
+    placed just before its first use. With `persist-below`, stage-3
+    parameters of fewer bytes stay whole on every rank (weights, gradient
+    and optimizer state, as at stage 0): no gathers for biases and norm
+    scales. The loss is averaged over ranks.
   }];
   let options = [
     Option<"stage", "stage", "int64_t", "0", "ZeRO stage (0-3)">,
     Option<"worldSize", "world-size", "int64_t", "1", "number of ranks">,
+    Option<"persistBelow", "persist-below", "int64_t", "0",
+           "stage 3: parameters of fewer bytes stay replicated (0: none)">,
   ];
   let dependentDialects = ["::zero::ZeroDialect"];
 }

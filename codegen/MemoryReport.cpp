@@ -1,6 +1,7 @@
 //===- MemoryReport.cpp - per-rank memory and traffic of a plan -----------===//
 
 #include "codegen/MemoryReport.h"
+#include "dialects/Zero/ZeroDialect.h"
 
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/MapVector.h"
@@ -69,8 +70,24 @@ void writeMemoryReport(plan::ProgramOp program, llvm::raw_ostream &os) {
       peak[entry.getKey()] = std::max(peak[entry.getKey()], entry.getValue());
 
   int64_t parameters = 0;
-  for (auto param : program.getOps<plan::ParameterOp>())
-    parameters += llvm::cast<mlir::RankedTensorType>(param.getType()).getNumElements();
+  llvm::json::Array placements;
+  for (auto param : program.getOps<plan::ParameterOp>()) {
+    auto type = llvm::cast<mlir::RankedTensorType>(param.getType());
+    parameters += type.getNumElements();
+    if (!param.getTrainable())
+      continue;
+    // Which tensors a sharding policy (zero-partition) split, per parameter.
+    PlacementAttr placement = getPlacement(param);
+    auto where = [](int64_t shards) {
+      return shards == PlacementAttr::kReplicated ? "replicated" : "sharded";
+    };
+    placements.push_back(
+        llvm::json::Object{{"name", param.getName()},
+                           {"bytes", plan::getTensorBytes(type)},
+                           {"weights", where(placement.getWeights())},
+                           {"grad", where(placement.getGrad())},
+                           {"optimizer_state", where(placement.getOptimizerState())}});
+  }
 
   llvm::json::Array ranks;
   for (uint32_t rank = 0; rank < program.getWorldSize(); ++rank) {
@@ -82,11 +99,10 @@ void writeMemoryReport(plan::ProgramOp program, llvm::raw_ostream &os) {
     entry["sent_bytes_per_step"] = static_cast<int64_t>(sent + 0.5);
     ranks.push_back(std::move(entry));
   }
-  llvm::json::Object report{{"world_size", program.getWorldSize()},
-                            {"zero_stage", program.getZeroStage()},
-                            {"backend", program.getBackend()},
-                            {"parameters", parameters},
-                            {"ranks", std::move(ranks)}};
+  llvm::json::Object report{
+      {"world_size", program.getWorldSize()}, {"zero_stage", program.getZeroStage()},
+      {"backend", program.getBackend()},      {"parameters", parameters},
+      {"placement", std::move(placements)},   {"ranks", std::move(ranks)}};
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(report))) << "\n";
 }
 

@@ -11,7 +11,8 @@ namespace zero::codegen {
 /// Writes the JSON report of a planned program: per rank, the bytes of each
 /// buffer kind (persistent buffers in full, the others at their peak of
 /// simultaneously live bytes), the arena size, and the bytes the rank sends
-/// per step under ring collectives.
+/// per step under ring collectives; and per trainable parameter, whether its
+/// weights, gradient and optimizer state are replicated or sharded.
 void writeMemoryReport(plan::ProgramOp program, llvm::raw_ostream &os);
 
 } // namespace zero::codegen

@@ -1,11 +1,13 @@
 //===- LowerToPlan.cpp - bufferization and kernel selection ---------------===//
 //
-// Lowers the partitioned @train_step to a plan.program. Tensors become views
-// of buffers; reshapes become views, collectives run in place where the
-// schema allows it and no other view of the buffer is read afterwards
-// (all-reduce of a dying gradient, stage-1 reduce-scatter into the
-// gradient's own shard, all-gather of an updated shard into the parameter).
-// Offsets are left to zero-plan-memory.
+// Lowers the partitioned @train_step to a plan.program. Each parameter is
+// stored and updated as its #zero.placement (set by zero-partition) says; the
+// stage number is only copied into the plan. Tensors become views of
+// buffers; reshapes become views, collectives run in place where the schema
+// allows it and no other view of the buffer is read afterwards (all-reduce of
+// a dying gradient, stage-1 reduce-scatter into the gradient's own shard,
+// all-gather of an updated shard into the parameter). Offsets are left to
+// zero-plan-memory.
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,19 +33,21 @@ namespace ox = zero::onnx;
 
 namespace {
 
-/// Where a parameter lives: its resident storage and the views of it.
+/// Where a parameter lives: its placement, its resident storage and the views
+/// of it.
 struct ParameterStorage {
-  FlatSymbolRefAttr full;  // the whole tensor (absent at stage 3)
-  FlatSymbolRefAttr flat;  // the padded flat tensor (stages 1-2, all-gather target)
-  FlatSymbolRefAttr shard; // this rank's shard (stages 1-3)
+  PlacementAttr placement;
+  FlatSymbolRefAttr full;  // the whole tensor (absent for sharded weights)
+  FlatSymbolRefAttr flat;  // the padded flat tensor (whole weights, sharded state:
+                           // the all-gather target)
+  FlatSymbolRefAttr shard; // this rank's shard (sharded optimizer state)
 };
 
 class PlanBuilder {
 public:
-  PlanBuilder(ModuleOp module, int64_t stage, int64_t worldSize, StringRef backend,
-              bool omitWeights)
-      : module(module), stage(stage), worldSize(worldSize), backend(backend),
-        omitWeights(omitWeights), b(module.getContext()) {}
+  PlanBuilder(ModuleOp module, int64_t worldSize, StringRef backend, bool omitWeights)
+      : module(module), worldSize(worldSize), backend(backend), omitWeights(omitWeights),
+        b(module.getContext()) {}
 
   LogicalResult run();
 
@@ -100,7 +104,7 @@ private:
   }
 
   ModuleOp module;
-  int64_t stage, worldSize;
+  int64_t worldSize;
   std::string backend;
   bool omitWeights;
   OpBuilder b;
@@ -158,7 +162,11 @@ LogicalResult PlanBuilder::lowerParameters() {
     auto shardType = RankedTensorType::get({shardNumel}, b.getF32Type());
     auto flatType = RankedTensorType::get({shardNumel * worldSize}, b.getF32Type());
     auto data = cast<ElementsAttr>(*global.getValue());
+    FailureOr<PlacementAttr> placement = getParameterPlacement(global, worldSize);
+    if (failed(placement))
+      return failure();
     ParameterStorage storage;
+    storage.placement = *placement;
     if (!isTrainable(global)) {
       // Model state: whole, per rank, updated by its op, exported as is.
       auto buffer = newBuffer(name, plan::getTensorBytes(type), "model_state", true);
@@ -170,11 +178,15 @@ LogicalResult PlanBuilder::lowerParameters() {
       params[name] = storage;
       continue;
     }
-    if (stage < 3) {
-      int64_t bytes = stage == 0 ? plan::getTensorBytes(type) : shardBytes * worldSize;
+    const bool shardedWeights = placement->hasShardedWeights();
+    if (!shardedWeights) {
+      // Updated as shards, the whole parameter is padded to whole shards so
+      // the updated ones gather straight back into it.
+      const bool shardedUpdate = placement->hasShardedOptimizerState();
+      int64_t bytes = shardedUpdate ? shardBytes * worldSize : plan::getTensorBytes(type);
       auto buffer = newBuffer(name, bytes, "parameter", /*persistent=*/true);
       storage.full = newValue(name, type, buffer);
-      if (stage > 0) {
+      if (shardedUpdate) {
         storage.flat = newValue((name + ".flat").str(), flatType, buffer);
         storage.shard = newValue((name + ".shard").str(), shardType, buffer, 0, shardBytes);
       }
@@ -186,10 +198,13 @@ LogicalResult PlanBuilder::lowerParameters() {
       for (int64_t rank = 0; rank < worldSize && !omitWeights; ++rank)
         init(global.getLoc(), storage.shard, rank, data, rank * shardNumel);
     }
-    plan::ParameterOp::create(b, global.getLoc(), b.getStringAttr(name), TypeAttr::get(type),
-                              stage < 3 ? storage.full : storage.shard,
-                              stage == 3 ? b.getUnitAttr() : nullptr,
-                              b.getI64IntegerAttr(shardNumel), b.getBoolAttr(true));
+    auto param = plan::ParameterOp::create(
+        b, global.getLoc(), b.getStringAttr(name), TypeAttr::get(type),
+        shardedWeights ? storage.shard : storage.full, shardedWeights ? b.getUnitAttr() : nullptr,
+        b.getI64IntegerAttr(shardNumel), b.getBoolAttr(true));
+    // For the report; the serialized plan needs only `sharded`.
+    if (Attribute recorded = global->getAttr(kPlacementAttr))
+      param->setAttr(kPlacementAttr, recorded);
     params[name] = storage;
   }
   return success();
@@ -211,7 +226,17 @@ LogicalResult PlanBuilder::lowerReduceScatter(ReduceScatterOp op) {
     buffer = bufferOf(copy);
   }
   buffer.setBytes(std::max<int64_t>(buffer.getBytes(), paddedBytes));
-  buffer.setKind(stage == 1 ? "gradient" : "communication");
+  // A replicated gradient (stage 1) was kept whole until its update, here:
+  // its buffer is the gradient, and its shard may take the gradient's place.
+  // A sharded one is reduced as it completes, so its buffer is in transit.
+  const bool wholeGradient = llvm::any_of(op->getUsers(), [&](Operation *user) {
+    if (!isa<SgdUpdateOp, AdamWUpdateOp>(user))
+      return false;
+    auto param = user->getAttrOfType<FlatSymbolRefAttr>("param");
+    PlacementAttr placement = params.lookup(param.getValue()).placement;
+    return placement && !placement.hasShardedGrad();
+  });
+  buffer.setKind(wholeGradient ? "gradient" : "communication");
   int64_t numel = inputType.getNumElements();
   if (numel < shardNumel * worldSize) {
     // Padding must not feed garbage into the reduction.
@@ -224,7 +249,7 @@ LogicalResult PlanBuilder::lowerReduceScatter(ReduceScatterOp op) {
                        RankedTensorType::get({shardNumel * worldSize}, b.getF32Type()),
                        valueOp(input).getBufferAttr());
   FlatSymbolRefAttr shard;
-  if (stage == 1 && canOverwrite(op.getInput(), op)) {
+  if (wholeGradient && canOverwrite(op.getInput(), op)) {
     shard = newValue(valueOp(input).getSymName().str() + ".shard", op.getShard().getType(),
                      valueOp(input).getBufferAttr(), 0, shardNumel * 4);
     bind(op.getShard(), shard);
@@ -394,12 +419,17 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
       .Case([&](ml_program::GlobalLoadOp load) -> LogicalResult {
         const ParameterStorage &p = params[load.getGlobalAttr().getRootReference()];
         if (!p.full)
-          return load.emitOpError("reads a sharded parameter; stage 3 must gather it");
+          return load.emitOpError("reads a parameter with sharded weights; zero-partition "
+                                  "must gather it");
         bind(load.getResult(), p.full);
         return success();
       })
-      .Case([&](LoadShardOp load) {
-        bind(load.getResult(), params[load.getParam()].shard);
+      .Case([&](LoadShardOp load) -> LogicalResult {
+        const ParameterStorage &p = params[load.getParam()];
+        if (!p.shard)
+          return load.emitOpError("reads a shard of a parameter placed ")
+                 << p.placement << ", which has none";
+        bind(load.getResult(), p.shard);
         return success();
       })
       .Case([&](ml_program::GlobalStoreOp store) {
@@ -557,10 +587,13 @@ LogicalResult PlanBuilder::run() {
     return module.emitError("expected a partitioned @train_step (run zero-partition) or an "
                             "unpartitioned @main");
 
+  // The stage is informational in the plan: placements decided the storage.
+  auto stage = module->getAttrOfType<IntegerAttr>(kStageAttr);
   b.setInsertionPointToEnd(module.getBody());
   program = plan::ProgramOp::create(b, module.getLoc(), b.getStringAttr(backend),
-                                    b.getUI32IntegerAttr(worldSize), b.getUI32IntegerAttr(stage),
-                                    IntegerAttr(), omitWeights ? b.getUnitAttr() : nullptr);
+                                    b.getUI32IntegerAttr(worldSize),
+                                    b.getUI32IntegerAttr(stage ? stage.getInt() : 0), IntegerAttr(),
+                                    omitWeights ? b.getUnitAttr() : nullptr);
   program.getBody().emplaceBlock();
   symbols.emplace(program);
   b.setInsertionPointToStart(&program.getBody().front());
@@ -599,11 +632,8 @@ struct LowerToPlanPass : public zero::impl::LowerToPlanBase<LowerToPlanPass> {
       module.emitError("unknown backend '") << backend << "' (expected cpu or cuda)";
       return signalPassFailure();
     }
-    auto stage = module->getAttrOfType<IntegerAttr>(kStageAttr);
     auto world = module->getAttrOfType<IntegerAttr>(kWorldSizeAttr);
-    if (failed(PlanBuilder(module, stage ? stage.getInt() : 0, world ? world.getInt() : 1, backend,
-                           omitWeights)
-                   .run()))
+    if (failed(PlanBuilder(module, world ? world.getInt() : 1, backend, omitWeights).run()))
       return signalPassFailure();
   }
 };

@@ -1,10 +1,16 @@
 //===- Partition.cpp - ZeRO stages as explicit collectives ----------------===//
 //
-// Rewrites @train_step for one ZeRO stage and world size. Every rank runs the
-// same program, so the collectives below appear in the same order on every
-// rank. Gradients are averaged ("mean") because each rank's loss is the mean
-// over its micro-batch and the step must reproduce the mean over the global
-// batch.
+// Rewrites @train_step for one ZeRO stage and world size. First it records
+// each trainable parameter's placement (#zero.placement on its global: where
+// its weights, gradient and optimizer state live), then it inserts the
+// collectives that placement needs, parameter by parameter; zero-lower-to-plan
+// reads the same placements, never the stage. A placement already on a global
+// (from a policy pass run before this one) is kept.
+//
+// Every rank runs the same program, so the collectives below appear in the
+// same order on every rank. Gradients are averaged ("mean") because each
+// rank's loss is the mean over its micro-batch and the step must reproduce
+// the mean over the global batch.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,6 +53,11 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
       module.emitError("world size must be at least 1, got ") << static_cast<int64_t>(worldSize);
       return signalPassFailure();
     }
+    if (persistBelow < 0) {
+      module.emitError("persist-below must be at least 0 bytes, got ")
+          << static_cast<int64_t>(persistBelow);
+      return signalPassFailure();
+    }
     if (module->hasAttr(kStageAttr)) {
       module.emitError("the module is already partitioned");
       return signalPassFailure();
@@ -59,6 +70,13 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
     OpBuilder builder(module.getContext());
     module->setAttr(kStageAttr, builder.getI64IntegerAttr(stage));
     module->setAttr(kWorldSizeAttr, builder.getI64IntegerAttr(worldSize));
+
+    for (auto global : module.getOps<ml_program::GlobalOp>()) {
+      if (isTrainable(global) && !global->hasAttr(kPlacementAttr))
+        global->setAttr(kPlacementAttr, choosePlacement(global));
+      if (failed(getParameterPlacement(global, worldSize)))
+        return signalPassFailure();
+    }
 
     // The reported loss is the global mean, taken as soon as the loss exists:
     // before any update can change what it reads (a loss that is a view of a
@@ -76,24 +94,54 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
     for (Operation *update : updates)
       partitionUpdate(builder, update);
 
-    if (stage == 3)
-      gatherParameterReads(builder, func);
+    gatherParameterReads(builder, func);
+  }
+
+  /// The placement `stage` gives `global`: ZeRO's partitioning of optimizer
+  /// state (1), gradients too (2) and weights too (3).
+  PlacementAttr choosePlacement(ml_program::GlobalOp global) {
+    const int64_t whole = PlacementAttr::kReplicated, split = worldSize;
+    MLIRContext *context = global.getContext();
+    switch (stage) {
+    case 0:
+      return PlacementAttr::get(context, whole, whole, whole);
+    case 1:
+      return PlacementAttr::get(context, whole, whole, split);
+    case 2:
+      return PlacementAttr::get(context, whole, split, split);
+    default:
+      break;
+    }
+    // Stage 3's persistence threshold (DeepSpeed's
+    // stage3_param_persistence_threshold): gathering a tiny parameter costs a
+    // collective's latency for a few bytes saved, so it stays whole. Its
+    // gradient and optimizer state stay whole too, as at stage 0: one
+    // all-reduce and no gather per step, for at most `persistBelow` bytes
+    // per tensor. (DeepSpeed still shards those and gathers the updated
+    // shard back after the step.)
+    auto type = dyn_cast<RankedTensorType>(global.getType());
+    if (type && type.hasStaticShape() &&
+        type.getNumElements() * type.getElementTypeBitWidth() / 8 < persistBelow)
+      return PlacementAttr::get(context, whole, whole, whole);
+    return PlacementAttr::get(context, split, split, split);
   }
 
   void partitionUpdate(OpBuilder &builder, Operation *update) {
     Value grad = update->getOperand(0);
     Location loc = update->getLoc();
     auto param = update->getAttrOfType<FlatSymbolRefAttr>("param");
+    ml_program::GlobalOp global = lookupParameter(update, param);
+    PlacementAttr placement = getPlacement(global);
 
-    if (stage == 0) {
+    if (!placement.hasShardedOptimizerState()) {
       setInsertionPointAfterValue(builder, grad);
       update->setOperand(0, AllReduceOp::create(builder, loc, grad, "mean"));
       return;
     }
 
-    // Stage 1 keeps full gradients until the step's end and reduces them
-    // there; stages 2 and 3 reduce each gradient as soon as it is complete.
-    if (stage == 1)
+    // A replicated gradient (stage 1) stays whole until the step's end and is
+    // reduced there; a sharded one (stages 2 and 3) as soon as it is complete.
+    if (!placement.hasShardedGrad())
       builder.setInsertionPoint(update);
     else
       setInsertionPointAfterValue(builder, grad);
@@ -103,26 +151,28 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
     update->setOperand(0, shard);
     update->setAttr("sharded", builder.getUnitAttr());
 
-    if (stage == 3)
+    if (placement.hasShardedWeights())
       return; // the shard is the parameter's only storage
 
-    // Stages 1 and 2: every rank needs the whole updated parameter.
+    // Replicated weights (stages 1 and 2): every rank needs the whole updated
+    // parameter.
     builder.setInsertionPointAfter(update);
     Value updated = LoadShardOp::create(builder, loc, shard.getType(), param);
     Value full = AllGatherOp::create(builder, loc, gradType, updated, worldSize);
     ml_program::GlobalStoreOp::create(builder, loc, param, full);
   }
 
-  /// Stage 3: each parameter read becomes an all-gather of the shards, placed
-  /// just before its first use so the gathered copy lives only while needed.
+  /// Sharded weights (stage 3): each read becomes an all-gather of the
+  /// shards, placed just before its first use so the gathered copy lives only
+  /// while needed.
   void gatherParameterReads(OpBuilder &builder, func::FuncOp func) {
     SmallVector<ml_program::GlobalLoadOp> loads;
     func.walk([&](ml_program::GlobalLoadOp load) { loads.push_back(load); });
     for (ml_program::GlobalLoadOp load : loads) {
       auto global = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
           load, load.getGlobalAttr());
-      if (!isTrainable(global))
-        continue; // model state stays whole on every rank
+      if (!getPlacement(global).hasShardedWeights())
+        continue; // whole on every rank: model state, persistent parameters
 
       Operation *firstUser = nullptr;
       for (Operation *user : load->getUsers())

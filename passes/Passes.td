@@ -32,16 +32,27 @@ def BuildTrainStep : Pass<"zero-build-train-step", "mlir::ModuleOp"> {
 def Partition : Pass<"zero-partition", "mlir::ModuleOp"> {
   let summary = "Insert ZeRO collectives and sharded updates for a stage and world size";
   let description = [{
+    Records each trainable parameter's placement, a `#zero.placement` in the
+    discardable attribute `zero.placement` of its `ml_program.global`
+    (replicated or sharded weights, gradient and optimizer state), unless a
+    pass before this one set it; then rewrites the step for those placements.
+    zero-lower-to-plan reads the placements, not the stage.
+
     Stage 0 all-reduces gradients. Stage 1 reduce-scatters them, updates
     this rank's shard of each parameter and its optimizer state, and
     all-gathers the parameter. Stage 2 is stage 1 with reduce-scatters placed
     right after each gradient is complete, so full gradients die early.
     Stage 3 keeps parameters as shards: every read becomes an all-gather
-    placed just before its first use. The loss is averaged over ranks.
+    placed just before its first use. With `persist-below`, stage-3
+    parameters of fewer bytes stay whole on every rank (weights, gradient
+    and optimizer state, as at stage 0): no gathers for biases and norm
+    scales. The loss is averaged over ranks.
   }];
   let options = [
     Option<"stage", "stage", "int64_t", "0", "ZeRO stage (0-3)">,
     Option<"worldSize", "world-size", "int64_t", "1", "number of ranks">,
+    Option<"persistBelow", "persist-below", "int64_t", "0",
+           "stage 3: parameters of fewer bytes stay replicated (0: none)">,
   ];
   let dependentDialects = ["::zero::ZeroDialect"];
 }

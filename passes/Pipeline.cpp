@@ -32,7 +32,7 @@ void zero::buildZeroPipeline(OpPassManager &pm, const ZeroPipelineOptions &optio
     pm.addPass(createCanonicalizerPass());
   }
   if (stop >= PipelineStage::Partitioned && !options.forwardOnly) {
-    pm.addPass(createPartition({options.stage, options.worldSize}));
+    pm.addPass(createPartition({options.stage, options.worldSize, options.persistBelow}));
     // Collectives overlap compute only on CUDA (MPI progresses them inside
     // MPI calls), hence the CPU defaults of no prefetch, window or bucket.
     const int64_t prefetch = options.prefetch >= 0 ? int64_t(options.prefetch) : cuda;

@@ -33,6 +33,10 @@ struct ZeroPipelineOptions : public mlir::PassPipelineOptions<ZeroPipelineOption
                         llvm::cl::init(0)};
   Option<int64_t> worldSize{*this, "world-size", llvm::cl::desc("number of ranks"),
                             llvm::cl::init(1)};
+  Option<int64_t> persistBelow{
+      *this, "zero-persist-below",
+      llvm::cl::desc("stage 3: parameters of fewer bytes stay replicated (0: none)"),
+      llvm::cl::init(0)};
   Option<std::string> target{*this, "target", llvm::cl::desc("cpu or cuda"),
                              llvm::cl::init("cpu")};
   Option<bool> forwardOnly{*this, "forward-only",

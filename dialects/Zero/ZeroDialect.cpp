@@ -5,19 +5,133 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/OpImplementation.h"
 #include "zero/plan_ops.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
 using namespace zero;
 
 #include "dialects/Zero/ZeroDialect.cpp.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "dialects/Zero/ZeroAttrs.cpp.inc"
+
 void ZeroDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
 #include "dialects/Zero/ZeroOps.cpp.inc"
       >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialects/Zero/ZeroAttrs.cpp.inc"
+      >();
+}
+
+LogicalResult ZeroDialect::verifyOperationAttribute(Operation *op, NamedAttribute attr) {
+  // The other zero.* attributes are plain builtin values their readers check.
+  if (attr.getName() != kPlacementAttr)
+    return success();
+  if (!isa<PlacementAttr>(attr.getValue()))
+    return op->emitOpError("'") << kPlacementAttr << "' must be a #zero.placement";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// PlacementAttr
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Parses `key = replicated` or `key = sharded<N>` (N >= 1).
+ParseResult parseTensorPlacement(AsmParser &parser, StringRef key, int64_t &shards) {
+  if (parser.parseKeyword(key) || parser.parseEqual())
+    return failure();
+  if (succeeded(parser.parseOptionalKeyword("replicated"))) {
+    shards = PlacementAttr::kReplicated;
+    return success();
+  }
+  SMLoc loc = parser.getCurrentLocation();
+  if (parser.parseKeyword("sharded", " or 'replicated'") || parser.parseLess() ||
+      parser.parseInteger(shards) || parser.parseGreater())
+    return failure();
+  // 0 would read back as replicated.
+  if (shards < 1)
+    return parser.emitError(loc, "a tensor is sharded over at least 1 rank, got ") << shards;
+  return success();
+}
+
+void printTensorPlacement(AsmPrinter &printer, StringRef key, int64_t shards) {
+  printer << key << " = ";
+  if (shards == PlacementAttr::kReplicated)
+    printer << "replicated";
+  else
+    printer << "sharded<" << shards << ">";
+}
+
+} // namespace
+
+Attribute PlacementAttr::parse(AsmParser &parser, Type) {
+  SMLoc loc = parser.getCurrentLocation();
+  int64_t weights, grad, state;
+  if (parser.parseLess() || parseTensorPlacement(parser, "weights", weights) ||
+      parser.parseComma() || parseTensorPlacement(parser, "grad", grad) || parser.parseComma() ||
+      parseTensorPlacement(parser, "optimizer_state", state) || parser.parseGreater())
+    return {};
+  return getChecked([&] { return parser.emitError(loc); }, parser.getContext(), weights, grad,
+                    state);
+}
+
+void PlacementAttr::print(AsmPrinter &printer) const {
+  printer << "<";
+  printTensorPlacement(printer, "weights", getWeights());
+  printer << ", ";
+  printTensorPlacement(printer, "grad", getGrad());
+  printer << ", ";
+  printTensorPlacement(printer, "optimizer_state", getOptimizerState());
+  printer << ">";
+}
+
+LogicalResult PlacementAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t weights,
+                                    int64_t grad, int64_t state) {
+  for (int64_t shards : {weights, grad, state})
+    if (shards < 0)
+      return emitError() << "shard counts must be " << kReplicated
+                         << " (replicated) or positive, got " << shards;
+  // The update reads the weights, the gradient and the state together: where
+  // the weights are shards so must the others be, and a gradient shard is
+  // only ever reduced into for a sharded optimizer state.
+  if (weights != kReplicated && grad == kReplicated)
+    return emitError() << "sharded weights need a sharded gradient";
+  if (grad != kReplicated && state == kReplicated)
+    return emitError() << "a sharded gradient needs a sharded optimizer state";
+  for (int64_t shards : {weights, grad})
+    if (shards != kReplicated && shards != state)
+      return emitError() << "the sharded tensors of a parameter must be sharded over the same "
+                            "number of ranks";
+  return success();
+}
+
+PlacementAttr zero::getPlacement(Operation *op) {
+  if (auto placement = op->getAttrOfType<PlacementAttr>(kPlacementAttr))
+    return placement;
+  return PlacementAttr::getReplicated(op->getContext());
+}
+
+FailureOr<PlacementAttr> zero::getParameterPlacement(ml_program::GlobalOp global,
+                                                     int64_t worldSize) {
+  PlacementAttr placement = getPlacement(global);
+  if (!isTrainable(global) && placement != PlacementAttr::getReplicated(global.getContext()))
+    return global.emitOpError("is model state, which stays whole on every rank; it cannot be "
+                              "placed ")
+           << placement;
+  // Shards are 1/world-size of the tensor (zero.load_shard): a placement over
+  // other rank counts would need communicators the runtime does not have.
+  if (placement.hasShardedOptimizerState() && placement.getOptimizerState() != worldSize)
+    return global.emitOpError("is sharded over ")
+           << placement.getOptimizerState() << " ranks, but the world size is " << worldSize;
+  return placement;
 }
 
 RankedTensorType zero::getShardType(RankedTensorType type, int64_t worldSize) {

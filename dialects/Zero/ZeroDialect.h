@@ -14,6 +14,9 @@
 
 #include "dialects/Zero/ZeroDialect.h.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "dialects/Zero/ZeroAttrs.h.inc"
+
 #define GET_OP_CLASSES
 #include "dialects/Zero/ZeroOps.h.inc"
 
@@ -26,10 +29,25 @@ inline constexpr llvm::StringLiteral kWorldSizeAttr = "zero.world_size";
 /// statistics): not trained, never sharded, exported with the weights.
 inline constexpr llvm::StringLiteral kModelStateAttr = "zero.model_state";
 
+/// A parameter's #zero.placement: a discardable attribute that zero-partition
+/// sets on each trainable ml_program.global (keeping one a policy pass set
+/// before it) and zero-lower-to-plan copies onto the plan.parameter.
+inline constexpr llvm::StringLiteral kPlacementAttr = "zero.placement";
+
 /// True for parameter globals the optimizer trains.
 inline bool isTrainable(mlir::ml_program::GlobalOp global) {
   return !global->hasAttr(kModelStateAttr);
 }
+
+/// The placement recorded on `op` (a parameter's global or plan.parameter);
+/// replicated everywhere where none is (an unpartitioned parameter).
+PlacementAttr getPlacement(mlir::Operation *op);
+
+/// The placement of `global` for `worldSize` ranks, or failure (reported on
+/// the global) where it cannot be lowered: model state placed, or sharded over
+/// another number of ranks.
+mlir::FailureOr<PlacementAttr> getParameterPlacement(mlir::ml_program::GlobalOp global,
+                                                     int64_t worldSize);
 
 /// The 1-D shard type of `type` over `worldSize` ranks.
 mlir::RankedTensorType getShardType(mlir::RankedTensorType type, int64_t worldSize);

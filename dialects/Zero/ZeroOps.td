@@ -10,6 +10,7 @@
 #ifndef ZERO_ZERO_OPS
 #define ZERO_ZERO_OPS
 
+include "mlir/IR/AttrTypeBase.td"
 include "mlir/IR/OpBase.td"
 include "mlir/IR/BuiltinAttributes.td"
 include "mlir/IR/SymbolInterfaces.td"
@@ -21,6 +22,10 @@ def Zero_Dialect : Dialect {
   let summary = "Training steps and ZeRO data parallelism";
   let cppNamespace = "::zero";
   let dependentDialects = ["::mlir::ml_program::MLProgramDialect"];
+  let useDefaultAttributePrinterParser = 1;
+  // Checks the discardable attributes zero's passes put on other dialects'
+  // ops (`zero.placement`).
+  let hasOperationAttrVerify = 1;
 }
 
 class Zero_Op<string mnemonic, list<Trait> traits = []>
@@ -207,6 +212,50 @@ def Zero_AllGatherOp : Zero_Op<"all_gather"> {
   let results = (outs Zero_FloatTensor:$result);
   let assemblyFormat = "$shard attr-dict `:` type($shard) `->` type($result)";
   let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Placement: where each part of a parameter lives. zero-partition records it
+// on every trainable `ml_program.global` (discardable attribute
+// `zero.placement`); zero-lower-to-plan allocates and updates each parameter
+// by it and copies it onto the `plan.parameter` for the report.
+//===----------------------------------------------------------------------===//
+
+def Zero_PlacementAttr : AttrDef<Zero_Dialect, "Placement"> {
+  let mnemonic = "placement";
+  let summary = "where a parameter's weights, gradient and optimizer state live";
+  let description = [{
+    Each of the three tensors is `replicated` (every rank holds all of it) or
+    `sharded<N>` (each of N ranks holds its shard, as `zero.load_shard`
+    defines). The ZeRO stages are the four valid combinations:
+
+      stage 0: weights = replicated, grad = replicated, optimizer_state = replicated
+      stage 1: weights = replicated, grad = replicated, optimizer_state = sharded<N>
+      stage 2: weights = replicated, grad = sharded<N>, optimizer_state = sharded<N>
+      stage 3: weights = sharded<N>, grad = sharded<N>, optimizer_state = sharded<N>
+
+    A replicated gradient of a sharded optimizer state (stage 1) stays whole
+    until the update and is reduce-scattered there; a sharded gradient is
+    reduce-scattered as soon as it is complete. Sharded weights need a sharded
+    gradient, and a sharded gradient a sharded optimizer state: the update
+    runs where its inputs are all whole or all shards.
+
+    In C++ a count of 0 (`kReplicated`) stands for `replicated`.
+  }];
+  let parameters = (ins "int64_t":$weights, "int64_t":$grad, "int64_t":$optimizerState);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The shard count that means "every rank holds the whole tensor".
+    static constexpr int64_t kReplicated = 0;
+    /// Everything whole on every rank: an unpartitioned parameter.
+    static PlacementAttr getReplicated(::mlir::MLIRContext *context) {
+      return get(context, kReplicated, kReplicated, kReplicated);
+    }
+    bool hasShardedWeights() const { return getWeights() != kReplicated; }
+    bool hasShardedGrad() const { return getGrad() != kReplicated; }
+    bool hasShardedOptimizerState() const { return getOptimizerState() != kReplicated; }
+  }];
 }
 
 #endif // ZERO_ZERO_OPS

@@ -246,7 +246,8 @@ bad("--optimizer=rmsprop", "good.onnx", ["rmsprop"], ["--optimizer=rmsprop"])
 bad("--emit=foo", "good.onnx", ["emit", "foo"], ["--emit=foo"])
 for flag, value in (("--lr", "nan"), ("--lr", "inf"), ("--weight-decay", "nan"), ("--beta2", "nan"), ("--eps", "inf"),
                     ("--world-size", "99999999999"), ("--world-size", "1e10"), ("--zero-stage", "1.5"),
-                    ("--prefetch", "-5"), ("--bucket-mb", "nan"), ("--bucket-mb", "1e300"), ("--overlap-window", "99999")):
+                    ("--prefetch", "-5"), ("--bucket-mb", "nan"), ("--bucket-mb", "1e300"), ("--overlap-window", "99999"),
+                    ("--zero-persist-below", "-1"), ("--zero-persist-below", "abc")):
     bad(f"{flag}={value}", "good.onnx", [flag.lstrip("-"), value.replace("1e300", "1e+300")], [f"{flag}={value}"])
 # zero-opt is mlir-opt only for .mlir input; these must fail on one clear line.
 R.case("no input file", expect_failure, ["-o", "OUT", *OPT], ["input"])

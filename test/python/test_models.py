@@ -26,6 +26,7 @@ held to 1e-4 relative.  ZERO_TEST_STATS=1 prints the per-parameter worst differe
 
 usage: test_models.py --zero-opt PATH --zero-run PATH [-k FILTER] [-v]
 """
+import json
 import os
 import sys
 import tempfile
@@ -35,8 +36,9 @@ import onnx
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zero_test_util import (ROOT, Runner, assert_close, assert_losses_close, loss_errors, onnx_initializers,  # noqa: E402
-                            parse_args, read_log, report_peak_bytes, run_tool)
+from zero_test_util import (ROOT, Runner, assert_close, assert_losses_close, check_report_placement,  # noqa: E402
+                            count_plan_instrs, loss_errors, onnx_initializers, parse_args, read_log,
+                            report_peak_bytes, run_tool)
 
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import export_transformers as et  # noqa: E402
@@ -109,14 +111,17 @@ def check_reference_learns(name, n=4):
 
 
 # --- zero-opt + zero-run ------------------------------------------------------------------------
-def train_case(name, stage, n):
-    tag = f"{name}-s{stage}-n{n}"
+def train_case(name, stage, n, persist_below=0):
+    tag = f"{name}-s{stage}-n{n}-p{persist_below}"
+    persist = [f"--zero-persist-below={persist_below}"] if persist_below else []
     plan, report, log, out = T(tag + ".zplan"), T(tag + ".report.json"), T(tag + ".jsonl"), T(tag + ".onnx")
     # The schedule a CUDA plan gets (asynchronous collectives, stage-3
     # prefetch, all-reduce buckets, small here so there are several), so it
     # is checked against PyTorch too.
     run_tool([args.zero_opt, T(name + ".onnx"), "-o", plan, f"--zero-stage={stage}", f"--world-size={n}",
-              *OPT_FLAGS, "--overlap-window=2", "--prefetch=1", "--bucket-mb=0.02", f"--report={report}"])
+              *OPT_FLAGS, "--overlap-window=2", "--prefetch=1", "--bucket-mb=0.02", *persist, f"--report={report}"])
+    with open(report) as f:
+        check_report_placement(json.load(f), stage, persist_below)
     run_tool([args.zero_run, plan, "--nproc", n, "--data", T(name + "_data"), "--steps", STEPS,
               "--log", log, "--export-onnx", out], timeout=180)
 
@@ -173,5 +178,20 @@ for name in MODELS:
     for stage in range(4):
         for n in (1, 2, 4):
             R.case(f"{name} stage {stage} N={n}", train_case, name, stage, n)
+
+
+def persist_case(name, n, below):
+    """Stage 3 with LayerNorm scales and biases (128-512 bytes) below the persistence threshold:
+    fewer all-gathers, and the same training as PyTorch."""
+    flags = ["--zero-stage=3", f"--world-size={n}", *OPT_FLAGS]
+    gathers = count_plan_instrs(args.zero_opt, T(name + ".onnx"), flags, "AllGather")
+    persistent = count_plan_instrs(args.zero_opt, T(name + ".onnx"), [*flags, f"--zero-persist-below={below}"],
+                                   "AllGather")
+    assert persistent < gathers, f"AllGathers with --zero-persist-below={below}: {persistent}, without: {gathers}"
+    train_case(name, 3, n, below)
+
+
+for name, n in (("gpt_tied", 2), ("bert_preln", 3)):
+    R.case(f"{name} stage 3 N={n} --zero-persist-below=1024", persist_case, name, n, 1024)
 
 R.finish()

@@ -23,7 +23,8 @@ import torch
 from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zero_test_util import ROOT, Runner, assert_close, parse_args, read_log, run_tool  # noqa: E402
+from zero_test_util import (ROOT, Runner, assert_close, check_report_placement, count_plan_instrs,  # noqa: E402
+                            parse_args, read_log, run_tool)
 
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import export_examples as ex  # noqa: E402
@@ -111,17 +112,19 @@ def reference(name, opt, n):
 
 
 # --- zero-opt + zero-run ---------------------------------------------------------
-def train_case(name, opt, stage, n):
-    tag = f"{name}-{opt}-s{stage}-n{n}"
+def train_case(name, opt, stage, n, persist_below=0):
+    tag = f"{name}-{opt}-s{stage}-n{n}-p{persist_below}"
     plan, report, log, out = T(tag + ".zplan"), T(tag + ".report.json"), T(tag + ".jsonl"), T(tag + ".onnx")
+    persist = [f"--zero-persist-below={persist_below}"] if persist_below else []
     run_tool([args.zero_opt, T("ex", name + ".onnx"), "-o", plan, f"--zero-stage={stage}", f"--world-size={n}",
-              *OPTIMIZERS[opt][0], f"--report={report}"])
+              *OPTIMIZERS[opt][0], *persist, f"--report={report}"])
     run_tool([args.zero_run, plan, "--nproc", n, "--data", T("ex", name + "_data"), "--steps", STEPS,
               "--log", log, "--export-onnx", out], timeout=180)
 
     rep = json.load(open(report))
     assert rep["world_size"] == n and rep["zero_stage"] == stage, f"report header {rep['world_size']}/{rep['zero_stage']}"
     assert [r["rank"] for r in rep["ranks"]] == list(range(n)), "report ranks"
+    check_report_placement(rep, stage, persist_below)
 
     ref_losses, ref_params = reference(name, opt, n)
     lines = read_log(log)
@@ -154,5 +157,22 @@ for name, opt, stage, n in [("mlp_digits", "sgd", 1, 3), ("mlp_digits", "sgd_wd"
                             ("linear_regression", "adamw", 2, 3), ("linear_regression", "adamw", 3, 2),
                             ("linear_regression", "adamw_nowd", 0, 4), ("mlp_digits", "adamw_nowd", 2, 2)]:
     R.case(f"{name} {opt} stage {stage} N={n}", train_case, name, opt, stage, n)
+
+
+# Stage 3's persistence threshold: parameters below it stay replicated, so they need no all-gathers;
+# training must still match PyTorch.
+def persist_case(name, opt, n, below):
+    flags = [T("ex", name + ".onnx"), "--zero-stage=3", f"--world-size={n}", *OPTIMIZERS[opt][0]]
+    gathers = count_plan_instrs(args.zero_opt, flags[0], flags[1:], "AllGather")
+    persistent = count_plan_instrs(args.zero_opt, flags[0], [*flags[1:], f"--zero-persist-below={below}"],
+                                   "AllGather")
+    assert persistent < gathers, f"AllGathers with --zero-persist-below={below}: {persistent}, without: {gathers}"
+    train_case(name, opt, 3, n, below)
+
+
+# mlp_digits: the biases (128, 40 bytes) persist below 1024; fc2.weight (1280 bytes) too below 2048.
+for name, opt, n, below in [("mlp_digits", "adamw", 2, 1024), ("mlp_digits", "adamw", 3, 2048),
+                            ("linear_regression", "sgd", 2, 16)]:
+    R.case(f"{name} {opt} stage 3 N={n} --zero-persist-below={below}", persist_case, name, opt, n, below)
 
 R.finish()

@@ -62,6 +62,29 @@ def run_tool(cmd, timeout=120, check=True):
     return p
 
 
+def count_plan_instrs(zero_opt, model, flags, opcode):
+    """How many `opcode` instructions the plan zero-opt compiles from model with flags has."""
+    p = run_tool([zero_opt, model, "--emit=plan", "--mlir-elide-resource-strings-if-larger=16", *flags])
+    return p.stdout.count(f'plan.instr "{opcode}"')
+
+
+def expected_placement(stage, nbytes, persist_below=0):
+    """(weights, grad, optimizer_state) of a parameter of nbytes at a ZeRO stage, as --report lists
+    them: stage 1 shards the optimizer state, 2 also the gradient, 3 also the weights, except that
+    stage 3 keeps parameters below --zero-persist-below bytes replicated (all three)."""
+    if stage == 3 and nbytes < persist_below:
+        stage = 0
+    return tuple("sharded" if stage > i else "replicated" for i in (2, 1, 0))
+
+
+def check_report_placement(report, stage, persist_below=0):
+    """Every trainable parameter in a --report has the placement of its stage and size."""
+    for p in report["placement"]:
+        got = (p["weights"], p["grad"], p["optimizer_state"])
+        want = expected_placement(stage, p["bytes"], persist_below)
+        assert got == want, f"report placement of {p['name']} ({p['bytes']} bytes): {got}, expected {want}"
+
+
 def read_log(path):
     with open(path) as f:
         return [json.loads(l) for l in f if l.strip()]

@@ -51,7 +51,7 @@ bool isOnnxInvocation(int argc, char **argv) {
   static constexpr StringLiteral onnxOnly[] = {
       "--zero-stage", "--world-size", "--optimizer", "--lr",     "--momentum",
       "--beta1",      "--beta2",      "--eps",       "--weight-decay", "--target",
-      "--report",     "--emit",       "--forward-only"};
+      "--report",     "--emit",       "--forward-only", "--zero-persist-below"};
   bool help = false;
   for (int i = 1; i < argc; ++i) {
     StringRef arg = argv[i];
@@ -83,7 +83,7 @@ enum class Emit { Onnx, Train, Partition, Plan, ZPlan };
 
 struct CompileOptions {
   std::string input, output, report, optimizer, target;
-  int64_t stage = 0, worldSize = 1, prefetch = -1, overlapWindow = -1;
+  int64_t stage = 0, worldSize = 1, prefetch = -1, overlapWindow = -1, persistBelow = 0;
   bool forwardOnly = false, omitWeights = false;
   double lr, momentum, beta1, beta2, eps, weightDecay;
   Emit emit;
@@ -103,6 +103,12 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
                          cl::cat(category));
   cl::opt<int64_t> worldSize("world-size", cl::desc("number of ranks"), cl::init(1),
                              cl::cat(category));
+  cl::opt<int64_t> persistBelow(
+      "zero-persist-below",
+      cl::desc("stage 3: parameters of fewer bytes stay whole on every rank, with their "
+               "gradients and optimizer state (no all-gathers for biases and norm scales; as "
+               "DeepSpeed's stage3_param_persistence_threshold; default 0: none)"),
+      cl::value_desc("bytes"), cl::init(0), cl::cat(category));
   cl::opt<std::string> optimizer("optimizer", cl::desc("sgd, adam or adamw"),
                                  cl::init("adamw"), cl::cat(category));
   cl::opt<double> lr("lr", cl::desc("learning rate"), cl::init(1e-3), cl::cat(category));
@@ -186,9 +192,10 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
       "  zero-opt MODEL.onnx -o MODEL.zplan --zero-stage=S --world-size=N [options]\n"
       "  zero-opt FILE.mlir [passes]  is mlir-opt with zero's dialects and passes;\n"
       "                               its options: zero-opt --help-mlir\n");
-  CompileOptions options{input,       output,      report, optimizer, target, stage,
-                         worldSize,   prefetch,    overlapWindow, forwardOnly, omitWeights, lr, momentum,
-                         beta1,       beta2,       eps,    weightDecay, emit, bucketMb};
+  CompileOptions options{input,       output,      report,      optimizer,     target,
+                         stage,       worldSize,   prefetch,    overlapWindow, persistBelow,
+                         forwardOnly, omitWeights, lr,          momentum,      beta1,
+                         beta2,       eps,         weightDecay, emit,          bucketMb};
   return options;
 }
 
@@ -245,6 +252,9 @@ int compileOnnx(int argc, char **argv) {
   if (options.overlapWindow < -1 || options.overlapWindow > kMaxOverlapWindow)
     return fail("--overlap-window must be from 0 to " + Twine(kMaxOverlapWindow) + ", got " +
                 Twine(options.overlapWindow));
+  if (options.persistBelow < 0)
+    return fail("--zero-persist-below must be at least 0 bytes, got " +
+                Twine(options.persistBelow));
   if (options.prefetch < -1 || options.prefetch > kMaxPrefetch)
     return fail("--prefetch must be from 0 to " + Twine(kMaxPrefetch) + ", got " +
                 Twine(options.prefetch));
@@ -284,6 +294,7 @@ int compileOnnx(int argc, char **argv) {
   pipeline.weightDecay = options.weightDecay;
   pipeline.stage = options.stage;
   pipeline.worldSize = options.worldSize;
+  pipeline.persistBelow = options.persistBelow;
   pipeline.target = options.target;
   pipeline.forwardOnly = options.forwardOnly;
   pipeline.omitWeights = options.omitWeights;

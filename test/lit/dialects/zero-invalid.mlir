@@ -132,3 +132,45 @@ func.func @elementwise_grad_extra_attribute(%dy: tensor<3xf32>, %x: tensor<3xf32
   %0 = zero.elementwise_grad "Elu" %dy, %x {alpha = 1.0 : f32, beta = 0.5 : f32} : tensor<3xf32>
   return %0 : tensor<3xf32>
 }
+
+// -----
+
+module {
+  // expected-error @+1 {{sharded weights need a sharded gradient}}
+  ml_program.global private mutable @w(dense<1.0> : tensor<4xf32>) : tensor<4xf32> {zero.placement = #zero.placement<weights = sharded<2>, grad = replicated, optimizer_state = sharded<2>>}
+}
+
+// -----
+
+module {
+  // expected-error @+1 {{a sharded gradient needs a sharded optimizer state}}
+  ml_program.global private mutable @w(dense<1.0> : tensor<4xf32>) : tensor<4xf32> {zero.placement = #zero.placement<weights = replicated, grad = sharded<2>, optimizer_state = replicated>}
+}
+
+// -----
+
+module {
+  // expected-error @+1 {{the sharded tensors of a parameter must be sharded over the same number of ranks}}
+  ml_program.global private mutable @w(dense<1.0> : tensor<4xf32>) : tensor<4xf32> {zero.placement = #zero.placement<weights = replicated, grad = sharded<4>, optimizer_state = sharded<2>>}
+}
+
+// -----
+
+module {
+  // expected-error @+1 {{a tensor is sharded over at least 1 rank, got 0}}
+  ml_program.global private mutable @w(dense<1.0> : tensor<4xf32>) : tensor<4xf32> {zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = sharded<0>>}
+}
+
+// -----
+
+module {
+  // expected-error @+1 {{expected 'sharded' or 'replicated'}}
+  ml_program.global private mutable @w(dense<1.0> : tensor<4xf32>) : tensor<4xf32> {zero.placement = #zero.placement<weights = whole, grad = replicated, optimizer_state = replicated>}
+}
+
+// -----
+
+module {
+  // expected-error @+1 {{'ml_program.global' op 'zero.placement' must be a #zero.placement}}
+  ml_program.global private mutable @w(dense<1.0> : tensor<4xf32>) : tensor<4xf32> {zero.placement = 3 : i64}
+}

@@ -4,6 +4,9 @@
 // CHECK-LABEL: module attributes {zero.stage = 1 : i64, zero.world_size = 3 : i64}
 module attributes {zero.stage = 1 : i64, zero.world_size = 3 : i64} {
   ml_program.global private mutable @w(dense<1.0> : tensor<2x5xf32>) : tensor<2x5xf32>
+  // A parameter's placement round-trips.
+  // CHECK: ml_program.global private mutable @p({{.*}}) : tensor<4xf32> {zero.placement = #zero.placement<weights = replicated, grad = sharded<3>, optimizer_state = sharded<3>>}
+  ml_program.global private mutable @p(dense<1.0> : tensor<4xf32>) : tensor<4xf32> {zero.placement = #zero.placement<weights = replicated, grad = sharded<3>, optimizer_state = sharded<3>>}
   // CHECK-LABEL: func.func @ops(
   func.func @ops(%dy: tensor<2x5xf32>, %x: tensor<2x5xf32>, %y: tensor<2xi64>, %s: tensor<f32>, %dy5: tensor<5xf32>) {
     // CHECK: zero.elementwise_grad "Relu" %{{.*}}, %{{.*}} : tensor<2x5xf32>

@@ -5,6 +5,8 @@
 // RUN: zero-opt %s --zero-partition="stage=1 world-size=3" --zero-lower-to-plan="backend=cuda" | FileCheck %s --check-prefix=STAGE1
 // RUN: zero-opt %s --zero-partition="stage=3 world-size=3" --zero-lower-to-plan | FileCheck %s --check-prefix=STAGE3
 // RUN: zero-opt %s --zero-partition="stage=3 world-size=3" --zero-lower-to-plan="omit-weights=true" | FileCheck %s --check-prefix=OMIT
+// RUN: zero-opt %s --zero-partition="stage=3 world-size=3 persist-below=16" --zero-lower-to-plan \
+// RUN:   | FileCheck %s --check-prefix=PERSIST
 
 // Without weights the plan says so and has no initializer for a parameter;
 // constants keep theirs.
@@ -19,7 +21,7 @@
 // STAGE0-NEXT:      plan.buffer @mem.w "parameter" {bytes = 40 : i64, persistent}
 // STAGE0-NEXT:      plan.value @w : tensor<2x5xf32> in @mem.w
 // STAGE0-NEXT:      plan.init @w {data = dense<1.000000e+00> : tensor<2x5xf32>}
-// STAGE0-NEXT:      plan.parameter "w" : tensor<2x5xf32> in @w {shard_numel = 4 : i64}
+// STAGE0-NEXT:      plan.parameter "w" : tensor<2x5xf32> in @w {shard_numel = 4 : i64, zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = replicated>}
 // STAGE0:           plan.buffer @mem.x "input" {bytes = 60 : i64, persistent}
 // STAGE0-NEXT:      plan.value @x : tensor<3x5xf32> in @mem.x
 // STAGE0-NEXT:      plan.input "x" @x
@@ -57,7 +59,7 @@
 // STAGE1-NEXT:      plan.value @w.flat : tensor<12xf32> in @mem.w
 // STAGE1-NEXT:      plan.value @w.shard : tensor<4xf32> in @mem.w {rank_stride = 16 : i64}
 // STAGE1-NEXT:      plan.init @w {data = dense<1.000000e+00> : tensor<2x5xf32>}
-// STAGE1-NEXT:      plan.parameter "w" : tensor<2x5xf32> in @w {shard_numel = 4 : i64}
+// STAGE1-NEXT:      plan.parameter "w" : tensor<2x5xf32> in @w {shard_numel = 4 : i64, zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = sharded<3>>}
 // STAGE1:           plan.buffer @mem.[[DW:v[0-9]+]] "gradient" {bytes = 48 : i64}
 // STAGE1-NEXT:      plan.value @[[DW]] : tensor<2x5xf32> in @mem.[[DW]]
 // STAGE1:           plan.instr "AllGather" [@b.shard] -> [@b.flat]
@@ -78,7 +80,7 @@
 // STAGE3-NEXT:      plan.init @w.shard {data = dense<1.000000e+00> : tensor<2x5xf32>, rank = 0 : si32}
 // STAGE3-NEXT:      plan.init @w.shard {data = dense<1.000000e+00> : tensor<2x5xf32>, data_offset = 4 : i64, rank = 1 : si32}
 // STAGE3-NEXT:      plan.init @w.shard {data = dense<1.000000e+00> : tensor<2x5xf32>, data_offset = 8 : i64, rank = 2 : si32}
-// STAGE3-NEXT:      plan.parameter "w" : tensor<2x5xf32> in @w.shard {shard_numel = 4 : i64, sharded}
+// STAGE3-NEXT:      plan.parameter "w" : tensor<2x5xf32> in @w.shard {shard_numel = 4 : i64, sharded, zero.placement = #zero.placement<weights = sharded<3>, grad = sharded<3>, optimizer_state = sharded<3>>}
 // STAGE3-NOT:       plan.value @w :
 // STAGE3:           plan.buffer @mem.[[G:v[0-9]+]] "communication" {bytes = 48 : i64}
 // STAGE3-NEXT:      plan.value @[[G]].flat : tensor<12xf32> in @mem.[[G]]
@@ -90,6 +92,25 @@
 // STAGE3:           plan.instr "SgdUpdate" [@w.shard, @[[SW]]] -> []
 // STAGE3-NOT:       plan.instr "AllGather"
 // STAGE3:           plan.loss
+// Stage 3 with @b persistent (8 bytes, below 16): @w is stored as shards and
+// gathered for its read; @b is stored whole and initialized once, read in
+// place, all-reduced and updated whole, as at stage 0. The plan.parameter
+// carries each placement for the report.
+// PERSIST-LABEL: module attributes {zero.stage = 3 : i64, zero.world_size = 3 : i64} {
+// PERSIST:           plan.parameter "w" : tensor<2x5xf32> in @w.shard {shard_numel = 4 : i64, sharded, zero.placement = #zero.placement<weights = sharded<3>, grad = sharded<3>, optimizer_state = sharded<3>>}
+// PERSIST-NEXT:      plan.buffer @mem.b "parameter" {bytes = 8 : i64, persistent}
+// PERSIST-NEXT:      plan.value @b : tensor<2xf32> in @mem.b
+// PERSIST-NEXT:      plan.init @b {data = dense<0.000000e+00> : tensor<2xf32>}
+// PERSIST-NEXT:      plan.parameter "b" : tensor<2xf32> in @b {shard_numel = 1 : i64, zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = replicated>}
+// PERSIST-NOT:       plan.value @b.shard
+// PERSIST:           plan.instr "AllGather" [@w.shard] -> [@[[G:v[0-9]+]].flat]
+// PERSIST-NOT:       plan.instr "AllGather"
+// PERSIST:           plan.instr "Gemm" [@x, @[[G]], @b]
+// PERSIST:           plan.instr "ReduceScatter" [@{{.*}}] -> [@[[SW:v[0-9]+]]]
+// PERSIST:           plan.instr "AllReduce" [@[[DB:v[0-9]+]].view] -> [@[[DB]].view]
+// PERSIST-NEXT:      plan.instr "SgdUpdate" [@b, @[[DB]].view] -> []
+// PERSIST-NEXT:      plan.instr "SgdUpdate" [@w.shard, @[[SW]]] -> []
+// PERSIST-NEXT:      plan.loss
 module {
   ml_program.global private mutable @w(dense<1.0> : tensor<2x5xf32>) : tensor<2x5xf32>
   ml_program.global private mutable @b(dense<0.0> : tensor<2xf32>) : tensor<2xf32>

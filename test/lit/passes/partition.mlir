@@ -3,13 +3,20 @@
 // RUN: zero-opt %s -split-input-file --zero-partition="stage=2 world-size=3" | FileCheck %s --check-prefix=STAGE2
 // RUN: zero-opt %s -split-input-file --zero-partition="stage=3 world-size=3" | FileCheck %s --check-prefix=STAGE3
 // RUN: zero-opt %s -split-input-file --zero-partition="stage=3 world-size=1" | FileCheck %s --check-prefix=WORLD1
+// RUN: zero-opt %s -split-input-file --zero-partition="stage=3 world-size=3 persist-below=16" \
+// RUN:   | FileCheck %s --check-prefix=PERSIST
 
 // A linear layer's step. @w has 10 elements: over 3 ranks each shard holds
 // ceil(10 / 3) = 4 (the last one padded); @b's 2 elements give 1-element shards.
+// Each stage records its placement on every parameter's global first: which
+// of weights, gradient and optimizer state are sharded (ZeRO's P_os, P_os+g,
+// P_os+g+p).
 
 // Stage 0 (DDP): every gradient is all-reduced ("mean") right after it is
 // computed, updates stay unsharded, and the loss is averaged over ranks.
 // STAGE0-LABEL: module attributes {zero.stage = 0 : i64, zero.world_size = 3 : i64}
+// STAGE0-NEXT:    ml_program.global private mutable @w({{.*}}) : tensor<2x5xf32> {zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = replicated>}
+// STAGE0-NEXT:    ml_program.global private mutable @b({{.*}}) : tensor<2xf32> {zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = replicated>}
 // STAGE0:         func.func @train_step({{.*}}"x"
 // The loss is averaged as soon as it exists.
 // STAGE0:         %loss = onnx.SoftmaxCrossEntropyLoss
@@ -28,6 +35,8 @@
 // right before its sharded update, and the updated shards are all-gathered
 // back into the parameter.
 // STAGE1-LABEL: module attributes {zero.stage = 1 : i64, zero.world_size = 3 : i64}
+// STAGE1-NEXT:    ml_program.global private mutable @w({{.*}}) : tensor<2x5xf32> {zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = sharded<3>>}
+// STAGE1-NEXT:    ml_program.global private mutable @b({{.*}}) : tensor<2xf32> {zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = sharded<3>>}
 // STAGE1:         func.func @train_step({{.*}}"x"
 // The loss is averaged as soon as it exists.
 // STAGE1:         %loss = onnx.SoftmaxCrossEntropyLoss
@@ -50,6 +59,8 @@
 // Stage 2: as stage 1, but each gradient is reduce-scattered as soon as it
 // is complete.
 // STAGE2-LABEL: module attributes {zero.stage = 2 : i64, zero.world_size = 3 : i64}
+// STAGE2-NEXT:    ml_program.global private mutable @w({{.*}}) : tensor<2x5xf32> {zero.placement = #zero.placement<weights = replicated, grad = sharded<3>, optimizer_state = sharded<3>>}
+// STAGE2-NEXT:    ml_program.global private mutable @b({{.*}}) : tensor<2xf32> {zero.placement = #zero.placement<weights = replicated, grad = sharded<3>, optimizer_state = sharded<3>>}
 // STAGE2:         func.func @train_step({{.*}}"x"
 // The loss is averaged as soon as it exists.
 // STAGE2:         %loss = onnx.SoftmaxCrossEntropyLoss
@@ -71,6 +82,8 @@
 // Stage 3: parameters exist only as shards. Each read is an all-gather just
 // before its first use; nothing is gathered after the update or stored.
 // STAGE3-LABEL: module attributes {zero.stage = 3 : i64, zero.world_size = 3 : i64}
+// STAGE3-NEXT:    ml_program.global private mutable @w({{.*}}) : tensor<2x5xf32> {zero.placement = #zero.placement<weights = sharded<3>, grad = sharded<3>, optimizer_state = sharded<3>>}
+// STAGE3-NEXT:    ml_program.global private mutable @b({{.*}}) : tensor<2xf32> {zero.placement = #zero.placement<weights = sharded<3>, grad = sharded<3>, optimizer_state = sharded<3>>}
 // STAGE3:         func.func @train_step(%[[X:.*]]: tensor<3x5xf32> {zero.input = "x"}
 // STAGE3-NEXT:    %[[SW:.*]] = zero.load_shard @w : tensor<4xf32>
 // STAGE3-NEXT:    %[[W:.*]] = zero.all_gather %[[SW]] {world_size = 3 : i64} : tensor<4xf32> -> tensor<2x5xf32>
@@ -88,8 +101,31 @@
 
 // One rank: shards are the whole (flattened) parameter.
 // WORLD1-LABEL: module attributes {zero.stage = 3 : i64, zero.world_size = 1 : i64}
+// WORLD1-NEXT:    ml_program.global private mutable @w({{.*}}) : tensor<2x5xf32> {zero.placement = #zero.placement<weights = sharded<1>, grad = sharded<1>, optimizer_state = sharded<1>>}
+// WORLD1-NEXT:    ml_program.global private mutable @b({{.*}}) : tensor<2xf32> {zero.placement = #zero.placement<weights = sharded<1>, grad = sharded<1>, optimizer_state = sharded<1>>}
 // WORLD1:         zero.load_shard @w : tensor<10xf32>
 // WORLD1:         zero.reduce_scatter %{{.*}} "mean" {world_size = 1 : i64} : tensor<2x5xf32> -> tensor<10xf32>
+
+// Stage 3 with a persistence threshold of 16 bytes: @b (8 bytes) stays whole
+// on every rank with its gradient and optimizer state, as at stage 0: a plain
+// read, an all-reduce, an unsharded update, no gather. @w (40 bytes) is
+// sharded as at stage 3.
+// PERSIST-LABEL: module attributes {zero.stage = 3 : i64, zero.world_size = 3 : i64}
+// PERSIST-NEXT:    ml_program.global private mutable @w({{.*}}) : tensor<2x5xf32> {zero.placement = #zero.placement<weights = sharded<3>, grad = sharded<3>, optimizer_state = sharded<3>>}
+// PERSIST-NEXT:    ml_program.global private mutable @b({{.*}}) : tensor<2xf32> {zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = replicated>}
+// PERSIST-NEXT:    func.func @train_step(%[[X:.*]]: tensor<3x5xf32> {zero.input = "x"}
+// PERSIST-NEXT:    %[[B:.*]] = ml_program.global_load @b : tensor<2xf32>
+// PERSIST-NEXT:    %[[SW:.*]] = zero.load_shard @w : tensor<4xf32>
+// PERSIST-NEXT:    %[[W:.*]] = zero.all_gather %[[SW]] {world_size = 3 : i64} : tensor<4xf32> -> tensor<2x5xf32>
+// PERSIST-NEXT:    onnx.Gemm %[[X]], %[[W]], %[[B]] {transB = true}
+// PERSIST-NOT:     zero.load_shard @b
+// PERSIST:         %[[DW:.*]] = onnx.Gemm %{{.*}}, %[[X]] {beta = 0.000000e+00 : f32, transA = true}
+// PERSIST-NEXT:    %[[RW:.*]] = zero.reduce_scatter %[[DW]] "mean" {world_size = 3 : i64} : tensor<2x5xf32> -> tensor<4xf32>
+// PERSIST:         %[[DB:.*]] = onnx.Reshape
+// PERSIST-NEXT:    %[[RB:.*]] = zero.all_reduce %[[DB]] "mean" : tensor<2xf32>
+// PERSIST-NEXT:    zero.sgd_update @b, %[[RB]] {lr = 1.000000e-01 : f32, momentum = 0.000000e+00 : f32, weight_decay = 0.000000e+00 : f32} : tensor<2xf32>
+// PERSIST-NEXT:    zero.sgd_update @w, %[[RW]] {{{.*}}sharded{{.*}}} : tensor<4xf32>
+// PERSIST-NEXT:    return
 module {
   ml_program.global private mutable @w(dense<1.0> : tensor<2x5xf32>) : tensor<2x5xf32>
   ml_program.global private mutable @b(dense<0.0> : tensor<2xf32>) : tensor<2xf32>
@@ -130,6 +166,11 @@ module {
 // STAGE3-NEXT:    %[[V2:.*]] = zero.all_gather %[[S2]] {world_size = 3 : i64} : tensor<2xf32> -> tensor<4xf32>
 // STAGE3-NEXT:    onnx.Mul %[[DY]], %[[V2]]
 
+// The threshold is strict: @v's 16 bytes are not below 16 bytes.
+// PERSIST-LABEL: module attributes {zero.stage = 3 : i64, zero.world_size = 3 : i64}
+// PERSIST-NEXT:    ml_program.global private mutable @v({{.*}}) : tensor<4xf32> {zero.placement = #zero.placement<weights = sharded<3>, grad = sharded<3>, optimizer_state = sharded<3>>}
+// PERSIST-COUNT-2: zero.all_gather
+
 // Stages 0-2 keep the re-read as a plain global_load.
 // STAGE2-LABEL: module attributes {zero.stage = 2 : i64, zero.world_size = 3 : i64}
 // STAGE2:         func.func @train_step({{.*}}"reread.x"
@@ -148,6 +189,38 @@ module {
     %1 = onnx.Mul %dsq, %v2 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
     %dv = onnx.Mul %1, %x : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
     zero.sgd_update @v, %dv {lr = 0.1 : f32, momentum = 0.0 : f32, weight_decay = 0.0 : f32} : tensor<4xf32>
+    return %loss : tensor<f32>
+  }
+}
+
+// -----
+
+// A placement already on a global (set by a policy pass run before
+// zero-partition) is kept: @w stays replicated at stage 3 and is treated as
+// at stage 0, while @u gets the stage's placement.
+// STAGE3-LABEL: module attributes {zero.stage = 3 : i64, zero.world_size = 3 : i64}
+// STAGE3-NEXT:    ml_program.global private mutable @w({{.*}}) : tensor<4xf32> {zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = replicated>}
+// STAGE3-NEXT:    ml_program.global private mutable @u({{.*}}) : tensor<4xf32> {zero.placement = #zero.placement<weights = sharded<3>, grad = sharded<3>, optimizer_state = sharded<3>>}
+// STAGE3-NEXT:    func.func @train_step(%[[G:.*]]: tensor<4xf32> {zero.input = "preset.g"}
+// STAGE3-NEXT:    %[[RU:.*]] = zero.reduce_scatter %[[G]] "mean" {world_size = 3 : i64} : tensor<4xf32> -> tensor<2xf32>
+// STAGE3-NEXT:    %[[RW:.*]] = zero.all_reduce %[[G]] "mean" : tensor<4xf32>
+// STAGE3-NEXT:    %[[W:.*]] = ml_program.global_load @w : tensor<4xf32>
+// STAGE3-NEXT:    %[[SU:.*]] = zero.load_shard @u : tensor<2xf32>
+// STAGE3-NEXT:    %[[U:.*]] = zero.all_gather %[[SU]] {world_size = 3 : i64} : tensor<2xf32> -> tensor<4xf32>
+// STAGE3-NEXT:    onnx.Mul %[[W]], %[[U]]
+// STAGE3:         zero.sgd_update @w, %[[RW]] {lr = 1.000000e-01 : f32, momentum = 0.000000e+00 : f32, weight_decay = 0.000000e+00 : f32} : tensor<4xf32>
+// STAGE3-NEXT:    zero.sgd_update @u, %[[RU]] {{{.*}}sharded{{.*}}} : tensor<2xf32>
+// STAGE3-NOT:     ml_program.global_store
+module {
+  ml_program.global private mutable @w(dense<1.0> : tensor<4xf32>) : tensor<4xf32> {zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = replicated>}
+  ml_program.global private mutable @u(dense<1.0> : tensor<4xf32>) : tensor<4xf32>
+  func.func @train_step(%g: tensor<4xf32> {zero.input = "preset.g"}) -> tensor<f32> {
+    %w = ml_program.global_load @w : tensor<4xf32>
+    %u = ml_program.global_load @u : tensor<4xf32>
+    %y = onnx.Mul %w, %u : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    %loss = onnx.ReduceSum %y {axes = array<i64>, keepdims = false} : tensor<4xf32> -> tensor<f32>
+    zero.sgd_update @w, %g {lr = 0.1 : f32, momentum = 0.0 : f32, weight_decay = 0.0 : f32} : tensor<4xf32>
+    zero.sgd_update @u, %g {lr = 0.1 : f32, momentum = 0.0 : f32, weight_decay = 0.0 : f32} : tensor<4xf32>
     return %loss : tensor<f32>
   }
 }

@@ -198,8 +198,9 @@ save("range_no_data.onnx", model([MM, oh.make_node("Constant", [], ["lim"], name
 save("hardswish_alpha.onnx", model([MM, oh.make_node("HardSwish", ["h"], ["s"], name="my_hardswish", alpha=0.5), MEAN("s")],
                                    [LOSS], [W], [X]))
 save("celu_alpha_int.onnx", model([MM, oh.make_node("Celu", ["h"], ["s"], name="my_celu", alpha=2), MEAN("s")], [LOSS], [W], [X]))
-save("greater_or_equal.onnx", model([MM, oh.make_node("GreaterOrEqual", ["h", "h"], ["c"], name="my_ge"),
-                                     oh.make_node("Where", ["c", "h", "h"], ["s"], name="my_where"), MEAN("s")], [LOSS], [W], [X]))
+save("hann_window.onnx", model([MM, oh.make_node("HannWindow", ["size"], ["win"], name="my_window"),
+                                oh.make_node("Mul", ["h", "win"], ["s"], name="my_mul"), MEAN("s")], [LOSS],
+                               [W, nh.from_array(np.array(3, np.int64), "size")], [X]))
 _short = onnx.TensorProto(name="W", data_type=TP.FLOAT, dims=[4, 3], float_data=[1.0] * 5)
 save("short_initializer.onnx", model([MM, MEAN("h")], [LOSS], [_short], [X]))
 bad("Scan without a body (crashed ONNX shape inference)", "scan_no_body.onnx",
@@ -209,8 +210,8 @@ bad("attribute a function op's schema lacks", "hardswish_alpha.onnx",
     ["node 'my_hardswish' (HardSwish, opset 17)", "attribute 'alpha' of HardSwish is not defined in ONNX opset 17"])
 bad("function op attribute of the wrong type", "celu_alpha_int.onnx",
     ["node 'my_celu' (Celu, opset 17)", "attribute 'alpha' of Celu must be"])
-bad("function body with an unsupported op", "greater_or_equal.onnx",
-    ["node 'my_ge' (GreaterOrEqual, opset 17)", "unsupported operator 'Greater' in its ONNX function body"])
+bad("function body with an unsupported op", "hann_window.onnx",
+    ["node 'my_window' (HannWindow, opset 17)", "unsupported operator 'Cos' in its ONNX function body"])
 bad("unsupported op If off the loss path", "if.onnx", ["my_if", "unsupported operator 'If'"])
 bad("unsupported op LSTM", "lstm.onnx", ["my_lstm", "unsupported operator 'LSTM'"])
 bad("unsupported op Resize", "resize.onnx", ["my_resize", "unsupported operator 'Resize'"])

@@ -164,6 +164,15 @@ case("HardSwish (function body) [3,4]", {"X": 4 * randn(3, 4)}, lambda t: F.hard
      [node("HardSwish", ["X"])])
 case("Celu (function body) alpha 2", {"X": randn(3, 4, lo=0.05)}, lambda t: F.celu(t["X"], 2.0),
      [node("Celu", ["X"], alpha=2.0)])
+def mvn(x, axes=(0, 2, 3)):
+    mean = x.mean(axes, keepdim=True)
+    return (x - mean) / (torch.sqrt((x * x).mean(axes, keepdim=True) - mean * mean) + 1e-9)
+
+
+case("MeanVarianceNormalization (function body) [2,3,4,5]", {"X": randn(2, 3, 4, 5)}, lambda t: mvn(t["X"]),
+     [node("MeanVarianceNormalization", ["X"])])
+case("MeanVarianceNormalization (function body) axes [1]", {"X": randn(3, 6)}, lambda t: mvn(t["X"], (1,)),
+     [node("MeanVarianceNormalization", ["X"], axes=[1])])
 case("Celu (function body) default alpha", {"X": randn(3, 4, lo=0.05)}, lambda t: F.celu(t["X"]),
      [node("Celu", ["X"])])
 # Comparisons and logical ops select through Where (no gradient of their

@@ -12,6 +12,20 @@ namespace zero {
 
 size_t dtype_size(DType dtype) { return dtype == DType::I64 ? 8 : 4; }
 
+const char* status_code_name(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return "ok";
+    case StatusCode::kInvalidArgument: return "invalid argument";
+    case StatusCode::kNotFound: return "not found";
+    case StatusCode::kFailedPrecondition: return "failed precondition";
+    case StatusCode::kResourceExhausted: return "resource exhausted";
+    case StatusCode::kOutOfRange: return "out of range";
+    case StatusCode::kUnavailable: return "unavailable";
+    case StatusCode::kInternal: return "internal";
+  }
+  return "unknown";
+}
+
 const char* dtype_name(DType dtype) { return dtype == DType::I64 ? "int64" : "float32"; }
 
 std::string shape_string(const std::vector<int64_t>& shape) {

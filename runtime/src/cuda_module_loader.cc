@@ -46,7 +46,7 @@ Status load_cuda_module(const CudaModule** module) {
     }
     loaded = m;  // never unloaded: kernels and NCCL threads live until exit
   });
-  if (!loaded) return Status::error(error);
+  if (!loaded) return Status::unavailable(error);
   *module = loaded;
   return Status();
 }

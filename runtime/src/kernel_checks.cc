@@ -12,11 +12,23 @@ std::string shape_of(const Tensor& t) { return tensor_shape_string(t); }
 
 }  // namespace
 
-Status fail(const KernelCall& call, const std::string& what) {
+namespace {
+
+Status fail_with(StatusCode code, const KernelCall& call, const std::string& what) {
   const char* op = plan::EnumNameOpcode(call.inst->opcode());
   std::string msg = std::string(op && *op ? op : "unknown opcode");
   if (call.inst->loc() && call.inst->loc()->size() > 0) msg += " (" + call.inst->loc()->str() + ")";
-  return Status::error(msg + ": " + what);
+  return Status(code, msg + ": " + what);
+}
+
+}  // namespace
+
+Status fail(const KernelCall& call, const std::string& what) {
+  return fail_with(StatusCode::kInvalidArgument, call, what);
+}
+
+Status fail_data(const KernelCall& call, const std::string& what) {
+  return fail_with(StatusCode::kOutOfRange, call, what);
 }
 
 Status expect_f32(const KernelCall& call, const Tensor& t, const char* role) {

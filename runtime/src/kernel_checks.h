@@ -13,8 +13,10 @@
 
 namespace zero {
 
-// An error naming the instruction's opcode and source location.
+// An error naming the instruction's opcode and source location: in the plan
+// (invalid argument), or in the data a step reads (out of range).
 Status fail(const KernelCall& call, const std::string& what);
+Status fail_data(const KernelCall& call, const std::string& what);
 
 Status expect_f32(const KernelCall& call, const Tensor& t, const char* role);
 Status expect_same_numel(const KernelCall& call, const Tensor& a, const Tensor& b, const char* what);

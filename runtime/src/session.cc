@@ -29,7 +29,7 @@ class PlanBytes {
   Status copy(const void* data, size_t size, Allocator* alloc) {
     alloc_ = alloc;
     copy_ = alloc->allocate(size ? size : 1, kArenaAlignment);
-    if (!copy_) return Status::error("out of memory copying the plan");
+    if (!copy_) return Status::resource_exhausted("out of memory copying the plan");
     if (size) std::memcpy(copy_, data, size);
     copy_size_ = size;
     return Status();
@@ -61,7 +61,7 @@ Status check_attrs_type(const plan_ops::OpDescriptor& desc, plan::Attrs got, con
     return a == plan::Attrs::NONE ? std::string("none") : a > plan::Attrs::MAX ? std::to_string(int(a))
                                                                                : plan::EnumNameAttrs(a);
   };
-  return Status::error(name + ": attributes " + table_name(got) + ", expected " + table_name(desc.attrs));
+  return Status::invalid_argument(name + ": attributes " + table_name(got) + ", expected " + table_name(desc.attrs));
 }
 
 struct Op {
@@ -150,7 +150,10 @@ struct Session::Impl {
     if (arena) alloc->deallocate(arena);
   }
 
-  Status error(const std::string& what) const { return Status::error(name + ": " + what); }
+  // A problem with the plan (invalid argument) unless `code` says otherwise.
+  Status error(const std::string& what, StatusCode code = StatusCode::kInvalidArgument) const {
+    return Status(code, name + ": " + what);
+  }
 
   Status verify_header();
   Status resolve_values();
@@ -173,19 +176,23 @@ Status Session::Impl::verify_header() {
   if (!long_vectors_aligned(plan)) return error("corrupt plan (a vector of int64 is misaligned)");
   if (plan->format_version() != kPlanFormatVersion)
     return error("plan format version " + std::to_string(plan->format_version()) + " is not supported (runtime reads " +
-                 std::to_string(kPlanFormatVersion) + ")");
+                 std::to_string(kPlanFormatVersion) + ")",
+                 StatusCode::kFailedPrecondition);
   if (plan->backend() != backend->kind()) {
     const std::string runs = std::string(", this runtime runs ") + plan::EnumNameBackend(backend->kind());
     if (plan->backend() == plan::Backend::Cuda)
-      return error("plan is for backend Cuda" + runs + " (plan targets CUDA: open it with the CUDA backend, zero/cuda.h)");
+      return error("plan is for backend Cuda" + runs + " (plan targets CUDA: open it with the CUDA backend, zero/cuda.h)",
+                   StatusCode::kFailedPrecondition);
     if (plan->backend() > plan::Backend::MAX)
       return error("plan is for backend " + std::to_string(int(plan->backend())) + ", which this runtime does not know" +
                    runs);
-    return error(std::string("plan is for backend ") + plan::EnumNameBackend(plan->backend()) + runs);
+    return error(std::string("plan is for backend ") + plan::EnumNameBackend(plan->backend()) + runs,
+                 StatusCode::kFailedPrecondition);
   }
   if (plan->world_size() != uint32_t(comm->size()))
     return error("plan was compiled for world size " + std::to_string(plan->world_size()) + " but running with " +
-                 std::to_string(comm->size()) + " rank(s)");
+                 std::to_string(comm->size()) + " rank(s)",
+                 StatusCode::kFailedPrecondition);
   return Status();
 }
 
@@ -198,9 +205,10 @@ Status Session::Impl::resolve_values() {
   if (available && arena_size > available)
     return error("the plan needs an arena of " + byte_size_string(arena_size) + " per rank, but only " +
                  byte_size_string(available) + " of " +
-                 (backend->kind() == plan::Backend::Cpu ? "host" : "device") + " memory is available");
+                 (backend->kind() == plan::Backend::Cpu ? "host" : "device") + " memory is available",
+                 StatusCode::kResourceExhausted);
   arena = static_cast<uint8_t*>(alloc->allocate(arena_size ? arena_size : 1, kArenaAlignment));
-  if (!arena) return error("cannot allocate an arena of " + byte_size_string(arena_size));
+  if (!arena) return error("cannot allocate an arena of " + byte_size_string(arena_size), StatusCode::kResourceExhausted);
   // Values without an initializer have unspecified contents by contract;
   // zeroing once makes runs reproducible.
   ZERO_RETURN_IF_ERROR(backend->zero_fill(arena, arena_size));
@@ -529,12 +537,12 @@ Status describe_plan(const std::string& path, PlanSummary* summary) {
   PlanBytes bytes;
   ZERO_RETURN_IF_ERROR(bytes.map(path));
   if (bytes.size() < 8 || !plan::PlanBufferHasIdentifier(bytes.data()))
-    return Status::error(path + ": not a zero plan (missing file identifier " + kPlanFileIdentifier + ")");
+    return Status::invalid_argument(path + ": not a zero plan (missing file identifier " + kPlanFileIdentifier + ")");
   flatbuffers::Verifier verifier(bytes.data(), bytes.size(), /*max_depth=*/64, /*max_tables=*/100000000);
   if (!plan::VerifyPlanBuffer(verifier))
-    return Status::error(path + ": corrupt or truncated plan (FlatBuffers verification failed)");
+    return Status::invalid_argument(path + ": corrupt or truncated plan (FlatBuffers verification failed)");
   const plan::Plan* plan = plan::GetPlan(bytes.data());
-  if (!long_vectors_aligned(plan)) return Status::error(path + ": corrupt plan (a vector of int64 is misaligned)");
+  if (!long_vectors_aligned(plan)) return Status::invalid_argument(path + ": corrupt plan (a vector of int64 is misaligned)");
   *summary = PlanSummary();
   summary->cuda = plan->backend() == plan::Backend::Cuda;
   summary->world_size = plan->world_size();
@@ -543,7 +551,7 @@ Status describe_plan(const std::string& path, PlanSummary* summary) {
   const auto* values = plan->values();
   const auto tensor = [&](const flatbuffers::String* name, uint32_t index, TensorInfo* info) {
     if (!values || index >= values->size())
-      return Status::error(path + ": '" + (name ? name->str() : std::string()) + "': value index out of range");
+      return Status::invalid_argument(path + ": '" + (name ? name->str() : std::string()) + "': value index out of range");
     const plan::Value* v = values->Get(index);
     info->name = name ? name->str() : std::string();
     info->dtype = v->dtype() == plan::DType::I64 ? DType::I64 : DType::F32;
@@ -551,12 +559,12 @@ Status describe_plan(const std::string& path, PlanSummary* summary) {
     uint64_t bytes = dtype_size(info->dtype);
     const size_t rank = v->shape() ? v->shape()->size() : 0;
     if (rank > size_t(kMaxRank))
-      return Status::error(path + ": '" + info->name + "': rank " + std::to_string(rank) + " exceeds " +
+      return Status::invalid_argument(path + ": '" + info->name + "': rank " + std::to_string(rank) + " exceeds " +
                            std::to_string(kMaxRank));
     for (size_t d = 0; d < rank; ++d) {
       const int64_t dim = v->shape()->Get(d);
       if (dim < 0 || __builtin_mul_overflow(bytes, uint64_t(dim), &bytes) || bytes > summary->arena_bytes)
-        return Status::error(path + ": '" + info->name + "': invalid shape");
+        return Status::invalid_argument(path + ": '" + info->name + "': invalid shape");
       info->shape.push_back(dim);
     }
     return Status();
@@ -593,14 +601,14 @@ Status Session::bind_input(const std::string& name, const void* data, DType dtyp
     const TensorInfo& info = impl_->inputs[i];
     if (info.name != name) continue;
     if (dtype != info.dtype)
-      return Status::error("input '" + name + "': expected " + dtype_name(info.dtype) + ", got " + dtype_name(dtype));
+      return Status::invalid_argument("input '" + name + "': expected " + dtype_name(info.dtype) + ", got " + dtype_name(dtype));
     if (shape != info.shape)
-      return Status::error("input '" + name + "': expected shape " + shape_string(info.shape) + ", got " +
+      return Status::invalid_argument("input '" + name + "': expected shape " + shape_string(info.shape) + ", got " +
                            shape_string(shape));
     const Tensor& t = impl_->values[impl_->input_values[i]];
     return impl_->backend->copy_to_device(t.data, data, size_t(t.numel) * dtype_size(t.dtype));
   }
-  return Status::error("plan has no input named '" + name + "'");
+  return Status::not_found("plan has no input named '" + name + "'");
 }
 
 Status Session::step() {
@@ -645,11 +653,11 @@ Status Session::read_output(const std::string& name, std::vector<float>* values)
     if (impl_->outputs[i].name != name) continue;
     const Tensor& t = impl_->values[impl_->output_values[i]];
     if (t.dtype != DType::F32)
-      return Status::error("output '" + name + "' is " + dtype_name(t.dtype) + ", use read_output_bytes");
+      return Status::invalid_argument("output '" + name + "' is " + dtype_name(t.dtype) + ", use read_output_bytes");
     values->resize(size_t(t.numel));
     return impl_->backend->copy_to_host(values->data(), t.data, size_t(t.numel) * sizeof(float));
   }
-  return Status::error("plan has no output named '" + name + "'");
+  return Status::not_found("plan has no output named '" + name + "'");
 }
 
 Status Session::read_output_bytes(const std::string& name, std::vector<uint8_t>* bytes) const {
@@ -659,7 +667,7 @@ Status Session::read_output_bytes(const std::string& name, std::vector<uint8_t>*
     bytes->resize(size_t(t.numel) * dtype_size(t.dtype));
     return impl_->backend->copy_to_host(bytes->data(), t.data, bytes->size());
   }
-  return Status::error("plan has no output named '" + name + "'");
+  return Status::not_found("plan has no output named '" + name + "'");
 }
 
 Status Session::read_parameter(const std::string& name, std::vector<float>* out) {
@@ -691,7 +699,7 @@ Status Session::read_parameter(const std::string& name, std::vector<float>* out)
     out->resize(size_t(p.numel));
     return Status();
   }
-  return Status::error("plan has no parameter named '" + name + "'");
+  return Status::not_found("plan has no parameter named '" + name + "'");
 }
 
 Status Session::write_parameter(const std::string& name, const float* values, size_t count) {
@@ -699,7 +707,7 @@ Status Session::write_parameter(const std::string& name, const float* values, si
     if (impl_->params[i].name != name) continue;
     ParamSlot& p = impl_->param_slots[i];
     if (count != size_t(p.numel))
-      return Status::error("parameter '" + name + "' has " + std::to_string(p.numel) + " elements, got " +
+      return Status::invalid_argument("parameter '" + name + "' has " + std::to_string(p.numel) + " elements, got " +
                            std::to_string(count));
     const Tensor& t = impl_->values[p.value];
     const Backend& be = *impl_->backend;
@@ -716,7 +724,7 @@ Status Session::write_parameter(const std::string& name, const float* values, si
     p.written = true;
     return Status();
   }
-  return Status::error("plan has no parameter named '" + name + "'");
+  return Status::not_found("plan has no parameter named '" + name + "'");
 }
 
 bool Session::weights_omitted() const { return impl_->plan->weights_omitted(); }

@@ -598,11 +598,14 @@ TEST(Gather, Axis1AndI64Data) {
 TEST(Gather, Errors) {
   Buf data = Buf::rand({5, 3}), idx = Buf::ints({2}, {1, 5}), y = Buf::zeros({2, 3});
   expect_error(run(Opcode::Gather, {&data, &idx}, {&y}, axis_attr(0)), "index 5 out of range [-5, 5)");
+  // Bad data a step reads, not a bad plan.
+  EXPECT_EQ(run(Opcode::Gather, {&data, &idx}, {&y}, axis_attr(0)).code(), StatusCode::kOutOfRange);
   idx.i = {1, -6};
   expect_error(run(Opcode::Gather, {&data, &idx}, {&y}, axis_attr(0)), "index -6 out of range");
   Buf bad = Buf::zeros({2, 4});
   expect_error(validate(Opcode::Gather, {&data, &idx}, {&bad}, axis_attr(0)), "does not match gathering");
   expect_error(validate(Opcode::Gather, {&data, &idx}, {&y}, axis_attr(2)), "axis 2 out of range");
+  EXPECT_EQ(validate(Opcode::Gather, {&data, &idx}, {&y}, axis_attr(2)).code(), StatusCode::kInvalidArgument);
   Buf fidx = Buf::zeros({2});
   expect_error(validate(Opcode::Gather, {&data, &fidx}, {&y}, axis_attr(0)), "indices must be I64");
 }

@@ -518,5 +518,33 @@ TEST(Plan, MissingFileIsError) {
   EXPECT_NE(st.message().find("/nonexistent/x.zplan: cannot open plan"), std::string::npos) << st.message();
 }
 
+// The code says what kind of failure a message describes.
+TEST(Status, CodesSayWhatKindOfFailure) {
+  auto comm = make_single_rank_communicator();
+  std::unique_ptr<Session> s;
+  EXPECT_EQ(Session::open("/nonexistent/x.zplan", comm.get(), default_allocator(), &s).code(),
+            StatusCode::kNotFound);
+  const char garbage[] = "not a plan at all";
+  EXPECT_EQ(Session::open_buffer(garbage, sizeof garbage, comm.get(), default_allocator(), &s).code(),
+            StatusCode::kInvalidArgument);
+  LinRegOptions o;
+  o.world_size = 4;
+  EXPECT_EQ(open(linreg_plan(o), comm.get(), &s).code(), StatusCode::kFailedPrecondition);
+  test::PlanBuilder b;
+  uint32_t loss = b.value("loss", plan::DType::F32, {}, plan::ValueKind::Activation, b.reserve(uint64_t(1) << 46));
+  b.op(plan::Opcode::Relu, {loss}, {loss});
+  EXPECT_EQ(open(b.finish(1, loss, 1, plan::Backend::Cpu), comm.get(), &s).code(), StatusCode::kResourceExhausted);
+
+  ASSERT_TRUE(open(linreg_plan({}), comm.get(), &s).ok());
+  std::vector<float> x(12);
+  EXPECT_EQ(s->bind_input("z", x.data(), DType::F32, {4, 3}).code(), StatusCode::kNotFound);
+  const Status shape = s->bind_input("x", x.data(), DType::F32, {3, 4});
+  EXPECT_EQ(shape.code(), StatusCode::kInvalidArgument);
+  const Status wrapped = shape.with_context("batch 3: ");
+  EXPECT_EQ(wrapped.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(wrapped.message(), "batch 3: " + shape.message());
+  EXPECT_STREQ(status_code_name(StatusCode::kResourceExhausted), "resource exhausted");
+}
+
 }  // namespace
 }  // namespace zero

@@ -92,10 +92,10 @@ inline Status cpu_call(bool validate, plan::Opcode op, const std::vector<Buf*>& 
   const KernelCall kc{inst.get(), ti.data(), int(ti.size()), to.data(), int(to.size())};
   if (validate) {
     Validator v = cpu_backend().validator(op);
-    return v ? v(kc) : Status::error("no validator");
+    return v ? v(kc) : Status::internal("no validator");
   }
   Kernel k = cpu_backend().kernel(op);
-  return k ? k(kc) : Status::error("no kernel");
+  return k ? k(kc) : Status::internal("no kernel");
 }
 
 inline std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }

@@ -87,7 +87,7 @@ Status parse_args(int argc, char** argv, Options* o) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const auto value = [&](const char** v) {
-      if (i + 1 >= argc) return Status::error("option " + a + " needs a value");
+      if (i + 1 >= argc) return Status::invalid_argument("option " + a + " needs a value");
       *v = argv[++i];
       return Status();
     };
@@ -103,19 +103,19 @@ Status parse_args(int argc, char** argv, Options* o) {
     } else if (a == "--steps") {
       ZERO_RETURN_IF_ERROR(value(&v));
       if (!parse_integer(v, 0, kMaxSteps, &integer))
-        return Status::error("invalid value '" + std::string(v) + "' for --steps (an integer from 0 to " +
+        return Status::invalid_argument("invalid value '" + std::string(v) + "' for --steps (an integer from 0 to " +
                              std::to_string(kMaxSteps) + ")");
       o->steps = long(integer);
     } else if (a == "--nproc") {
       ZERO_RETURN_IF_ERROR(value(&v));
       if (!parse_integer(v, 1, kMaxLocalRanks, &integer))
-        return Status::error("invalid value '" + std::string(v) + "' for --nproc (an integer from 1 to " +
+        return Status::invalid_argument("invalid value '" + std::string(v) + "' for --nproc (an integer from 1 to " +
                              std::to_string(kMaxLocalRanks) + ")");
       o->nproc = int(integer);
     } else if (a == "--timeout-s") {
       ZERO_RETURN_IF_ERROR(value(&v));
       if (!parse_seconds(v, 0.001, kMaxTimeoutS, &o->timeout_s))
-        return Status::error("invalid value '" + std::string(v) + "' for --timeout-s (seconds, from 0.001 to " +
+        return Status::invalid_argument("invalid value '" + std::string(v) + "' for --timeout-s (seconds, from 0.001 to " +
                              std::to_string(long(kMaxTimeoutS)) + ")");
     } else if (a == "--log") {
       ZERO_RETURN_IF_ERROR(value(&v));
@@ -136,21 +136,21 @@ Status parse_args(int argc, char** argv, Options* o) {
       std::fputs(kUsage, stdout);
       std::exit(0);
     } else if (a.size() > 1 && a[0] == '-') {
-      return Status::error("unknown option " + a);
+      return Status::invalid_argument("unknown option " + a);
     } else if (o->plan.empty()) {
       o->plan = a;
     } else {
-      return Status::error("unexpected argument " + a);
+      return Status::invalid_argument("unexpected argument " + a);
     }
   }
-  if (o->plan.empty()) return Status::error("no plan file given");
-  if (o->synthetic && !o->data_dir.empty()) return Status::error("--data and --synthetic are exclusive");
+  if (o->plan.empty()) return Status::invalid_argument("no plan file given");
+  if (o->synthetic && !o->data_dir.empty()) return Status::failed_precondition("--data and --synthetic are exclusive");
 #ifndef ZERO_HAVE_ONNX
-  if (!o->export_onnx.empty()) return Status::error("--export-onnx: zero-run was built without ONNX support");
+  if (!o->export_onnx.empty()) return Status::failed_precondition("--export-onnx: zero-run was built without ONNX support");
 #endif
-  if (o->nproc > 1 && under_mpi()) return Status::error("--nproc cannot be used under mpirun/srun");
+  if (o->nproc > 1 && under_mpi()) return Status::failed_precondition("--nproc cannot be used under mpirun/srun");
 #ifndef ZERO_HAVE_MPI
-  if (o->nproc > 1 || under_mpi()) return Status::error("zero-run was built without MPI; only one rank is supported");
+  if (o->nproc > 1 || under_mpi()) return Status::failed_precondition("zero-run was built without MPI; only one rank is supported");
 #endif
   return Status();
 }
@@ -257,20 +257,20 @@ Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, std::
       feeds->push_back(std::move(f));
       continue;
     }
-    if (o.data_dir.empty()) return Status::error("plan input '" + info.name + "' needs --data DIR (or --synthetic)");
+    if (o.data_dir.empty()) return Status::invalid_argument("plan input '" + info.name + "' needs --data DIR (or --synthetic)");
     const std::string path = data_path(o, info.name);
     if (access(path.c_str(), F_OK) != 0)
-      return Status::error("missing data file " + path + " for plan input '" + info.name + "'");
+      return Status::not_found("missing data file " + path + " for plan input '" + info.name + "'");
     f.dataset = std::make_unique<NpyFile>();
     ZERO_RETURN_IF_ERROR(f.dataset->open(path));
     const NpyView& data = f.dataset->array();
     if (data.dtype != info.dtype)
-      return Status::error(path + ": dtype " + dtype_name(data.dtype) + " but plan input '" + info.name + "' is " +
+      return Status::invalid_argument(path + ": dtype " + dtype_name(data.dtype) + " but plan input '" + info.name + "' is " +
                            dtype_name(info.dtype));
     if (info.shape.empty()) {
       // A scalar input is not batched: the file holds exactly its value.
       if (!data.shape.empty())
-        return Status::error(path + ": shape " + shape_string(data.shape) + " but plan input '" + info.name +
+        return Status::invalid_argument(path + ": shape " + shape_string(data.shape) + " but plan input '" + info.name +
                              "' is a scalar and needs shape ()");
       feeds->push_back(std::move(f));
       continue;
@@ -281,10 +281,10 @@ Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, std::
       want.insert(want.begin(), -1);
       std::string w = shape_string(want);
       w.replace(1, 2, "D");
-      return Status::error(path + ": shape " + shape_string(got) + " but plan input '" + info.name + "' needs " + w);
+      return Status::invalid_argument(path + ": shape " + shape_string(got) + " but plan input '" + info.name + "' needs " + w);
     }
     f.rows = got[0];
-    if (f.rows == 0) return Status::error(path + ": dataset has no rows");
+    if (f.rows == 0) return Status::invalid_argument(path + ": dataset has no rows");
     feeds->push_back(std::move(f));
   }
   return Status();
@@ -362,14 +362,14 @@ Status init_params(Session* session, const PlanSummary& plan, const Options& o) 
     const TensorInfo& info = plan.parameters[i];
     const std::string path = param_path(o.init_params, info.name);
     if (access(path.c_str(), F_OK) != 0) {
-      if (plan.trainable[i]) return Status::error(path + ": missing (initial value of parameter '" + info.name + "')");
+      if (plan.trainable[i]) return Status::not_found(path + ": missing (initial value of parameter '" + info.name + "')");
       continue;
     }
     NpyFile file;
     ZERO_RETURN_IF_ERROR(file.open(path));
     const NpyView& array = file.array();
     if (array.dtype != DType::F32 || array.shape != info.shape)
-      return Status::error(path + ": expected float32 " + shape_string(info.shape) + " for parameter '" + info.name +
+      return Status::invalid_argument(path + ": expected float32 " + shape_string(info.shape) + " for parameter '" + info.name +
                            "', got " + dtype_name(array.dtype) + " " + shape_string(array.shape));
     if (!session) continue;
     // The mapping need not be 4-byte aligned (a .npy header may have any length).
@@ -419,21 +419,21 @@ Status check_output_paths(const Options& o, const PlanSummary& plan) {
   for (size_t i = 0; i < outputs.size(); ++i) {
     const std::string out = resolved(outputs[i].path);
     if (outputs[i].unwritable && access(directory_of(out).c_str(), W_OK) != 0)
-      return Status::error(outputs[i].unwritable + outputs[i].path + ": " + std::strerror(errno));
+      return Status::unavailable(outputs[i].unwritable + outputs[i].path + ": " + std::strerror(errno));
     for (const NamedPath& in : inputs)
       if (same_file(outputs[i].path, in.path) || out == resolved(in.path))
-        return Status::error(outputs[i].what + " " + outputs[i].path + " is " + in.what +
+        return Status::invalid_argument(outputs[i].what + " " + outputs[i].path + " is " + in.what +
                              ": an output may not overwrite an input");
     for (size_t j = 0; j < i; ++j)
       if (out == resolved(outputs[j].path))
-        return Status::error(outputs[i].what + " " + outputs[i].path + " is also " + outputs[j].what);
+        return Status::invalid_argument(outputs[i].what + " " + outputs[i].path + " is also " + outputs[j].what);
   }
   return Status();
 }
 
 Status make_dir(const std::string& dir) {
   if (mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST)
-    return Status::error(dir + ": cannot create directory: " + std::strerror(errno));
+    return Status::unavailable(dir + ": cannot create directory: " + std::strerror(errno));
   return Status();
 }
 
@@ -481,12 +481,12 @@ Status save_outputs(Session* session, const Options& o, int rank) {
 Status preflight(const Options& o, int world, PlanSummary* plan, std::vector<Feed>* feeds) {
   ZERO_RETURN_IF_ERROR(describe_plan(o.plan, plan));
   if (plan->world_size != uint32_t(world))
-    return Status::error(o.plan + ": plan was compiled for world size " + std::to_string(plan->world_size) +
+    return Status::failed_precondition(o.plan + ": plan was compiled for world size " + std::to_string(plan->world_size) +
                          " but running with " + std::to_string(world) + " rank(s)");
   if (!o.save_outputs.empty() && plan->outputs.empty())
-    return Status::error(o.plan + ": --save-outputs needs a forward-only plan (this plan has no outputs)");
+    return Status::failed_precondition(o.plan + ": --save-outputs needs a forward-only plan (this plan has no outputs)");
   if (plan->weights_omitted && o.init_params.empty())
-    return Status::error(o.plan +
+    return Status::invalid_argument(o.plan +
                          ": the plan has no initial weights (zero-opt --omit-weights); pass --init-params DIR");
   ZERO_RETURN_IF_ERROR(check_output_paths(o, *plan));
   ZERO_RETURN_IF_ERROR(init_params(nullptr, *plan, o));
@@ -503,7 +503,7 @@ int launch(int argc, char** argv, const Options& o) {
     const uint64_t available = host_memory_available();
     const uint64_t needed = plan.arena_bytes * uint64_t(o.nproc);
     if (available && needed > available)
-      st = Status::error(o.plan + ": " + std::to_string(o.nproc) + " ranks need " + byte_size_string(needed) +
+      st = Status::resource_exhausted(o.plan + ": " + std::to_string(o.nproc) + " ranks need " + byte_size_string(needed) +
                          " of arenas (" + byte_size_string(plan.arena_bytes) + " each), but only " +
                          byte_size_string(available) + " of host memory is available");
   }
@@ -581,7 +581,7 @@ int run(int argc, char** argv) {
       session_alloc = gpu->allocator();
       backend = gpu->backend();
     } else {
-      st = Status::error(o.plan + ": plan targets CUDA but " + st.message());
+      st = st.with_context(o.plan + ": plan targets CUDA but ");
     }
   }
   if (!all_ok(comm.get(), st)) return 1;
@@ -597,7 +597,7 @@ int run(int argc, char** argv) {
   if (rank == 0 && !o.log.empty()) {
     log = std::make_unique<AtomicFile>();
     st = log->open(o.log);
-    if (!st.ok()) st = Status::error("cannot open log file " + st.message());
+    if (!st.ok()) st = st.with_context("cannot open log file ");
   }
   if (!all_ok(comm.get(), st)) return 1;
   const bool progress = rank == 0 && isatty(STDERR_FILENO);
@@ -614,7 +614,7 @@ int run(int argc, char** argv) {
     if (st.ok() && log) {
       const std::string line = log_line(step, loss, ms, *session, gpu.get());
       st = log->write(line.data(), line.size());
-      if (!st.ok()) st = Status::error("writing log file " + st.message());
+      if (!st.ok()) st = st.with_context("writing log file ");
     }
     if (!st.ok()) {
       // Other ranks may already wait in a collective: end the whole job.
@@ -643,7 +643,7 @@ int run(int argc, char** argv) {
   if (progress) std::fputc('\n', stderr);
   if (log) {
     st = log->commit();
-    if (!st.ok()) st = Status::error("writing log file " + st.message());
+    if (!st.ok()) st = st.with_context("writing log file ");
   }
 
   watchdog.arm("saving outputs and parameters after step", o.steps);

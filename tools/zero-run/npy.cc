@@ -20,7 +20,7 @@ size_t find_key(const std::string& header, const char* key) {
 
 Status parse_npy(const uint8_t* image, size_t size, const std::string& what, NpyView* view) {
   const auto bad = [&](const std::string& why) {
-    return Status::error(what + ": not a valid .npy file (" + why + ")");
+    return Status::invalid_argument(what + ": not a valid .npy file (" + why + ")");
   };
   if (size < 10 || std::memcmp(image, kMagic, 6) != 0) return bad("missing magic");
   uint64_t header_len = 0, prefix = 0;
@@ -47,13 +47,13 @@ Status parse_npy(const uint8_t* image, size_t size, const std::string& what, Npy
   else if (descr == "<i8")
     view->dtype = DType::I64;
   else
-    return Status::error(what + ": dtype '" + descr + "' is not supported (need '<f4' float32 or '<i8' int64)");
+    return Status::invalid_argument(what + ": dtype '" + descr + "' is not supported (need '<f4' float32 or '<i8' int64)");
 
   p = find_key(header, "fortran_order");
   if (p == std::string::npos) return bad("no fortran_order");
   p = header.find_first_not_of(' ', p);
   if (p != std::string::npos && header.compare(p, 4, "True") == 0)
-    return Status::error(what + ": Fortran-order arrays are not supported (save with C order)");
+    return Status::invalid_argument(what + ": Fortran-order arrays are not supported (save with C order)");
   if (p == std::string::npos || header.compare(p, 5, "False") != 0) return bad("bad fortran_order");
 
   p = find_key(header, "shape");
@@ -78,13 +78,13 @@ Status parse_npy(const uint8_t* image, size_t size, const std::string& what, Npy
   }
   uint64_t bytes = 0;
   if (overflow || __builtin_mul_overflow(numel, uint64_t(dtype_size(view->dtype)), &bytes))
-    return Status::error(what + ": shape " + header.substr(open, close - open + 1) + " is too large");
+    return Status::invalid_argument(what + ": shape " + header.substr(open, close - open + 1) + " is too large");
   const uint64_t available = size - prefix - header_len;
   if (bytes > available)
-    return Status::error(what + ": truncated data (shape " + shape_string(view->shape) + " needs " +
+    return Status::invalid_argument(what + ": truncated data (shape " + shape_string(view->shape) + " needs " +
                          std::to_string(bytes) + " bytes, the file has " + std::to_string(available) + ")");
   if (bytes < available)
-    return Status::error(what + ": " + std::to_string(available - bytes) + " bytes after the data of shape " +
+    return Status::invalid_argument(what + ": " + std::to_string(available - bytes) + " bytes after the data of shape " +
                          shape_string(view->shape));
   view->data = image + prefix + header_len;
   view->bytes = bytes;

@@ -9,7 +9,7 @@ namespace zero {
 Status export_onnx(const uint8_t* model, size_t size, const std::vector<NamedTensor>& params, const std::string& path) {
   onnx::ModelProto proto;
   if (size == 0 || size > size_t(INT32_MAX) || !proto.ParseFromArray(model, int(size)))
-    return Status::error("the plan carries no valid ONNX model to export");
+    return Status::invalid_argument("the plan carries no valid ONNX model to export");
   auto* graph = proto.mutable_graph();
   for (const NamedTensor& p : params) {
     onnx::TensorProto* t = nullptr;
@@ -25,7 +25,7 @@ Status export_onnx(const uint8_t* model, size_t size, const std::vector<NamedTen
   }
   std::string bytes;
   if (!proto.SerializeToString(&bytes))
-    return Status::error(path + ": the ONNX model does not serialize (over 2 GiB?)");
+    return Status::resource_exhausted(path + ": the ONNX model does not serialize (over 2 GiB?)");
   return write_file_atomically(path, bytes.data(), bytes.size());
 }
 

@@ -94,7 +94,7 @@ class Communicator {
       case Kind::ReduceScatter: return reduce_scatter(c.in, c.out, c.count, c.op);
       case Kind::AllGather: return all_gather(c.in, c.out, c.count);
     }
-    return Status::error("unknown collective kind");
+    return Status::internal("unknown collective kind");
   }
 };
 

@@ -17,7 +17,7 @@ Status mpi_status(int rc, const char* what) {
   char msg[MPI_MAX_ERROR_STRING];
   int len = 0;
   MPI_Error_string(rc, msg, &len);
-  return Status::error(std::string(what) + " failed: " + std::string(msg, size_t(len)));
+  return Status::unavailable(std::string(what) + " failed: " + std::string(msg, size_t(len)));
 }
 
 class MpiCommunicator final : public AsyncCommunicator {
@@ -37,12 +37,12 @@ class MpiCommunicator final : public AsyncCommunicator {
   }
   Status start(const Collective& c, int slot) override {
     if (slot < 0 || size_t(slot) >= slots_.size())
-      return Status::error("collective slot " + std::to_string(slot) + " was not reserved");
+      return Status::internal("collective slot " + std::to_string(slot) + " was not reserved");
     return issue(c, &slots_[size_t(slot)]);
   }
   Status wait(int slot) override {
     if (slot < 0 || size_t(slot) >= slots_.size())
-      return Status::error("collective slot " + std::to_string(slot) + " was not reserved");
+      return Status::internal("collective slot " + std::to_string(slot) + " was not reserved");
     return finish(&slots_[size_t(slot)]);
   }
 
@@ -57,10 +57,10 @@ class MpiCommunicator final : public AsyncCommunicator {
   };
 
   Status issue(const Collective& c, Slot* s) {
-    if (s->request != MPI_REQUEST_NULL) return Status::error("collective slot is already in flight");
+    if (s->request != MPI_REQUEST_NULL) return Status::internal("collective slot is already in flight");
     static const char* const kNames[] = {"AllReduce", "ReduceScatter", "AllGather"};
     if (c.count > size_t(INT_MAX))
-      return Status::error(std::string(kNames[int(c.kind)]) + " of more than INT_MAX elements per rank");
+      return Status::resource_exhausted(std::string(kNames[int(c.kind)]) + " of more than INT_MAX elements per rank");
     const int n = int(c.count);
     s->c = c;
     s->dst = c.out;
@@ -89,11 +89,11 @@ class MpiCommunicator final : public AsyncCommunicator {
             "MPI_Iallgather");
       }
     }
-    return Status::error("unknown collective kind");
+    return Status::internal("unknown collective kind");
   }
 
   Status finish(Slot* s) {
-    if (s->request == MPI_REQUEST_NULL) return Status::error("no collective in flight in this slot");
+    if (s->request == MPI_REQUEST_NULL) return Status::internal("no collective in flight in this slot");
     ZERO_RETURN_IF_ERROR(mpi_status(MPI_Wait(&s->request, MPI_STATUS_IGNORE), "MPI_Wait"));
     const size_t count = s->c.count;
     if (s->dst != s->c.out) std::memcpy(s->c.out, s->dst, count * sizeof(float));

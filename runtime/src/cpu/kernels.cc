@@ -164,7 +164,7 @@ Status check_labels(const KernelCall& call, const LossGeometry& g, const Tensor&
   const int64_t* pl = labels.i64();
   for (int64_t i = 0; i < labels.numel; ++i)
     if (!g.ignored(pl[i]) && (pl[i] < 0 || pl[i] >= g.c))
-      return fail(call, "label " + std::to_string(pl[i]) + " out of range [0, " + std::to_string(g.c) + ")");
+      return fail_data(call, "label " + std::to_string(pl[i]) + " out of range [0, " + std::to_string(g.c) + ")");
   return Status();
 }
 
@@ -343,7 +343,7 @@ Status fill(const KernelCall& call) {
 // Normalized index or an error for one out of [-n, n).
 Status gather_index(const KernelCall& call, int64_t raw, int64_t n, int64_t* out) {
   if (raw < -n || raw >= n)
-    return fail(call, "index " + std::to_string(raw) + " out of range [" + std::to_string(-n) + ", " +
+    return fail_data(call, "index " + std::to_string(raw) + " out of range [" + std::to_string(-n) + ", " +
                           std::to_string(n) + ")");
   *out = raw < 0 ? raw + n : raw;
   return Status();
@@ -786,7 +786,7 @@ Status max_pool_grad(const KernelCall& call) {
     for (int64_t o = 0; o < ohw; ++o) {
       const int64_t i = am[pl * ohw + o];
       if (i < 0 || i >= hw)
-        return fail(call, "argmax " + std::to_string(i) + " out of range [0, " + std::to_string(hw) + ")");
+        return fail_data(call, "argmax " + std::to_string(i) + " out of range [0, " + std::to_string(hw) + ")");
       dx[pl * hw + i] += dy[pl * ohw + o];
     }
   return Status();
@@ -931,7 +931,7 @@ Status adamw_update(const KernelCall& call) {
   ZERO_RETURN_IF_ERROR(adamw_geometry(call, &attrs));
   const Tensor &p = call.in[0], &g = call.in[1], &m = call.in[2], &v = call.in[3], &step = call.in[4];
   const int64_t t = step.i64()[0];
-  if (t < 1) return fail(call, "step must be >= 1 (missing IncrementStep?)");
+  if (t < 1) return fail_data(call, "step must be >= 1 (missing IncrementStep?)");
   const double lr = attrs->lr(), b1 = attrs->beta1(), b2 = attrs->beta2();
   const float decay = float(1.0 - lr * double(attrs->weight_decay()));
   const float w1 = float(1.0 - b1), fb2 = float(b2), w2 = float(1.0 - b2);

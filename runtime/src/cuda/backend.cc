@@ -39,12 +39,12 @@ CudaDevice::State* g_dev = nullptr;  // the process's CudaDevice
 
 Status cuda_status(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return Status();
-  return Status::error(std::string(what) + ": " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
+  return Status::unavailable(std::string(what) + ": " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
 }
 
 Status blas_status(cublasStatus_t s, const char* what) {
   if (s == CUBLAS_STATUS_SUCCESS) return Status();
-  return Status::error(std::string(what) + ": cuBLAS error " + std::to_string(int(s)));
+  return Status::unavailable(std::string(what) + ": cuBLAS error " + std::to_string(int(s)));
 }
 
 Status launched(const KernelCall& call, cudaError_t e) {
@@ -876,7 +876,7 @@ class CudaBackend final : public TableBackend {
                        : kind == cuda::kErrLabel ? "a label out of range [0, classes)"
                        : kind == cuda::kErrStep  ? "step < 1 (missing IncrementStep?)"
                                                  : "an error";
-    return Status::error(std::string("CUDA kernel ") + (op && *op ? op : "?") + " found " + what +
+    return Status::out_of_range(std::string("CUDA kernel ") + (op && *op ? op : "?") + " found " + what +
                          " (reported by the device after the step)");
   }
 
@@ -923,12 +923,12 @@ bool cuda_backend_implements(plan::Opcode op) {
 }
 
 Status CudaDevice::create(const CudaOptions& options, std::unique_ptr<CudaDevice>* out) {
-  if (g_dev) return Status::error("a CudaDevice already exists in this process");
+  if (g_dev) return Status::failed_precondition("a CudaDevice already exists in this process");
   std::string why;
   const int count = cuda_device_count(&why);
-  if (count == 0) return Status::error("no GPU is available (" + why + ")");
+  if (count == 0) return Status::unavailable("no GPU is available (" + why + ")");
   if (options.device < 0 || options.device >= count)
-    return Status::error("GPU " + std::to_string(options.device) + " does not exist (" + std::to_string(count) +
+    return Status::not_found("GPU " + std::to_string(options.device) + " does not exist (" + std::to_string(count) +
                          " visible)");
   auto s = std::make_unique<State>();
   s->device = options.device;

@@ -26,7 +26,7 @@ namespace {
 
 Status cuda_status(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return Status();
-  return Status::error(std::string(what) + ": " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
+  return Status::unavailable(std::string(what) + ": " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
 }
 
 class CudaSingleRankCommunicator final : public Communicator {
@@ -52,7 +52,7 @@ class CudaSingleRankCommunicator final : public Communicator {
 #ifdef ZERO_HAVE_NCCL
 Status nccl_status(ncclResult_t r, const char* what) {
   if (r == ncclSuccess) return Status();
-  return Status::error(std::string(what) + " failed: " + ncclGetErrorString(r));
+  return Status::unavailable(std::string(what) + " failed: " + ncclGetErrorString(r));
 }
 
 class NcclCommunicator final : public AsyncCommunicator {
@@ -93,8 +93,8 @@ class NcclCommunicator final : public AsyncCommunicator {
   }
   Status start(const Collective& c, int slot) override {
     if (slot < 0 || size_t(slot) >= done_.size())
-      return Status::error("collective slot " + std::to_string(slot) + " was not reserved");
-    if (slot == 0 && in_group_) return Status::error("a synchronous collective inside an NCCL group");
+      return Status::internal("collective slot " + std::to_string(slot) + " was not reserved");
+    if (slot == 0 && in_group_) return Status::internal("a synchronous collective inside an NCCL group");
     ZERO_RETURN_IF_ERROR(issue(c));
     // Inside a group NCCL launches at ncclGroupEnd; record the event there.
     if (in_group_) {
@@ -105,11 +105,11 @@ class NcclCommunicator final : public AsyncCommunicator {
   }
   Status wait(int slot) override {
     if (slot < 0 || size_t(slot) >= done_.size())
-      return Status::error("collective slot " + std::to_string(slot) + " was not reserved");
+      return Status::internal("collective slot " + std::to_string(slot) + " was not reserved");
     return cuda_status(cudaStreamWaitEvent(compute_, done_[size_t(slot)], 0), "cudaStreamWaitEvent");
   }
   Status group_begin() override {
-    if (in_group_) return Status::error("NCCL group already open");
+    if (in_group_) return Status::internal("NCCL group already open");
     // One ordering point for the whole group: its inputs are complete here.
     ZERO_RETURN_IF_ERROR(cuda_status(cudaEventRecord(ready_, compute_), "cudaEventRecord"));
     ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamWaitEvent(stream_, ready_, 0), "cudaStreamWaitEvent"));
@@ -118,7 +118,7 @@ class NcclCommunicator final : public AsyncCommunicator {
     return Status();
   }
   Status group_end() override {
-    if (!in_group_) return Status::error("no NCCL group open");
+    if (!in_group_) return Status::internal("no NCCL group open");
     in_group_ = false;
     ZERO_RETURN_IF_ERROR(nccl_status(ncclGroupEnd(), "ncclGroupEnd"));
     for (int slot : group_slots_)
@@ -149,7 +149,7 @@ class NcclCommunicator final : public AsyncCommunicator {
       case Kind::AllGather:
         return nccl_status(ncclAllGather(c.in, c.out, c.count, ncclFloat32, comm_, stream_), "ncclAllGather");
     }
-    return Status::error("unknown collective kind");
+    return Status::internal("unknown collective kind");
   }
 
   cudaStream_t compute_;
@@ -200,7 +200,7 @@ bool nccl_available() { return false; }
 
 Status make_nccl_communicator(CudaDevice* dev, Communicator* bootstrap, std::unique_ptr<Communicator>* out) {
   if (bootstrap && bootstrap->size() > 1)
-    return Status::error("zero_runtime_cuda was built without NCCL; only one rank per CUDA job is supported");
+    return Status::failed_precondition("zero_runtime_cuda was built without NCCL; only one rank per CUDA job is supported");
   *out = make_cuda_single_rank_communicator(dev);
   return Status();
 }

@@ -25,7 +25,7 @@ class Rank final : public CudaRank {
 Status open_rank(const CudaRankOptions& options, Communicator* host, std::unique_ptr<CudaRank>* out) {
   std::string why;
   const int gpus = cuda_device_count(&why);
-  if (gpus == 0) return Status::error("no GPU is available (" + why + ")");
+  if (gpus == 0) return Status::unavailable("no GPU is available (" + why + ")");
   auto rank = std::make_unique<Rank>();
   CudaOptions device_options;
   device_options.device = (options.local_rank < 0 ? 0 : options.local_rank) % gpus;

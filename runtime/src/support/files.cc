@@ -54,7 +54,10 @@ Status AtomicFile::open(const std::string& path) {
 }
 
 Status AtomicFile::fail(const std::string& what) {
-  if (error_.ok()) error_ = Status::error(path_ + ": " + what);
+  const int e = errno;  // a full disk or a file-size limit is a resource, not a broken system
+  const StatusCode code = e == ENOSPC || e == EFBIG || e == EDQUOT ? StatusCode::kResourceExhausted
+                                                                   : StatusCode::kUnavailable;
+  if (error_.ok()) error_ = Status(code, path_ + ": " + what);
   discard();
   return error_;
 }
@@ -122,19 +125,22 @@ Status MappedFile::open(const std::string& path, const char* what) {
   data_ = nullptr;
   size_ = 0;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::error(path + ": cannot open " + what + ": " + errno_text());
+  if (fd < 0) {
+    const StatusCode code = errno == ENOENT ? StatusCode::kNotFound : StatusCode::kUnavailable;
+    return Status(code, path + ": cannot open " + what + ": " + errno_text());
+  }
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    return Status::error(path + ": " + what + " is not a regular file");
+    return Status::invalid_argument(path + ": " + what + " is not a regular file");
   }
   if (st.st_size == 0) {
     ::close(fd);
-    return Status::error(path + ": " + what + " is empty");
+    return Status::invalid_argument(path + ": " + what + " is empty");
   }
   void* p = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
-  if (p == MAP_FAILED) return Status::error(path + ": cannot map " + what + ": " + errno_text());
+  if (p == MAP_FAILED) return Status::unavailable(path + ": cannot map " + what + ": " + errno_text());
   data_ = p;
   size_ = size_t(st.st_size);
   return Status();

@@ -46,18 +46,16 @@ class [[nodiscard]] Status {
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
   // The same failure with `context` ("file.zplan: ") before its message.
-  Status with_context(const std::string& context) const {
-    return ok() ? Status() : Status(code_, context + message_);
-  }
+  Status with_context(const std::string& context) const { return ok() ? Status() : Status(code_, context + message_); }
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
 };
 
-#define ZERO_RETURN_IF_ERROR(expr)            \
-  do {                                        \
-    ::zero::Status zero_status_ = (expr);     \
+#define ZERO_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::zero::Status zero_status_ = (expr);        \
     if (!zero_status_.ok()) return zero_status_; \
   } while (0)
 

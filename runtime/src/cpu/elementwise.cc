@@ -1,9 +1,12 @@
 // CPU loops of the elementwise ops (zero/elementwise_ops.h). They stay
 // correct when the output aliases an input exactly, which the compiler uses
 // for in-place elementwise ops.
-#include "cpu/elementwise.h"
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "cpu/broadcast.h"
+#include "cpu/kernels.h"
 #include "kernel_checks.h"
 #include "zero/elementwise_ops.h"
 
@@ -118,9 +121,49 @@ Status parameterized_derivative(const KernelCall& call) {
   return Status();
 }
 
+// Any dtype; memmove keeps exact aliasing harmless.
+Status copy(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(check_copy(call));
+  if (x.data != y.data) std::memmove(y.data, x.data, x.numel * dtype_size(x.dtype));
+  return Status();
+}
+
+Status cast(const KernelCall& call) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, y, "input and output"));
+  if (x.dtype == y.dtype) return copy(call);
+  if (x.dtype == DType::I64) {
+    // Read-then-write per element; an exactly aliased cast would need equal
+    // element sizes, which F32/I64 are not, so the compiler never aliases.
+    const int64_t* px = x.i64();
+    float* py = y.f32();
+    for (int64_t i = 0; i < x.numel; ++i) py[i] = static_cast<float>(px[i]);
+  } else {
+    // Truncation toward zero as in C; NaN and out-of-range values saturate
+    // instead of being undefined behaviour.
+    const float* px = x.f32();
+    int64_t* py = y.i64();
+    for (int64_t i = 0; i < x.numel; ++i) {
+      float v = px[i];
+      if (std::isnan(v))
+        py[i] = 0;
+      else if (v >= 9.2233720368547758e18f)
+        py[i] = INT64_MAX;
+      else if (v <= -9.2233720368547758e18f)
+        py[i] = INT64_MIN;
+      else
+        py[i] = static_cast<int64_t>(v);
+    }
+  }
+  return Status();
+}
+
 }  // namespace
 
 void add_cpu_elementwise_kernels(TableBackend& backend) {
+  backend.set(Opcode::Copy, copy);
+  backend.set(Opcode::Cast, cast);
 #define ZERO_BINARY(op) backend.set(Opcode::op, binary<elementwise::op>);
 #define ZERO_UNARY(op) backend.set(Opcode::op, unary<elementwise::op>);
 #define ZERO_DERIVATIVE(op) ZERO_UNARY(op) backend.set(Opcode::op##Grad, derivative<elementwise::op>);

@@ -1,5 +1,5 @@
 // CUDA kernels of the CUDA backend. Semantics follow the CPU kernels
-// (runtime/src/cpu/kernels.cc) operation by operation: the same float
+// (runtime/src/cpu/) operation by operation: the same float
 // expressions, double accumulators where the CPU uses them, and -fmad=false
 // (CMakeLists.txt) so elementwise results match bit for bit. Reductions differ
 // from the CPU only in summation order. Outputs may alias inputs exactly:

@@ -59,6 +59,33 @@ __global__ void logical_unary_k(const int64_t* x, int64_t* y, int64_t n) {
   GRID_STRIDE(i, n) y[i] = Op::logical(x[i] != 0);
 }
 
+// Cast, Fill and the loss-gradient scale.
+
+__global__ void cast_i64_f32_k(const int64_t* x, float* y, int64_t n) { GRID_STRIDE(i, n) y[i] = float(x[i]); }
+
+__global__ void cast_f32_i64_k(const float* x, int64_t* y, int64_t n) {
+  GRID_STRIDE(i, n) {
+    const float v = x[i];
+    int64_t r;
+    if (isnan(v))
+      r = 0;
+    else if (v >= 9.2233720368547758e18f)
+      r = INT64_MAX;
+    else if (v <= -9.2233720368547758e18f)
+      r = INT64_MIN;
+    else
+      r = int64_t(v);
+    y[i] = r;
+  }
+}
+
+template <class T>
+__global__ void fill_k(T* y, T v, int64_t n) {
+  GRID_STRIDE(i, n) y[i] = v;
+}
+
+__global__ void scale_k(float* y, float v, int64_t n) { GRID_STRIDE(i, n) y[i] = v * y[i]; }
+
 }  // namespace
 
 template <class Op>
@@ -125,6 +152,36 @@ cudaError_t parameterized_derivative(cudaStream_t st, const float* dy, const flo
                                      elementwise::Params p) {
   if (n == 0) return cudaSuccess;
   parameterized_derivative_k<Op><<<blocks_for(n), kThreads, 0, st>>>(dy, saved, dx, n, p);
+  return cudaGetLastError();
+}
+
+cudaError_t cast_i64_f32(cudaStream_t st, const int64_t* x, float* y, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  cast_i64_f32_k<<<blocks_for(n), kThreads, 0, st>>>(x, y, n);
+  return cudaGetLastError();
+}
+
+cudaError_t cast_f32_i64(cudaStream_t st, const float* x, int64_t* y, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  cast_f32_i64_k<<<blocks_for(n), kThreads, 0, st>>>(x, y, n);
+  return cudaGetLastError();
+}
+
+cudaError_t fill_f32(cudaStream_t st, float* y, float v, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  fill_k<float><<<blocks_for(n), kThreads, 0, st>>>(y, v, n);
+  return cudaGetLastError();
+}
+
+cudaError_t fill_i64(cudaStream_t st, int64_t* y, int64_t v, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  fill_k<int64_t><<<blocks_for(n), kThreads, 0, st>>>(y, v, n);
+  return cudaGetLastError();
+}
+
+cudaError_t scale(cudaStream_t st, float* y, float v, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  scale_k<<<blocks_for(n), kThreads, 0, st>>>(y, v, n);
   return cudaGetLastError();
 }
 

@@ -1,4 +1,5 @@
-// Launchers of the CUDA kernels (kernels.cu), called by the CUDA backend's
+// Launchers of the CUDA kernels (one .cu file per op family, as the CPU
+// kernels), called by the CUDA backend's
 // host code (backend.cc) after it has validated the operands. Plain
 // C++ types only, so backend.cc compiles with the host compiler. Every
 // launcher enqueues on `stream` and returns the launch error.

@@ -1,4 +1,11 @@
-// Launch geometry and indexing shared by the CUDA kernel files (nvcc only).
+// Launch geometry, indexing and block reductions shared by the CUDA kernel
+// files (nvcc only). Every kernel follows its CPU kernel operation by
+// operation: the same float expressions, double accumulators where the CPU
+// uses them, and -fmad=false (CMakeLists.txt) so elementwise results match
+// bit for bit; reductions differ from the CPU only in summation order.
+// Outputs may alias inputs exactly: every kernel reads an element before it
+// writes it, and kernels that reduce finish the reduction (a barrier) before
+// writing.
 #ifndef ZERO_RUNTIME_CUDA_LAUNCH_CUH
 #define ZERO_RUNTIME_CUDA_LAUNCH_CUH
 
@@ -42,6 +49,32 @@ __device__ __forceinline__ int64_t offset_of(const Strided& g, int k, int64_t o)
     o /= dim;
   }
   return off;
+}
+
+// Block-wide reductions (blockDim.x a power of two <= 256); every thread gets
+// the result.
+__device__ inline double block_sum(double v) {
+  __shared__ double sh[256];
+  __syncthreads();
+  sh[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s /= 2) {
+    if (int(threadIdx.x) < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+    __syncthreads();
+  }
+  return sh[0];
+}
+
+__device__ inline float block_max(float v) {
+  __shared__ float sh[256];
+  __syncthreads();
+  sh[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s /= 2) {
+    if (int(threadIdx.x) < s) sh[threadIdx.x] = fmaxf(sh[threadIdx.x], sh[threadIdx.x + s]);
+    __syncthreads();
+  }
+  return sh[0];
 }
 
 }  // namespace zero::cuda

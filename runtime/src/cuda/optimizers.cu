@@ -1,0 +1,80 @@
+// CUDA kernels: the optimizer updates and the step counter. Semantics follow the CPU kernels of
+// the same family (runtime/src/cpu/) operation by operation; see kernels.h
+// for the launchers' contracts.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "cuda/kernels.h"
+#include "cuda/launch.cuh"
+
+namespace zero::cuda {
+namespace {
+
+// ---- optimizers -------------------------------------------------------------
+
+__global__ void sgd_k(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float wd) {
+  GRID_STRIDE(i, n) {
+    float d = wd != 0.f ? g[i] + wd * p[i] : g[i];
+    if (buf) d = buf[i] = momentum * buf[i] + d;
+    p[i] += -lr * d;
+  }
+}
+
+__global__ void adamw_k(float* p, const float* g, float* m, float* v, const int64_t* step, int64_t n, double lr,
+                        double b1, double b2, float eps, float decay, float w1, float fb2, float w2, int code,
+                        int* err) {
+  __shared__ float step_size, bc2_sqrt;
+  __shared__ bool bad;
+  if (threadIdx.x == 0) {
+    const int64_t t = *step;
+    bad = t < 1;
+    if (bad) {
+      report(err, code);
+    } else {
+      const double bc1 = 1.0 - ::pow(b1, double(t)), bc2 = 1.0 - ::pow(b2, double(t));
+      step_size = float(lr / bc1);
+      bc2_sqrt = float(::sqrt(bc2));
+    }
+  }
+  __syncthreads();
+  if (bad) return;
+  GRID_STRIDE(i, n) {
+    const float gi = g[i];
+    float pi = p[i] * decay, mi = m[i], vi = v[i];
+    mi = w1 < 0.5f ? mi + w1 * (gi - mi) : gi - (gi - mi) * (1.f - w1);
+    vi = vi * fb2 + w2 * gi * gi;
+    const float denom = sqrtf(vi) / bc2_sqrt + eps;
+    pi += -step_size * (mi / denom);
+    p[i] = pi;
+    m[i] = mi;
+    v[i] = vi;
+  }
+}
+
+__global__ void increment_k(int64_t* s) { *s += 1; }
+
+}  // namespace
+
+cudaError_t sgd(cudaStream_t st, float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float wd) {
+  if (n == 0) return cudaSuccess;
+  sgd_k<<<blocks_for(n), kThreads, 0, st>>>(p, g, buf, n, lr, momentum, wd);
+  return cudaGetLastError();
+}
+
+cudaError_t adamw(cudaStream_t st, float* p, const float* g, float* m, float* v, const int64_t* step, int64_t n,
+                  double lr, double b1, double b2, float eps, double wd, int opcode, int* err) {
+  const float decay = float(1.0 - lr * wd);
+  const float w1 = float(1.0 - b1), fb2 = float(b2), w2 = float(1.0 - b2);
+  adamw_k<<<blocks_for(n), kThreads, 0, st>>>(p, g, m, v, step, n, lr, b1, b2, eps, decay, w1, fb2, w2,
+                                              kErrStep * 1024 + opcode, err);
+  return cudaGetLastError();
+}
+
+cudaError_t increment(cudaStream_t st, int64_t* step) {
+  increment_k<<<1, 1, 0, st>>>(step);
+  return cudaGetLastError();
+}
+
+}  // namespace zero::cuda

@@ -1,0 +1,283 @@
+// Operand checks and geometry shared by the CPU and CUDA backends: reductions, layout, indexing and LayerNormalization.
+#include <algorithm>
+#include <cmath>
+#include <initializer_list>
+#include <string>
+
+#include "kernel_checks.h"
+
+namespace zero {
+
+namespace {
+
+std::string shape_of(const Tensor& t) { return tensor_shape_string(t); }
+
+}  // namespace
+
+// ---- reductions, layout --------------------------------------------------
+
+Status reduce_geometry(const KernelCall& call, bool* reduced, int64_t* out_numel, int64_t* count) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, y, "y"));
+  std::fill(reduced, reduced + kMaxRank, false);
+  const auto* attrs = call.inst->attrs_as_ReduceAttrs();
+  const bool all = !attrs || !attrs->axes() || attrs->axes()->size() == 0;
+  for (int i = 0; all && i < x.ndim; ++i) reduced[i] = true;
+  if (!all)
+    for (int64_t axis : *attrs->axes()) {
+      int ax;
+      if (!normalize_axis(axis, x.ndim, &ax))
+        return fail(call, "axis " + std::to_string(axis) + " out of range for " + tensor_shape_string(x));
+      reduced[ax] = true;
+    }
+  // The output layout is the input's with reduced dims dropped or kept as 1
+  // (keepdims); either way the element order is the same, so only the count
+  // must match.
+  *out_numel = *count = 1;
+  for (int i = 0; i < x.ndim; ++i) (reduced[i] ? *count : *out_numel) *= x.dims[i];
+  if (y.numel != *out_numel)
+    return fail(call, "output " + tensor_shape_string(y) + " does not match reducing " + tensor_shape_string(x));
+  return Status();
+}
+
+Status transpose_geometry(const KernelCall& call, int64_t* src_strides) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
+  if (x.data == y.data && x.numel > 1) return fail(call, "transpose cannot run in place");
+  int perm[kMaxRank];
+  const auto* attrs = call.inst->attrs_as_PermAttrs();
+  if (!attrs || !attrs->perm() || attrs->perm()->size() == 0) {
+    for (int i = 0; i < x.ndim; ++i) perm[i] = x.ndim - 1 - i;  // ONNX default: reverse
+  } else {
+    if (int(attrs->perm()->size()) != x.ndim) return fail(call, "perm length differs from rank");
+    bool seen[kMaxRank] = {};
+    for (int i = 0; i < x.ndim; ++i) {
+      int64_t p = attrs->perm()->Get(i);
+      if (p < 0 || p >= x.ndim || seen[p]) return fail(call, "perm is not a permutation");
+      seen[p] = true;
+      perm[i] = int(p);
+    }
+  }
+  int64_t in_strides[kMaxRank];
+  contiguous_strides(x, in_strides);
+  bool ok = y.ndim == x.ndim;
+  for (int i = 0; ok && i < x.ndim; ++i) {
+    ok = y.dims[i] == x.dims[perm[i]];
+    src_strides[i] = in_strides[perm[i]];
+  }
+  if (!ok) return fail(call, "output " + tensor_shape_string(y) + " is not a permutation of " + tensor_shape_string(x));
+  return Status();
+}
+
+Status expand_geometry(const KernelCall& call, int64_t* strides) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
+  if (!broadcast_strides(x, y, strides))
+    return fail(call, "cannot broadcast " + tensor_shape_string(x) + " to " + tensor_shape_string(y));
+  if (x.data == y.data && x.numel != y.numel) return fail(call, "expand cannot run in place");
+  return Status();
+}
+
+// ---- Gather, Slice, Concat, Where, LayerNormalization ----------------------
+
+Status gather_geometry(const KernelCall& call, const Tensor& data, const Tensor& indices, const Tensor& y,
+                       const char* data_role, const char* y_role, GatherSplit* g) {
+  if (indices.dtype != DType::I64) return fail(call, "indices must be I64");
+  if (data.dtype != y.dtype) return fail(call, std::string(data_role) + " and " + y_role + " dtypes differ");
+  int ax;
+  const int64_t axis = axis_attr_or(call, 0);
+  if (!normalize_axis(axis, data.ndim, &ax))
+    return fail(call, "axis " + std::to_string(axis) + " out of range for " + data_role + " " + shape_of(data));
+  // y's shape is data[:axis] + indices + data[axis+1:].
+  Tensor want;
+  want.ndim = data.ndim - 1 + indices.ndim;
+  bool ok = want.ndim <= kMaxRank;
+  if (ok) {
+    int k = 0;
+    for (int i = 0; i < ax; ++i) want.dims[k++] = data.dims[i];
+    for (int i = 0; i < indices.ndim; ++i) want.dims[k++] = indices.dims[i];
+    for (int i = ax + 1; i < data.ndim; ++i) want.dims[k++] = data.dims[i];
+    ok = same_shape(want, y);
+  }
+  if (!ok)
+    return fail(call, std::string(y_role) + " " + shape_of(y) + " does not match gathering " + data_role + " " +
+                          shape_of(data) + " along axis " + std::to_string(axis) + " with indices " +
+                          shape_of(indices));
+  for (int i = 0; i < ax; ++i) g->outer *= data.dims[i];
+  g->n = data.dims[ax];
+  for (int i = ax + 1; i < data.ndim; ++i) g->inner *= data.dims[i];
+  g->q = indices.numel;
+  return Status();
+}
+
+Status validate_gather(const KernelCall& call) {
+  GatherSplit g;
+  return gather_geometry(call, call.in[0], call.in[1], call.out[0], "data", "output", &g);
+}
+
+Status gather_grad_geometry(const KernelCall& call, GatherSplit* g) {
+  ZERO_RETURN_IF_ERROR(expect_f32(call, call.in[0], "dy"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, call.out[0], "ddata"));
+  return gather_geometry(call, call.out[0], call.in[1], call.in[0], "ddata", "dy", g);
+}
+
+Status validate_gather_grad(const KernelCall& call) {
+  GatherSplit g;
+  return gather_grad_geometry(call, &g);
+}
+
+Status slice_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, int64_t* strides, int64_t* base) {
+  if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
+  const auto* attrs = call.inst->attrs_as_SliceAttrs();
+  if (!attrs || !attrs->starts() || !attrs->steps()) return fail(call, "missing SliceAttrs (starts and steps)");
+  if (x.ndim != y.ndim || int(attrs->starts()->size()) != x.ndim || int(attrs->steps()->size()) != x.ndim)
+    return fail(call, "starts (" + std::to_string(attrs->starts()->size()) + ") and steps (" +
+                          std::to_string(attrs->steps()->size()) + ") must give every dimension of " + shape_of(x) +
+                          " -> " + shape_of(y));
+  int64_t xs[kMaxRank];
+  contiguous_strides(x, xs);
+  *base = 0;
+  for (int d = 0; d < x.ndim; ++d) {
+    const int64_t start = attrs->starts()->Get(flatbuffers::uoffset_t(d));
+    const int64_t step = attrs->steps()->Get(flatbuffers::uoffset_t(d));
+    const int64_t n = y.dims[d], size = x.dims[d];
+    if (step == 0) return fail(call, "step 0 in dimension " + std::to_string(d));
+    strides[d] = step * xs[d];
+    if (n == 0) continue;  // nothing accessed along this dimension
+    // Every accessed index start + i*step, i < n, must be in [0, size); it
+    // suffices to check both ends (overflow-safe: |step| * (n-1) bounded).
+    __int128 last = __int128(start) + __int128(step) * __int128(n - 1);
+    if (start < 0 || start >= size || last < 0 || last >= size)
+      return fail(call, "dimension " + std::to_string(d) + ": start " + std::to_string(start) + " step " +
+                            std::to_string(step) + " for " + std::to_string(n) + " elements leaves [0, " +
+                            std::to_string(size) + ")");
+    *base += start * xs[d];
+  }
+  if (y.numel == 0) *base = 0;
+  return Status();
+}
+
+Status validate_slice(const KernelCall& call) {
+  int64_t strides[kMaxRank], base;
+  return slice_geometry(call, call.in[0], call.out[0], strides, &base);
+}
+
+Status slice_grad_geometry(const KernelCall& call, int64_t* strides, int64_t* base) {
+  ZERO_RETURN_IF_ERROR(expect_f32(call, call.in[0], "dy"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, call.out[0], "dx"));
+  return slice_geometry(call, call.out[0], call.in[0], strides, base);
+}
+
+Status validate_slice_grad(const KernelCall& call) {
+  int64_t strides[kMaxRank], base;
+  return slice_grad_geometry(call, strides, &base);
+}
+
+Status concat_geometry(const KernelCall& call, int* axis_out) {
+  const Tensor& y = call.out[0];
+  const int64_t axis = axis_attr_or(call, 0);
+  int ax;
+  if (!normalize_axis(axis, y.ndim, &ax))
+    return fail(call, "axis " + std::to_string(axis) + " out of range for output " + shape_of(y));
+  int64_t total = 0;
+  for (int k = 0; k < call.num_in; ++k) {
+    const Tensor& x = call.in[k];
+    if (x.dtype != y.dtype) return fail(call, "input " + std::to_string(k) + " and output dtypes differ");
+    bool ok = x.ndim == y.ndim;
+    for (int d = 0; ok && d < y.ndim; ++d) ok = d == ax || x.dims[d] == y.dims[d];
+    if (!ok)
+      return fail(call, "input " + std::to_string(k) + " " + shape_of(x) + " does not fit output " + shape_of(y) +
+                            " along axis " + std::to_string(axis));
+    if (x.numel > 0 && x.data == y.data) return fail(call, "concat cannot run in place");
+    total += x.dims[ax];
+  }
+  if (total != y.dims[ax])
+    return fail(call, "inputs add up to " + std::to_string(total) + " along axis " + std::to_string(axis) +
+                          ", output has " + std::to_string(y.dims[ax]));
+  *axis_out = ax;
+  return Status();
+}
+
+Status validate_concat(const KernelCall& call) {
+  int ax;
+  return concat_geometry(call, &ax);
+}
+
+Status where_geometry(const KernelCall& call, int64_t* sc, int64_t* sx, int64_t* sy) {
+  const Tensor &c = call.in[0], &x = call.in[1], &y = call.in[2], &out = call.out[0];
+  if (c.dtype != DType::I64) return fail(call, "cond must be I64");
+  if (x.dtype != out.dtype || y.dtype != out.dtype) return fail(call, "x, y and output dtypes differ");
+  if (!broadcast_strides(c, out, sc) || !broadcast_strides(x, out, sx) || !broadcast_strides(y, out, sy))
+    return fail(
+        call, "cannot broadcast " + shape_of(c) + ", " + shape_of(x) + " and " + shape_of(y) + " to " + shape_of(out));
+  // The output must be exactly the broadcast shape of the three operands.
+  for (int d = 0; d < out.ndim; ++d) {
+    int64_t want = 1;
+    for (const Tensor* t : {&c, &x, &y}) {
+      const int j = d - (out.ndim - t->ndim);
+      if (j >= 0 && t->dims[j] != 1) want = t->dims[j];
+    }
+    if (want != out.dims[d])
+      return fail(call, "output " + shape_of(out) + " is not the broadcast shape of " + shape_of(c) + ", " +
+                            shape_of(x) + " and " + shape_of(y));
+  }
+  // Exact aliasing of the output with a full-size operand is an
+  // elementwise read-before-write; partial overlaps are not supported.
+  for (const Tensor* t : {&x, &y})
+    if (t->data == out.data && t->numel != out.numel && out.numel > 0) return fail(call, "where cannot run in place");
+  return Status();
+}
+
+Status validate_where(const KernelCall& call) {
+  int64_t sc[kMaxRank], sx[kMaxRank], sy[kMaxRank];
+  return where_geometry(call, sc, sx, sy);
+}
+
+Status layer_norm_split(const KernelCall& call, const Tensor& x, LayerNormSplit* s) {
+  const auto* attrs = call.inst->attrs_as_LayerNormAttrs();
+  if (!attrs) return fail(call, "missing LayerNormAttrs");
+  int ax;
+  if (!normalize_axis(attrs->axis(), x.ndim, &ax))
+    return fail(call, "axis " + std::to_string(attrs->axis()) + " out of range for " + shape_of(x));
+  for (int d = 0; d < ax; ++d) s->outer *= x.dims[d];
+  for (int d = ax; d < x.ndim; ++d) s->inner *= x.dims[d];
+  s->eps = attrs->epsilon();
+  if (!(s->eps >= 0.f)) return fail(call, "epsilon must be >= 0");
+  return Status();
+}
+
+Status validate_layer_norm(const KernelCall& call) {
+  const Tensor& x = call.in[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
+  LayerNormSplit s;
+  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, &s));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[1], s.inner, "scale", "the normalized dimensions"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[2], s.inner, "bias", "the normalized dimensions"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[0], x.numel, "y", "x's shape"));
+  if (call.num_out > 1)
+    ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[1], s.outer, "mean", "the leading dimensions"));
+  if (call.num_out > 2)
+    ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[2], s.outer, "inv_std_dev", "the leading dimensions"));
+  return Status();
+}
+
+Status validate_layer_norm_grad(const KernelCall& call) {
+  const Tensor &dy = call.in[0], &x = call.in[1];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
+  LayerNormSplit s;
+  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, &s));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, dy, x.numel, "dy", "x's shape"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[2], s.inner, "scale", "the normalized dimensions"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[3], s.outer, "mean", "the leading dimensions"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[4], s.outer, "inv_std_dev", "the leading dimensions"));
+  ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[0], x.numel, "dx", "x's shape"));
+  if (call.num_out > 1) ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[1], s.inner, "dscale", "scale's shape"));
+  if (call.num_out > 2) ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[2], s.inner, "dbias", "bias's shape"));
+  for (int k = 1; k < call.num_out; ++k)
+    if (call.out[k].data == call.out[0].data || (call.out[k].numel > 0 && call.out[k].data == x.data))
+      return fail(call, "dscale and dbias cannot alias dx or x");
+  return Status();
+}
+
+}  // namespace zero

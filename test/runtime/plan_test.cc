@@ -282,6 +282,22 @@ TEST(Plan, LoadTimeKernelValidation) {
     EXPECT_NE(st.message().find("wrong operand count (2 inputs, 1 outputs)"), std::string::npos) << st.message();
   }
   {
+    // Every kernel's operand checks run at load: a MatMul of mismatched
+    // inner dimensions and an Add that cannot broadcast fail before a step.
+    for (plan::Opcode op : {plan::Opcode::MatMul, plan::Opcode::Add}) {
+      test::PlanBuilder b;
+      uint32_t loss = b.fresh("loss", plan::DType::F32, {});
+      uint32_t a = b.fresh("a", plan::DType::F32, {2, 3});
+      uint32_t c = b.fresh("c", plan::DType::F32, {4});
+      uint32_t y = b.fresh("y", plan::DType::F32, {2, 3});
+      b.op(op, {a, c}, {y});
+      Status st = open(b.finish(1, loss, 1, plan::Backend::Cpu), comm.get(), &s);
+      ASSERT_FALSE(st.ok()) << plan::EnumNameOpcode(op);
+      EXPECT_NE(st.message().find(std::string("instruction 0: ") + plan::EnumNameOpcode(op)), std::string::npos)
+          << st.message();
+    }
+  }
+  {
     // Concat takes any number of inputs, but at least one.
     test::PlanBuilder b;
     uint32_t x = b.fresh("x", plan::DType::F32, {2, 3});

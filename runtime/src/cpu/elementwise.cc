@@ -15,11 +15,12 @@ namespace {
 
 using plan::Opcode;
 
-template <class Op>
+template <class Op, bool kRun>
 Status binary(const KernelCall& call) {
   const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
   int64_t sa[kMaxRank], sb[kMaxRank];
   ZERO_RETURN_IF_ERROR(binary_geometry(call, sa, sb));
+  if (!kRun) return Status();
   const float *pa = a.f32(), *pb = b.f32();
   float* py = y.f32();
   if (a.numel == y.numel && b.numel == y.numel) {
@@ -33,10 +34,11 @@ Status binary(const KernelCall& call) {
   return Status();
 }
 
-template <class Op>
+template <class Op, bool kRun>
 Status unary(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   ZERO_RETURN_IF_ERROR(check_unary(call));
+  if (!kRun) return Status();
   const float* px = x.f32();
   float* py = y.f32();
   for (int64_t i = 0; i < x.numel; ++i) py[i] = Op::forward(px[i]);
@@ -44,10 +46,11 @@ Status unary(const KernelCall& call) {
 }
 
 // (dy, saved) -> dx, all the same shape.
-template <class Op>
+template <class Op, bool kRun>
 Status derivative(const KernelCall& call) {
   const Tensor &dy = call.in[0], &saved = call.in[1], &dx = call.out[0];
   ZERO_RETURN_IF_ERROR(check_unary_grad(call));
+  if (!kRun) return Status();
   const float *pdy = dy.f32(), *ps = saved.f32();
   float* pdx = dx.f32();
   for (int64_t i = 0; i < dy.numel; ++i) pdx[i] = Op::derivative(pdy[i], ps[i]);
@@ -62,11 +65,12 @@ void broadcast_apply(const Tensor& a, const Tensor& b, const Tensor& y, const in
   for_each_broadcast(y, sa, sb, [&](int64_t o, int64_t i, int64_t j) { py[o] = f(pa[i], pb[j]); });
 }
 
-template <class Op>
+template <class Op, bool kRun>
 Status comparison(const KernelCall& call) {
   const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
   int64_t sa[kMaxRank], sb[kMaxRank];
   ZERO_RETURN_IF_ERROR(predicate_geometry(call, /*logical=*/false, sa, sb));
+  if (!kRun) return Status();
   if (a.dtype == DType::F32)
     broadcast_apply<float, int64_t>(a, b, y, sa, sb, [](float u, float v) { return int64_t(Op::compare(u, v)); });
   else
@@ -74,19 +78,21 @@ Status comparison(const KernelCall& call) {
   return Status();
 }
 
-template <class Op>
+template <class Op, bool kRun>
 Status logical(const KernelCall& call) {
   int64_t sa[kMaxRank], sb[kMaxRank];
   ZERO_RETURN_IF_ERROR(predicate_geometry(call, /*logical=*/true, sa, sb));
+  if (!kRun) return Status();
   broadcast_apply<int64_t, int64_t>(call.in[0], call.in[1], call.out[0], sa, sb,
                                     [](int64_t u, int64_t v) { return int64_t(Op::logical(u != 0, v != 0)); });
   return Status();
 }
 
-template <class Op>
+template <class Op, bool kRun>
 Status logical_unary(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   ZERO_RETURN_IF_ERROR(check_logical_unary(call));
+  if (!kRun) return Status();
   const int64_t* px = x.i64();
   int64_t* py = y.i64();
   for (int64_t i = 0; i < x.numel; ++i) py[i] = int64_t(Op::logical(px[i] != 0));
@@ -99,10 +105,11 @@ elementwise::Params params_of(const KernelCall& call) {
   return {attrs->alpha(), attrs->beta()};
 }
 
-template <class Op>
+template <class Op, bool kRun>
 Status parameterized_unary(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   ZERO_RETURN_IF_ERROR(check_unary(call));
+  if (!kRun) return Status();
   const elementwise::Params p = params_of(call);
   const float* px = x.f32();
   float* py = y.f32();
@@ -110,10 +117,11 @@ Status parameterized_unary(const KernelCall& call) {
   return Status();
 }
 
-template <class Op>
+template <class Op, bool kRun>
 Status parameterized_derivative(const KernelCall& call) {
   const Tensor &dy = call.in[0], &saved = call.in[1], &dx = call.out[0];
   ZERO_RETURN_IF_ERROR(check_unary_grad(call));
+  if (!kRun) return Status();
   const elementwise::Params p = params_of(call);
   const float *pdy = dy.f32(), *ps = saved.f32();
   float* pdx = dx.f32();
@@ -122,17 +130,21 @@ Status parameterized_derivative(const KernelCall& call) {
 }
 
 // Any dtype; memmove keeps exact aliasing harmless.
+template <bool kRun>
 Status copy(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   ZERO_RETURN_IF_ERROR(check_copy(call));
+  if (!kRun) return Status();
   if (x.data != y.data) std::memmove(y.data, x.data, x.numel * dtype_size(x.dtype));
   return Status();
 }
 
+template <bool kRun>
 Status cast(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, y, "input and output"));
-  if (x.dtype == y.dtype) return copy(call);
+  if (!kRun) return Status();
+  if (x.dtype == y.dtype) return copy<true>(call);
   if (x.dtype == DType::I64) {
     // Read-then-write per element; an exactly aliased cast would need equal
     // element sizes, which F32/I64 are not, so the compiler never aliases.
@@ -162,22 +174,26 @@ Status cast(const KernelCall& call) {
 }  // namespace
 
 void add_cpu_elementwise_kernels(TableBackend& backend) {
-  backend.set(Opcode::Copy, copy);
-  backend.set(Opcode::Cast, cast);
-#define ZERO_BINARY(op) backend.set(Opcode::op, binary<elementwise::op>);
-#define ZERO_UNARY(op) backend.set(Opcode::op, unary<elementwise::op>);
-#define ZERO_DERIVATIVE(op) ZERO_UNARY(op) backend.set(Opcode::op##Grad, derivative<elementwise::op>);
+  backend.set(Opcode::Copy, copy<true>, copy<false>);
+  backend.set(Opcode::Cast, cast<true>, cast<false>);
+#define ZERO_BINARY(op) backend.set(Opcode::op, binary<elementwise::op, true>, binary<elementwise::op, false>);
+#define ZERO_UNARY(op) backend.set(Opcode::op, unary<elementwise::op, true>, unary<elementwise::op, false>);
+#define ZERO_DERIVATIVE(op) \
+  ZERO_UNARY(op) backend.set(Opcode::op##Grad, derivative<elementwise::op, true>, derivative<elementwise::op, false>);
   ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY)
   ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY)
   ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE)
-#define ZERO_ATTRIBUTES(op)                                      \
-  backend.set(Opcode::op, parameterized_unary<elementwise::op>); \
-  backend.set(Opcode::op##Grad, parameterized_derivative<elementwise::op>);
+#define ZERO_ATTRIBUTES(op)                                                                                         \
+  backend.set(Opcode::op, parameterized_unary<elementwise::op, true>, parameterized_unary<elementwise::op, false>); \
+  backend.set(Opcode::op##Grad, parameterized_derivative<elementwise::op, true>,                                    \
+              parameterized_derivative<elementwise::op, false>);
   ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTES)
 #undef ZERO_ATTRIBUTES
-#define ZERO_COMPARISON(op) backend.set(Opcode::op, comparison<elementwise::op>);
-#define ZERO_LOGICAL(op) backend.set(Opcode::op, logical<elementwise::op>);
-#define ZERO_LOGICAL_UNARY(op) backend.set(Opcode::op, logical_unary<elementwise::op>);
+#define ZERO_COMPARISON(op) \
+  backend.set(Opcode::op, comparison<elementwise::op, true>, comparison<elementwise::op, false>);
+#define ZERO_LOGICAL(op) backend.set(Opcode::op, logical<elementwise::op, true>, logical<elementwise::op, false>);
+#define ZERO_LOGICAL_UNARY(op) \
+  backend.set(Opcode::op, logical_unary<elementwise::op, true>, logical_unary<elementwise::op, false>);
   ZERO_ELEMENTWISE_COMPARISON_OPS(ZERO_COMPARISON)
   ZERO_ELEMENTWISE_LOGICAL_OPS(ZERO_LOGICAL)
   ZERO_ELEMENTWISE_LOGICAL_UNARY_OPS(ZERO_LOGICAL_UNARY)

@@ -16,12 +16,13 @@ namespace {
 
 // ---- reductions, layout --------------------------------------------------
 
-template <bool kMean>
+template <bool kMean, bool kRun>
 Status reduce_impl(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   bool reduced[kMaxRank];
   int64_t out_numel, count;
   ZERO_RETURN_IF_ERROR(reduce_geometry(call, reduced, &out_numel, &count));
+  if (!kRun) return Status();
   // Each input element's output index: the input's with reduced dims dropped.
   int64_t strides[kMaxRank], stride = 1;
   for (int i = x.ndim - 1; i >= 0; --i) {
@@ -51,24 +52,30 @@ void strided_copy_any(const Tensor& shape, const int64_t* src_strides, const Ten
     strided_copy(shape, src_strides, src.f32(), dst.f32());
 }
 
+template <bool kRun>
 Status transpose(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   int64_t src_strides[kMaxRank];
   ZERO_RETURN_IF_ERROR(transpose_geometry(call, src_strides));
+  if (!kRun) return Status();
   strided_copy_any(y, src_strides, x, const_cast<Tensor&>(y));
   return Status();
 }
 
+template <bool kRun>
 Status expand(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   int64_t strides[kMaxRank];
   ZERO_RETURN_IF_ERROR(expand_geometry(call, strides));
+  if (!kRun) return Status();
   strided_copy_any(y, strides, x, const_cast<Tensor&>(y));
   return Status();
 }
 
+template <bool kRun>
 Status fill(const KernelCall& call) {
   const Tensor& y = call.out[0];
+  if (!kRun) return Status();
   const auto* attrs = call.inst->attrs_as_FillAttrs();
   const float v = attrs ? attrs->value() : 0.f;
   if (y.dtype == DType::F32)
@@ -222,11 +229,11 @@ Status where(const KernelCall& call) {
 
 void add_cpu_layout_kernels(TableBackend& backend) {
   using plan::Opcode;
-  backend.set(Opcode::ReduceSum, reduce_impl<false>);
-  backend.set(Opcode::ReduceMean, reduce_impl<true>);
-  backend.set(Opcode::Transpose, transpose);
-  backend.set(Opcode::Expand, expand);
-  backend.set(Opcode::Fill, fill);
+  backend.set(Opcode::ReduceSum, reduce_impl<false, true>, reduce_impl<false, false>);
+  backend.set(Opcode::ReduceMean, reduce_impl<true, true>, reduce_impl<true, false>);
+  backend.set(Opcode::Transpose, transpose<true>, transpose<false>);
+  backend.set(Opcode::Expand, expand<true>, expand<false>);
+  backend.set(Opcode::Fill, fill<true>, fill<false>);
   backend.set(Opcode::Gather, gather, validate_gather);
   backend.set(Opcode::Slice, slice, validate_slice);
   backend.set(Opcode::Concat, concat, validate_concat);

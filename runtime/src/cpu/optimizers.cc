@@ -16,10 +16,12 @@ namespace {
 // ---- optimizers ----------------------------------------------------------
 
 // torch.optim.SGD (single tensor, dampening 0, no nesterov).
+template <bool kRun>
 Status sgd_update(const KernelCall& call) {
   const plan::SgdAttrs* attrs;
   float* buf;
   ZERO_RETURN_IF_ERROR(sgd_geometry(call, &attrs, &buf));
+  if (!kRun) return Status();
   const Tensor &p = call.in[0], &g = call.in[1];
   const float lr = attrs->lr(), momentum = attrs->momentum(), wd = attrs->weight_decay();
   float* pp = p.f32();
@@ -34,9 +36,11 @@ Status sgd_update(const KernelCall& call) {
 
 // torch.optim.AdamW (single tensor, no amsgrad). Bias corrections in double
 // like PyTorch's Python floats; exp_avg uses lerp as PyTorch does.
+template <bool kRun>
 Status adamw_update(const KernelCall& call) {
   const plan::AdamWAttrs* attrs;
   ZERO_RETURN_IF_ERROR(adamw_geometry(call, &attrs));
+  if (!kRun) return Status();
   const Tensor &p = call.in[0], &g = call.in[1], &m = call.in[2], &v = call.in[3], &step = call.in[4];
   const int64_t t = step.i64()[0];
   if (t < 1) return fail_data(call, "step must be >= 1 (missing IncrementStep?)");
@@ -58,9 +62,11 @@ Status adamw_update(const KernelCall& call) {
   return Status();
 }
 
+template <bool kRun>
 Status increment_step(const KernelCall& call) {
   const Tensor& s = call.in[0];
   ZERO_RETURN_IF_ERROR(expect_step_scalar(call, s));
+  if (!kRun) return Status();
   s.i64()[0] += 1;
   return Status();
 }
@@ -69,9 +75,9 @@ Status increment_step(const KernelCall& call) {
 
 void add_cpu_optimizers_kernels(TableBackend& backend) {
   using plan::Opcode;
-  backend.set(Opcode::SgdUpdate, sgd_update);
-  backend.set(Opcode::AdamWUpdate, adamw_update);
-  backend.set(Opcode::IncrementStep, increment_step);
+  backend.set(Opcode::SgdUpdate, sgd_update<true>, sgd_update<false>);
+  backend.set(Opcode::AdamWUpdate, adamw_update<true>, adamw_update<false>);
+  backend.set(Opcode::IncrementStep, increment_step<true>, increment_step<false>);
 }
 
 }  // namespace zero

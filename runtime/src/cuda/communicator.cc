@@ -35,9 +35,7 @@ class CudaSingleRankCommunicator final : public Communicator {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   Status all_reduce(const float* in, float* out, size_t count, Reduction) override { return copy(in, out, count); }
-  Status reduce_scatter(const float* in, float* out, size_t count, Reduction) override {
-    return copy(in, out, count);
-  }
+  Status reduce_scatter(const float* in, float* out, size_t count, Reduction) override { return copy(in, out, count); }
   Status all_gather(const float* in, float* out, size_t count) override { return copy(in, out, count); }
 
  private:
@@ -200,7 +198,8 @@ bool nccl_available() { return false; }
 
 Status make_nccl_communicator(CudaDevice* dev, Communicator* bootstrap, std::unique_ptr<Communicator>* out) {
   if (bootstrap && bootstrap->size() > 1)
-    return Status::failed_precondition("zero_runtime_cuda was built without NCCL; only one rank per CUDA job is supported");
+    return Status::failed_precondition(
+        "zero_runtime_cuda was built without NCCL; only one rank per CUDA job is supported");
   *out = make_cuda_single_rank_communicator(dev);
   return Status();
 }

@@ -43,6 +43,4 @@ const CudaModule kModule = {ZERO_CUDA_MODULE_ABI, open_rank};
 }  // namespace
 }  // namespace zero
 
-extern "C" __attribute__((visibility("default"))) const zero::CudaModule* zero_cuda_module() {
-  return &zero::kModule;
-}
+extern "C" __attribute__((visibility("default"))) const zero::CudaModule* zero_cuda_module() { return &zero::kModule; }

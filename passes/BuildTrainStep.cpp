@@ -8,13 +8,12 @@
 
 #include "passes/Passes.h"
 #include "dialects/ShapeUtils.h"
+#include "passes/GradientOpInterface.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
-#include "llvm/ADT/TypeSwitch.h"
-#include "zero/plan_ops.h"
 
 namespace zero {
 #define GEN_PASS_DEF_BUILDTRAINSTEP
@@ -25,12 +24,18 @@ using namespace mlir;
 using namespace zero;
 namespace ox = zero::onnx;
 
+Value GradientContext::constant(Location loc, float value) const {
+  auto type = RankedTensorType::get({}, builder.getF32Type());
+  return ox::ConstantOp::create(builder, loc, DenseElementsAttr::get(type, value));
+}
+
 namespace {
 
-/// Emits the backward pass op by op, in reverse program order.
-class GradientBuilder {
+/// Emits the backward pass op by op, in reverse program order, each op
+/// through its gradient rule (GradientOpInterface, GradientRules.cpp).
+class GradientBuilder : public GradientContext {
 public:
-  GradientBuilder(OpBuilder &builder) : b(builder) {}
+  GradientBuilder(OpBuilder &builder) : GradientContext(builder) {}
 
   /// Seeds d(loss)/d(loss) = 1 and differentiates `ops` (program order).
   LogicalResult run(Value loss, ArrayRef<Operation *> ops);
@@ -38,30 +43,23 @@ public:
   /// The gradient of every parameter the loss depends on, in first-use order.
   const llvm::MapVector<StringAttr, Value> &parameterGradients() const { return paramGrads; }
 
+  using GradientContext::grad;
+  Value grad(Value result) const override { return grads.lookup(result); }
+  bool needsGrad(Value v) const override { return requiresGrad.contains(v); }
+  void give(Value operand, Value grad) override;
+  Value saved(Value v) override;
+
 private:
-  LogicalResult differentiate(Operation *op);
+  LogicalResult differentiate(Operation *forward);
   void accumulate(Value primal, Value grad);
-  /// `v` as the backward pass may use it: parameter reads are re-issued so
-  /// each parameter's backward uses are visible apart from its forward ones.
-  Value saved(Value v);
-  bool needsGrad(Value v) const { return requiresGrad.contains(v); }
-
-  Value constant(Location loc, float value);
   Value unbroadcast(Location loc, Value grad, RankedTensorType target);
-  Value transposeLastTwo(Location loc, Value v);
 
-  OpBuilder &b;
   DenseSet<Value> requiresGrad;
   DenseMap<Value, Value> grads;
   DenseMap<Attribute, Value> backwardParamReads;
   DenseMap<Value, Value> rematerialized;
   llvm::MapVector<StringAttr, Value> paramGrads;
 };
-
-Value GradientBuilder::constant(Location loc, float value) {
-  auto type = RankedTensorType::get({}, b.getF32Type());
-  return ox::ConstantOp::create(b, loc, DenseElementsAttr::get(type, value));
-}
 
 Value GradientBuilder::unbroadcast(Location loc, Value grad, RankedTensorType target) {
   auto type = tensorType(grad);
@@ -78,34 +76,29 @@ Value GradientBuilder::unbroadcast(Location loc, Value grad, RankedTensorType ta
   }
   Value result = grad;
   if (!axes.empty())
-    result = ox::ReduceSumOp::create(b, loc, type.clone(keptShape), grad,
-                                     b.getDenseI64ArrayAttr(axes), b.getBoolAttr(true));
+    result = ox::ReduceSumOp::create(builder, loc, type.clone(keptShape), grad,
+                                     builder.getDenseI64ArrayAttr(axes), builder.getBoolAttr(true));
   if (tensorType(result) != target)
-    result = ox::ReshapeOp::create(b, loc, target, result);
+    result = ox::ReshapeOp::create(builder, loc, target, result);
   return result;
-}
-
-Value GradientBuilder::transposeLastTwo(Location loc, Value v) {
-  auto type = tensorType(v);
-  SmallVector<int64_t> perm, shape(type.getShape());
-  for (int64_t i = 0; i < type.getRank(); ++i)
-    perm.push_back(i);
-  std::swap(perm[type.getRank() - 1], perm[type.getRank() - 2]);
-  std::swap(shape[type.getRank() - 1], shape[type.getRank() - 2]);
-  return ox::TransposeOp::create(b, loc, type.clone(shape), v, b.getDenseI64ArrayAttr(perm));
 }
 
 void GradientBuilder::accumulate(Value primal, Value grad) {
   auto [it, inserted] = grads.try_emplace(primal, grad);
   if (!inserted)
-    it->second = ox::AddOp::create(b, grad.getLoc(), grad.getType(), it->second, grad);
+    it->second = ox::AddOp::create(builder, grad.getLoc(), grad.getType(), it->second, grad);
+}
+
+void GradientBuilder::give(Value operand, Value grad) {
+  if (needsGrad(operand))
+    accumulate(operand, unbroadcast(current->getLoc(), grad, tensorType(operand)));
 }
 
 Value GradientBuilder::saved(Value v) {
   if (auto load = v.getDefiningOp<ml_program::GlobalLoadOp>()) {
     Value &reissued = backwardParamReads[load.getGlobalAttr()];
     if (!reissued)
-      reissued = ml_program::GlobalLoadOp::create(b, load.getLoc(), load.getType(),
+      reissued = ml_program::GlobalLoadOp::create(builder, load.getLoc(), load.getType(),
                                                   load.getGlobalAttr());
     return reissued;
   }
@@ -120,7 +113,7 @@ Value GradientBuilder::saved(Value v) {
     return v;
   Value &redone = rematerialized[v];
   if (!redone) {
-    Operation *clone = b.clone(*def);
+    Operation *clone = builder.clone(*def);
     clone->setOperand(0, source);
     redone = clone->getResult(0);
   }
@@ -152,353 +145,20 @@ LogicalResult GradientBuilder::run(Value loss, ArrayRef<Operation *> ops) {
   return success();
 }
 
-LogicalResult GradientBuilder::differentiate(Operation *op) {
-  Location loc = op->getLoc();
-  auto grad = [&](unsigned result = 0) { return grads.lookup(op->getResult(result)); };
-  auto give = [&](Value operand, Value g) {
-    if (needsGrad(operand))
-      accumulate(operand, unbroadcast(loc, g, tensorType(operand)));
-  };
-
-  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
-      .Case([&](ml_program::GlobalLoadOp load) {
-        Value g = grad();
-        auto [it, inserted] = paramGrads.try_emplace(load.getGlobalAttr().getRootReference(), g);
-        if (!inserted)
-          it->second = ox::AddOp::create(b, loc, g.getType(), it->second, g);
-        return success();
-      })
-      .Case([&](ox::AddOp add) {
-        give(add.getLhs(), grad());
-        give(add.getRhs(), grad());
-        return success();
-      })
-      .Case([&](ox::SubOp sub) {
-        give(sub.getLhs(), grad());
-        if (needsGrad(sub.getRhs()))
-          give(sub.getRhs(), ox::NegOp::create(b, loc, grad()));
-        return success();
-      })
-      .Case([&](ox::MulOp mul) {
-        Value dy = grad();
-        if (needsGrad(mul.getLhs()))
-          give(mul.getLhs(), ox::MulOp::create(b, loc, dy.getType(), dy, saved(mul.getRhs())));
-        if (needsGrad(mul.getRhs()))
-          give(mul.getRhs(), ox::MulOp::create(b, loc, dy.getType(), dy, saved(mul.getLhs())));
-        return success();
-      })
-      .Case([&](ox::DivOp div) {
-        Value dy = grad();
-        Value rhs = saved(div.getRhs());
-        if (needsGrad(div.getLhs()))
-          give(div.getLhs(), ox::DivOp::create(b, loc, dy.getType(), dy, rhs));
-        if (needsGrad(div.getRhs())) {
-          // d(a/b)/db = -(a/b)/b
-          Value t = ox::MulOp::create(b, loc, dy.getType(), dy, div.getResult());
-          t = ox::DivOp::create(b, loc, dy.getType(), t, rhs);
-          give(div.getRhs(), ox::NegOp::create(b, loc, t));
-        }
-        return success();
-      })
-      .Case([&](ox::PowOp pow) {
-        Value dy = grad();
-        Value base = saved(pow.getLhs()), exponent = saved(pow.getRhs());
-        if (needsGrad(pow.getLhs())) {
-          // d(a^e)/da = e * a^(e-1)
-          Value em1 = ox::SubOp::create(b, loc, exponent.getType(), exponent, constant(loc, 1));
-          Value p = ox::PowOp::create(b, loc, dy.getType(), base, em1);
-          Value t = ox::MulOp::create(b, loc, dy.getType(), p, exponent);
-          give(pow.getLhs(), ox::MulOp::create(b, loc, dy.getType(), dy, t));
-        }
-        if (needsGrad(pow.getRhs())) {
-          // d(a^e)/de = a^e * ln(a)
-          Value lnA = ox::LogOp::create(b, loc, base);
-          Value t = ox::MulOp::create(b, loc, dy.getType(), pow.getResult(), lnA);
-          give(pow.getRhs(), ox::MulOp::create(b, loc, dy.getType(), dy, t));
-        }
-        return success();
-      })
-      .Case([&](ox::NegOp neg) {
-        give(neg.getInput(), ox::NegOp::create(b, loc, grad()));
-        return success();
-      })
-      .Case([&](ox::SqrtOp sqrt) {
-        Value half = ox::MulOp::create(b, loc, grad().getType(), grad(), constant(loc, 0.5f));
-        give(sqrt.getInput(), ox::DivOp::create(b, loc, half.getType(), half, sqrt.getResult()));
-        return success();
-      })
-      .Case([&](ox::ExpOp exp) {
-        give(exp.getInput(), ox::MulOp::create(b, loc, grad().getType(), grad(), exp.getResult()));
-        return success();
-      })
-      .Case([&](ox::LogOp log) {
-        give(log.getInput(),
-             ox::DivOp::create(b, loc, grad().getType(), grad(), saved(log.getInput())));
-        return success();
-      })
-      .Case([&](ox::ReshapeOp reshape) {
-        give(reshape.getInput(),
-             ox::ReshapeOp::create(b, loc, reshape.getInput().getType(), grad()));
-        return success();
-      })
-      .Case([&](ox::ExpandOp expand) {
-        give(expand.getInput(), grad()); // unbroadcast sums the copies back
-        return success();
-      })
-      .Case([&](ox::TransposeOp transpose) {
-        ArrayRef<int64_t> perm = transpose.getPerm();
-        SmallVector<int64_t> inverse(perm.size());
-        for (auto [i, p] : llvm::enumerate(perm))
-          inverse[p] = i;
-        give(transpose.getInput(),
-             ox::TransposeOp::create(b, loc, transpose.getInput().getType(), grad(),
-                                     b.getDenseI64ArrayAttr(inverse)));
-        return success();
-      })
-      .Case([&](ox::CastOp cast) {
-        // Casts between float and integer carry no gradient.
-        if (cast.getInput().getType() == cast.getResult().getType())
-          give(cast.getInput(), grad());
-        return success();
-      })
-      .Case([&](ox::IdentityOp identity) {
-        give(identity.getInput(), grad());
-        return success();
-      })
-      .Case([&](ox::GemmOp gemm) {
-        Value dy = grad();
-        bool ta = gemm.getTransA(), tb = gemm.getTransB();
-        auto alpha = gemm.getAlphaAttr();
-        auto zeroBeta = b.getF32FloatAttr(0.0f);
-        auto makeGemm = [&](Value x, Value y, bool tx, bool ty, Type type) {
-          return ox::GemmOp::create(b, loc, type, x, y, Value(), alpha, zeroBeta,
-                                    b.getBoolAttr(tx), b.getBoolAttr(ty))
-              .getResult();
-        };
-        if (needsGrad(gemm.getA())) {
-          Value bv = saved(gemm.getB());
-          Type type = gemm.getA().getType();
-          // op(A)' = alpha * dY * op(B)^T; A' is that or its transpose.
-          Value da = ta ? makeGemm(bv, dy, tb, true, type) : makeGemm(dy, bv, false, !tb, type);
-          give(gemm.getA(), da);
-        }
-        if (needsGrad(gemm.getB())) {
-          Value av = saved(gemm.getA());
-          Type type = gemm.getB().getType();
-          // op(B)' = alpha * op(A)^T * dY; B' is that or its transpose.
-          Value db = tb ? makeGemm(dy, av, true, ta, type) : makeGemm(av, dy, !ta, false, type);
-          give(gemm.getB(), db);
-        }
-        if (gemm.getC() && needsGrad(gemm.getC())) {
-          Value dc = dy;
-          if (gemm.getBeta().convertToFloat() != 1.0f)
-            dc = ox::MulOp::create(b, loc, dy.getType(), dy,
-                                   constant(loc, gemm.getBeta().convertToFloat()));
-          give(gemm.getC(), dc);
-        }
-        return success();
-      })
-      .Case([&](ox::MatMulOp matmul) {
-        Value dy = grad();
-        auto dyType = tensorType(dy);
-        auto withLastTwo = [&](int64_t m, int64_t n) {
-          SmallVector<int64_t> shape(dyType.getShape().drop_back(2));
-          shape.push_back(m);
-          shape.push_back(n);
-          return dyType.clone(shape);
-        };
-        auto lhsType = tensorType(matmul.getLhs()), rhsType = tensorType(matmul.getRhs());
-        int64_t m = lhsType.getShape().end()[-2], k = lhsType.getShape().back();
-        int64_t n = rhsType.getShape().back();
-        if (needsGrad(matmul.getLhs()))
-          give(matmul.getLhs(),
-               ox::MatMulOp::create(b, loc, withLastTwo(m, k), dy,
-                                    transposeLastTwo(loc, saved(matmul.getRhs()))));
-        if (needsGrad(matmul.getRhs()))
-          give(matmul.getRhs(),
-               ox::MatMulOp::create(b, loc, withLastTwo(k, n),
-                                    transposeLastTwo(loc, saved(matmul.getLhs())), dy));
-        return success();
-      })
-      .Case([&](ox::SoftmaxOp softmax) {
-        int64_t axis = *normalizeAxis(softmax.getAxis(), tensorType(softmax.getInput()).getRank());
-        give(softmax.getInput(),
-             SoftmaxGradOp::create(b, loc, grad(), softmax.getResult(), axis));
-        return success();
-      })
-      .Case([&](ox::LogSoftmaxOp logSoftmax) {
-        int64_t axis =
-            *normalizeAxis(logSoftmax.getAxis(), tensorType(logSoftmax.getInput()).getRank());
-        give(logSoftmax.getInput(),
-             LogSoftmaxGradOp::create(b, loc, grad(), logSoftmax.getResult(), axis));
-        return success();
-      })
-      .Case([&](ox::SoftmaxCrossEntropyLossOp loss) -> LogicalResult {
-        if (loss.getLogProb() && grads.count(loss.getLogProb()))
-          return loss.emitOpError("gradients through the log_prob output are not supported");
-        // Class weights are data (as in PyTorch, which has no gradient for them).
-        if (loss.getWeights() && needsGrad(loss.getWeights()))
-          return loss.emitOpError("class weights computed from trainable parameters are not "
-                                  "supported");
-        give(loss.getInput(), SoftmaxCrossEntropyLossGradOp::create(
-                                  b, loc, loss.getInput().getType(), grad(), saved(loss.getInput()),
-                                  loss.getLabels(), loss.getWeights(), loss.getReductionAttr(),
-                                  loss.getIgnoreIndexAttr()));
-        return success();
-      })
-      .Case([&](ox::NegativeLogLikelihoodLossOp loss) -> LogicalResult {
-        if (loss.getWeights() && needsGrad(loss.getWeights()))
-          return loss.emitOpError("class weights computed from trainable parameters are not "
-                                  "supported");
-        give(loss.getInput(), NegativeLogLikelihoodLossGradOp::create(
-                                  b, loc, loss.getInput().getType(), grad(), saved(loss.getInput()),
-                                  loss.getLabels(), loss.getWeights(), loss.getReductionAttr(),
-                                  loss.getIgnoreIndexAttr()));
-        return success();
-      })
-      .Case<ox::ReduceSumOp, ox::ReduceMeanOp>([&](auto reduce) {
-        auto inType = tensorType(reduce.getInput());
-        SmallVector<bool> reduced(inType.getRank(), reduce.getAxes().empty());
-        for (int64_t axis : reduce.getAxes())
-          reduced[*normalizeAxis(axis, inType.getRank())] = true;
-        SmallVector<int64_t> kept;
-        int64_t count = 1;
-        for (int64_t i = 0; i < inType.getRank(); ++i) {
-          kept.push_back(reduced[i] ? 1 : inType.getDimSize(i));
-          if (reduced[i])
-            count *= inType.getDimSize(i);
-        }
-        Value g = grad();
-        if (tensorType(g).getShape() != ArrayRef<int64_t>(kept))
-          g = ox::ReshapeOp::create(b, loc, inType.clone(kept), g);
-        if (isa<ox::ReduceMeanOp>(reduce.getOperation()))
-          g = ox::MulOp::create(b, loc, g.getType(), g, constant(loc, 1.0f / count));
-        if (tensorType(g) != inType)
-          g = ox::ExpandOp::create(b, loc, inType, g);
-        give(reduce.getInput(), g);
-        return success();
-      })
-      .Case([&](ox::GatherOp gather) {
-        auto dataType = tensorType(gather.getData());
-        int64_t axis = *normalizeAxis(gather.getAxis(), dataType.getRank());
-        give(gather.getData(), GatherGradOp::create(b, loc, dataType, grad(), gather.getIndices(),
-                                                    b.getI64IntegerAttr(axis)));
-        return success();
-      })
-      .Case([&](ox::SliceOp slice) {
-        give(slice.getInput(),
-             SliceGradOp::create(b, loc, slice.getInput().getType(), grad(),
-                                 slice.getStartsAttr(), slice.getStepsAttr()));
-        return success();
-      })
-      .Case([&](ox::ConcatOp concat) {
-        auto type = tensorType(concat.getResult());
-        int64_t axis = *normalizeAxis(concat.getAxis(), type.getRank());
-        SmallVector<int64_t> starts(type.getRank(), 0), steps(type.getRank(), 1);
-        for (Value input : concat.getInputs()) {
-          if (needsGrad(input))
-            give(input, ox::SliceOp::create(b, loc, input.getType(), grad(),
-                                            b.getDenseI64ArrayAttr(starts),
-                                            b.getDenseI64ArrayAttr(steps)));
-          starts[axis] += tensorType(input).getDimSize(axis);
-        }
-        return success();
-      })
-      .Case([&](ox::WhereOp where) {
-        Value dy = grad(), zero = constant(loc, 0.0f);
-        if (needsGrad(where.getX()))
-          give(where.getX(), ox::WhereOp::create(b, loc, dy.getType(), where.getCondition(), dy, zero));
-        if (needsGrad(where.getY()))
-          give(where.getY(), ox::WhereOp::create(b, loc, dy.getType(), where.getCondition(), zero, dy));
-        return success();
-      })
-      .Case([&](ox::LayerNormalizationOp norm) -> LogicalResult {
-        if (grads.count(norm.getMean()) || grads.count(norm.getInvStdDev()))
-          return norm.emitOpError("gradients through the mean and inv_std_dev outputs are not "
-                                  "supported");
-        auto grads = LayerNormalizationGradOp::create(
-            b, loc,
-            TypeRange{norm.getInput().getType(), norm.getScale().getType(),
-                      norm.getScale().getType()},
-            grad(), saved(norm.getInput()), saved(norm.getScale()), norm.getMean(),
-            norm.getInvStdDev(), norm.getAxisAttr());
-        give(norm.getInput(), grads.getDinput());
-        give(norm.getScale(), grads.getDscale());
-        if (norm.getBias())
-          give(norm.getBias(), grads.getDbias());
-        return success();
-      })
-      .Case([&](ox::ConvOp conv) {
-        Value dy = grad();
-        auto create = [&](auto tag, Type type, Value saved) {
-          using OpTy = decltype(tag);
-          return OpTy::create(b, loc, type, dy, saved, conv.getStridesAttr(), conv.getPadsAttr(),
-                              conv.getDilationsAttr(), conv.getGroupAttr())
-              .getResult();
-        };
-        if (needsGrad(conv.getInput()))
-          give(conv.getInput(), create(ConvGradInputOp(), conv.getInput().getType(),
-                                       saved(conv.getWeight())));
-        if (needsGrad(conv.getWeight()))
-          give(conv.getWeight(), create(ConvGradWeightOp(), conv.getWeight().getType(),
-                                        saved(conv.getInput())));
-        if (conv.getBias() && needsGrad(conv.getBias())) {
-          auto biasType = tensorType(conv.getBias());
-          give(conv.getBias(),
-               ox::ReduceSumOp::create(b, loc, biasType, dy, b.getDenseI64ArrayAttr({0, 2, 3}),
-                                       b.getBoolAttr(false)));
-        }
-        return success();
-      })
-      .Case([&](ox::MaxPoolOp pool) -> LogicalResult {
-        if (grads.count(pool.getArgmax()))
-          return pool.emitOpError("argmax has no gradient");
-        give(pool.getInput(),
-             MaxPoolGradOp::create(b, loc, pool.getInput().getType(), grad(), pool.getArgmax(),
-                                   pool.getKernelShapeAttr(), pool.getStridesAttr(),
-                                   pool.getPadsAttr(), pool.getCeilModeAttr()));
-        return success();
-      })
-      .Case([&](ox::AveragePoolOp pool) {
-        give(pool.getInput(),
-             AveragePoolGradOp::create(b, loc, pool.getInput().getType(), grad(),
-                                       pool.getKernelShapeAttr(), pool.getStridesAttr(),
-                                       pool.getPadsAttr(), pool.getCountIncludePadAttr(),
-                                       pool.getCeilModeAttr()));
-        return success();
-      })
-      .Case([&](ox::BatchNormalizationOp norm) -> LogicalResult {
-        if (!grads.count(norm.getResult()))
-          return success(); // only the running statistics are used: state, no gradient
-        auto channels = norm.getScale().getType();
-        auto g = BatchNormalizationGradOp::create(
-            b, loc, TypeRange{norm.getInput().getType(), channels, channels}, grad(),
-            saved(norm.getInput()), saved(norm.getScale()), norm.getSavedMean(),
-            norm.getSavedInvStd());
-        give(norm.getInput(), g.getDinput());
-        give(norm.getScale(), g.getDscale());
-        give(norm.getBias(), g.getDbias());
-        return success();
-      })
-      .Case([&](ox::ConstantOp) { return success(); })
-      .Default([&](Operation *other) -> LogicalResult {
-        // Unary ops with a derivative kernel (zero/elementwise_ops.h).
-        const plan_ops::ElementwiseOp *info =
-            isa<ox::OnnxDialect>(other->getDialect())
-                ? plan_ops::find_elementwise(other->getName().stripDialect())
-                : nullptr;
-        if (!info || !info->has_derivative)
-          return other->emitOpError("has no gradient rule");
-        Value input = other->getOperand(0);
-        Value forward =
-            info->saved == elementwise::Saved::Input ? saved(input) : other->getResult(0);
-        auto derivative = ElementwiseGradOp::create(b, loc, info->name, grad(), forward,
-                                                    /*alpha=*/nullptr, /*beta=*/nullptr);
-        for (const auto &attribute : llvm::ArrayRef(info->attributes, info->num_attributes))
-          derivative->setAttr(attribute.name, other->getAttr(attribute.name));
-        give(input, derivative);
-        return success();
-      });
+LogicalResult GradientBuilder::differentiate(Operation *forward) {
+  // A parameter read ends the chain: its gradient is the parameter's.
+  if (auto load = dyn_cast<ml_program::GlobalLoadOp>(forward)) {
+    Value g = grad(load.getResult());
+    auto [it, inserted] = paramGrads.try_emplace(load.getGlobalAttr().getRootReference(), g);
+    if (!inserted)
+      it->second = ox::AddOp::create(builder, load.getLoc(), g.getType(), it->second, g);
+    return success();
+  }
+  auto rule = dyn_cast<GradientOpInterface>(forward);
+  if (!rule)
+    return forward->emitOpError("has no gradient rule");
+  current = forward;
+  return rule.buildGradient(*this);
 }
 
 struct BuildTrainStepPass : public zero::impl::BuildTrainStepBase<BuildTrainStepPass> {

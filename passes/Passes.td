@@ -9,8 +9,9 @@ def BuildTrainStep : Pass<"zero-build-train-step", "mlir::ModuleOp"> {
   let summary = "Append reverse-mode autodiff and optimizer updates to @main";
   let description = [{
     Turns the imported forward function `@main`, which returns a scalar loss,
-    into one training step: the loss's seed gradient, a gradient rule per op
-    applied in reverse, gradients summed over uses, and one optimizer update
+    into one training step: the loss's seed gradient, each op's gradient rule
+    (its GradientOpInterface, GradientRules.cpp) applied in reverse,
+    gradients summed over uses, and one optimizer update
     per parameter (`ml_program.global`) that the loss depends on. Parameter
     reads are re-issued in the backward pass so later passes can see where
     each parameter is needed (ZeRO-3 gathers it again there).

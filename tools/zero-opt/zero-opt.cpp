@@ -11,6 +11,7 @@
 #include "codegen/MemoryReport.h"
 #include "codegen/PlanSerializer.h"
 #include "frontends/onnx/OnnxImporter.h"
+#include "passes/GradientOpInterface.h"
 #include "passes/Passes.h"
 #include "passes/Pipeline.h"
 #include "zero/files.h"
@@ -263,7 +264,9 @@ int compileOnnx(int argc, char **argv) {
   if (options.emit == Emit::ZPlan && options.output == "-")
     return fail("a binary plan needs an output file: -o model.zplan");
 
-  MLIRContext context;
+  DialectRegistry registry;
+  zero::registerGradientRules(registry);
+  MLIRContext context(registry);
   context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
@@ -371,5 +374,6 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   registry.insert<zero::onnx::OnnxDialect, zero::ZeroDialect, zero::plan::PlanDialect,
                   func::FuncDialect, ml_program::MLProgramDialect>();
+  zero::registerGradientRules(registry);
   return asMainReturnCode(MlirOptMain(argc, argv, "zero optimizer driver\n", registry));
 }

@@ -28,7 +28,7 @@ namespace zero::elementwise {
 enum class Saved { Input, Result };
 
 // ---- binary: y = f(a, b), numpy broadcasting --------------------------------
-// Their gradients are compositions of forward ops (BuildTrainStep.cpp).
+// Their gradients are compositions of forward ops (passes/GradientRules.cpp).
 
 struct Add {
   ZERO_HOST_DEVICE static float forward(float a, float b) { return a + b; }

@@ -1,0 +1,490 @@
+//===- GradientRules.cpp - every op's gradient, as external models --------===//
+//
+// One `gradient` overload per op, grouped by family; registerGradientRules
+// attaches each as the op's GradientOpInterface. The unary ops with a
+// derivative kernel share one model, attached from the elementwise list, so
+// a new such op needs no code here (docs/adding-an-op.md).
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/GradientOpInterface.h"
+
+#include "dialects/Onnx/OnnxDialect.h"
+#include "dialects/ShapeUtils.h"
+#include "dialects/Zero/ZeroDialect.h"
+
+#include "zero/plan_ops.h"
+
+using namespace mlir;
+using namespace zero;
+namespace ox = zero::onnx;
+
+#include "passes/GradientOpInterface.cpp.inc"
+
+namespace {
+
+// Each rule reads its op's results' gradients from `ctx` and gives its
+// operands theirs; `b` and `loc` (the op's) build the backward ops.
+
+//===----------------------------------------------------------------------===//
+// Binary elementwise ops: compositions of forward ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult gradient(ox::AddOp add, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(add.getLhs(), ctx.grad());
+  ctx.give(add.getRhs(), ctx.grad());
+  return success();
+}
+
+LogicalResult gradient(ox::SubOp sub, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(sub.getLhs(), ctx.grad());
+  if (ctx.needsGrad(sub.getRhs()))
+    ctx.give(sub.getRhs(), ox::NegOp::create(b, loc, ctx.grad()));
+  return success();
+}
+
+LogicalResult gradient(ox::MulOp mul, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value dy = ctx.grad();
+  if (ctx.needsGrad(mul.getLhs()))
+    ctx.give(mul.getLhs(), ox::MulOp::create(b, loc, dy.getType(), dy, ctx.saved(mul.getRhs())));
+  if (ctx.needsGrad(mul.getRhs()))
+    ctx.give(mul.getRhs(), ox::MulOp::create(b, loc, dy.getType(), dy, ctx.saved(mul.getLhs())));
+  return success();
+}
+
+LogicalResult gradient(ox::DivOp div, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value dy = ctx.grad();
+  Value rhs = ctx.saved(div.getRhs());
+  if (ctx.needsGrad(div.getLhs()))
+    ctx.give(div.getLhs(), ox::DivOp::create(b, loc, dy.getType(), dy, rhs));
+  if (ctx.needsGrad(div.getRhs())) {
+    // d(a/b)/db = -(a/b)/b
+    Value t = ox::MulOp::create(b, loc, dy.getType(), dy, div.getResult());
+    t = ox::DivOp::create(b, loc, dy.getType(), t, rhs);
+    ctx.give(div.getRhs(), ox::NegOp::create(b, loc, t));
+  }
+  return success();
+}
+
+LogicalResult gradient(ox::PowOp pow, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value dy = ctx.grad();
+  Value base = ctx.saved(pow.getLhs()), exponent = ctx.saved(pow.getRhs());
+  if (ctx.needsGrad(pow.getLhs())) {
+    // d(a^e)/da = e * a^(e-1)
+    Value em1 = ox::SubOp::create(b, loc, exponent.getType(), exponent, ctx.constant(loc, 1));
+    Value p = ox::PowOp::create(b, loc, dy.getType(), base, em1);
+    Value t = ox::MulOp::create(b, loc, dy.getType(), p, exponent);
+    ctx.give(pow.getLhs(), ox::MulOp::create(b, loc, dy.getType(), dy, t));
+  }
+  if (ctx.needsGrad(pow.getRhs())) {
+    // d(a^e)/de = a^e * ln(a)
+    Value lnA = ox::LogOp::create(b, loc, base);
+    Value t = ox::MulOp::create(b, loc, dy.getType(), pow.getResult(), lnA);
+    ctx.give(pow.getRhs(), ox::MulOp::create(b, loc, dy.getType(), dy, t));
+  }
+  return success();
+}
+
+LogicalResult gradient(ox::WhereOp where, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value dy = ctx.grad(), zero = ctx.constant(loc, 0.0f);
+  if (ctx.needsGrad(where.getX()))
+    ctx.give(where.getX(),
+             ox::WhereOp::create(b, loc, dy.getType(), where.getCondition(), dy, zero));
+  if (ctx.needsGrad(where.getY()))
+    ctx.give(where.getY(),
+             ox::WhereOp::create(b, loc, dy.getType(), where.getCondition(), zero, dy));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Unary elementwise ops composed of forward ops (the others: ElementwiseRule)
+//===----------------------------------------------------------------------===//
+
+LogicalResult gradient(ox::NegOp neg, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(neg.getInput(), ox::NegOp::create(b, loc, ctx.grad()));
+  return success();
+}
+
+LogicalResult gradient(ox::SqrtOp sqrt, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value half = ox::MulOp::create(b, loc, ctx.grad().getType(), ctx.grad(), ctx.constant(loc, 0.5f));
+  ctx.give(sqrt.getInput(), ox::DivOp::create(b, loc, half.getType(), half, sqrt.getResult()));
+  return success();
+}
+
+LogicalResult gradient(ox::ExpOp exp, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(exp.getInput(),
+           ox::MulOp::create(b, loc, ctx.grad().getType(), ctx.grad(), exp.getResult()));
+  return success();
+}
+
+LogicalResult gradient(ox::LogOp log, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(log.getInput(),
+           ox::DivOp::create(b, loc, ctx.grad().getType(), ctx.grad(), ctx.saved(log.getInput())));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Layout and copies
+//===----------------------------------------------------------------------===//
+
+LogicalResult gradient(ox::ReshapeOp reshape, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(reshape.getInput(),
+           ox::ReshapeOp::create(b, loc, reshape.getInput().getType(), ctx.grad()));
+  return success();
+}
+
+LogicalResult gradient(ox::ExpandOp expand, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(expand.getInput(), ctx.grad()); // give() sums the copies back
+  return success();
+}
+
+LogicalResult gradient(ox::TransposeOp transpose, GradientContext &ctx, OpBuilder &b,
+                       Location loc) {
+  ArrayRef<int64_t> perm = transpose.getPerm();
+  SmallVector<int64_t> inverse(perm.size());
+  for (auto [i, p] : llvm::enumerate(perm))
+    inverse[p] = i;
+  ctx.give(transpose.getInput(),
+           ox::TransposeOp::create(b, loc, transpose.getInput().getType(), ctx.grad(),
+                                   b.getDenseI64ArrayAttr(inverse)));
+  return success();
+}
+
+LogicalResult gradient(ox::CastOp cast, GradientContext &ctx, OpBuilder &b, Location loc) {
+  // Casts between float and integer carry no gradient.
+  if (cast.getInput().getType() == cast.getResult().getType())
+    ctx.give(cast.getInput(), ctx.grad());
+  return success();
+}
+
+LogicalResult gradient(ox::IdentityOp identity, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(identity.getInput(), ctx.grad());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Indexing
+//===----------------------------------------------------------------------===//
+
+LogicalResult gradient(ox::GatherOp gather, GradientContext &ctx, OpBuilder &b, Location loc) {
+  auto dataType = tensorType(gather.getData());
+  int64_t axis = *normalizeAxis(gather.getAxis(), dataType.getRank());
+  ctx.give(gather.getData(), GatherGradOp::create(b, loc, dataType, ctx.grad(), gather.getIndices(),
+                                                  b.getI64IntegerAttr(axis)));
+  return success();
+}
+
+LogicalResult gradient(ox::SliceOp slice, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(slice.getInput(), SliceGradOp::create(b, loc, slice.getInput().getType(), ctx.grad(),
+                                                 slice.getStartsAttr(), slice.getStepsAttr()));
+  return success();
+}
+
+LogicalResult gradient(ox::ConcatOp concat, GradientContext &ctx, OpBuilder &b, Location loc) {
+  auto type = tensorType(concat.getResult());
+  int64_t axis = *normalizeAxis(concat.getAxis(), type.getRank());
+  SmallVector<int64_t> starts(type.getRank(), 0), steps(type.getRank(), 1);
+  for (Value input : concat.getInputs()) {
+    if (ctx.needsGrad(input))
+      ctx.give(input,
+               ox::SliceOp::create(b, loc, input.getType(), ctx.grad(),
+                                   b.getDenseI64ArrayAttr(starts), b.getDenseI64ArrayAttr(steps)));
+    starts[axis] += tensorType(input).getDimSize(axis);
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+/// ReduceSum and ReduceMean: the gradient expanded back over the reduced
+/// axes (divided by their size for the mean).
+template <typename ReduceOp>
+LogicalResult reduceGradient(ReduceOp reduce, GradientContext &ctx, OpBuilder &b, Location loc) {
+  auto inType = tensorType(reduce.getInput());
+  SmallVector<bool> reduced(inType.getRank(), reduce.getAxes().empty());
+  for (int64_t axis : reduce.getAxes())
+    reduced[*normalizeAxis(axis, inType.getRank())] = true;
+  SmallVector<int64_t> kept;
+  int64_t count = 1;
+  for (int64_t i = 0; i < inType.getRank(); ++i) {
+    kept.push_back(reduced[i] ? 1 : inType.getDimSize(i));
+    if (reduced[i])
+      count *= inType.getDimSize(i);
+  }
+  Value g = ctx.grad();
+  if (tensorType(g).getShape() != ArrayRef<int64_t>(kept))
+    g = ox::ReshapeOp::create(b, loc, inType.clone(kept), g);
+  if (isa<ox::ReduceMeanOp>(reduce.getOperation()))
+    g = ox::MulOp::create(b, loc, g.getType(), g, ctx.constant(loc, 1.0f / count));
+  if (tensorType(g) != inType)
+    g = ox::ExpandOp::create(b, loc, inType, g);
+  ctx.give(reduce.getInput(), g);
+  return success();
+}
+
+LogicalResult gradient(ox::ReduceSumOp reduce, GradientContext &ctx, OpBuilder &b, Location loc) {
+  return reduceGradient(reduce, ctx, b, loc);
+}
+
+LogicalResult gradient(ox::ReduceMeanOp reduce, GradientContext &ctx, OpBuilder &b, Location loc) {
+  return reduceGradient(reduce, ctx, b, loc);
+}
+
+//===----------------------------------------------------------------------===//
+// Matrix products
+//===----------------------------------------------------------------------===//
+
+LogicalResult gradient(ox::GemmOp gemm, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value dy = ctx.grad();
+  bool ta = gemm.getTransA(), tb = gemm.getTransB();
+  auto alpha = gemm.getAlphaAttr();
+  auto zeroBeta = b.getF32FloatAttr(0.0f);
+  auto makeGemm = [&](Value x, Value y, bool tx, bool ty, Type type) {
+    return ox::GemmOp::create(b, loc, type, x, y, Value(), alpha, zeroBeta, b.getBoolAttr(tx),
+                              b.getBoolAttr(ty))
+        .getResult();
+  };
+  if (ctx.needsGrad(gemm.getA())) {
+    Value bv = ctx.saved(gemm.getB());
+    Type type = gemm.getA().getType();
+    // op(A)' = alpha * dY * op(B)^T; A' is that or its transpose.
+    Value da = ta ? makeGemm(bv, dy, tb, true, type) : makeGemm(dy, bv, false, !tb, type);
+    ctx.give(gemm.getA(), da);
+  }
+  if (ctx.needsGrad(gemm.getB())) {
+    Value av = ctx.saved(gemm.getA());
+    Type type = gemm.getB().getType();
+    // op(B)' = alpha * op(A)^T * dY; B' is that or its transpose.
+    Value db = tb ? makeGemm(dy, av, true, ta, type) : makeGemm(av, dy, !ta, false, type);
+    ctx.give(gemm.getB(), db);
+  }
+  if (gemm.getC() && ctx.needsGrad(gemm.getC())) {
+    Value dc = dy;
+    if (gemm.getBeta().convertToFloat() != 1.0f)
+      dc = ox::MulOp::create(b, loc, dy.getType(), dy,
+                             ctx.constant(loc, gemm.getBeta().convertToFloat()));
+    ctx.give(gemm.getC(), dc);
+  }
+  return success();
+}
+
+Value transposeLastTwo(OpBuilder &b, Location loc, Value v) {
+  auto type = tensorType(v);
+  SmallVector<int64_t> perm, shape(type.getShape());
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    perm.push_back(i);
+  std::swap(perm[type.getRank() - 1], perm[type.getRank() - 2]);
+  std::swap(shape[type.getRank() - 1], shape[type.getRank() - 2]);
+  return ox::TransposeOp::create(b, loc, type.clone(shape), v, b.getDenseI64ArrayAttr(perm));
+}
+
+LogicalResult gradient(ox::MatMulOp matmul, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value dy = ctx.grad();
+  auto dyType = tensorType(dy);
+  auto withLastTwo = [&](int64_t m, int64_t n) {
+    SmallVector<int64_t> shape(dyType.getShape().drop_back(2));
+    shape.push_back(m);
+    shape.push_back(n);
+    return dyType.clone(shape);
+  };
+  auto lhsType = tensorType(matmul.getLhs()), rhsType = tensorType(matmul.getRhs());
+  int64_t m = lhsType.getShape().end()[-2], k = lhsType.getShape().back();
+  int64_t n = rhsType.getShape().back();
+  if (ctx.needsGrad(matmul.getLhs()))
+    ctx.give(matmul.getLhs(),
+             ox::MatMulOp::create(b, loc, withLastTwo(m, k), dy,
+                                  transposeLastTwo(b, loc, ctx.saved(matmul.getRhs()))));
+  if (ctx.needsGrad(matmul.getRhs()))
+    ctx.give(matmul.getRhs(),
+             ox::MatMulOp::create(b, loc, withLastTwo(k, n),
+                                  transposeLastTwo(b, loc, ctx.saved(matmul.getLhs())), dy));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Softmax and losses: fused gradient ops (dialects/Zero/ZeroOps.td)
+//===----------------------------------------------------------------------===//
+
+LogicalResult gradient(ox::SoftmaxOp softmax, GradientContext &ctx, OpBuilder &b, Location loc) {
+  int64_t axis = *normalizeAxis(softmax.getAxis(), tensorType(softmax.getInput()).getRank());
+  ctx.give(softmax.getInput(),
+           SoftmaxGradOp::create(b, loc, ctx.grad(), softmax.getResult(), axis));
+  return success();
+}
+
+LogicalResult gradient(ox::LogSoftmaxOp logSoftmax, GradientContext &ctx, OpBuilder &b,
+                       Location loc) {
+  int64_t axis = *normalizeAxis(logSoftmax.getAxis(), tensorType(logSoftmax.getInput()).getRank());
+  ctx.give(logSoftmax.getInput(),
+           LogSoftmaxGradOp::create(b, loc, ctx.grad(), logSoftmax.getResult(), axis));
+  return success();
+}
+
+LogicalResult gradient(ox::SoftmaxCrossEntropyLossOp loss, GradientContext &ctx, OpBuilder &b,
+                       Location loc) {
+  if (ctx.grad(loss.getLogProb()))
+    return loss.emitOpError("gradients through the log_prob output are not supported");
+  // Class weights are data (as in PyTorch, which has no gradient for them).
+  if (loss.getWeights() && ctx.needsGrad(loss.getWeights()))
+    return loss.emitOpError("class weights computed from trainable parameters are not "
+                            "supported");
+  ctx.give(loss.getInput(), SoftmaxCrossEntropyLossGradOp::create(
+                                b, loc, loss.getInput().getType(), ctx.grad(),
+                                ctx.saved(loss.getInput()), loss.getLabels(), loss.getWeights(),
+                                loss.getReductionAttr(), loss.getIgnoreIndexAttr()));
+  return success();
+}
+
+LogicalResult gradient(ox::NegativeLogLikelihoodLossOp loss, GradientContext &ctx, OpBuilder &b,
+                       Location loc) {
+  if (loss.getWeights() && ctx.needsGrad(loss.getWeights()))
+    return loss.emitOpError("class weights computed from trainable parameters are not "
+                            "supported");
+  ctx.give(loss.getInput(), NegativeLogLikelihoodLossGradOp::create(
+                                b, loc, loss.getInput().getType(), ctx.grad(),
+                                ctx.saved(loss.getInput()), loss.getLabels(), loss.getWeights(),
+                                loss.getReductionAttr(), loss.getIgnoreIndexAttr()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Normalizations
+//===----------------------------------------------------------------------===//
+
+LogicalResult gradient(ox::LayerNormalizationOp norm, GradientContext &ctx, OpBuilder &b,
+                       Location loc) {
+  if (ctx.grad(norm.getMean()) || ctx.grad(norm.getInvStdDev()))
+    return norm.emitOpError("gradients through the mean and inv_std_dev outputs are not "
+                            "supported");
+  auto grads = LayerNormalizationGradOp::create(
+      b, loc,
+      TypeRange{norm.getInput().getType(), norm.getScale().getType(), norm.getScale().getType()},
+      ctx.grad(), ctx.saved(norm.getInput()), ctx.saved(norm.getScale()), norm.getMean(),
+      norm.getInvStdDev(), norm.getAxisAttr());
+  ctx.give(norm.getInput(), grads.getDinput());
+  ctx.give(norm.getScale(), grads.getDscale());
+  if (norm.getBias())
+    ctx.give(norm.getBias(), grads.getDbias());
+  return success();
+}
+
+LogicalResult gradient(ox::BatchNormalizationOp norm, GradientContext &ctx, OpBuilder &b,
+                       Location loc) {
+  if (!ctx.grad())
+    return success(); // only the running statistics are used: state, no gradient
+  auto channels = norm.getScale().getType();
+  auto g = BatchNormalizationGradOp::create(
+      b, loc, TypeRange{norm.getInput().getType(), channels, channels}, ctx.grad(),
+      ctx.saved(norm.getInput()), ctx.saved(norm.getScale()), norm.getSavedMean(),
+      norm.getSavedInvStd());
+  ctx.give(norm.getInput(), g.getDinput());
+  ctx.give(norm.getScale(), g.getDscale());
+  ctx.give(norm.getBias(), g.getDbias());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Convolution and pooling: fused gradient ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult gradient(ox::ConvOp conv, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value dy = ctx.grad();
+  auto create = [&](auto tag, Type type, Value saved) {
+    using OpTy = decltype(tag);
+    return OpTy::create(b, loc, type, dy, saved, conv.getStridesAttr(), conv.getPadsAttr(),
+                        conv.getDilationsAttr(), conv.getGroupAttr())
+        .getResult();
+  };
+  if (ctx.needsGrad(conv.getInput()))
+    ctx.give(conv.getInput(),
+             create(ConvGradInputOp(), conv.getInput().getType(), ctx.saved(conv.getWeight())));
+  if (ctx.needsGrad(conv.getWeight()))
+    ctx.give(conv.getWeight(),
+             create(ConvGradWeightOp(), conv.getWeight().getType(), ctx.saved(conv.getInput())));
+  if (conv.getBias() && ctx.needsGrad(conv.getBias())) {
+    auto biasType = tensorType(conv.getBias());
+    ctx.give(conv.getBias(),
+             ox::ReduceSumOp::create(b, loc, biasType, dy, b.getDenseI64ArrayAttr({0, 2, 3}),
+                                     b.getBoolAttr(false)));
+  }
+  return success();
+}
+
+LogicalResult gradient(ox::MaxPoolOp pool, GradientContext &ctx, OpBuilder &b, Location loc) {
+  if (ctx.grad(pool.getArgmax()))
+    return pool.emitOpError("argmax has no gradient");
+  ctx.give(pool.getInput(),
+           MaxPoolGradOp::create(b, loc, pool.getInput().getType(), ctx.grad(), pool.getArgmax(),
+                                 pool.getKernelShapeAttr(), pool.getStridesAttr(),
+                                 pool.getPadsAttr(), pool.getCeilModeAttr()));
+  return success();
+}
+
+LogicalResult gradient(ox::AveragePoolOp pool, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(pool.getInput(),
+           AveragePoolGradOp::create(b, loc, pool.getInput().getType(), ctx.grad(),
+                                     pool.getKernelShapeAttr(), pool.getStridesAttr(),
+                                     pool.getPadsAttr(), pool.getCountIncludePadAttr(),
+                                     pool.getCeilModeAttr()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Models
+//===----------------------------------------------------------------------===//
+
+/// The model of an op with its own `gradient` overload above.
+template <typename OpTy> struct Rule : GradientOpInterface::ExternalModel<Rule<OpTy>, OpTy> {
+  LogicalResult buildGradient(Operation *op, GradientContext &ctx) const {
+    return gradient(cast<OpTy>(op), ctx, ctx.getBuilder(), op->getLoc());
+  }
+};
+
+template <typename... OpTys> void attachRules(MLIRContext &context) {
+  (OpTys::template attachInterface<Rule<OpTys>>(context), ...);
+}
+
+/// The unary ops with a derivative kernel (zero/elementwise_ops.h): one
+/// zero.elementwise_grad of the incoming gradient and the forward tensor the
+/// kernel reads, with the op's attributes. One model for all of them, so it
+/// finds the op's entry by name.
+struct ElementwiseRule : GradientOpInterface::FallbackModel<ElementwiseRule> {
+  LogicalResult buildGradient(Operation *op, GradientContext &ctx) const {
+    const plan_ops::ElementwiseOp &info = *plan_ops::find_elementwise(op->getName().stripDialect());
+    Value input = op->getOperand(0);
+    Value forward = info.saved == elementwise::Saved::Input ? ctx.saved(input) : op->getResult(0);
+    auto derivative =
+        ElementwiseGradOp::create(ctx.getBuilder(), op->getLoc(), info.name, ctx.grad(), forward,
+                                  /*alpha=*/nullptr, /*beta=*/nullptr);
+    for (const auto &attribute : llvm::ArrayRef(info.attributes, info.num_attributes))
+      derivative->setAttr(attribute.name, op->getAttr(attribute.name));
+    ctx.give(input, derivative);
+    return success();
+  }
+};
+
+} // namespace
+
+void zero::registerGradientRules(DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *context, ox::OnnxDialect *) {
+    attachRules<ox::AddOp, ox::SubOp, ox::MulOp, ox::DivOp, ox::PowOp, ox::WhereOp, ox::NegOp,
+                ox::SqrtOp, ox::ExpOp, ox::LogOp, ox::ReshapeOp, ox::ExpandOp, ox::TransposeOp,
+                ox::CastOp, ox::IdentityOp, ox::GatherOp, ox::SliceOp, ox::ConcatOp,
+                ox::ReduceSumOp, ox::ReduceMeanOp, ox::GemmOp, ox::MatMulOp, ox::SoftmaxOp,
+                ox::LogSoftmaxOp, ox::SoftmaxCrossEntropyLossOp, ox::NegativeLogLikelihoodLossOp,
+                ox::LayerNormalizationOp, ox::BatchNormalizationOp, ox::ConvOp, ox::MaxPoolOp,
+                ox::AveragePoolOp>(*context);
+    for (const plan_ops::ElementwiseOp &info : plan_ops::kElementwiseOps) {
+      if (!info.has_derivative)
+        continue;
+      // Every list entry is an onnx op (the importer's table is the list).
+      auto name = RegisteredOperationName::lookup(("onnx." + Twine(info.name)).str(), context);
+      assert(name && "an elementwise op without an onnx dialect op");
+      // Were an op ever to have both, its composed rule above would win.
+      if (name && !name->hasInterface<GradientOpInterface>())
+        name->attachInterface<ElementwiseRule>();
+    }
+  });
+}

@@ -7,6 +7,7 @@
 
 #include "cpu/broadcast.h"
 #include "cpu/kernels.h"
+#include "elementwise_kernels.h"
 #include "kernel_checks.h"
 #include "zero/elementwise_ops.h"
 
@@ -176,33 +177,7 @@ Status cast(const KernelCall& call) {
 void add_cpu_elementwise_kernels(TableBackend& backend) {
   backend.set(Opcode::Copy, copy<true>, copy<false>);
   backend.set(Opcode::Cast, cast<true>, cast<false>);
-#define ZERO_BINARY(op) backend.set(Opcode::op, binary<elementwise::op, true>, binary<elementwise::op, false>);
-#define ZERO_UNARY(op) backend.set(Opcode::op, unary<elementwise::op, true>, unary<elementwise::op, false>);
-#define ZERO_DERIVATIVE(op) \
-  ZERO_UNARY(op) backend.set(Opcode::op##Grad, derivative<elementwise::op, true>, derivative<elementwise::op, false>);
-  ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY)
-  ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY)
-  ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE)
-#define ZERO_ATTRIBUTES(op)                                                                                         \
-  backend.set(Opcode::op, parameterized_unary<elementwise::op, true>, parameterized_unary<elementwise::op, false>); \
-  backend.set(Opcode::op##Grad, parameterized_derivative<elementwise::op, true>,                                    \
-              parameterized_derivative<elementwise::op, false>);
-  ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTES)
-#undef ZERO_ATTRIBUTES
-#define ZERO_COMPARISON(op) \
-  backend.set(Opcode::op, comparison<elementwise::op, true>, comparison<elementwise::op, false>);
-#define ZERO_LOGICAL(op) backend.set(Opcode::op, logical<elementwise::op, true>, logical<elementwise::op, false>);
-#define ZERO_LOGICAL_UNARY(op) \
-  backend.set(Opcode::op, logical_unary<elementwise::op, true>, logical_unary<elementwise::op, false>);
-  ZERO_ELEMENTWISE_COMPARISON_OPS(ZERO_COMPARISON)
-  ZERO_ELEMENTWISE_LOGICAL_OPS(ZERO_LOGICAL)
-  ZERO_ELEMENTWISE_LOGICAL_UNARY_OPS(ZERO_LOGICAL_UNARY)
-#undef ZERO_COMPARISON
-#undef ZERO_LOGICAL
-#undef ZERO_LOGICAL_UNARY
-#undef ZERO_BINARY
-#undef ZERO_UNARY
-#undef ZERO_DERIVATIVE
+  ZERO_SET_ELEMENTWISE_KERNELS()
 }
 
 }  // namespace zero

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cuda/backend_internal.h"
+#include "elementwise_kernels.h"
 
 namespace zero {
 namespace cuda_backend {
@@ -121,29 +122,7 @@ Status fill(const KernelCall& call) {
 }  // namespace
 
 void add_cuda_elementwise_kernels(TableBackend& backend) {
-#define ZERO_BINARY(op) ZERO_CUDA_SET_T(op, binary, elementwise::op);
-#define ZERO_UNARY(op) ZERO_CUDA_SET_T(op, unary, elementwise::op);
-#define ZERO_DERIVATIVE(op) ZERO_UNARY(op) ZERO_CUDA_SET_T(op##Grad, derivative, elementwise::op);
-  ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY)
-  ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY)
-  ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE)
-#define ZERO_ATTRIBUTES(op)                                  \
-  ZERO_CUDA_SET_T(op, parameterized_unary, elementwise::op); \
-  ZERO_CUDA_SET_T(op##Grad, parameterized_derivative, elementwise::op);
-  ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTES)
-#undef ZERO_ATTRIBUTES
-#define ZERO_COMPARISON(op) ZERO_CUDA_SET_T(op, comparison, elementwise::op);
-#define ZERO_LOGICAL(op) ZERO_CUDA_SET_T(op, logical, elementwise::op);
-#define ZERO_LOGICAL_UNARY(op) ZERO_CUDA_SET_T(op, logical_unary, elementwise::op);
-  ZERO_ELEMENTWISE_COMPARISON_OPS(ZERO_COMPARISON)
-  ZERO_ELEMENTWISE_LOGICAL_OPS(ZERO_LOGICAL)
-  ZERO_ELEMENTWISE_LOGICAL_UNARY_OPS(ZERO_LOGICAL_UNARY)
-#undef ZERO_COMPARISON
-#undef ZERO_LOGICAL
-#undef ZERO_LOGICAL_UNARY
-#undef ZERO_BINARY
-#undef ZERO_UNARY
-#undef ZERO_DERIVATIVE
+  ZERO_SET_ELEMENTWISE_KERNELS()
   ZERO_CUDA_SET(Copy, copy);
   ZERO_CUDA_SET(Cast, cast);
   ZERO_CUDA_SET(Fill, fill);

@@ -392,11 +392,13 @@ bool expandFunctions(::onnx::ModelProto &model, bool &expandedAny, std::string &
       // The node with its schema's defaults for the attributes it leaves out,
       // which the body may refer to.
       ::onnx::NodeProto complete = node;
-      for (const auto &[name, attribute] : schema->attributes()) {
+      for (const auto &entry : schema->attributes()) {
+        const std::string &name = entry.first;
         bool given = std::any_of(node.attribute().begin(), node.attribute().end(),
                                  [&](const auto &a) { return a.name() == name; });
-        if (!given && attribute.default_value.type() != ::onnx::AttributeProto::UNDEFINED)
-          *complete.add_attribute() = attribute.default_value;
+        const ::onnx::AttributeProto &fallback = entry.second.default_value;
+        if (!given && fallback.type() != ::onnx::AttributeProto::UNDEFINED)
+          *complete.add_attribute() = fallback;
       }
       ::onnx::FunctionProto body;
       if (schema->HasFunction()) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernel_checks.h"
+#include "zero/shape_rules.h"
 
 namespace zero {
 
@@ -59,8 +60,9 @@ Status expect_step_scalar(const KernelCall& call, const Tensor& step) {
 }
 
 bool normalize_axis(int64_t axis, int ndim, int* out) {
-  if (axis < -ndim || axis >= ndim) return false;
-  *out = static_cast<int>(axis < 0 ? axis + ndim : axis);
+  int64_t normalized;
+  if (!shape_rules::normalize_axis(axis, ndim, &normalized)) return false;
+  *out = static_cast<int>(normalized);
   return true;
 }
 
@@ -73,13 +75,9 @@ bool broadcast_strides(const Tensor& t, const Tensor& shape, int64_t* strides) {
       strides[i] = 0;
       continue;
     }
-    if (t.dims[j] == shape.dims[i]) {
-      strides[i] = shape.dims[i] == 1 ? 0 : stride;
-    } else if (t.dims[j] == 1) {
-      strides[i] = 0;
-    } else {
-      return false;
-    }
+    // t must broadcast to exactly shape's dimension.
+    if (shape_rules::broadcast_dim(t.dims[j], shape.dims[i]) != shape.dims[i]) return false;
+    strides[i] = t.dims[j] == 1 ? 0 : stride;
     stride *= t.dims[j];
   }
   return true;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernel_checks.h"
+#include "zero/shape_rules.h"
 
 namespace zero {
 
@@ -32,15 +33,9 @@ std::string list_string(const int64_t* v, int n) {
   return s + "]";
 }
 
-// Output size along one axis, -1 when the window does not fit the padded
-// input. ceil rounds up as PyTorch does, but the last window must start
-// inside x or the begin padding.
+// Output size along one axis, -1 when no window fits (zero/shape_rules.h).
 int64_t window_out(int64_t in, int64_t pad0, int64_t pad1, int64_t k, int64_t d, int64_t s, bool ceil = false) {
-  const int64_t span = in + pad0 + pad1 - d * (k - 1) - 1;
-  if (span < 0) return -1;
-  int64_t out = (ceil ? (span + s - 1) / s : span / s) + 1;
-  if (ceil && (out - 1) * s >= in + pad0) --out;
-  return out;
+  return shape_rules::window_output_size(in, pad0, pad1, k, d, s, ceil);
 }
 
 // Reads an optional attribute list of `n` entries each >= `min` into out

@@ -160,6 +160,16 @@ bool hasFunctionBody(const ::onnx::OpSchema &schema) {
   return schema.HasFunction() || schema.HasContextDependentFunction();
 }
 
+/// The schema of `op` where zero implements it through its ONNX function
+/// body (zero's table lacks it and the schema has one), else null.
+const ::onnx::OpSchema *functionSchema(const std::string &op, int64_t opset) {
+  if (findSupportedOp(op))
+    return nullptr;
+  const ::onnx::OpSchema *schema =
+      ::onnx::OpSchemaRegistry::Schema(op, static_cast<int>(opset), ::onnx::ONNX_DOMAIN);
+  return schema && hasFunctionBody(*schema) ? schema : nullptr;
+}
+
 /// Checks a node against the operator table and the operator's ONNX schema
 /// at the model's opset; returns the problem, empty if none.
 std::string checkNode(const ::onnx::NodeProto &node, int64_t opset, bool allowFunctions) {
@@ -381,11 +391,8 @@ bool expandFunctions(::onnx::ModelProto &model, bool &expandedAny, std::string &
     ::onnx::GraphProto expanded;
     bool changed = false;
     for (const auto &node : graph.node()) {
-      const ::onnx::OpSchema *schema = ::onnx::OpSchemaRegistry::Schema(
-          node.op_type(), static_cast<int>(opset), ::onnx::ONNX_DOMAIN);
-      // Supported operators, and what a body holds that is neither supported
-      // nor a function (the check after expansion names it).
-      if (findSupportedOp(node.op_type()) || !schema || !hasFunctionBody(*schema)) {
+      const ::onnx::OpSchema *schema = functionSchema(node.op_type(), opset);
+      if (!schema) { // a supported operator
         *expanded.add_node() = node;
         continue;
       }
@@ -414,9 +421,7 @@ bool expandFunctions(::onnx::ModelProto &model, bool &expandedAny, std::string &
         }
       }
       for (const auto &inner : body.node()) {
-        const ::onnx::OpSchema *innerSchema = ::onnx::OpSchemaRegistry::Schema(
-            inner.op_type(), static_cast<int>(opset), ::onnx::ONNX_DOMAIN);
-        if (!findSupportedOp(inner.op_type()) && !(innerSchema && hasFunctionBody(*innerSchema))) {
+        if (!findSupportedOp(inner.op_type()) && !functionSchema(inner.op_type(), opset)) {
           error = describeNode(node, opset) + ": unsupported operator '" + inner.op_type() +
                   "' in its ONNX function body";
           return false;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "backend.h"
+#include "zero/elementwise_ops.h"
 
 namespace zero {
 
@@ -50,6 +51,9 @@ Status predicate_geometry(const KernelCall& call, bool logical, int64_t* sa, int
 Status check_unary(const KernelCall& call);
 // x -> y, I64, same element count (Not).
 Status check_logical_unary(const KernelCall& call);
+// The alpha and beta of an elementwise op with attributes (the loader has
+// checked that the instruction carries its ElementwiseAttrs).
+elementwise::Params elementwise_params(const KernelCall& call);
 // (dy, x or y) -> dx, F32, all the same element count.
 Status check_unary_grad(const KernelCall& call);
 // x -> y, any dtype, the same for both, same element count.
@@ -69,9 +73,9 @@ Status gemm_geometry(const KernelCall& call, GemmGeom* g, int64_t* sc);
 
 struct MatMulGeom {
   int64_t m, n, k;
-  Tensor batch;                      // broadcast batch shape
+  Tensor batch;                        // broadcast batch shape
   int64_t sa[kMaxRank], sb[kMaxRank];  // A's and B's batch strides into batch
-  int64_t batch_a, batch_b;          // batches of A and of B
+  int64_t batch_a, batch_b;            // batches of A and of B
 };
 
 // numpy matmul of A and B into Y.

@@ -37,7 +37,7 @@ template <class Op>
 elementwise::Params default_params() {
   elementwise::Params p{0.f, 0.f};
   p.alpha = Op::kAttributes[0].default_value;
-  if (std::size(Op::kAttributes) > 1) p.beta = Op::kAttributes[std::size(Op::kAttributes) - 1].default_value;
+  if (std::size(Op::kAttributes) > 1) p.beta = Op::kAttributes[1].default_value;
   return p;
 }
 

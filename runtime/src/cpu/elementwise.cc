@@ -100,18 +100,12 @@ Status logical_unary(const KernelCall& call) {
   return Status();
 }
 
-// The loader has checked that the instruction carries its ElementwiseAttrs.
-elementwise::Params params_of(const KernelCall& call) {
-  const plan::ElementwiseAttrs* attrs = call.inst->attrs_as_ElementwiseAttrs();
-  return {attrs->alpha(), attrs->beta()};
-}
-
 template <class Op, bool kRun>
 Status parameterized_unary(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   ZERO_RETURN_IF_ERROR(check_unary(call));
   if (!kRun) return Status();
-  const elementwise::Params p = params_of(call);
+  const elementwise::Params p = elementwise_params(call);
   const float* px = x.f32();
   float* py = y.f32();
   for (int64_t i = 0; i < x.numel; ++i) py[i] = Op::forward(px[i], p);
@@ -123,7 +117,7 @@ Status parameterized_derivative(const KernelCall& call) {
   const Tensor &dy = call.in[0], &saved = call.in[1], &dx = call.out[0];
   ZERO_RETURN_IF_ERROR(check_unary_grad(call));
   if (!kRun) return Status();
-  const elementwise::Params p = params_of(call);
+  const elementwise::Params p = elementwise_params(call);
   const float *pdy = dy.f32(), *ps = saved.f32();
   float* pdx = dx.f32();
   for (int64_t i = 0; i < dy.numel; ++i) pdx[i] = Op::derivative(pdy[i], ps[i], p);

@@ -68,17 +68,13 @@ Status logical_unary(const KernelCall& call) {
   return launched(call, cuda::logical_unary<Op>(g_dev->stream, x.i64(), y.i64(), x.numel));
 }
 
-elementwise::Params params_of(const KernelCall& call) {
-  const plan::ElementwiseAttrs* attrs = call.inst->attrs_as_ElementwiseAttrs();  // checked at load
-  return {attrs->alpha(), attrs->beta()};
-}
-
 template <class Op, bool kRun>
 Status parameterized_unary(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   ZERO_RETURN_IF_ERROR(check_unary(call));
   if (!kRun) return Status();
-  return launched(call, cuda::parameterized_unary<Op>(g_dev->stream, x.f32(), y.f32(), x.numel, params_of(call)));
+  return launched(call,
+                  cuda::parameterized_unary<Op>(g_dev->stream, x.f32(), y.f32(), x.numel, elementwise_params(call)));
 }
 
 template <class Op, bool kRun>
@@ -87,7 +83,7 @@ Status parameterized_derivative(const KernelCall& call) {
   ZERO_RETURN_IF_ERROR(check_unary_grad(call));
   if (!kRun) return Status();
   return launched(call, cuda::parameterized_derivative<Op>(g_dev->stream, dy.f32(), saved.f32(), dx.f32(), dy.numel,
-                                                           params_of(call)));
+                                                           elementwise_params(call)));
 }
 
 template <bool kRun>

@@ -11,12 +11,6 @@ namespace zero {
 
 namespace {
 
-std::string shape_of(const Tensor& t) { return tensor_shape_string(t); }
-
-}  // namespace
-
-namespace {
-
 Status fail_with(StatusCode code, const KernelCall& call, const std::string& what) {
   const char* op = plan::EnumNameOpcode(call.inst->opcode());
   std::string msg = std::string(op && *op ? op : "unknown opcode");
@@ -49,8 +43,8 @@ Status expect_same_numel(const KernelCall& call, const Tensor& a, const Tensor& 
 Status expect_numel(const KernelCall& call, const Tensor& t, int64_t n, const char* role, const char* what) {
   ZERO_RETURN_IF_ERROR(expect_f32(call, t, role));
   if (t.numel != n)
-    return fail(call,
-                std::string(role) + " " + shape_of(t) + " must have " + std::to_string(n) + " elements (" + what + ")");
+    return fail(call, std::string(role) + " " + tensor_shape_string(t) + " must have " + std::to_string(n) +
+                          " elements (" + what + ")");
   return Status();
 }
 
@@ -127,6 +121,11 @@ Status predicate_geometry(const KernelCall& call, bool logical, int64_t* sa, int
     return fail(call, "cannot broadcast " + tensor_shape_string(a) + " and " + tensor_shape_string(b) + " to " +
                           tensor_shape_string(y));
   return Status();
+}
+
+elementwise::Params elementwise_params(const KernelCall& call) {
+  const plan::ElementwiseAttrs* attrs = call.inst->attrs_as_ElementwiseAttrs();
+  return {attrs->alpha(), attrs->beta()};
 }
 
 Status check_logical_unary(const KernelCall& call) {

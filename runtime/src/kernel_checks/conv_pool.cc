@@ -9,12 +9,6 @@
 
 namespace zero {
 
-namespace {
-
-std::string shape_of(const Tensor& t) { return tensor_shape_string(t); }
-
-}  // namespace
-
 // ---- Conv, pooling, BatchNormalization (2-D NCHW, F32) -------------------
 
 // True when the byte ranges of a and b intersect.
@@ -56,7 +50,7 @@ Status read_list(const KernelCall& call, const flatbuffers::Vector<int64_t>* v, 
 
 Status expect_4d(const KernelCall& call, const Tensor& t, const char* role) {
   ZERO_RETURN_IF_ERROR(expect_f32(call, t, role));
-  if (t.ndim != 4) return fail(call, std::string(role) + " must be 4-D (NCHW), got " + shape_of(t));
+  if (t.ndim != 4) return fail(call, std::string(role) + " must be 4-D (NCHW), got " + tensor_shape_string(t));
   return Status();
 }
 
@@ -81,9 +75,10 @@ Status conv_geometry(const KernelCall& call, const Tensor& x, const Tensor& w, c
   g->n = x.dims[0], g->c = x.dims[1], g->h = x.dims[2], g->w = x.dims[3];
   g->m = w.dims[0];
   win.k[0] = w.dims[2], win.k[1] = w.dims[3];
-  const std::string desc = std::string(xr) + " " + shape_of(x) + " and " + wr + " " + shape_of(w) + " (strides " +
-                           list_string(win.s, 2) + ", pads " + list_string(win.p, 4) + ", dilations " +
-                           list_string(win.d, 2) + ", group " + std::to_string(g->group) + ")";
+  const std::string desc = std::string(xr) + " " + tensor_shape_string(x) + " and " + wr + " " +
+                           tensor_shape_string(w) + " (strides " + list_string(win.s, 2) + ", pads " +
+                           list_string(win.p, 4) + ", dilations " + list_string(win.d, 2) + ", group " +
+                           std::to_string(g->group) + ")";
   if (g->c % g->group != 0 || g->m % g->group != 0)
     return fail(call, "group " + std::to_string(g->group) + " does not divide the channels of " + desc);
   if (w.dims[1] != g->c / g->group)
@@ -96,7 +91,7 @@ Status conv_geometry(const KernelCall& call, const Tensor& x, const Tensor& w, c
   const int64_t want[4] = {g->n, g->m, g->oh, g->ow};
   for (int i = 0; i < 4; ++i)
     if (y.dims[i] != want[i])
-      return fail(call, std::string(yr) + " " + shape_of(y) + " does not match the convolution of " + desc +
+      return fail(call, std::string(yr) + " " + tensor_shape_string(y) + " does not match the convolution of " + desc +
                             ": expected " + list_string(want, 4));
   if (!fits_int(g->kdim()) || !fits_int(g->m) || g->plane() > 0x7fffffff)
     return fail(call, "dimensions exceed BLAS int range");
@@ -111,7 +106,7 @@ Status validate_conv(const KernelCall& call) {
     const Tensor& b = call.in[2];
     ZERO_RETURN_IF_ERROR(expect_f32(call, b, "b"));
     if (b.ndim != 1 || b.dims[0] != g.m)
-      return fail(call, "b " + shape_of(b) + " must be [" + std::to_string(g.m) + "] (w's output channels)");
+      return fail(call, "b " + tensor_shape_string(b) + " must be [" + std::to_string(g.m) + "] (w's output channels)");
   }
   for (int k = 0; k < call.num_in; ++k)
     if (overlaps(call.in[k], y)) return fail(call, "y cannot overlap an input (not in place)");
@@ -157,15 +152,15 @@ Status pool_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, c
   g->planes = x.dims[0] * x.dims[1], g->h = x.dims[2], g->w = x.dims[3];
   g->oh = window_out(g->h, win.p[0], win.p[2], win.k[0], 1, win.s[0], g->ceil_mode);
   g->ow = window_out(g->w, win.p[1], win.p[3], win.k[1], 1, win.s[1], g->ceil_mode);
-  const std::string desc = std::string(xr) + " " + shape_of(x) + " (kernel_shape " + list_string(win.k, 2) +
+  const std::string desc = std::string(xr) + " " + tensor_shape_string(x) + " (kernel_shape " + list_string(win.k, 2) +
                            ", strides " + list_string(win.s, 2) + ", pads " + list_string(win.p, 4) +
                            (g->ceil_mode ? ", ceil_mode" : "") + ")";
   if (g->oh < 1 || g->ow < 1) return fail(call, "the kernel is larger than the padded input for " + desc);
   const int64_t want[4] = {x.dims[0], x.dims[1], g->oh, g->ow};
   for (int i = 0; i < 4; ++i)
     if (y.dims[i] != want[i])
-      return fail(call, std::string(yr) + " " + shape_of(y) + " does not match pooling " + desc + ": expected " +
-                            list_string(want, 4));
+      return fail(call, std::string(yr) + " " + tensor_shape_string(y) + " does not match pooling " + desc +
+                            ": expected " + list_string(want, 4));
   return Status();
 }
 
@@ -176,7 +171,8 @@ Status validate_max_pool(const KernelCall& call) {
     const Tensor& am = call.out[1];
     if (am.dtype != DType::I64) return fail(call, "argmax must be I64");
     if (!same_shape(am, call.out[0]))
-      return fail(call, "argmax " + shape_of(am) + " must have y's shape " + shape_of(call.out[0]));
+      return fail(call,
+                  "argmax " + tensor_shape_string(am) + " must have y's shape " + tensor_shape_string(call.out[0]));
   }
   for (int k = 0; k < call.num_out; ++k)
     if (overlaps(call.out[k], call.in[0])) return fail(call, "outputs cannot overlap x (not in place)");
@@ -189,7 +185,8 @@ Status validate_max_pool_grad(const KernelCall& call) {
   PoolGeom g;
   ZERO_RETURN_IF_ERROR(pool_geometry(call, dx, dy, "dx", "dy", &g));
   if (am.dtype != DType::I64) return fail(call, "argmax must be I64");
-  if (!same_shape(am, dy)) return fail(call, "argmax " + shape_of(am) + " must have dy's shape " + shape_of(dy));
+  if (!same_shape(am, dy))
+    return fail(call, "argmax " + tensor_shape_string(am) + " must have dy's shape " + tensor_shape_string(dy));
   if (overlaps(dx, dy) || overlaps(dx, am)) return fail(call, "dx cannot overlap an input (not in place)");
   return Status();
 }
@@ -230,7 +227,7 @@ Status check_disjoint(const KernelCall& call, const Tensor* const* t, const char
 
 Status batch_norm_geometry(const KernelCall& call, const Tensor& x, BatchNormGeom* g) {
   ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
-  if (x.ndim < 2) return fail(call, "x must be at least 2-D ([N, C, ...]), got " + shape_of(x));
+  if (x.ndim < 2) return fail(call, "x must be at least 2-D ([N, C, ...]), got " + tensor_shape_string(x));
   const auto* a = call.inst->attrs_as_BatchNormAttrs();
   if (!a) return fail(call, "missing BatchNormAttrs");
   g->eps = a->epsilon();
@@ -249,7 +246,7 @@ Status validate_batch_norm(const KernelCall& call) {
   BatchNormGeom g;
   ZERO_RETURN_IF_ERROR(batch_norm_geometry(call, x, &g));
   if (g.count() < 2)
-    return fail(call, "x " + shape_of(x) + " has " + std::to_string(g.count()) +
+    return fail(call, "x " + tensor_shape_string(x) + " has " + std::to_string(g.count()) +
                           " value(s) per channel; training-mode batch normalization needs more than 1");
   const char* roles[] = {"x", "scale", "bias", "running_mean", "running_var"};
   for (int k = 1; k < 5; ++k) ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[k], g.c, roles[k], "x's channels"));

@@ -8,12 +8,6 @@
 
 namespace zero {
 
-namespace {
-
-std::string shape_of(const Tensor& t) { return tensor_shape_string(t); }
-
-}  // namespace
-
 // ---- reductions, layout --------------------------------------------------
 
 Status reduce_geometry(const KernelCall& call, bool* reduced, int64_t* out_numel, int64_t* count) {
@@ -88,7 +82,8 @@ Status gather_geometry(const KernelCall& call, const Tensor& data, const Tensor&
   int ax;
   const int64_t axis = axis_attr_or(call, 0);
   if (!normalize_axis(axis, data.ndim, &ax))
-    return fail(call, "axis " + std::to_string(axis) + " out of range for " + data_role + " " + shape_of(data));
+    return fail(call,
+                "axis " + std::to_string(axis) + " out of range for " + data_role + " " + tensor_shape_string(data));
   // y's shape is data[:axis] + indices + data[axis+1:].
   Tensor want;
   want.ndim = data.ndim - 1 + indices.ndim;
@@ -101,9 +96,9 @@ Status gather_geometry(const KernelCall& call, const Tensor& data, const Tensor&
     ok = same_shape(want, y);
   }
   if (!ok)
-    return fail(call, std::string(y_role) + " " + shape_of(y) + " does not match gathering " + data_role + " " +
-                          shape_of(data) + " along axis " + std::to_string(axis) + " with indices " +
-                          shape_of(indices));
+    return fail(call, std::string(y_role) + " " + tensor_shape_string(y) + " does not match gathering " + data_role +
+                          " " + tensor_shape_string(data) + " along axis " + std::to_string(axis) + " with indices " +
+                          tensor_shape_string(indices));
   for (int i = 0; i < ax; ++i) g->outer *= data.dims[i];
   g->n = data.dims[ax];
   for (int i = ax + 1; i < data.ndim; ++i) g->inner *= data.dims[i];
@@ -133,8 +128,8 @@ Status slice_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, 
   if (!attrs || !attrs->starts() || !attrs->steps()) return fail(call, "missing SliceAttrs (starts and steps)");
   if (x.ndim != y.ndim || int(attrs->starts()->size()) != x.ndim || int(attrs->steps()->size()) != x.ndim)
     return fail(call, "starts (" + std::to_string(attrs->starts()->size()) + ") and steps (" +
-                          std::to_string(attrs->steps()->size()) + ") must give every dimension of " + shape_of(x) +
-                          " -> " + shape_of(y));
+                          std::to_string(attrs->steps()->size()) + ") must give every dimension of " +
+                          tensor_shape_string(x) + " -> " + tensor_shape_string(y));
   int64_t xs[kMaxRank];
   contiguous_strides(x, xs);
   *base = 0;
@@ -179,7 +174,7 @@ Status concat_geometry(const KernelCall& call, int* axis_out) {
   const int64_t axis = axis_attr_or(call, 0);
   int ax;
   if (!normalize_axis(axis, y.ndim, &ax))
-    return fail(call, "axis " + std::to_string(axis) + " out of range for output " + shape_of(y));
+    return fail(call, "axis " + std::to_string(axis) + " out of range for output " + tensor_shape_string(y));
   int64_t total = 0;
   for (int k = 0; k < call.num_in; ++k) {
     const Tensor& x = call.in[k];
@@ -187,8 +182,8 @@ Status concat_geometry(const KernelCall& call, int* axis_out) {
     bool ok = x.ndim == y.ndim;
     for (int d = 0; ok && d < y.ndim; ++d) ok = d == ax || x.dims[d] == y.dims[d];
     if (!ok)
-      return fail(call, "input " + std::to_string(k) + " " + shape_of(x) + " does not fit output " + shape_of(y) +
-                            " along axis " + std::to_string(axis));
+      return fail(call, "input " + std::to_string(k) + " " + tensor_shape_string(x) + " does not fit output " +
+                            tensor_shape_string(y) + " along axis " + std::to_string(axis));
     if (x.numel > 0 && x.data == y.data) return fail(call, "concat cannot run in place");
     total += x.dims[ax];
   }
@@ -209,8 +204,8 @@ Status where_geometry(const KernelCall& call, int64_t* sc, int64_t* sx, int64_t*
   if (c.dtype != DType::I64) return fail(call, "cond must be I64");
   if (x.dtype != out.dtype || y.dtype != out.dtype) return fail(call, "x, y and output dtypes differ");
   if (!broadcast_strides(c, out, sc) || !broadcast_strides(x, out, sx) || !broadcast_strides(y, out, sy))
-    return fail(
-        call, "cannot broadcast " + shape_of(c) + ", " + shape_of(x) + " and " + shape_of(y) + " to " + shape_of(out));
+    return fail(call, "cannot broadcast " + tensor_shape_string(c) + ", " + tensor_shape_string(x) + " and " +
+                          tensor_shape_string(y) + " to " + tensor_shape_string(out));
   // The output must be exactly the broadcast shape of the three operands.
   for (int d = 0; d < out.ndim; ++d) {
     int64_t want = 1;
@@ -219,8 +214,8 @@ Status where_geometry(const KernelCall& call, int64_t* sc, int64_t* sx, int64_t*
       if (j >= 0 && t->dims[j] != 1) want = t->dims[j];
     }
     if (want != out.dims[d])
-      return fail(call, "output " + shape_of(out) + " is not the broadcast shape of " + shape_of(c) + ", " +
-                            shape_of(x) + " and " + shape_of(y));
+      return fail(call, "output " + tensor_shape_string(out) + " is not the broadcast shape of " +
+                            tensor_shape_string(c) + ", " + tensor_shape_string(x) + " and " + tensor_shape_string(y));
   }
   // Exact aliasing of the output with a full-size operand is an
   // elementwise read-before-write; partial overlaps are not supported.
@@ -239,7 +234,7 @@ Status layer_norm_split(const KernelCall& call, const Tensor& x, LayerNormSplit*
   if (!attrs) return fail(call, "missing LayerNormAttrs");
   int ax;
   if (!normalize_axis(attrs->axis(), x.ndim, &ax))
-    return fail(call, "axis " + std::to_string(attrs->axis()) + " out of range for " + shape_of(x));
+    return fail(call, "axis " + std::to_string(attrs->axis()) + " out of range for " + tensor_shape_string(x));
   for (int d = 0; d < ax; ++d) s->outer *= x.dims[d];
   for (int d = ax; d < x.ndim; ++d) s->inner *= x.dims[d];
   s->eps = attrs->epsilon();

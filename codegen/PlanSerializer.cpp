@@ -101,6 +101,12 @@ Serializer::attributes(plan::InstrOp op, fb::Opcode opcode) {
     return op.emitOpError("attribute '") << field.name << "' of " << op.getOpcode()
                                          << " has the wrong kind";
   };
+  // The serializer trusts no verifier: an attribute it would not write is an
+  // error, not a silent drop.
+  for (mlir::NamedAttribute attr : attrs)
+    if (llvm::none_of(fields, [&](const plan_ops::AttrField &f) { return attr.getName() == f.name; }))
+      return op.emitOpError("attribute '") << attr.getName().getValue()
+                                           << "' is not an attribute of " << op.getOpcode();
   // Vectors first: a FlatBuffer table refers to objects built before it.
   llvm::SmallVector<flatbuffers::Offset<flatbuffers::Vector<int64_t>>> vectors(fields.size());
   for (auto [i, field] : llvm::enumerate(fields)) {
@@ -136,7 +142,8 @@ Serializer::attributes(plan::InstrOp op, fb::Opcode opcode) {
       break;
     case AttrKind::I64:
     case AttrKind::U32:
-      if (auto i = llvm::dyn_cast<mlir::IntegerAttr>(value)) {
+      if (auto i = llvm::dyn_cast<mlir::IntegerAttr>(value);
+          i && (field.kind == AttrKind::I64 || llvm::isUInt<32>(i.getInt()))) {
         if (field.kind == AttrKind::I64)
           fbb.AddElement<int64_t>(field.offset, i.getInt(), 0);
         else

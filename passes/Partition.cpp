@@ -19,6 +19,9 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "zero-partition"
 
 namespace zero {
 #define GEN_PASS_DEF_PARTITION
@@ -74,8 +77,12 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
     for (auto global : module.getOps<ml_program::GlobalOp>()) {
       if (isTrainable(global) && !global->hasAttr(kPlacementAttr))
         global->setAttr(kPlacementAttr, choosePlacement(global));
-      if (failed(getParameterPlacement(global, worldSize)))
+      FailureOr<PlacementAttr> placement = getParameterPlacement(global, worldSize);
+      if (failed(placement))
         return signalPassFailure();
+      if (placement->hasShardedWeights())
+        ++numShardedWeights;
+      LLVM_DEBUG(llvm::dbgs() << "@" << global.getSymName() << ": " << *placement << "\n");
     }
 
     // The reported loss is the global mean, taken as soon as the loss exists:
@@ -121,8 +128,10 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
     // shard back after the step.)
     auto type = dyn_cast<RankedTensorType>(global.getType());
     if (type && type.hasStaticShape() &&
-        type.getNumElements() * type.getElementTypeBitWidth() / 8 < persistBelow)
+        type.getNumElements() * type.getElementTypeBitWidth() / 8 < persistBelow) {
+      ++numPersistent;
       return PlacementAttr::get(context, whole, whole, whole);
+    }
     return PlacementAttr::get(context, split, split, split);
   }
 
@@ -136,6 +145,7 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
     if (!placement.hasShardedOptimizerState()) {
       setInsertionPointAfterValue(builder, grad);
       update->setOperand(0, AllReduceOp::create(builder, loc, grad, "mean"));
+      ++numAllReduces;
       return;
     }
 
@@ -150,6 +160,7 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
                                           "mean", worldSize);
     update->setOperand(0, shard);
     update->setAttr("sharded", builder.getUnitAttr());
+    ++numReduceScatters;
 
     if (placement.hasShardedWeights())
       return; // the shard is the parameter's only storage
@@ -160,6 +171,7 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
     Value updated = LoadShardOp::create(builder, loc, shard.getType(), param);
     Value full = AllGatherOp::create(builder, loc, gradType, updated, worldSize);
     ml_program::GlobalStoreOp::create(builder, loc, param, full);
+    ++numAllGathers;
   }
 
   /// Sharded weights (stage 3): each read becomes an all-gather of the
@@ -186,6 +198,7 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
       Value full = AllGatherOp::create(builder, load.getLoc(), type, shard, worldSize);
       load.replaceAllUsesWith(full);
       load.erase();
+      ++numAllGathers;
     }
   }
 };

@@ -55,6 +55,13 @@ def Partition : Pass<"zero-partition", "mlir::ModuleOp"> {
     Option<"persistBelow", "persist-below", "int64_t", "0",
            "stage 3: parameters of fewer bytes stay replicated (0: none)">,
   ];
+  let statistics = [
+    Statistic<"numShardedWeights", "sharded-weights", "parameters stored as shards">,
+    Statistic<"numPersistent", "persistent", "stage-3 parameters kept whole by persist-below">,
+    Statistic<"numAllReduces", "all-reduces", "gradient all-reduces inserted">,
+    Statistic<"numReduceScatters", "reduce-scatters", "gradient reduce-scatters inserted">,
+    Statistic<"numAllGathers", "all-gathers", "parameter all-gathers inserted">
+  ];
   let dependentDialects = ["::zero::ZeroDialect"];
 }
 

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/MemoryReport.h"
+#include "codegen/Passes.h"
 #include "codegen/PlanSerializer.h"
 #include "frontends/onnx/OnnxImporter.h"
 #include "passes/GradientOpInterface.h"
@@ -369,6 +370,7 @@ int main(int argc, char **argv) {
 
   zero::registerZeroPasses();
   zero::registerZeroPipeline();
+  zero::codegen::registerZeroCodegenPasses();
   registerCanonicalizerPass();
   registerCSEPass();
   DialectRegistry registry;

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "zero/plan_ops.h"
 
@@ -32,6 +33,59 @@ using namespace zero;
 namespace ox = zero::onnx;
 
 namespace {
+
+/// An op that lowers to one instruction: operands and results in order, and
+/// the attributes of the opcode's table (zero/plan_ops.h) taken from the op's
+/// attributes of the same names.
+struct SimpleLowering {
+  StringRef op;
+  plan::Opcode opcode;
+  bool normalizeAxis = false; // the kernel takes `axis` in [0, rank of operand 0)
+};
+
+template <typename OpTy>
+constexpr SimpleLowering simple(plan::Opcode opcode, bool normalizeAxis = false) {
+  return {OpTy::getOperationName(), opcode, normalizeAxis};
+}
+
+using plan::Opcode;
+constexpr SimpleLowering kSimpleLowerings[] = {
+    simple<ox::CastOp>(Opcode::Cast),
+    simple<ox::ExpandOp>(Opcode::Expand),
+    simple<ox::IdentityOp>(Opcode::Copy),
+    simple<ox::MatMulOp>(Opcode::MatMul),
+    simple<ox::GemmOp>(Opcode::Gemm),
+    simple<ox::TransposeOp>(Opcode::Transpose),
+    simple<ox::GatherOp>(Opcode::Gather, /*normalizeAxis=*/true),
+    simple<ox::SliceOp>(Opcode::Slice),
+    simple<ox::ConcatOp>(Opcode::Concat, /*normalizeAxis=*/true),
+    simple<ox::WhereOp>(Opcode::Where),
+    simple<ox::ConvOp>(Opcode::Conv),
+    simple<ox::MaxPoolOp>(Opcode::MaxPool),
+    simple<ox::AveragePoolOp>(Opcode::AveragePool),
+    simple<ox::SoftmaxOp>(Opcode::Softmax, /*normalizeAxis=*/true),
+    simple<ox::LogSoftmaxOp>(Opcode::LogSoftmax, /*normalizeAxis=*/true),
+    simple<ox::SoftmaxCrossEntropyLossOp>(Opcode::SoftmaxCrossEntropyLoss),
+    simple<ox::NegativeLogLikelihoodLossOp>(Opcode::NegativeLogLikelihoodLoss),
+    simple<SoftmaxGradOp>(Opcode::SoftmaxGrad),
+    simple<LogSoftmaxGradOp>(Opcode::LogSoftmaxGrad),
+    simple<SoftmaxCrossEntropyLossGradOp>(Opcode::SoftmaxCrossEntropyLossGrad),
+    simple<NegativeLogLikelihoodLossGradOp>(Opcode::NegativeLogLikelihoodLossGrad),
+    simple<GatherGradOp>(Opcode::GatherGrad),
+    simple<SliceGradOp>(Opcode::SliceGrad),
+    simple<LayerNormalizationGradOp>(Opcode::LayerNormalizationGrad),
+    simple<ConvGradInputOp>(Opcode::ConvGradInput),
+    simple<ConvGradWeightOp>(Opcode::ConvGradWeight),
+    simple<MaxPoolGradOp>(Opcode::MaxPoolGrad),
+    simple<AveragePoolGradOp>(Opcode::AveragePoolGrad),
+    simple<BatchNormalizationGradOp>(Opcode::BatchNormalizationGrad),
+};
+
+const SimpleLowering *findSimpleLowering(OperationName name) {
+  const auto *rule = llvm::find_if(
+      kSimpleLowerings, [&](const SimpleLowering &r) { return r.op == name.getStringRef(); });
+  return rule == std::end(kSimpleLowerings) ? nullptr : rule;
+}
 
 /// Where a parameter lives: its placement, its resident storage and the views
 /// of it.
@@ -54,6 +108,7 @@ public:
 private:
   LogicalResult lowerParameters();
   LogicalResult lowerOp(Operation *op);
+  LogicalResult lowerSimple(Operation *op, const SimpleLowering &rule);
   LogicalResult lowerAllGather(AllGatherOp op);
   LogicalResult lowerReduceScatter(ReduceScatterOp op);
   LogicalResult lowerUpdate(Operation *op);
@@ -320,100 +375,45 @@ LogicalResult PlanBuilder::lowerUpdate(Operation *op) {
   return success();
 }
 
-StringRef gradOpcode(Operation *op) {
-  return llvm::TypeSwitch<Operation *, StringRef>(op)
-      .Case([](SoftmaxGradOp) { return "SoftmaxGrad"; })
-      .Case([](LogSoftmaxGradOp) { return "LogSoftmaxGrad"; })
-      .Case([](SoftmaxCrossEntropyLossGradOp) { return "SoftmaxCrossEntropyLossGrad"; })
-      .Case([](NegativeLogLikelihoodLossGradOp) { return "NegativeLogLikelihoodLossGrad"; })
-      .Case([](GatherGradOp) { return "GatherGrad"; })
-      .Case([](SliceGradOp) { return "SliceGrad"; })
-      .Case([](LayerNormalizationGradOp) { return "LayerNormalizationGrad"; })
-      .Case([](ConvGradInputOp) { return "ConvGradInput"; })
-      .Case([](ConvGradWeightOp) { return "ConvGradWeight"; })
-      .Case([](MaxPoolGradOp) { return "MaxPoolGrad"; })
-      .Case([](AveragePoolGradOp) { return "AveragePoolGrad"; })
-      .Case([](BatchNormalizationGradOp) { return "BatchNormalizationGrad"; })
-      .Default([](Operation *) { return StringRef(); });
+LogicalResult PlanBuilder::lowerSimple(Operation *op, const SimpleLowering &rule) {
+  // ODS leaves default-valued attributes out of the dictionary; the plan
+  // states every one it has (the serializer invents none).
+  NamedAttrList given(op->getAttrDictionary());
+  op->getName().populateDefaultAttrs(given);
+  SmallVector<NamedAttribute> attrs;
+  const plan_ops::OpDescriptor *desc = plan_ops::find_op(rule.opcode);
+  if (const plan_ops::AttrTable *table = plan_ops::find_attr_table(desc->attrs)) {
+    for (auto [i, field] : llvm::enumerate(ArrayRef(table->fields, table->num_fields))) {
+      Attribute value = given.get(field.name);
+      if (!value) // ONNX's spelling (transA for trans_a)
+        value = given.get(llvm::convertToCamelFromSnakeCase(field.name));
+      if (!value || !desc->uses(i))
+        continue; // the plan verifier reports a required one missing
+      if (rule.normalizeAxis && StringRef(field.name) == "axis")
+        value = b.getI64IntegerAttr(*normalizeAxis(cast<IntegerAttr>(value).getInt(),
+                                                   tensorType(op->getOperand(0)).getRank()));
+      attrs.push_back(attr(field.name, value));
+    }
+  }
+  SmallVector<FlatSymbolRefAttr> in, out;
+  for (Value v : op->getOperands())
+    in.push_back(lookup(v));
+  for (Value r : op->getResults())
+    out.push_back(define(r));
+  instr(op->getLoc(), plan::EnumNameOpcode(rule.opcode), in, out, attrs);
+  return success();
 }
 
 LogicalResult PlanBuilder::lowerOp(Operation *op) {
   Location loc = op->getLoc();
-  auto operands = [&] {
-    SmallVector<FlatSymbolRefAttr> in;
-    for (Value v : op->getOperands())
-      in.push_back(lookup(v));
-    return in;
-  };
-  auto simple = [&](StringRef opcode, ArrayRef<NamedAttribute> attrs = {}) {
-    SmallVector<FlatSymbolRefAttr> out;
-    for (Value r : op->getResults())
-      out.push_back(define(r));
-    instr(loc, opcode, operands(), out, attrs);
-    return success();
-  };
-  auto lossAttrs = [&](StringAttr reduction, IntegerAttr ignoreIndex) {
-    SmallVector<NamedAttribute> attrs{attr("reduction", reduction)};
-    if (ignoreIndex)
-      attrs.push_back(attr("ignore_index", ignoreIndex));
-    return attrs;
-  };
-  auto convAttrs = [&](Operation *op) {
-    return SmallVector<NamedAttribute>{attr("strides", op->getAttr("strides")),
-                                       attr("pads", op->getAttr("pads")),
-                                       attr("dilations", op->getAttr("dilations")),
-                                       attr("group", op->getAttr("group"))};
-  };
-  auto poolAttrs = [&](Operation *op) {
-    SmallVector<NamedAttribute> attrs{attr("kernel_shape", op->getAttr("kernel_shape")),
-                                      attr("strides", op->getAttr("strides")),
-                                      attr("pads", op->getAttr("pads"))};
-    if (Attribute include = op->getAttr("count_include_pad"))
-      attrs.push_back(attr("count_include_pad", include));
-    if (auto ceil = op->getAttrOfType<BoolAttr>("ceil_mode"); ceil && ceil.getValue())
-      attrs.push_back(attr("ceil_mode", ceil));
-    return attrs;
-  };
-  auto axisAttr = [&](int64_t axis, Value input) {
-    return attr("axis", b.getI64IntegerAttr(*normalizeAxis(axis, tensorType(input).getRank())));
-  };
-
+  if (const SimpleLowering *rule = findSimpleLowering(op->getName()))
+    return lowerSimple(op, *rule);
   // The elementwise ops and their derivative kernels (zero/elementwise_ops.h).
-  auto elementwise = [&](const plan_ops::ElementwiseOp &info, plan::Opcode opcode) {
-    SmallVector<NamedAttribute> attrs;
-    for (const auto &attribute : llvm::ArrayRef(info.attributes, info.num_attributes))
-      attrs.push_back(attr(attribute.name, op->getAttr(attribute.name)));
-    return simple(plan::EnumNameOpcode(opcode), attrs);
-  };
-  if (auto g = dyn_cast<ElementwiseGradOp>(op)) {
-    const plan_ops::ElementwiseOp &info = *plan_ops::find_elementwise(g.getOp());
-    return elementwise(info, info.derivative);
-  }
+  if (auto g = dyn_cast<ElementwiseGradOp>(op))
+    return lowerSimple(op, {g.getOperationName(), plan_ops::find_elementwise(g.getOp())->derivative});
   if (isa<ox::OnnxDialect>(op->getDialect()))
     if (const auto *info = plan_ops::find_elementwise(op->getName().stripDialect()))
-      return elementwise(*info, info->opcode);
-
-  if (StringRef opcode = gradOpcode(op); !opcode.empty()) {
-    if (auto g = dyn_cast<SoftmaxGradOp>(op))
-      return simple(opcode, {attr("axis", g.getAxisAttr())});
-    if (auto g = dyn_cast<LogSoftmaxGradOp>(op))
-      return simple(opcode, {attr("axis", g.getAxisAttr())});
-    if (auto g = dyn_cast<SoftmaxCrossEntropyLossGradOp>(op))
-      return simple(opcode, lossAttrs(g.getReductionAttr(), g.getIgnoreIndexAttr()));
-    if (auto g = dyn_cast<NegativeLogLikelihoodLossGradOp>(op))
-      return simple(opcode, lossAttrs(g.getReductionAttr(), g.getIgnoreIndexAttr()));
-    if (auto g = dyn_cast<GatherGradOp>(op))
-      return simple(opcode, {attr("axis", g.getAxisAttr())});
-    if (auto g = dyn_cast<SliceGradOp>(op))
-      return simple(opcode, {attr("starts", g.getStartsAttr()), attr("steps", g.getStepsAttr())});
-    if (auto g = dyn_cast<LayerNormalizationGradOp>(op))
-      return simple(opcode, {attr("axis", g.getAxisAttr())});
-    if (isa<ConvGradInputOp, ConvGradWeightOp>(op))
-      return simple(opcode, convAttrs(op));
-    if (isa<MaxPoolGradOp, AveragePoolGradOp>(op))
-      return simple(opcode, poolAttrs(op));
-    return simple(opcode);
-  }
+      return lowerSimple(op, {op->getName().getStringRef(), info->opcode});
 
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
       .Case([&](ml_program::GlobalLoadOp load) -> LogicalResult {
@@ -453,27 +453,6 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
                      source.getBufferAttr(), source.getByteOffset(), source.getRankStride()));
         return success();
       })
-      .Case<ox::CastOp, ox::ExpandOp, ox::MatMulOp, ox::IdentityOp>([&](Operation *op) {
-        StringRef name = op->getName().stripDialect();
-        return simple(name == "Identity" ? StringRef("Copy") : name);
-      })
-      .Case([&](ox::GemmOp gemm) {
-        return simple("Gemm", {attr("trans_a", gemm.getTransAAttr()),
-                               attr("trans_b", gemm.getTransBAttr()),
-                               attr("alpha", gemm.getAlphaAttr()),
-                               attr("beta", gemm.getBetaAttr())});
-      })
-      .Case([&](ox::TransposeOp t) { return simple("Transpose", {attr("perm", t.getPermAttr())}); })
-      .Case([&](ox::GatherOp g) { return simple("Gather", {axisAttr(g.getAxis(), g.getData())}); })
-      .Case([&](ox::SliceOp s) {
-        return simple("Slice", {attr("starts", s.getStartsAttr()), attr("steps", s.getStepsAttr())});
-      })
-      .Case([&](ox::ConcatOp c) { return simple("Concat", {axisAttr(c.getAxis(), c.getResult())}); })
-      .Case([&](ox::WhereOp) { return simple("Where"); })
-      .Case([&](ox::ConvOp conv) { return simple("Conv", convAttrs(conv)); })
-      .Case<ox::MaxPoolOp, ox::AveragePoolOp>([&](Operation *pool) {
-        return simple(pool->getName().stripDialect(), poolAttrs(pool));
-      })
       .Case([&](ox::BatchNormalizationOp norm) -> LogicalResult {
         // The running statistics are updated in place in their globals.
         SmallVector<FlatSymbolRefAttr> in;
@@ -510,18 +489,6 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
               {attr("axis", norm.getAxisAttr()), attr("epsilon", norm.getEpsilonAttr())});
         return success();
       })
-      .Case([&](ox::SoftmaxOp s) { return simple("Softmax", {axisAttr(s.getAxis(), s.getInput())}); })
-      .Case([&](ox::LogSoftmaxOp s) {
-        return simple("LogSoftmax", {axisAttr(s.getAxis(), s.getInput())});
-      })
-      .Case([&](ox::SoftmaxCrossEntropyLossOp l) {
-        return simple("SoftmaxCrossEntropyLoss",
-                      lossAttrs(l.getReductionAttr(), l.getIgnoreIndexAttr()));
-      })
-      .Case([&](ox::NegativeLogLikelihoodLossOp l) {
-        return simple("NegativeLogLikelihoodLoss",
-                      lossAttrs(l.getReductionAttr(), l.getIgnoreIndexAttr()));
-      })
       .Case<ox::ReduceSumOp, ox::ReduceMeanOp>([&](auto reduce) {
         int64_t rank = tensorType(reduce.getInput()).getRank();
         SmallVector<int64_t> axes;
@@ -531,9 +498,11 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
           for (int64_t i = 0; i < rank; ++i)
             axes.push_back(i);
         llvm::sort(axes);
-        return simple(reduce->getName().stripDialect(),
-                      {attr("axes", b.getDenseI64ArrayAttr(axes)),
-                       attr("keepdims", reduce.getKeepdimsAttr())});
+        instr(loc, reduce->getName().stripDialect(), {lookup(reduce.getInput())},
+              {define(reduce.getResult())},
+              {attr("axes", b.getDenseI64ArrayAttr(axes)),
+               attr("keepdims", reduce.getKeepdimsAttr())});
+        return success();
       })
       .Case([&](AllReduceOp allReduce) {
         FlatSymbolRefAttr input = lookup(allReduce.getInput());

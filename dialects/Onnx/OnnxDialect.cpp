@@ -2,6 +2,7 @@
 
 #include "dialects/Onnx/OnnxDialect.h"
 #include "dialects/ShapeUtils.h"
+#include "zero/shape_rules.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -139,12 +140,13 @@ LogicalResult GemmOp::verify() {
   auto a = getA().getType(), b = getB().getType(), y = getResult().getType();
   if (a.getRank() != 2 || b.getRank() != 2 || y.getRank() != 2)
     return emitOpError("A, B and Y must be matrices");
-  int64_t m = a.getDimSize(getTransA() ? 1 : 0), k = a.getDimSize(getTransA() ? 0 : 1);
-  int64_t kb = b.getDimSize(getTransB() ? 1 : 0), n = b.getDimSize(getTransB() ? 0 : 1);
-  if (k != kb)
-    return emitOpError("inner dimensions differ: ") << k << " vs " << kb;
-  if (y.getDimSize(0) != m || y.getDimSize(1) != n)
-    return emitOpError("result must be ") << m << "x" << n;
+  zero::shape_rules::MatrixProduct product;
+  if (!zero::shape_rules::matrix_product(a.getDimSize(0), a.getDimSize(1), getTransA(),
+                                         b.getDimSize(0), b.getDimSize(1), getTransB(), &product))
+    return emitOpError("inner dimensions differ: ")
+           << a.getDimSize(getTransA() ? 0 : 1) << " vs " << b.getDimSize(getTransB() ? 1 : 0);
+  if (y.getDimSize(0) != product.m || y.getDimSize(1) != product.n)
+    return emitOpError("result must be ") << product.m << "x" << product.n;
   if (getC()) {
     auto c = getC().getType();
     auto shape = zero::broadcastShapes(c.getShape(), y.getShape());
@@ -287,8 +289,8 @@ LogicalResult SliceOp::verify() {
   for (int64_t i = 0; i < in.getRank(); ++i) {
     if (steps[i] < 1)
       return emitOpError("steps must be positive");
-    int64_t size = out.getDimSize(i);
-    if (starts[i] < 0 || (size > 0 && starts[i] + (size - 1) * steps[i] >= in.getDimSize(i)))
+    if (!zero::shape_rules::slice_in_bounds(starts[i], steps[i], out.getDimSize(i),
+                                            in.getDimSize(i)))
       return emitOpError("dimension ") << i << " reads outside the input";
   }
   return success();

@@ -34,6 +34,29 @@ constexpr int64_t window_output_size(int64_t in, int64_t pad_begin, int64_t pad_
   return out;
 }
 
+// op(A) [m, k] x op(B) [k, n] for matrices A [a0, a1] and B [b0, b1], op
+// transposing where asked: the product's m, n, k, or false when the inner
+// dimensions differ.
+struct MatrixProduct {
+  int64_t m = 0, n = 0, k = 0;
+};
+constexpr bool matrix_product(int64_t a0, int64_t a1, bool trans_a, int64_t b0, int64_t b1, bool trans_b,
+                              MatrixProduct* out) {
+  const int64_t k = trans_a ? a0 : a1, kb = trans_b ? b1 : b0;
+  if (k != kb) return false;
+  *out = {trans_a ? a1 : a0, trans_b ? b0 : b1, k};
+  return true;
+}
+
+// Whether a strided slice of `count` elements, start + i * step, stays in
+// [0, size) (trivially when it reads none). Either end suffices to check;
+// computed without overflow for any int64 inputs.
+constexpr bool slice_in_bounds(int64_t start, int64_t step, int64_t count, int64_t size) {
+  if (count <= 0) return true;
+  const __int128 last = __int128(start) + __int128(step) * __int128(count - 1);
+  return start >= 0 && start < size && last >= 0 && last < size;
+}
+
 // Elements of one rank's shard of a flattened, padded tensor.
 constexpr int64_t shard_numel(int64_t numel, int64_t world_size) { return (numel + world_size - 1) / world_size; }
 

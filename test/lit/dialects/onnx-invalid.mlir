@@ -190,3 +190,20 @@ func.func @comparison_result_type(%a: tensor<3xf32>, %b: tensor<3xf32>) -> tenso
   %0 = onnx.Less %a, %b : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
   return %0 : tensor<3xf32>
 }
+
+// -----
+
+func.func @slice_past_end(%x: tensor<2x4xf32>) -> tensor<2x2xf32> {
+  // expected-error @+1 {{'onnx.Slice' op dimension 1 reads outside the input}}
+  %0 = onnx.Slice %x {starts = array<i64: 0, 1>, steps = array<i64: 1, 3>} : tensor<2x4xf32> -> tensor<2x2xf32>
+  return %0 : tensor<2x2xf32>
+}
+
+// -----
+
+// The last index, 2 * 2^62, does not fit int64: it must not wrap into range.
+func.func @slice_overflow(%x: tensor<2x4xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{'onnx.Slice' op dimension 1 reads outside the input}}
+  %0 = onnx.Slice %x {starts = array<i64: 0, 0>, steps = array<i64: 1, 4611686018427387904>} : tensor<2x4xf32> -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}

@@ -170,6 +170,15 @@ Serializer::attributes(plan::InstrOp op, fb::Opcode opcode) {
         ok = false;
       break;
     }
+    case AttrKind::Schedule: {
+      auto name = llvm::dyn_cast<mlir::StringAttr>(value);
+      fb::LrSchedule schedule;
+      if (name && plan_ops::parse_schedule(name.data(), name.size(), &schedule))
+        fbb.AddElement<uint8_t>(field.offset, static_cast<uint8_t>(schedule), 0);
+      else
+        ok = false;
+      break;
+    }
     }
     if (!ok)
       return wrongKind(field);
@@ -251,7 +260,7 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
   std::vector<flatbuffers::Offset<fb::Initializer>> initializers;
   std::vector<flatbuffers::Offset<fb::Input>> inputs;
   std::vector<flatbuffers::Offset<fb::Parameter>> parameters;
-  std::vector<flatbuffers::Offset<fb::Output>> outputs;
+  std::vector<flatbuffers::Offset<fb::Output>> outputs, metrics;
   std::optional<uint32_t> loss;
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> sourceModel;
   for (mlir::Operation &op : program.getBody().front()) {
@@ -284,6 +293,11 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
       if (mlir::failed(index))
         return failure();
       outputs.push_back(fb::CreateOutputDirect(fbb, output.getName().str().c_str(), *index));
+    } else if (auto metric = llvm::dyn_cast<plan::MetricOp>(op)) {
+      auto index = indexOf(metric.getValueAttr(), metric);
+      if (mlir::failed(index))
+        return failure();
+      metrics.push_back(fb::CreateOutputDirect(fbb, metric.getName().str().c_str(), *index));
     } else if (auto lossOp = llvm::dyn_cast<plan::LossOp>(op)) {
       auto index = indexOf(lossOp.getValueAttr(), lossOp);
       if (mlir::failed(index))
@@ -303,7 +317,9 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
       static_cast<uint64_t>(*program.getArenaBytes()), fbb.CreateVector(values),
       fbb.CreateVector(instructions), fbb.CreateVector(initializers), fbb.CreateVector(inputs),
       fbb.CreateVector(parameters), loss.value_or(0), sourceModel, fbb.CreateVector(outputs),
-      program.getWeightsOmitted());
+      program.getWeightsOmitted(),
+      // Absent, not empty, without metrics: plans that report none stay as they were.
+      metrics.empty() ? 0 : fbb.CreateVector(metrics));
   fb::FinishPlanBuffer(fbb, root);
   os.write(reinterpret_cast<const char *>(fbb.GetBufferPointer()), fbb.GetSize());
   return success();

@@ -79,6 +79,8 @@ constexpr SimpleLowering kSimpleLowerings[] = {
     simple<MaxPoolGradOp>(Opcode::MaxPoolGrad),
     simple<AveragePoolGradOp>(Opcode::AveragePoolGrad),
     simple<BatchNormalizationGradOp>(Opcode::BatchNormalizationGrad),
+    simple<SumSquaresOp>(Opcode::SumSquares),
+    simple<ClipCoefficientOp>(Opcode::ClipCoefficient),
 };
 
 const SimpleLowering *findSimpleLowering(OperationName name) {
@@ -109,6 +111,12 @@ private:
   LogicalResult lowerParameters();
   LogicalResult lowerOp(Operation *op);
   LogicalResult lowerSimple(Operation *op, const SimpleLowering &rule);
+  SmallVector<NamedAttribute> simpleAttributes(Operation *op, const SimpleLowering &rule);
+  LogicalResult lowerLearningRate(LearningRateOp op);
+  /// The optimizer step counter (I64 scalar state), created on first use;
+  /// incremented once per step, before the first update reads it.
+  FlatSymbolRefAttr stepCounter();
+  void incrementStep(Location loc);
   LogicalResult lowerAllGather(AllGatherOp op);
   LogicalResult lowerReduceScatter(ReduceScatterOp op);
   LogicalResult lowerUpdate(Operation *op);
@@ -168,7 +176,8 @@ private:
   DenseMap<Value, FlatSymbolRefAttr> values;
   DenseMap<StringAttr, SmallVector<Value>> aliases; // buffer -> SSA values in it
   llvm::StringMap<ParameterStorage> params;
-  FlatSymbolRefAttr adamStep;
+  FlatSymbolRefAttr step;
+  bool stepIncremented = false;
   bool forwardOnly = false;
   int64_t nextValue = 0;
 };
@@ -352,30 +361,55 @@ LogicalResult PlanBuilder::lowerUpdate(Operation *op) {
     return newValue(name, stateType, buffer);
   };
 
+  SmallVector<FlatSymbolRefAttr> inputs{param, grad};
+  plan::Opcode opcode = plan::Opcode::SgdUpdate;
   if (auto sgd = dyn_cast<SgdUpdateOp>(op)) {
-    SmallVector<FlatSymbolRefAttr> inputs{param, grad};
     if (!sgd.getMomentum().isZero())
       inputs.push_back(state("momentum_buffer"));
-    instr(op->getLoc(), "SgdUpdate", inputs, {},
-          {attr("lr", sgd.getLrAttr()), attr("momentum", sgd.getMomentumAttr()),
-           attr("weight_decay", sgd.getWeightDecayAttr())});
-    return success();
+  } else {
+    opcode = plan::Opcode::AdamWUpdate;
+    incrementStep(op->getLoc());
+    inputs.append({state("exp_avg"), state("exp_avg_sq"), step});
   }
-  auto adam = cast<AdamWUpdateOp>(op);
-  if (!adamStep) {
-    auto type = RankedTensorType::get({}, b.getI64Type());
-    adamStep = newValue("step", type, newBuffer("step", 8, "optimizer_state", true));
-    instr(op->getLoc(), "IncrementStep", {adamStep}, {adamStep});
+  // The hyperparameters by name; the optional scalars follow the inputs.
+  SmallVector<NamedAttribute> attrs = simpleAttributes(op, {op->getName().getStringRef(), opcode});
+  for (auto [name, operand] : {std::pair{"has_scheduled_lr", getScheduledLrMutable(op)},
+                               std::pair{"has_grad_scale", getGradScaleMutable(op)}}) {
+    if (operand.empty())
+      continue;
+    inputs.push_back(lookup(operand[0].get()));
+    attrs.push_back(attr(name, b.getBoolAttr(true)));
   }
-  instr(op->getLoc(), "AdamWUpdate", {param, grad, state("exp_avg"), state("exp_avg_sq"), adamStep},
-        {},
-        {attr("lr", adam.getLrAttr()), attr("beta1", adam.getBeta1Attr()),
-         attr("beta2", adam.getBeta2Attr()), attr("eps", adam.getEpsAttr()),
-         attr("weight_decay", adam.getWeightDecayAttr())});
+  instr(op->getLoc(), plan::EnumNameOpcode(opcode), inputs, {}, attrs);
   return success();
 }
 
-LogicalResult PlanBuilder::lowerSimple(Operation *op, const SimpleLowering &rule) {
+FlatSymbolRefAttr PlanBuilder::stepCounter() {
+  if (!step)
+    step = newValue("step", RankedTensorType::get({}, b.getI64Type()),
+                    newBuffer("step", 8, "optimizer_state", true));
+  return step;
+}
+
+void PlanBuilder::incrementStep(Location loc) {
+  if (stepIncremented)
+    return;
+  instr(loc, "IncrementStep", {stepCounter()}, {stepCounter()});
+  stepIncremented = true;
+}
+
+LogicalResult PlanBuilder::lowerLearningRate(LearningRateOp op) {
+  // The rate of step s reads the counter before this step counts itself.
+  if (stepIncremented)
+    return op.emitOpError("must come before the first optimizer update");
+  instr(op.getLoc(), "LearningRate", {stepCounter()}, {define(op.getRate())},
+        simpleAttributes(op, {op->getName().getStringRef(), plan::Opcode::LearningRate}));
+  incrementStep(op.getLoc());
+  return success();
+}
+
+SmallVector<NamedAttribute> PlanBuilder::simpleAttributes(Operation *op,
+                                                          const SimpleLowering &rule) {
   // ODS leaves default-valued attributes out of the dictionary; the plan
   // states every one it has (the serializer invents none).
   NamedAttrList given(op->getAttrDictionary());
@@ -395,6 +429,11 @@ LogicalResult PlanBuilder::lowerSimple(Operation *op, const SimpleLowering &rule
       attrs.push_back(attr(field.name, value));
     }
   }
+  return attrs;
+}
+
+LogicalResult PlanBuilder::lowerSimple(Operation *op, const SimpleLowering &rule) {
+  SmallVector<NamedAttribute> attrs = simpleAttributes(op, rule);
   SmallVector<FlatSymbolRefAttr> in, out;
   for (Value v : op->getOperands())
     in.push_back(lookup(v));
@@ -522,6 +561,14 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
         return success();
       })
       .Case([&](ReduceScatterOp op) { return lowerReduceScatter(op); })
+      .Case([&](LearningRateOp op) { return lowerLearningRate(op); })
+      .Case([&](MetricOp metric) {
+        // Read by the launcher after the step.
+        FlatSymbolRefAttr value = lookup(metric.getValue());
+        bufferOf(value).setPersistent(true);
+        plan::MetricOp::create(b, loc, metric.getNameAttr(), value);
+        return success();
+      })
       .Case([&](AllGatherOp op) { return lowerAllGather(op); })
       .Case<SgdUpdateOp, AdamWUpdateOp>([&](Operation *op) { return lowerUpdate(op); })
       .Case([&](func::ReturnOp ret) {

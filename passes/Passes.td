@@ -30,6 +30,48 @@ def BuildTrainStep : Pass<"zero-build-train-step", "mlir::ModuleOp"> {
   let dependentDialects = ["::zero::onnx::OnnxDialect", "::zero::ZeroDialect"];
 }
 
+def ScheduleLearningRate : Pass<"zero-schedule-learning-rate", "mlir::ModuleOp"> {
+  let summary = "Give every optimizer update the rate of a warmup and decay schedule";
+  let description = [{
+    Adds one `zero.learning_rate` before the first update of @train_step,
+    from the updates' (common) `lr` and this pass's schedule, passes it to
+    every update as `lr(...)`, and reports it as the metric "lr". The plan
+    evaluates the schedule each step from the optimizer step counter, so one
+    plan serves the whole run.
+  }];
+  let options = [
+    Option<"schedule", "schedule", "std::string", "\"constant\"", "constant, linear or cosine">,
+    Option<"warmupSteps", "warmup-steps", "int64_t", "0", "steps of linear warmup from 0">,
+    Option<"totalSteps", "total-steps", "int64_t", "0",
+           "the step at which linear and cosine reach their end">,
+    Option<"minLrRatio", "min-lr-ratio", "double", "0.0",
+           "the fraction of lr the decay ends at">,
+  ];
+}
+
+def ClipGradNorm : Pass<"zero-clip-grad-norm", "mlir::ModuleOp"> {
+  let summary = "Scale every gradient by torch.nn.utils.clip_grad_norm_'s coefficient";
+  let description = [{
+    Runs after zero-partition, on the gradients the updates read: the global
+    L2 norm over all of them is the square root of the summed squares, where
+    a sharded gradient's squares are summed over ranks (one scalar
+    all-reduce) and a replicated one's are the same on every rank. Each
+    update then reads its gradient scaled by min(1, max_norm / (norm +
+    1e-6)). Reduce-scatters that zero-partition placed after the first update
+    (stage 1) move before it, so the norm is complete before any update; the
+    collective order stays the same on every rank. The norm before clipping
+    is the metric "grad_norm".
+  }];
+  let options = [
+    Option<"maxNorm", "max-norm", "double", "1.0", "the largest global gradient norm">,
+  ];
+  let statistics = [
+    Statistic<"numShardedGradients", "sharded-gradients", "gradients whose squares are summed over ranks">,
+    Statistic<"numMovedCollectives", "moved-collectives", "reduce-scatters moved before the first update">
+  ];
+  let dependentDialects = ["::zero::onnx::OnnxDialect"];
+}
+
 def Partition : Pass<"zero-partition", "mlir::ModuleOp"> {
   let summary = "Insert ZeRO collectives and sharded updates for a stage and world size";
   let description = [{

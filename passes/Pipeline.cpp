@@ -30,9 +30,14 @@ void zero::buildZeroPipeline(OpPassManager &pm, const ZeroPipelineOptions &optio
     train.weightDecay = options.weightDecay;
     pm.addPass(createBuildTrainStep(train));
     pm.addPass(createCanonicalizerPass());
+    if (!options.lrSchedule.empty())
+      pm.addPass(createScheduleLearningRate(
+          {options.lrSchedule, options.warmupSteps, options.totalSteps, options.minLrRatio}));
   }
   if (stop >= PipelineStage::Partitioned && !options.forwardOnly) {
     pm.addPass(createPartition({options.stage, options.worldSize, options.persistBelow}));
+    if (options.clipGradNorm > 0)
+      pm.addPass(createClipGradNorm({options.clipGradNorm}));
     // Collectives overlap compute only on CUDA (MPI progresses them inside
     // MPI calls), hence the CPU defaults of no prefetch, window or bucket.
     const int64_t prefetch = options.prefetch >= 0 ? int64_t(options.prefetch) : cuda;

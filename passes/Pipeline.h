@@ -37,6 +37,17 @@ struct ZeroPipelineOptions : public mlir::PassPipelineOptions<ZeroPipelineOption
       *this, "zero-persist-below",
       llvm::cl::desc("stage 3: parameters of fewer bytes stay replicated (0: none)"),
       llvm::cl::init(0)};
+  Option<std::string> lrSchedule{*this, "lr-schedule",
+                                 llvm::cl::desc("constant, linear or cosine (empty: none)")};
+  Option<int64_t> warmupSteps{*this, "warmup-steps", llvm::cl::desc("schedule warmup steps"),
+                              llvm::cl::init(0)};
+  Option<int64_t> totalSteps{*this, "total-steps", llvm::cl::desc("schedule length"),
+                             llvm::cl::init(0)};
+  Option<double> minLrRatio{*this, "min-lr-ratio", llvm::cl::desc("schedule floor / lr"),
+                            llvm::cl::init(0.0)};
+  Option<double> clipGradNorm{*this, "clip-grad-norm",
+                              llvm::cl::desc("max global gradient norm (0: no clipping)"),
+                              llvm::cl::init(0.0)};
   Option<std::string> target{*this, "target", llvm::cl::desc("cpu or cuda"),
                              llvm::cl::init("cpu")};
   Option<bool> forwardOnly{*this, "forward-only",

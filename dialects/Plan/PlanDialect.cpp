@@ -43,6 +43,7 @@ StringRef kindName(zero::plan_ops::AttrKind kind) {
   case K::F32: return "an f32";
   case K::I64s: return "an array<i64>";
   case K::Reduction: return "\"sum\", \"mean\" or \"none\"";
+  case K::Schedule: return "\"constant\", \"linear\" or \"cosine\"";
   }
   return "";
 }
@@ -70,6 +71,11 @@ bool hasKind(Attribute value, zero::plan_ops::AttrKind kind) {
     auto s = dyn_cast<StringAttr>(value);
     Reduction r;
     return s && zero::plan_ops::parse_reduction(s.data(), s.size(), &r);
+  }
+  case K::Schedule: {
+    auto s = dyn_cast<StringAttr>(value);
+    LrSchedule schedule;
+    return s && zero::plan_ops::parse_schedule(s.data(), s.size(), &schedule);
   }
   }
   return false;

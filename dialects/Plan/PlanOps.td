@@ -114,6 +114,12 @@ def Plan_OutputOp : Plan_Op<"output", [HasParent<"ProgramOp">]> {
   let assemblyFormat = "$name $value attr-dict";
 }
 
+def Plan_MetricOp : Plan_Op<"metric", [HasParent<"ProgramOp">]> {
+  let summary = "a named scalar a training step reports (\"lr\", \"grad_norm\")";
+  let arguments = (ins StrAttr:$name, FlatSymbolRefAttr:$value);
+  let assemblyFormat = "$name $value attr-dict";
+}
+
 def Plan_SourceModelOp : Plan_Op<"source_model", [HasParent<"ProgramOp">]> {
   let summary = "the ONNX model without its trainable initializers, for export";
   let arguments = (ins ElementsAttr:$bytes);

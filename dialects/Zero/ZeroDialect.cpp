@@ -1,6 +1,8 @@
 //===- ZeroDialect.cpp - verifiers for training and collective ops --------===//
 
 #include "dialects/Zero/ZeroDialect.h"
+
+#include <cmath>
 #include "dialects/ShapeUtils.h"
 
 #include "mlir/IR/Builders.h"
@@ -9,6 +11,8 @@
 #include "mlir/IR/OpImplementation.h"
 #include "zero/plan_ops.h"
 #include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace zero;
@@ -212,6 +216,30 @@ LogicalResult SoftmaxCrossEntropyLossGradOp::verify() { return verifyLossGrad(*t
 LogicalResult NegativeLogLikelihoodLossGradOp::verify() { return verifyLossGrad(*this); }
 LogicalResult SgdUpdateOp::verify() { return verifyUpdate(*this); }
 LogicalResult AdamWUpdateOp::verify() { return verifyUpdate(*this); }
+
+LogicalResult LearningRateOp::verify() {
+  StringRef schedule = getSchedule();
+  if (schedule != "constant" && schedule != "linear" && schedule != "cosine")
+    return emitOpError("unknown schedule '") << schedule << "' (expected constant, linear or cosine)";
+  const int64_t warmup = getWarmupStepsAttr().getInt(), total = getTotalStepsAttr().getInt();
+  if (warmup < 0)
+    return emitOpError("warmup_steps must not be negative");
+  if (schedule != "constant" && total < 1)
+    return emitOpError("the ") << schedule << " schedule needs total_steps of at least 1";
+  if (schedule != "constant" && warmup > total)
+    return emitOpError("warmup_steps (") << warmup << ") exceed total_steps (" << total << ")";
+  double ratio = getMinLrRatio().convertToDouble();
+  if (!(ratio >= 0 && ratio <= 1))
+    return emitOpError("min_lr_ratio must be in [0, 1]");
+  return success();
+}
+
+LogicalResult ClipCoefficientOp::verify() {
+  double maxNorm = getMaxNorm().convertToDouble();
+  if (!(maxNorm > 0) || std::isinf(maxNorm))
+    return emitOpError("max_norm must be positive and finite");
+  return success();
+}
 
 LogicalResult LoadShardOp::verify() {
   auto global = lookupParameter(*this, getParamAttr());

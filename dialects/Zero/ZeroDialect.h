@@ -34,6 +34,19 @@ inline constexpr llvm::StringLiteral kModelStateAttr = "zero.model_state";
 /// before it) and zero-lower-to-plan copies onto the plan.parameter.
 inline constexpr llvm::StringLiteral kPlacementAttr = "zero.placement";
 
+/// The optional scalar operands that both optimizer updates (zero.sgd_update,
+/// zero.adamw_update) have: the scheduled rate and the gradient's scale.
+inline mlir::MutableOperandRange getScheduledLrMutable(mlir::Operation *update) {
+  if (auto sgd = llvm::dyn_cast<SgdUpdateOp>(update))
+    return sgd.getScheduledLrMutable();
+  return llvm::cast<AdamWUpdateOp>(update).getScheduledLrMutable();
+}
+inline mlir::MutableOperandRange getGradScaleMutable(mlir::Operation *update) {
+  if (auto sgd = llvm::dyn_cast<SgdUpdateOp>(update))
+    return sgd.getGradScaleMutable();
+  return llvm::cast<AdamWUpdateOp>(update).getGradScaleMutable();
+}
+
 /// True for parameter globals the optimizer trains.
 inline bool isTrainable(mlir::ml_program::GlobalOp global) {
   return !global->hasAttr(kModelStateAttr);

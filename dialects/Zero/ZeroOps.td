@@ -83,25 +83,94 @@ def Zero_NegativeLogLikelihoodLossGradOp : Zero_LossGradOp<"negative_log_likelih
 //===----------------------------------------------------------------------===//
 // Optimizer updates. Each updates parameter @param (or this rank's shard of
 // it when `sharded`) and its optimizer state in place. Optimizer state is
-// implicit: the lowering allocates it next to the parameter (shard).
+// implicit: the lowering allocates it next to the parameter (shard). With
+// `lr(%rate)` the step uses that rate (a schedule's) instead of `lr`, also in
+// AdamW's decoupled weight decay, as PyTorch's schedulers do; with
+// `scale(%c)` the gradient is multiplied by c first (clipping).
 //===----------------------------------------------------------------------===//
 
-def Zero_SgdUpdateOp : Zero_Op<"sgd_update"> {
-  let summary = "torch.optim.SGD step (dampening 0, no Nesterov)";
-  let arguments = (ins FlatSymbolRefAttr:$param, Zero_FloatTensor:$grad,
-                       F32Attr:$lr, F32Attr:$momentum, F32Attr:$weight_decay,
-                       UnitAttr:$sharded);
-  let assemblyFormat = "$param `,` $grad attr-dict `:` type($grad)";
+def Zero_Scalar : 0DTensorOf<[F32]>,
+    BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getF32Type())">;
+
+class Zero_UpdateOp<string mnemonic, string summary_, dag hyperparameters>
+    : Zero_Op<mnemonic, [AttrSizedOperandSegments]> {
+  let summary = summary_;
+  let arguments = !con((ins FlatSymbolRefAttr:$param, Zero_FloatTensor:$grad,
+                            Optional<Zero_Scalar>:$scheduled_lr, Optional<Zero_Scalar>:$grad_scale),
+                       hyperparameters, (ins UnitAttr:$sharded));
+  let assemblyFormat = [{
+    $param `,` $grad (`lr` `(` $scheduled_lr^ `)`)? (`scale` `(` $grad_scale^ `)`)? attr-dict
+    `:` type($grad)
+  }];
   let hasVerifier = 1;
 }
 
-def Zero_AdamWUpdateOp : Zero_Op<"adamw_update"> {
-  let summary = "torch.optim.AdamW step with bias correction";
-  let arguments = (ins FlatSymbolRefAttr:$param, Zero_FloatTensor:$grad,
-                       F32Attr:$lr, F32Attr:$beta1, F32Attr:$beta2, F32Attr:$eps,
-                       F32Attr:$weight_decay, UnitAttr:$sharded);
-  let assemblyFormat = "$param `,` $grad attr-dict `:` type($grad)";
+def Zero_SgdUpdateOp : Zero_UpdateOp<"sgd_update", "torch.optim.SGD step (dampening 0, no Nesterov)",
+    (ins F32Attr:$lr, F32Attr:$momentum, F32Attr:$weight_decay)> {
+  let builders = [OpBuilder<(ins "mlir::FlatSymbolRefAttr":$param, "mlir::Value":$grad,
+      "mlir::FloatAttr":$lr, "mlir::FloatAttr":$momentum, "mlir::FloatAttr":$weight_decay,
+      "mlir::UnitAttr":$sharded), [{
+    build($_builder, $_state, param, grad, mlir::Value(), mlir::Value(), lr, momentum,
+          weight_decay, sharded);
+  }]>];
+}
+
+def Zero_AdamWUpdateOp : Zero_UpdateOp<"adamw_update", "torch.optim.AdamW step with bias correction",
+    (ins F32Attr:$lr, F32Attr:$beta1, F32Attr:$beta2, F32Attr:$eps, F32Attr:$weight_decay)> {
+  let builders = [OpBuilder<(ins "mlir::FlatSymbolRefAttr":$param, "mlir::Value":$grad,
+      "mlir::FloatAttr":$lr, "mlir::FloatAttr":$beta1, "mlir::FloatAttr":$beta2,
+      "mlir::FloatAttr":$eps, "mlir::FloatAttr":$weight_decay, "mlir::UnitAttr":$sharded), [{
+    build($_builder, $_state, param, grad, mlir::Value(), mlir::Value(), lr, beta1, beta2, eps,
+          weight_decay, sharded);
+  }]>];
+}
+
+//===----------------------------------------------------------------------===//
+// The optimizer step's schedule and gradient clipping (a real training run's
+// hyperparameters, evaluated per step by the plan, not by the host).
+//===----------------------------------------------------------------------===//
+
+def Zero_LearningRateOp : Zero_Op<"learning_rate", [MemoryEffects<[MemRead]>]> {
+  let summary = "the learning rate of this optimizer step under a schedule";
+  let description = [{
+    With s the optimizer step counted from 0, W = `warmup_steps`, T =
+    `total_steps` and r = `min_lr_ratio`: during warmup (s < W) the rate is
+    lr * s / max(1, W); after it lr * (r + (1 - r) * f), f = 1 for
+    `constant`, max(0, (T - s) / max(1, T - W)) for `linear` and
+    max(0, (1 + cos(pi * p)) / 2), p = (s - W) / max(1, T - W), for `cosine`
+    (HuggingFace's get_*_schedule_with_warmup with LambdaLR). From step T on
+    the rate stays at its value for s = T. Reads the step counter, so it is
+    not pure.
+  }];
+  let arguments = (ins F32Attr:$lr, StrAttr:$schedule, I64Attr:$warmup_steps,
+                       I64Attr:$total_steps, F32Attr:$min_lr_ratio);
+  let results = (outs Zero_Scalar:$rate);
+  let assemblyFormat = "$schedule attr-dict";
   let hasVerifier = 1;
+}
+
+def Zero_SumSquaresOp : Zero_Op<"sum_squares", [Pure]> {
+  let summary = "the sum of the squares of every element (a squared L2 norm)";
+  let arguments = (ins Zero_FloatTensor:$input);
+  let results = (outs Zero_Scalar:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Zero_ClipCoefficientOp : Zero_Op<"clip_coefficient", [Pure]> {
+  let summary = "torch.nn.utils.clip_grad_norm_'s factor from the squared total norm";
+  let description = [{
+    norm = sqrt(sum_squares); coefficient = min(1, max_norm / (norm + 1e-6)).
+  }];
+  let arguments = (ins Zero_Scalar:$sum_squares, F32Attr:$max_norm);
+  let results = (outs Zero_Scalar:$coefficient, Zero_Scalar:$norm);
+  let assemblyFormat = "$sum_squares attr-dict";
+  let hasVerifier = 1;
+}
+
+def Zero_MetricOp : Zero_Op<"metric"> {
+  let summary = "a scalar the step reports by name (the log's \"lr\", \"grad_norm\")";
+  let arguments = (ins StrAttr:$name, Zero_Scalar:$value);
+  let assemblyFormat = "$name $value attr-dict";
 }
 
 def Zero_GatherGradOp : Zero_Op<"gather_grad", [Pure]> {

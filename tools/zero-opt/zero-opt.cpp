@@ -53,7 +53,8 @@ bool isOnnxInvocation(int argc, char **argv) {
   static constexpr StringLiteral onnxOnly[] = {
       "--zero-stage", "--world-size", "--optimizer", "--lr",     "--momentum",
       "--beta1",      "--beta2",      "--eps",       "--weight-decay", "--target",
-      "--report",     "--emit",       "--forward-only", "--zero-persist-below"};
+      "--report",     "--emit",       "--forward-only", "--zero-persist-below",
+      "--lr-schedule", "--warmup-steps", "--total-steps", "--min-lr-ratio", "--clip-grad-norm"};
   bool help = false;
   for (int i = 1; i < argc; ++i) {
     StringRef arg = argv[i];
@@ -90,6 +91,9 @@ struct CompileOptions {
   double lr, momentum, beta1, beta2, eps, weightDecay;
   Emit emit;
   double bucketMb = -1;
+  std::string lrSchedule;
+  int64_t warmupSteps = 0, totalSteps = 0;
+  double minLrRatio = 0, clipGradNorm = 0;
 };
 
 /// Parses the ONNX-mode command line. Options live here, not at namespace
@@ -124,6 +128,25 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
   cl::opt<double> weightDecay("weight-decay",
                               cl::desc("default: 0.01 for adamw, 0 for sgd and adam"),
                               cl::init(-1.0), cl::cat(category));
+  cl::opt<std::string> lrSchedule(
+      "lr-schedule",
+      cl::desc("constant, linear or cosine: the rate of each optimizer step (HuggingFace's "
+               "get_*_schedule_with_warmup); default: a constant --lr, unscheduled"),
+      cl::cat(category));
+  cl::opt<int64_t> warmupSteps("warmup-steps",
+                               cl::desc("steps of linear warmup from 0 to --lr (default 0)"),
+                               cl::init(0), cl::cat(category));
+  cl::opt<int64_t> totalSteps(
+      "total-steps", cl::desc("the step at which linear and cosine end (needed by them)"),
+      cl::init(0), cl::cat(category));
+  cl::opt<double> minLrRatio("min-lr-ratio",
+                             cl::desc("the fraction of --lr the decay ends at (default 0)"),
+                             cl::init(0.0), cl::cat(category));
+  cl::opt<double> clipGradNorm(
+      "clip-grad-norm",
+      cl::desc("scale the gradients to this global L2 norm at most, as "
+               "torch.nn.utils.clip_grad_norm_ (default 0: no clipping)"),
+      cl::init(0.0), cl::cat(category));
   cl::opt<std::string> target("target", cl::desc("cpu or cuda"), cl::init("cpu"),
                               cl::cat(category));
   cl::opt<bool> forwardOnly(
@@ -197,7 +220,8 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
   CompileOptions options{input,       output,      report,      optimizer,     target,
                          stage,       worldSize,   prefetch,    overlapWindow, persistBelow,
                          forwardOnly, omitWeights, lr,          momentum,      beta1,
-                         beta2,       eps,         weightDecay, emit,          bucketMb};
+                         beta2,       eps,         weightDecay, emit,          bucketMb,
+                         lrSchedule,  warmupSteps, totalSteps,  minLrRatio,    clipGradNorm};
   return options;
 }
 
@@ -245,7 +269,9 @@ int compileOnnx(int argc, char **argv) {
   for (auto [flag, value] : {std::pair{"--lr", options.lr}, {"--momentum", options.momentum},
                              {"--beta1", options.beta1}, {"--beta2", options.beta2},
                              {"--eps", options.eps}, {"--weight-decay", options.weightDecay},
-                             {"--bucket-mb", options.bucketMb}})
+                             {"--bucket-mb", options.bucketMb},
+                             {"--min-lr-ratio", options.minLrRatio},
+                             {"--clip-grad-norm", options.clipGradNorm}})
     if (!std::isfinite(value))
       return fail(Twine(flag) + " must be a finite number, got " + number(value));
   if ((options.bucketMb < 0 && options.bucketMb != -1) || options.bucketMb > kMaxBucketMb)
@@ -260,6 +286,32 @@ int compileOnnx(int argc, char **argv) {
   if (options.prefetch < -1 || options.prefetch > kMaxPrefetch)
     return fail("--prefetch must be from 0 to " + Twine(kMaxPrefetch) + ", got " +
                 Twine(options.prefetch));
+  const bool scheduled = !options.lrSchedule.empty() || options.warmupSteps != 0;
+  if (!options.lrSchedule.empty() && options.lrSchedule != "constant" &&
+      options.lrSchedule != "linear" && options.lrSchedule != "cosine")
+    return fail("--lr-schedule must be constant, linear or cosine, got '" + options.lrSchedule +
+                "'");
+  if (options.warmupSteps < 0)
+    return fail("--warmup-steps must be at least 0, got " + Twine(options.warmupSteps));
+  if (options.totalSteps < 0)
+    return fail("--total-steps must be at least 1, got " + Twine(options.totalSteps));
+  const bool decays = options.lrSchedule == "linear" || options.lrSchedule == "cosine";
+  if (decays && options.totalSteps == 0)
+    return fail("--lr-schedule=" + options.lrSchedule + " needs --total-steps");
+  if (decays && options.warmupSteps > options.totalSteps)
+    return fail("--warmup-steps (" + Twine(options.warmupSteps) + ") must not exceed --total-steps (" +
+                Twine(options.totalSteps) + ")");
+  if (!decays && (options.totalSteps != 0 || options.minLrRatio != 0))
+    return fail(Twine(options.totalSteps != 0 ? "--total-steps" : "--min-lr-ratio") +
+                " needs --lr-schedule=linear or cosine");
+  if (options.minLrRatio < 0 || options.minLrRatio > 1)
+    return fail("--min-lr-ratio must be from 0 to 1, got " + number(options.minLrRatio));
+  if (options.clipGradNorm < 0)
+    return fail("--clip-grad-norm must be positive (0: no clipping), got " +
+                number(options.clipGradNorm));
+  if (options.forwardOnly && (scheduled || options.clipGradNorm > 0))
+    return fail("--forward-only plans do not train: no --lr-schedule, --warmup-steps or "
+                "--clip-grad-norm");
   if (options.target != "cpu" && options.target != "cuda")
     return fail("--target must be cpu or cuda, got '" + options.target + "'");
   if (options.emit == Emit::ZPlan && options.output == "-")
@@ -305,6 +357,12 @@ int compileOnnx(int argc, char **argv) {
   pipeline.prefetch = options.prefetch;
   pipeline.overlapWindow = options.overlapWindow;
   pipeline.bucketMb = options.bucketMb;
+  if (scheduled)
+    pipeline.lrSchedule = options.lrSchedule.empty() ? "constant" : options.lrSchedule;
+  pipeline.warmupSteps = options.warmupSteps;
+  pipeline.totalSteps = options.totalSteps;
+  pipeline.minLrRatio = options.minLrRatio;
+  pipeline.clipGradNorm = options.clipGradNorm;
   const zero::PipelineStage stop = options.emit == Emit::Onnx    ? zero::PipelineStage::Imported
                                    : options.emit == Emit::Train ? zero::PipelineStage::Train
                                    : options.emit == Emit::Partition

@@ -25,6 +25,7 @@ enum class AttrKind : uint8_t {
   F32,        // FloatAttr; float
   I64s,       // DenseI64ArrayAttr; [long]
   Reduction,  // StringAttr "sum" | "mean" | "none"; Reduction
+  Schedule,   // StringAttr "constant" | "linear" | "cosine"; LrSchedule
 };
 
 enum class Presence : uint8_t {
@@ -78,14 +79,28 @@ inline constexpr AttrField kReduce[] = {{"axes", K::I64s, plan::ReduceAttrs::VT_
                                         {"keepdims", K::Bool, plan::ReduceAttrs::VT_KEEPDIMS}};
 inline constexpr AttrField kPerm[] = {{"perm", K::I64s, plan::PermAttrs::VT_PERM}};
 inline constexpr AttrField kFill[] = {{"value", K::F32, plan::FillAttrs::VT_VALUE}};
-inline constexpr AttrField kSgd[] = {{"lr", K::F32, plan::SgdAttrs::VT_LR},
-                                     {"momentum", K::F32, plan::SgdAttrs::VT_MOMENTUM},
-                                     {"weight_decay", K::F32, plan::SgdAttrs::VT_WEIGHT_DECAY}};
-inline constexpr AttrField kAdamW[] = {{"lr", K::F32, plan::AdamWAttrs::VT_LR},
-                                       {"beta1", K::F32, plan::AdamWAttrs::VT_BETA1},
-                                       {"beta2", K::F32, plan::AdamWAttrs::VT_BETA2},
-                                       {"eps", K::F32, plan::AdamWAttrs::VT_EPS},
-                                       {"weight_decay", K::F32, plan::AdamWAttrs::VT_WEIGHT_DECAY}};
+// has_scheduled_lr and has_grad_scale say which optional inputs follow.
+inline constexpr AttrField kSgd[] = {
+    {"lr", K::F32, plan::SgdAttrs::VT_LR},
+    {"momentum", K::F32, plan::SgdAttrs::VT_MOMENTUM},
+    {"weight_decay", K::F32, plan::SgdAttrs::VT_WEIGHT_DECAY},
+    {"has_scheduled_lr", K::Bool, plan::SgdAttrs::VT_HAS_SCHEDULED_LR, P::Default},
+    {"has_grad_scale", K::Bool, plan::SgdAttrs::VT_HAS_GRAD_SCALE, P::Default}};
+inline constexpr AttrField kAdamW[] = {
+    {"lr", K::F32, plan::AdamWAttrs::VT_LR},
+    {"beta1", K::F32, plan::AdamWAttrs::VT_BETA1},
+    {"beta2", K::F32, plan::AdamWAttrs::VT_BETA2},
+    {"eps", K::F32, plan::AdamWAttrs::VT_EPS},
+    {"weight_decay", K::F32, plan::AdamWAttrs::VT_WEIGHT_DECAY},
+    {"has_scheduled_lr", K::Bool, plan::AdamWAttrs::VT_HAS_SCHEDULED_LR, P::Default},
+    {"has_grad_scale", K::Bool, plan::AdamWAttrs::VT_HAS_GRAD_SCALE, P::Default}};
+inline constexpr AttrField kSchedule[] = {
+    {"schedule", K::Schedule, plan::ScheduleAttrs::VT_SCHEDULE},
+    {"lr", K::F32, plan::ScheduleAttrs::VT_LR},
+    {"warmup_steps", K::I64, plan::ScheduleAttrs::VT_WARMUP_STEPS},
+    {"total_steps", K::I64, plan::ScheduleAttrs::VT_TOTAL_STEPS},
+    {"min_lr_ratio", K::F32, plan::ScheduleAttrs::VT_MIN_LR_RATIO}};
+inline constexpr AttrField kClip[] = {{"max_norm", K::F32, plan::ClipAttrs::VT_MAX_NORM}};
 // All-gathers reduce nothing; slot and group are set only by the overlap
 // and bucketing passes (0: synchronous, ungrouped).
 inline constexpr AttrField kCollective[] = {
@@ -126,6 +141,7 @@ inline constexpr AttrTable kAttrTables[] = {
     table(Attrs::LayerNormAttrs, kLayerNorm), table(Attrs::ConvAttrs, kConv),
     table(Attrs::PoolAttrs, kPool),         table(Attrs::BatchNormAttrs, kBatchNorm),
     table(Attrs::WaitAttrs, kWait),         table(Attrs::ElementwiseAttrs, kElementwise),
+    table(Attrs::ScheduleAttrs, kSchedule), table(Attrs::ClipAttrs, kClip),
 };
 
 // Operand roles are documented with each opcode in schema/plan.fbs.
@@ -191,9 +207,12 @@ inline constexpr OpDescriptor kOps[] = {
     {Opcode::AveragePoolGrad, 1, 1, 1, 1, Attrs::PoolAttrs},
     {Opcode::BatchNormalizationGrad, 5, 5, 1, 3, Attrs::BatchNormAttrs, 0b11},
     // Optimizers update in place; outputs, if listed, only document that.
-    {Opcode::SgdUpdate, 2, 3, 0, 3, Attrs::SgdAttrs},
-    {Opcode::AdamWUpdate, 5, 5, 0, 5, Attrs::AdamWAttrs},
+    {Opcode::SgdUpdate, 2, 5, 0, 3, Attrs::SgdAttrs},
+    {Opcode::AdamWUpdate, 5, 7, 0, 5, Attrs::AdamWAttrs},
     {Opcode::IncrementStep, 1, 1, 0, 1, Attrs::NONE},
+    {Opcode::LearningRate, 1, 1, 1, 1, Attrs::ScheduleAttrs},
+    {Opcode::SumSquares, 1, 1, 1, 1, Attrs::NONE},
+    {Opcode::ClipCoefficient, 1, 1, 2, 2, Attrs::ClipAttrs},
     {Opcode::AllReduce, 1, 1, 1, 1, Attrs::CollectiveAttrs},
     {Opcode::ReduceScatter, 1, 1, 1, 1, Attrs::CollectiveAttrs},
     {Opcode::AllGather, 1, 1, 1, 1, Attrs::CollectiveAttrs},
@@ -257,18 +276,29 @@ inline const AttrTable* find_attr_table(plan::Attrs type) {
   return nullptr;
 }
 
-// "sum" | "mean" | "none", as the plan dialect spells reductions.
-inline bool parse_reduction(const char* name, size_t size, plan::Reduction* out) {
-  for (plan::Reduction r : plan::EnumValuesReduction()) {
-    const char* n = plan::EnumNameReduction(r);  // "Sum", "Mean", "None"
+// A schema enum's value by its name in lower case, as the plan dialect
+// spells them ("mean" for Mean, "cosine" for Cosine).
+template <typename E, size_t N>
+bool parse_enum(const char* name, size_t size, const E (&values)[N], const char* (*spell)(E), E* out) {
+  for (E value : values) {
+    const char* n = spell(value);
     size_t i = 0;
     while (i < size && n[i] && (n[i] | 0x20) == name[i]) ++i;
     if (i == size && n[i] == '\0') {
-      *out = r;
+      *out = value;
       return true;
     }
   }
   return false;
+}
+
+// "sum" | "mean" | "none".
+inline bool parse_reduction(const char* name, size_t size, plan::Reduction* out) {
+  return parse_enum(name, size, plan::EnumValuesReduction(), plan::EnumNameReduction, out);
+}
+// "constant" | "linear" | "cosine".
+inline bool parse_schedule(const char* name, size_t size, plan::LrSchedule* out) {
+  return parse_enum(name, size, plan::EnumValuesLrSchedule(), plan::EnumNameLrSchedule, out);
 }
 
 }  // namespace zero::plan_ops

@@ -75,15 +75,14 @@ TEST(Elementwise, EveryOpHasDescriptorsAndCpuKernels) {
 }
 
 // Every opcode a plan may hold is either a collective (the executor sends it
-// to the communicator) or a CPU kernel with a load-time validator.
+// to the communicator) or a CPU kernel, which define_kernel (backend.h) gives
+// a load-time prepare.
 TEST(Backends, CpuImplementsEveryComputeOpcode) {
   for (plan::Opcode op : plan::EnumValuesOpcode()) {
     if (!plan_ops::find_op(op)) continue;
     const bool collective = op == plan::Opcode::AllReduce || op == plan::Opcode::ReduceScatter ||
                             op == plan::Opcode::AllGather || op == plan::Opcode::Wait;
     EXPECT_EQ(cpu_backend().kernel(op) != nullptr, !collective) << plan::EnumNameOpcode(op);
-    // Checked once when a plan loads, not first at the first step.
-    EXPECT_EQ(cpu_backend().validator(op) != nullptr, !collective) << plan::EnumNameOpcode(op);
   }
 }
 

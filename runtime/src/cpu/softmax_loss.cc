@@ -1,5 +1,5 @@
-// CPU kernels: the softmax family and the losses. Every kernel checks its operands (the
-// shared checks of kernel_checks.h) before touching memory.
+// CPU kernels: the softmax family and the losses. Each kernel's prepare checks
+// its operands at load (the shared checks of kernel_checks.h) and keeps the geometry its execute runs from.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -15,12 +15,9 @@ namespace {
 
 // ---- softmax family ------------------------------------------------------
 
-template <bool kLog, bool kRun>
-Status softmax_impl(const KernelCall& call) {
+template <bool kLog>
+Status softmax_impl(const KernelContext&, const KernelCall& call, const AxisSplit& s) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  AxisSplit s;
-  ZERO_RETURN_IF_ERROR(softmax_geometry(call, &s));
-  if (!kRun) return Status();
   const float* px = x.f32();
   float* py = y.f32();
   for (int64_t o = 0; o < s.outer; ++o)
@@ -42,12 +39,9 @@ Status softmax_impl(const KernelCall& call) {
 }
 
 // SoftmaxGrad: dx = y * (dy - sum(dy * y)); LogSoftmaxGrad: dx = dy - exp(y) * sum(dy).
-template <bool kLog, bool kRun>
-Status softmax_grad_impl(const KernelCall& call) {
+template <bool kLog>
+Status softmax_grad_impl(const KernelContext&, const KernelCall& call, const AxisSplit& s) {
   const Tensor &dy = call.in[0], &y = call.in[1], &dx = call.out[0];
-  AxisSplit s;
-  ZERO_RETURN_IF_ERROR(softmax_grad_geometry(call, &s));
-  if (!kRun) return Status();
   const float *pdy = dy.f32(), *py = y.f32();
   float* pdx = dx.f32();
   for (int64_t o = 0; o < s.outer; ++o)
@@ -95,17 +89,11 @@ inline double class_weight(const float* weights, int64_t label) { return weights
 
 // Shared by both losses: kSoftmax applies log_softmax over the class axis
 // first (optionally storing it in a second output).
-template <bool kSoftmax, bool kRun>
-Status loss_impl(const KernelCall& call) {
+template <bool kSoftmax>
+Status loss_impl(const KernelContext&, const KernelCall& call, const LossGeometry& g) {
   const Tensor &scores = call.in[0], &labels = call.in[1], &loss = call.out[0];
   const Tensor* weights = call.num_in > 2 ? &call.in[2] : nullptr;
-  LossGeometry g;
-  ZERO_RETURN_IF_ERROR(loss_geometry(call, scores, labels, &g));
-  ZERO_RETURN_IF_ERROR(check_loss_output(call, g, loss, labels, "loss"));
-  ZERO_RETURN_IF_ERROR(check_loss_weights(call, g, weights));
   const Tensor* log_prob = kSoftmax && call.num_out > 1 ? &call.out[1] : nullptr;
-  ZERO_RETURN_IF_ERROR(check_log_prob(call, scores, log_prob));
-  if (!kRun) return Status();
   ZERO_RETURN_IF_ERROR(check_labels(call, g, labels));  // the data, known only at run time
   const float* px = scores.f32();
   const float* pw = weights ? weights->f32() : nullptr;
@@ -137,17 +125,10 @@ Status loss_impl(const KernelCall& call) {
 }
 
 // (dloss, scores|log_probs, labels, [weights]) -> dinput.
-template <bool kSoftmax, bool kRun>
-Status loss_grad_impl(const KernelCall& call) {
+template <bool kSoftmax>
+Status loss_grad_impl(const KernelContext&, const KernelCall& call, const LossGeometry& g) {
   const Tensor &dloss = call.in[0], &x = call.in[1], &labels = call.in[2], &dx = call.out[0];
   const Tensor* weights = call.num_in > 3 ? &call.in[3] : nullptr;
-  LossGeometry g;
-  ZERO_RETURN_IF_ERROR(loss_geometry(call, x, labels, &g));
-  ZERO_RETURN_IF_ERROR(check_loss_output(call, g, dloss, labels, "dloss"));
-  ZERO_RETURN_IF_ERROR(check_loss_weights(call, g, weights));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, dx, "dinput"));
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, dx, "input and dinput"));
-  if (!kRun) return Status();
   ZERO_RETURN_IF_ERROR(check_labels(call, g, labels));
   const float *px = x.f32(), *pd = dloss.f32();
   const float* pw = weights ? weights->f32() : nullptr;
@@ -189,14 +170,14 @@ Status loss_grad_impl(const KernelCall& call) {
 
 void add_cpu_softmax_loss_kernels(TableBackend& backend) {
   using plan::Opcode;
-  backend.set(Opcode::Softmax, softmax_impl<false, true>, softmax_impl<false, false>);
-  backend.set(Opcode::LogSoftmax, softmax_impl<true, true>, softmax_impl<true, false>);
-  backend.set(Opcode::SoftmaxCrossEntropyLoss, loss_impl<true, true>, loss_impl<true, false>);
-  backend.set(Opcode::NegativeLogLikelihoodLoss, loss_impl<false, true>, loss_impl<false, false>);
-  backend.set(Opcode::SoftmaxGrad, softmax_grad_impl<false, true>, softmax_grad_impl<false, false>);
-  backend.set(Opcode::LogSoftmaxGrad, softmax_grad_impl<true, true>, softmax_grad_impl<true, false>);
-  backend.set(Opcode::SoftmaxCrossEntropyLossGrad, loss_grad_impl<true, true>, loss_grad_impl<true, false>);
-  backend.set(Opcode::NegativeLogLikelihoodLossGrad, loss_grad_impl<false, true>, loss_grad_impl<false, false>);
+  backend.set(Opcode::Softmax, define_kernel<softmax_geometry, softmax_impl<false>>());
+  backend.set(Opcode::LogSoftmax, define_kernel<softmax_geometry, softmax_impl<true>>());
+  backend.set(Opcode::SoftmaxCrossEntropyLoss, define_kernel<prepare_loss<true>, loss_impl<true>>());
+  backend.set(Opcode::NegativeLogLikelihoodLoss, define_kernel<prepare_loss<false>, loss_impl<false>>());
+  backend.set(Opcode::SoftmaxGrad, define_kernel<softmax_grad_geometry, softmax_grad_impl<false>>());
+  backend.set(Opcode::LogSoftmaxGrad, define_kernel<softmax_grad_geometry, softmax_grad_impl<true>>());
+  backend.set(Opcode::SoftmaxCrossEntropyLossGrad, define_kernel<validate_loss_grad, loss_grad_impl<true>>());
+  backend.set(Opcode::NegativeLogLikelihoodLossGrad, define_kernel<validate_loss_grad, loss_grad_impl<false>>());
 }
 
 }  // namespace zero

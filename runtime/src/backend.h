@@ -141,8 +141,7 @@ constexpr KernelDef define_kernel() {
                 "prepare must be Status(const KernelCall&, State*) for the State its execute reads");
   constexpr bool kHasScratch = !std::is_same_v<decltype(kScratch), std::nullptr_t>;
   if constexpr (kHasScratch)
-    static_assert(std::is_same_v<decltype(kScratch), size_t (*)(const State&)>,
-                  "scratch must be size_t(const State&)");
+    static_assert(std::is_same_v<decltype(kScratch), size_t (*)(const State&)>, "scratch must be size_t(const State&)");
   return KernelDef(
       [](const KernelCall& call, PreparedKernel* prepared) -> Status {
         State* state = prepared->emplace_state<State>();

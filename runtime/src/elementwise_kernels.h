@@ -19,8 +19,8 @@
 #define ZERO_ELEMENTWISE_DERIVATIVE_(op) \
   ZERO_ELEMENTWISE_UNARY_(op)            \
   ZERO_ELEMENTWISE_SET_(op##Grad, ::zero::check_only<::zero::check_unary_grad>, derivative, op)
-#define ZERO_ELEMENTWISE_ATTRIBUTES_(op)                                                          \
-  ZERO_ELEMENTWISE_SET_(op, ::zero::prepare_parameterized_unary, parameterized_unary, op)         \
+#define ZERO_ELEMENTWISE_ATTRIBUTES_(op)                                                  \
+  ZERO_ELEMENTWISE_SET_(op, ::zero::prepare_parameterized_unary, parameterized_unary, op) \
   ZERO_ELEMENTWISE_SET_(op##Grad, ::zero::prepare_parameterized_derivative, parameterized_derivative, op)
 #define ZERO_ELEMENTWISE_COMPARISON_(op) ZERO_ELEMENTWISE_SET_(op, prepare_comparison, comparison, op)
 #define ZERO_ELEMENTWISE_LOGICAL_(op) ZERO_ELEMENTWISE_SET_(op, prepare_logical, logical, op)

@@ -397,9 +397,8 @@ Status Session::Impl::resolve_instructions() {
       if (!op.kernel)
         return error(name + ": " + plan::EnumNameBackend(backend->kind()) + " backend: opcode " +
                      plan::EnumNameOpcode(op.opcode) + " is not implemented");
-      Status st = op.kernel->prepare(KernelCall{inst, op.in.data(), int(op.in.size()), op.out.data(),
-                                                int(op.out.size())},
-                                     &op.prepared);
+      Status st = op.kernel->prepare(
+          KernelCall{inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())}, &op.prepared);
       if (!st.ok()) return error(what + ": " + st.message());
       scratch_size = std::max(scratch_size, op.prepared.scratch_bytes);
     }
@@ -649,9 +648,9 @@ Status Session::step() {
     Op& op = s.ops[i];
     Status st;
     if (op.kernel) {
-      st = op.kernel->execute(
-          s.context, KernelCall{op.inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())},
-          op.prepared);
+      st = op.kernel->execute(s.context,
+                              KernelCall{op.inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())},
+                              op.prepared);
     } else if (op.opcode == plan::Opcode::Wait) {
       st = s.comm->wait(op.slot);
     } else {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <iterator>
 #include <string>
+#include <type_traits>
 
 #include "backend.h"
 #include "zero/elementwise_ops.h"
@@ -73,6 +74,12 @@ TEST(Elementwise, EveryOpHasDescriptorsAndCpuKernels) {
     EXPECT_NE(cpu_backend().kernel(op.derivative), nullptr) << op.name;
   }
 }
+
+// A kernel is a KernelDef, which only define_kernel<prepare, execute> builds:
+// no table entry, on any backend, can lack its load-time prepare.
+static_assert(!std::is_default_constructible_v<KernelDef>);
+static_assert(!std::is_constructible_v<KernelDef, KernelDef::Prepare, KernelDef::Execute>);
+static_assert(!std::is_constructible_v<KernelDef, std::nullptr_t, KernelDef::Execute>);
 
 // Every opcode a plan may hold is either a collective (the executor sends it
 // to the communicator) or a CPU kernel, which define_kernel (backend.h) gives

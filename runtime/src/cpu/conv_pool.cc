@@ -1,5 +1,5 @@
-// CPU kernels: Conv (im2col + GEMM) and pooling, 2-D NCHW. Each kernel's prepare checks
-// its operands at load (the shared checks of kernel_checks.h) and keeps the geometry its execute runs from.
+// CPU kernels: Conv (im2col + GEMM) and pooling, 2-D NCHW. Each kernel's prepare checks its operands at load (the
+// shared checks of kernel_checks.h) and keeps the geometry its execute runs from.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -308,8 +308,10 @@ int64_t set_cpu_conv_scratch_limit(int64_t floats) {
 void add_cpu_conv_pool_kernels(TableBackend& backend) {
   using plan::Opcode;
   backend.set(Opcode::Conv, define_kernel<prepare_conv<validate_conv>, conv, conv_scratch_bytes>());
-  backend.set(Opcode::ConvGradInput, define_kernel<prepare_conv<validate_conv_grad_input>, conv_grad_input, conv_scratch_bytes>());
-  backend.set(Opcode::ConvGradWeight, define_kernel<prepare_conv<validate_conv_grad_weight>, conv_grad_weight, conv_scratch_bytes>());
+  backend.set(Opcode::ConvGradInput,
+              define_kernel<prepare_conv<validate_conv_grad_input>, conv_grad_input, conv_scratch_bytes>());
+  backend.set(Opcode::ConvGradWeight,
+              define_kernel<prepare_conv<validate_conv_grad_weight>, conv_grad_weight, conv_scratch_bytes>());
   backend.set(Opcode::MaxPool, define_kernel<validate_max_pool, max_pool>());
   backend.set(Opcode::MaxPoolGrad, define_kernel<validate_max_pool_grad, max_pool_grad>());
   backend.set(Opcode::AveragePool, define_kernel<validate_average_pool, average_pool>());

@@ -1,5 +1,5 @@
-// CPU kernels: Gemm and MatMul (cblas_sgemm). Each kernel's prepare checks
-// its operands at load (the shared checks of kernel_checks.h) and keeps the geometry its execute runs from.
+// CPU kernels: Gemm and MatMul (cblas_sgemm). Each kernel's prepare checks its operands at load (the shared checks of
+// kernel_checks.h) and keeps the geometry its execute runs from.
 #include <cblas.h>
 
 #include <algorithm>

@@ -1,5 +1,6 @@
-// CPU kernels: reductions, layout (Transpose, Expand, Fill) and indexing (Gather, Slice, Concat, Where). Each kernel's prepare checks
-// its operands at load (the shared checks of kernel_checks.h) and keeps the geometry its execute runs from.
+// CPU kernels: reductions, layout (Transpose, Expand, Fill) and indexing (Gather, Slice, Concat, Where). Each kernel's
+// prepare checks its operands at load (the shared checks of kernel_checks.h) and keeps the geometry its execute runs
+// from.
 #include <algorithm>
 #include <cmath>
 #include <cstring>

@@ -1,5 +1,5 @@
-// CPU kernels: LayerNormalization and training-mode BatchNormalization. Each kernel's prepare checks
-// its operands at load (the shared checks of kernel_checks.h) and keeps the geometry its execute runs from.
+// CPU kernels: LayerNormalization and training-mode BatchNormalization. Each kernel's prepare checks its operands at
+// load (the shared checks of kernel_checks.h) and keeps the geometry its execute runs from.
 #include <algorithm>
 #include <cmath>
 #include <cstring>

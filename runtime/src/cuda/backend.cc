@@ -100,15 +100,16 @@ class CudaBackend final : public TableBackend {
   Status finish_step() const override {
     ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(d_->context.stream), "CUDA step"));
     int code = 0;
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(&code, d_->context.err, sizeof(int), cudaMemcpyDeviceToHost, d_->context.stream),
-                                     "reading the CUDA error word"));
+    ZERO_RETURN_IF_ERROR(
+        cuda_status(cudaMemcpyAsync(&code, d_->context.err, sizeof(int), cudaMemcpyDeviceToHost, d_->context.stream),
+                    "reading the CUDA error word"));
     ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(d_->context.stream), "reading the CUDA error word"));
     if (code == 0) return Status();
     // Cleared on the compute stream, ahead of the next step's kernels: a plain
     // cudaMemset runs on the legacy stream, which the non-blocking compute
     // stream does not wait for, so it could wipe the next step's report.
-    ZERO_RETURN_IF_ERROR(
-        cuda_status(cudaMemsetAsync(d_->context.err, 0, sizeof(int), d_->context.stream), "clearing the CUDA error word"));
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaMemsetAsync(d_->context.err, 0, sizeof(int), d_->context.stream),
+                                     "clearing the CUDA error word"));
     const char* op = plan::EnumNameOpcode(plan::Opcode(code % 1024));
     const int kind = code / 1024;
     const char* what = kind == cuda::kErrIndex   ? "an index out of range"

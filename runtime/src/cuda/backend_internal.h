@@ -58,7 +58,6 @@ void add_cuda_normalization_kernels(TableBackend& backend);
 void add_cuda_conv_pool_kernels(TableBackend& backend);
 void add_cuda_optimizers_kernels(TableBackend& backend);
 
-
 }  // namespace cuda_backend
 }  // namespace zero
 

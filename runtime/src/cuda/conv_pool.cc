@@ -52,9 +52,9 @@ Status prepare_conv(const KernelCall& call, ConvState* s) {
 // Row-major C[m,n] = alpha * op(A) op(B) + beta * C with explicit row strides
 // (lda, ldb, ldc: of A, B, C as stored) and `batch` matrices `sa`, `sb`, `sc`
 // floats apart. m, n, k > 0.
-Status sgemm_strided(const DeviceContext& dev, const KernelCall& call, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a,
-                     int64_t lda, int64_t sa, const float* b, int64_t ldb, int64_t sb, float beta, float* c,
-                     int64_t ldc, int64_t sc, int64_t batch) {
+Status sgemm_strided(const DeviceContext& dev, const KernelCall& call, bool ta, bool tb, int64_t m, int64_t n,
+                     int64_t k, const float* a, int64_t lda, int64_t sa, const float* b, int64_t ldb, int64_t sb,
+                     float beta, float* c, int64_t ldc, int64_t sc, int64_t batch) {
   const float alpha = 1.f;
   const cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasStatus_t s = cublasSgemmStridedBatched(dev.blas, opb, opa, int(n), int(m), int(k), &alpha, b, int(ldb),
@@ -162,8 +162,7 @@ Status average_pool(const KernelContext& ctx, const KernelCall& call, const Pool
 }
 
 Status average_pool_grad(const KernelContext& ctx, const KernelCall& call, const PoolGeom& g) {
-  return launched(call,
-                  cuda::average_pool_grad(ctx.device->stream, pool_args(g), call.in[0].f32(), call.out[0].f32()));
+  return launched(call, cuda::average_pool_grad(ctx.device->stream, pool_args(g), call.in[0].f32(), call.out[0].f32()));
 }
 
 }  // namespace

@@ -13,9 +13,9 @@ namespace {
 // ---- Gemm / MatMul (cuBLAS, column-major view of row-major data) --------------
 
 // Row-major C[m,n] = alpha * op(A) op(B) + beta * C.
-Status sgemm(const DeviceContext& dev, const KernelCall& call, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-             const float* b, float beta, float* c, int64_t batch = 1, int64_t stride_a = 0, int64_t stride_b = 0,
-             int64_t stride_c = 0) {
+Status sgemm(const DeviceContext& dev, const KernelCall& call, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+             float alpha, const float* a, const float* b, float beta, float* c, int64_t batch = 1, int64_t stride_a = 0,
+             int64_t stride_b = 0, int64_t stride_c = 0) {
   if (m == 0 || n == 0 || batch == 0) return Status();
   if (k == 0) {
     // C = beta * C (all batches are contiguous here: stride_c == m * n).
@@ -53,8 +53,7 @@ Status gemm(const KernelContext& ctx, const KernelCall& call, const GemmState& s
   float c_beta = 0.f;
   if (gg.with_c) {
     if (call.in[2].data != y.data)
-      ZERO_RETURN_IF_ERROR(
-          launched(call, cuda::strided_gather(dev.stream, call.in[2].data, y.data, 4, s.c, y.numel)));
+      ZERO_RETURN_IF_ERROR(launched(call, cuda::strided_gather(dev.stream, call.in[2].data, y.data, 4, s.c, y.numel)));
     c_beta = gg.beta;
   }
   return sgemm(dev, call, gg.ta, gg.tb, gg.m, gg.n, gg.k, gg.alpha, a.f32(), b.f32(), c_beta, y.f32());

@@ -36,7 +36,8 @@ size_t layer_norm_grad_scratch_bytes(const LayerNormGradState& s) { return s.scr
 Status prepare_layer_norm_grad(const KernelCall& call, LayerNormGradState* s) {
   ZERO_RETURN_IF_ERROR(validate_layer_norm_grad(call, &s->split));
   ZERO_RETURN_IF_ERROR(check_grid(call, s->split.outer));
-  s->scratch_bytes = size_t(kernel_scratch::cuda_layer_norm_grad_bytes(s->split.outer, s->split.inner, call.num_out > 1));
+  s->scratch_bytes =
+      size_t(kernel_scratch::cuda_layer_norm_grad_bytes(s->split.outer, s->split.inner, call.num_out > 1));
   return Status();
 }
 
@@ -59,11 +60,10 @@ Status prepare_batch_norm(const KernelCall& call, BatchNormGeom* g) {
 }
 
 Status batch_norm(const KernelContext& ctx, const KernelCall& call, const BatchNormGeom& g) {
-  return launched(call, cuda::batch_norm(ctx.device->stream, call.in[0].f32(), call.in[1].f32(), call.in[2].f32(),
-                                         call.in[3].f32(), call.in[4].f32(), call.out[0].f32(),
-                                         call.num_out > 1 ? call.out[1].f32() : nullptr,
-                                         call.num_out > 2 ? call.out[2].f32() : nullptr, g.n, g.c, g.inner, g.eps,
-                                         g.momentum));
+  return launched(
+      call, cuda::batch_norm(ctx.device->stream, call.in[0].f32(), call.in[1].f32(), call.in[2].f32(), call.in[3].f32(),
+                             call.in[4].f32(), call.out[0].f32(), call.num_out > 1 ? call.out[1].f32() : nullptr,
+                             call.num_out > 2 ? call.out[2].f32() : nullptr, g.n, g.c, g.inner, g.eps, g.momentum));
 }
 
 Status batch_norm_grad(const KernelContext& ctx, const KernelCall& call, const BatchNormGeom& g) {

@@ -85,10 +85,8 @@ void add_cuda_softmax_loss_kernels(TableBackend& backend) {
   backend.set(Opcode::LogSoftmax, define_kernel<prepare_softmax<softmax_geometry>, softmax<true>>());
   backend.set(Opcode::SoftmaxGrad, define_kernel<prepare_softmax<softmax_grad_geometry>, softmax_grad<false>>());
   backend.set(Opcode::LogSoftmaxGrad, define_kernel<prepare_softmax<softmax_grad_geometry>, softmax_grad<true>>());
-  backend.set(Opcode::SoftmaxCrossEntropyLoss,
-              define_kernel<prepare_loss<true>, loss<true>, loss_scratch_bytes>());
-  backend.set(Opcode::NegativeLogLikelihoodLoss,
-              define_kernel<prepare_loss<false>, loss<false>, loss_scratch_bytes>());
+  backend.set(Opcode::SoftmaxCrossEntropyLoss, define_kernel<prepare_loss<true>, loss<true>, loss_scratch_bytes>());
+  backend.set(Opcode::NegativeLogLikelihoodLoss, define_kernel<prepare_loss<false>, loss<false>, loss_scratch_bytes>());
   backend.set(Opcode::SoftmaxCrossEntropyLossGrad,
               define_kernel<prepare_loss_grad, loss_grad<true>, loss_grad_scratch_bytes>());
   backend.set(Opcode::NegativeLogLikelihoodLossGrad,

@@ -123,7 +123,6 @@ Status predicate_geometry(const KernelCall& call, bool logical, int64_t* sa, int
   return Status();
 }
 
-
 Status check_logical_unary(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   if (x.dtype != DType::I64 || y.dtype != DType::I64) return fail(call, "x and output must be I64");
@@ -173,6 +172,8 @@ Status check_copy(const KernelCall& call) {
   return expect_same_numel(call, x, y, "input and output");
 }
 
-Status check_cast(const KernelCall& call) { return expect_same_numel(call, call.in[0], call.out[0], "input and output"); }
+Status check_cast(const KernelCall& call) {
+  return expect_same_numel(call, call.in[0], call.out[0], "input and output");
+}
 
 }  // namespace zero

@@ -105,7 +105,8 @@ Status validate_conv(const KernelCall& call, ConvGeom* g) {
     const Tensor& b = call.in[2];
     ZERO_RETURN_IF_ERROR(expect_f32(call, b, "b"));
     if (b.ndim != 1 || b.dims[0] != g->m)
-      return fail(call, "b " + tensor_shape_string(b) + " must be [" + std::to_string(g->m) + "] (w's output channels)");
+      return fail(call,
+                  "b " + tensor_shape_string(b) + " must be [" + std::to_string(g->m) + "] (w's output channels)");
   }
   for (int k = 0; k < call.num_in; ++k)
     if (overlaps(call.in[k], y)) return fail(call, "y cannot overlap an input (not in place)");

@@ -76,8 +76,8 @@ uint64_t kernelScratchBytes(llvm::StringRef backend, mlir::SymbolTable &symbols,
            : opcode == "ConvGradInput" ? ks::cuda_conv_grad_input_bytes(d)
                                        : ks::cuda_conv_grad_weight_bytes(d);
   }
-  if (!cuda)
-    return 0;
+  if (opcode == "Gather" || opcode == "GatherGrad")
+    return cuda ? 0 : ks::cpu_gather_bytes(numelOf(in[1]));
   if (opcode == "ReduceSum" || opcode == "ReduceMean") {
     auto x = shapeOf(in[0]);
     llvm::SmallVector<bool> reduced(x.size(), true);
@@ -93,6 +93,8 @@ uint64_t kernelScratchBytes(llvm::StringRef backend, mlir::SymbolTable &symbols,
     int64_t outNumel = 1, count = 1;
     for (size_t i = 0; i < x.size(); ++i)
       (reduced[i] ? count : outNumel) *= x[i];
+    if (!cuda)
+      return ks::cpu_reduce_bytes(outNumel);
     // In place: the output is the input's bytes (one buffer, one offset).
     plan::ValueOp xv = valueOf(in[0]), yv = valueOf(out[0]);
     const bool inPlace = xv.getBuffer() == yv.getBuffer() &&
@@ -108,12 +110,13 @@ uint64_t kernelScratchBytes(llvm::StringRef backend, mlir::SymbolTable &symbols,
     int64_t outer = 1, inner = 1;
     for (size_t i = 0; i < x.size(); ++i)
       (int64_t(i) < axis ? outer : inner) *= x[i];
-    return ks::cuda_layer_norm_grad_bytes(outer, inner, out.size() > 1);
+    return cuda ? ks::cuda_layer_norm_grad_bytes(outer, inner, out.size() > 1)
+                : ks::cpu_layer_norm_grad_bytes(inner);
   }
   if (opcode == "SoftmaxCrossEntropyLoss" || opcode == "NegativeLogLikelihoodLoss")
-    return ks::cuda_loss_bytes(numelOf(in[1]));
+    return cuda ? ks::cuda_loss_bytes(numelOf(in[1])) : ks::cpu_loss_bytes(numelOf(in[1]));
   if (opcode == "SoftmaxCrossEntropyLossGrad" || opcode == "NegativeLogLikelihoodLossGrad")
-    return ks::cuda_loss_grad_bytes();
+    return cuda ? ks::cuda_loss_grad_bytes() : 0;
   return 0;
 }
 

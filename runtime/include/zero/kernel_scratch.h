@@ -48,6 +48,17 @@ constexpr uint64_t cpu_conv_bytes(const ConvDims& d, int64_t cap = kCpuConvChunk
   return uint64_t(d.kdim() * nc * d.plane() + (nc > 1 ? d.mg() * nc * d.plane() : 0)) * sizeof(float);
 }
 
+// CPU ReduceSum/ReduceMean: a double accumulator per output.
+constexpr uint64_t cpu_reduce_bytes(int64_t out_numel) { return uint64_t(out_numel) * sizeof(double); }
+// CPU SoftmaxCrossEntropyLoss/NegativeLogLikelihoodLoss: the loss of each of
+// the `labels` positions in double.
+constexpr uint64_t cpu_loss_bytes(int64_t labels) { return uint64_t(labels) * sizeof(double); }
+// CPU Gather/GatherGrad: the `indices` normalized into [0, n).
+constexpr uint64_t cpu_gather_bytes(int64_t indices) { return uint64_t(indices) * sizeof(int64_t); }
+// CPU LayerNormalizationGrad: dscale and dbias over the `inner` normalized
+// elements, accumulated in double.
+constexpr uint64_t cpu_layer_norm_grad_bytes(int64_t inner) { return uint64_t(2 * inner) * sizeof(double); }
+
 // CUDA Conv: the columns of a chunk (none when y is empty or kdim is 0).
 constexpr uint64_t cuda_conv_bytes(const ConvDims& d, int64_t cap = kCudaConvChunkFloats) {
   if (d.n * d.m * d.plane() == 0 || d.kdim() == 0) return 0;

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "backend.h"
 #include "cpu/broadcast.h"
@@ -34,10 +33,13 @@ Status prepare_reduce(const KernelCall& call, ReduceState* s) {
   return Status();
 }
 
+size_t reduce_scratch_bytes(const ReduceState& s) { return size_t(kernel_scratch::cpu_reduce_bytes(s.out_numel)); }
+
 template <bool kMean>
-Status reduce_impl(const KernelContext&, const KernelCall& call, const ReduceState& s) {
+Status reduce_impl(const KernelContext& ctx, const KernelCall& call, const ReduceState& s) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  std::vector<double> acc(size_t(s.out_numel), 0.0);
+  double* acc = static_cast<double*>(ctx.scratch);
+  std::fill(acc, acc + s.out_numel, 0.0);
   const float* px = x.f32();
   int64_t zero[kMaxRank] = {};
   for_each_broadcast(x, s.out_strides, zero, [&](int64_t i, int64_t o, int64_t) { acc[o] += px[i]; });
@@ -96,25 +98,27 @@ Status gather_index(const KernelCall& call, int64_t raw, int64_t n, int64_t* out
   return Status();
 }
 
-Status gather(const KernelContext&, const KernelCall& call, const GatherSplit& g) {
+size_t gather_scratch_bytes(const GatherSplit& g) { return size_t(kernel_scratch::cpu_gather_bytes(g.q)); }
+
+Status gather(const KernelContext& ctx, const KernelCall& call, const GatherSplit& g) {
   const Tensor &data = call.in[0], &indices = call.in[1], &y = call.out[0];
   const int64_t* pi = indices.i64();
-  std::vector<int64_t> idx(size_t(g.q));
-  for (int64_t k = 0; k < g.q; ++k) ZERO_RETURN_IF_ERROR(gather_index(call, pi[k], g.n, &idx[size_t(k)]));
+  int64_t* idx = static_cast<int64_t*>(ctx.scratch);
+  for (int64_t k = 0; k < g.q; ++k) ZERO_RETURN_IF_ERROR(gather_index(call, pi[k], g.n, &idx[k]));
   const size_t es = dtype_size(data.dtype), row = size_t(g.inner) * es;
   const uint8_t* src = static_cast<const uint8_t*>(data.data);
   uint8_t* dst = static_cast<uint8_t*>(y.data);
   for (int64_t o = 0; o < g.outer; ++o)
     for (int64_t k = 0; k < g.q; ++k)
-      std::memcpy(dst + size_t(o * g.q + k) * row, src + size_t(o * g.n + idx[size_t(k)]) * row, row);
+      std::memcpy(dst + size_t(o * g.q + k) * row, src + size_t(o * g.n + idx[k]) * row, row);
   return Status();
 }
 
-Status gather_grad(const KernelContext&, const KernelCall& call, const GatherSplit& g) {
+Status gather_grad(const KernelContext& ctx, const KernelCall& call, const GatherSplit& g) {
   const Tensor &dy = call.in[0], &indices = call.in[1], &dd = call.out[0];
   const int64_t* pi = indices.i64();
-  std::vector<int64_t> idx(size_t(g.q));
-  for (int64_t k = 0; k < g.q; ++k) ZERO_RETURN_IF_ERROR(gather_index(call, pi[k], g.n, &idx[size_t(k)]));
+  int64_t* idx = static_cast<int64_t*>(ctx.scratch);
+  for (int64_t k = 0; k < g.q; ++k) ZERO_RETURN_IF_ERROR(gather_index(call, pi[k], g.n, &idx[k]));
   const float* pdy = dy.f32();
   float* pd = dd.f32();
   std::fill(pd, pd + dd.numel, 0.f);
@@ -122,7 +126,7 @@ Status gather_grad(const KernelContext&, const KernelCall& call, const GatherSpl
   for (int64_t o = 0; o < g.outer; ++o)
     for (int64_t k = 0; k < g.q; ++k) {
       const float* s = pdy + (o * g.q + k) * g.inner;
-      float* d = pd + (o * g.n + idx[size_t(k)]) * g.inner;
+      float* d = pd + (o * g.n + idx[k]) * g.inner;
       for (int64_t i = 0; i < g.inner; ++i) d[i] += s[i];
     }
   return Status();
@@ -216,16 +220,16 @@ Status where(const KernelContext&, const KernelCall& call, const WhereGeom& g) {
 
 void add_cpu_layout_kernels(TableBackend& backend) {
   using plan::Opcode;
-  backend.set(Opcode::ReduceSum, define_kernel<prepare_reduce, reduce_impl<false>>());
-  backend.set(Opcode::ReduceMean, define_kernel<prepare_reduce, reduce_impl<true>>());
+  backend.set(Opcode::ReduceSum, define_kernel<prepare_reduce, reduce_impl<false>, reduce_scratch_bytes>());
+  backend.set(Opcode::ReduceMean, define_kernel<prepare_reduce, reduce_impl<true>, reduce_scratch_bytes>());
   backend.set(Opcode::Transpose, define_kernel<prepare_transpose, strided_copy_kernel>());
   backend.set(Opcode::Expand, define_kernel<prepare_expand, strided_copy_kernel>());
   backend.set(Opcode::Fill, define_kernel<fill_value, fill>());
-  backend.set(Opcode::Gather, define_kernel<validate_gather, gather>());
+  backend.set(Opcode::Gather, define_kernel<validate_gather, gather, gather_scratch_bytes>());
   backend.set(Opcode::Slice, define_kernel<validate_slice, slice>());
   backend.set(Opcode::Concat, define_kernel<validate_concat, concat>());
   backend.set(Opcode::Where, define_kernel<prepare_where, where>());
-  backend.set(Opcode::GatherGrad, define_kernel<validate_gather_grad, gather_grad>());
+  backend.set(Opcode::GatherGrad, define_kernel<validate_gather_grad, gather_grad, gather_scratch_bytes>());
   backend.set(Opcode::SliceGrad, define_kernel<validate_slice_grad, slice_grad>());
 }
 

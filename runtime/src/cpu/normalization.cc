@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "backend.h"
 #include "cpu/kernels.h"
@@ -41,12 +40,17 @@ Status layer_norm(const KernelContext&, const KernelCall& call, const LayerNormS
   return Status();
 }
 
-Status layer_norm_grad(const KernelContext&, const KernelCall& call, const LayerNormSplit& s) {
+size_t layer_norm_grad_scratch_bytes(const LayerNormSplit& s) {
+  return size_t(kernel_scratch::cpu_layer_norm_grad_bytes(s.inner));
+}
+
+Status layer_norm_grad(const KernelContext& ctx, const KernelCall& call, const LayerNormSplit& s) {
   const Tensor &dy = call.in[0], &x = call.in[1];
   const float *pdy = dy.f32(), *px = x.f32(), *pscale = call.in[2].f32(), *pmean = call.in[3].f32(),
               *pinv = call.in[4].f32();
   float* pdx = call.out[0].f32();
-  std::vector<double> dscale(size_t(s.inner), 0.0), dbias(size_t(s.inner), 0.0);
+  double *dscale = static_cast<double*>(ctx.scratch), *dbias = dscale + s.inner;
+  std::fill(dscale, dbias + s.inner, 0.0);
   for (int64_t o = 0; o < s.outer; ++o) {
     const float *dyr = pdy + o * s.inner, *xr = px + o * s.inner;
     const double mean = pmean[o], inv = pinv[o];
@@ -57,8 +61,8 @@ Status layer_norm_grad(const KernelContext&, const KernelCall& call, const Layer
       const double g = d * double(pscale[i]);
       sum_g += g;
       sum_gx += g * xhat;
-      dscale[size_t(i)] += d * xhat;
-      dbias[size_t(i)] += d;
+      dscale[i] += d * xhat;
+      dbias[i] += d;
     }
     const double mg = s.inner ? sum_g / double(s.inner) : 0.0, mgx = s.inner ? sum_gx / double(s.inner) : 0.0;
     // dx may alias dy or x exactly: read both before writing element i.
@@ -70,9 +74,9 @@ Status layer_norm_grad(const KernelContext&, const KernelCall& call, const Layer
     }
   }
   if (call.num_out > 1)
-    for (int64_t i = 0; i < s.inner; ++i) call.out[1].f32()[i] = float(dscale[size_t(i)]);
+    for (int64_t i = 0; i < s.inner; ++i) call.out[1].f32()[i] = float(dscale[i]);
   if (call.num_out > 2)
-    for (int64_t i = 0; i < s.inner; ++i) call.out[2].f32()[i] = float(dbias[size_t(i)]);
+    for (int64_t i = 0; i < s.inner; ++i) call.out[2].f32()[i] = float(dbias[i]);
   return Status();
 }
 
@@ -151,7 +155,8 @@ Status batch_norm_grad(const KernelContext&, const KernelCall& call, const Batch
 void add_cpu_normalization_kernels(TableBackend& backend) {
   using plan::Opcode;
   backend.set(Opcode::LayerNormalization, define_kernel<validate_layer_norm, layer_norm>());
-  backend.set(Opcode::LayerNormalizationGrad, define_kernel<validate_layer_norm_grad, layer_norm_grad>());
+  backend.set(Opcode::LayerNormalizationGrad,
+              define_kernel<validate_layer_norm_grad, layer_norm_grad, layer_norm_grad_scratch_bytes>());
   backend.set(Opcode::BatchNormalization, define_kernel<validate_batch_norm, batch_norm>());
   backend.set(Opcode::BatchNormalizationGrad, define_kernel<validate_batch_norm_grad, batch_norm_grad>());
 }

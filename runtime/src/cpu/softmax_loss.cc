@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "backend.h"
 #include "cpu/kernels.h"
@@ -73,13 +72,14 @@ Status check_labels(const KernelCall& call, const LossGeometry& g, const Tensor&
 
 // Writes the reduced or per-position loss from per-position values; Mean
 // divides by `total`, the summed weight of the counted labels.
-void reduce_loss(const LossGeometry& g, const std::vector<double>& per, double total, float* out) {
+void reduce_loss(const LossGeometry& g, const double* per, double total, float* out) {
+  const int64_t positions = g.n * g.inner;
   if (g.reduction == plan::Reduction::None) {
-    for (size_t i = 0; i < per.size(); ++i) out[i] = float(per[i]);
+    for (int64_t i = 0; i < positions; ++i) out[i] = float(per[i]);
     return;
   }
   double sum = 0;
-  for (double v : per) sum += v;
+  for (int64_t i = 0; i < positions; ++i) sum += per[i];
   // Mean over zero counted labels is 0/0 = NaN, as in PyTorch and ONNX.
   out[0] = float(g.reduction == plan::Reduction::Mean ? sum / total : sum);
 }
@@ -89,8 +89,10 @@ inline double class_weight(const float* weights, int64_t label) { return weights
 
 // Shared by both losses: kSoftmax applies log_softmax over the class axis
 // first (optionally storing it in a second output).
+size_t loss_scratch_bytes(const LossGeometry& g) { return size_t(kernel_scratch::cpu_loss_bytes(g.n * g.inner)); }
+
 template <bool kSoftmax>
-Status loss_impl(const KernelContext&, const KernelCall& call, const LossGeometry& g) {
+Status loss_impl(const KernelContext& ctx, const KernelCall& call, const LossGeometry& g) {
   const Tensor &scores = call.in[0], &labels = call.in[1], &loss = call.out[0];
   const Tensor* weights = call.num_in > 2 ? &call.in[2] : nullptr;
   const Tensor* log_prob = kSoftmax && call.num_out > 1 ? &call.out[1] : nullptr;
@@ -98,7 +100,8 @@ Status loss_impl(const KernelContext&, const KernelCall& call, const LossGeometr
   const float* px = scores.f32();
   const float* pw = weights ? weights->f32() : nullptr;
   const int64_t* pl = labels.i64();
-  std::vector<double> per(size_t(g.n * g.inner), 0.0);
+  double* per = static_cast<double*>(ctx.scratch);  // the loss per position
+  std::fill(per, per + g.n * g.inner, 0.0);
   double total = 0;
   for (int64_t b = 0; b < g.n; ++b)
     for (int64_t in = 0; in < g.inner; ++in) {
@@ -172,8 +175,10 @@ void add_cpu_softmax_loss_kernels(TableBackend& backend) {
   using plan::Opcode;
   backend.set(Opcode::Softmax, define_kernel<softmax_geometry, softmax_impl<false>>());
   backend.set(Opcode::LogSoftmax, define_kernel<softmax_geometry, softmax_impl<true>>());
-  backend.set(Opcode::SoftmaxCrossEntropyLoss, define_kernel<prepare_loss<true>, loss_impl<true>>());
-  backend.set(Opcode::NegativeLogLikelihoodLoss, define_kernel<prepare_loss<false>, loss_impl<false>>());
+  backend.set(Opcode::SoftmaxCrossEntropyLoss,
+              define_kernel<prepare_loss<true>, loss_impl<true>, loss_scratch_bytes>());
+  backend.set(Opcode::NegativeLogLikelihoodLoss,
+              define_kernel<prepare_loss<false>, loss_impl<false>, loss_scratch_bytes>());
   backend.set(Opcode::SoftmaxGrad, define_kernel<softmax_grad_geometry, softmax_grad_impl<false>>());
   backend.set(Opcode::LogSoftmaxGrad, define_kernel<softmax_grad_geometry, softmax_grad_impl<true>>());
   backend.set(Opcode::SoftmaxCrossEntropyLossGrad, define_kernel<validate_loss_grad, loss_grad_impl<true>>());

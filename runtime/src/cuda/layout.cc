@@ -108,20 +108,14 @@ struct SliceState {
   int64_t base;
 };
 
+// Slice (kGrad false) walks y, SliceGrad dy; the strides index x or dx.
+template <Status (*kValidate)(const KernelCall&, SliceGeom*), bool kGrad>
 Status prepare_slice(const KernelCall& call, SliceState* s) {
   SliceGeom geom;
-  ZERO_RETURN_IF_ERROR(validate_slice(call, &geom));
-  s->g = shape_of(call.out[0]);
-  std::copy(geom.strides, geom.strides + call.out[0].ndim, s->g.s[0]);
-  s->base = geom.base;
-  return Status();
-}
-
-Status prepare_slice_grad(const KernelCall& call, SliceState* s) {
-  SliceGeom geom;
-  ZERO_RETURN_IF_ERROR(validate_slice_grad(call, &geom));
-  s->g = shape_of(call.in[0]);
-  std::copy(geom.strides, geom.strides + call.in[0].ndim, s->g.s[0]);
+  ZERO_RETURN_IF_ERROR(kValidate(call, &geom));
+  const Tensor& walked = kGrad ? call.in[0] : call.out[0];
+  s->g = shape_of(walked);
+  std::copy(geom.strides, geom.strides + walked.ndim, s->g.s[0]);
   s->base = geom.base;
   return Status();
 }
@@ -189,8 +183,8 @@ void add_cuda_layout_kernels(TableBackend& backend) {
   backend.set(Opcode::Expand, define_kernel<prepare_expand, expand>());
   backend.set(Opcode::Gather, define_kernel<validate_gather, gather>());
   backend.set(Opcode::GatherGrad, define_kernel<validate_gather_grad, gather_grad>());
-  backend.set(Opcode::Slice, define_kernel<prepare_slice, slice>());
-  backend.set(Opcode::SliceGrad, define_kernel<prepare_slice_grad, slice_grad>());
+  backend.set(Opcode::Slice, define_kernel<prepare_slice<validate_slice, false>, slice>());
+  backend.set(Opcode::SliceGrad, define_kernel<prepare_slice<validate_slice_grad, true>, slice_grad>());
   backend.set(Opcode::Concat, define_kernel<validate_concat, concat>());
   backend.set(Opcode::Where, define_kernel<prepare_where, where>());
 }

@@ -2,6 +2,8 @@
 
 #include "codegen/MemoryReport.h"
 #include "dialects/Zero/ZeroDialect.h"
+#include "zero/kernel_scratch.h"
+#include "zero/shape_rules.h"
 
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/MapVector.h"
@@ -34,6 +36,90 @@ double sentBytes(plan::ProgramOp program, mlir::SymbolTable &symbols, plan::Inst
   return 0;
 }
 
+/// The scratch `instr`'s kernel needs beyond its operands on `backend`: the
+/// formulas of zero/kernel_scratch.h, which the runtime's prepare uses too.
+uint64_t kernelScratchBytes(llvm::StringRef backend, mlir::SymbolTable &symbols,
+                            plan::InstrOp instr) {
+  namespace ks = zero::kernel_scratch;
+  auto valueOf = [&](mlir::Attribute ref) {
+    return symbols.lookup<plan::ValueOp>(llvm::cast<mlir::FlatSymbolRefAttr>(ref).getAttr());
+  };
+  auto shapeOf = [&](mlir::Attribute ref) {
+    return llvm::cast<mlir::RankedTensorType>(valueOf(ref).getType()).getShape();
+  };
+  auto numelOf = [&](mlir::Attribute ref) {
+    int64_t n = 1;
+    for (int64_t d : shapeOf(ref))
+      n *= d;
+    return n;
+  };
+  auto intAttr = [&](llvm::StringRef name, int64_t def) {
+    auto attr = instr.getAttrs().getAs<mlir::IntegerAttr>(name);
+    return attr ? attr.getInt() : def;
+  };
+  llvm::StringRef opcode = instr.getOpcode();
+  mlir::ArrayAttr in = instr.getInputs(), out = instr.getOutputs();
+  const bool cuda = backend == "cuda";
+
+  if (opcode == "Conv" || opcode == "ConvGradInput" || opcode == "ConvGradWeight") {
+    // (x, w) -> y; (dy, w) -> dx; (dy, x) -> dw.
+    auto x = shapeOf(opcode == "Conv" ? in[0] : opcode == "ConvGradInput" ? out[0] : in[1]);
+    auto w = shapeOf(opcode == "ConvGradWeight" ? out[0] : in[1]);
+    auto y = shapeOf(opcode == "Conv" ? out[0] : in[0]);
+    const int64_t group = intAttr("group", 1);
+    if (x.size() != 4 || w.size() != 4 || y.size() != 4 || group < 1)
+      return 0;
+    const ks::ConvDims d{x[0], x[1], x[2], x[3], w[0], y[2], y[3], group, w[2], w[3]};
+    if (!cuda)
+      return ks::cpu_conv_bytes(d);
+    return opcode == "Conv"            ? ks::cuda_conv_bytes(d)
+           : opcode == "ConvGradInput" ? ks::cuda_conv_grad_input_bytes(d)
+                                       : ks::cuda_conv_grad_weight_bytes(d);
+  }
+  if (opcode == "Gather" || opcode == "GatherGrad")
+    return cuda ? 0 : ks::cpu_gather_bytes(numelOf(in[1]));
+  if (opcode == "ReduceSum" || opcode == "ReduceMean") {
+    auto x = shapeOf(in[0]);
+    llvm::SmallVector<bool> reduced(x.size(), true);
+    auto axes = instr.getAttrs().getAs<mlir::DenseI64ArrayAttr>("axes");
+    if (axes && !axes.empty()) {
+      reduced.assign(x.size(), false);
+      for (int64_t axis : axes.asArrayRef()) {
+        int64_t a;
+        if (zero::shape_rules::normalize_axis(axis, x.size(), &a))
+          reduced[a] = true;
+      }
+    }
+    int64_t outNumel = 1, count = 1;
+    for (size_t i = 0; i < x.size(); ++i)
+      (reduced[i] ? count : outNumel) *= x[i];
+    if (!cuda)
+      return ks::cpu_reduce_bytes(outNumel);
+    // In place: the output is the input's bytes (one buffer, one offset).
+    plan::ValueOp xv = valueOf(in[0]), yv = valueOf(out[0]);
+    const bool inPlace = xv.getBuffer() == yv.getBuffer() &&
+                         xv.getByteOffset() == yv.getByteOffset() &&
+                         xv.getRankStride() == yv.getRankStride();
+    return ks::cuda_reduce_bytes(numelOf(in[0]), outNumel, count, inPlace);
+  }
+  if (opcode == "LayerNormalizationGrad") {
+    auto x = shapeOf(in[1]);
+    int64_t axis;
+    if (!zero::shape_rules::normalize_axis(intAttr("axis", -1), x.size(), &axis))
+      return 0;
+    int64_t outer = 1, inner = 1;
+    for (size_t i = 0; i < x.size(); ++i)
+      (int64_t(i) < axis ? outer : inner) *= x[i];
+    return cuda ? ks::cuda_layer_norm_grad_bytes(outer, inner, out.size() > 1)
+                : ks::cpu_layer_norm_grad_bytes(inner);
+  }
+  if (opcode == "SoftmaxCrossEntropyLoss" || opcode == "NegativeLogLikelihoodLoss")
+    return cuda ? ks::cuda_loss_bytes(numelOf(in[1])) : ks::cpu_loss_bytes(numelOf(in[1]));
+  if (opcode == "SoftmaxCrossEntropyLossGrad" || opcode == "NegativeLogLikelihoodLossGrad")
+    return cuda ? ks::cuda_loss_grad_bytes() : 0;
+  return 0;
+}
+
 } // namespace
 
 void writeMemoryReport(plan::ProgramOp program, llvm::raw_ostream &os) {
@@ -42,7 +128,10 @@ void writeMemoryReport(plan::ProgramOp program, llvm::raw_ostream &os) {
   mlir::SymbolTable symbols(program);
   int64_t count = 0;
   double sent = 0;
+  // One scratch serves every instruction (they run one at a time): the largest.
+  uint64_t scratch = 0;
   for (auto instr : program.getOps<plan::InstrOp>()) {
+    scratch = std::max(scratch, kernelScratchBytes(program.getBackend(), symbols, instr));
     for (mlir::Attribute ref : llvm::concat<const mlir::Attribute>(instr.getInputs(), instr.getOutputs())) {
       auto value = symbols.lookup<plan::ValueOp>(llvm::cast<mlir::FlatSymbolRefAttr>(ref).getAttr());
       auto [it, inserted] = lifetime.try_emplace(value.getBuffer(), count, count);
@@ -95,7 +184,11 @@ void writeMemoryReport(plan::ProgramOp program, llvm::raw_ostream &os) {
     llvm::json::Object entry{{"rank", rank}};
     for (llvm::StringRef kind : kKinds)
       entry[(kind + "_bytes").str()] = persistent.lookup(kind) + peak.lookup(kind);
-    entry["peak_bytes"] = program.getArenaBytes() ? *program.getArenaBytes() : 0;
+    // The runtime allocates the arena and the kernel scratch at load and
+    // nothing during a step: together they are the peak.
+    const int64_t arena = program.getArenaBytes() ? *program.getArenaBytes() : 0;
+    entry["kernel_scratch_bytes"] = static_cast<int64_t>(scratch);
+    entry["peak_bytes"] = arena + static_cast<int64_t>(scratch);
     entry["sent_bytes_per_step"] = static_cast<int64_t>(sent + 0.5);
     ranks.push_back(std::move(entry));
   }

@@ -1,8 +1,7 @@
-// Operand checks and geometry shared by the backends: every backend validates
-// an instruction's dtypes, shapes and attributes the same way (and reports
-// the same errors) before touching memory; what differs is only how it then
-// runs the op. The CPU backend's validators (cpu_backend().validator) are
-// built from these, and the CUDA backend calls them directly.
+// Operand checks and geometry shared by the backends: every backend's prepare
+// validates an instruction's dtypes, shapes and attributes the same way (and
+// reports the same errors) with these, and keeps the geometry they compute
+// for its execute; what differs is only how it then runs the op.
 #ifndef ZERO_RUNTIME_KERNEL_CHECKS_H
 #define ZERO_RUNTIME_KERNEL_CHECKS_H
 
@@ -11,6 +10,7 @@
 
 #include "backend.h"
 #include "zero/elementwise_ops.h"
+#include "zero/kernel_scratch.h"
 
 namespace zero {
 
@@ -51,13 +51,17 @@ Status predicate_geometry(const KernelCall& call, bool logical, int64_t* sa, int
 Status check_unary(const KernelCall& call);
 // x -> y, I64, same element count (Not).
 Status check_logical_unary(const KernelCall& call);
-// The alpha and beta of an elementwise op with attributes (the loader has
-// checked that the instruction carries its ElementwiseAttrs).
-elementwise::Params elementwise_params(const KernelCall& call);
 // (dy, x or y) -> dx, F32, all the same element count.
 Status check_unary_grad(const KernelCall& call);
+// The prepares of an elementwise op with attributes (check_unary) and of its
+// derivative (check_unary_grad): the checks, then the alpha and beta (the
+// loader has checked that the instruction carries its ElementwiseAttrs).
+Status prepare_parameterized_unary(const KernelCall& call, elementwise::Params* p);
+Status prepare_parameterized_derivative(const KernelCall& call, elementwise::Params* p);
 // x -> y, any dtype, the same for both, same element count.
 Status check_copy(const KernelCall& call);
+// x -> y, F32 or I64 each, same element count.
+Status check_cast(const KernelCall& call);
 
 // ---- Gemm / MatMul -------------------------------------------------------
 
@@ -110,6 +114,15 @@ Status check_loss_output(const KernelCall& call, const LossGeometry& g, const Te
 Status check_loss_weights(const KernelCall& call, const LossGeometry& g, const Tensor* weights);
 // The optional log_prob output (nullptr when absent) of SoftmaxCrossEntropyLoss.
 Status check_log_prob(const KernelCall& call, const Tensor& scores, const Tensor* log_prob);
+// All of a loss's operands: (scores, labels, [weights]) -> (loss,
+// [log_prob: softmax only]).
+Status validate_loss(const KernelCall& call, bool softmax, LossGeometry* g);
+template <bool kSoftmax>
+Status prepare_loss(const KernelCall& call, LossGeometry* g) {
+  return validate_loss(call, kSoftmax, g);
+}
+// (dloss, scores or log_probs, labels, [weights]) -> dinput.
+Status validate_loss_grad(const KernelCall& call, LossGeometry* g);
 
 // ---- reductions, layout --------------------------------------------------
 
@@ -120,11 +133,13 @@ Status reduce_geometry(const KernelCall& call, bool* reduced, int64_t* out_numel
 Status transpose_geometry(const KernelCall& call, int64_t* src_strides);
 // y = x broadcast: strides into x per dimension of y.
 Status expand_geometry(const KernelCall& call, int64_t* strides);
+// Fill's value (FillAttrs.value, 0 without attributes); y is any dtype.
+Status fill_value(const KernelCall& call, float* value);
 
 // ---- Gather, Slice, Concat, Where, LayerNormalization ----------------------
 //
-// Each is also the CPU backend's validator for the op (run once at load by
-// the executor and again by the kernels).
+// The validate_* functions check everything but the data (index values) and
+// return the geometry.
 
 // Gather geometry: data [outer, n, inner] gathered by q indices to
 // y [outer, q, inner].
@@ -136,13 +151,28 @@ struct GatherSplit {
 // the gathered one (y or dy).
 Status gather_geometry(const KernelCall& call, const Tensor& data, const Tensor& indices, const Tensor& y,
                        const char* data_role, const char* y_role, GatherSplit* g);
-Status gather_grad_geometry(const KernelCall& call, GatherSplit* g);
-// Slice geometry between the full tensor `x` and the slice `y`: strides into
-// x per dimension of y and the element offset of y[0...] in x.
+Status validate_gather(const KernelCall& call, GatherSplit* g);
+Status validate_gather_grad(const KernelCall& call, GatherSplit* g);
+
+// Slice geometry between the full tensor x and the slice y: strides into x
+// per dimension of y and the element offset of y[0...] in x.
+struct SliceGeom {
+  int64_t strides[kMaxRank];
+  int64_t base;
+};
 Status slice_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, int64_t* strides, int64_t* base);
 Status slice_grad_geometry(const KernelCall& call, int64_t* strides, int64_t* base);
-// The normalized concat axis.
-Status concat_geometry(const KernelCall& call, int* axis_out);
+// With the in-place checks (only a slice of all of x may alias it).
+Status validate_slice(const KernelCall& call, SliceGeom* g);
+Status validate_slice_grad(const KernelCall& call, SliceGeom* g);
+
+// y [outer, sum of the inputs' axis dimensions, inner] from inputs
+// [outer, their axis dimension, inner].
+struct ConcatGeom {
+  int axis;
+  int64_t outer, inner;
+};
+Status validate_concat(const KernelCall& call, ConcatGeom* g);
 // Strides of cond, x and y broadcast to the output.
 Status where_geometry(const KernelCall& call, int64_t* sc, int64_t* sx, int64_t* sy);
 
@@ -153,19 +183,13 @@ struct LayerNormSplit {
 
 // x is [outer, inner] split at LayerNormAttrs.axis.
 Status layer_norm_split(const KernelCall& call, const Tensor& x, LayerNormSplit* s);
-
-Status validate_gather(const KernelCall& call);
-Status validate_gather_grad(const KernelCall& call);
-Status validate_slice(const KernelCall& call);
-Status validate_slice_grad(const KernelCall& call);
-Status validate_concat(const KernelCall& call);
-Status validate_where(const KernelCall& call);
-Status validate_layer_norm(const KernelCall& call);
-Status validate_layer_norm_grad(const KernelCall& call);
+Status validate_layer_norm(const KernelCall& call, LayerNormSplit* s);
+Status validate_layer_norm_grad(const KernelCall& call, LayerNormSplit* s);
 
 // ---- Conv, pooling, BatchNormalization (2-D NCHW, F32) -------------------
 //
-// Each validate_* is also the CPU backend's validator for the op.
+// Each validate_* checks the operands (their shapes, attributes, overlaps)
+// and returns the geometry.
 
 // True when the byte ranges of a and b intersect.
 bool overlaps(const Tensor& a, const Tensor& b);
@@ -194,9 +218,11 @@ struct ConvGeom {
 // (x or dx, w or dw, y or dy).
 Status conv_geometry(const KernelCall& call, const Tensor& x, const Tensor& w, const Tensor& y, const char* xr,
                      const char* wr, const char* yr, ConvGeom* g);
-Status validate_conv(const KernelCall& call);
-Status validate_conv_grad_input(const KernelCall& call);
-Status validate_conv_grad_weight(const KernelCall& call);
+Status validate_conv(const KernelCall& call, ConvGeom* g);
+Status validate_conv_grad_input(const KernelCall& call, ConvGeom* g);
+Status validate_conv_grad_weight(const KernelCall& call, ConvGeom* g);
+// The dimensions zero/kernel_scratch.h sizes the Conv kernels' scratch by.
+kernel_scratch::ConvDims conv_dims(const ConvGeom& g);
 
 struct PoolGeom {
   int64_t planes = 0, h = 0, w = 0, oh = 0, ow = 0;
@@ -209,10 +235,10 @@ struct PoolGeom {
 // window holds at least one element of x).
 Status pool_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, const char* xr, const char* yr,
                      PoolGeom* g);
-Status validate_max_pool(const KernelCall& call);
-Status validate_max_pool_grad(const KernelCall& call);
-Status validate_average_pool(const KernelCall& call);
-Status validate_average_pool_grad(const KernelCall& call);
+Status validate_max_pool(const KernelCall& call, PoolGeom* g);
+Status validate_max_pool_grad(const KernelCall& call, PoolGeom* g);
+Status validate_average_pool(const KernelCall& call, PoolGeom* g);
+Status validate_average_pool_grad(const KernelCall& call, PoolGeom* g);
 
 struct BatchNormGeom {
   int64_t n = 1, c = 1, inner = 1;  // x viewed as [n, c, inner]
@@ -222,14 +248,21 @@ struct BatchNormGeom {
 
 // x [N, C, ...] against BatchNormAttrs (training mode).
 Status batch_norm_geometry(const KernelCall& call, const Tensor& x, BatchNormGeom* g);
-Status validate_batch_norm(const KernelCall& call);
-Status validate_batch_norm_grad(const KernelCall& call);
+Status validate_batch_norm(const KernelCall& call, BatchNormGeom* g);
+Status validate_batch_norm_grad(const KernelCall& call, BatchNormGeom* g);
 
 // ---- optimizers ----------------------------------------------------------
 
-// The momentum buffer (nullptr without momentum) into *buf.
-Status sgd_geometry(const KernelCall& call, const plan::SgdAttrs** attrs, float** buf);
+// The attributes (in the plan, which outlives the session) and the momentum
+// buffer (nullptr without momentum).
+struct SgdGeom {
+  const plan::SgdAttrs* attrs;
+  float* momentum_buffer;
+};
+Status sgd_geometry(const KernelCall& call, SgdGeom* g);
 Status adamw_geometry(const KernelCall& call, const plan::AdamWAttrs** attrs);
+// IncrementStep's operand: the I64 step scalar.
+Status check_step_counter(const KernelCall& call);
 
 }  // namespace zero
 

@@ -1,4 +1,5 @@
-// The executor: loads and validates a plan, owns the arena, and runs the
+// The executor: loads and validates a plan (every instruction's kernel
+// prepared once), owns the arena and the kernel scratch, and runs the
 // instruction stream exactly as written.
 #include <algorithm>
 #include <cstring>
@@ -67,8 +68,9 @@ Status check_attrs_type(const plan_ops::OpDescriptor& desc, plan::Attrs got, con
 struct Op {
   plan::Opcode opcode;
   const plan::Instruction* inst;
-  Kernel kernel = nullptr;  // nullptr for collectives and Wait
-  std::vector<Tensor> in, out;
+  const KernelDef* kernel = nullptr;  // nullptr for collectives and Wait
+  PreparedKernel prepared;            // what the kernel's prepare computed at load
+  std::vector<Tensor> in, out;        // fixed at load, as prepare saw them
   // Collectives and Wait.
   Communicator::Collective collective{};
   int slot = 0;  // 0: synchronous
@@ -137,6 +139,11 @@ struct Session::Impl {
   const Backend* backend = nullptr;
   uint8_t* arena = nullptr;
   size_t arena_size = 0;
+  // One kernel scratch for the instructions, which run one at a time: the
+  // largest any prepare asked for, allocated once at load.
+  void* scratch = nullptr;
+  size_t scratch_size = 0;
+  KernelContext context;
   std::vector<Tensor> values;
   std::vector<Op> ops;
   std::vector<TensorInfo> inputs;
@@ -147,6 +154,7 @@ struct Session::Impl {
   std::vector<uint32_t> output_values;
 
   ~Impl() {
+    if (scratch) alloc->deallocate(scratch);
     if (arena) alloc->deallocate(arena);
   }
 
@@ -158,6 +166,7 @@ struct Session::Impl {
   Status verify_header();
   Status resolve_values();
   Status resolve_instructions();
+  Status allocate_scratch();
   Status resolve_collective(Op* op, size_t index);
   Status resolve_schedule();
   void abandon_step(size_t failed);
@@ -388,13 +397,29 @@ Status Session::Impl::resolve_instructions() {
       if (!op.kernel)
         return error(name + ": " + plan::EnumNameBackend(backend->kind()) + " backend: opcode " +
                      plan::EnumNameOpcode(op.opcode) + " is not implemented");
-      if (Validator validate = backend->validator(op.opcode)) {
-        Status st = validate(KernelCall{inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())});
-        if (!st.ok()) return error(what + ": " + st.message());
-      }
+      Status st = op.kernel->prepare(
+          KernelCall{inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())}, &op.prepared);
+      if (!st.ok()) return error(what + ": " + st.message());
+      scratch_size = std::max(scratch_size, op.prepared.scratch_bytes);
     }
     ops.push_back(std::move(op));
   }
+  return Status();
+}
+
+Status Session::Impl::allocate_scratch() {
+  context.device = backend->device_context();
+  if (scratch_size == 0) return Status();
+  const uint64_t available = backend->available_memory();
+  if (available && scratch_size > available)
+    return error("the kernels need " + byte_size_string(scratch_size) + " of scratch beyond the arena, but only " +
+                     byte_size_string(available) + " of memory is available",
+                 StatusCode::kResourceExhausted);
+  scratch = alloc->allocate(scratch_size, kArenaAlignment);
+  if (!scratch)
+    return error("cannot allocate " + byte_size_string(scratch_size) + " of kernel scratch",
+                 StatusCode::kResourceExhausted);
+  context.scratch = scratch;
   return Status();
 }
 
@@ -489,6 +514,7 @@ Status Session::Impl::init() {
   ZERO_RETURN_IF_ERROR(verify_header());
   ZERO_RETURN_IF_ERROR(resolve_values());
   ZERO_RETURN_IF_ERROR(resolve_instructions());
+  ZERO_RETURN_IF_ERROR(allocate_scratch());
   ZERO_RETURN_IF_ERROR(resolve_schedule());
   ZERO_RETURN_IF_ERROR(load_initializers());
   return resolve_io();
@@ -622,7 +648,9 @@ Status Session::step() {
     Op& op = s.ops[i];
     Status st;
     if (op.kernel) {
-      st = op.kernel(KernelCall{op.inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())});
+      st = op.kernel->execute(s.context,
+                              KernelCall{op.inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())},
+                              op.prepared);
     } else if (op.opcode == plan::Opcode::Wait) {
       st = s.comm->wait(op.slot);
     } else {
@@ -736,6 +764,7 @@ bool Session::is_trainable(const std::string& name) const {
 }
 
 size_t Session::arena_bytes() const { return impl_->arena_size; }
+size_t Session::kernel_scratch_bytes() const { return impl_->scratch_size; }
 int Session::world_size() const { return int(impl_->plan->world_size()); }
 int Session::zero_stage() const { return int(impl_->plan->zero_stage()); }
 

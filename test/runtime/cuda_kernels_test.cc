@@ -64,8 +64,10 @@ void compare(Opcode op, std::vector<Buf> in, std::vector<Buf> out, AttrFn attrs 
   for (Buf& b : cout_) to.push_back(b.view());
   if (alias) to[0] = cout_[0].view(cin[0].data());
   KernelCall cc{inst, ti.data(), int(ti.size()), to.data(), int(to.size())};
-  if (Validator v = cpu_backend().validator(op)) ASSERT_TRUE(v(cc).ok()) << v(cc).message();
-  Status st = cpu_backend().kernel(op)(cc);
+  KernelRun cpu_run(cpu_backend(), op);
+  Status st = cpu_run.prepare(cc);
+  ASSERT_TRUE(st.ok()) << st.message();
+  st = cpu_run.execute(cc);
   ASSERT_TRUE(st.ok()) << st.message();
 
   // GPU.
@@ -87,10 +89,11 @@ void compare(Opcode op, std::vector<Buf> in, std::vector<Buf> out, AttrFn attrs 
   }
   if (alias) go[0] = out[0].view(din[0]);
   KernelCall gc{inst, gi.data(), int(gi.size()), go.data(), int(go.size())};
-  Kernel k = be.kernel(op);
-  ASSERT_NE(k, nullptr) << "CUDA backend: opcode " << plan::EnumNameOpcode(op) << " is not implemented";
-  if (Validator v = be.validator(op)) ASSERT_TRUE(v(gc).ok()) << v(gc).message();
-  st = k(gc);
+  ASSERT_NE(be.kernel(op), nullptr) << "CUDA backend: opcode " << plan::EnumNameOpcode(op) << " is not implemented";
+  KernelRun gpu_run(be, op, &alloc);
+  st = gpu_run.prepare(gc);
+  ASSERT_TRUE(st.ok()) << st.message();
+  st = gpu_run.execute(gc);
   ASSERT_TRUE(st.ok()) << st.message();
   st = be.finish_step();
   ASSERT_TRUE(st.ok()) << st.message();
@@ -242,13 +245,16 @@ TEST_F(Cuda, LabelOutOfRangeIsAStepError) {
   ASSERT_TRUE(be.copy_to_device(ds, scores.data(), scores.bytes()).ok());
   ASSERT_TRUE(be.copy_to_device(dl, labels.data(), labels.bytes()).ok());
   Tensor in[2] = {scores.view(ds), labels.view(dl)}, out[1] = {loss.view(dloss)};
-  ASSERT_TRUE(be.kernel(Opcode::SoftmaxCrossEntropyLoss)(KernelCall{inst, in, 2, out, 1}).ok());
+  const KernelCall call{inst, in, 2, out, 1};
+  KernelRun run(be, Opcode::SoftmaxCrossEntropyLoss, &alloc);
+  ASSERT_TRUE(run.prepare(call).ok());
+  ASSERT_TRUE(run.execute(call).ok());
   Status st = be.finish_step();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("label out of range"), std::string::npos) << st.message();
   EXPECT_TRUE(be.finish_step().ok());  // the error word is cleared
   // Cleared in stream order: the next step's report survives.
-  ASSERT_TRUE(be.kernel(Opcode::SoftmaxCrossEntropyLoss)(KernelCall{inst, in, 2, out, 1}).ok());
+  ASSERT_TRUE(run.execute(call).ok());
   EXPECT_FALSE(be.finish_step().ok());
   EXPECT_TRUE(be.finish_step().ok());
   for (void* p : {ds, dl, dloss}) alloc.deallocate(p);
@@ -482,7 +488,10 @@ TEST_F(Cuda, MaxPoolArgmaxOutOfRangeIsAStepError) {
   ASSERT_TRUE(be.copy_to_device(ddy, dy.data(), dy.bytes()).ok());
   ASSERT_TRUE(be.copy_to_device(dam, am.data(), am.bytes()).ok());
   Tensor in[2] = {dy.view(ddy), am.view(dam)}, out[1] = {dx.view(ddx)};
-  ASSERT_TRUE(be.kernel(Opcode::MaxPoolGrad)(KernelCall{instruction.get(), in, 2, out, 1}).ok());
+  const KernelCall call{instruction.get(), in, 2, out, 1};
+  KernelRun run(be, Opcode::MaxPoolGrad, &alloc);
+  ASSERT_TRUE(run.prepare(call).ok());
+  ASSERT_TRUE(run.execute(call).ok());
   Status st = be.finish_step();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("MaxPoolGrad found an index out of range"), std::string::npos) << st.message();

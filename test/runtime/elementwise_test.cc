@@ -8,6 +8,7 @@
 #include <cmath>
 #include <iterator>
 #include <string>
+#include <type_traits>
 
 #include "backend.h"
 #include "zero/elementwise_ops.h"
@@ -74,16 +75,21 @@ TEST(Elementwise, EveryOpHasDescriptorsAndCpuKernels) {
   }
 }
 
+// A kernel is a KernelDef, which only define_kernel<prepare, execute> builds:
+// no table entry, on any backend, can lack its load-time prepare.
+static_assert(!std::is_default_constructible_v<KernelDef>);
+static_assert(!std::is_constructible_v<KernelDef, KernelDef::Prepare, KernelDef::Execute>);
+static_assert(!std::is_constructible_v<KernelDef, std::nullptr_t, KernelDef::Execute>);
+
 // Every opcode a plan may hold is either a collective (the executor sends it
-// to the communicator) or a CPU kernel with a load-time validator.
+// to the communicator) or a CPU kernel, which define_kernel (backend.h) gives
+// a load-time prepare.
 TEST(Backends, CpuImplementsEveryComputeOpcode) {
   for (plan::Opcode op : plan::EnumValuesOpcode()) {
     if (!plan_ops::find_op(op)) continue;
     const bool collective = op == plan::Opcode::AllReduce || op == plan::Opcode::ReduceScatter ||
                             op == plan::Opcode::AllGather || op == plan::Opcode::Wait;
     EXPECT_EQ(cpu_backend().kernel(op) != nullptr, !collective) << plan::EnumNameOpcode(op);
-    // Checked once when a plan loads, not first at the first step.
-    EXPECT_EQ(cpu_backend().validator(op) != nullptr, !collective) << plan::EnumNameOpcode(op);
   }
 }
 

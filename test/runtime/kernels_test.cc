@@ -542,7 +542,7 @@ TEST(SingleRank, CollectivesAreCopies) {
 
 // ---- Gather, Slice, Concat, Where, LayerNormalization ---------------------
 
-// The load-time validator for op (every new kernel has one).
+// Only the load-time prepare of op (its operand checks).
 Status validate(Opcode op, std::vector<Buf*> in, std::vector<Buf*> out, AttrFn attrs = nullptr) {
   return cpu_call(true, op, in, out, attrs);
 }

@@ -9,6 +9,7 @@
 
 #include "backend.h"
 #include "test_plans.h"
+#include "zero/kernel_scratch.h"
 #include "zero/plan_ops.h"
 #include "zero/runtime.h"
 
@@ -385,6 +386,62 @@ TEST(Plan, ConvValidatedAtLoad) {
             std::string::npos)
       << st.message();
   EXPECT_NE(st.message().find("expected [2, 4, 4, 4]"), std::string::npos) << st.message();
+}
+
+// What only a kernel's run used to check (an output in its input's bytes) is
+// a prepare check now: the plan is rejected at load, before any step.
+TEST(Plan, InPlaceIndexingRejectedAtLoad) {
+  auto comm = make_single_rank_communicator();
+  std::unique_ptr<Session> s;
+  for (plan::Opcode op : {plan::Opcode::Gather, plan::Opcode::GatherGrad}) {
+    test::PlanBuilder b;
+    const uint64_t at = b.reserve(4 * 3 * sizeof(float));
+    const uint32_t d = b.value("d", plan::DType::F32, {4, 3}, plan::ValueKind::Activation, at);
+    const uint32_t i = b.fresh("i", plan::DType::I64, {4});
+    const uint32_t y = b.value("y", plan::DType::F32, {4, 3}, plan::ValueKind::Activation, at);  // d's bytes
+    b.op(op, {d, i}, {y}, plan::Attrs::AxisAttrs, plan::CreateAxisAttrs(b.fbb, 0).Union());
+    Status st = open(b.finish(1, 0, 1, plan::Backend::Cpu), comm.get(), &s);
+    ASSERT_FALSE(st.ok()) << plan::EnumNameOpcode(op);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find(op == plan::Opcode::Gather ? "instruction 0: Gather: gather cannot run in place"
+                                                           : "instruction 0: GatherGrad: gather grad cannot run in place"),
+              std::string::npos)
+        << st.message();
+  }
+}
+
+// A Conv plan: the session's kernel scratch is what zero/kernel_scratch.h
+// gives for its shapes (the figure zero-opt --report counts), sized at load
+// under the chunk cap in force then.
+TEST(Plan, KernelScratchSizedAtLoad) {
+  auto plan_bytes = [] {
+    test::PlanBuilder b;
+    const uint32_t loss = b.fresh("loss", plan::DType::F32, {});
+    const uint32_t x = b.fresh("x", plan::DType::F32, {3, 2, 6, 6});
+    const uint32_t w = b.fresh("w", plan::DType::F32, {4, 2, 3, 3});
+    const uint32_t y = b.fresh("y", plan::DType::F32, {3, 4, 4, 4});
+    const std::vector<int64_t> ones = {1, 1}, no_pads = {0, 0, 0, 0};
+    b.op(plan::Opcode::Conv, {x, w}, {y}, plan::Attrs::ConvAttrs,
+         plan::CreateConvAttrsDirect(b.fbb, &ones, &no_pads, &ones, 1).Union());
+    b.op(plan::Opcode::ReduceMean, {y}, {loss}, plan::Attrs::ReduceAttrs, plan::CreateReduceAttrs(b.fbb).Union());
+    b.input("x", x);
+    return b.finish(1, loss, 1, plan::Backend::Cpu);
+  };
+  const kernel_scratch::ConvDims dims{3, 2, 6, 6, 4, 4, 4, 1, 3, 3};
+  auto comm = make_single_rank_communicator();
+  for (int64_t cap : {kernel_scratch::kCpuConvChunkFloats, int64_t(1)}) {
+    const int64_t old = set_cpu_conv_scratch_limit(cap);
+    std::unique_ptr<Session> s;
+    Status st = open(plan_bytes(), comm.get(), &s);
+    set_cpu_conv_scratch_limit(old);
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_EQ(s->kernel_scratch_bytes(), kernel_scratch::cpu_conv_bytes(dims, cap));
+    st = s->step();
+    EXPECT_TRUE(st.ok()) << st.message();
+  }
+  // All three images in one chunk: their columns, then one group's y.
+  EXPECT_EQ(kernel_scratch::cpu_conv_bytes(dims), (18 * 3 * 16 + 4 * 3 * 16) * sizeof(float));
+  EXPECT_EQ(kernel_scratch::cpu_conv_bytes(dims, 1), 18 * 16 * sizeof(float));  // one image per chunk
 }
 
 TEST(Plan, ForwardOnlyOutputs) {

@@ -81,21 +81,56 @@ class TestInstruction {
   flatbuffers::FlatBufferBuilder fbb_;
 };
 
-// Runs the CPU kernel (validate = false) or only its load-time validator on
-// the buffers; outputs may repeat inputs (aliasing).
-inline Status cpu_call(bool validate, plan::Opcode op, const std::vector<Buf*>& in, const std::vector<Buf*>& out,
+// One instruction run as a session runs it: prepared (the load-time checks
+// and geometry), then executed, as often as asked, with a kernel scratch of
+// the size its prepare reported (from `scratch_alloc`: the backend's memory),
+// kept until the run is destroyed (after the backend's finish_step).
+class KernelRun {
+ public:
+  KernelRun(const Backend& backend, plan::Opcode op, Allocator* scratch_alloc = default_allocator())
+      : backend_(backend), kernel_(backend.kernel(op)), alloc_(scratch_alloc) {}
+  ~KernelRun() {
+    if (scratch_) alloc_->deallocate(scratch_);
+  }
+  KernelRun(const KernelRun&) = delete;
+  KernelRun& operator=(const KernelRun&) = delete;
+
+  Status prepare(const KernelCall& call) {
+    if (!kernel_) return Status::internal("no kernel");
+    ZERO_RETURN_IF_ERROR(kernel_->prepare(call, &prepared_));
+    if (prepared_.scratch_bytes) scratch_ = alloc_->allocate(prepared_.scratch_bytes, 64);
+    if (prepared_.scratch_bytes && !scratch_) return Status::resource_exhausted("no memory for the kernel scratch");
+    prepared_ok_ = true;
+    return Status();
+  }
+  // After a successful prepare on the same call.
+  Status execute(const KernelCall& call) {
+    if (!prepared_ok_) return Status::internal("execute before a successful prepare");
+    return kernel_->execute(KernelContext{scratch_, backend_.device_context()}, call, prepared_);
+  }
+  size_t scratch_bytes() const { return prepared_.scratch_bytes; }
+
+ private:
+  const Backend& backend_;
+  const KernelDef* kernel_;
+  Allocator* alloc_;
+  PreparedKernel prepared_;
+  void* scratch_ = nullptr;
+  bool prepared_ok_ = false;
+};
+
+// Prepares the CPU kernel and, unless prepare_only, executes it once on the
+// buffers; outputs may repeat inputs (aliasing).
+inline Status cpu_call(bool prepare_only, plan::Opcode op, const std::vector<Buf*>& in, const std::vector<Buf*>& out,
                        const AttrFn& attrs) {
   const TestInstruction inst(op, attrs);
   std::vector<Tensor> ti, to;
   for (Buf* b : in) ti.push_back(b->view());
   for (Buf* b : out) to.push_back(b->view());
   const KernelCall kc{inst.get(), ti.data(), int(ti.size()), to.data(), int(to.size())};
-  if (validate) {
-    Validator v = cpu_backend().validator(op);
-    return v ? v(kc) : Status::internal("no validator");
-  }
-  Kernel k = cpu_backend().kernel(op);
-  return k ? k(kc) : Status::internal("no kernel");
+  KernelRun run(cpu_backend(), op);
+  ZERO_RETURN_IF_ERROR(run.prepare(kc));
+  return prepare_only ? Status() : run.execute(kc);
 }
 
 inline std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }

@@ -515,12 +515,14 @@ int launch(int argc, char** argv, const Options& o) {
 }
 
 std::string log_line(long step, float loss, double ms, const Session& session, const CudaRank* gpu) {
-  // peak_bytes: the planned arena; device_bytes: measured on the GPU.
+  // peak_bytes: the planned arena and kernel scratch (the report's peak);
+  // device_bytes: measured on the GPU.
   const std::string device = gpu ? ", \"device_bytes\": " + std::to_string(gpu->device_bytes()) : "";
   char line[512];
   std::snprintf(line, sizeof(line),
                 "{\"step\": %ld, \"loss\": %s, \"ms\": %.3f, \"peak_bytes\": %zu, \"rss_bytes\": %lld%s}\n", step,
-                json_number(loss).c_str(), ms, session.arena_bytes(), (long long)peak_rss_bytes(), device.c_str());
+                json_number(loss).c_str(), ms, session.arena_bytes() + session.kernel_scratch_bytes(),
+                (long long)peak_rss_bytes(), device.c_str());
   return line;
 }
 

@@ -31,8 +31,7 @@ struct CudaOptions {
 int cuda_device_count(std::string* why = nullptr);
 
 // One GPU: its compute stream, cuBLAS handle, device allocator and the
-// backend. At most one CudaDevice exists per process at a time (the kernels
-// find the stream through it).
+// backend, whose kernels run with this device's stream and handle.
 class CudaDevice {
  public:
   static Status create(const CudaOptions& options, std::unique_ptr<CudaDevice>* out);

@@ -153,7 +153,8 @@ class Session {
  public:
   // Maps the plan file, verifies it (FlatBuffers verifier, identifier, format
   // version, backend, world size == comm->size(), every index and arena
-  // range), allocates the arena and copies the initializers. comm and alloc
+  // range, every instruction's operands against its kernel), allocates the
+  // arena and the kernel scratch and copies the initializers. comm and alloc
   // must outlive the session.
   static Status open(const std::string& path, Communicator* comm, Allocator* alloc,
                      std::unique_ptr<Session>* session);
@@ -205,6 +206,10 @@ class Session {
   bool is_trainable(const std::string& name) const;
 
   size_t arena_bytes() const;
+  // The kernels' scratch beyond the arena, allocated once at load (the
+  // largest any instruction needs; zero-opt --report's kernel_scratch_bytes).
+  // peak_bytes of the report is arena_bytes() + kernel_scratch_bytes().
+  size_t kernel_scratch_bytes() const;
   int world_size() const;
   int zero_stage() const;
   // The source ONNX model without trainable initializers (may be empty).

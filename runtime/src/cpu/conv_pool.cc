@@ -1,10 +1,9 @@
-// CPU kernels: Conv (im2col + GEMM) and pooling, 2-D NCHW. Every kernel checks its operands (the
-// shared checks of kernel_checks.h) before touching memory.
+// CPU kernels: Conv (im2col + GEMM) and pooling, 2-D NCHW. Each kernel's prepare checks its operands at load (the
+// shared checks of kernel_checks.h) and keeps the geometry its execute runs from.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "backend.h"
 #include "cpu/kernels.h"
@@ -18,21 +17,41 @@ namespace {
 // Conv and its gradients are im2col + GEMM over chunks of images: the
 // columns of a chunk of nc images form one [C/group * kH * kW, nc * OH * OW]
 // matrix, so small late-layer feature maps still make wide GEMMs. The
-// validators (validate_conv, pool_geometry, ...) are in kernel_checks.cc,
-// shared with the CUDA backend.
+// checks (validate_conv, pool_geometry, ...) are in kernel_checks/, shared
+// with the CUDA backend; the scratch is the session's, sized at prepare.
 
-// Upper bound on the floats of one im2col chunk (at least one image): 16 MiB
-// keeps a chunk's columns near the last-level cache; larger chunks measured
-// no faster.
-int64_t conv_scratch_limit = int64_t(1) << 22;
+// The cap on the floats of one im2col chunk (zero/kernel_scratch.h).
+int64_t conv_scratch_limit = kernel_scratch::kCpuConvChunkFloats;
 
-// Images per im2col chunk.
-int64_t conv_chunk(const ConvGeom& g) {
-  const int64_t per_image = std::max<int64_t>(1, g.kdim() * g.plane());
-  int64_t nc = std::max<int64_t>(1, conv_scratch_limit / per_image);
-  nc = std::min(nc, std::max<int64_t>(g.n, 1));
-  // One GEMM's column count must fit a BLAS int.
-  return std::max<int64_t>(1, std::min(nc, int64_t(0x7fffffff) / std::max<int64_t>(1, g.plane())));
+// A conv's geometry and its chunking, fixed at prepare: the chunk and the
+// session's scratch are sized by the same cap.
+struct ConvState {
+  ConvGeom g;
+  int64_t chunk;  // images per im2col chunk
+};
+
+// Conv, ConvGradInput or ConvGradWeight by its validate_conv*.
+template <Status (*kValidate)(const KernelCall&, ConvGeom*)>
+Status prepare_conv(const KernelCall& call, ConvState* s) {
+  ZERO_RETURN_IF_ERROR(kValidate(call, &s->g));
+  s->chunk = kernel_scratch::conv_chunk(conv_dims(s->g), s->g.kdim(), conv_scratch_limit);
+  return Status();
+}
+
+size_t conv_scratch_bytes(const ConvState& s) {
+  return size_t(kernel_scratch::cpu_conv_bytes(conv_dims(s.g), conv_scratch_limit));
+}
+
+// The kernel scratch as cpu_conv_bytes lays it out: a chunk's columns, then
+// one group's y or dy of a chunk (used only for chunks of several images).
+struct ConvScratch {
+  float* col;
+  float* group_rows;
+};
+
+ConvScratch conv_scratch(const KernelContext& ctx, const ConvState& s) {
+  float* col = static_cast<float*>(ctx.scratch);
+  return {col, s.chunk > 1 ? col + s.g.kdim() * s.chunk * s.g.plane() : nullptr};
 }
 
 // Valid output columns [lo, hi) of kernel column j: those reading inside x.
@@ -105,28 +124,19 @@ void col2im(const ConvGeom& g, const float* col, int64_t n0, int64_t nc, int64_t
       }
 }
 
-// Per-thread scratch buffers, grown as needed and kept between calls.
-float* scratch(int which, int64_t floats) {
-  thread_local std::vector<float> bufs[2];
-  std::vector<float>& b = bufs[which];
-  if (int64_t(b.size()) < floats) b.resize(size_t(floats));
-  return b.data();
-}
-
-Status conv(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(validate_conv(call));
+Status conv(const KernelContext& ctx, const KernelCall& call, const ConvState& s) {
   const Tensor &x = call.in[0], &w = call.in[1], &y = call.out[0];
-  ConvGeom g;
-  ZERO_RETURN_IF_ERROR(conv_geometry(call, x, w, y, "x", "w", "y", &g));
+  const ConvGeom& g = s.g;
   const float* bias = call.num_in > 2 ? call.in[2].f32() : nullptr;
-  const int64_t K = g.kdim(), P = g.plane(), mg = g.mg(), nc = conv_chunk(g);
-  float* col = scratch(0, K * nc * P);
+  const int64_t K = g.kdim(), P = g.plane(), mg = g.mg(), nc = s.chunk;
+  const ConvScratch scratch = conv_scratch(ctx, s);
+  float* col = scratch.col;
   for (int64_t n0 = 0; n0 < g.n; n0 += nc) {
     const int64_t cur = std::min(nc, g.n - n0), ld = cur * P;
     for (int64_t gi = 0; gi < g.group; ++gi) {
       im2col(g, x.f32(), n0, cur, gi, col);
       // One image: the GEMM writes y's [mg, P] block directly.
-      float* out = cur == 1 ? y.f32() + (n0 * g.m + gi * mg) * P : scratch(1, mg * ld);
+      float* out = cur == 1 ? y.f32() + (n0 * g.m + gi * mg) * P : scratch.group_rows;
       sgemm(false, false, mg, ld, K, 1.f, w.f32() + gi * mg * K, col, 0.f, out);
       for (int64_t nn = 0; nn < cur; ++nn)
         for (int64_t m = 0; m < mg; ++m) {
@@ -146,29 +156,27 @@ Status conv(const KernelCall& call) {
 }
 
 // dy [mg, cur*P] of group gi for images [n0, n0 + cur), gathered from
-// [N, M, P] (or dy itself for one image).
-const float* gather_dy(const ConvGeom& g, const float* dy, int64_t n0, int64_t cur, int64_t gi) {
+// [N, M, P] into `out` (or dy itself for one image).
+const float* gather_dy(const ConvGeom& g, const float* dy, int64_t n0, int64_t cur, int64_t gi, float* out) {
   const int64_t P = g.plane(), mg = g.mg();
   if (cur == 1) return dy + (n0 * g.m + gi * mg) * P;
-  float* out = scratch(1, mg * cur * P);
   for (int64_t m = 0; m < mg; ++m)
     for (int64_t nn = 0; nn < cur; ++nn)
       std::memcpy(out + (m * cur + nn) * P, dy + ((n0 + nn) * g.m + gi * mg + m) * P, size_t(P) * sizeof(float));
   return out;
 }
 
-Status conv_grad_input(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(validate_conv_grad_input(call));
+Status conv_grad_input(const KernelContext& ctx, const KernelCall& call, const ConvState& s) {
   const Tensor &dy = call.in[0], &w = call.in[1], &dx = call.out[0];
-  ConvGeom g;
-  ZERO_RETURN_IF_ERROR(conv_geometry(call, dx, w, dy, "dx", "w", "dy", &g));
+  const ConvGeom& g = s.g;
   std::fill(dx.f32(), dx.f32() + dx.numel, 0.f);
-  const int64_t K = g.kdim(), P = g.plane(), mg = g.mg(), nc = conv_chunk(g);
-  float* col = scratch(0, K * nc * P);
+  const int64_t K = g.kdim(), P = g.plane(), mg = g.mg(), nc = s.chunk;
+  const ConvScratch scratch = conv_scratch(ctx, s);
+  float* col = scratch.col;
   for (int64_t n0 = 0; n0 < g.n; n0 += nc) {
     const int64_t cur = std::min(nc, g.n - n0);
     for (int64_t gi = 0; gi < g.group; ++gi) {
-      const float* dyb = gather_dy(g, dy.f32(), n0, cur, gi);
+      const float* dyb = gather_dy(g, dy.f32(), n0, cur, gi, scratch.group_rows);
       sgemm(true, false, K, cur * P, mg, 1.f, w.f32() + gi * mg * K, dyb, 0.f, col);
       col2im(g, col, n0, cur, gi, dx.f32());
     }
@@ -176,19 +184,18 @@ Status conv_grad_input(const KernelCall& call) {
   return Status();
 }
 
-Status conv_grad_weight(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(validate_conv_grad_weight(call));
+Status conv_grad_weight(const KernelContext& ctx, const KernelCall& call, const ConvState& s) {
   const Tensor &dy = call.in[0], &x = call.in[1], &dw = call.out[0];
-  ConvGeom g;
-  ZERO_RETURN_IF_ERROR(conv_geometry(call, x, dw, dy, "x", "dw", "dy", &g));
+  const ConvGeom& g = s.g;
   std::fill(dw.f32(), dw.f32() + dw.numel, 0.f);
-  const int64_t K = g.kdim(), P = g.plane(), mg = g.mg(), nc = conv_chunk(g);
-  float* col = scratch(0, K * nc * P);
+  const int64_t K = g.kdim(), P = g.plane(), mg = g.mg(), nc = s.chunk;
+  const ConvScratch scratch = conv_scratch(ctx, s);
+  float* col = scratch.col;
   for (int64_t n0 = 0; n0 < g.n; n0 += nc) {
     const int64_t cur = std::min(nc, g.n - n0);
     for (int64_t gi = 0; gi < g.group; ++gi) {
       im2col(g, x.f32(), n0, cur, gi, col);
-      const float* dyb = gather_dy(g, dy.f32(), n0, cur, gi);
+      const float* dyb = gather_dy(g, dy.f32(), n0, cur, gi, scratch.group_rows);
       // dw_g [mg, K] += dy_g [mg, cur*P] . col^T
       sgemm(false, true, mg, K, cur * P, 1.f, dyb, col, 1.f, dw.f32() + gi * mg * K);
     }
@@ -219,10 +226,7 @@ void for_each_window(const PoolGeom& g, F f) {
 
 // The first maximum in row-major window order wins; a NaN wins over numbers
 // (the first NaN), so NaN propagates.
-Status max_pool(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(validate_max_pool(call));
-  PoolGeom g;
-  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.in[0], call.out[0], "x", "y", &g));
+Status max_pool(const KernelContext&, const KernelCall& call, const PoolGeom& g) {
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     const float* x = call.in[0].f32() + pl * hw;
@@ -246,10 +250,7 @@ Status max_pool(const KernelCall& call) {
   return Status();
 }
 
-Status max_pool_grad(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(validate_max_pool_grad(call));
-  PoolGeom g;
-  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.out[0], call.in[0], "dx", "dy", &g));
+Status max_pool_grad(const KernelContext&, const KernelCall& call, const PoolGeom& g) {
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
   float* dx = call.out[0].f32();
   std::fill(dx, dx + call.out[0].numel, 0.f);
@@ -265,10 +266,7 @@ Status max_pool_grad(const KernelCall& call) {
   return Status();
 }
 
-Status average_pool(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(validate_average_pool(call));
-  PoolGeom g;
-  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.in[0], call.out[0], "x", "y", &g));
+Status average_pool(const KernelContext&, const KernelCall& call, const PoolGeom& g) {
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     const float* x = call.in[0].f32() + pl * hw;
@@ -283,10 +281,7 @@ Status average_pool(const KernelCall& call) {
   return Status();
 }
 
-Status average_pool_grad(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(validate_average_pool_grad(call));
-  PoolGeom g;
-  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.out[0], call.in[0], "dx", "dy", &g));
+Status average_pool_grad(const KernelContext&, const KernelCall& call, const PoolGeom& g) {
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
   float* pdx = call.out[0].f32();
   std::fill(pdx, pdx + call.out[0].numel, 0.f);
@@ -312,13 +307,15 @@ int64_t set_cpu_conv_scratch_limit(int64_t floats) {
 
 void add_cpu_conv_pool_kernels(TableBackend& backend) {
   using plan::Opcode;
-  backend.set(Opcode::Conv, conv, validate_conv);
-  backend.set(Opcode::ConvGradInput, conv_grad_input, validate_conv_grad_input);
-  backend.set(Opcode::ConvGradWeight, conv_grad_weight, validate_conv_grad_weight);
-  backend.set(Opcode::MaxPool, max_pool, validate_max_pool);
-  backend.set(Opcode::MaxPoolGrad, max_pool_grad, validate_max_pool_grad);
-  backend.set(Opcode::AveragePool, average_pool, validate_average_pool);
-  backend.set(Opcode::AveragePoolGrad, average_pool_grad, validate_average_pool_grad);
+  backend.set(Opcode::Conv, define_kernel<prepare_conv<validate_conv>, conv, conv_scratch_bytes>());
+  backend.set(Opcode::ConvGradInput,
+              define_kernel<prepare_conv<validate_conv_grad_input>, conv_grad_input, conv_scratch_bytes>());
+  backend.set(Opcode::ConvGradWeight,
+              define_kernel<prepare_conv<validate_conv_grad_weight>, conv_grad_weight, conv_scratch_bytes>());
+  backend.set(Opcode::MaxPool, define_kernel<validate_max_pool, max_pool>());
+  backend.set(Opcode::MaxPoolGrad, define_kernel<validate_max_pool_grad, max_pool_grad>());
+  backend.set(Opcode::AveragePool, define_kernel<validate_average_pool, average_pool>());
+  backend.set(Opcode::AveragePoolGrad, define_kernel<validate_average_pool_grad, average_pool_grad>());
 }
 
 }  // namespace zero

@@ -16,12 +16,22 @@ namespace {
 
 using plan::Opcode;
 
-template <class Op, bool kRun>
-Status binary(const KernelCall& call) {
-  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+// Strides of a and b broadcast to y (binary ops, comparisons, logical ops).
+struct BroadcastGeom {
   int64_t sa[kMaxRank], sb[kMaxRank];
-  ZERO_RETURN_IF_ERROR(binary_geometry(call, sa, sb));
-  if (!kRun) return Status();
+};
+
+Status prepare_binary(const KernelCall& call, BroadcastGeom* g) { return binary_geometry(call, g->sa, g->sb); }
+Status prepare_comparison(const KernelCall& call, BroadcastGeom* g) {
+  return predicate_geometry(call, /*logical=*/false, g->sa, g->sb);
+}
+Status prepare_logical(const KernelCall& call, BroadcastGeom* g) {
+  return predicate_geometry(call, /*logical=*/true, g->sa, g->sb);
+}
+
+template <class Op>
+Status binary(const KernelContext&, const KernelCall& call, const BroadcastGeom& g) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
   const float *pa = a.f32(), *pb = b.f32();
   float* py = y.f32();
   if (a.numel == y.numel && b.numel == y.numel) {
@@ -30,16 +40,14 @@ Status binary(const KernelCall& call) {
     const float s = pb[0];
     for (int64_t i = 0; i < y.numel; ++i) py[i] = Op::forward(pa[i], s);
   } else {
-    for_each_broadcast(y, sa, sb, [&](int64_t o, int64_t i, int64_t j) { py[o] = Op::forward(pa[i], pb[j]); });
+    for_each_broadcast(y, g.sa, g.sb, [&](int64_t o, int64_t i, int64_t j) { py[o] = Op::forward(pa[i], pb[j]); });
   }
   return Status();
 }
 
-template <class Op, bool kRun>
-Status unary(const KernelCall& call) {
+template <class Op>
+Status unary(const KernelContext&, const KernelCall& call, const NoState&) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  ZERO_RETURN_IF_ERROR(check_unary(call));
-  if (!kRun) return Status();
   const float* px = x.f32();
   float* py = y.f32();
   for (int64_t i = 0; i < x.numel; ++i) py[i] = Op::forward(px[i]);
@@ -47,11 +55,9 @@ Status unary(const KernelCall& call) {
 }
 
 // (dy, saved) -> dx, all the same shape.
-template <class Op, bool kRun>
-Status derivative(const KernelCall& call) {
+template <class Op>
+Status derivative(const KernelContext&, const KernelCall& call, const NoState&) {
   const Tensor &dy = call.in[0], &saved = call.in[1], &dx = call.out[0];
-  ZERO_RETURN_IF_ERROR(check_unary_grad(call));
-  if (!kRun) return Status();
   const float *pdy = dy.f32(), *ps = saved.f32();
   float* pdx = dx.f32();
   for (int64_t i = 0; i < dy.numel; ++i) pdx[i] = Op::derivative(pdy[i], ps[i]);
@@ -66,58 +72,45 @@ void broadcast_apply(const Tensor& a, const Tensor& b, const Tensor& y, const in
   for_each_broadcast(y, sa, sb, [&](int64_t o, int64_t i, int64_t j) { py[o] = f(pa[i], pb[j]); });
 }
 
-template <class Op, bool kRun>
-Status comparison(const KernelCall& call) {
+template <class Op>
+Status comparison(const KernelContext&, const KernelCall& call, const BroadcastGeom& g) {
   const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
-  int64_t sa[kMaxRank], sb[kMaxRank];
-  ZERO_RETURN_IF_ERROR(predicate_geometry(call, /*logical=*/false, sa, sb));
-  if (!kRun) return Status();
   if (a.dtype == DType::F32)
-    broadcast_apply<float, int64_t>(a, b, y, sa, sb, [](float u, float v) { return int64_t(Op::compare(u, v)); });
+    broadcast_apply<float, int64_t>(a, b, y, g.sa, g.sb, [](float u, float v) { return int64_t(Op::compare(u, v)); });
   else
-    broadcast_apply<int64_t, int64_t>(a, b, y, sa, sb, [](int64_t u, int64_t v) { return int64_t(Op::compare(u, v)); });
+    broadcast_apply<int64_t, int64_t>(a, b, y, g.sa, g.sb,
+                                      [](int64_t u, int64_t v) { return int64_t(Op::compare(u, v)); });
   return Status();
 }
 
-template <class Op, bool kRun>
-Status logical(const KernelCall& call) {
-  int64_t sa[kMaxRank], sb[kMaxRank];
-  ZERO_RETURN_IF_ERROR(predicate_geometry(call, /*logical=*/true, sa, sb));
-  if (!kRun) return Status();
-  broadcast_apply<int64_t, int64_t>(call.in[0], call.in[1], call.out[0], sa, sb,
+template <class Op>
+Status logical(const KernelContext&, const KernelCall& call, const BroadcastGeom& g) {
+  broadcast_apply<int64_t, int64_t>(call.in[0], call.in[1], call.out[0], g.sa, g.sb,
                                     [](int64_t u, int64_t v) { return int64_t(Op::logical(u != 0, v != 0)); });
   return Status();
 }
 
-template <class Op, bool kRun>
-Status logical_unary(const KernelCall& call) {
+template <class Op>
+Status logical_unary(const KernelContext&, const KernelCall& call, const NoState&) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  ZERO_RETURN_IF_ERROR(check_logical_unary(call));
-  if (!kRun) return Status();
   const int64_t* px = x.i64();
   int64_t* py = y.i64();
   for (int64_t i = 0; i < x.numel; ++i) py[i] = int64_t(Op::logical(px[i] != 0));
   return Status();
 }
 
-template <class Op, bool kRun>
-Status parameterized_unary(const KernelCall& call) {
+template <class Op>
+Status parameterized_unary(const KernelContext&, const KernelCall& call, const elementwise::Params& p) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  ZERO_RETURN_IF_ERROR(check_unary(call));
-  if (!kRun) return Status();
-  const elementwise::Params p = elementwise_params(call);
   const float* px = x.f32();
   float* py = y.f32();
   for (int64_t i = 0; i < x.numel; ++i) py[i] = Op::forward(px[i], p);
   return Status();
 }
 
-template <class Op, bool kRun>
-Status parameterized_derivative(const KernelCall& call) {
+template <class Op>
+Status parameterized_derivative(const KernelContext&, const KernelCall& call, const elementwise::Params& p) {
   const Tensor &dy = call.in[0], &saved = call.in[1], &dx = call.out[0];
-  ZERO_RETURN_IF_ERROR(check_unary_grad(call));
-  if (!kRun) return Status();
-  const elementwise::Params p = elementwise_params(call);
   const float *pdy = dy.f32(), *ps = saved.f32();
   float* pdx = dx.f32();
   for (int64_t i = 0; i < dy.numel; ++i) pdx[i] = Op::derivative(pdy[i], ps[i], p);
@@ -125,21 +118,15 @@ Status parameterized_derivative(const KernelCall& call) {
 }
 
 // Any dtype; memmove keeps exact aliasing harmless.
-template <bool kRun>
-Status copy(const KernelCall& call) {
+Status copy(const KernelContext&, const KernelCall& call, const NoState&) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  ZERO_RETURN_IF_ERROR(check_copy(call));
-  if (!kRun) return Status();
   if (x.data != y.data) std::memmove(y.data, x.data, x.numel * dtype_size(x.dtype));
   return Status();
 }
 
-template <bool kRun>
-Status cast(const KernelCall& call) {
+Status cast(const KernelContext& ctx, const KernelCall& call, const NoState& none) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, y, "input and output"));
-  if (!kRun) return Status();
-  if (x.dtype == y.dtype) return copy<true>(call);
+  if (x.dtype == y.dtype) return copy(ctx, call, none);
   if (x.dtype == DType::I64) {
     // Read-then-write per element; an exactly aliased cast would need equal
     // element sizes, which F32/I64 are not, so the compiler never aliases.
@@ -169,8 +156,8 @@ Status cast(const KernelCall& call) {
 }  // namespace
 
 void add_cpu_elementwise_kernels(TableBackend& backend) {
-  backend.set(Opcode::Copy, copy<true>, copy<false>);
-  backend.set(Opcode::Cast, cast<true>, cast<false>);
+  backend.set(Opcode::Copy, define_kernel<check_only<check_copy>, copy>());
+  backend.set(Opcode::Cast, define_kernel<check_only<check_cast>, cast>());
   ZERO_SET_ELEMENTWISE_KERNELS()
 }
 

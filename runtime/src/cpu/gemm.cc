@@ -1,5 +1,5 @@
-// CPU kernels: Gemm and MatMul (cblas_sgemm). Every kernel checks its operands (the
-// shared checks of kernel_checks.h) before touching memory.
+// CPU kernels: Gemm and MatMul (cblas_sgemm). Each kernel's prepare checks its operands at load (the shared checks of
+// kernel_checks.h) and keeps the geometry its execute runs from.
 #include <cblas.h>
 
 #include <algorithm>
@@ -32,31 +32,31 @@ namespace {
 
 // ---- Gemm / MatMul -------------------------------------------------------
 
-template <bool kRun>
-Status gemm(const KernelCall& call) {
-  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+struct GemmState {
   GemmGeom g;
-  int64_t sc[kMaxRank], sz[kMaxRank] = {};
-  ZERO_RETURN_IF_ERROR(gemm_geometry(call, &g, sc));
-  if (!kRun) return Status();
+  int64_t sc[kMaxRank];  // C's strides broadcast to Y
+};
+
+Status prepare_gemm(const KernelCall& call, GemmState* s) { return gemm_geometry(call, &s->g, s->sc); }
+
+Status gemm(const KernelContext&, const KernelCall& call, const GemmState& s) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+  const GemmGeom& g = s.g;
+  const int64_t sz[kMaxRank] = {};
   float c_beta = 0.f;
   if (g.with_c) {
     // Y = C broadcast, then BLAS accumulates beta * Y. Exact aliasing C == Y
     // is a same-index copy.
     const float* pc = call.in[2].f32();
     float* py = y.f32();
-    for_each_broadcast(y, sc, sz, [&](int64_t o, int64_t i, int64_t) { py[o] = pc[i]; });
+    for_each_broadcast(y, s.sc, sz, [&](int64_t o, int64_t i, int64_t) { py[o] = pc[i]; });
     c_beta = g.beta;
   }
   sgemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a.f32(), b.f32(), c_beta, y.f32());
   return Status();
 }
 
-template <bool kRun>
-Status matmul(const KernelCall& call) {
-  MatMulGeom g;
-  ZERO_RETURN_IF_ERROR(matmul_geometry(call, &g));
-  if (!kRun) return Status();
+Status matmul(const KernelContext&, const KernelCall& call, const MatMulGeom& g) {
   const int64_t m = g.m, n = g.n, k = g.k;
   const float *pa = call.in[0].f32(), *pb = call.in[1].f32();
   float* py = call.out[0].f32();
@@ -75,8 +75,8 @@ Status matmul(const KernelCall& call) {
 
 void add_cpu_gemm_kernels(TableBackend& backend) {
   using plan::Opcode;
-  backend.set(Opcode::Gemm, gemm<true>, gemm<false>);
-  backend.set(Opcode::MatMul, matmul<true>, matmul<false>);
+  backend.set(Opcode::Gemm, define_kernel<prepare_gemm, gemm>());
+  backend.set(Opcode::MatMul, define_kernel<matmul_geometry, matmul>());
 }
 
 }  // namespace zero

@@ -1,10 +1,10 @@
-// CPU kernels: reductions, layout (Transpose, Expand, Fill) and indexing (Gather, Slice, Concat, Where). Every kernel
-// checks its operands (the shared checks of kernel_checks.h) before touching memory.
+// CPU kernels: reductions, layout (Transpose, Expand, Fill) and indexing (Gather, Slice, Concat, Where). Each kernel's
+// prepare checks its operands at load (the shared checks of kernel_checks.h) and keeps the geometry its execute runs
+// from.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "backend.h"
 #include "cpu/broadcast.h"
@@ -16,25 +16,35 @@ namespace {
 
 // ---- reductions, layout --------------------------------------------------
 
-template <bool kMean, bool kRun>
-Status reduce_impl(const KernelCall& call) {
-  const Tensor &x = call.in[0], &y = call.out[0];
-  bool reduced[kMaxRank];
+struct ReduceState {
+  int64_t out_strides[kMaxRank];  // each input element's output index: the input's with reduced dims dropped
   int64_t out_numel, count;
-  ZERO_RETURN_IF_ERROR(reduce_geometry(call, reduced, &out_numel, &count));
-  if (!kRun) return Status();
-  // Each input element's output index: the input's with reduced dims dropped.
-  int64_t strides[kMaxRank], stride = 1;
+};
+
+Status prepare_reduce(const KernelCall& call, ReduceState* s) {
+  const Tensor& x = call.in[0];
+  bool reduced[kMaxRank];
+  ZERO_RETURN_IF_ERROR(reduce_geometry(call, reduced, &s->out_numel, &s->count));
+  int64_t stride = 1;
   for (int i = x.ndim - 1; i >= 0; --i) {
-    strides[i] = reduced[i] ? 0 : stride;
+    s->out_strides[i] = reduced[i] ? 0 : stride;
     if (!reduced[i]) stride *= x.dims[i];
   }
-  std::vector<double> acc(size_t(out_numel), 0.0);
+  return Status();
+}
+
+size_t reduce_scratch_bytes(const ReduceState& s) { return size_t(kernel_scratch::cpu_reduce_bytes(s.out_numel)); }
+
+template <bool kMean>
+Status reduce_impl(const KernelContext& ctx, const KernelCall& call, const ReduceState& s) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  double* acc = static_cast<double*>(ctx.scratch);
+  std::fill(acc, acc + s.out_numel, 0.0);
   const float* px = x.f32();
   int64_t zero[kMaxRank] = {};
-  for_each_broadcast(x, strides, zero, [&](int64_t i, int64_t o, int64_t) { acc[o] += px[i]; });
+  for_each_broadcast(x, s.out_strides, zero, [&](int64_t i, int64_t o, int64_t) { acc[o] += px[i]; });
   float* py = y.f32();
-  for (int64_t o = 0; o < out_numel; ++o) py[o] = float(kMean ? acc[o] / double(count) : acc[o]);
+  for (int64_t o = 0; o < s.out_numel; ++o) py[o] = float(kMean ? acc[o] / double(s.count) : acc[o]);
   return Status();
 }
 
@@ -52,32 +62,21 @@ void strided_copy_any(const Tensor& shape, const int64_t* src_strides, const Ten
     strided_copy(shape, src_strides, src.f32(), dst.f32());
 }
 
-template <bool kRun>
-Status transpose(const KernelCall& call) {
-  const Tensor &x = call.in[0], &y = call.out[0];
-  int64_t src_strides[kMaxRank];
-  ZERO_RETURN_IF_ERROR(transpose_geometry(call, src_strides));
-  if (!kRun) return Status();
-  strided_copy_any(y, src_strides, x, const_cast<Tensor&>(y));
+// Strides into x per dimension of y (Transpose, Expand).
+struct SourceStrides {
+  int64_t s[kMaxRank];
+};
+
+Status prepare_transpose(const KernelCall& call, SourceStrides* g) { return transpose_geometry(call, g->s); }
+Status prepare_expand(const KernelCall& call, SourceStrides* g) { return expand_geometry(call, g->s); }
+
+Status strided_copy_kernel(const KernelContext&, const KernelCall& call, const SourceStrides& g) {
+  strided_copy_any(call.out[0], g.s, call.in[0], call.out[0]);
   return Status();
 }
 
-template <bool kRun>
-Status expand(const KernelCall& call) {
-  const Tensor &x = call.in[0], &y = call.out[0];
-  int64_t strides[kMaxRank];
-  ZERO_RETURN_IF_ERROR(expand_geometry(call, strides));
-  if (!kRun) return Status();
-  strided_copy_any(y, strides, x, const_cast<Tensor&>(y));
-  return Status();
-}
-
-template <bool kRun>
-Status fill(const KernelCall& call) {
+Status fill(const KernelContext&, const KernelCall& call, const float& v) {
   const Tensor& y = call.out[0];
-  if (!kRun) return Status();
-  const auto* attrs = call.inst->attrs_as_FillAttrs();
-  const float v = attrs ? attrs->value() : 0.f;
   if (y.dtype == DType::F32)
     std::fill(y.f32(), y.f32() + y.numel, v);
   else
@@ -87,9 +86,8 @@ Status fill(const KernelCall& call) {
 
 // ---- Gather, Slice, Concat, Where ----------------------------------------
 //
-// Each has a validator (shapes, dtypes, attributes; run once at load by the
-// executor and again by the kernel) and a kernel that only checks data
-// dependent things (index values).
+// Their prepares (validate_*, kernel_checks.h) check shapes, dtypes and
+// attributes; the kernels check only what the data decides (index values).
 
 // Normalized index or an error for one out of [-n, n).
 Status gather_index(const KernelCall& call, int64_t raw, int64_t n, int64_t* out) {
@@ -100,31 +98,27 @@ Status gather_index(const KernelCall& call, int64_t raw, int64_t n, int64_t* out
   return Status();
 }
 
-Status gather(const KernelCall& call) {
+size_t gather_scratch_bytes(const GatherSplit& g) { return size_t(kernel_scratch::cpu_gather_bytes(g.q)); }
+
+Status gather(const KernelContext& ctx, const KernelCall& call, const GatherSplit& g) {
   const Tensor &data = call.in[0], &indices = call.in[1], &y = call.out[0];
-  GatherSplit g;
-  ZERO_RETURN_IF_ERROR(gather_geometry(call, data, indices, y, "data", "output", &g));
-  if (data.data == y.data && y.numel > 0) return fail(call, "gather cannot run in place");
   const int64_t* pi = indices.i64();
-  std::vector<int64_t> idx(size_t(g.q));
-  for (int64_t k = 0; k < g.q; ++k) ZERO_RETURN_IF_ERROR(gather_index(call, pi[k], g.n, &idx[size_t(k)]));
+  int64_t* idx = static_cast<int64_t*>(ctx.scratch);
+  for (int64_t k = 0; k < g.q; ++k) ZERO_RETURN_IF_ERROR(gather_index(call, pi[k], g.n, &idx[k]));
   const size_t es = dtype_size(data.dtype), row = size_t(g.inner) * es;
   const uint8_t* src = static_cast<const uint8_t*>(data.data);
   uint8_t* dst = static_cast<uint8_t*>(y.data);
   for (int64_t o = 0; o < g.outer; ++o)
     for (int64_t k = 0; k < g.q; ++k)
-      std::memcpy(dst + size_t(o * g.q + k) * row, src + size_t(o * g.n + idx[size_t(k)]) * row, row);
+      std::memcpy(dst + size_t(o * g.q + k) * row, src + size_t(o * g.n + idx[k]) * row, row);
   return Status();
 }
 
-Status gather_grad(const KernelCall& call) {
+Status gather_grad(const KernelContext& ctx, const KernelCall& call, const GatherSplit& g) {
   const Tensor &dy = call.in[0], &indices = call.in[1], &dd = call.out[0];
-  GatherSplit g;
-  ZERO_RETURN_IF_ERROR(gather_grad_geometry(call, &g));
-  if (dd.data == dy.data && dd.numel > 0) return fail(call, "gather grad cannot run in place");
   const int64_t* pi = indices.i64();
-  std::vector<int64_t> idx(size_t(g.q));
-  for (int64_t k = 0; k < g.q; ++k) ZERO_RETURN_IF_ERROR(gather_index(call, pi[k], g.n, &idx[size_t(k)]));
+  int64_t* idx = static_cast<int64_t*>(ctx.scratch);
+  for (int64_t k = 0; k < g.q; ++k) ZERO_RETURN_IF_ERROR(gather_index(call, pi[k], g.n, &idx[k]));
   const float* pdy = dy.f32();
   float* pd = dd.f32();
   std::fill(pd, pd + dd.numel, 0.f);
@@ -132,18 +126,15 @@ Status gather_grad(const KernelCall& call) {
   for (int64_t o = 0; o < g.outer; ++o)
     for (int64_t k = 0; k < g.q; ++k) {
       const float* s = pdy + (o * g.q + k) * g.inner;
-      float* d = pd + (o * g.n + idx[size_t(k)]) * g.inner;
+      float* d = pd + (o * g.n + idx[k]) * g.inner;
       for (int64_t i = 0; i < g.inner; ++i) d[i] += s[i];
     }
   return Status();
 }
 
-Status slice(const KernelCall& call) {
+Status slice(const KernelContext&, const KernelCall& call, const SliceGeom& g) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  int64_t strides[kMaxRank], base;
-  ZERO_RETURN_IF_ERROR(slice_geometry(call, x, y, strides, &base));
-  if (x.data == y.data && y.numel > 0 && !(base == 0 && x.numel == y.numel))
-    return fail(call, "slice cannot run in place");
+  const int64_t *strides = g.strides, base = g.base;
   int64_t zero[kMaxRank] = {};
   if (x.dtype == DType::I64) {
     const int64_t* px = x.i64() + base;
@@ -157,11 +148,9 @@ Status slice(const KernelCall& call) {
   return Status();
 }
 
-Status slice_grad(const KernelCall& call) {
+Status slice_grad(const KernelContext&, const KernelCall& call, const SliceGeom& g) {
   const Tensor &dy = call.in[0], &dx = call.out[0];
-  int64_t strides[kMaxRank], base;
-  ZERO_RETURN_IF_ERROR(slice_grad_geometry(call, strides, &base));
-  if (dx.data == dy.data && dx.numel > 0) return fail(call, "slice grad cannot run in place");
+  const int64_t *strides = g.strides, base = g.base;
   float* pdx = dx.f32();
   std::fill(pdx, pdx + dx.numel, 0.f);
   const float* pdy = dy.f32();
@@ -172,13 +161,10 @@ Status slice_grad(const KernelCall& call) {
   return Status();
 }
 
-Status concat(const KernelCall& call) {
+Status concat(const KernelContext&, const KernelCall& call, const ConcatGeom& g) {
   const Tensor& y = call.out[0];
-  int ax;
-  ZERO_RETURN_IF_ERROR(concat_geometry(call, &ax));
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < ax; ++d) outer *= y.dims[d];
-  for (int d = ax + 1; d < y.ndim; ++d) inner *= y.dims[d];
+  const int ax = g.axis;
+  const int64_t outer = g.outer, inner = g.inner;
   const size_t es = dtype_size(y.dtype), out_row = size_t(y.dims[ax] * inner) * es;
   uint8_t* dst = static_cast<uint8_t*>(y.data);
   size_t at = 0;  // byte offset of this input's block within an output row
@@ -214,14 +200,19 @@ void where_loop(const Tensor& out, const int64_t* pc, const T* px, const T* py, 
   }
 }
 
-Status where(const KernelCall& call) {
+// Strides of cond, x and y broadcast to the output.
+struct WhereGeom {
   int64_t sc[kMaxRank], sx[kMaxRank], sy[kMaxRank];
-  ZERO_RETURN_IF_ERROR(where_geometry(call, sc, sx, sy));
+};
+
+Status prepare_where(const KernelCall& call, WhereGeom* g) { return where_geometry(call, g->sc, g->sx, g->sy); }
+
+Status where(const KernelContext&, const KernelCall& call, const WhereGeom& g) {
   const Tensor &c = call.in[0], &x = call.in[1], &y = call.in[2], &out = call.out[0];
   if (out.dtype == DType::I64)
-    where_loop(out, c.i64(), x.i64(), y.i64(), out.i64(), sc, sx, sy);
+    where_loop(out, c.i64(), x.i64(), y.i64(), out.i64(), g.sc, g.sx, g.sy);
   else
-    where_loop(out, c.i64(), x.f32(), y.f32(), out.f32(), sc, sx, sy);
+    where_loop(out, c.i64(), x.f32(), y.f32(), out.f32(), g.sc, g.sx, g.sy);
   return Status();
 }
 
@@ -229,17 +220,17 @@ Status where(const KernelCall& call) {
 
 void add_cpu_layout_kernels(TableBackend& backend) {
   using plan::Opcode;
-  backend.set(Opcode::ReduceSum, reduce_impl<false, true>, reduce_impl<false, false>);
-  backend.set(Opcode::ReduceMean, reduce_impl<true, true>, reduce_impl<true, false>);
-  backend.set(Opcode::Transpose, transpose<true>, transpose<false>);
-  backend.set(Opcode::Expand, expand<true>, expand<false>);
-  backend.set(Opcode::Fill, fill<true>, fill<false>);
-  backend.set(Opcode::Gather, gather, validate_gather);
-  backend.set(Opcode::Slice, slice, validate_slice);
-  backend.set(Opcode::Concat, concat, validate_concat);
-  backend.set(Opcode::Where, where, validate_where);
-  backend.set(Opcode::GatherGrad, gather_grad, validate_gather_grad);
-  backend.set(Opcode::SliceGrad, slice_grad, validate_slice_grad);
+  backend.set(Opcode::ReduceSum, define_kernel<prepare_reduce, reduce_impl<false>, reduce_scratch_bytes>());
+  backend.set(Opcode::ReduceMean, define_kernel<prepare_reduce, reduce_impl<true>, reduce_scratch_bytes>());
+  backend.set(Opcode::Transpose, define_kernel<prepare_transpose, strided_copy_kernel>());
+  backend.set(Opcode::Expand, define_kernel<prepare_expand, strided_copy_kernel>());
+  backend.set(Opcode::Fill, define_kernel<fill_value, fill>());
+  backend.set(Opcode::Gather, define_kernel<validate_gather, gather, gather_scratch_bytes>());
+  backend.set(Opcode::Slice, define_kernel<validate_slice, slice>());
+  backend.set(Opcode::Concat, define_kernel<validate_concat, concat>());
+  backend.set(Opcode::Where, define_kernel<prepare_where, where>());
+  backend.set(Opcode::GatherGrad, define_kernel<validate_gather_grad, gather_grad, gather_scratch_bytes>());
+  backend.set(Opcode::SliceGrad, define_kernel<validate_slice_grad, slice_grad>());
 }
 
 }  // namespace zero

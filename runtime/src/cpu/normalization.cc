@@ -1,10 +1,9 @@
-// CPU kernels: LayerNormalization and training-mode BatchNormalization. Every kernel checks its operands (the
-// shared checks of kernel_checks.h) before touching memory.
+// CPU kernels: LayerNormalization and training-mode BatchNormalization. Each kernel's prepare checks its operands at
+// load (the shared checks of kernel_checks.h) and keeps the geometry its execute runs from.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "backend.h"
 #include "cpu/kernels.h"
@@ -15,11 +14,8 @@ namespace {
 
 // ---- LayerNormalization --------------------------------------------------
 
-Status layer_norm(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(validate_layer_norm(call));
+Status layer_norm(const KernelContext&, const KernelCall& call, const LayerNormSplit& s) {
   const Tensor& x = call.in[0];
-  LayerNormSplit s;
-  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, &s));
   const float *px = x.f32(), *pscale = call.in[1].f32(), *pbias = call.in[2].f32();
   float* py = call.out[0].f32();
   float* pmean = call.num_out > 1 ? call.out[1].f32() : nullptr;
@@ -44,15 +40,17 @@ Status layer_norm(const KernelCall& call) {
   return Status();
 }
 
-Status layer_norm_grad(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(validate_layer_norm_grad(call));
+size_t layer_norm_grad_scratch_bytes(const LayerNormSplit& s) {
+  return size_t(kernel_scratch::cpu_layer_norm_grad_bytes(s.inner));
+}
+
+Status layer_norm_grad(const KernelContext& ctx, const KernelCall& call, const LayerNormSplit& s) {
   const Tensor &dy = call.in[0], &x = call.in[1];
-  LayerNormSplit s;
-  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, &s));
   const float *pdy = dy.f32(), *px = x.f32(), *pscale = call.in[2].f32(), *pmean = call.in[3].f32(),
               *pinv = call.in[4].f32();
   float* pdx = call.out[0].f32();
-  std::vector<double> dscale(size_t(s.inner), 0.0), dbias(size_t(s.inner), 0.0);
+  double *dscale = static_cast<double*>(ctx.scratch), *dbias = dscale + s.inner;
+  std::fill(dscale, dbias + s.inner, 0.0);
   for (int64_t o = 0; o < s.outer; ++o) {
     const float *dyr = pdy + o * s.inner, *xr = px + o * s.inner;
     const double mean = pmean[o], inv = pinv[o];
@@ -63,8 +61,8 @@ Status layer_norm_grad(const KernelCall& call) {
       const double g = d * double(pscale[i]);
       sum_g += g;
       sum_gx += g * xhat;
-      dscale[size_t(i)] += d * xhat;
-      dbias[size_t(i)] += d;
+      dscale[i] += d * xhat;
+      dbias[i] += d;
     }
     const double mg = s.inner ? sum_g / double(s.inner) : 0.0, mgx = s.inner ? sum_gx / double(s.inner) : 0.0;
     // dx may alias dy or x exactly: read both before writing element i.
@@ -76,19 +74,16 @@ Status layer_norm_grad(const KernelCall& call) {
     }
   }
   if (call.num_out > 1)
-    for (int64_t i = 0; i < s.inner; ++i) call.out[1].f32()[i] = float(dscale[size_t(i)]);
+    for (int64_t i = 0; i < s.inner; ++i) call.out[1].f32()[i] = float(dscale[i]);
   if (call.num_out > 2)
-    for (int64_t i = 0; i < s.inner; ++i) call.out[2].f32()[i] = float(dbias[size_t(i)]);
+    for (int64_t i = 0; i < s.inner; ++i) call.out[2].f32()[i] = float(dbias[i]);
   return Status();
 }
 
 // ---- BatchNormalization (training mode) ----------------------------------
 
-Status batch_norm(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(validate_batch_norm(call));
+Status batch_norm(const KernelContext&, const KernelCall& call, const BatchNormGeom& g) {
   const Tensor& x = call.in[0];
-  BatchNormGeom g;
-  ZERO_RETURN_IF_ERROR(batch_norm_geometry(call, x, &g));
   const float *px = x.f32(), *scale = call.in[1].f32(), *bias = call.in[2].f32();
   float *rmean = call.in[3].f32(), *rvar = call.in[4].f32(), *py = call.out[0].f32();
   float* smean = call.num_out > 1 ? call.out[1].f32() : nullptr;
@@ -122,11 +117,8 @@ Status batch_norm(const KernelCall& call) {
   return Status();
 }
 
-Status batch_norm_grad(const KernelCall& call) {
-  ZERO_RETURN_IF_ERROR(validate_batch_norm_grad(call));
+Status batch_norm_grad(const KernelContext&, const KernelCall& call, const BatchNormGeom& g) {
   const Tensor &dy = call.in[0], &x = call.in[1];
-  BatchNormGeom g;
-  ZERO_RETURN_IF_ERROR(batch_norm_geometry(call, x, &g));
   const float *pdy = dy.f32(), *px = x.f32(), *scale = call.in[2].f32(), *pmean = call.in[3].f32(),
               *pinv = call.in[4].f32();
   float* pdx = call.out[0].f32();
@@ -162,10 +154,11 @@ Status batch_norm_grad(const KernelCall& call) {
 
 void add_cpu_normalization_kernels(TableBackend& backend) {
   using plan::Opcode;
-  backend.set(Opcode::LayerNormalization, layer_norm, validate_layer_norm);
-  backend.set(Opcode::LayerNormalizationGrad, layer_norm_grad, validate_layer_norm_grad);
-  backend.set(Opcode::BatchNormalization, batch_norm, validate_batch_norm);
-  backend.set(Opcode::BatchNormalizationGrad, batch_norm_grad, validate_batch_norm_grad);
+  backend.set(Opcode::LayerNormalization, define_kernel<validate_layer_norm, layer_norm>());
+  backend.set(Opcode::LayerNormalizationGrad,
+              define_kernel<validate_layer_norm_grad, layer_norm_grad, layer_norm_grad_scratch_bytes>());
+  backend.set(Opcode::BatchNormalization, define_kernel<validate_batch_norm, batch_norm>());
+  backend.set(Opcode::BatchNormalizationGrad, define_kernel<validate_batch_norm_grad, batch_norm_grad>());
 }
 
 }  // namespace zero

@@ -1,5 +1,5 @@
-// CPU kernels: the optimizer updates (SGD, AdamW) and the step counter. Every kernel checks its operands (the
-// shared checks of kernel_checks.h) before touching memory.
+// CPU kernels: the optimizer updates (SGD, AdamW) and the step counter. Each kernel's prepare checks its operands at
+// load (the shared checks of kernel_checks.h) and keeps the geometry its execute runs from.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -16,14 +16,10 @@ namespace {
 // ---- optimizers ----------------------------------------------------------
 
 // torch.optim.SGD (single tensor, dampening 0, no nesterov).
-template <bool kRun>
-Status sgd_update(const KernelCall& call) {
-  const plan::SgdAttrs* attrs;
-  float* buf;
-  ZERO_RETURN_IF_ERROR(sgd_geometry(call, &attrs, &buf));
-  if (!kRun) return Status();
+Status sgd_update(const KernelContext&, const KernelCall& call, const SgdGeom& s) {
   const Tensor &p = call.in[0], &g = call.in[1];
-  const float lr = attrs->lr(), momentum = attrs->momentum(), wd = attrs->weight_decay();
+  float* buf = s.momentum_buffer;
+  const float lr = s.attrs->lr(), momentum = s.attrs->momentum(), wd = s.attrs->weight_decay();
   float* pp = p.f32();
   const float* pg = g.f32();
   for (int64_t i = 0; i < p.numel; ++i) {
@@ -36,11 +32,7 @@ Status sgd_update(const KernelCall& call) {
 
 // torch.optim.AdamW (single tensor, no amsgrad). Bias corrections in double
 // like PyTorch's Python floats; exp_avg uses lerp as PyTorch does.
-template <bool kRun>
-Status adamw_update(const KernelCall& call) {
-  const plan::AdamWAttrs* attrs;
-  ZERO_RETURN_IF_ERROR(adamw_geometry(call, &attrs));
-  if (!kRun) return Status();
+Status adamw_update(const KernelContext&, const KernelCall& call, const plan::AdamWAttrs* const& attrs) {
   const Tensor &p = call.in[0], &g = call.in[1], &m = call.in[2], &v = call.in[3], &step = call.in[4];
   const int64_t t = step.i64()[0];
   if (t < 1) return fail_data(call, "step must be >= 1 (missing IncrementStep?)");
@@ -62,12 +54,8 @@ Status adamw_update(const KernelCall& call) {
   return Status();
 }
 
-template <bool kRun>
-Status increment_step(const KernelCall& call) {
-  const Tensor& s = call.in[0];
-  ZERO_RETURN_IF_ERROR(expect_step_scalar(call, s));
-  if (!kRun) return Status();
-  s.i64()[0] += 1;
+Status increment_step(const KernelContext&, const KernelCall& call, const NoState&) {
+  call.in[0].i64()[0] += 1;
   return Status();
 }
 
@@ -75,9 +63,9 @@ Status increment_step(const KernelCall& call) {
 
 void add_cpu_optimizers_kernels(TableBackend& backend) {
   using plan::Opcode;
-  backend.set(Opcode::SgdUpdate, sgd_update<true>, sgd_update<false>);
-  backend.set(Opcode::AdamWUpdate, adamw_update<true>, adamw_update<false>);
-  backend.set(Opcode::IncrementStep, increment_step<true>, increment_step<false>);
+  backend.set(Opcode::SgdUpdate, define_kernel<sgd_geometry, sgd_update>());
+  backend.set(Opcode::AdamWUpdate, define_kernel<adamw_geometry, adamw_update>());
+  backend.set(Opcode::IncrementStep, define_kernel<check_only<check_step_counter>, increment_step>());
 }
 
 }  // namespace zero

@@ -1,10 +1,9 @@
-// CPU kernels: the softmax family and the losses. Every kernel checks its operands (the
-// shared checks of kernel_checks.h) before touching memory.
+// CPU kernels: the softmax family and the losses. Each kernel's prepare checks its operands at load (the shared checks
+// of kernel_checks.h) and keeps the geometry its execute runs from.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "backend.h"
 #include "cpu/kernels.h"
@@ -15,12 +14,9 @@ namespace {
 
 // ---- softmax family ------------------------------------------------------
 
-template <bool kLog, bool kRun>
-Status softmax_impl(const KernelCall& call) {
+template <bool kLog>
+Status softmax_impl(const KernelContext&, const KernelCall& call, const AxisSplit& s) {
   const Tensor &x = call.in[0], &y = call.out[0];
-  AxisSplit s;
-  ZERO_RETURN_IF_ERROR(softmax_geometry(call, &s));
-  if (!kRun) return Status();
   const float* px = x.f32();
   float* py = y.f32();
   for (int64_t o = 0; o < s.outer; ++o)
@@ -42,12 +38,9 @@ Status softmax_impl(const KernelCall& call) {
 }
 
 // SoftmaxGrad: dx = y * (dy - sum(dy * y)); LogSoftmaxGrad: dx = dy - exp(y) * sum(dy).
-template <bool kLog, bool kRun>
-Status softmax_grad_impl(const KernelCall& call) {
+template <bool kLog>
+Status softmax_grad_impl(const KernelContext&, const KernelCall& call, const AxisSplit& s) {
   const Tensor &dy = call.in[0], &y = call.in[1], &dx = call.out[0];
-  AxisSplit s;
-  ZERO_RETURN_IF_ERROR(softmax_grad_geometry(call, &s));
-  if (!kRun) return Status();
   const float *pdy = dy.f32(), *py = y.f32();
   float* pdx = dx.f32();
   for (int64_t o = 0; o < s.outer; ++o)
@@ -79,13 +72,14 @@ Status check_labels(const KernelCall& call, const LossGeometry& g, const Tensor&
 
 // Writes the reduced or per-position loss from per-position values; Mean
 // divides by `total`, the summed weight of the counted labels.
-void reduce_loss(const LossGeometry& g, const std::vector<double>& per, double total, float* out) {
+void reduce_loss(const LossGeometry& g, const double* per, double total, float* out) {
+  const int64_t positions = g.n * g.inner;
   if (g.reduction == plan::Reduction::None) {
-    for (size_t i = 0; i < per.size(); ++i) out[i] = float(per[i]);
+    for (int64_t i = 0; i < positions; ++i) out[i] = float(per[i]);
     return;
   }
   double sum = 0;
-  for (double v : per) sum += v;
+  for (int64_t i = 0; i < positions; ++i) sum += per[i];
   // Mean over zero counted labels is 0/0 = NaN, as in PyTorch and ONNX.
   out[0] = float(g.reduction == plan::Reduction::Mean ? sum / total : sum);
 }
@@ -95,22 +89,19 @@ inline double class_weight(const float* weights, int64_t label) { return weights
 
 // Shared by both losses: kSoftmax applies log_softmax over the class axis
 // first (optionally storing it in a second output).
-template <bool kSoftmax, bool kRun>
-Status loss_impl(const KernelCall& call) {
+size_t loss_scratch_bytes(const LossGeometry& g) { return size_t(kernel_scratch::cpu_loss_bytes(g.n * g.inner)); }
+
+template <bool kSoftmax>
+Status loss_impl(const KernelContext& ctx, const KernelCall& call, const LossGeometry& g) {
   const Tensor &scores = call.in[0], &labels = call.in[1], &loss = call.out[0];
   const Tensor* weights = call.num_in > 2 ? &call.in[2] : nullptr;
-  LossGeometry g;
-  ZERO_RETURN_IF_ERROR(loss_geometry(call, scores, labels, &g));
-  ZERO_RETURN_IF_ERROR(check_loss_output(call, g, loss, labels, "loss"));
-  ZERO_RETURN_IF_ERROR(check_loss_weights(call, g, weights));
   const Tensor* log_prob = kSoftmax && call.num_out > 1 ? &call.out[1] : nullptr;
-  ZERO_RETURN_IF_ERROR(check_log_prob(call, scores, log_prob));
-  if (!kRun) return Status();
   ZERO_RETURN_IF_ERROR(check_labels(call, g, labels));  // the data, known only at run time
   const float* px = scores.f32();
   const float* pw = weights ? weights->f32() : nullptr;
   const int64_t* pl = labels.i64();
-  std::vector<double> per(size_t(g.n * g.inner), 0.0);
+  double* per = static_cast<double*>(ctx.scratch);  // the loss per position
+  std::fill(per, per + g.n * g.inner, 0.0);
   double total = 0;
   for (int64_t b = 0; b < g.n; ++b)
     for (int64_t in = 0; in < g.inner; ++in) {
@@ -137,17 +128,10 @@ Status loss_impl(const KernelCall& call) {
 }
 
 // (dloss, scores|log_probs, labels, [weights]) -> dinput.
-template <bool kSoftmax, bool kRun>
-Status loss_grad_impl(const KernelCall& call) {
+template <bool kSoftmax>
+Status loss_grad_impl(const KernelContext&, const KernelCall& call, const LossGeometry& g) {
   const Tensor &dloss = call.in[0], &x = call.in[1], &labels = call.in[2], &dx = call.out[0];
   const Tensor* weights = call.num_in > 3 ? &call.in[3] : nullptr;
-  LossGeometry g;
-  ZERO_RETURN_IF_ERROR(loss_geometry(call, x, labels, &g));
-  ZERO_RETURN_IF_ERROR(check_loss_output(call, g, dloss, labels, "dloss"));
-  ZERO_RETURN_IF_ERROR(check_loss_weights(call, g, weights));
-  ZERO_RETURN_IF_ERROR(expect_f32(call, dx, "dinput"));
-  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, dx, "input and dinput"));
-  if (!kRun) return Status();
   ZERO_RETURN_IF_ERROR(check_labels(call, g, labels));
   const float *px = x.f32(), *pd = dloss.f32();
   const float* pw = weights ? weights->f32() : nullptr;
@@ -189,14 +173,16 @@ Status loss_grad_impl(const KernelCall& call) {
 
 void add_cpu_softmax_loss_kernels(TableBackend& backend) {
   using plan::Opcode;
-  backend.set(Opcode::Softmax, softmax_impl<false, true>, softmax_impl<false, false>);
-  backend.set(Opcode::LogSoftmax, softmax_impl<true, true>, softmax_impl<true, false>);
-  backend.set(Opcode::SoftmaxCrossEntropyLoss, loss_impl<true, true>, loss_impl<true, false>);
-  backend.set(Opcode::NegativeLogLikelihoodLoss, loss_impl<false, true>, loss_impl<false, false>);
-  backend.set(Opcode::SoftmaxGrad, softmax_grad_impl<false, true>, softmax_grad_impl<false, false>);
-  backend.set(Opcode::LogSoftmaxGrad, softmax_grad_impl<true, true>, softmax_grad_impl<true, false>);
-  backend.set(Opcode::SoftmaxCrossEntropyLossGrad, loss_grad_impl<true, true>, loss_grad_impl<true, false>);
-  backend.set(Opcode::NegativeLogLikelihoodLossGrad, loss_grad_impl<false, true>, loss_grad_impl<false, false>);
+  backend.set(Opcode::Softmax, define_kernel<softmax_geometry, softmax_impl<false>>());
+  backend.set(Opcode::LogSoftmax, define_kernel<softmax_geometry, softmax_impl<true>>());
+  backend.set(Opcode::SoftmaxCrossEntropyLoss,
+              define_kernel<prepare_loss<true>, loss_impl<true>, loss_scratch_bytes>());
+  backend.set(Opcode::NegativeLogLikelihoodLoss,
+              define_kernel<prepare_loss<false>, loss_impl<false>, loss_scratch_bytes>());
+  backend.set(Opcode::SoftmaxGrad, define_kernel<softmax_grad_geometry, softmax_grad_impl<false>>());
+  backend.set(Opcode::LogSoftmaxGrad, define_kernel<softmax_grad_geometry, softmax_grad_impl<true>>());
+  backend.set(Opcode::SoftmaxCrossEntropyLossGrad, define_kernel<validate_loss_grad, loss_grad_impl<true>>());
+  backend.set(Opcode::NegativeLogLikelihoodLossGrad, define_kernel<validate_loss_grad, loss_grad_impl<false>>());
 }
 
 }  // namespace zero

@@ -1,9 +1,9 @@
 // The CUDA backend: the device (one compute stream, cuBLAS, the device error
-// word) and the kernel table, filled an op family at a time (cuda/<family>.cc
-// on the host: operand checks, shared with the CPU through kernel_checks.h,
-// and launches; cuda/<family>.cu on the device). All work goes to one
-// compute stream; nothing synchronizes inside a step except finish_step()
-// (and the few scratch reallocations of the first step).
+// word: the DeviceContext its kernels execute with) and the kernel table,
+// filled an op family at a time (cuda/<family>.cc on the host: prepares with
+// the operand checks shared with the CPU through kernel_checks.h, and the
+// launches; cuda/<family>.cu on the device). All work goes to one compute
+// stream; nothing synchronizes inside a step except finish_step().
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
@@ -13,8 +13,6 @@
 
 namespace zero {
 namespace cuda_backend {
-
-CudaDevice::State* g_dev = nullptr;
 
 Status cuda_status(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return Status();
@@ -29,21 +27,6 @@ Status blas_status(cublasStatus_t s, const char* what) {
 Status launched(const KernelCall& call, cudaError_t e) {
   if (e == cudaSuccess) return Status();
   return fail(call, std::string("CUDA launch failed: ") + cudaGetErrorString(e));
-}
-
-Status scratch(size_t bytes, void** out) {
-  CudaDevice::State& d = *g_dev;
-  if (bytes > d.scratch_bytes) {
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(d.stream), "cudaStreamSynchronize"));
-    if (d.scratch) cudaFree(d.scratch);
-    d.scratch = nullptr;
-    d.scratch_bytes = 0;
-    const size_t want = std::max<size_t>(bytes, 1 << 16);
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaMalloc(&d.scratch, want), "cudaMalloc (scratch)"));
-    d.scratch_bytes = want;
-  }
-  *out = d.scratch;
-  return Status();
 }
 
 Strided shape_of(const Tensor& t) {
@@ -89,41 +72,44 @@ class CudaBackend final : public TableBackend {
   }
 
   plan::Backend kind() const override { return plan::Backend::Cuda; }
+  // nullptr for the table-only instance of cuda_backend_implements.
+  const DeviceContext* device_context() const override { return d_ ? &d_->context : nullptr; }
 
   Status copy_to_device(void* dev, const void* host, size_t bytes) const override {
     if (!bytes) return Status();
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, d_->stream),
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, d_->context.stream),
                                      "cudaMemcpy (host to device)"));
     // The host buffer may be reused as soon as we return.
-    return cuda_status(cudaStreamSynchronize(d_->stream), "cudaMemcpy (host to device)");
+    return cuda_status(cudaStreamSynchronize(d_->context.stream), "cudaMemcpy (host to device)");
   }
   Status copy_to_host(void* host, const void* dev, size_t bytes) const override {
     if (!bytes) return Status();
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(host, dev, bytes, cudaMemcpyDeviceToHost, d_->stream),
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(host, dev, bytes, cudaMemcpyDeviceToHost, d_->context.stream),
                                      "cudaMemcpy (device to host)"));
-    return cuda_status(cudaStreamSynchronize(d_->stream), "cudaMemcpy (device to host)");
+    return cuda_status(cudaStreamSynchronize(d_->context.stream), "cudaMemcpy (device to host)");
   }
   Status zero_fill(void* dev, size_t bytes) const override {
     if (!bytes) return Status();
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaMemsetAsync(dev, 0, bytes, d_->stream), "cudaMemset"));
-    return cuda_status(cudaStreamSynchronize(d_->stream), "cudaMemset");
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaMemsetAsync(dev, 0, bytes, d_->context.stream), "cudaMemset"));
+    return cuda_status(cudaStreamSynchronize(d_->context.stream), "cudaMemset");
   }
   uint64_t available_memory() const override {
     size_t free = 0, total = 0;
     return cudaMemGetInfo(&free, &total) == cudaSuccess ? uint64_t(free) : 0;
   }
   Status finish_step() const override {
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(d_->stream), "CUDA step"));
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(d_->context.stream), "CUDA step"));
     int code = 0;
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(&code, d_->err, sizeof(int), cudaMemcpyDeviceToHost, d_->stream),
-                                     "reading the CUDA error word"));
-    ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(d_->stream), "reading the CUDA error word"));
+    ZERO_RETURN_IF_ERROR(
+        cuda_status(cudaMemcpyAsync(&code, d_->context.err, sizeof(int), cudaMemcpyDeviceToHost, d_->context.stream),
+                    "reading the CUDA error word"));
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(d_->context.stream), "reading the CUDA error word"));
     if (code == 0) return Status();
     // Cleared on the compute stream, ahead of the next step's kernels: a plain
     // cudaMemset runs on the legacy stream, which the non-blocking compute
     // stream does not wait for, so it could wipe the next step's report.
-    ZERO_RETURN_IF_ERROR(
-        cuda_status(cudaMemsetAsync(d_->err, 0, sizeof(int), d_->stream), "clearing the CUDA error word"));
+    ZERO_RETURN_IF_ERROR(cuda_status(cudaMemsetAsync(d_->context.err, 0, sizeof(int), d_->context.stream),
+                                     "clearing the CUDA error word"));
     const char* op = plan::EnumNameOpcode(plan::Opcode(code % 1024));
     const int kind = code / 1024;
     const char* what = kind == cuda::kErrIndex   ? "an index out of range"
@@ -157,12 +143,11 @@ CudaDevice::CudaDevice(std::unique_ptr<State> s) : s_(std::move(s)) {}
 CudaDevice::~CudaDevice() {
   if (!s_) return;
   cudaSetDevice(s_->device);
-  if (s_->stream) cudaStreamSynchronize(s_->stream);
-  if (s_->scratch) cudaFree(s_->scratch);
-  if (s_->err) cudaFree(s_->err);
-  if (s_->blas) cublasDestroy(s_->blas);
-  if (s_->stream) cudaStreamDestroy(s_->stream);
-  if (g_dev == s_.get()) g_dev = nullptr;
+  const DeviceContext& c = s_->context;
+  if (c.stream) cudaStreamSynchronize(c.stream);
+  if (c.err) cudaFree(c.err);
+  if (c.blas) cublasDestroy(c.blas);
+  if (c.stream) cudaStreamDestroy(c.stream);
 }
 
 bool cuda_backend_implements(plan::Opcode op) {
@@ -171,7 +156,6 @@ bool cuda_backend_implements(plan::Opcode op) {
 }
 
 Status CudaDevice::create(const CudaOptions& options, std::unique_ptr<CudaDevice>* out) {
-  if (g_dev) return Status::failed_precondition("a CudaDevice already exists in this process");
   std::string why;
   const int count = cuda_device_count(&why);
   if (count == 0) return Status::unavailable("no GPU is available (" + why + ")");
@@ -182,20 +166,20 @@ Status CudaDevice::create(const CudaOptions& options, std::unique_ptr<CudaDevice
   s->device = options.device;
   std::unique_ptr<CudaDevice> dev(new CudaDevice(std::move(s)));
   State& d = *dev->s_;
+  DeviceContext& c = d.context;
   ZERO_RETURN_IF_ERROR(cuda_status(cudaSetDevice(d.device), "cudaSetDevice"));
-  ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "cudaStreamCreate"));
-  ZERO_RETURN_IF_ERROR(blas_status(cublasCreate(&d.blas), "cublasCreate"));
-  ZERO_RETURN_IF_ERROR(blas_status(cublasSetStream(d.blas, d.stream), "cublasSetStream"));
+  ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking), "cudaStreamCreate"));
+  ZERO_RETURN_IF_ERROR(blas_status(cublasCreate(&c.blas), "cublasCreate"));
+  ZERO_RETURN_IF_ERROR(blas_status(cublasSetStream(c.blas, c.stream), "cublasSetStream"));
   ZERO_RETURN_IF_ERROR(
-      blas_status(cublasSetMathMode(d.blas, options.allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+      blas_status(cublasSetMathMode(c.blas, options.allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
                   "cublasSetMathMode"));
-  ZERO_RETURN_IF_ERROR(cuda_status(cudaMalloc(&d.err, sizeof(int)), "cudaMalloc"));
+  ZERO_RETURN_IF_ERROR(cuda_status(cudaMalloc(&c.err, sizeof(int)), "cudaMalloc"));
   // On the compute stream (see finish_step), complete before any kernel.
-  ZERO_RETURN_IF_ERROR(cuda_status(cudaMemsetAsync(d.err, 0, sizeof(int), d.stream), "cudaMemset"));
-  ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(d.stream), "cudaMemset"));
+  ZERO_RETURN_IF_ERROR(cuda_status(cudaMemsetAsync(c.err, 0, sizeof(int), c.stream), "cudaMemset"));
+  ZERO_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(c.stream), "cudaMemset"));
   d.alloc = std::make_unique<CudaAllocator>();
   d.backend = std::make_unique<CudaBackend>(&d);
-  g_dev = &d;
   *out = std::move(dev);
   return Status();
 }
@@ -203,8 +187,10 @@ Status CudaDevice::create(const CudaOptions& options, std::unique_ptr<CudaDevice
 const Backend* CudaDevice::backend() const { return s_->backend.get(); }
 Allocator* CudaDevice::allocator() { return s_->alloc.get(); }
 int CudaDevice::device() const { return s_->device; }
-void* CudaDevice::stream() const { return s_->stream; }
-Status CudaDevice::synchronize() { return cuda_status(cudaStreamSynchronize(s_->stream), "cudaStreamSynchronize"); }
+void* CudaDevice::stream() const { return s_->context.stream; }
+Status CudaDevice::synchronize() {
+  return cuda_status(cudaStreamSynchronize(s_->context.stream), "cudaStreamSynchronize");
+}
 Status CudaDevice::memory_in_use(size_t* bytes) const {
   size_t free = 0, total = 0;
   ZERO_RETURN_IF_ERROR(cuda_status(cudaMemGetInfo(&free, &total), "cudaMemGetInfo"));

@@ -19,13 +19,18 @@
 
 namespace zero {
 
-struct CudaDevice::State {
-  int device = 0;
+// What the CUDA kernels execute with (KernelContext::device): every launch
+// goes to `stream`, every GEMM through `blas` (bound to that stream), and
+// data errors to the device error word.
+struct DeviceContext {
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
   int* err = nullptr;  // device error word (kernels.h ErrorCode)
-  void* scratch = nullptr;
-  size_t scratch_bytes = 0;
+};
+
+struct CudaDevice::State {
+  int device = 0;
+  DeviceContext context;
   std::unique_ptr<Allocator> alloc;
   std::unique_ptr<Backend> backend;
 };
@@ -35,19 +40,16 @@ namespace cuda_backend {
 using cuda::Strided;
 using plan::Opcode;
 
-// The process's CudaDevice: kernels enqueue on its stream.
-extern CudaDevice::State* g_dev;
-
 Status cuda_status(cudaError_t e, const char* what);
 Status blas_status(cublasStatus_t s, const char* what);
 Status launched(const KernelCall& call, cudaError_t e);
-// Device scratch of at least `bytes`, reused across kernels (stream order).
-Status scratch(size_t bytes, void** out);
 Strided shape_of(const Tensor& t);
 int elem_size(const Tensor& t);
 Status check_grid(const KernelCall& call, int64_t blocks);
 
-// Each family's kernels: fn<true> runs, fn<false> only checks (at load).
+// Each family's kernels: a prepare (the checks of kernel_checks.h and the
+// launch geometry) and an execute (the launches), registered with
+// define_kernel (backend.h).
 void add_cuda_elementwise_kernels(TableBackend& backend);
 void add_cuda_gemm_kernels(TableBackend& backend);
 void add_cuda_softmax_loss_kernels(TableBackend& backend);
@@ -55,9 +57,6 @@ void add_cuda_layout_kernels(TableBackend& backend);
 void add_cuda_normalization_kernels(TableBackend& backend);
 void add_cuda_conv_pool_kernels(TableBackend& backend);
 void add_cuda_optimizers_kernels(TableBackend& backend);
-
-#define ZERO_CUDA_SET(op, fn) backend.set(Opcode::op, fn<true>, fn<false>)
-#define ZERO_CUDA_SET_T(op, fn, ...) backend.set(Opcode::op, fn<__VA_ARGS__, true>, fn<__VA_ARGS__, false>)
 
 }  // namespace cuda_backend
 }  // namespace zero

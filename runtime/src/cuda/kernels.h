@@ -71,9 +71,9 @@ cudaError_t where(cudaStream_t st, const int64_t* cond, const void* x, const voi
 // Sum (or mean) over the reduced dims. `kept` is the output's shape over the
 // kept input dims with their input strides in s[0]; `red` the reduced dims
 // with their input strides in s[0]. Few outputs over many elements split
-// each output's elements into reduce_slices() blocks whose double partial
-// sums go to `partial` (out_numel * slices doubles; unused for 1 slice).
-int64_t reduce_slices(int64_t out_numel, int64_t count);
+// each output's elements into kernel_scratch::reduce_slices() blocks
+// (zero/kernel_scratch.h) whose double partial sums go to `partial`
+// (out_numel * slices doubles; unused for 1 slice).
 cudaError_t reduce(cudaStream_t st, const float* x, float* y, const Strided& kept, int64_t out_numel,
                    const Strided& red, int64_t count, bool mean, double* partial);
 
@@ -107,9 +107,8 @@ cudaError_t gather_grad(cudaStream_t st, const float* dy, const int64_t* idx, fl
 
 cudaError_t layer_norm(cudaStream_t st, const float* x, const float* scale, const float* bias, float* y, float* mean,
                        float* inv, int64_t outer, int64_t inner, float eps);
-// `partial`: layer_norm_grad_scratch(outer, inner) doubles for the partial
-// sums of dscale and dbias over chunks of rows.
-int64_t layer_norm_grad_scratch(int64_t outer, int64_t inner);
+// `partial`: kernel_scratch::cuda_layer_norm_grad_bytes(outer, inner, true)
+// for the partial sums of dscale and dbias over chunks of rows.
 cudaError_t layer_norm_grad(cudaStream_t st, const float* dy, const float* x, const float* scale, const float* mean,
                             const float* inv, float* dx, float* dscale, float* dbias, int64_t outer, int64_t inner,
                             double* partial);

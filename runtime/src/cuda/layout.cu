@@ -8,13 +8,13 @@
 
 #include "cuda/kernels.h"
 #include "cuda/launch.cuh"
+#include "zero/kernel_scratch.h"
 
 namespace zero::cuda {
 namespace {
 
-// Split reductions aim at this many blocks (a few per SM) with at least
-// kSliceLen elements per block.
-constexpr int64_t kReduceBlocks = 1024, kSliceLen = 4096;
+// How many slices a split reduction takes: kernel_scratch::reduce_slices
+// (zero/kernel_scratch.h, which also sizes their partial sums).
 // At most this many elements per output: one thread per output.
 constexpr int64_t kRowsMax = 32;
 
@@ -144,7 +144,7 @@ cudaError_t where(cudaStream_t st, const int64_t* cond, const void* x, const voi
 cudaError_t reduce(cudaStream_t st, const float* x, float* y, const Strided& kept, int64_t out_numel,
                    const Strided& red, int64_t count, bool mean, double* partial) {
   if (out_numel == 0) return cudaSuccess;
-  const int64_t slices = reduce_slices(out_numel, count);
+  const int64_t slices = kernel_scratch::reduce_slices(out_numel, count);
   if (slices > 1) {
     reduce_partial_k<<<unsigned(out_numel * slices), kThreads, 0, st>>>(x, partial, kept, red, count, slices);
     reduce_finish_k<<<blocks_for(out_numel), kThreads, 0, st>>>(partial, y, out_numel, slices, count, mean);
@@ -154,11 +154,6 @@ cudaError_t reduce(cudaStream_t st, const float* x, float* y, const Strided& kep
     reduce_k<<<unsigned(out_numel), row_threads(count), 0, st>>>(x, y, kept, red, count, mean);
   }
   return cudaGetLastError();
-}
-
-int64_t reduce_slices(int64_t out_numel, int64_t count) {
-  if (out_numel <= 0 || out_numel >= kReduceBlocks || count < 2 * kSliceLen) return 1;
-  return std::min((count + kSliceLen - 1) / kSliceLen, (kReduceBlocks + out_numel - 1) / out_numel);
 }
 
 cudaError_t gather(cudaStream_t st, const void* data, const int64_t* idx, void* y, int elem, int64_t outer, int64_t n,

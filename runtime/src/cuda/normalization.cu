@@ -8,6 +8,7 @@
 
 #include "cuda/kernels.h"
 #include "cuda/launch.cuh"
+#include "zero/kernel_scratch.h"
 
 namespace zero::cuda {
 namespace {
@@ -154,18 +155,6 @@ __global__ void batch_norm_grad_k(const float* dy, const float* x, const float* 
 
 }  // namespace
 
-// Rows per chunk of the LayerNormalizationGrad parameter sums (at least).
-constexpr int64_t kParamRows = 64;
-
-// Chunks of rows for the parameter sums: enough threads to fill the GPU, at
-// most 2^20 doubles of partial sums per parameter.
-int64_t layer_norm_chunks(int64_t outer, int64_t inner) {
-  const int64_t cap = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(1, inner));
-  return std::max<int64_t>(1, std::min((outer + kParamRows - 1) / kParamRows, cap));
-}
-
-int64_t layer_norm_grad_scratch(int64_t outer, int64_t inner) { return 2 * layer_norm_chunks(outer, inner) * inner; }
-
 cudaError_t layer_norm(cudaStream_t st, const float* x, const float* scale, const float* bias, float* y, float* mean,
                        float* inv, int64_t outer, int64_t inner, float eps) {
   if (outer == 0) return cudaSuccess;
@@ -178,7 +167,7 @@ cudaError_t layer_norm_grad(cudaStream_t st, const float* dy, const float* x, co
                             double* partial) {
   // Parameter gradients first: dx may alias dy or x.
   if ((dscale || dbias) && inner > 0) {
-    const int64_t chunks = layer_norm_chunks(outer, inner), rows = (outer + chunks - 1) / chunks;
+    const int64_t chunks = kernel_scratch::layer_norm_chunks(outer, inner), rows = (outer + chunks - 1) / chunks;
     double *ps = partial, *pb = partial + chunks * inner;
     layer_norm_params_partial_k<<<blocks_for(chunks * inner), kThreads, 0, st>>>(dy, x, mean, inv, ps, pb, outer, inner,
                                                                                  chunks, rows);

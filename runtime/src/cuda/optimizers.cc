@@ -1,6 +1,5 @@
-// The CUDA backend's host side for the optimizer updates: operand checks
-// (kernel_checks.h, run at load with kRun = false) and the launches
-// (kernels.h); the device side is optimizers.cu.
+// The CUDA backend's host side for the optimizer updates: the prepares
+// (operand checks of kernel_checks.h, at load) and the launches (kernels.h); the device side is optimizers.cu.
 #include <algorithm>
 #include <climits>
 #include <string>
@@ -13,42 +12,29 @@ namespace {
 
 // ---- optimizers ---------------------------------------------------------------------
 
-template <bool kRun>
-Status sgd_update(const KernelCall& call) {
-  const plan::SgdAttrs* attrs;
-  float* buf;
-  ZERO_RETURN_IF_ERROR(sgd_geometry(call, &attrs, &buf));
-  if (!kRun) return Status();
+Status sgd_update(const KernelContext& ctx, const KernelCall& call, const SgdGeom& s) {
   const Tensor &p = call.in[0], &g = call.in[1];
-  return launched(call, cuda::sgd(g_dev->stream, p.f32(), g.f32(), buf, p.numel, attrs->lr(), attrs->momentum(),
-                                  attrs->weight_decay()));
+  return launched(call, cuda::sgd(ctx.device->stream, p.f32(), g.f32(), s.momentum_buffer, p.numel, s.attrs->lr(),
+                                  s.attrs->momentum(), s.attrs->weight_decay()));
 }
 
-template <bool kRun>
-Status adamw_update(const KernelCall& call) {
-  const plan::AdamWAttrs* attrs;
-  ZERO_RETURN_IF_ERROR(adamw_geometry(call, &attrs));
+Status adamw_update(const KernelContext& ctx, const KernelCall& call, const plan::AdamWAttrs* const& attrs) {
   const Tensor &p = call.in[0], &g = call.in[1], &m = call.in[2], &v = call.in[3], &step = call.in[4];
-  if (!kRun) return Status();
-  return launched(call, cuda::adamw(g_dev->stream, p.f32(), g.f32(), m.f32(), v.f32(), step.i64(), p.numel,
+  return launched(call, cuda::adamw(ctx.device->stream, p.f32(), g.f32(), m.f32(), v.f32(), step.i64(), p.numel,
                                     double(attrs->lr()), double(attrs->beta1()), double(attrs->beta2()), attrs->eps(),
-                                    double(attrs->weight_decay()), int(Opcode::AdamWUpdate), g_dev->err));
+                                    double(attrs->weight_decay()), int(Opcode::AdamWUpdate), ctx.device->err));
 }
 
-template <bool kRun>
-Status increment_step(const KernelCall& call) {
-  const Tensor& s = call.in[0];
-  ZERO_RETURN_IF_ERROR(expect_step_scalar(call, s));
-  if (!kRun) return Status();
-  return launched(call, cuda::increment(g_dev->stream, s.i64()));
+Status increment_step(const KernelContext& ctx, const KernelCall& call, const NoState&) {
+  return launched(call, cuda::increment(ctx.device->stream, call.in[0].i64()));
 }
 
 }  // namespace
 
 void add_cuda_optimizers_kernels(TableBackend& backend) {
-  ZERO_CUDA_SET(SgdUpdate, sgd_update);
-  ZERO_CUDA_SET(AdamWUpdate, adamw_update);
-  ZERO_CUDA_SET(IncrementStep, increment_step);
+  backend.set(Opcode::SgdUpdate, define_kernel<sgd_geometry, sgd_update>());
+  backend.set(Opcode::AdamWUpdate, define_kernel<adamw_geometry, adamw_update>());
+  backend.set(Opcode::IncrementStep, define_kernel<check_only<check_step_counter>, increment_step>());
 }
 
 }  // namespace cuda_backend

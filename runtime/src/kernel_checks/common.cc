@@ -123,11 +123,6 @@ Status predicate_geometry(const KernelCall& call, bool logical, int64_t* sa, int
   return Status();
 }
 
-elementwise::Params elementwise_params(const KernelCall& call) {
-  const plan::ElementwiseAttrs* attrs = call.inst->attrs_as_ElementwiseAttrs();
-  return {attrs->alpha(), attrs->beta()};
-}
-
 Status check_logical_unary(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   if (x.dtype != DType::I64 || y.dtype != DType::I64) return fail(call, "x and output must be I64");
@@ -150,10 +145,35 @@ Status check_unary_grad(const KernelCall& call) {
   return expect_same_numel(call, dy, dx, "dy and dx");
 }
 
+namespace {
+
+elementwise::Params elementwise_params(const KernelCall& call) {
+  const plan::ElementwiseAttrs* attrs = call.inst->attrs_as_ElementwiseAttrs();
+  return {attrs->alpha(), attrs->beta()};
+}
+
+}  // namespace
+
+Status prepare_parameterized_unary(const KernelCall& call, elementwise::Params* p) {
+  ZERO_RETURN_IF_ERROR(check_unary(call));
+  *p = elementwise_params(call);
+  return Status();
+}
+
+Status prepare_parameterized_derivative(const KernelCall& call, elementwise::Params* p) {
+  ZERO_RETURN_IF_ERROR(check_unary_grad(call));
+  *p = elementwise_params(call);
+  return Status();
+}
+
 Status check_copy(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
   return expect_same_numel(call, x, y, "input and output");
+}
+
+Status check_cast(const KernelCall& call) {
+  return expect_same_numel(call, call.in[0], call.out[0], "input and output");
 }
 
 }  // namespace zero

@@ -98,35 +98,37 @@ Status conv_geometry(const KernelCall& call, const Tensor& x, const Tensor& w, c
   return Status();
 }
 
-Status validate_conv(const KernelCall& call) {
+Status validate_conv(const KernelCall& call, ConvGeom* g) {
   const Tensor &x = call.in[0], &w = call.in[1], &y = call.out[0];
-  ConvGeom g;
-  ZERO_RETURN_IF_ERROR(conv_geometry(call, x, w, y, "x", "w", "y", &g));
+  ZERO_RETURN_IF_ERROR(conv_geometry(call, x, w, y, "x", "w", "y", g));
   if (call.num_in > 2) {
     const Tensor& b = call.in[2];
     ZERO_RETURN_IF_ERROR(expect_f32(call, b, "b"));
-    if (b.ndim != 1 || b.dims[0] != g.m)
-      return fail(call, "b " + tensor_shape_string(b) + " must be [" + std::to_string(g.m) + "] (w's output channels)");
+    if (b.ndim != 1 || b.dims[0] != g->m)
+      return fail(call,
+                  "b " + tensor_shape_string(b) + " must be [" + std::to_string(g->m) + "] (w's output channels)");
   }
   for (int k = 0; k < call.num_in; ++k)
     if (overlaps(call.in[k], y)) return fail(call, "y cannot overlap an input (not in place)");
   return Status();
 }
 
-Status validate_conv_grad_input(const KernelCall& call) {
+Status validate_conv_grad_input(const KernelCall& call, ConvGeom* g) {
   const Tensor &dy = call.in[0], &w = call.in[1], &dx = call.out[0];
-  ConvGeom g;
-  ZERO_RETURN_IF_ERROR(conv_geometry(call, dx, w, dy, "dx", "w", "dy", &g));
+  ZERO_RETURN_IF_ERROR(conv_geometry(call, dx, w, dy, "dx", "w", "dy", g));
   if (overlaps(dx, dy) || overlaps(dx, w)) return fail(call, "dx cannot overlap an input (not in place)");
   return Status();
 }
 
-Status validate_conv_grad_weight(const KernelCall& call) {
+Status validate_conv_grad_weight(const KernelCall& call, ConvGeom* g) {
   const Tensor &dy = call.in[0], &x = call.in[1], &dw = call.out[0];
-  ConvGeom g;
-  ZERO_RETURN_IF_ERROR(conv_geometry(call, x, dw, dy, "x", "dw", "dy", &g));
+  ZERO_RETURN_IF_ERROR(conv_geometry(call, x, dw, dy, "x", "dw", "dy", g));
   if (overlaps(dw, dy) || overlaps(dw, x)) return fail(call, "dw cannot overlap an input (not in place)");
   return Status();
+}
+
+kernel_scratch::ConvDims conv_dims(const ConvGeom& g) {
+  return {g.n, g.c, g.h, g.w, g.m, g.oh, g.ow, g.group, g.win.k[0], g.win.k[1]};
 }
 
 // Checks x [N,C,H,W] pooled to y [N,C,OH,OW] against PoolAttrs.
@@ -164,9 +166,8 @@ Status pool_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, c
   return Status();
 }
 
-Status validate_max_pool(const KernelCall& call) {
-  PoolGeom g;
-  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.in[0], call.out[0], "x", "y", &g));
+Status validate_max_pool(const KernelCall& call, PoolGeom* g) {
+  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.in[0], call.out[0], "x", "y", g));
   if (call.num_out > 1) {
     const Tensor& am = call.out[1];
     if (am.dtype != DType::I64) return fail(call, "argmax must be I64");
@@ -180,10 +181,9 @@ Status validate_max_pool(const KernelCall& call) {
   return Status();
 }
 
-Status validate_max_pool_grad(const KernelCall& call) {
+Status validate_max_pool_grad(const KernelCall& call, PoolGeom* g) {
   const Tensor &dy = call.in[0], &am = call.in[1], &dx = call.out[0];
-  PoolGeom g;
-  ZERO_RETURN_IF_ERROR(pool_geometry(call, dx, dy, "dx", "dy", &g));
+  ZERO_RETURN_IF_ERROR(pool_geometry(call, dx, dy, "dx", "dy", g));
   if (am.dtype != DType::I64) return fail(call, "argmax must be I64");
   if (!same_shape(am, dy))
     return fail(call, "argmax " + tensor_shape_string(am) + " must have dy's shape " + tensor_shape_string(dy));
@@ -191,16 +191,14 @@ Status validate_max_pool_grad(const KernelCall& call) {
   return Status();
 }
 
-Status validate_average_pool(const KernelCall& call) {
-  PoolGeom g;
-  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.in[0], call.out[0], "x", "y", &g));
+Status validate_average_pool(const KernelCall& call, PoolGeom* g) {
+  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.in[0], call.out[0], "x", "y", g));
   if (overlaps(call.in[0], call.out[0])) return fail(call, "y cannot overlap x (not in place)");
   return Status();
 }
 
-Status validate_average_pool_grad(const KernelCall& call) {
-  PoolGeom g;
-  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.out[0], call.in[0], "dx", "dy", &g));
+Status validate_average_pool_grad(const KernelCall& call, PoolGeom* g) {
+  ZERO_RETURN_IF_ERROR(pool_geometry(call, call.out[0], call.in[0], "dx", "dy", g));
   if (overlaps(call.in[0], call.out[0])) return fail(call, "dx cannot overlap dy (not in place)");
   return Status();
 }
@@ -241,10 +239,10 @@ Status batch_norm_geometry(const KernelCall& call, const Tensor& x, BatchNormGeo
   return Status();
 }
 
-Status validate_batch_norm(const KernelCall& call) {
+Status validate_batch_norm(const KernelCall& call, BatchNormGeom* geom) {
   const Tensor& x = call.in[0];
-  BatchNormGeom g;
-  ZERO_RETURN_IF_ERROR(batch_norm_geometry(call, x, &g));
+  ZERO_RETURN_IF_ERROR(batch_norm_geometry(call, x, geom));
+  const BatchNormGeom& g = *geom;
   if (g.count() < 2)
     return fail(call, "x " + tensor_shape_string(x) + " has " + std::to_string(g.count()) +
                           " value(s) per channel; training-mode batch normalization needs more than 1");
@@ -267,10 +265,10 @@ Status validate_batch_norm(const KernelCall& call) {
   return check_disjoint(call, t, names, 8, 3, 5, {0});
 }
 
-Status validate_batch_norm_grad(const KernelCall& call) {
+Status validate_batch_norm_grad(const KernelCall& call, BatchNormGeom* geom) {
   const Tensor &dy = call.in[0], &x = call.in[1];
-  BatchNormGeom g;
-  ZERO_RETURN_IF_ERROR(batch_norm_geometry(call, x, &g));
+  ZERO_RETURN_IF_ERROR(batch_norm_geometry(call, x, geom));
+  const BatchNormGeom& g = *geom;
   ZERO_RETURN_IF_ERROR(expect_numel(call, dy, x.numel, "dy", "x's shape"));
   ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[2], g.c, "scale", "x's channels"));
   ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[3], g.c, "saved_mean", "x's channels"));

@@ -73,6 +73,12 @@ Status expand_geometry(const KernelCall& call, int64_t* strides) {
   return Status();
 }
 
+Status fill_value(const KernelCall& call, float* value) {
+  const auto* attrs = call.inst->attrs_as_FillAttrs();
+  *value = attrs ? attrs->value() : 0.f;
+  return Status();
+}
+
 // ---- Gather, Slice, Concat, Where, LayerNormalization ----------------------
 
 Status gather_geometry(const KernelCall& call, const Tensor& data, const Tensor& indices, const Tensor& y,
@@ -106,9 +112,11 @@ Status gather_geometry(const KernelCall& call, const Tensor& data, const Tensor&
   return Status();
 }
 
-Status validate_gather(const KernelCall& call) {
-  GatherSplit g;
-  return gather_geometry(call, call.in[0], call.in[1], call.out[0], "data", "output", &g);
+Status validate_gather(const KernelCall& call, GatherSplit* g) {
+  const Tensor &data = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(gather_geometry(call, data, call.in[1], y, "data", "output", g));
+  if (data.data == y.data && y.numel > 0) return fail(call, "gather cannot run in place");
+  return Status();
 }
 
 Status gather_grad_geometry(const KernelCall& call, GatherSplit* g) {
@@ -117,9 +125,11 @@ Status gather_grad_geometry(const KernelCall& call, GatherSplit* g) {
   return gather_geometry(call, call.out[0], call.in[1], call.in[0], "ddata", "dy", g);
 }
 
-Status validate_gather_grad(const KernelCall& call) {
-  GatherSplit g;
-  return gather_grad_geometry(call, &g);
+Status validate_gather_grad(const KernelCall& call, GatherSplit* g) {
+  ZERO_RETURN_IF_ERROR(gather_grad_geometry(call, g));
+  const Tensor &dy = call.in[0], &dd = call.out[0];
+  if (dd.data == dy.data && dd.numel > 0) return fail(call, "gather grad cannot run in place");
+  return Status();
 }
 
 Status slice_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, int64_t* strides, int64_t* base) {
@@ -153,9 +163,12 @@ Status slice_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, 
   return Status();
 }
 
-Status validate_slice(const KernelCall& call) {
-  int64_t strides[kMaxRank], base;
-  return slice_geometry(call, call.in[0], call.out[0], strides, &base);
+Status validate_slice(const KernelCall& call, SliceGeom* g) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(slice_geometry(call, x, y, g->strides, &g->base));
+  if (x.data == y.data && y.numel > 0 && !(g->base == 0 && x.numel == y.numel))
+    return fail(call, "slice cannot run in place");
+  return Status();
 }
 
 Status slice_grad_geometry(const KernelCall& call, int64_t* strides, int64_t* base) {
@@ -164,12 +177,14 @@ Status slice_grad_geometry(const KernelCall& call, int64_t* strides, int64_t* ba
   return slice_geometry(call, call.out[0], call.in[0], strides, base);
 }
 
-Status validate_slice_grad(const KernelCall& call) {
-  int64_t strides[kMaxRank], base;
-  return slice_grad_geometry(call, strides, &base);
+Status validate_slice_grad(const KernelCall& call, SliceGeom* g) {
+  ZERO_RETURN_IF_ERROR(slice_grad_geometry(call, g->strides, &g->base));
+  const Tensor &dy = call.in[0], &dx = call.out[0];
+  if (dx.data == dy.data && dx.numel > 0) return fail(call, "slice grad cannot run in place");
+  return Status();
 }
 
-Status concat_geometry(const KernelCall& call, int* axis_out) {
+Status validate_concat(const KernelCall& call, ConcatGeom* g) {
   const Tensor& y = call.out[0];
   const int64_t axis = axis_attr_or(call, 0);
   int ax;
@@ -190,13 +205,11 @@ Status concat_geometry(const KernelCall& call, int* axis_out) {
   if (total != y.dims[ax])
     return fail(call, "inputs add up to " + std::to_string(total) + " along axis " + std::to_string(axis) +
                           ", output has " + std::to_string(y.dims[ax]));
-  *axis_out = ax;
+  g->axis = ax;
+  g->outer = g->inner = 1;
+  for (int d = 0; d < ax; ++d) g->outer *= y.dims[d];
+  for (int d = ax + 1; d < y.ndim; ++d) g->inner *= y.dims[d];
   return Status();
-}
-
-Status validate_concat(const KernelCall& call) {
-  int ax;
-  return concat_geometry(call, &ax);
 }
 
 Status where_geometry(const KernelCall& call, int64_t* sc, int64_t* sx, int64_t* sy) {
@@ -224,11 +237,6 @@ Status where_geometry(const KernelCall& call, int64_t* sc, int64_t* sx, int64_t*
   return Status();
 }
 
-Status validate_where(const KernelCall& call) {
-  int64_t sc[kMaxRank], sx[kMaxRank], sy[kMaxRank];
-  return where_geometry(call, sc, sx, sy);
-}
-
 Status layer_norm_split(const KernelCall& call, const Tensor& x, LayerNormSplit* s) {
   const auto* attrs = call.inst->attrs_as_LayerNormAttrs();
   if (!attrs) return fail(call, "missing LayerNormAttrs");
@@ -242,11 +250,11 @@ Status layer_norm_split(const KernelCall& call, const Tensor& x, LayerNormSplit*
   return Status();
 }
 
-Status validate_layer_norm(const KernelCall& call) {
+Status validate_layer_norm(const KernelCall& call, LayerNormSplit* split) {
   const Tensor& x = call.in[0];
   ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
-  LayerNormSplit s;
-  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, &s));
+  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, split));
+  const LayerNormSplit& s = *split;
   ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[1], s.inner, "scale", "the normalized dimensions"));
   ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[2], s.inner, "bias", "the normalized dimensions"));
   ZERO_RETURN_IF_ERROR(expect_numel(call, call.out[0], x.numel, "y", "x's shape"));
@@ -257,11 +265,11 @@ Status validate_layer_norm(const KernelCall& call) {
   return Status();
 }
 
-Status validate_layer_norm_grad(const KernelCall& call) {
+Status validate_layer_norm_grad(const KernelCall& call, LayerNormSplit* split) {
   const Tensor &dy = call.in[0], &x = call.in[1];
   ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
-  LayerNormSplit s;
-  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, &s));
+  ZERO_RETURN_IF_ERROR(layer_norm_split(call, x, split));
+  const LayerNormSplit& s = *split;
   ZERO_RETURN_IF_ERROR(expect_numel(call, dy, x.numel, "dy", "x's shape"));
   ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[2], s.inner, "scale", "the normalized dimensions"));
   ZERO_RETURN_IF_ERROR(expect_numel(call, call.in[3], s.outer, "mean", "the leading dimensions"));

@@ -10,20 +10,20 @@ namespace zero {
 
 // ---- optimizers ----------------------------------------------------------
 
-Status sgd_geometry(const KernelCall& call, const plan::SgdAttrs** attrs_out, float** buf) {
+Status sgd_geometry(const KernelCall& call, SgdGeom* geom) {
   const auto* attrs = call.inst->attrs_as_SgdAttrs();
   if (!attrs) return fail(call, "missing SgdAttrs");
   const Tensor &p = call.in[0], &g = call.in[1];
   ZERO_RETURN_IF_ERROR(expect_f32(call, p, "param"));
   ZERO_RETURN_IF_ERROR(expect_f32(call, g, "grad"));
   ZERO_RETURN_IF_ERROR(expect_same_numel(call, p, g, "param and grad"));
-  *attrs_out = attrs;
-  *buf = nullptr;
+  geom->attrs = attrs;
+  geom->momentum_buffer = nullptr;
   if (attrs->momentum() != 0.f) {
     if (call.num_in < 3) return fail(call, "momentum needs a momentum buffer operand");
     ZERO_RETURN_IF_ERROR(expect_f32(call, call.in[2], "momentum_buffer"));
     ZERO_RETURN_IF_ERROR(expect_same_numel(call, p, call.in[2], "param and momentum_buffer"));
-    *buf = call.in[2].f32();
+    geom->momentum_buffer = call.in[2].f32();
   }
   return Status();
 }
@@ -43,5 +43,7 @@ Status adamw_geometry(const KernelCall& call, const plan::AdamWAttrs** attrs_out
   *attrs_out = attrs;
   return Status();
 }
+
+Status check_step_counter(const KernelCall& call) { return expect_step_scalar(call, call.in[0]); }
 
 }  // namespace zero

@@ -84,4 +84,21 @@ Status check_log_prob(const KernelCall& call, const Tensor& scores, const Tensor
   return expect_same_numel(call, scores, *log_prob, "scores and log_prob");
 }
 
+Status validate_loss(const KernelCall& call, bool softmax, LossGeometry* g) {
+  const Tensor &scores = call.in[0], &labels = call.in[1];
+  ZERO_RETURN_IF_ERROR(loss_geometry(call, scores, labels, g));
+  ZERO_RETURN_IF_ERROR(check_loss_output(call, *g, call.out[0], labels, "loss"));
+  ZERO_RETURN_IF_ERROR(check_loss_weights(call, *g, call.num_in > 2 ? &call.in[2] : nullptr));
+  return check_log_prob(call, scores, softmax && call.num_out > 1 ? &call.out[1] : nullptr);
+}
+
+Status validate_loss_grad(const KernelCall& call, LossGeometry* g) {
+  const Tensor &dloss = call.in[0], &x = call.in[1], &labels = call.in[2], &dx = call.out[0];
+  ZERO_RETURN_IF_ERROR(loss_geometry(call, x, labels, g));
+  ZERO_RETURN_IF_ERROR(check_loss_output(call, *g, dloss, labels, "dloss"));
+  ZERO_RETURN_IF_ERROR(check_loss_weights(call, *g, call.num_in > 3 ? &call.in[3] : nullptr));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dx, "dinput"));
+  return expect_same_numel(call, x, dx, "input and dinput");
+}
+
 }  // namespace zero

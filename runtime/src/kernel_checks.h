@@ -253,16 +253,34 @@ Status validate_batch_norm_grad(const KernelCall& call, BatchNormGeom* g);
 
 // ---- optimizers ----------------------------------------------------------
 
-// The attributes (in the plan, which outlives the session) and the momentum
-// buffer (nullptr without momentum).
+// The optional scalar inputs that follow an optimizer's own (has_scheduled_lr,
+// has_grad_scale): F32 scalars in the arena, nullptr when absent.
+struct OptimizerScalars {
+  const float* lr = nullptr;
+  const float* grad_scale = nullptr;
+};
+
+// The attributes (in the plan, which outlives the session), the momentum
+// buffer (nullptr without momentum) and the optional scalars.
 struct SgdGeom {
   const plan::SgdAttrs* attrs;
   float* momentum_buffer;
+  OptimizerScalars scalars;
+};
+struct AdamWGeom {
+  const plan::AdamWAttrs* attrs;
+  OptimizerScalars scalars;
 };
 Status sgd_geometry(const KernelCall& call, SgdGeom* g);
-Status adamw_geometry(const KernelCall& call, const plan::AdamWAttrs** attrs);
+Status adamw_geometry(const KernelCall& call, AdamWGeom* g);
 // IncrementStep's operand: the I64 step scalar.
 Status check_step_counter(const KernelCall& call);
+// LearningRate: (step I64 scalar) -> F32 scalar against ScheduleAttrs.
+Status learning_rate_geometry(const KernelCall& call, const plan::ScheduleAttrs** attrs);
+// SumSquares: (x F32) -> F32 scalar.
+Status check_sum_squares(const KernelCall& call);
+// ClipCoefficient: (F32 scalar) -> (F32 scalar, F32 scalar) against ClipAttrs.
+Status clip_geometry(const KernelCall& call, float* max_norm);
 
 }  // namespace zero
 

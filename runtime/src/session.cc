@@ -2,6 +2,7 @@
 // prepared once), owns the arena and the kernel scratch, and runs the
 // instruction stream exactly as written.
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <optional>
 #include <unordered_map>
@@ -152,6 +153,8 @@ struct Session::Impl {
   std::vector<ParamSlot> param_slots;
   std::vector<TensorInfo> outputs;
   std::vector<uint32_t> output_values;
+  std::vector<std::string> metric_names;
+  std::vector<uint32_t> metric_values;
 
   ~Impl() {
     if (scratch) alloc->deallocate(scratch);
@@ -502,6 +505,22 @@ Status Session::Impl::resolve_io() {
       outputs.push_back(info(o->name(), values[o->value()]));
       output_values.push_back(o->value());
     }
+  if (const auto* metrics = plan->metrics())
+    for (size_t i = 0; i < metrics->size(); ++i) {
+      const plan::Output* m = metrics->Get(i);
+      const std::string what = "metric " + std::to_string(i) + (m->name() ? " '" + m->name()->str() + "'" : "");
+      // Names become JSON keys of zero-run's log: identifiers only.
+      const auto identifier = [](unsigned char c) { return std::isalnum(c) || c == '_'; };
+      if (!m->name() || m->name()->size() == 0 ||
+          !std::all_of(m->name()->begin(), m->name()->end(), identifier))
+        return error(what + ": a metric name is letters, digits and '_'");
+      if (std::find(metric_names.begin(), metric_names.end(), m->name()->str()) != metric_names.end())
+        return error(what + ": duplicate metric name");
+      if (m->value() >= values.size() || values[m->value()].dtype != DType::F32 || values[m->value()].numel != 1)
+        return error(what + ": is not a scalar F32 value of the plan");
+      metric_names.push_back(m->name()->str());
+      metric_values.push_back(m->value());
+    }
   if (outputs.empty()) {
     const uint32_t v = plan->loss();
     if (v >= values.size() || values[v].dtype != DType::F32 || values[v].numel != 1)
@@ -674,6 +693,16 @@ Status Session::loss(float* value) const {
   if (v >= impl_->values.size() || impl_->values[v].dtype != DType::F32 || impl_->values[v].numel != 1)
     return impl_->error("plan has no scalar F32 loss value");
   return impl_->backend->copy_to_host(value, impl_->values[v].data, sizeof(float));
+}
+
+const std::vector<std::string>& Session::metric_names() const { return impl_->metric_names; }
+
+Status Session::read_metrics(std::vector<float>* values) const {
+  values->resize(impl_->metric_values.size());
+  for (size_t i = 0; i < impl_->metric_values.size(); ++i)
+    ZERO_RETURN_IF_ERROR(
+        impl_->backend->copy_to_host(&(*values)[i], impl_->values[impl_->metric_values[i]].data, sizeof(float)));
+  return Status();
 }
 
 Status Session::read_output(const std::string& name, std::vector<float>* values) const {

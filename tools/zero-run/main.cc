@@ -514,16 +514,20 @@ int launch(int argc, char** argv, const Options& o) {
   return launch_ranks(argc, argv, o.nproc);
 }
 
-std::string log_line(long step, float loss, double ms, const Session& session, const CudaRank* gpu) {
-  // peak_bytes: the planned arena and kernel scratch (the report's peak);
-  // device_bytes: measured on the GPU.
+std::string log_line(long step, float loss, const std::vector<float>& metrics, double ms, const Session& session,
+                     const CudaRank* gpu) {
+  // The plan's metrics ("lr", "grad_norm") by name; peak_bytes: the planned
+  // arena and kernel scratch (the report's peak); device_bytes: measured on
+  // the GPU.
+  std::string named;
+  for (size_t i = 0; i < metrics.size(); ++i)
+    named += ", \"" + session.metric_names()[i] + "\": " + json_number(metrics[i]);
   const std::string device = gpu ? ", \"device_bytes\": " + std::to_string(gpu->device_bytes()) : "";
-  char line[512];
-  std::snprintf(line, sizeof(line),
-                "{\"step\": %ld, \"loss\": %s, \"ms\": %.3f, \"peak_bytes\": %zu, \"rss_bytes\": %lld%s}\n", step,
-                json_number(loss).c_str(), ms, session.arena_bytes() + session.kernel_scratch_bytes(),
-                (long long)peak_rss_bytes(), device.c_str());
-  return line;
+  char time[32];
+  std::snprintf(time, sizeof(time), "%.3f", ms);
+  return "{\"step\": " + std::to_string(step) + ", \"loss\": " + json_number(loss) + named + ", \"ms\": " + time +
+         ", \"peak_bytes\": " + std::to_string(session.arena_bytes() + session.kernel_scratch_bytes()) +
+         ", \"rss_bytes\": " + std::to_string(peak_rss_bytes()) + device + "}\n";
 }
 
 int run(int argc, char** argv) {
@@ -612,9 +616,11 @@ int run(int argc, char** argv) {
     if (st.ok()) st = session->step();
     float loss = NAN;  // a forward-only plan has none: logged as null
     if (st.ok() && !session->forward_only()) st = session->loss(&loss);
+    std::vector<float> metrics;
+    if (st.ok()) st = session->read_metrics(&metrics);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (st.ok() && log) {
-      const std::string line = log_line(step, loss, ms, *session, gpu.get());
+      const std::string line = log_line(step, loss, metrics, ms, *session, gpu.get());
       st = log->write(line.data(), line.size());
       if (!st.ok()) st = st.with_context("writing log file ");
     }

@@ -188,6 +188,12 @@ class Session {
   // The plan's loss value (global mean after a step). An error for a
   // forward-only plan.
   Status loss(float* value) const;
+  // The scalars a training step reports (Plan.metrics: a schedule's "lr",
+  // clipping's "grad_norm"), in plan order; empty for most plans.
+  const std::vector<std::string>& metric_names() const;
+  // Their values after a step, in metric_names() order (the same on every
+  // rank).
+  Status read_metrics(std::vector<float>* values) const;
   // This rank's value of an F32 output after a step (row-major).
   Status read_output(const std::string& name, std::vector<float>* values) const;
   // This rank's value of an output of any dtype as raw little-endian bytes

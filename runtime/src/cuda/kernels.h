@@ -154,10 +154,20 @@ cudaError_t batch_norm_grad(cudaStream_t st, const float* dy, const float* x, co
                             const float* inv, float* dx, float* dscale, float* dbias, int64_t n, int64_t c,
                             int64_t inner);
 
-cudaError_t sgd(cudaStream_t st, float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float wd);
+// The optimizers take the plan's scheduled rate (lr_ptr, a device scalar,
+// replacing lr) and the gradient's scale (scale_ptr) where they are not null.
+cudaError_t sgd(cudaStream_t st, float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float wd,
+                const float* lr_ptr, const float* scale_ptr);
 cudaError_t adamw(cudaStream_t st, float* p, const float* g, float* m, float* v, const int64_t* step, int64_t n,
-                  double lr, double b1, double b2, float eps, double wd, int opcode, int* err);
+                  double lr, double b1, double b2, float eps, double wd, const float* lr_ptr, const float* scale_ptr,
+                  int opcode, int* err);
 cudaError_t increment(cudaStream_t st, int64_t* step);
+// zero/training_math.h on the device: *rate from *step; (*coefficient, *norm)
+// from *sum_squares.
+cudaError_t learning_rate(cudaStream_t st, const int64_t* step, float* rate, int schedule, double lr, int64_t warmup,
+                          int64_t total, double min_ratio);
+cudaError_t clip_coefficient(cudaStream_t st, const float* sum_squares, float* coefficient, float* norm,
+                             double max_norm);
 
 }  // namespace zero::cuda
 

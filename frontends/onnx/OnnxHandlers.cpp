@@ -19,6 +19,7 @@
 #include "llvm/ADT/StringSwitch.h"
 
 #include <algorithm>
+#include <type_traits>
 
 using namespace mlir;
 
@@ -100,6 +101,8 @@ FailureOr<const ::onnx::TensorProto *> GraphImporter::tensorAttr(const ::onnx::N
 
 namespace {
 
+/// A builder of a whole node: it looks up its operands and binds its
+/// outputs itself.
 using ImportFn = LogicalResult (*)(GraphImporter &, const ::onnx::NodeProto &);
 
 /// What most builders start from: the node's data operands (null where an
@@ -111,14 +114,32 @@ struct Operands {
   Value optional(size_t i) const { return i < inputs.size() ? inputs[i] : Value(); }
 };
 
-FailureOr<Operands> operands(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto inputs = im.dataInputs(node);
-  if (failed(inputs))
-    return failure();
-  auto result = im.outputType(node, 0);
-  if (failed(result))
-    return failure();
-  return Operands{std::move(*inputs), *result};
+/// A builder of the node's first output from its operands, which must come
+/// out with the inferred type; other outputs it binds itself.
+using ResultFn = FailureOr<Value> (*)(GraphImporter &, const ::onnx::NodeProto &,
+                                      const Operands &);
+
+/// `build` as a builder of the whole node.
+template <auto build>
+constexpr ImportFn nodeBuilder() {
+  if constexpr (std::is_same_v<decltype(build), ImportFn>) {
+    return build;
+  } else {
+    static_assert(std::is_same_v<decltype(build), ResultFn>, "not a builder");
+    return [](GraphImporter &im, const ::onnx::NodeProto &node) -> LogicalResult {
+      auto inputs = im.dataInputs(node);
+      if (failed(inputs))
+        return failure();
+      auto result = im.outputType(node, 0);
+      if (failed(result))
+        return failure();
+      Operands in{std::move(*inputs), *result};
+      auto out = build(im, node, in);
+      if (failed(out))
+        return failure();
+      return im.setResult(node, *out, in.result);
+    };
+  }
 }
 
 /// Normalizes `axis` into [0, rank); fails with an error on the node.
@@ -135,13 +156,11 @@ FailureOr<int64_t> normalizedAxis(GraphImporter &im, const ::onnx::NodeProto &no
 
 /// The dialect's op of the same name with the same operands; an elementwise
 /// op's float attributes, defaults filled in.
-LogicalResult importDirect(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importDirect(GraphImporter &im, const ::onnx::NodeProto &node,
+                              const Operands &in) {
   OperationState state(im.nodeLoc(node), ("onnx." + node.op_type()).c_str());
-  state.addOperands(in->inputs);
-  state.addTypes(in->result);
+  state.addOperands(in.inputs);
+  state.addTypes(in.result);
   if (const plan_ops::ElementwiseOp *elementwise = plan_ops::find_elementwise(node.op_type()))
     for (const auto &attribute :
          llvm::ArrayRef(elementwise->attributes, elementwise->num_attributes)) {
@@ -150,7 +169,7 @@ LogicalResult importDirect(GraphImporter &im, const ::onnx::NodeProto &node) {
         return failure();
       state.addAttribute(attribute.name, im.builder.getF32FloatAttr(*value));
     }
-  return im.setResult(node, im.builder.create(state)->getResult(0), in->result);
+  return im.builder.create(state)->getResult(0);
 }
 
 /// Operators zero evaluates only where their value is known at compile time,
@@ -179,17 +198,13 @@ LogicalResult importConstant(GraphImporter &im, const ::onnx::NodeProto &node) {
   return success();
 }
 
-LogicalResult importIdentity(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
-  return im.setResult(node, in->inputs[0], in->result); // no computation
+FailureOr<Value> importIdentity(GraphImporter &im, const ::onnx::NodeProto &node,
+                                const Operands &in) {
+  return in.inputs[0]; // no computation
 }
 
-LogicalResult importDropout(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importDropout(GraphImporter &im, const ::onnx::NodeProto &node,
+                               const Operands &in) {
   Location loc = im.nodeLoc(node);
   // Dropout is the identity unless it runs in training mode with a nonzero
   // ratio, which a deterministic plan does not model.
@@ -218,108 +233,79 @@ LogicalResult importDropout(GraphImporter &im, const ::onnx::NodeProto &node) {
                  onnx::ConstantOp::create(im.builder, loc,
                                           DenseElementsAttr::get(*maskType, int64_t(1))));
   }
-  return im.setResult(node, in->inputs[0], in->result);
+  return in.inputs[0];
 }
 
-LogicalResult importPow(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importPow(GraphImporter &im, const ::onnx::NodeProto &node, const Operands &in) {
   Location loc = im.nodeLoc(node);
-  Value base = in->inputs[0], exponent = in->inputs[1];
+  Value base = in.inputs[0], exponent = in.inputs[1];
   auto baseType = cast<RankedTensorType>(base.getType());
   auto expType = cast<RankedTensorType>(exponent.getType());
   if (expType.getElementType() != baseType.getElementType())
     exponent = onnx::CastOp::create(im.builder, loc, expType.clone(baseType.getElementType()),
                                     exponent);
-  return im.setResult(node, onnx::PowOp::create(im.builder, loc, in->result, base, exponent),
-                      in->result);
+  return onnx::PowOp::create(im.builder, loc, in.result, base, exponent).getResult();
 }
 
-LogicalResult importCast(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
-  Value x = in->inputs[0];
-  Value out = in->result == x.getType()
-                  ? x
-                  : onnx::CastOp::create(im.builder, im.nodeLoc(node), in->result, x).getResult();
-  return im.setResult(node, out, in->result);
+/// `OpTy` to the inferred type, or the input itself where that is its type.
+template <typename OpTy>
+FailureOr<Value> importTypeChange(GraphImporter &im, const ::onnx::NodeProto &node,
+                                  const Operands &in) {
+  Value x = in.inputs[0];
+  if (in.result == x.getType())
+    return x;
+  return OpTy::create(im.builder, im.nodeLoc(node), in.result, x).getResult();
 }
 
-/// Reshape, Flatten, Squeeze and Unsqueeze: the type shape inference found.
-LogicalResult importReshape(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
-  Value x = in->inputs[0];
-  Value out =
-      in->result == x.getType()
-          ? x
-          : onnx::ReshapeOp::create(im.builder, im.nodeLoc(node), in->result, x).getResult();
-  return im.setResult(node, out, in->result);
-}
+constexpr ResultFn importCast = importTypeChange<onnx::CastOp>;
+/// Reshape, Flatten, Squeeze and Unsqueeze: the shape inference found.
+constexpr ResultFn importReshape = importTypeChange<onnx::ReshapeOp>;
 
-LogicalResult importTranspose(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importTranspose(GraphImporter &im, const ::onnx::NodeProto &node,
+                                 const Operands &in) {
   // Without perm the dimensions are reversed.
   SmallVector<int64_t> reversed;
-  for (int64_t i = cast<RankedTensorType>(in->inputs[0].getType()).getRank() - 1; i >= 0; --i)
+  for (int64_t i = cast<RankedTensorType>(in.inputs[0].getType()).getRank() - 1; i >= 0; --i)
     reversed.push_back(i);
   auto perm = im.intsAttr(node, "perm", reversed);
   if (failed(perm))
     return failure();
-  return im.setResult(node,
-                      onnx::TransposeOp::create(im.builder, im.nodeLoc(node), in->result,
-                                                in->inputs[0],
-                                                im.builder.getDenseI64ArrayAttr(*perm)),
-                      in->result);
+  return onnx::TransposeOp::create(im.builder, im.nodeLoc(node), in.result, in.inputs[0],
+                                   im.builder.getDenseI64ArrayAttr(*perm))
+      .getResult();
 }
 
-LogicalResult importGemm(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importGemm(GraphImporter &im, const ::onnx::NodeProto &node,
+                            const Operands &in) {
   auto alpha = im.floatAttr(node, "alpha", 1.0f), beta = im.floatAttr(node, "beta", 1.0f);
   auto transA = im.intAttr(node, "transA", 0), transB = im.intAttr(node, "transB", 0);
   if (failed(alpha) || failed(beta) || failed(transA) || failed(transB))
     return failure();
   OpBuilder &b = im.builder;
-  return im.setResult(node,
-                      onnx::GemmOp::create(b, im.nodeLoc(node), in->result, in->inputs[0],
-                                           in->inputs[1], in->optional(2),
-                                           b.getF32FloatAttr(*alpha), b.getF32FloatAttr(*beta),
-                                           b.getBoolAttr(*transA), b.getBoolAttr(*transB)),
-                      in->result);
+  return onnx::GemmOp::create(b, im.nodeLoc(node), in.result, in.inputs[0], in.inputs[1],
+                              in.optional(2), b.getF32FloatAttr(*alpha), b.getF32FloatAttr(*beta),
+                              b.getBoolAttr(*transA), b.getBoolAttr(*transB))
+      .getResult();
 }
 
-LogicalResult importGather(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importGather(GraphImporter &im, const ::onnx::NodeProto &node,
+                              const Operands &in) {
   auto axis = im.intAttr(node, "axis", 0);
   if (failed(axis))
     return failure();
-  return im.setResult(node,
-                      onnx::GatherOp::create(im.builder, im.nodeLoc(node), in->result,
-                                             in->inputs[0], in->inputs[1],
-                                             im.builder.getI64IntegerAttr(*axis)),
-                      in->result);
+  return onnx::GatherOp::create(im.builder, im.nodeLoc(node), in.result, in.inputs[0],
+                                in.inputs[1], im.builder.getI64IntegerAttr(*axis))
+      .getResult();
 }
 
-LogicalResult importConcat(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importConcat(GraphImporter &im, const ::onnx::NodeProto &node,
+                              const Operands &in) {
   auto axis = im.intAttr(node, "axis", 0);
   if (failed(axis))
     return failure();
-  return im.setResult(node,
-                      onnx::ConcatOp::create(im.builder, im.nodeLoc(node), in->result, in->inputs,
-                                             im.builder.getI64IntegerAttr(*axis)),
-                      in->result);
+  return onnx::ConcatOp::create(im.builder, im.nodeLoc(node), in.result, in.inputs,
+                                im.builder.getI64IntegerAttr(*axis))
+      .getResult();
 }
 
 LogicalResult importSplit(GraphImporter &im, const ::onnx::NodeProto &node) {
@@ -392,12 +378,10 @@ LogicalResult importSlice(GraphImporter &im, const ::onnx::NodeProto &node) {
 /// Softmax and LogSoftmax over `axis`; `coerceTo2D` (before opset 13)
 /// flattens the input to 2-D at `axis` (default 1) and normalizes over
 /// everything from there on.
-LogicalResult buildSoftmax(GraphImporter &im, const ::onnx::NodeProto &node, bool coerceTo2D) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> buildSoftmax(GraphImporter &im, const ::onnx::NodeProto &node,
+                              const Operands &in, bool coerceTo2D) {
   Location loc = im.nodeLoc(node);
-  Value x = in->inputs[0];
+  Value x = in.inputs[0];
   auto type = cast<RankedTensorType>(x.getType());
   auto axisValue = im.intAttr(node, "axis", coerceTo2D ? 1 : -1);
   if (failed(axisValue))
@@ -419,22 +403,22 @@ LogicalResult buildSoftmax(GraphImporter &im, const ::onnx::NodeProto &node, boo
                   : onnx::LogSoftmaxOp::create(im.builder, loc, x, axisAttr).getResult();
   if (coerce)
     out = onnx::ReshapeOp::create(im.builder, loc, type, out);
-  return im.setResult(node, out, in->result);
+  return out;
 }
 
-LogicalResult importCoercedSoftmax(GraphImporter &im, const ::onnx::NodeProto &node) {
-  return buildSoftmax(im, node, /*coerceTo2D=*/true);
+FailureOr<Value> importCoercedSoftmax(GraphImporter &im, const ::onnx::NodeProto &node,
+                                      const Operands &in) {
+  return buildSoftmax(im, node, in, /*coerceTo2D=*/true);
 }
 
-LogicalResult importSoftmax(GraphImporter &im, const ::onnx::NodeProto &node) {
-  return buildSoftmax(im, node, /*coerceTo2D=*/false);
+FailureOr<Value> importSoftmax(GraphImporter &im, const ::onnx::NodeProto &node,
+                               const Operands &in) {
+  return buildSoftmax(im, node, in, /*coerceTo2D=*/false);
 }
 
 /// SoftmaxCrossEntropyLoss and NegativeLogLikelihoodLoss.
-LogicalResult importLoss(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importLoss(GraphImporter &im, const ::onnx::NodeProto &node,
+                            const Operands &in) {
   auto reduction = im.stringAttr(node, "reduction", "mean");
   auto ignore = im.optionalIntAttr(node, "ignore_index");
   if (failed(reduction) || failed(ignore))
@@ -443,68 +427,58 @@ LogicalResult importLoss(GraphImporter &im, const ::onnx::NodeProto &node) {
   Location loc = im.nodeLoc(node);
   IntegerAttr ignoreIndex = *ignore ? b.getI64IntegerAttr(**ignore) : IntegerAttr(); // none unless given
   auto reductionAttr = b.getStringAttr(*reduction);
-  Value weights = in->optional(2);
+  Value weights = in.optional(2);
   if (node.op_type() == "NegativeLogLikelihoodLoss")
-    return im.setResult(node,
-                        onnx::NegativeLogLikelihoodLossOp::create(b, loc, in->result,
-                                                                  in->inputs[0], in->inputs[1],
-                                                                  weights, reductionAttr,
-                                                                  ignoreIndex),
-                        in->result);
-  SmallVector<Type> types{in->result};
+    return onnx::NegativeLogLikelihoodLossOp::create(b, loc, in.result, in.inputs[0],
+                                                     in.inputs[1], weights, reductionAttr,
+                                                     ignoreIndex)
+        .getResult();
+  SmallVector<Type> types{in.result};
   if (GraphImporter::hasOutput(node, 1)) {
     auto logProb = im.outputType(node, 1);
     if (failed(logProb))
       return failure();
     types.push_back(*logProb);
   }
-  auto loss = onnx::SoftmaxCrossEntropyLossOp::create(b, loc, types, in->inputs[0],
-                                                      in->inputs[1], weights, reductionAttr,
-                                                      ignoreIndex);
+  auto loss = onnx::SoftmaxCrossEntropyLossOp::create(b, loc, types, in.inputs[0], in.inputs[1],
+                                                      weights, reductionAttr, ignoreIndex);
   if (types.size() > 1)
     im.setOutput(node, 1, loss.getLogProb());
-  return im.setResult(node, loss.getLoss(), in->result);
+  return loss.getLoss();
 }
 
 /// ReduceSum and ReduceMean over `axes` (none: every axis, or none at all
 /// with `noopWithEmptyAxes`).
-LogicalResult buildReduce(GraphImporter &im, const ::onnx::NodeProto &node, const Operands &in,
-                          ArrayRef<int64_t> axes, bool noopWithEmptyAxes) {
+FailureOr<Value> buildReduce(GraphImporter &im, const ::onnx::NodeProto &node,
+                             const Operands &in, ArrayRef<int64_t> axes, bool noopWithEmptyAxes) {
   auto keepdims = im.intAttr(node, "keepdims", 1);
   if (failed(keepdims))
     return failure();
   if (axes.empty() && noopWithEmptyAxes)
-    return im.setResult(node, in.inputs[0], in.result);
+    return in.inputs[0];
   OpBuilder &b = im.builder;
   Location loc = im.nodeLoc(node);
   auto axesAttr = b.getDenseI64ArrayAttr(axes);
   auto keepdimsAttr = b.getBoolAttr(*keepdims);
-  Value out = node.op_type() == "ReduceSum"
-                  ? onnx::ReduceSumOp::create(b, loc, in.result, in.inputs[0], axesAttr,
-                                              keepdimsAttr)
-                        .getResult()
-                  : onnx::ReduceMeanOp::create(b, loc, in.result, in.inputs[0], axesAttr,
-                                               keepdimsAttr)
-                        .getResult();
-  return im.setResult(node, out, in.result);
+  if (node.op_type() == "ReduceSum")
+    return onnx::ReduceSumOp::create(b, loc, in.result, in.inputs[0], axesAttr, keepdimsAttr)
+        .getResult();
+  return onnx::ReduceMeanOp::create(b, loc, in.result, in.inputs[0], axesAttr, keepdimsAttr)
+      .getResult();
 }
 
 /// Axes as an attribute: ReduceMean, and ReduceSum before opset 13.
-LogicalResult importReduce(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importReduce(GraphImporter &im, const ::onnx::NodeProto &node,
+                              const Operands &in) {
   auto axes = im.intsAttr(node, "axes");
   if (failed(axes))
     return failure();
-  return buildReduce(im, node, *in, *axes, /*noopWithEmptyAxes=*/false);
+  return buildReduce(im, node, in, *axes, /*noopWithEmptyAxes=*/false);
 }
 
 /// ReduceSum from opset 13: axes as an optional constant input.
-LogicalResult importReduceSumAxesInput(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importReduceSumAxesInput(GraphImporter &im, const ::onnx::NodeProto &node,
+                                          const Operands &in) {
   auto noop = im.intAttr(node, "noop_with_empty_axes", 0);
   if (failed(noop))
     return failure();
@@ -515,13 +489,11 @@ LogicalResult importReduceSumAxesInput(GraphImporter &im, const ::onnx::NodeProt
       return failure();
     axes = *ints;
   }
-  return buildReduce(im, node, *in, axes, *noop != 0);
+  return buildReduce(im, node, in, axes, *noop != 0);
 }
 
-LogicalResult importLayerNormalization(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importLayerNormalization(GraphImporter &im, const ::onnx::NodeProto &node,
+                                          const Operands &in) {
   auto axisAttr = im.intAttr(node, "axis", -1);
   auto epsilon = im.floatAttr(node, "epsilon", 1e-5f);
   auto stashType = im.intAttr(node, "stash_type", 1);
@@ -532,7 +504,7 @@ LogicalResult importLayerNormalization(GraphImporter &im, const ::onnx::NodeProt
     return im.nodeError(node) << "stash_type " << *stashType
                               << " is not supported; zero computes the statistics in FLOAT "
                                  "(stash_type 1)";
-  RankedTensorType type = in->result;
+  RankedTensorType type = in.result;
   if (*axisAttr < -type.getRank() || *axisAttr >= type.getRank())
     return im.nodeError(node) << "axis " << *axisAttr << " is out of range";
   int64_t axis = *axisAttr < 0 ? *axisAttr + type.getRank() : *axisAttr;
@@ -541,11 +513,11 @@ LogicalResult importLayerNormalization(GraphImporter &im, const ::onnx::NodeProt
   auto statsType = type.clone(stats);
   OpBuilder &b = im.builder;
   auto norm = onnx::LayerNormalizationOp::create(
-      b, im.nodeLoc(node), TypeRange{type, statsType, statsType}, in->inputs[0], in->inputs[1],
-      in->optional(2), b.getI64IntegerAttr(axis), b.getF32FloatAttr(*epsilon));
+      b, im.nodeLoc(node), TypeRange{type, statsType, statsType}, in.inputs[0], in.inputs[1],
+      in.optional(2), b.getI64IntegerAttr(axis), b.getF32FloatAttr(*epsilon));
   for (int i = 1; i < 3; ++i)
     im.setOutput(node, i, norm->getResult(i));
-  return im.setResult(node, norm.getResult(), type);
+  return norm.getResult();
 }
 
 /// 2-D sliding windows (Conv and the pools) with ONNX's defaults.
@@ -609,10 +581,8 @@ FailureOr<Window> windowAttributes(GraphImporter &im, const ::onnx::NodeProto &n
   return w;
 }
 
-LogicalResult importConv(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importConv(GraphImporter &im, const ::onnx::NodeProto &node,
+                            const Operands &in) {
   auto window = windowAttributes(im, node);
   if (failed(window))
     return failure();
@@ -620,21 +590,17 @@ LogicalResult importConv(GraphImporter &im, const ::onnx::NodeProto &node) {
   if (failed(group))
     return failure();
   OpBuilder &b = im.builder;
-  return im.setResult(node,
-                      onnx::ConvOp::create(b, im.nodeLoc(node), in->result, in->inputs[0],
-                                           in->inputs[1], in->optional(2),
-                                           b.getDenseI64ArrayAttr(window->strides),
-                                           b.getDenseI64ArrayAttr(window->pads),
-                                           b.getDenseI64ArrayAttr(window->dilations),
-                                           b.getI64IntegerAttr(*group)),
-                      in->result);
+  return onnx::ConvOp::create(b, im.nodeLoc(node), in.result, in.inputs[0], in.inputs[1],
+                              in.optional(2), b.getDenseI64ArrayAttr(window->strides),
+                              b.getDenseI64ArrayAttr(window->pads),
+                              b.getDenseI64ArrayAttr(window->dilations),
+                              b.getI64IntegerAttr(*group))
+      .getResult();
 }
 
 /// MaxPool and AveragePool.
-LogicalResult importPool(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
+FailureOr<Value> importPool(GraphImporter &im, const ::onnx::NodeProto &node,
+                            const Operands &in) {
   auto window = windowAttributes(im, node);
   if (failed(window))
     return failure();
@@ -651,11 +617,11 @@ LogicalResult importPool(GraphImporter &im, const ::onnx::NodeProto &node) {
   if (ceilMode) {
     // ONNX before opset 19 (and its shape inference here) keeps a last
     // window that starts in the end padding; PyTorch and opset 19 drop it.
-    auto inType = cast<RankedTensorType>(in->inputs[0].getType());
+    auto inType = cast<RankedTensorType>(in.inputs[0].getType());
     for (int i = 0; i < 2; ++i) {
       int64_t size = windowOutputSize(inType.getDimSize(2 + i), pads[i], pads[i + 2],
                                       kernel[i], strides[i], true);
-      if (size >= 0 && in->result.getDimSize(2 + i) != size)
+      if (size >= 0 && in.result.getDimSize(2 + i) != size)
         return im.nodeError(node)
                << "ceil_mode: ONNX infers a last window that starts in the end "
                   "padding; zero drops it, as PyTorch and opset 19 do";
@@ -664,36 +630,30 @@ LogicalResult importPool(GraphImporter &im, const ::onnx::NodeProto &node) {
   OpBuilder &b = im.builder;
   Location loc = im.nodeLoc(node);
   if (average)
-    return im.setResult(node,
-                        onnx::AveragePoolOp::create(b, loc, in->result, in->inputs[0],
-                                                    b.getDenseI64ArrayAttr(kernel),
-                                                    b.getDenseI64ArrayAttr(strides),
-                                                    b.getDenseI64ArrayAttr(pads),
-                                                    b.getBoolAttr(*countIncludePad),
-                                                    b.getBoolAttr(ceilMode)),
-                        in->result);
+    return onnx::AveragePoolOp::create(b, loc, in.result, in.inputs[0],
+                                       b.getDenseI64ArrayAttr(kernel),
+                                       b.getDenseI64ArrayAttr(strides),
+                                       b.getDenseI64ArrayAttr(pads),
+                                       b.getBoolAttr(*countIncludePad), b.getBoolAttr(ceilMode))
+        .getResult();
   if (GraphImporter::hasOutput(node, 1))
     return im.nodeError(node) << "the Indices output is not supported";
-  auto argmaxType = in->result.clone(b.getI64Type());
-  auto pool = onnx::MaxPoolOp::create(b, loc, TypeRange{in->result, argmaxType}, in->inputs[0],
-                                      b.getDenseI64ArrayAttr(kernel),
-                                      b.getDenseI64ArrayAttr(strides),
-                                      b.getDenseI64ArrayAttr(pads), b.getBoolAttr(ceilMode));
-  return im.setResult(node, pool.getResult(), in->result);
+  auto argmaxType = RankedTensorType::get(in.result.getShape(), b.getI64Type());
+  return onnx::MaxPoolOp::create(b, loc, TypeRange{in.result, argmaxType}, in.inputs[0],
+                                 b.getDenseI64ArrayAttr(kernel), b.getDenseI64ArrayAttr(strides),
+                                 b.getDenseI64ArrayAttr(pads), b.getBoolAttr(ceilMode))
+      .getResult();
 }
 
-LogicalResult importGlobalAveragePool(GraphImporter &im, const ::onnx::NodeProto &node) {
-  auto in = operands(im, node);
-  if (failed(in))
-    return failure();
-  int64_t rank = cast<RankedTensorType>(in->inputs[0].getType()).getRank();
+FailureOr<Value> importGlobalAveragePool(GraphImporter &im, const ::onnx::NodeProto &node,
+                                         const Operands &in) {
+  int64_t rank = cast<RankedTensorType>(in.inputs[0].getType()).getRank();
   OpBuilder &b = im.builder;
-  return im.setResult(node,
-                      onnx::ReduceMeanOp::create(
-                          b, im.nodeLoc(node), in->result, in->inputs[0],
-                          b.getDenseI64ArrayAttr(llvm::to_vector(llvm::seq<int64_t>(2, rank))),
-                          b.getBoolAttr(true)),
-                      in->result);
+  return onnx::ReduceMeanOp::create(
+             b, im.nodeLoc(node), in.result, in.inputs[0],
+             b.getDenseI64ArrayAttr(llvm::to_vector(llvm::seq<int64_t>(2, rank))),
+             b.getBoolAttr(true))
+      .getResult();
 }
 
 /// BatchNormalization; `training` normalizes with the batch statistics and
@@ -774,9 +734,10 @@ LogicalResult importBatchNormalizationTrainingMode(GraphImporter &im,
 /// The builder a row names.
 ImportFn builderFor(const SupportedOp &row) {
   return llvm::StringSwitch<ImportFn>(llvm::StringRef(row.builder.data(), row.builder.size()))
-#define ZERO_ONNX_OP(DOMAIN, OP, SINCE, UNTIL, BUILDER, ...) .Case(#BUILDER, import##BUILDER)
+#define ZERO_ONNX_OP(DOMAIN, OP, SINCE, UNTIL, BUILDER, ...)                                   \
+  .Case(#BUILDER, nodeBuilder<import##BUILDER>())
 #include "frontends/onnx/OnnxOps.def"
-      .Case("Direct", importDirect) // the elementwise rows
+      .Case("Direct", nodeBuilder<importDirect>()) // the elementwise rows
       .Default(nullptr);
 }
 

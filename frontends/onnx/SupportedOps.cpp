@@ -59,7 +59,9 @@ const SupportedOp *findSupportedOp(std::string_view domain, std::string_view opT
 }
 
 std::string unsupportedOpMessage(const ::onnx::NodeProto &node, int64_t opset) {
-  std::string_view domain = isDefaultDomain(node.domain()) ? "" : node.domain();
+  std::string_view domain = node.domain();
+  if (isDefaultDomain(domain))
+    domain = "";
   std::string opsets;
   for (const SupportedOp &op : table())
     if (op.domain == domain && op.name == node.op_type())

@@ -142,14 +142,6 @@ constexpr ImportFn nodeBuilder() {
   }
 }
 
-/// Normalizes `axis` into [0, rank); fails with an error on the node.
-FailureOr<int64_t> normalizedAxis(GraphImporter &im, const ::onnx::NodeProto &node,
-                                  int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= std::max<int64_t>(rank, 1))
-    return im.nodeError(node) << "axis " << axis << " is out of range";
-  return axis < 0 ? axis + rank : axis;
-}
-
 //===----------------------------------------------------------------------===//
 // The generic builders
 //===----------------------------------------------------------------------===//
@@ -383,24 +375,26 @@ FailureOr<Value> buildSoftmax(GraphImporter &im, const ::onnx::NodeProto &node,
   Location loc = im.nodeLoc(node);
   Value x = in.inputs[0];
   auto type = cast<RankedTensorType>(x.getType());
-  auto axisValue = im.intAttr(node, "axis", coerceTo2D ? 1 : -1);
-  if (failed(axisValue))
+  auto axisAttr = im.intAttr(node, "axis", coerceTo2D ? 1 : -1);
+  if (failed(axisAttr))
     return failure();
-  auto axis = normalizedAxis(im, node, *axisValue, type.getRank());
-  if (failed(axis))
-    return failure();
-  bool coerce = coerceTo2D && *axis != type.getRank() - 1;
+  int64_t axis = *axisAttr, rank = type.getRank();
+  if (axis < -rank || axis >= std::max<int64_t>(rank, 1))
+    return im.nodeError(node) << "axis " << axis << " is out of range";
+  if (axis < 0)
+    axis += rank;
+  bool coerce = coerceTo2D && axis != rank - 1;
   if (coerce) {
     int64_t outer = 1;
-    for (int64_t d : type.getShape().take_front(*axis))
+    for (int64_t d : type.getShape().take_front(axis))
       outer *= d;
     x = onnx::ReshapeOp::create(im.builder, loc,
                                 type.clone({outer, type.getNumElements() / outer}), x);
   }
-  auto axisAttr = im.builder.getI64IntegerAttr(coerce ? 1 : *axis);
+  auto normalized = im.builder.getI64IntegerAttr(coerce ? 1 : axis);
   Value out = node.op_type() == "Softmax"
-                  ? onnx::SoftmaxOp::create(im.builder, loc, x, axisAttr).getResult()
-                  : onnx::LogSoftmaxOp::create(im.builder, loc, x, axisAttr).getResult();
+                  ? onnx::SoftmaxOp::create(im.builder, loc, x, normalized).getResult()
+                  : onnx::LogSoftmaxOp::create(im.builder, loc, x, normalized).getResult();
   if (coerce)
     out = onnx::ReshapeOp::create(im.builder, loc, type, out);
   return out;

@@ -161,6 +161,21 @@ LogicalResult GradientBuilder::differentiate(Operation *forward) {
   return rule.buildGradient(*this);
 }
 
+/// Marks the parameter globals that are model state rather than weights:
+/// those @main writes itself (a training-mode BatchNormalization's running
+/// statistics) and those ONNX reads as running statistics, also in inference
+/// mode, where PyTorch keeps them as buffers it never trains. Model state
+/// gets no gradient and no update, and stays whole on every rank.
+void markModelState(ModuleOp module, func::FuncOp func) {
+  DenseSet<StringAttr> written;
+  func.walk([&](ml_program::GlobalStoreOp store) {
+    written.insert(store.getGlobalAttr().getRootReference());
+  });
+  for (auto global : module.getOps<ml_program::GlobalOp>())
+    if (global->hasAttr(ox::kRunningStatisticsAttr) || written.contains(global.getSymNameAttr()))
+      global->setAttr(kModelStateAttr, UnitAttr::get(module.getContext()));
+}
+
 struct BuildTrainStepPass : public zero::impl::BuildTrainStepBase<BuildTrainStepPass> {
   using BuildTrainStepBase::BuildTrainStepBase;
 
@@ -225,6 +240,7 @@ struct BuildTrainStepPass : public zero::impl::BuildTrainStepBase<BuildTrainStep
     for (Operation &op : body.without_terminator())
       ops.push_back(&op);
 
+    markModelState(module, func);
     OpBuilder builder(ret);
     GradientBuilder gradients(builder);
     if (failed(gradients.run(loss, ops)))

@@ -15,6 +15,12 @@ def BuildTrainStep : Pass<"zero-build-train-step", "mlir::ModuleOp"> {
     per parameter (`ml_program.global`) that the loss depends on. Parameter
     reads are re-issued in the backward pass so later passes can see where
     each parameter is needed (ZeRO-3 gathers it again there).
+
+    The pass decides which globals are model state rather than weights and
+    marks them `zero.model_state`: those `@main` writes itself (a
+    training-mode BatchNormalization's running statistics) and those the
+    importer marks `onnx.running_statistics` (also read in inference mode).
+    Model state gets no gradient and no update.
   }];
   let options = [
     Option<"optimizer", "optimizer", "std::string", "\"adamw\"",

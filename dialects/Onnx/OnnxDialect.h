@@ -15,4 +15,14 @@
 #define GET_OP_CLASSES
 #include "dialects/Onnx/OnnxOps.h.inc"
 
+namespace zero::onnx {
+
+/// Marks an ml_program.global whose ONNX initializer a BatchNormalization
+/// reads as its running mean or variance (inputs 3 and 4). The importer
+/// records what ONNX says; zero-build-train-step decides what that means
+/// for training.
+inline constexpr llvm::StringLiteral kRunningStatisticsAttr = "onnx.running_statistics";
+
+} // namespace zero::onnx
+
 #endif // ZERO_DIALECTS_ONNX_ONNXDIALECT_H

@@ -160,13 +160,14 @@ bool hasFunctionBody(const ::onnx::OpSchema &schema) {
   return schema.HasFunction() || schema.HasContextDependentFunction();
 }
 
-/// The schema of `op` where zero implements it through its ONNX function
-/// body (zero's table lacks it and the schema has one), else null.
-const ::onnx::OpSchema *functionSchema(const std::string &op, int64_t opset) {
-  if (findSupportedOp(op))
+/// The schema of the node's operator where zero implements it through its
+/// ONNX function body (zero's table has no row for it at `opset` and the
+/// schema has a body), else null.
+const ::onnx::OpSchema *functionSchema(const ::onnx::NodeProto &node, int64_t opset) {
+  if (!isDefaultDomain(node.domain()) || findSupportedOp(node.domain(), node.op_type(), opset))
     return nullptr;
-  const ::onnx::OpSchema *schema =
-      ::onnx::OpSchemaRegistry::Schema(op, static_cast<int>(opset), ::onnx::ONNX_DOMAIN);
+  const ::onnx::OpSchema *schema = ::onnx::OpSchemaRegistry::Schema(
+      node.op_type(), static_cast<int>(opset), ::onnx::ONNX_DOMAIN);
   return schema && hasFunctionBody(*schema) ? schema : nullptr;
 }
 
@@ -183,8 +184,8 @@ std::string checkNode(const ::onnx::NodeProto &node, int64_t opset, bool allowFu
   for (const auto &value : node.output())
     if (hasControl(value))
       return "output name '" + value + "' holds control characters";
-  bool defaultDomain = node.domain().empty() || node.domain() == "ai.onnx";
-  const SupportedOp *supported = defaultDomain ? findSupportedOp(op) : nullptr;
+  bool defaultDomain = isDefaultDomain(node.domain());
+  const SupportedOp *supported = findSupportedOp(node.domain(), op, opset);
   // The ONNX schema of the operator at this opset (its arity and which
   // attributes exist); zero's table says which of those it implements.
   const ::onnx::OpSchema *schema =
@@ -195,8 +196,7 @@ std::string checkNode(const ::onnx::NodeProto &node, int64_t opset, bool allowFu
   // does (expandFunctions); its body is checked once expanded.
   bool function = !supported && allowFunctions && schema && hasFunctionBody(*schema);
   if (!supported && !function)
-    return "unsupported operator '" + op + "'" +
-           (defaultDomain ? "" : " of domain '" + node.domain() + "'");
+    return unsupportedOpMessage(node, opset);
   if (!schema)
     return "unsupported operator '" + op + "': ONNX opset " + std::to_string(opset) +
            " does not define it";
@@ -264,7 +264,7 @@ std::string checkNode(const ::onnx::NodeProto &node, int64_t opset, bool allowFu
 int64_t onnxOpset(const ::onnx::ModelProto &model) {
   int64_t opset = 0;
   for (const auto &import : model.opset_import())
-    if (import.domain().empty() || import.domain() == "ai.onnx")
+    if (isDefaultDomain(import.domain()))
       opset = import.version();
   return opset;
 }
@@ -391,7 +391,7 @@ bool expandFunctions(::onnx::ModelProto &model, bool &expandedAny, std::string &
     ::onnx::GraphProto expanded;
     bool changed = false;
     for (const auto &node : graph.node()) {
-      const ::onnx::OpSchema *schema = functionSchema(node.op_type(), opset);
+      const ::onnx::OpSchema *schema = functionSchema(node, opset);
       if (!schema) { // a supported operator
         *expanded.add_node() = node;
         continue;
@@ -421,7 +421,8 @@ bool expandFunctions(::onnx::ModelProto &model, bool &expandedAny, std::string &
         }
       }
       for (const auto &inner : body.node()) {
-        if (!findSupportedOp(inner.op_type()) && !functionSchema(inner.op_type(), opset)) {
+        if (!findSupportedOp(inner.domain(), inner.op_type(), opset) &&
+            !functionSchema(inner, opset)) {
           error = describeNode(node, opset) + ": unsupported operator '" + inner.op_type() +
                   "' in its ONNX function body";
           return false;

@@ -1,8 +1,9 @@
 //===- SupportedOps.h - the ONNX operators and attributes zero imports ----===//
 //
-// One table for the loader, which rejects every other operator and every
-// unknown or mistyped attribute before the ONNX library sees the model, and
-// for the importer, which reads exactly the attributes listed here. No MLIR.
+// The rows of OnnxOps.def, for the loader, which rejects every other
+// operator, opset and every unknown or mistyped attribute before the ONNX
+// library sees the model, and for the importer, which builds each node with
+// its row's builder and reads exactly the attributes listed there. No MLIR.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +14,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -23,18 +25,6 @@ namespace zero::frontend {
 constexpr int64_t kMinOpset = 7;
 constexpr int64_t kMaxOpset = 17;
 
-/// How the importer handles an operator.
-enum class OpKind {
-  /// Imports as the dialect's op of the same name: same operands; the
-  /// elementwise ops' float attributes (zero/elementwise_ops.h).
-  Direct,
-  /// Imported by its own code.
-  Custom,
-  /// Only folded, where its value is known at compile time (shape
-  /// computations); never computed by a plan.
-  FoldOnly,
-};
-
 struct OpAttribute {
   std::string_view name;
   ::onnx::AttributeProto::AttributeType type;
@@ -43,9 +33,14 @@ struct OpAttribute {
   int64_t minimum = std::numeric_limits<int64_t>::min();
 };
 
+/// One row of OnnxOps.def: an operator of a domain over a range of opsets.
 struct SupportedOp {
+  std::string_view domain; // "" for the default domain
   std::string_view name;
-  OpKind kind;
+  int64_t sinceVersion;
+  int64_t untilVersion; // inclusive
+  /// The importer's builder, import<builder> in OnnxHandlers.cpp.
+  std::string_view builder;
   /// Every attribute zero honours (or checks the value of); any other is an
   /// error, never ignored.
   std::vector<OpAttribute> attributes;
@@ -53,8 +48,17 @@ struct SupportedOp {
   const OpAttribute *findAttribute(std::string_view attribute) const;
 };
 
-/// The supported operator `opType` of the default ONNX domain, or null.
-const SupportedOp *findSupportedOp(std::string_view opType);
+/// True for ONNX's default domain, "" or "ai.onnx".
+bool isDefaultDomain(std::string_view domain);
+
+/// The row for operator `opType` of `domain` at `opset`, or null.
+const SupportedOp *findSupportedOp(std::string_view domain, std::string_view opType,
+                                   int64_t opset);
+
+/// Why `node` has no row at `opset`: "unsupported operator 'OP'" (with its
+/// domain unless the default), or, for an operator zero imports at other
+/// opsets, which ones.
+std::string unsupportedOpMessage(const ::onnx::NodeProto &node, int64_t opset);
 
 } // namespace zero::frontend
 

@@ -167,6 +167,13 @@ save("maxpool_ceil_string.onnx", model([SCALE("x"), oh.make_node("MaxPool", ["h"
                                         MEAN("p")], [LOSS], [K], [X4]))
 save("flatten_axis_string.onnx", model([MM, oh.make_node("Flatten", ["h"], ["f"], name="my_flatten", axis="1"), MEAN("f")], [LOSS], [W], [X]))
 save("reducemean_keepdims_string.onnx", model([MM, oh.make_node("ReduceMean", ["h"], ["loss"], name="my_mean", keepdims="0")], [LOSS], [W], [X]))
+save("reducemean_keepdims_float.onnx", model([MM, oh.make_node("ReduceMean", ["h"], ["loss"], name="my_mean", keepdims=1.0)], [LOSS], [W], [X]))
+save("transpose_perm_int.onnx", model([MM, oh.make_node("Transpose", ["h"], ["t"], name="my_transpose", perm=1), MEAN("t")], [LOSS], [W], [X]))
+save("gemm_alpha_int.onnx", model([oh.make_node("Gemm", ["x", "W"], ["h"], name="my_gemm", alpha=2), MEAN("h")], [LOSS], [W], [X]))
+# An operator zero imports, at an opset none of its rows covers (Slice takes
+# its bounds as attributes before opset 10).
+save("slice_opset9.onnx", model([MM, oh.make_node("Slice", ["h"], ["s"], name="my_slice", starts=[0], ends=[1]), MEAN("s")],
+                                [LOSS], [W], [X], opset=9))
 save("relu_foo.onnx", model([MM, oh.make_node("Relu", ["h"], ["r"], name="my_relu", foo=1), MEAN("r")], [LOSS], [W], [X]))
 save("layernorm_stash0.onnx", model([MM, oh.make_node("LayerNormalization", ["h", "ls"], ["n"], name="my_ln", stash_type=0), MEAN("n")],
                                     [LOSS], [W, nh.from_array(np.ones((3,), np.float32), "ls")], [X]))
@@ -229,6 +236,14 @@ bad("Gemm beta given as a string", "gemm_beta_string.onnx", ["my_gemm", "'beta'"
 bad("MaxPool ceil_mode given as a string", "maxpool_ceil_string.onnx", ["my_pool", "'ceil_mode'", "INT", "STRING"])
 bad("Flatten axis given as a string", "flatten_axis_string.onnx", ["my_flatten", "'axis'", "INT", "STRING"])
 bad("ReduceMean keepdims given as a string", "reducemean_keepdims_string.onnx", ["my_mean", "'keepdims'", "INT", "STRING"])
+bad("ReduceMean keepdims given as a FLOAT (an INT)", "reducemean_keepdims_float.onnx",
+    ["reducemean_keepdims_float.onnx", "my_mean", "ReduceMean", "attribute 'keepdims'", "must be INT, got FLOAT"])
+bad("Transpose perm given as an INT (INTS)", "transpose_perm_int.onnx",
+    ["transpose_perm_int.onnx", "my_transpose", "Transpose", "attribute 'perm'", "must be INTS, got INT"])
+bad("Gemm alpha given as an INT (a FLOAT)", "gemm_alpha_int.onnx",
+    ["gemm_alpha_int.onnx", "my_gemm", "Gemm", "attribute 'alpha'", "must be FLOAT, got INT"])
+bad("Slice at opset 9, outside every row's opsets", "slice_opset9.onnx",
+    ["slice_opset9.onnx", "node 'my_slice'", "Slice", "domain 'ai.onnx'", "opset 9", "opsets 10 to 17"])
 bad("unknown attribute foo on Relu", "relu_foo.onnx", ["my_relu", "attribute 'foo' of Relu is not supported"])
 bad("LayerNormalization stash_type 0", "layernorm_stash0.onnx", ["my_ln", "stash_type", "0"])
 bad("attribute given twice", "softmax_axis_twice.onnx", ["my_softmax", "'axis'", "twice"])

@@ -52,8 +52,12 @@ module {
 
 // Conv's input and weight gradients are their own ops (the input's here is
 // not needed: it is a model input); BatchNormalization in training mode has
-// a fused gradient and its running statistics, model state, get no update.
+// a fused gradient. Its running statistics, which @main writes, are model
+// state: the pass marks them and gives them no update.
 
+// CHECK-LABEL: ml_program.global private mutable @gamma(
+// CHECK:         ml_program.global private mutable @mean({{.*}}) : tensor<3xf32> {zero.model_state}
+// CHECK:         ml_program.global private mutable @var({{.*}}) : tensor<3xf32> {zero.model_state}
 // CHECK-LABEL: func.func @train_step({{.*}}"cnn.x"
 // CHECK:         onnx.BatchNormalization
 // CHECK:         ml_program.global_store @mean
@@ -67,8 +71,8 @@ module {
   ml_program.global private mutable @w(dense<1.0> : tensor<3x1x3x3xf32>) : tensor<3x1x3x3xf32>
   ml_program.global private mutable @gamma(dense<1.0> : tensor<3xf32>) : tensor<3xf32>
   ml_program.global private mutable @beta(dense<0.0> : tensor<3xf32>) : tensor<3xf32>
-  ml_program.global private mutable @mean(dense<0.0> : tensor<3xf32>) : tensor<3xf32> {zero.model_state}
-  ml_program.global private mutable @var(dense<1.0> : tensor<3xf32>) : tensor<3xf32> {zero.model_state}
+  ml_program.global private mutable @mean(dense<0.0> : tensor<3xf32>) : tensor<3xf32>
+  ml_program.global private mutable @var(dense<1.0> : tensor<3xf32>) : tensor<3xf32>
   func.func @main(%x: tensor<2x1x4x4xf32> {zero.input = "cnn.x"}) -> tensor<f32> {
     %w = ml_program.global_load @w : tensor<3x1x3x3xf32>
     %c = onnx.Conv %x, %w {dilations = array<i64: 1, 1>, group = 1 : i64, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 1, 1>} : (tensor<2x1x4x4xf32>, tensor<3x1x3x3xf32>) -> tensor<2x3x4x4xf32>
@@ -80,6 +84,33 @@ module {
     ml_program.global_store @mean = %nm : tensor<3xf32>
     ml_program.global_store @var = %nv : tensor<3xf32>
     %loss = onnx.ReduceMean %y {axes = array<i64>, keepdims = false} : tensor<2x3x4x4xf32> -> tensor<f32>
+    return %loss : tensor<f32>
+  }
+}
+
+// -----
+
+// Running statistics an inference-mode BatchNormalization reads (imported as
+// elementwise ops, nothing writes them) are model state too: no gradient
+// reaches them and they get no update; the scale trains.
+
+// CHECK-LABEL: ml_program.global private mutable @frozen_mean(
+// CHECK-SAME:    {onnx.running_statistics, zero.model_state}
+// CHECK:         ml_program.global private mutable @bn_scale(
+// CHECK-NOT:     zero.model_state
+// CHECK-LABEL: func.func @train_step({{.*}}"frozen.x"
+// CHECK-NOT:     zero.sgd_update @frozen_mean
+// CHECK:         zero.sgd_update @bn_scale
+// CHECK-NOT:     zero.sgd_update @frozen_mean
+module {
+  ml_program.global private mutable @frozen_mean(dense<0.5> : tensor<3xf32>) : tensor<3xf32> {onnx.running_statistics}
+  ml_program.global private mutable @bn_scale(dense<2.0> : tensor<3xf32>) : tensor<3xf32>
+  func.func @main(%x: tensor<2x3xf32> {zero.input = "frozen.x"}) -> tensor<f32> {
+    %m = ml_program.global_load @frozen_mean : tensor<3xf32>
+    %s = ml_program.global_load @bn_scale : tensor<3xf32>
+    %c = onnx.Sub %x, %m : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+    %y = onnx.Mul %c, %s : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+    %loss = onnx.ReduceMean %y {axes = array<i64>, keepdims = false} : tensor<2x3xf32> -> tensor<f32>
     return %loss : tensor<f32>
   }
 }

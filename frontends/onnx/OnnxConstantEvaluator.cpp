@@ -1,0 +1,227 @@
+//===- OnnxConstantEvaluator.cpp - compile-time int64 values --------------===//
+//
+// Shape subgraphs (Shape, Gather, Concat, arithmetic, Range, ...), indices
+// and masks fold to int64 constants here, from initializers, Constant nodes
+// and the static shapes ONNX shape inference found. Folding is best effort:
+// whatever it cannot evaluate is imported as computation instead.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontends/onnx/GraphImporter.h"
+
+#include "dialects/ShapeUtils.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir;
+
+namespace zero::frontend {
+
+namespace {
+
+/// Folding builds shapes, indices and masks, not data: a larger result is
+/// left to the plan (or rejected there) instead of being built here.
+constexpr int64_t kMaxFoldedElements = int64_t(1) << 24;
+
+/// Applies `fn` elementwise over `operands` broadcast with numpy rules.
+std::optional<IntTensor>
+broadcastInts(ArrayRef<const IntTensor *> operands,
+              llvm::function_ref<std::optional<int64_t>(ArrayRef<int64_t>)> fn) {
+  SmallVector<int64_t> shape;
+  for (const IntTensor *t : operands) {
+    auto joined = zero::broadcastShapes(shape, t->shape);
+    if (!joined)
+      return std::nullopt;
+    shape = *joined;
+  }
+  int64_t count = 1;
+  for (int64_t d : shape)
+    count *= d;
+  IntTensor result{shape, {}};
+  SmallVector<int64_t> index(shape.size(), 0), args(operands.size());
+  for (int64_t flat = 0; flat < count; ++flat) {
+    for (auto [k, t] : llvm::enumerate(operands)) {
+      // The operand's element at `index`, its dimensions right-aligned.
+      int64_t offset = 0, lead = shape.size() - t->shape.size();
+      for (size_t d = 0; d < t->shape.size(); ++d)
+        offset = offset * t->shape[d] + (t->shape[d] == 1 ? 0 : index[lead + d]);
+      args[k] = t->values[offset];
+    }
+    std::optional<int64_t> value = fn(args);
+    if (!value)
+      return std::nullopt;
+    result.values.push_back(*value);
+    for (int64_t d = shape.size() - 1; d >= 0 && ++index[d] == shape[d]; --d)
+      index[d] = 0;
+  }
+  return result;
+}
+
+} // namespace
+
+std::optional<IntTensor> GraphImporter::evaluate(const std::string &name, int depth) {
+  if (auto it = evaluated.find(name); it != evaluated.end())
+    return it->second;
+  std::optional<IntTensor> result;
+  if (const ::onnx::TensorProto *tensor = constants.lookup(name)) {
+    if (tensor->data_type() == ::onnx::TensorProto::INT64 ||
+        tensor->data_type() == ::onnx::TensorProto::BOOL) {
+      auto attr = convertTensor(*tensor, fileLoc);
+      if (succeeded(attr)) {
+        IntTensor t;
+        t.shape.assign(tensor->dims().begin(), tensor->dims().end());
+        for (APInt v : attr->getValues<APInt>())
+          t.values.push_back(v.getSExtValue());
+        result = t;
+      }
+    }
+  } else if (auto it = producer.find(name); it != producer.end() && depth < 64) {
+    const ::onnx::NodeProto &node = model.graph().node(it->second);
+    if (node.output(0) == name)
+      result = evaluateNode(node, depth + 1);
+  }
+  if (result)
+    evaluated[name] = *result;
+  return result;
+}
+
+std::optional<IntTensor> GraphImporter::evaluateNode(const ::onnx::NodeProto &node, int depth) {
+  const std::string &op = node.op_type();
+  auto input = [&](int i) -> std::optional<IntTensor> {
+    if (i >= node.input_size() || node.input(i).empty())
+      return std::nullopt;
+    return evaluate(node.input(i), depth);
+  };
+
+  if (op == "Shape") {
+    const ::onnx::TypeProto *type = valueTypes.lookup(node.input(0));
+    if (!type || !type->has_tensor_type() || !type->tensor_type().has_shape())
+      return std::nullopt;
+    IntTensor t;
+    for (const auto &dim : type->tensor_type().shape().dim()) {
+      if (!dim.has_dim_value())
+        return std::nullopt;
+      t.values.push_back(dim.dim_value());
+    }
+    int64_t rank = t.values.size();
+    auto startAttr = intAttr(node, "start", 0), endAttr = intAttr(node, "end", rank);
+    if (failed(startAttr) || failed(endAttr))
+      return std::nullopt;
+    int64_t start = *startAttr, end = *endAttr;
+    start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
+    end = std::clamp<int64_t>(end < 0 ? end + rank : end, start, rank);
+    t.values = SmallVector<int64_t>(t.values.begin() + start, t.values.begin() + end);
+    t.shape = {static_cast<int64_t>(t.values.size())};
+    return t;
+  }
+  if (op == "Identity" || op == "Cast" || op == "Unsqueeze" || op == "Squeeze" ||
+      op == "Reshape") {
+    auto in = input(0);
+    if (!in)
+      return std::nullopt;
+    const ::onnx::TypeProto *type = valueTypes.lookup(node.output(0));
+    if (op != "Identity" && op != "Cast") {
+      if (!type || !type->tensor_type().has_shape())
+        return std::nullopt;
+      in->shape.clear();
+      for (const auto &dim : type->tensor_type().shape().dim())
+        in->shape.push_back(dim.dim_value());
+    }
+    return in;
+  }
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Equal") {
+    auto a = input(0), b = input(1);
+    if (!a || !b)
+      return std::nullopt;
+    return broadcastInts({&*a, &*b}, [&](ArrayRef<int64_t> v) -> std::optional<int64_t> {
+      int64_t x = v[0], y = v[1];
+      if (op == "Div" && y == 0)
+        return std::nullopt;
+      // ONNX integer Div truncates toward zero, as C++ does.
+      return op == "Add" ? x + y : op == "Sub" ? x - y : op == "Mul" ? x * y
+                         : op == "Div" ? x / y : int64_t(x == y);
+    });
+  }
+  if (op == "Gather") {
+    auto data = input(0), indices = input(1);
+    auto axis = intAttr(node, "axis", 0);
+    if (!data || !indices || data->shape.size() != 1 || failed(axis) || *axis != 0)
+      return std::nullopt;
+    IntTensor t{indices->shape, {}};
+    int64_t n = data->values.size();
+    for (int64_t i : indices->values) {
+      if (i < -n || i >= n)
+        return std::nullopt;
+      t.values.push_back(data->values[i < 0 ? i + n : i]);
+    }
+    return t;
+  }
+  if (op == "Concat") {
+    IntTensor t;
+    for (int i = 0; i < node.input_size(); ++i) {
+      auto in = input(i);
+      if (!in || in->shape.size() != 1)
+        return std::nullopt;
+      llvm::append_range(t.values, in->values);
+    }
+    t.shape = {static_cast<int64_t>(t.values.size())};
+    return t;
+  }
+  if (op == "Range") {
+    auto start = input(0), limit = input(1), delta = input(2);
+    if (!start || !limit || !delta || start->values.size() != 1 ||
+        limit->values.size() != 1 || delta->values.size() != 1 || delta->values[0] == 0)
+      return std::nullopt;
+    int64_t from = start->values[0], to = limit->values[0], step = delta->values[0];
+    // Computed in double so that no bound overflows; shape ranges are small.
+    double count = std::ceil((static_cast<double>(to) - from) / step);
+    if (count > kMaxFoldedElements)
+      return std::nullopt;
+    IntTensor t;
+    for (int64_t i = 0; i < count; ++i)
+      t.values.push_back(from + i * step);
+    t.shape = {static_cast<int64_t>(t.values.size())};
+    return t;
+  }
+  if (op == "Where") {
+    auto c = input(0), x = input(1), y = input(2);
+    if (!c || !x || !y)
+      return std::nullopt;
+    return broadcastInts({&*c, &*x, &*y}, [](ArrayRef<int64_t> v) -> std::optional<int64_t> {
+      return v[0] ? v[1] : v[2];
+    });
+  }
+  if (op == "ConstantOfShape") {
+    auto shape = input(0);
+    if (!shape)
+      return std::nullopt;
+    int64_t fill = 0;
+    auto value = tensorAttr(node, "value");
+    if (failed(value))
+      return std::nullopt;
+    if (*value) {
+      const ::onnx::TensorProto &t = **value;
+      if (t.data_type() != ::onnx::TensorProto::INT64 && t.data_type() != ::onnx::TensorProto::BOOL)
+        return std::nullopt;
+      auto attr = convertTensor(t, fileLoc);
+      if (failed(attr) || attr->getNumElements() != 1)
+        return std::nullopt;
+      fill = (*attr->getValues<APInt>().begin()).getSExtValue();
+    }
+    IntTensor t{shape->values, {}};
+    int64_t count = 1;
+    for (int64_t d : shape->values)
+      if (d < 0 || llvm::MulOverflow(count, d, count) || count > kMaxFoldedElements)
+        return std::nullopt;
+    t.values.assign(count, fill);
+    return t;
+  }
+  // Constants are in `constants` already.
+  return std::nullopt;
+}
+
+} // namespace zero::frontend

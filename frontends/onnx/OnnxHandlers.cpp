@@ -1,0 +1,761 @@
+//===- OnnxHandlers.cpp - one builder per row of OnnxOps.def --------------===//
+//
+// The handler map: each node is built by its row's builder, found by
+// domain, operator and opset. Ops that map one to one share the generic
+// builder (importDirect); an operator's semantics that change between
+// opsets get a builder per range. Builders read attributes only through the
+// typed readers, which check them against the row.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontends/onnx/GraphImporter.h"
+#include "frontends/onnx/OnnxModelLoader.h"
+#include "zero/plan_ops.h"
+
+#include "dialects/Onnx/OnnxDialect.h"
+#include "dialects/ShapeUtils.h"
+
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "llvm/ADT/StringSwitch.h"
+
+#include <algorithm>
+#include <type_traits>
+
+using namespace mlir;
+
+namespace zero::frontend {
+
+//===----------------------------------------------------------------------===//
+// Typed attribute readers
+//===----------------------------------------------------------------------===//
+
+FailureOr<const ::onnx::AttributeProto *>
+GraphImporter::attribute(const ::onnx::NodeProto &node, StringRef name,
+                         ::onnx::AttributeProto::AttributeType type) {
+  // The loader has checked every attribute against the node's row already;
+  // this keeps a builder from reading one the row does not list.
+  const SupportedOp *row = findSupportedOp(node.domain(), node.op_type(), opset);
+  const OpAttribute *known = row ? row->findAttribute(name) : nullptr;
+  (void)known;
+  assert(known && known->type == type && "attribute read differs from its row in OnnxOps.def");
+  for (const auto &a : node.attribute()) {
+    if (a.name() != name)
+      continue;
+    if (a.type() != type)
+      return nodeError(node) << attributeTypeError(node, a, type);
+    return &a;
+  }
+  return nullptr;
+}
+
+FailureOr<int64_t> GraphImporter::intAttr(const ::onnx::NodeProto &node, StringRef name,
+                                          int64_t fallback) {
+  auto value = optionalIntAttr(node, name);
+  if (failed(value))
+    return failure();
+  return value->value_or(fallback);
+}
+
+FailureOr<std::optional<int64_t>> GraphImporter::optionalIntAttr(const ::onnx::NodeProto &node,
+                                                                 StringRef name) {
+  auto a = attribute(node, name, ::onnx::AttributeProto::INT);
+  if (failed(a))
+    return failure();
+  return *a ? std::optional<int64_t>((*a)->i()) : std::nullopt;
+}
+
+FailureOr<float> GraphImporter::floatAttr(const ::onnx::NodeProto &node, StringRef name,
+                                          float fallback) {
+  auto a = attribute(node, name, ::onnx::AttributeProto::FLOAT);
+  if (failed(a))
+    return failure();
+  return *a ? (*a)->f() : fallback;
+}
+
+FailureOr<std::string> GraphImporter::stringAttr(const ::onnx::NodeProto &node, StringRef name,
+                                                 StringRef fallback) {
+  auto a = attribute(node, name, ::onnx::AttributeProto::STRING);
+  if (failed(a))
+    return failure();
+  return *a ? (*a)->s() : fallback.str();
+}
+
+FailureOr<SmallVector<int64_t>> GraphImporter::intsAttr(const ::onnx::NodeProto &node,
+                                                        StringRef name,
+                                                        ArrayRef<int64_t> fallback) {
+  auto a = attribute(node, name, ::onnx::AttributeProto::INTS);
+  if (failed(a))
+    return failure();
+  if (!*a)
+    return SmallVector<int64_t>(fallback);
+  return SmallVector<int64_t>((*a)->ints().begin(), (*a)->ints().end());
+}
+
+FailureOr<const ::onnx::TensorProto *> GraphImporter::tensorAttr(const ::onnx::NodeProto &node,
+                                                                 StringRef name) {
+  auto a = attribute(node, name, ::onnx::AttributeProto::TENSOR);
+  if (failed(a))
+    return failure();
+  return *a && (*a)->has_t() ? &(*a)->t() : nullptr;
+}
+
+namespace {
+
+/// A builder of a whole node: it looks up its operands and binds its
+/// outputs itself.
+using ImportFn = LogicalResult (*)(GraphImporter &, const ::onnx::NodeProto &);
+
+/// What most builders start from: the node's data operands (null where an
+/// optional one is left out) and the type inferred for its first output.
+struct Operands {
+  SmallVector<Value> inputs;
+  RankedTensorType result;
+
+  Value optional(size_t i) const { return i < inputs.size() ? inputs[i] : Value(); }
+};
+
+/// A builder of the node's first output from its operands, which must come
+/// out with the inferred type; other outputs it binds itself.
+using ResultFn = FailureOr<Value> (*)(GraphImporter &, const ::onnx::NodeProto &,
+                                      const Operands &);
+
+/// `build` as a builder of the whole node.
+template <auto build>
+constexpr ImportFn nodeBuilder() {
+  if constexpr (std::is_same_v<decltype(build), ImportFn>) {
+    return build;
+  } else {
+    static_assert(std::is_same_v<decltype(build), ResultFn>, "not a builder");
+    return [](GraphImporter &im, const ::onnx::NodeProto &node) -> LogicalResult {
+      auto inputs = im.dataInputs(node);
+      if (failed(inputs))
+        return failure();
+      auto result = im.outputType(node, 0);
+      if (failed(result))
+        return failure();
+      Operands in{std::move(*inputs), *result};
+      auto out = build(im, node, in);
+      if (failed(out))
+        return failure();
+      return im.setResult(node, *out, in.result);
+    };
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// The generic builders
+//===----------------------------------------------------------------------===//
+
+/// The dialect's op of the same name with the same operands; an elementwise
+/// op's float attributes, defaults filled in.
+FailureOr<Value> importDirect(GraphImporter &im, const ::onnx::NodeProto &node,
+                              const Operands &in) {
+  OperationState state(im.nodeLoc(node), ("onnx." + node.op_type()).c_str());
+  state.addOperands(in.inputs);
+  state.addTypes(in.result);
+  if (const plan_ops::ElementwiseOp *elementwise = plan_ops::find_elementwise(node.op_type()))
+    for (const auto &attribute :
+         llvm::ArrayRef(elementwise->attributes, elementwise->num_attributes)) {
+      auto value = im.floatAttr(node, attribute.name, attribute.default_value);
+      if (failed(value))
+        return failure();
+      state.addAttribute(attribute.name, im.builder.getF32FloatAttr(*value));
+    }
+  return im.builder.create(state)->getResult(0);
+}
+
+/// Operators zero evaluates only where their value is known at compile time,
+/// which importNode has tried already.
+LogicalResult importFoldOnly(GraphImporter &im, const ::onnx::NodeProto &node) {
+  return im.nodeError(node) << "unsupported operator '" << node.op_type()
+                            << "' on values not known at compile time (it folds only in shape "
+                               "computations)";
+}
+
+//===----------------------------------------------------------------------===//
+// Per-operator builders
+//===----------------------------------------------------------------------===//
+
+LogicalResult importConstant(GraphImporter &im, const ::onnx::NodeProto &node) {
+  auto value = im.tensorAttr(node, "value");
+  if (failed(value))
+    return failure();
+  if (!*value)
+    return im.nodeError(node) << "only the 'value' form of Constant is supported";
+  Location loc = im.nodeLoc(node);
+  auto dense = im.convertTensor(**value, loc);
+  if (failed(dense))
+    return failure();
+  im.setOutput(node, 0, onnx::ConstantOp::create(im.builder, loc, *dense));
+  return success();
+}
+
+FailureOr<Value> importIdentity(GraphImporter &im, const ::onnx::NodeProto &node,
+                                const Operands &in) {
+  return in.inputs[0]; // no computation
+}
+
+FailureOr<Value> importDropout(GraphImporter &im, const ::onnx::NodeProto &node,
+                               const Operands &in) {
+  Location loc = im.nodeLoc(node);
+  // Dropout is the identity unless it runs in training mode with a nonzero
+  // ratio, which a deterministic plan does not model.
+  auto floatConstant = [&](int i, float fallback) -> std::optional<float> {
+    if (i >= node.input_size() || node.input(i).empty())
+      return fallback;
+    const ::onnx::TensorProto *tensor = im.constantTensor(node.input(i));
+    auto value = tensor ? im.convertTensor(*tensor, loc) : FailureOr<DenseElementsAttr>(failure());
+    if (failed(value) || !value->isSplat())
+      return std::nullopt;
+    if (value->getElementType().isF32())
+      return value->getSplatValue<APFloat>().convertToFloat();
+    return static_cast<float>(value->getSplatValue<APInt>().getSExtValue());
+  };
+  std::optional<float> ratio = floatConstant(1, 0.5f), training = floatConstant(2, 0.0f);
+  if (!ratio || !training)
+    return im.nodeError(node) << "ratio and training_mode must be compile-time constants";
+  if (*training != 0 && *ratio != 0)
+    return im.nodeError(node) << "Dropout in training mode is supported with ratio 0 only, got "
+                              << *ratio;
+  if (GraphImporter::hasOutput(node, 1)) {
+    auto maskType = im.outputType(node, 1);
+    if (failed(maskType))
+      return failure();
+    im.setOutput(node, 1,
+                 onnx::ConstantOp::create(im.builder, loc,
+                                          DenseElementsAttr::get(*maskType, int64_t(1))));
+  }
+  return in.inputs[0];
+}
+
+FailureOr<Value> importPow(GraphImporter &im, const ::onnx::NodeProto &node, const Operands &in) {
+  Location loc = im.nodeLoc(node);
+  Value base = in.inputs[0], exponent = in.inputs[1];
+  auto baseType = cast<RankedTensorType>(base.getType());
+  auto expType = cast<RankedTensorType>(exponent.getType());
+  if (expType.getElementType() != baseType.getElementType())
+    exponent = onnx::CastOp::create(im.builder, loc, expType.clone(baseType.getElementType()),
+                                    exponent);
+  return onnx::PowOp::create(im.builder, loc, in.result, base, exponent).getResult();
+}
+
+/// `OpTy` to the inferred type, or the input itself where that is its type.
+template <typename OpTy>
+FailureOr<Value> importTypeChange(GraphImporter &im, const ::onnx::NodeProto &node,
+                                  const Operands &in) {
+  Value x = in.inputs[0];
+  if (in.result == x.getType())
+    return x;
+  return OpTy::create(im.builder, im.nodeLoc(node), in.result, x).getResult();
+}
+
+constexpr ResultFn importCast = importTypeChange<onnx::CastOp>;
+/// Reshape, Flatten, Squeeze and Unsqueeze: the shape inference found.
+constexpr ResultFn importReshape = importTypeChange<onnx::ReshapeOp>;
+
+FailureOr<Value> importTranspose(GraphImporter &im, const ::onnx::NodeProto &node,
+                                 const Operands &in) {
+  // Without perm the dimensions are reversed.
+  SmallVector<int64_t> reversed;
+  for (int64_t i = cast<RankedTensorType>(in.inputs[0].getType()).getRank() - 1; i >= 0; --i)
+    reversed.push_back(i);
+  auto perm = im.intsAttr(node, "perm", reversed);
+  if (failed(perm))
+    return failure();
+  return onnx::TransposeOp::create(im.builder, im.nodeLoc(node), in.result, in.inputs[0],
+                                   im.builder.getDenseI64ArrayAttr(*perm))
+      .getResult();
+}
+
+FailureOr<Value> importGemm(GraphImporter &im, const ::onnx::NodeProto &node,
+                            const Operands &in) {
+  auto alpha = im.floatAttr(node, "alpha", 1.0f), beta = im.floatAttr(node, "beta", 1.0f);
+  auto transA = im.intAttr(node, "transA", 0), transB = im.intAttr(node, "transB", 0);
+  if (failed(alpha) || failed(beta) || failed(transA) || failed(transB))
+    return failure();
+  OpBuilder &b = im.builder;
+  return onnx::GemmOp::create(b, im.nodeLoc(node), in.result, in.inputs[0], in.inputs[1],
+                              in.optional(2), b.getF32FloatAttr(*alpha), b.getF32FloatAttr(*beta),
+                              b.getBoolAttr(*transA), b.getBoolAttr(*transB))
+      .getResult();
+}
+
+FailureOr<Value> importGather(GraphImporter &im, const ::onnx::NodeProto &node,
+                              const Operands &in) {
+  auto axis = im.intAttr(node, "axis", 0);
+  if (failed(axis))
+    return failure();
+  return onnx::GatherOp::create(im.builder, im.nodeLoc(node), in.result, in.inputs[0],
+                                in.inputs[1], im.builder.getI64IntegerAttr(*axis))
+      .getResult();
+}
+
+FailureOr<Value> importConcat(GraphImporter &im, const ::onnx::NodeProto &node,
+                              const Operands &in) {
+  auto axis = im.intAttr(node, "axis", 0);
+  if (failed(axis))
+    return failure();
+  return onnx::ConcatOp::create(im.builder, im.nodeLoc(node), in.result, in.inputs,
+                                im.builder.getI64IntegerAttr(*axis))
+      .getResult();
+}
+
+LogicalResult importSplit(GraphImporter &im, const ::onnx::NodeProto &node) {
+  auto input = im.lookup(node.input(0), &node);
+  if (failed(input))
+    return failure();
+  auto type = cast<RankedTensorType>(input->getType());
+  auto axisAttr = im.intAttr(node, "axis", 0);
+  if (failed(axisAttr))
+    return failure();
+  if (*axisAttr < -type.getRank() || *axisAttr >= type.getRank())
+    return im.nodeError(node) << "axis " << *axisAttr << " is out of range";
+  int64_t axis = *axisAttr < 0 ? *axisAttr + type.getRank() : *axisAttr;
+  // Each output's size along the axis is the type shape inference found.
+  SmallVector<int64_t> starts(type.getRank(), 0), steps(type.getRank(), 1);
+  for (int i = 0; i < node.output_size(); ++i) {
+    auto resultType = im.outputType(node, i);
+    if (failed(resultType))
+      return failure();
+    if (GraphImporter::hasOutput(node, i))
+      im.setOutput(node, i,
+                   onnx::SliceOp::create(im.builder, im.nodeLoc(node), *resultType, *input,
+                                         im.builder.getDenseI64ArrayAttr(starts),
+                                         im.builder.getDenseI64ArrayAttr(steps)));
+    starts[axis] += resultType->getDimSize(axis);
+  }
+  return success();
+}
+
+LogicalResult importSlice(GraphImporter &im, const ::onnx::NodeProto &node) {
+  auto input = im.lookup(node.input(0), &node);
+  if (failed(input))
+    return failure();
+  auto in = cast<RankedTensorType>(input->getType());
+  auto ints = [&](int i) -> FailureOr<SmallVector<int64_t>> {
+    if (i >= node.input_size() || node.input(i).empty())
+      return SmallVector<int64_t>();
+    return im.constantInts(node.input(i), node);
+  };
+  auto starts = ints(1), ends = ints(2), axes = ints(3), steps = ints(4);
+  if (failed(starts) || failed(ends) || failed(axes) || failed(steps))
+    return failure();
+  if (ends->size() != starts->size())
+    return im.nodeError(node) << "starts and ends differ in length";
+  // Sizes come from the folded bounds, so a Slice whose bounds ONNX shape
+  // inference could not follow still gets its static type.
+  SmallVector<int64_t> fullStarts(in.getRank(), 0), fullSteps(in.getRank(), 1);
+  SmallVector<int64_t> shape(in.getShape());
+  for (size_t i = 0; i < starts->size(); ++i) {
+    int64_t axis = axes->empty() ? i : (*axes)[i];
+    if (axis < 0)
+      axis += in.getRank();
+    int64_t step = steps->empty() ? 1 : (*steps)[i];
+    if (axis < 0 || axis >= in.getRank() || step < 1)
+      return im.nodeError(node) << "only in-range axes and positive steps are supported";
+    int64_t dim = in.getDimSize(axis), start = (*starts)[i], end = (*ends)[i];
+    start = std::clamp<int64_t>(start < 0 ? start + dim : start, 0, dim);
+    end = std::clamp<int64_t>(end < 0 ? end + dim : end, 0, dim);
+    fullStarts[axis] = start;
+    fullSteps[axis] = step;
+    shape[axis] = end > start ? (end - start + step - 1) / step : 0;
+  }
+  im.setOutput(node, 0,
+               onnx::SliceOp::create(im.builder, im.nodeLoc(node), in.clone(shape), *input,
+                                     im.builder.getDenseI64ArrayAttr(fullStarts),
+                                     im.builder.getDenseI64ArrayAttr(fullSteps)));
+  return success();
+}
+
+/// Softmax and LogSoftmax over `axis`; `coerceTo2D` (before opset 13)
+/// flattens the input to 2-D at `axis` (default 1) and normalizes over
+/// everything from there on.
+FailureOr<Value> buildSoftmax(GraphImporter &im, const ::onnx::NodeProto &node,
+                              const Operands &in, bool coerceTo2D) {
+  Location loc = im.nodeLoc(node);
+  Value x = in.inputs[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  auto axisAttr = im.intAttr(node, "axis", coerceTo2D ? 1 : -1);
+  if (failed(axisAttr))
+    return failure();
+  int64_t axis = *axisAttr, rank = type.getRank();
+  if (axis < -rank || axis >= std::max<int64_t>(rank, 1))
+    return im.nodeError(node) << "axis " << axis << " is out of range";
+  if (axis < 0)
+    axis += rank;
+  bool coerce = coerceTo2D && axis != rank - 1;
+  if (coerce) {
+    int64_t outer = 1;
+    for (int64_t d : type.getShape().take_front(axis))
+      outer *= d;
+    x = onnx::ReshapeOp::create(im.builder, loc,
+                                type.clone({outer, type.getNumElements() / outer}), x);
+  }
+  auto normalized = im.builder.getI64IntegerAttr(coerce ? 1 : axis);
+  Value out = node.op_type() == "Softmax"
+                  ? onnx::SoftmaxOp::create(im.builder, loc, x, normalized).getResult()
+                  : onnx::LogSoftmaxOp::create(im.builder, loc, x, normalized).getResult();
+  if (coerce)
+    out = onnx::ReshapeOp::create(im.builder, loc, type, out);
+  return out;
+}
+
+FailureOr<Value> importCoercedSoftmax(GraphImporter &im, const ::onnx::NodeProto &node,
+                                      const Operands &in) {
+  return buildSoftmax(im, node, in, /*coerceTo2D=*/true);
+}
+
+FailureOr<Value> importSoftmax(GraphImporter &im, const ::onnx::NodeProto &node,
+                               const Operands &in) {
+  return buildSoftmax(im, node, in, /*coerceTo2D=*/false);
+}
+
+/// SoftmaxCrossEntropyLoss and NegativeLogLikelihoodLoss.
+FailureOr<Value> importLoss(GraphImporter &im, const ::onnx::NodeProto &node,
+                            const Operands &in) {
+  auto reduction = im.stringAttr(node, "reduction", "mean");
+  auto ignore = im.optionalIntAttr(node, "ignore_index");
+  if (failed(reduction) || failed(ignore))
+    return failure();
+  OpBuilder &b = im.builder;
+  Location loc = im.nodeLoc(node);
+  IntegerAttr ignoreIndex = *ignore ? b.getI64IntegerAttr(**ignore) : IntegerAttr(); // none unless given
+  auto reductionAttr = b.getStringAttr(*reduction);
+  Value weights = in.optional(2);
+  if (node.op_type() == "NegativeLogLikelihoodLoss")
+    return onnx::NegativeLogLikelihoodLossOp::create(b, loc, in.result, in.inputs[0],
+                                                     in.inputs[1], weights, reductionAttr,
+                                                     ignoreIndex)
+        .getResult();
+  SmallVector<Type> types{in.result};
+  if (GraphImporter::hasOutput(node, 1)) {
+    auto logProb = im.outputType(node, 1);
+    if (failed(logProb))
+      return failure();
+    types.push_back(*logProb);
+  }
+  auto loss = onnx::SoftmaxCrossEntropyLossOp::create(b, loc, types, in.inputs[0], in.inputs[1],
+                                                      weights, reductionAttr, ignoreIndex);
+  if (types.size() > 1)
+    im.setOutput(node, 1, loss.getLogProb());
+  return loss.getLoss();
+}
+
+/// ReduceSum and ReduceMean over `axes` (none: every axis, or none at all
+/// with `noopWithEmptyAxes`).
+FailureOr<Value> buildReduce(GraphImporter &im, const ::onnx::NodeProto &node,
+                             const Operands &in, ArrayRef<int64_t> axes, bool noopWithEmptyAxes) {
+  auto keepdims = im.intAttr(node, "keepdims", 1);
+  if (failed(keepdims))
+    return failure();
+  if (axes.empty() && noopWithEmptyAxes)
+    return in.inputs[0];
+  OpBuilder &b = im.builder;
+  Location loc = im.nodeLoc(node);
+  auto axesAttr = b.getDenseI64ArrayAttr(axes);
+  auto keepdimsAttr = b.getBoolAttr(*keepdims);
+  if (node.op_type() == "ReduceSum")
+    return onnx::ReduceSumOp::create(b, loc, in.result, in.inputs[0], axesAttr, keepdimsAttr)
+        .getResult();
+  return onnx::ReduceMeanOp::create(b, loc, in.result, in.inputs[0], axesAttr, keepdimsAttr)
+      .getResult();
+}
+
+/// Axes as an attribute: ReduceMean, and ReduceSum before opset 13.
+FailureOr<Value> importReduce(GraphImporter &im, const ::onnx::NodeProto &node,
+                              const Operands &in) {
+  auto axes = im.intsAttr(node, "axes");
+  if (failed(axes))
+    return failure();
+  return buildReduce(im, node, in, *axes, /*noopWithEmptyAxes=*/false);
+}
+
+/// ReduceSum from opset 13: axes as an optional constant input.
+FailureOr<Value> importReduceSumAxesInput(GraphImporter &im, const ::onnx::NodeProto &node,
+                                          const Operands &in) {
+  auto noop = im.intAttr(node, "noop_with_empty_axes", 0);
+  if (failed(noop))
+    return failure();
+  SmallVector<int64_t> axes;
+  if (node.input_size() > 1 && !node.input(1).empty()) {
+    auto ints = im.constantInts(node.input(1), node);
+    if (failed(ints))
+      return failure();
+    axes = *ints;
+  }
+  return buildReduce(im, node, in, axes, *noop != 0);
+}
+
+FailureOr<Value> importLayerNormalization(GraphImporter &im, const ::onnx::NodeProto &node,
+                                          const Operands &in) {
+  auto axisAttr = im.intAttr(node, "axis", -1);
+  auto epsilon = im.floatAttr(node, "epsilon", 1e-5f);
+  auto stashType = im.intAttr(node, "stash_type", 1);
+  if (failed(axisAttr) || failed(epsilon) || failed(stashType))
+    return failure();
+  // stash_type 1 computes the statistics in float, as zero always does.
+  if (*stashType != 1)
+    return im.nodeError(node) << "stash_type " << *stashType
+                              << " is not supported; zero computes the statistics in FLOAT "
+                                 "(stash_type 1)";
+  RankedTensorType type = in.result;
+  if (*axisAttr < -type.getRank() || *axisAttr >= type.getRank())
+    return im.nodeError(node) << "axis " << *axisAttr << " is out of range";
+  int64_t axis = *axisAttr < 0 ? *axisAttr + type.getRank() : *axisAttr;
+  SmallVector<int64_t> stats(type.getShape().take_front(axis));
+  stats.append(type.getRank() - axis, 1);
+  auto statsType = type.clone(stats);
+  OpBuilder &b = im.builder;
+  auto norm = onnx::LayerNormalizationOp::create(
+      b, im.nodeLoc(node), TypeRange{type, statsType, statsType}, in.inputs[0], in.inputs[1],
+      in.optional(2), b.getI64IntegerAttr(axis), b.getF32FloatAttr(*epsilon));
+  for (int i = 1; i < 3; ++i)
+    im.setOutput(node, i, norm->getResult(i));
+  return norm.getResult();
+}
+
+/// 2-D sliding windows (Conv and the pools) with ONNX's defaults.
+struct Window {
+  SmallVector<int64_t> kernel, strides, pads, dilations;
+};
+
+/// Reads the window attributes; fails on what zero does not model
+/// (auto_pad values beyond SAME_* and VALID, storage_order).
+FailureOr<Window> windowAttributes(GraphImporter &im, const ::onnx::NodeProto &node) {
+  const ::onnx::TypeProto *type = im.valueType(node.input(0));
+  if (!type || !type->tensor_type().has_shape())
+    return im.nodeError(node) << "the input has no static shape";
+  if (type->tensor_type().shape().dim_size() != 4)
+    return im.nodeError(node) << "only 2-D (NCHW) windows are supported";
+  const ::onnx::TypeProto *weight =
+      node.op_type() == "Conv" ? im.valueType(node.input(1)) : nullptr;
+  // Conv's kernel_shape defaults to the weights' spatial dimensions.
+  SmallVector<int64_t> weightKernel;
+  if (weight && weight->tensor_type().shape().dim_size() == 4)
+    weightKernel = {weight->tensor_type().shape().dim(2).dim_value(),
+                    weight->tensor_type().shape().dim(3).dim_value()};
+  auto autoPadAttr = im.stringAttr(node, "auto_pad", "NOTSET");
+  auto kernelAttr = im.intsAttr(node, "kernel_shape", weightKernel);
+  auto stridesAttr = im.intsAttr(node, "strides", {1, 1});
+  auto padsAttr = im.intsAttr(node, "pads", {0, 0, 0, 0});
+  // AveragePool has dilations only from opset 19.
+  auto dilationsAttr = node.op_type() == "AveragePool"
+                           ? FailureOr<SmallVector<int64_t>>(SmallVector<int64_t>{1, 1})
+                           : im.intsAttr(node, "dilations", {1, 1});
+  // storage_order lays out MaxPool's Indices output, which zero does not have.
+  auto storageOrder = node.op_type() == "MaxPool" ? im.intAttr(node, "storage_order", 0)
+                                                  : FailureOr<int64_t>(0);
+  if (failed(autoPadAttr) || failed(kernelAttr) || failed(stridesAttr) || failed(padsAttr) ||
+      failed(dilationsAttr) || failed(storageOrder))
+    return failure();
+  if (*storageOrder != 0)
+    return im.nodeError(node) << "attribute storage_order is not supported";
+  const std::string &autoPad = *autoPadAttr;
+  Window w{*kernelAttr, *stridesAttr, *padsAttr, *dilationsAttr};
+  if (w.kernel.size() != 2 || w.strides.size() != 2 || w.pads.size() != 4 ||
+      w.dilations.size() != 2)
+    return im.nodeError(node) << "expected 2-D kernel_shape, strides, dilations and 4 pads";
+  if (autoPad == "VALID") {
+    w.pads.assign(4, 0);
+  } else if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+    // Output size ceil(in / stride); the odd padding element goes at the
+    // end (SAME_UPPER) or the beginning (SAME_LOWER).
+    for (int i = 0; i < 2; ++i) {
+      int64_t in = type->tensor_type().shape().dim(2 + i).dim_value();
+      int64_t out = (in + w.strides[i] - 1) / w.strides[i];
+      int64_t total = std::max<int64_t>(
+          (out - 1) * w.strides[i] + w.dilations[i] * (w.kernel[i] - 1) + 1 - in, 0);
+      int64_t small = total / 2, large = total - small;
+      w.pads[i] = autoPad == "SAME_UPPER" ? small : large;
+      w.pads[i + 2] = autoPad == "SAME_UPPER" ? large : small;
+    }
+  } else if (autoPad != "NOTSET") {
+    return im.nodeError(node) << "auto_pad " << autoPad << " is not supported";
+  }
+  return w;
+}
+
+FailureOr<Value> importConv(GraphImporter &im, const ::onnx::NodeProto &node,
+                            const Operands &in) {
+  auto window = windowAttributes(im, node);
+  if (failed(window))
+    return failure();
+  auto group = im.intAttr(node, "group", 1);
+  if (failed(group))
+    return failure();
+  OpBuilder &b = im.builder;
+  return onnx::ConvOp::create(b, im.nodeLoc(node), in.result, in.inputs[0], in.inputs[1],
+                              in.optional(2), b.getDenseI64ArrayAttr(window->strides),
+                              b.getDenseI64ArrayAttr(window->pads),
+                              b.getDenseI64ArrayAttr(window->dilations),
+                              b.getI64IntegerAttr(*group))
+      .getResult();
+}
+
+/// MaxPool and AveragePool.
+FailureOr<Value> importPool(GraphImporter &im, const ::onnx::NodeProto &node,
+                            const Operands &in) {
+  auto window = windowAttributes(im, node);
+  if (failed(window))
+    return failure();
+  if (llvm::any_of(window->dilations, [](int64_t d) { return d != 1; }))
+    return im.nodeError(node) << "dilated pooling is not supported";
+  bool average = node.op_type() == "AveragePool";
+  auto ceilModeAttr = im.intAttr(node, "ceil_mode", 0);
+  auto countIncludePad =
+      average ? im.intAttr(node, "count_include_pad", 0) : FailureOr<int64_t>(0);
+  if (failed(ceilModeAttr) || failed(countIncludePad))
+    return failure();
+  const auto &[kernel, strides, pads, dilations] = *window;
+  bool ceilMode = *ceilModeAttr != 0;
+  if (ceilMode) {
+    // ONNX before opset 19 (and its shape inference here) keeps a last
+    // window that starts in the end padding; PyTorch and opset 19 drop it.
+    auto inType = cast<RankedTensorType>(in.inputs[0].getType());
+    for (int i = 0; i < 2; ++i) {
+      int64_t size = windowOutputSize(inType.getDimSize(2 + i), pads[i], pads[i + 2],
+                                      kernel[i], strides[i], true);
+      if (size >= 0 && in.result.getDimSize(2 + i) != size)
+        return im.nodeError(node)
+               << "ceil_mode: ONNX infers a last window that starts in the end "
+                  "padding; zero drops it, as PyTorch and opset 19 do";
+    }
+  }
+  OpBuilder &b = im.builder;
+  Location loc = im.nodeLoc(node);
+  if (average)
+    return onnx::AveragePoolOp::create(b, loc, in.result, in.inputs[0],
+                                       b.getDenseI64ArrayAttr(kernel),
+                                       b.getDenseI64ArrayAttr(strides),
+                                       b.getDenseI64ArrayAttr(pads),
+                                       b.getBoolAttr(*countIncludePad), b.getBoolAttr(ceilMode))
+        .getResult();
+  if (GraphImporter::hasOutput(node, 1))
+    return im.nodeError(node) << "the Indices output is not supported";
+  auto argmaxType = RankedTensorType::get(in.result.getShape(), b.getI64Type());
+  return onnx::MaxPoolOp::create(b, loc, TypeRange{in.result, argmaxType}, in.inputs[0],
+                                 b.getDenseI64ArrayAttr(kernel), b.getDenseI64ArrayAttr(strides),
+                                 b.getDenseI64ArrayAttr(pads), b.getBoolAttr(ceilMode))
+      .getResult();
+}
+
+FailureOr<Value> importGlobalAveragePool(GraphImporter &im, const ::onnx::NodeProto &node,
+                                         const Operands &in) {
+  int64_t rank = cast<RankedTensorType>(in.inputs[0].getType()).getRank();
+  OpBuilder &b = im.builder;
+  return onnx::ReduceMeanOp::create(
+             b, im.nodeLoc(node), in.result, in.inputs[0],
+             b.getDenseI64ArrayAttr(llvm::to_vector(llvm::seq<int64_t>(2, rank))),
+             b.getBoolAttr(true))
+      .getResult();
+}
+
+/// BatchNormalization; `training` normalizes with the batch statistics and
+/// writes the running ones back to their globals.
+LogicalResult buildBatchNormalization(GraphImporter &im, const ::onnx::NodeProto &node,
+                                      bool training) {
+  Location loc = im.nodeLoc(node);
+  auto epsilon = im.floatAttr(node, "epsilon", 1e-5f);
+  auto momentum = im.floatAttr(node, "momentum", 0.9f);
+  if (failed(epsilon) || failed(momentum))
+    return failure();
+  SmallVector<Value> in;
+  for (int i = 0; i < 5; ++i) {
+    if (i >= node.input_size() || node.input(i).empty())
+      return im.nodeError(node) << "expects 5 inputs";
+    auto v = im.lookup(node.input(i), &node);
+    if (failed(v))
+      return failure();
+    in.push_back(*v);
+  }
+  auto type = im.outputType(node, 0);
+  if (failed(type))
+    return failure();
+  OpBuilder &b = im.builder;
+  if (!training) {
+    // Inference: y = (x - mean) / sqrt(var + eps) * scale + bias, with the
+    // per-channel vectors reshaped to broadcast along dimension 1.
+    SmallVector<int64_t> channelShape(type->getRank(), 1);
+    channelShape[1] = type->getDimSize(1);
+    auto channelType = type->clone(channelShape);
+    auto channel = [&](Value v) -> Value {
+      return onnx::ReshapeOp::create(b, loc, channelType, v);
+    };
+    auto scalarType = RankedTensorType::get({}, b.getF32Type());
+    Value eps = onnx::ConstantOp::create(b, loc, DenseElementsAttr::get(scalarType, *epsilon));
+    Value std = onnx::SqrtOp::create(
+        b, loc, onnx::AddOp::create(b, loc, channelType, channel(in[4]), eps));
+    Value y = onnx::SubOp::create(b, loc, *type, in[0], channel(in[3]));
+    y = onnx::DivOp::create(b, loc, *type, y, std);
+    y = onnx::MulOp::create(b, loc, *type, y, channel(in[1]));
+    im.setOutput(node, 0, onnx::AddOp::create(b, loc, *type, y, channel(in[2])));
+    return success();
+  }
+  // Training: batch statistics, and the running statistics written back to
+  // their globals. ONNX's momentum weighs the old value, PyTorch's the new.
+  auto statsType = cast<RankedTensorType>(in[3].getType());
+  auto norm = onnx::BatchNormalizationOp::create(
+      b, loc, TypeRange{*type, statsType, statsType, statsType, statsType}, in[0], in[1], in[2],
+      in[3], in[4], b.getF32FloatAttr(*epsilon), b.getF32FloatAttr(1.0f - *momentum));
+  for (int i : {3, 4}) {
+    auto load = in[i].getDefiningOp<ml_program::GlobalLoadOp>();
+    if (!load)
+      return im.nodeError(node) << "running statistics must be initializers";
+    ml_program::GlobalStoreOp::create(b, loc, load.getGlobalAttr(), norm->getResult(i));
+  }
+  im.setOutput(node, 0, norm.getResult());
+  return success();
+}
+
+/// Before opset 14: a node with the running statistics' outputs trains.
+LogicalResult importBatchNormalization(GraphImporter &im, const ::onnx::NodeProto &node) {
+  auto spatial = im.intAttr(node, "spatial", 1);
+  if (failed(spatial))
+    return failure();
+  if (*spatial == 0)
+    return im.nodeError(node) << "per-element statistics (spatial = 0) are not supported";
+  return buildBatchNormalization(im, node, /*training=*/node.output_size() > 1);
+}
+
+LogicalResult importBatchNormalizationTrainingMode(GraphImporter &im,
+                                                   const ::onnx::NodeProto &node) {
+  auto trainingMode = im.intAttr(node, "training_mode", 0);
+  if (failed(trainingMode))
+    return failure();
+  return buildBatchNormalization(im, node, /*training=*/*trainingMode != 0);
+}
+
+/// The builder a row names.
+ImportFn builderFor(const SupportedOp &row) {
+  return llvm::StringSwitch<ImportFn>(llvm::StringRef(row.builder.data(), row.builder.size()))
+#define ZERO_ONNX_OP(DOMAIN, OP, SINCE, UNTIL, BUILDER, ...)                                   \
+  .Case(#BUILDER, nodeBuilder<import##BUILDER>())
+#include "frontends/onnx/OnnxOps.def"
+      .Case("Direct", nodeBuilder<importDirect>()) // the elementwise rows
+      .Default(nullptr);
+}
+
+} // namespace
+
+LogicalResult GraphImporter::importNode(const ::onnx::NodeProto &node) {
+  // The loader admits only the table's operators at their opsets; this
+  // guards the importer.
+  const SupportedOp *row = findSupportedOp(node.domain(), node.op_type(), opset);
+  ImportFn build = row ? builderFor(*row) : nullptr;
+  if (!build)
+    return nodeError(node) << unsupportedOpMessage(node, opset);
+  // Shape subgraphs and constant masks fold to constants here, whatever
+  // their operator.
+  const ::onnx::TypeProto *firstType = valueTypes.lookup(node.output(0));
+  bool intResult = !firstType ||
+                   firstType->tensor_type().elem_type() == ::onnx::TensorProto::INT64 ||
+                   firstType->tensor_type().elem_type() == ::onnx::TensorProto::BOOL;
+  if (intResult && node.output_size() == 1)
+    if (std::optional<IntTensor> tensor = evaluate(node.output(0))) {
+      values[node.output(0)] = materialize(*tensor, nodeLoc(node));
+      return success();
+    }
+  return build(*this, node);
+}
+
+} // namespace zero::frontend

@@ -1,0 +1,83 @@
+//===- OnnxParameters.cpp - initializers to ml_program globals ------------===//
+//
+// Float initializers become mutable ml_program.globals holding their data in
+// a resource blob; the others (and a loss's class weights) stay constants.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontends/onnx/GraphImporter.h"
+
+#include "dialects/Onnx/OnnxDialect.h"
+
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/StringSet.h"
+
+using namespace mlir;
+
+namespace zero::frontend {
+
+LogicalResult GraphImporter::importParameters(ModuleOp module) {
+  builder.setInsertionPointToEnd(module.getBody());
+  // A loss's class weights are data, not weights (PyTorch's loss `weight` is
+  // a buffer): such initializers become constants, kept in the exported model.
+  llvm::StringSet<> classWeights, otherUses, runningStatistics;
+  for (const auto &node : model.graph().node()) {
+    bool loss = node.op_type() == "SoftmaxCrossEntropyLoss" ||
+                node.op_type() == "NegativeLogLikelihoodLoss";
+    for (int i = 0; i < node.input_size(); ++i)
+      (loss && i == 2 ? classWeights : otherUses).insert(node.input(i));
+    if (node.op_type() == "BatchNormalization" && node.input_size() == 5) {
+      runningStatistics.insert(node.input(3));
+      runningStatistics.insert(node.input(4));
+    }
+  }
+  for (const auto &init : model.graph().initializer()) {
+    if (init.data_type() != ::onnx::TensorProto::FLOAT) {
+      constants[init.name()] = &init;
+      continue;
+    }
+    if (classWeights.contains(init.name())) {
+      if (otherUses.contains(init.name()))
+        return emitError(fileLoc) << "initializer '" << init.name()
+                                  << "' is a loss's class weights and also used by other "
+                                     "nodes, which is not supported";
+      constants[init.name()] = &init;
+      continue;
+    }
+    if (init.data_location() == ::onnx::TensorProto::EXTERNAL)
+      return emitError(fileLoc) << "initializer '" << init.name()
+                                << "' uses external data, which is not supported";
+    SmallVector<int64_t> shape(init.dims().begin(), init.dims().end());
+    if (llvm::is_contained(shape, 0))
+      return emitError(fileLoc) << "initializer '" << init.name()
+                                << "' has a zero-size dimension, which is not supported";
+    auto type = RankedTensorType::get(shape, builder.getF32Type());
+    size_t bytes = type.getNumElements() * sizeof(float);
+    // Weights go straight into a resource blob: one copy, never an attribute.
+    AsmResourceBlob blob;
+    if (init.has_raw_data() && init.raw_data().size() == bytes) {
+      blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+          ArrayRef<char>(init.raw_data().data(), bytes), alignof(float));
+    } else if (init.float_data_size() == type.getNumElements()) {
+      blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
+          ArrayRef<float>(init.float_data().data(), init.float_data_size()));
+    } else {
+      return emitError(fileLoc) << "initializer '" << init.name()
+                                << "' has no data of its declared size";
+    }
+    auto value = DenseResourceElementsAttr::get(type, init.name(), std::move(blob));
+    auto global = ml_program::GlobalOp::create(
+        builder, NameLoc::get(builder.getStringAttr(init.name()), fileLoc),
+        builder.getStringAttr(init.name()), TypeAttr::get(type), builder.getUnitAttr(), value,
+        builder.getStringAttr("private"));
+    // What ONNX says of the initializer; what that means for training is
+    // the training-step pass's decision.
+    if (runningStatistics.contains(init.name()))
+      global->setAttr(onnx::kRunningStatisticsAttr, builder.getUnitAttr());
+    parameters[init.name()] = type;
+  }
+  return success();
+}
+
+} // namespace zero::frontend

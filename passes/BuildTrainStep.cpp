@@ -17,6 +17,7 @@
 
 namespace zero {
 #define GEN_PASS_DEF_BUILDTRAINSTEP
+#define GEN_PASS_DEF_MARKMODELSTATE
 #include "passes/Passes.h.inc"
 } // namespace zero
 
@@ -175,6 +176,14 @@ void markModelState(ModuleOp module, func::FuncOp func) {
     if (global->hasAttr(ox::kRunningStatisticsAttr) || written.contains(global.getSymNameAttr()))
       global->setAttr(kModelStateAttr, UnitAttr::get(module.getContext()));
 }
+
+struct MarkModelStatePass : public zero::impl::MarkModelStateBase<MarkModelStatePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (auto func = module.lookupSymbol<func::FuncOp>("main"))
+      markModelState(module, func);
+  }
+};
 
 struct BuildTrainStepPass : public zero::impl::BuildTrainStepBase<BuildTrainStepPass> {
   using BuildTrainStepBase::BuildTrainStepBase;

@@ -36,6 +36,17 @@ def BuildTrainStep : Pass<"zero-build-train-step", "mlir::ModuleOp"> {
   let dependentDialects = ["::zero::onnx::OnnxDialect", "::zero::ZeroDialect"];
 }
 
+def MarkModelState : Pass<"zero-mark-model-state", "mlir::ModuleOp"> {
+  let summary = "Mark the globals that are model state, not weights";
+  let description = [{
+    A global that @main writes (a training-mode BatchNormalization's running
+    statistics) or that ONNX reads as running statistics
+    (`onnx.running_statistics`) gets `zero.model_state`: no gradient, no
+    update, whole on every rank. zero-build-train-step decides the same
+    itself; a forward-only pipeline, which has no training step, runs this.
+  }];
+}
+
 def ScheduleLearningRate : Pass<"zero-schedule-learning-rate", "mlir::ModuleOp"> {
   let summary = "Give every optimizer update the rate of a warmup and decay schedule";
   let description = [{

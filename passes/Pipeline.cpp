@@ -19,6 +19,8 @@ void zero::buildZeroPipeline(OpPassManager &pm, const ZeroPipelineOptions &optio
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
   }
+  if (stop >= PipelineStage::Train && options.forwardOnly)
+    pm.addPass(createMarkModelState());
   if (stop >= PipelineStage::Train && !options.forwardOnly) {
     BuildTrainStepOptions train;
     train.optimizer = options.optimizer;

@@ -155,7 +155,7 @@ def gpt():
 
 
 STEPS = 30
-BOTH = Recipe("adamw", 3e-3, "cosine", warmup=5, total=24, min_ratio=0.1, clip=0.5)
+BOTH = Recipe("adamw", 3e-3, "cosine", warmup=5, total=24, min_ratio=0.1, clip=0.35)
 for stage in range(4):
     for n in (1, 2, 3):
         R.case(f"mlp_digits cosine+warmup+clip stage {stage} N={n}", train_case, "mlp_digits", BOTH, stage, n,

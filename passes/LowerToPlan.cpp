@@ -651,6 +651,15 @@ struct LowerToPlanPass : public zero::impl::LowerToPlanBase<LowerToPlanPass> {
     auto world = module->getAttrOfType<IntegerAttr>(kWorldSizeAttr);
     if (failed(PlanBuilder(module, world ? world.getInt() : 1, backend, omitWeights).run()))
       return signalPassFailure();
+    int64_t instructions = 0, buffers = 0, values = 0;
+    module.walk([&](Operation *op) {
+      instructions += isa<plan::InstrOp>(op);
+      buffers += isa<plan::BufferOp>(op);
+      values += isa<plan::ValueOp>(op);
+    });
+    numInstructions += instructions;
+    numBuffers += buffers;
+    numViews += values - buffers;
   }
 };
 

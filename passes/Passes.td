@@ -160,6 +160,11 @@ def LowerToPlan : Pass<"zero-lower-to-plan", "mlir::ModuleOp"> {
            "leave trainable parameters without initial values (the launcher supplies them)">,
   ];
   let dependentDialects = ["::zero::plan::PlanDialect"];
+  let statistics = [
+    Statistic<"numInstructions", "instructions", "plan instructions">,
+    Statistic<"numBuffers", "buffers", "plan buffers">,
+    Statistic<"numViews", "views", "values that view a buffer another value also views (reshapes, in-place collectives and updates)">
+  ];
 }
 
 def BucketCollectives : Pass<"zero-bucket-collectives", "mlir::ModuleOp"> {

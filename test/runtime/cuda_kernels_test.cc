@@ -360,6 +360,40 @@ TEST_F(Cuda, Optimizers) {
   compare(Opcode::AdamWUpdate, {rnd({1000}, 1), rnd({1000}, 2), rnd({1000}, 3), rnd({1000}, 4, 0.f, 1.f), step}, {},
           adamw, 1e-6, 1e-7);
   compare(Opcode::IncrementStep, {step}, {});
+
+  // The scheduled rate and the gradient scale (clipping) as device scalars.
+  Buf rate{DType::F32, {}, {2.5e-3f}}, scale{DType::F32, {}, {0.375f}};
+  auto sgd_scaled = [](flatbuffers::FlatBufferBuilder& b) {
+    return std::make_pair(plan::Attrs::SgdAttrs, plan::CreateSgdAttrs(b, 0.1f, 0.9f, 0.01f, true, true).Union());
+  };
+  compare(Opcode::SgdUpdate, {rnd({1000}, 1), rnd({1000}, 2), rnd({1000}, 3), rate, scale}, {}, sgd_scaled, 0, 0);
+  auto adamw_scaled = [](flatbuffers::FlatBufferBuilder& b) {
+    return std::make_pair(plan::Attrs::AdamWAttrs,
+                          plan::CreateAdamWAttrs(b, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, true, true).Union());
+  };
+  compare(Opcode::AdamWUpdate,
+          {rnd({1000}, 1), rnd({1000}, 2), rnd({1000}, 3), rnd({1000}, 4, 0.f, 1.f), step, rate, scale}, {},
+          adamw_scaled, 1e-6, 1e-7);
+}
+
+TEST_F(Cuda, ScheduleAndClipping) {
+  for (auto schedule : {plan::LrSchedule::Constant, plan::LrSchedule::Linear, plan::LrSchedule::Cosine})
+    for (int64_t s : {0, 2, 5, 9, 30}) {
+      auto attrs = [=](flatbuffers::FlatBufferBuilder& b) {
+        return std::make_pair(plan::Attrs::ScheduleAttrs,
+                              plan::CreateScheduleAttrs(b, schedule, 3e-3f, 4, 20, 0.1f).Union());
+      };
+      compare(Opcode::LearningRate, {Buf{DType::I64, {}, {}, {s}}}, {Buf::zeros({})}, attrs, 1e-6, 0);
+    }
+  // cuBLAS's dot sums in another order than the CPU's double loop.
+  compare(Opcode::SumSquares, {rnd({100000}, 5)}, {Buf::zeros({})}, nullptr, 1e-5, 0);
+  for (float sum : {0.f, 0.01f, 9.f}) {
+    auto clip = [](flatbuffers::FlatBufferBuilder& b) {
+      return std::make_pair(plan::Attrs::ClipAttrs, plan::CreateClipAttrs(b, 1.f).Union());
+    };
+    compare(Opcode::ClipCoefficient, {Buf{DType::F32, {}, {sum}}}, {Buf::zeros({}), Buf::zeros({})}, clip, 1e-7,
+            0);
+  }
 }
 
 // ---- Conv, pooling, BatchNormalization ----------------------------------------

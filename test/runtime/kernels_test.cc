@@ -522,6 +522,82 @@ TEST(Optimizer, AdamW) {
                }).ok());
 }
 
+// The scheduled rate and the gradient scale replace lr and scale the gradient,
+// here against torch.optim.SGD on the clipped gradient.
+TEST(Optimizer, ScheduledRateAndGradientScale) {
+  const float mom = 0.9f, wd = 0.01f;
+  Buf p = Buf::rand({6}, -1, 1, 3), buf = Buf::zeros({6}), rate = Buf{DType::F32, {}, {0.05f}, {}};
+  Buf scale = Buf{DType::F32, {}, {0.25f}, {}};
+  std::vector<float> rp = p.f, rbuf(6);
+  auto attrs = [&](bool lr, bool grad_scale) {
+    return [=](flatbuffers::FlatBufferBuilder& b) {
+      return std::make_pair(plan::Attrs::SgdAttrs, plan::CreateSgdAttrs(b, 9.f, mom, wd, lr, grad_scale).Union());
+    };
+  };
+  for (int step = 0; step < 3; ++step) {
+    Buf g = Buf::rand({6}, -1, 1, unsigned(30 + step));
+    ASSERT_TRUE(run(Opcode::SgdUpdate, {&p, &g, &buf, &rate, &scale}, {}, attrs(true, true)).ok());
+    for (size_t k = 0; k < 6; ++k) {
+      float d = g.f[k] * 0.25f + wd * rp[k];
+      rbuf[k] = step == 0 ? d : mom * rbuf[k] + d;
+      rp[k] -= 0.05f * rbuf[k];
+    }
+    expect_near(p.f, rp, 1e-6f);
+  }
+  // The flags announce exactly the inputs that follow, each an F32 scalar.
+  Buf g = Buf::rand({6}, -1, 1, 40), i = Buf::ints({}, {1}), wide = Buf::zeros({2});
+  EXPECT_FALSE(run(Opcode::SgdUpdate, {&p, &g, &buf, &rate}, {}, attrs(true, true)).ok());
+  EXPECT_FALSE(run(Opcode::SgdUpdate, {&p, &g, &buf, &rate, &scale}, {}, attrs(true, false)).ok());
+  EXPECT_FALSE(run(Opcode::SgdUpdate, {&p, &g, &buf, &i}, {}, attrs(true, false)).ok());
+  EXPECT_FALSE(run(Opcode::SgdUpdate, {&p, &g, &buf, &wide}, {}, attrs(false, true)).ok());
+}
+
+TEST(Schedule, RatesAndErrors) {
+  auto schedule = [](plan::LrSchedule kind, int64_t warmup, int64_t total, float min_ratio) {
+    return [=](flatbuffers::FlatBufferBuilder& b) {
+      return std::make_pair(plan::Attrs::ScheduleAttrs,
+                            plan::CreateScheduleAttrs(b, kind, 0.1f, warmup, total, min_ratio).Union());
+    };
+  };
+  auto rate_at = [&](AttrFn attrs, int64_t s) {
+    Buf step = Buf::ints({}, {s}), lr = Buf::zeros({});
+    EXPECT_TRUE(run(Opcode::LearningRate, {&step}, {&lr}, attrs).ok());
+    return lr.f[0];
+  };
+  // Warmup from 0, then the decay; after total_steps the end value stays.
+  const AttrFn linear = schedule(plan::LrSchedule::Linear, 2, 6, 0.f);
+  const std::vector<float> want = {0.f, 0.05f, 0.1f, 0.075f, 0.05f, 0.025f, 0.f, 0.f};
+  for (int64_t s = 0; s < 8; ++s) EXPECT_NEAR(rate_at(linear, s), want[size_t(s)], 1e-7f) << "step " << s;
+  const AttrFn cosine = schedule(plan::LrSchedule::Cosine, 0, 4, 0.5f);
+  EXPECT_NEAR(rate_at(cosine, 2), 0.1f * (0.5f + 0.5f * 0.5f), 1e-7f);
+  EXPECT_NEAR(rate_at(cosine, 100), 0.05f, 1e-7f);
+  EXPECT_NEAR(rate_at(schedule(plan::LrSchedule::Constant, 4, 0, 0.f), 1000), 0.1f, 1e-7f);
+  // Rejected at prepare: warmup past the end, no end, a ratio outside [0, 1].
+  Buf step = Buf::ints({}, {0}), lr = Buf::zeros({});
+  EXPECT_FALSE(run(Opcode::LearningRate, {&step}, {&lr}, schedule(plan::LrSchedule::Cosine, 5, 4, 0.f)).ok());
+  EXPECT_FALSE(run(Opcode::LearningRate, {&step}, {&lr}, schedule(plan::LrSchedule::Linear, 0, 0, 0.f)).ok());
+  EXPECT_FALSE(run(Opcode::LearningRate, {&step}, {&lr}, schedule(plan::LrSchedule::Linear, 0, 4, 2.f)).ok());
+}
+
+TEST(Clipping, SumSquaresAndCoefficient) {
+  Buf x = Buf{DType::F32, {4}, {3.f, -4.f, 0.f, 12.f}, {}}, sum = Buf::zeros({});
+  ASSERT_TRUE(run(Opcode::SumSquares, {&x}, {&sum}).ok());
+  EXPECT_EQ(sum.f[0], 169.f);
+  auto clip = [](float max_norm) {
+    return [=](flatbuffers::FlatBufferBuilder& b) {
+      return std::make_pair(plan::Attrs::ClipAttrs, plan::CreateClipAttrs(b, max_norm).Union());
+    };
+  };
+  Buf coefficient = Buf::zeros({}), norm = Buf::zeros({});
+  ASSERT_TRUE(run(Opcode::ClipCoefficient, {&sum}, {&coefficient, &norm}, clip(6.5f)).ok());
+  EXPECT_EQ(norm.f[0], 13.f);
+  EXPECT_NEAR(coefficient.f[0], 6.5 / (13 + 1e-6), 1e-7);  // torch.nn.utils.clip_grad_norm_
+  ASSERT_TRUE(run(Opcode::ClipCoefficient, {&sum}, {&coefficient, &norm}, clip(20.f)).ok());
+  EXPECT_EQ(coefficient.f[0], 1.f);
+  EXPECT_FALSE(run(Opcode::ClipCoefficient, {&sum}, {&coefficient, &norm}, clip(0.f)).ok());
+  EXPECT_FALSE(run(Opcode::SumSquares, {&x}, {&x}).ok());
+}
+
 // ---- single-rank communicator --------------------------------------------
 
 TEST(SingleRank, CollectivesAreCopies) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernel_checks.h"
+#include "zero/shape_rules.h"
 
 namespace zero {
 
@@ -23,16 +24,16 @@ Status gemm_geometry(const KernelCall& call, GemmGeom* g, int64_t* sc) {
   if (a.ndim != 2 || b.ndim != 2 || y.ndim != 2)
     return fail(call, "A, B and Y must be 2-D, got " + tensor_shape_string(a) + ", " + tensor_shape_string(b) + ", " +
                           tensor_shape_string(y));
-  const bool ta = g->ta, tb = g->tb;
-  const int64_t m = ta ? a.dims[1] : a.dims[0], k = ta ? a.dims[0] : a.dims[1];
-  const int64_t kb = tb ? b.dims[1] : b.dims[0], n = tb ? b.dims[0] : b.dims[1];
-  if (k != kb || y.dims[0] != m || y.dims[1] != n)
+  shape_rules::MatrixProduct product;
+  if (!shape_rules::matrix_product(a.dims[0], a.dims[1], g->ta, b.dims[0], b.dims[1], g->tb, &product) ||
+      y.dims[0] != product.m || y.dims[1] != product.n)
     return fail(call, "shapes " + tensor_shape_string(a) + " x " + tensor_shape_string(b) + " -> " +
                           tensor_shape_string(y) + " do not match");
-  if (!fits_int(m) || !fits_int(n) || !fits_int(k)) return fail(call, "dimensions exceed BLAS int range");
-  g->m = m;
-  g->n = n;
-  g->k = k;
+  if (!fits_int(product.m) || !fits_int(product.n) || !fits_int(product.k))
+    return fail(call, "dimensions exceed BLAS int range");
+  g->m = product.m;
+  g->n = product.n;
+  g->k = product.k;
   g->with_c = call.num_in > 2 && g->beta != 0.f;
   if (g->with_c) {
     const Tensor& c = call.in[2];

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernel_checks.h"
+#include "zero/shape_rules.h"
 
 namespace zero {
 
@@ -150,10 +151,7 @@ Status slice_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, 
     if (step == 0) return fail(call, "step 0 in dimension " + std::to_string(d));
     strides[d] = step * xs[d];
     if (n == 0) continue;  // nothing accessed along this dimension
-    // Every accessed index start + i*step, i < n, must be in [0, size); it
-    // suffices to check both ends (overflow-safe: |step| * (n-1) bounded).
-    __int128 last = __int128(start) + __int128(step) * __int128(n - 1);
-    if (start < 0 || start >= size || last < 0 || last >= size)
+    if (!shape_rules::slice_in_bounds(start, step, n, size))
       return fail(call, "dimension " + std::to_string(d) + ": start " + std::to_string(start) + " step " +
                             std::to_string(step) + " for " + std::to_string(n) + " elements leaves [0, " +
                             std::to_string(size) + ")");

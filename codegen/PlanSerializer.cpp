@@ -161,20 +161,12 @@ Serializer::attributes(plan::InstrOp op, fb::Opcode opcode) {
     case AttrKind::I64s:
       fbb.AddOffset(field.offset, vectors[i]);
       break;
-    case AttrKind::Reduction: {
-      auto name = llvm::dyn_cast<mlir::StringAttr>(value);
-      fb::Reduction reduction;
-      if (name && plan_ops::parse_reduction(name.data(), name.size(), &reduction))
-        fbb.AddElement<uint8_t>(field.offset, static_cast<uint8_t>(reduction), 0);
-      else
-        ok = false;
-      break;
-    }
+    case AttrKind::Reduction:
     case AttrKind::Schedule: {
       auto name = llvm::dyn_cast<mlir::StringAttr>(value);
-      fb::LrSchedule schedule;
-      if (name && plan_ops::parse_schedule(name.data(), name.size(), &schedule))
-        fbb.AddElement<uint8_t>(field.offset, static_cast<uint8_t>(schedule), 0);
+      uint8_t byte;
+      if (name && plan_ops::parse_enum_field(field.kind, name.data(), name.size(), &byte))
+        fbb.AddElement<uint8_t>(field.offset, byte, 0);
       else
         ok = false;
       break;

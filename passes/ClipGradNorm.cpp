@@ -44,11 +44,7 @@ struct ClipGradNormPass : public zero::impl::ClipGradNormBase<ClipGradNormPass> 
       module.emitError("expected a partitioned @train_step; run zero-partition first");
       return signalPassFailure();
     }
-    SmallVector<Operation *> updates;
-    func.walk([&](Operation *op) {
-      if (isa<SgdUpdateOp, AdamWUpdateOp>(op))
-        updates.push_back(op);
-    });
+    SmallVector<Operation *> updates = getOptimizerUpdates(func);
     if (updates.empty())
       return;
     Operation *first = updates.front();

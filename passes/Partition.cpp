@@ -93,11 +93,7 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
     setInsertionPointAfterValue(builder, loss);
     ret.setOperand(0, AllReduceOp::create(builder, loss.getLoc(), loss, "mean"));
 
-    SmallVector<Operation *> updates;
-    func.walk([&](Operation *op) {
-      if (isa<SgdUpdateOp, AdamWUpdateOp>(op))
-        updates.push_back(op);
-    });
+    SmallVector<Operation *> updates = getOptimizerUpdates(func);
     for (Operation *update : updates)
       partitionUpdate(builder, update);
 

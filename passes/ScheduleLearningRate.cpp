@@ -33,11 +33,7 @@ struct ScheduleLearningRatePass
       module.emitError("expected @train_step; run zero-build-train-step first");
       return signalPassFailure();
     }
-    SmallVector<Operation *> updates;
-    func.walk([&](Operation *op) {
-      if (isa<SgdUpdateOp, AdamWUpdateOp>(op))
-        updates.push_back(op);
-    });
+    SmallVector<Operation *> updates = getOptimizerUpdates(func);
     if (updates.empty())
       return; // nothing trains
     // One schedule scales one base rate: PyTorch's LambdaLR multiplies each

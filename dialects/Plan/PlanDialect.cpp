@@ -67,15 +67,11 @@ bool hasKind(Attribute value, zero::plan_ops::AttrKind kind) {
   }
   case K::I64s:
     return isa<DenseI64ArrayAttr>(value);
-  case K::Reduction: {
-    auto s = dyn_cast<StringAttr>(value);
-    Reduction r;
-    return s && zero::plan_ops::parse_reduction(s.data(), s.size(), &r);
-  }
+  case K::Reduction:
   case K::Schedule: {
     auto s = dyn_cast<StringAttr>(value);
-    LrSchedule schedule;
-    return s && zero::plan_ops::parse_schedule(s.data(), s.size(), &schedule);
+    uint8_t byte;
+    return s && zero::plan_ops::parse_enum_field(kind, s.data(), s.size(), &byte);
   }
   }
   return false;

@@ -47,6 +47,17 @@ inline mlir::MutableOperandRange getGradScaleMutable(mlir::Operation *update) {
   return llvm::cast<AdamWUpdateOp>(update).getGradScaleMutable();
 }
 
+/// The optimizer updates of `root` (zero.sgd_update, zero.adamw_update) in
+/// program order.
+inline llvm::SmallVector<mlir::Operation *> getOptimizerUpdates(mlir::Operation *root) {
+  llvm::SmallVector<mlir::Operation *> updates;
+  root->walk([&](mlir::Operation *op) {
+    if (llvm::isa<SgdUpdateOp, AdamWUpdateOp>(op))
+      updates.push_back(op);
+  });
+  return updates;
+}
+
 /// True for parameter globals the optimizer trains.
 inline bool isTrainable(mlir::ml_program::GlobalOp global) {
   return !global->hasAttr(kModelStateAttr);

@@ -300,6 +300,20 @@ inline bool parse_reduction(const char* name, size_t size, plan::Reduction* out)
 inline bool parse_schedule(const char* name, size_t size, plan::LrSchedule* out) {
   return parse_enum(name, size, plan::EnumValuesLrSchedule(), plan::EnumNameLrSchedule, out);
 }
+// The value of an enum-kinded field (Reduction, Schedule) as its byte.
+inline bool parse_enum_field(AttrKind kind, const char* name, size_t size, uint8_t* out) {
+  plan::Reduction reduction;
+  plan::LrSchedule schedule;
+  if (kind == AttrKind::Reduction && parse_reduction(name, size, &reduction)) {
+    *out = uint8_t(reduction);
+    return true;
+  }
+  if (kind == AttrKind::Schedule && parse_schedule(name, size, &schedule)) {
+    *out = uint8_t(schedule);
+    return true;
+  }
+  return false;
+}
 
 }  // namespace zero::plan_ops
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A real training run's schedule and clipping vs PyTorch.
+"""A real training run's schedule, clipping and shuffled epochs vs PyTorch.
 
 zero-opt --lr-schedule/--warmup-steps/--total-steps/--min-lr-ratio and
 --clip-grad-norm, trained by zero-run, against a float64 PyTorch reference
@@ -12,7 +12,8 @@ sharded gradients in one norm) and a GPT at every stage, compare per step
   * the loss (relative 1e-4),
   * the log's "lr" with the reference's rate (relative 1e-5),
   * the log's "grad_norm" with clip_grad_norm_'s return value (relative 1e-4),
-and the exported weights after the run.
+and the exported weights after the run. zero-run --shuffle --seed S is checked the same way, the
+reference reading rows in the order of examples/data_order.py (the generator data_order.h defines).
 
 usage: test_training_run.py --zero-opt PATH --zero-run PATH [-k FILTER] [-v]
 """
@@ -29,6 +30,7 @@ from zero_test_util import (ROOT, Runner, assert_close, assert_losses_close, los
                             onnx_initializers, parse_args, read_log, run_tool)
 
 sys.path.insert(0, os.path.join(ROOT, "examples"))
+import data_order  # noqa: E402
 import export_examples as ex  # noqa: E402
 import export_transformers as et  # noqa: E402
 
@@ -91,17 +93,19 @@ class Recipe:
         return schedule_factor(self.schedule or "constant", self.warmup, self.total, self.min_ratio, s)
 
 
-def reference(model, data, recipe, n, b, steps):
-    """float64 PyTorch on the global batch of n*b rows per step: losses, rates, norms, parameters."""
+def reference(model, data, recipe, n, b, steps, order=None):
+    """float64 PyTorch on the global batch of n*b rows per step (rows in `order`, a
+    data_order.Order; default the stored order): losses, rates, norms, parameters."""
     model = model.double()
     tensors = [torch.from_numpy(v) for v in data.values()]
     tensors = [t.double() if t.is_floating_point() else t for t in tensors]
     d = len(tensors[0])
+    order = order or data_order.Order(d)
     opt = recipe.torch_optimizer(model.parameters())
     sched = torch.optim.lr_scheduler.LambdaLR(opt, recipe.factor)
     losses, rates, norms = [], [], []
     for s in range(steps):
-        rows = torch.tensor([(s * n * b + i) % d for i in range(n * b)])
+        rows = torch.tensor(order.global_batch(s, n, b))
         loss = model(*(t[rows] for t in tensors))
         losses.append(loss.item())
         opt.zero_grad()
@@ -115,16 +119,21 @@ def reference(model, data, recipe, n, b, steps):
     return np.array(losses), np.array(rates), np.array(norms), params
 
 
-def train_case(model_name, recipe, stage, n, steps, make, b, persist_below=0, w_rtol=1e-4, w_atol=1e-6):
+def train_case(model_name, recipe, stage, n, steps, make, b, persist_below=0, w_rtol=1e-4, w_atol=1e-6,
+               shuffle_seed=None):
     tag = f"{model_name}-{abs(hash(tuple(recipe.flags())))}-s{stage}-n{n}-p{persist_below}"
     plan, log, out = T(tag + ".zplan"), T(tag + ".jsonl"), T(tag + ".onnx")
     persist = [f"--zero-persist-below={persist_below}"] if persist_below else []
     run_tool([args.zero_opt, T("ex", model_name + ".onnx"), "-o", plan, f"--zero-stage={stage}",
               f"--world-size={n}", *recipe.flags(), *persist])
+    shuffle = [] if shuffle_seed is None else ["--shuffle", "--seed", shuffle_seed]
     run_tool([args.zero_run, plan, "--nproc", n, "--data", T("ex", model_name + "_data"), "--steps", steps,
-              "--log", log, "--export-onnx", out], timeout=180)
+              "--log", log, "--export-onnx", out, *shuffle], timeout=180)
     model, data = make()
-    ref_losses, ref_rates, ref_norms, ref_params = reference(model, data, recipe, n, b, steps)
+    order = None
+    if shuffle_seed is not None:
+        order = data_order.Order(len(next(iter(data.values()))), shuffle=True, seed=shuffle_seed)
+    ref_losses, ref_rates, ref_norms, ref_params = reference(model, data, recipe, n, b, steps, order)
     lines = read_log(log)
     losses, rel = loss_errors(lines, ref_losses, steps)
     assert_losses_close(losses, ref_losses, rel, 1e-4)
@@ -180,5 +189,40 @@ GPT_RECIPE = Recipe("adamw", 3e-3, "cosine", warmup=4, total=20, min_ratio=0.0, 
 for stage in range(4):
     R.case(f"{GPT} cosine+warmup+clip stage {stage} N=2", train_case, GPT, GPT_RECIPE, stage, 2, 20, gpt,
            et.MICRO_BATCH, w_rtol=1e-3, w_atol=3e-4)
+
+# Shuffled epochs: linear_regression has few rows, so 30 steps cross several epochs.
+def check_shuffle_reference():
+    """The Python generator (which the C++ one must follow): a permutation per epoch, different
+    epochs and seeds differ, and the global batches cover every row once per epoch."""
+    d = len(next(iter(linear()[1].values())))
+    order = data_order.Order(d, shuffle=True, seed=7)
+    for epoch in range(3):
+        perm = data_order.permutation(d, 7, epoch)
+        assert sorted(perm) == list(range(d)), f"epoch {epoch} is not a permutation"
+        assert [order.row(epoch * d + q) for q in range(d)] == perm
+    assert data_order.permutation(d, 7, 0) != data_order.permutation(d, 7, 1)
+    assert data_order.permutation(d, 7, 0) != data_order.permutation(d, 8, 0)
+    assert data_order.permutation(d, 7, 0) != list(range(d))
+
+
+R.case("shuffle: the reference generator draws a permutation per epoch", check_shuffle_reference)
+SHUFFLED = Recipe("sgd", 0.05)
+for stage, n in [(0, 1), (1, 2), (3, 3)]:
+    R.case(f"linear_regression --shuffle --seed 7 stage {stage} N={n}", train_case, "linear_regression", SHUFFLED,
+           stage, n, STEPS, linear, ex.MICRO_BATCH, shuffle_seed=7)
+
+
+def check_shuffle_changes_the_run():
+    """A shuffled run is not the stored order's run (else the cases above test nothing)."""
+    model, data = linear()
+    d = len(next(iter(data.values())))
+    plain = reference(model, data, SHUFFLED, 2, ex.MICRO_BATCH, STEPS)[0]
+    model, data = linear()
+    shuffled = reference(model, data, SHUFFLED, 2, ex.MICRO_BATCH, STEPS,
+                         data_order.Order(d, shuffle=True, seed=7))[0]
+    assert not np.allclose(plain, shuffled, rtol=1e-3), "shuffling did not change the losses"
+
+
+R.case("shuffle: a shuffled run differs from the stored order's", check_shuffle_changes_the_run)
 
 R.finish()

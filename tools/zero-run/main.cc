@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "data_order.h"
 #include "launcher.h"
 #include "npy.h"
 #include "onnx_export.h"
@@ -34,7 +35,7 @@ constexpr char kUsage[] =
     "usage: zero-run PLAN.zplan [--data DIR | --synthetic] [--steps N] [--log FILE]\n"
     "                [--nproc N] [--timeout-s SECONDS] [--init-params DIR] [--save-params DIR]\n"
     "                [--export-onnx OUT.onnx]\n"
-    "                [--save-outputs DIR] [--tf32]\n";
+    "                [--save-outputs DIR] [--tf32] [--shuffle [--seed S]]\n";
 
 constexpr long long kMaxSteps = 1000000000000LL;
 constexpr long long kMaxLocalRanks = 4096;
@@ -53,6 +54,8 @@ struct Options {
   std::string export_onnx;
   std::string save_outputs;
   bool tf32 = false;  // CUDA plans: TF32 GEMMs
+  bool shuffle = false;  // each epoch in its own permutation (data_order.h)
+  uint64_t seed = 0;
 };
 
 // True when started by an MPI launcher (mpirun, or srun with PMI/PMIx).
@@ -100,6 +103,14 @@ Status parse_args(int argc, char** argv, Options* o) {
       o->synthetic = true;
     } else if (a == "--tf32") {
       o->tf32 = true;
+    } else if (a == "--shuffle") {
+      o->shuffle = true;
+    } else if (a == "--seed") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      if (!parse_integer(v, 0, LLONG_MAX, &integer))
+        return Status::invalid_argument("invalid value '" + std::string(v) + "' for --seed (an integer from 0 to " +
+                                        std::to_string(LLONG_MAX) + ")");
+      o->seed = uint64_t(integer);
     } else if (a == "--steps") {
       ZERO_RETURN_IF_ERROR(value(&v));
       if (!parse_integer(v, 0, kMaxSteps, &integer))
@@ -145,6 +156,7 @@ Status parse_args(int argc, char** argv, Options* o) {
   }
   if (o->plan.empty()) return Status::invalid_argument("no plan file given");
   if (o->synthetic && !o->data_dir.empty()) return Status::failed_precondition("--data and --synthetic are exclusive");
+  if (o->shuffle && o->synthetic) return Status::failed_precondition("--shuffle needs --data (synthetic data has no rows)");
 #ifndef ZERO_HAVE_ONNX
   if (!o->export_onnx.empty()) return Status::failed_precondition("--export-onnx: zero-run was built without ONNX support");
 #endif
@@ -238,6 +250,7 @@ struct Feed {
   std::vector<uint8_t> batch;
   size_t row_bytes = 0;
   int64_t rows = 0;
+  DataOrder order{1, false, 0};
 };
 
 // The data file that feeds plan input `name`.
@@ -285,6 +298,12 @@ Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, std::
     }
     f.rows = got[0];
     if (f.rows == 0) return Status::invalid_argument(path + ": dataset has no rows");
+    // Shuffled, row i of every input must be the same example.
+    if (o.shuffle && !feeds->empty() && feeds->front().rows > 0 && feeds->front().rows != f.rows)
+      return Status::invalid_argument("--shuffle: " + path + " has " + std::to_string(f.rows) + " rows but " +
+                                      data_path(o, feeds->front().info.name) + " has " +
+                                      std::to_string(feeds->front().rows));
+    f.order = DataOrder(uint64_t(f.rows), o.shuffle, o.seed);
     feeds->push_back(std::move(f));
   }
   return Status();
@@ -312,14 +331,15 @@ void allocate_batches(std::vector<Feed>* feeds, int rank) {
   }
 }
 
-// Rank r of N at step s takes rows ((s*N + r)*b + j) mod D, j < b.
+// Rank r of N at step s takes the rows at positions (s*N + r)*b + j, j < b
+// (data_order.h).
 Status bind_feeds(Session* session, std::vector<Feed>* feeds, long step, int rank, int world) {
   for (Feed& f : *feeds) {
     if (f.rows > 0) {
-      const uint64_t b = uint64_t(f.info.shape[0]), d = uint64_t(f.rows);
-      const uint64_t first = ((uint64_t(step) * uint64_t(world) + uint64_t(rank)) * b) % d;
+      const uint64_t b = uint64_t(f.info.shape[0]);
+      const uint64_t first = (uint64_t(step) * uint64_t(world) + uint64_t(rank)) * b;
       for (uint64_t j = 0; j < b; ++j)
-        std::memcpy(f.batch.data() + j * f.row_bytes, f.dataset->array().data + ((first + j) % d) * f.row_bytes,
+        std::memcpy(f.batch.data() + j * f.row_bytes, f.dataset->array().data + f.order.row(first + j) * f.row_bytes,
                     f.row_bytes);
     }
     ZERO_RETURN_IF_ERROR(session->bind_input(f.info.name, f.batch.data(), f.info.dtype, f.info.shape));

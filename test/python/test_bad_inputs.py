@@ -405,8 +405,10 @@ bad_run("--log past the file-size limit", [P1, *DATA, "--steps", 10, "--log", Rp
 bad_run("--log /dev/full", [P1, *DATA, "--log", "/dev/full"], ["/dev/full", "no space"])
 # Numbers are integers where integers are meant, in range.
 for flag, value in (("--steps", "1e300"), ("--steps", "-1"), ("--steps", "2.5"), ("--nproc", "1e10"), ("--nproc", "0"),
-                    ("--timeout-s", "1e10"), ("--timeout-s", "nan"), ("--timeout-s", "0")):
+                    ("--timeout-s", "1e10"), ("--timeout-s", "nan"), ("--timeout-s", "0"), ("--seed", "-1"),
+                    ("--seed", "1.5"), ("--seed", "99999999999999999999")):
     bad_run(f"{flag} {value}", [P1, "--synthetic", flag, value], [flag, value])
+bad_run("--shuffle without data", [P1, "--synthetic", "--shuffle"], ["--shuffle", "--data"])
 # A non-finite loss stops the run and saves nothing over earlier results.
 bad_run("NaN in x.npy", [P1, "--data", Rp("nan"), *SAVE, "--steps", 3], ["loss is NaN at step 0"])
 bad_run("lr=1e30 diverges", [PINF, *DATA, *SAVE, "--steps", 20], ["loss is", "at step"])

@@ -307,6 +307,12 @@ LogicalResult gradient(ox::MatMulOp matmul, GradientContext &ctx, OpBuilder &b, 
 // Softmax and losses: fused gradient ops (dialects/Zero/ZeroOps.td)
 //===----------------------------------------------------------------------===//
 
+LogicalResult gradient(ox::DropoutOp dropout, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(dropout.getInput(), DropoutGradOp::create(b, loc, ctx.grad(), dropout.getRatioAttr(),
+                                                      dropout.getStreamAttr()));
+  return success();
+}
+
 LogicalResult gradient(ox::SoftmaxOp softmax, GradientContext &ctx, OpBuilder &b, Location loc) {
   int64_t axis = *normalizeAxis(softmax.getAxis(), tensorType(softmax.getInput()).getRank());
   ctx.give(softmax.getInput(),
@@ -475,7 +481,7 @@ void zero::registerGradientRules(DialectRegistry &registry) {
                 ox::ReduceSumOp, ox::ReduceMeanOp, ox::GemmOp, ox::MatMulOp, ox::SoftmaxOp,
                 ox::LogSoftmaxOp, ox::SoftmaxCrossEntropyLossOp, ox::NegativeLogLikelihoodLossOp,
                 ox::LayerNormalizationOp, ox::BatchNormalizationOp, ox::ConvOp, ox::MaxPoolOp,
-                ox::AveragePoolOp>(*context);
+                ox::AveragePoolOp, ox::DropoutOp>(*context);
     for (const plan_ops::ElementwiseOp &info : plan_ops::kElementwiseOps) {
       if (!info.has_derivative)
         continue;

@@ -562,6 +562,18 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
       })
       .Case([&](ReduceScatterOp op) { return lowerReduceScatter(op); })
       .Case([&](LearningRateOp op) { return lowerLearningRate(op); })
+      .Case<ox::DropoutOp, DropoutGradOp>([&](Operation *op) -> LogicalResult {
+        // The masks are keyed by the step the counter holds until the
+        // updates count this one.
+        if (stepIncremented)
+          return op->emitOpError("comes after the step counter's increment");
+        bool forward = isa<ox::DropoutOp>(op);
+        plan::Opcode opcode = forward ? plan::Opcode::Dropout : plan::Opcode::DropoutGrad;
+        instr(loc, plan::EnumNameOpcode(opcode), {lookup(op->getOperand(0)), stepCounter()},
+              {define(op->getResult(0))},
+              simpleAttributes(op, {op->getName().getStringRef(), opcode}));
+        return success();
+      })
       .Case([&](MetricOp metric) {
         // Read by the launcher after the step.
         FlatSymbolRefAttr value = lookup(metric.getValue());
@@ -630,6 +642,10 @@ LogicalResult PlanBuilder::run() {
   for (Operation &op : func.getBody().front())
     if (failed(lowerOp(&op)))
       return failure();
+  // A counter that only Dropout reads (SGD without a schedule) still counts
+  // the steps.
+  if (step)
+    incrementStep(func.getLoc());
 
   // The plan replaces the tensor program.
   for (Operation &op : llvm::make_early_inc_range(module.getBody()->getOperations()))

@@ -55,6 +55,15 @@ static LogicalResult verifyBroadcast(Operation *op, Value lhs, Value rhs, Value 
 
 OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
 
+LogicalResult DropoutOp::verify() {
+  double ratio = getRatio().convertToDouble();
+  if (!(ratio > 0 && ratio < 1))
+    return emitOpError("ratio must be in (0, 1), got ") << ratio;
+  if (getStreamAttr().getInt() < 0)
+    return emitOpError("stream must not be negative");
+  return success();
+}
+
 LogicalResult CastOp::verify() {
   if (getInput().getType().getShape() != getResult().getType().getShape())
     return emitOpError("must not change the shape");

@@ -82,6 +82,21 @@ def Onnx_SoftplusOp : Onnx_UnaryOp<"Softplus">;
 def Onnx_NotOp : Onnx_UnaryOp<"Not">;
 def Onnx_IdentityOp : Onnx_UnaryOp<"Identity">;
 
+// Not Pure: its masks come from the run's seed and the step.
+def Onnx_DropoutOp : Onnx_Op<"Dropout", [SameOperandsAndResultType]> {
+  let summary = "training-mode Dropout: y = x * keep / (1 - ratio)";
+  let description = [{
+    keep is the mask of zero/training_math.h's dropout_keeps, keyed by the
+    run's seed, the optimizer step, the micro-step, the rank and `stream`
+    (this Dropout's place among the model's training-mode Dropouts), so the
+    backward pass recomputes it instead of storing it.
+  }];
+  let arguments = (ins Onnx_FloatTensor:$input, F32Attr:$ratio, I64Attr:$stream);
+  let results = (outs Onnx_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 // An elementwise op with ONNX float attributes (zero/elementwise_ops.h lists
 // them and their defaults; the importer fills the defaults in).
 class Onnx_UnaryOpWithAttributes<string mnemonic, dag attributes>

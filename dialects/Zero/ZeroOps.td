@@ -213,6 +213,13 @@ def Zero_ConvGradInputOp : Zero_SpatialGradOp<"conv_grad_input",
 def Zero_ConvGradWeightOp : Zero_SpatialGradOp<"conv_grad_weight",
     "gradient of Conv for its weight; `saved` is the input">;
 
+def Zero_DropoutGradOp : Zero_Op<"dropout_grad", [SameOperandsAndResultType]> {
+  let summary = "dx = dy * keep / (1 - ratio), the forward Dropout's mask recomputed";
+  let arguments = (ins Zero_FloatTensor:$dy, F32Attr:$ratio, I64Attr:$stream);
+  let results = (outs Zero_FloatTensor:$dx);
+  let assemblyFormat = "$dy attr-dict `:` type($dx)";
+}
+
 def Zero_MaxPoolGradOp : Zero_Op<"max_pool_grad", [Pure]> {
   let summary = "dy added at each window's maximum (from MaxPool's argmax)";
   let arguments = (ins Zero_FloatTensor:$dy, RankedTensorOf<[I64]>:$argmax,

@@ -70,6 +70,13 @@ public:
                                 mlir::Type inferred);
   /// True if the node has output `index` and it is not left out ("").
   static bool hasOutput(const ::onnx::NodeProto &node, int index);
+  /// Whether any node reads value `name` or the graph returns it.
+  bool isRead(const std::string &name) const;
+  /// Whether the model is imported to be trained (not --forward-only).
+  bool importsForTraining() const { return !forwardOnly; }
+  /// The next training-mode Dropout's stream: its place among the model's
+  /// training-mode Dropouts in node order, which keys its masks.
+  int64_t takeDropoutStream() { return nextDropoutStream++; }
   /// The ONNX type of value `name`, or null.
   const ::onnx::TypeProto *valueType(const std::string &name) const {
     return valueTypes.lookup(name);
@@ -145,6 +152,7 @@ private:
   llvm::DenseSet<int> neededNodes;
   llvm::StringMap<IntTensor> evaluated;
   std::vector<std::unique_ptr<::onnx::TypeProto>> ownedTypes;
+  int64_t nextDropoutStream = 0;
 };
 
 /// Operand positions that carry data (as opposed to shapes or axes that

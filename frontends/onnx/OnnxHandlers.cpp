@@ -199,7 +199,7 @@ FailureOr<Value> importDropout(GraphImporter &im, const ::onnx::NodeProto &node,
                                const Operands &in) {
   Location loc = im.nodeLoc(node);
   // Dropout is the identity unless it runs in training mode with a nonzero
-  // ratio, which a deterministic plan does not model.
+  // ratio, and always in an evaluation (--forward-only) plan.
   auto floatConstant = [&](int i, float fallback) -> std::optional<float> {
     if (i >= node.input_size() || node.input(i).empty())
       return fallback;
@@ -214,9 +214,17 @@ FailureOr<Value> importDropout(GraphImporter &im, const ::onnx::NodeProto &node,
   std::optional<float> ratio = floatConstant(1, 0.5f), training = floatConstant(2, 0.0f);
   if (!ratio || !training)
     return im.nodeError(node) << "ratio and training_mode must be compile-time constants";
-  if (*training != 0 && *ratio != 0)
-    return im.nodeError(node) << "Dropout in training mode is supported with ratio 0 only, got "
-                              << *ratio;
+  const bool drops = *training != 0 && *ratio != 0 && im.importsForTraining();
+  if (drops && !(*ratio > 0 && *ratio < 1))
+    return im.nodeError(node) << "ratio must be in [0, 1), got " << *ratio;
+  if (drops && GraphImporter::hasOutput(node, 1) && im.isRead(node.output(1)))
+    return im.nodeError(node) << "the mask output of a training-mode Dropout is not supported "
+                                 "(zero recomputes the mask in the backward pass)";
+  if (drops)
+    return onnx::DropoutOp::create(im.builder, loc, in.inputs[0].getType(),
+                                   in.inputs[0], im.builder.getF32FloatAttr(*ratio),
+                                   im.builder.getI64IntegerAttr(im.takeDropoutStream()))
+        .getResult();
   if (GraphImporter::hasOutput(node, 1)) {
     auto maskType = im.outputType(node, 1);
     if (failed(maskType))

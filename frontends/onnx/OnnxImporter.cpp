@@ -36,6 +36,14 @@ llvm::SmallVector<int> dataOperands(const ::onnx::NodeProto &node) {
   return all;
 }
 
+bool GraphImporter::isRead(const std::string &name) const {
+  for (const ::onnx::NodeProto &node : model.graph().node())
+    if (llvm::is_contained(node.input(), name))
+      return true;
+  return llvm::any_of(model.graph().output(),
+                      [&](const ::onnx::ValueInfoProto &output) { return output.name() == name; });
+}
+
 GraphImporter::GraphImporter(MLIRContext &context, const std::string &path,
                              const ::onnx::ModelProto &model, bool forwardOnly)
     : builder(&context), context(context), path(path), model(model), forwardOnly(forwardOnly),

@@ -60,6 +60,10 @@ struct KernelContext {
   // which run one after another.
   void* scratch = nullptr;
   const DeviceContext* device = nullptr;
+  // What keys the run's random numbers (Dropout's masks) besides the step
+  // counter the plan passes: the run's seed and this rank.
+  uint64_t seed = 0;
+  uint32_t rank = 0;
 };
 
 // What an instruction's prepare leaves for its execute: the kernel's geometry

@@ -282,6 +282,14 @@ Status check_sum_squares(const KernelCall& call);
 // ClipCoefficient: (F32 scalar) -> (F32 scalar, F32 scalar) against ClipAttrs.
 Status clip_geometry(const KernelCall& call, float* max_norm);
 
+// Dropout and DropoutGrad: (x, step I64 scalar) -> y, F32, same element
+// count, against DropoutAttrs.
+struct DropoutGeom {
+  float ratio, scale;  // scale = 1 / (1 - ratio)
+  uint64_t stream;
+};
+Status dropout_geometry(const KernelCall& call, DropoutGeom* g);
+
 }  // namespace zero
 
 #endif  // ZERO_RUNTIME_KERNEL_CHECKS_H

@@ -412,6 +412,7 @@ Status Session::Impl::resolve_instructions() {
 
 Status Session::Impl::allocate_scratch() {
   context.device = backend->device_context();
+  context.rank = uint32_t(comm->rank());
   if (scratch_size == 0) return Status();
   const uint64_t available = backend->available_memory();
   if (available && scratch_size > available)
@@ -694,6 +695,8 @@ Status Session::loss(float* value) const {
     return impl_->error("plan has no scalar F32 loss value");
   return impl_->backend->copy_to_host(value, impl_->values[v].data, sizeof(float));
 }
+
+void Session::set_seed(uint64_t seed) { impl_->context.seed = seed; }
 
 const std::vector<std::string>& Session::metric_names() const { return impl_->metric_names; }
 

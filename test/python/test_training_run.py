@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A real training run's schedule, clipping and shuffled epochs vs PyTorch.
+"""A real training run's schedule, clipping, shuffled epochs and dropout vs PyTorch.
 
 zero-opt --lr-schedule/--warmup-steps/--total-steps/--min-lr-ratio and
 --clip-grad-norm, trained by zero-run, against a float64 PyTorch reference
@@ -13,7 +13,9 @@ sharded gradients in one norm) and a GPT at every stage, compare per step
   * the log's "lr" with the reference's rate (relative 1e-5),
   * the log's "grad_norm" with clip_grad_norm_'s return value (relative 1e-4),
 and the exported weights after the run. zero-run --shuffle --seed S is checked the same way, the
-reference reading rows in the order of examples/data_order.py (the generator data_order.h defines).
+reference reading rows in the order of examples/zero_random.py (the generator data_order.h defines).
+Dropout: SGD on a model with two training-mode Dropouts against PyTorch applying the masks of
+zero's documented generator (the same Python module), and that generator's statistics.
 
 usage: test_training_run.py --zero-opt PATH --zero-run PATH [-k FILTER] [-v]
 """
@@ -30,7 +32,7 @@ from zero_test_util import (ROOT, Runner, assert_close, assert_losses_close, los
                             onnx_initializers, parse_args, read_log, run_tool)
 
 sys.path.insert(0, os.path.join(ROOT, "examples"))
-import data_order  # noqa: E402
+import zero_random  # noqa: E402
 import export_examples as ex  # noqa: E402
 import export_transformers as et  # noqa: E402
 
@@ -95,12 +97,12 @@ class Recipe:
 
 def reference(model, data, recipe, n, b, steps, order=None):
     """float64 PyTorch on the global batch of n*b rows per step (rows in `order`, a
-    data_order.Order; default the stored order): losses, rates, norms, parameters."""
+    zero_random.Order; default the stored order): losses, rates, norms, parameters."""
     model = model.double()
     tensors = [torch.from_numpy(v) for v in data.values()]
     tensors = [t.double() if t.is_floating_point() else t for t in tensors]
     d = len(tensors[0])
-    order = order or data_order.Order(d)
+    order = order or zero_random.Order(d)
     opt = recipe.torch_optimizer(model.parameters())
     sched = torch.optim.lr_scheduler.LambdaLR(opt, recipe.factor)
     losses, rates, norms = [], [], []
@@ -132,7 +134,7 @@ def train_case(model_name, recipe, stage, n, steps, make, b, persist_below=0, w_
     model, data = make()
     order = None
     if shuffle_seed is not None:
-        order = data_order.Order(len(next(iter(data.values()))), shuffle=True, seed=shuffle_seed)
+        order = zero_random.Order(len(next(iter(data.values()))), shuffle=True, seed=shuffle_seed)
     ref_losses, ref_rates, ref_norms, ref_params = reference(model, data, recipe, n, b, steps, order)
     lines = read_log(log)
     losses, rel = loss_errors(lines, ref_losses, steps)
@@ -195,14 +197,14 @@ def check_shuffle_reference():
     """The Python generator (which the C++ one must follow): a permutation per epoch, different
     epochs and seeds differ, and the global batches cover every row once per epoch."""
     d = len(next(iter(linear()[1].values())))
-    order = data_order.Order(d, shuffle=True, seed=7)
+    order = zero_random.Order(d, shuffle=True, seed=7)
     for epoch in range(3):
-        perm = data_order.permutation(d, 7, epoch)
+        perm = zero_random.permutation(d, 7, epoch)
         assert sorted(perm) == list(range(d)), f"epoch {epoch} is not a permutation"
         assert [order.row(epoch * d + q) for q in range(d)] == perm
-    assert data_order.permutation(d, 7, 0) != data_order.permutation(d, 7, 1)
-    assert data_order.permutation(d, 7, 0) != data_order.permutation(d, 8, 0)
-    assert data_order.permutation(d, 7, 0) != list(range(d))
+    assert zero_random.permutation(d, 7, 0) != zero_random.permutation(d, 7, 1)
+    assert zero_random.permutation(d, 7, 0) != zero_random.permutation(d, 8, 0)
+    assert zero_random.permutation(d, 7, 0) != list(range(d))
 
 
 R.case("shuffle: the reference generator draws a permutation per epoch", check_shuffle_reference)
@@ -219,10 +221,146 @@ def check_shuffle_changes_the_run():
     plain = reference(model, data, SHUFFLED, 2, ex.MICRO_BATCH, STEPS)[0]
     model, data = linear()
     shuffled = reference(model, data, SHUFFLED, 2, ex.MICRO_BATCH, STEPS,
-                         data_order.Order(d, shuffle=True, seed=7))[0]
+                         zero_random.Order(d, shuffle=True, seed=7))[0]
     assert not np.allclose(plain, shuffled, rtol=1e-3), "shuffling did not change the losses"
 
 
 R.case("shuffle: a shuffled run differs from the stored order's", check_shuffle_changes_the_run)
+
+
+# --- dropout ------------------------------------------------------------------------------------------
+# zero's masks come from the documented generator (examples/zero_random.py), so the reference
+# applies exactly those masks: the training math is compared exactly, the generator statistically.
+DROP_RATIOS = (0.2, 0.5)
+DROP_SEED = 11
+
+
+class DropoutMLP(torch.nn.Module):
+    """Linear-ReLU-Dropout twice, then a linear regression head; `masks` (set by the reference)
+    replaces nn.functional.dropout's random masks with zero's."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = torch.nn.Linear(8, 32), torch.nn.Linear(32, 32), torch.nn.Linear(32, 1)
+        self.masks = None
+
+    def drop(self, h, stream):
+        p = DROP_RATIOS[stream]
+        if self.masks is None:
+            return torch.nn.functional.dropout(h, p, training=self.training)
+        return h * self.masks[stream] / (1 - p)
+
+    def forward(self, x, y):
+        h = self.drop(torch.relu(self.fc1(x)), 0)
+        h = self.drop(torch.relu(self.fc2(h)), 1)
+        return ((self.fc3(h) - y) ** 2).mean()  # torch 1.13 cannot export F.mse_loss
+
+
+def dropout_model():
+    torch.manual_seed(0)
+    return DropoutMLP(), linear()[1]
+
+
+def export_dropout_model():
+    model, data = dropout_model()
+    ex.export(model, data, T("ex", "dropout_mlp.onnx"))
+    os.makedirs(T("ex", "dropout_mlp_data"), exist_ok=True)
+    for k, v in data.items():
+        np.save(T("ex", "dropout_mlp_data", k + ".npy"), v)
+    import onnx
+    ops = [n.op_type for n in onnx.load(T("ex", "dropout_mlp.onnx")).graph.node]
+    assert ops.count("Dropout") == 2, f"export has {ops.count('Dropout')} Dropout nodes: {ops}"
+
+
+def dropout_reference(n, b, steps, lr):
+    """float64 SGD on the global batch with zero's masks: rank r's rows get the masks of rank r."""
+    model, data = dropout_model()
+    model = model.double()
+    x, y = (torch.from_numpy(data[k]).double() for k in ("x", "y"))
+    order = zero_random.Order(len(x))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    losses = []
+    for s in range(steps):
+        rows = torch.tensor(order.global_batch(s, n, b))
+        model.masks = [torch.cat([torch.from_numpy(zero_random.dropout_keep(DROP_SEED, s, 0, r, stream, b * 32, p)
+                                                   .reshape(b, 32)).double() for r in range(n)])
+                       for stream, p in enumerate(DROP_RATIOS)]
+        loss = model(x[rows], y[rows])
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return np.array(losses), {k: v.detach().numpy() for k, v in model.named_parameters()}
+
+
+def dropout_case(stage, n, steps=20, lr=0.05):
+    tag = f"dropout-s{stage}-n{n}"
+    plan, log, out = T(tag + ".zplan"), T(tag + ".jsonl"), T(tag + ".onnx")
+    run_tool([args.zero_opt, T("ex", "dropout_mlp.onnx"), "-o", plan, f"--zero-stage={stage}", f"--world-size={n}",
+              "--optimizer=sgd", f"--lr={lr}"])
+    run_tool([args.zero_run, plan, "--nproc", n, "--data", T("ex", "dropout_mlp_data"), "--steps", steps,
+              "--seed", DROP_SEED, "--log", log, "--export-onnx", out], timeout=180)
+    ref_losses, ref_params = dropout_reference(n, ex.MICRO_BATCH, steps, lr)
+    losses, rel = loss_errors(read_log(log), ref_losses, steps)
+    assert_losses_close(losses, ref_losses, rel, 1e-4)
+    trained = onnx_initializers(out)
+    for k, v in ref_params.items():
+        assert_close(f"trained {k}", trained[k], v, rtol=1e-4, atol=1e-6)
+
+
+def check_dropout_masks_are_random():
+    """The generator's masks: drop fraction within 5 sigma of the ratio, the kept elements'
+    scaled mean unbiased, and masks of other steps, ranks, streams and seeds uncorrelated."""
+    count = 200000
+    for p in (0.1, 0.5, 0.9):
+        keep = zero_random.dropout_keep(DROP_SEED, 3, 0, 1, 0, count, p)
+        dropped = 1 - keep.mean()
+        sigma = (p * (1 - p) / count) ** 0.5
+        assert abs(dropped - p) < 5 * sigma, f"ratio {p}: dropped {dropped:.5f} (sigma {sigma:.5f})"
+        assert abs((keep / (1 - p)).mean() - 1) < 5 * sigma / (1 - p), "scaled mask is biased"
+    base = zero_random.dropout_keep(DROP_SEED, 3, 0, 1, 0, count, 0.5).astype(np.float64)
+    for label, other in (("step", (DROP_SEED, 4, 0, 1, 0)), ("micro-step", (DROP_SEED, 3, 1, 1, 0)),
+                         ("rank", (DROP_SEED, 3, 0, 2, 0)), ("stream", (DROP_SEED, 3, 0, 1, 1)),
+                         ("seed", (DROP_SEED + 1, 3, 0, 1, 0))):
+        o = zero_random.dropout_keep(*other, count, 0.5).astype(np.float64)
+        corr = np.corrcoef(base, o)[0, 1]
+        assert abs(corr) < 5 / count ** 0.5, f"masks of another {label} correlate: {corr:.4f}"
+    # Neighbouring elements are independent too.
+    corr = np.corrcoef(base[:-1], base[1:])[0, 1]
+    assert abs(corr) < 5 / count ** 0.5, f"neighbouring elements correlate: {corr:.4f}"
+
+
+def check_dropout_drops():
+    """Training with dropout differs from training without (so the cases above can fail)."""
+    model, data = dropout_model()
+    with_masks = dropout_reference(2, ex.MICRO_BATCH, 5, 0.05)[0]
+    model = model.double()
+    x, y = (torch.from_numpy(data[k]).double() for k in ("x", "y"))
+    order = zero_random.Order(len(x))
+    model.eval()  # no dropout
+    plain = np.array([model(x[torch.tensor(order.global_batch(0, 2, ex.MICRO_BATCH))],
+                            y[torch.tensor(order.global_batch(0, 2, ex.MICRO_BATCH))]).item()])
+    assert abs(with_masks[0] - plain[0]) > 1e-6 * abs(plain[0]), "the masks change nothing"
+
+
+def check_dropout_forward_only_is_identity():
+    """An evaluation (--forward-only) plan has no dropout: its loss is the model's in eval mode."""
+    plan, outdir = T("dropout-eval.zplan"), T("dropout-eval-out")
+    run_tool([args.zero_opt, T("ex", "dropout_mlp.onnx"), "-o", plan, "--forward-only"])
+    run_tool([args.zero_run, plan, "--data", T("ex", "dropout_mlp_data"), "--steps", 1, "--save-outputs", outdir])
+    got = np.load(os.path.join(outdir, os.listdir(outdir)[0]))
+    model, data = dropout_model()
+    model.eval()
+    rows = torch.arange(ex.MICRO_BATCH)
+    want = model(torch.from_numpy(data["x"])[rows], torch.from_numpy(data["y"])[rows]).item()
+    assert_close("eval loss", got, np.float32(want), rtol=1e-5, atol=0)
+
+
+R.case("dropout: the model exports two training-mode Dropouts", export_dropout_model)
+R.case("dropout: masks are random (fraction, bias, independence)", check_dropout_masks_are_random)
+R.case("dropout: the masks change the loss", check_dropout_drops)
+for stage, n in [(0, 1), (0, 2), (1, 3), (2, 2), (3, 3)]:
+    R.case(f"dropout: SGD with zero's masks stage {stage} N={n}", dropout_case, stage, n)
+R.case("dropout: a --forward-only plan does not drop", check_dropout_forward_only_is_identity)
 
 R.finish()

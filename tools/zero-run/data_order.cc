@@ -3,14 +3,11 @@
 #include <numeric>
 #include <utility>
 
+#include "zero/training_math.h"
+
 namespace zero {
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  uint64_t z = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+using training::splitmix64;
 
 uint64_t DataOrder::row(uint64_t position) {
   if (!shuffle_) return position % rows_;

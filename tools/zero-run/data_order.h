@@ -3,10 +3,9 @@
 // as stored, or with --shuffle row perm_e[i mod D] of epoch e = i / D, where
 // perm_e is a permutation of the D rows drawn from the seed and e (every row
 // once per epoch, the same on every rank). The generator, written down so
-// that Python can reproduce it (examples/data_order.py):
+// that Python can reproduce it (examples/zero_random.py), with splitmix64
+// of zero/training_math.h (all arithmetic mod 2^64):
 //
-//   splitmix64(x): x += 0x9E3779B97F4A7C15; z = (x ^ x >> 30) * 0xBF58476D1CE4E5B9;
-//                  z = (z ^ z >> 27) * 0x94D049BB133111EB; return z ^ z >> 31   (mod 2^64)
 //   key = splitmix64(splitmix64(seed) + e)
 //   perm = [0, 1, ..., D-1]; for t = D-1 down to 1:
 //     j = (splitmix64(key + t) * (t + 1)) >> 64;  swap(perm[t], perm[j])      (Fisher-Yates)
@@ -17,8 +16,6 @@
 #include <vector>
 
 namespace zero {
-
-uint64_t splitmix64(uint64_t x);
 
 class DataOrder {
  public:

@@ -35,7 +35,7 @@ constexpr char kUsage[] =
     "usage: zero-run PLAN.zplan [--data DIR | --synthetic] [--steps N] [--log FILE]\n"
     "                [--nproc N] [--timeout-s SECONDS] [--init-params DIR] [--save-params DIR]\n"
     "                [--export-onnx OUT.onnx]\n"
-    "                [--save-outputs DIR] [--tf32] [--shuffle [--seed S]]\n";
+    "                [--save-outputs DIR] [--tf32] [--shuffle] [--seed S]\n";
 
 constexpr long long kMaxSteps = 1000000000000LL;
 constexpr long long kMaxLocalRanks = 4096;
@@ -55,7 +55,7 @@ struct Options {
   std::string save_outputs;
   bool tf32 = false;  // CUDA plans: TF32 GEMMs
   bool shuffle = false;  // each epoch in its own permutation (data_order.h)
-  uint64_t seed = 0;
+  uint64_t seed = 0;     // of the data order and of Dropout's masks
 };
 
 // True when started by an MPI launcher (mpirun, or srun with PMI/PMIx).
@@ -105,7 +105,7 @@ Status parse_args(int argc, char** argv, Options* o) {
       o->tf32 = true;
     } else if (a == "--shuffle") {
       o->shuffle = true;
-    } else if (a == "--seed") {
+    } else if (a == "--seed") {  // shuffling and dropout
       ZERO_RETURN_IF_ERROR(value(&v));
       if (!parse_integer(v, 0, LLONG_MAX, &integer))
         return Status::invalid_argument("invalid value '" + std::string(v) + "' for --seed (an integer from 0 to " +
@@ -615,6 +615,7 @@ int run(int argc, char** argv) {
   st = Session::open(o.plan, session_comm, session_alloc, backend, &session);
   if (st.ok()) st = init_params(session.get(), plan, o);
   if (!all_ok(comm.get(), st)) return 1;
+  session->set_seed(o.seed);
   allocate_batches(&feeds, rank);
 
   // The log goes to a temporary file beside --log (FILE.tmp-XXXXXX while the

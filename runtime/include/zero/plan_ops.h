@@ -101,6 +101,8 @@ inline constexpr AttrField kSchedule[] = {
     {"total_steps", K::I64, plan::ScheduleAttrs::VT_TOTAL_STEPS},
     {"min_lr_ratio", K::F32, plan::ScheduleAttrs::VT_MIN_LR_RATIO}};
 inline constexpr AttrField kClip[] = {{"max_norm", K::F32, plan::ClipAttrs::VT_MAX_NORM}};
+inline constexpr AttrField kDropout[] = {{"ratio", K::F32, plan::DropoutAttrs::VT_RATIO},
+                                         {"stream", K::I64, plan::DropoutAttrs::VT_STREAM}};
 // All-gathers reduce nothing; slot and group are set only by the overlap
 // and bucketing passes (0: synchronous, ungrouped).
 inline constexpr AttrField kCollective[] = {
@@ -142,6 +144,7 @@ inline constexpr AttrTable kAttrTables[] = {
     table(Attrs::PoolAttrs, kPool),         table(Attrs::BatchNormAttrs, kBatchNorm),
     table(Attrs::WaitAttrs, kWait),         table(Attrs::ElementwiseAttrs, kElementwise),
     table(Attrs::ScheduleAttrs, kSchedule), table(Attrs::ClipAttrs, kClip),
+    table(Attrs::DropoutAttrs, kDropout),
 };
 
 // Operand roles are documented with each opcode in schema/plan.fbs.
@@ -213,6 +216,8 @@ inline constexpr OpDescriptor kOps[] = {
     {Opcode::LearningRate, 1, 1, 1, 1, Attrs::ScheduleAttrs},
     {Opcode::SumSquares, 1, 1, 1, 1, Attrs::NONE},
     {Opcode::ClipCoefficient, 1, 1, 2, 2, Attrs::ClipAttrs},
+    {Opcode::Dropout, 2, 2, 1, 1, Attrs::DropoutAttrs},
+    {Opcode::DropoutGrad, 2, 2, 1, 1, Attrs::DropoutAttrs},
     {Opcode::AllReduce, 1, 1, 1, 1, Attrs::CollectiveAttrs},
     {Opcode::ReduceScatter, 1, 1, 1, 1, Attrs::CollectiveAttrs},
     {Opcode::AllGather, 1, 1, 1, 1, Attrs::CollectiveAttrs},

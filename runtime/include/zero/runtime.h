@@ -183,6 +183,10 @@ class Session {
   // Copies one input's micro-batch into the arena; dtype and shape must match.
   Status bind_input(const std::string& name, const void* data, DType dtype,
                     const std::vector<int64_t>& shape);
+  // The seed of the run's random numbers (Dropout's masks, which the step,
+  // the rank and each Dropout's stream also key); 0 until set. Every rank
+  // sets the same one.
+  void set_seed(uint64_t seed);
   // Runs the plan's instructions once. Collective.
   Status step();
   // The plan's loss value (global mean after a step). An error for a

@@ -9,6 +9,7 @@
 #include "cpu/kernels.h"
 #include "elementwise_kernels.h"
 #include "kernel_checks.h"
+#include "zero/training_math.h"
 #include "zero/elementwise_ops.h"
 
 namespace zero {
@@ -153,9 +154,22 @@ Status cast(const KernelContext& ctx, const KernelCall& call, const NoState& non
   return Status();
 }
 
+// Dropout and its gradient apply the same mask: keyed by the run's seed, the
+// step (the plan's counter), micro-step 0, the rank and the stream.
+Status dropout(const KernelContext& ctx, const KernelCall& call, const DropoutGeom& g) {
+  const uint64_t key = training::dropout_key(ctx.seed, uint64_t(call.in[1].i64()[0]), 0, ctx.rank, g.stream);
+  const float* x = call.in[0].f32();
+  float* y = call.out[0].f32();
+  for (int64_t i = 0; i < call.in[0].numel; ++i)
+    y[i] = training::dropout_keeps(key, uint64_t(i), g.ratio) ? x[i] * g.scale : 0.f;
+  return Status();
+}
+
 }  // namespace
 
 void add_cpu_elementwise_kernels(TableBackend& backend) {
+  backend.set(Opcode::Dropout, define_kernel<dropout_geometry, dropout>());
+  backend.set(Opcode::DropoutGrad, define_kernel<dropout_geometry, dropout>());
   backend.set(Opcode::Copy, define_kernel<check_only<check_copy>, copy>());
   backend.set(Opcode::Cast, define_kernel<check_only<check_cast>, cast>());
   ZERO_SET_ELEMENTWISE_KERNELS()

@@ -94,6 +94,11 @@ Status cast(const KernelContext& ctx, const KernelCall& call, const NoState& non
   return launched(call, cuda::cast_f32_i64(ctx.device->stream, x.f32(), y.i64(), x.numel));
 }
 
+Status dropout(const KernelContext& ctx, const KernelCall& call, const DropoutGeom& g) {
+  return launched(call, cuda::dropout(ctx.device->stream, call.in[0].f32(), call.out[0].f32(), call.in[0].numel,
+                                      call.in[1].i64(), ctx.seed, ctx.rank, g.stream, g.ratio, g.scale));
+}
+
 Status fill(const KernelContext& ctx, const KernelCall& call, const float& v) {
   const Tensor& y = call.out[0];
   if (y.dtype == DType::F32) return launched(call, cuda::fill_f32(ctx.device->stream, y.f32(), v, y.numel));
@@ -107,6 +112,8 @@ void add_cuda_elementwise_kernels(TableBackend& backend) {
   backend.set(Opcode::Copy, define_kernel<check_only<check_copy>, copy>());
   backend.set(Opcode::Cast, define_kernel<check_only<check_cast>, cast>());
   backend.set(Opcode::Fill, define_kernel<fill_value, fill>());
+  backend.set(Opcode::Dropout, define_kernel<dropout_geometry, dropout>());
+  backend.set(Opcode::DropoutGrad, define_kernel<dropout_geometry, dropout>());
 }
 
 }  // namespace cuda_backend

@@ -8,6 +8,7 @@
 
 #include "cuda/kernels.h"
 #include "cuda/launch.cuh"
+#include "zero/training_math.h"
 #include "zero/elementwise_ops.h"
 
 namespace zero::cuda {
@@ -62,6 +63,12 @@ __global__ void logical_unary_k(const int64_t* x, int64_t* y, int64_t n) {
 // Cast, Fill and the loss-gradient scale.
 
 __global__ void cast_i64_f32_k(const int64_t* x, float* y, int64_t n) { GRID_STRIDE(i, n) y[i] = float(x[i]); }
+
+__global__ void dropout_k(const float* x, float* y, int64_t n, const int64_t* step, uint64_t seed, uint32_t rank,
+                          uint64_t stream, float ratio, float scale) {
+  const uint64_t key = training::dropout_key(seed, uint64_t(*step), 0, rank, stream);
+  GRID_STRIDE(i, n) { y[i] = training::dropout_keeps(key, uint64_t(i), ratio) ? x[i] * scale : 0.f; }
+}
 
 __global__ void cast_f32_i64_k(const float* x, int64_t* y, int64_t n) {
   GRID_STRIDE(i, n) {
@@ -164,6 +171,13 @@ cudaError_t cast_i64_f32(cudaStream_t st, const int64_t* x, float* y, int64_t n)
 cudaError_t cast_f32_i64(cudaStream_t st, const float* x, int64_t* y, int64_t n) {
   if (n == 0) return cudaSuccess;
   cast_f32_i64_k<<<blocks_for(n), kThreads, 0, st>>>(x, y, n);
+  return cudaGetLastError();
+}
+
+cudaError_t dropout(cudaStream_t st, const float* x, float* y, int64_t n, const int64_t* step, uint64_t seed,
+                    uint32_t rank, uint64_t stream, float ratio, float scale) {
+  if (n == 0) return cudaSuccess;
+  dropout_k<<<blocks_for(n), kThreads, 0, st>>>(x, y, n, step, seed, rank, stream, ratio, scale);
   return cudaGetLastError();
 }
 

@@ -376,6 +376,18 @@ TEST_F(Cuda, Optimizers) {
           adamw_scaled, 1e-6, 1e-7);
 }
 
+// The masks are a function of the key and the index: bit for bit the CPU's.
+TEST_F(Cuda, Dropout) {
+  auto attrs = [](flatbuffers::FlatBufferBuilder& b) {
+    return std::make_pair(plan::Attrs::DropoutAttrs, plan::CreateDropoutAttrs(b, 0.3f, 2).Union());
+  };
+  for (int64_t s : {0, 7}) {
+    Buf step{DType::I64, {}, {}, {s}};
+    compare(Opcode::Dropout, {rnd({5000}, 1), step}, {Buf::zeros({5000})}, attrs, 0, 0);
+    compare(Opcode::DropoutGrad, {rnd({5000}, 2), step}, {Buf::zeros({5000})}, attrs, 0, 0);
+  }
+}
+
 TEST_F(Cuda, ScheduleAndClipping) {
   for (auto schedule : {plan::LrSchedule::Constant, plan::LrSchedule::Linear, plan::LrSchedule::Cosine})
     for (int64_t s : {0, 2, 5, 9, 30}) {

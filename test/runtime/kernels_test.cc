@@ -7,6 +7,7 @@
 
 #include "backend.h"
 #include "test_tensors.h"
+#include "zero/training_math.h"
 
 namespace zero {
 namespace {
@@ -577,6 +578,33 @@ TEST(Schedule, RatesAndErrors) {
   EXPECT_FALSE(run(Opcode::LearningRate, {&step}, {&lr}, schedule(plan::LrSchedule::Cosine, 5, 4, 0.f)).ok());
   EXPECT_FALSE(run(Opcode::LearningRate, {&step}, {&lr}, schedule(plan::LrSchedule::Linear, 0, 0, 0.f)).ok());
   EXPECT_FALSE(run(Opcode::LearningRate, {&step}, {&lr}, schedule(plan::LrSchedule::Linear, 0, 4, 2.f)).ok());
+}
+
+// y = x / (1 - ratio) where dropout_keeps, else 0; the gradient applies the
+// same mask; another step or stream draws another.
+TEST(Dropout, MaskFromTheKey) {
+  auto attrs = [](float ratio, int64_t stream) {
+    return [=](flatbuffers::FlatBufferBuilder& b) {
+      return std::make_pair(plan::Attrs::DropoutAttrs, plan::CreateDropoutAttrs(b, ratio, stream).Union());
+    };
+  };
+  Buf x = Buf::rand({4000}, 1, 2, 5), step = Buf::ints({}, {3}), y = Buf::zeros({4000}), dx = Buf::zeros({4000});
+  ASSERT_TRUE(run(Opcode::Dropout, {&x, &step}, {&y}, attrs(0.25f, 1)).ok());
+  ASSERT_TRUE(run(Opcode::DropoutGrad, {&x, &step}, {&dx}, attrs(0.25f, 1)).ok());
+  const uint64_t key = training::dropout_key(0, 3, 0, 0, 1);
+  int64_t dropped = 0;
+  for (size_t i = 0; i < x.f.size(); ++i) {
+    const bool keep = training::dropout_keeps(key, i, 0.25f);
+    EXPECT_EQ(y.f[i], keep ? x.f[i] * (1.f / 0.75f) : 0.f) << i;
+    dropped += !keep;
+  }
+  EXPECT_EQ(dx.f, y.f);
+  EXPECT_NEAR(double(dropped) / 4000, 0.25, 0.035);  // 5 sigma
+  Buf other = Buf::zeros({4000});
+  ASSERT_TRUE(run(Opcode::Dropout, {&x, &step}, {&other}, attrs(0.25f, 2)).ok());
+  EXPECT_NE(other.f, y.f);
+  EXPECT_FALSE(run(Opcode::Dropout, {&x, &step}, {&y}, attrs(1.f, 1)).ok());
+  EXPECT_FALSE(run(Opcode::Dropout, {&x, &x}, {&y}, attrs(0.5f, 1)).ok());
 }
 
 TEST(Clipping, SumSquaresAndCoefficient) {

@@ -270,7 +270,8 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
       auto index = indexOf(input.getValueAttr(), input);
       if (mlir::failed(index))
         return failure();
-      inputs.push_back(fb::CreateInputDirect(fbb, input.getName().str().c_str(), *index));
+      inputs.push_back(
+          fb::CreateInputDirect(fbb, input.getName().str().c_str(), *index, input.getMicroStep()));
     } else if (auto param = llvm::dyn_cast<plan::ParameterOp>(op)) {
       auto index = indexOf(param.getValueAttr(), param);
       if (mlir::failed(index))

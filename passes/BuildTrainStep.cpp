@@ -13,6 +13,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/MapVector.h"
 
 namespace zero {
@@ -38,8 +39,8 @@ class GradientBuilder : public GradientContext {
 public:
   GradientBuilder(OpBuilder &builder) : GradientContext(builder) {}
 
-  /// Seeds d(loss)/d(loss) = 1 and differentiates `ops` (program order).
-  LogicalResult run(Value loss, ArrayRef<Operation *> ops);
+  /// Seeds d(loss)/d(loss) = seed and differentiates `ops` (program order).
+  LogicalResult run(Value loss, ArrayRef<Operation *> ops, float seed = 1.0f);
 
   /// The gradient of every parameter the loss depends on, in first-use order.
   const llvm::MapVector<StringAttr, Value> &parameterGradients() const { return paramGrads; }
@@ -121,7 +122,7 @@ Value GradientBuilder::saved(Value v) {
   return redone;
 }
 
-LogicalResult GradientBuilder::run(Value loss, ArrayRef<Operation *> ops) {
+LogicalResult GradientBuilder::run(Value loss, ArrayRef<Operation *> ops, float seed) {
   for (Operation *op : ops) {
     if (auto load = dyn_cast<ml_program::GlobalLoadOp>(op)) {
       auto global = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
@@ -138,7 +139,7 @@ LogicalResult GradientBuilder::run(Value loss, ArrayRef<Operation *> ops) {
   if (!needsGrad(loss))
     return emitError(loss.getLoc()) << "the loss does not depend on any trainable parameter";
 
-  grads[loss] = constant(loss.getLoc(), 1.0f);
+  grads[loss] = constant(loss.getLoc(), seed);
   for (Operation *op : llvm::reverse(ops))
     if (llvm::any_of(op->getResults(), [&](Value r) { return grads.count(r); }))
       if (failed(differentiate(op)))
@@ -245,17 +246,69 @@ struct BuildTrainStepPass : public zero::impl::BuildTrainStepBase<BuildTrainStep
       return signalPassFailure();
     }
 
+    if (microSteps < 1) {
+      module.emitError("micro-steps must be at least 1, got ") << static_cast<int64_t>(microSteps);
+      return signalPassFailure();
+    }
     SmallVector<Operation *> ops;
     for (Operation &op : body.without_terminator())
       ops.push_back(&op);
 
     markModelState(module, func);
     OpBuilder builder(ret);
-    GradientBuilder gradients(builder);
-    if (failed(gradients.run(loss, ops)))
-      return signalPassFailure();
+    // Micro-step a's forward pass is a copy of @main's on its own inputs,
+    // placed after micro-step a-1's backward pass, so one micro-step's
+    // activations are alive at a time.
+    llvm::MapVector<StringAttr, Value> paramGrads;
+    SmallVector<Value> losses;
+    const unsigned numArgs = func.getNumArguments();
+    const float seed = 1.0f / float(microSteps);
+    for (int64_t a = 0; a < microSteps; ++a) {
+      SmallVector<Operation *> stepOps;
+      Value stepLoss = loss;
+      if (a == 0) {
+        stepOps = ops;
+      } else {
+        IRMapping inputs;
+        for (unsigned i = 0; i < numArgs; ++i) {
+          BlockArgument arg = func.getArgument(i);
+          if (failed(func.insertArgument(func.getNumArguments(), arg.getType(),
+                                         func.getArgAttrDict(i), arg.getLoc())))
+            return signalPassFailure();
+          func.setArgAttr(func.getNumArguments() - 1, kMicroStepAttr, builder.getI64IntegerAttr(a));
+          inputs.map(arg, func.getArgument(func.getNumArguments() - 1));
+        }
+        for (Operation *op : ops) {
+          Operation *copy = builder.clone(*op, inputs);
+          if (auto dropout = dyn_cast<ox::DropoutOp>(copy))
+            dropout.setMicroStep(a);
+          stepOps.push_back(copy);
+        }
+        stepLoss = inputs.lookup(loss);
+      }
+      GradientBuilder gradients(builder);
+      if (failed(gradients.run(stepLoss, stepOps, seed)))
+        return signalPassFailure();
+      for (auto [param, grad] : gradients.parameterGradients()) {
+        auto [it, inserted] = paramGrads.try_emplace(param, grad);
+        if (!inserted)
+          it->second = AccumulateOp::create(builder, grad.getLoc(), it->second, grad);
+      }
+      losses.push_back(stepLoss);
+    }
+    if (microSteps > 1) {
+      for (unsigned i = 0; i < numArgs; ++i)
+        func.setArgAttr(i, kMicroStepAttr, builder.getI64IntegerAttr(0));
+      // The reported loss is the mean over the K micro-batches.
+      Value sum = losses.front();
+      for (Value l : ArrayRef(losses).drop_front())
+        sum = ox::AddOp::create(builder, loss.getLoc(), sum.getType(), sum, l);
+      Value mean = ox::ConstantOp::create(
+          builder, loss.getLoc(), DenseElementsAttr::get(cast<RankedTensorType>(sum.getType()), seed));
+      ret.setOperand(0, ox::MulOp::create(builder, loss.getLoc(), sum.getType(), sum, mean));
+    }
 
-    for (auto [param, grad] : gradients.parameterGradients()) {
+    for (auto [param, grad] : paramGrads) {
       Location loc = NameLoc::get(param, grad.getLoc());
       auto symbol = FlatSymbolRefAttr::get(param);
       if (optimizer == "sgd")

@@ -309,7 +309,8 @@ LogicalResult gradient(ox::MatMulOp matmul, GradientContext &ctx, OpBuilder &b, 
 
 LogicalResult gradient(ox::DropoutOp dropout, GradientContext &ctx, OpBuilder &b, Location loc) {
   ctx.give(dropout.getInput(), DropoutGradOp::create(b, loc, ctx.grad(), dropout.getRatioAttr(),
-                                                      dropout.getStreamAttr()));
+                                                      dropout.getStreamAttr(),
+                                                      dropout.getMicroStepAttr()));
   return success();
 }
 

@@ -80,6 +80,8 @@ constexpr SimpleLowering kSimpleLowerings[] = {
     simple<AveragePoolGradOp>(Opcode::AveragePoolGrad),
     simple<BatchNormalizationGradOp>(Opcode::BatchNormalizationGrad),
     simple<SumSquaresOp>(Opcode::SumSquares),
+    // Left where gradients are not sharded: an addition of whole gradients.
+    simple<AccumulateOp>(Opcode::Add),
     simple<ClipCoefficientOp>(Opcode::ClipCoefficient),
 };
 
@@ -637,7 +639,9 @@ LogicalResult PlanBuilder::run() {
     auto type = tensorType(arg);
     auto buffer = newBuffer(name.getValue(), plan::getTensorBytes(type), "input", true);
     bind(arg, newValue(name.getValue(), type, buffer));
-    plan::InputOp::create(b, func.getLoc(), name, lookup(arg));
+    auto microStep = func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), kMicroStepAttr);
+    plan::InputOp::create(b, func.getLoc(), name, lookup(arg),
+                          b.getUI32IntegerAttr(microStep ? microStep.getInt() : 0));
   }
   for (Operation &op : func.getBody().front())
     if (failed(lowerOp(&op)))

@@ -147,16 +147,19 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
 
     // A replicated gradient (stage 1) stays whole until the step's end and is
     // reduced there; a sharded one (stages 2 and 3) as soon as it is complete.
-    if (!placement.hasShardedGrad())
-      builder.setInsertionPoint(update);
-    else
-      setInsertionPointAfterValue(builder, grad);
     auto gradType = cast<RankedTensorType>(grad.getType());
-    Value shard = ReduceScatterOp::create(builder, loc, getShardType(gradType, worldSize), grad,
-                                          "mean", worldSize);
+    Value shard;
+    if (!placement.hasShardedGrad()) {
+      builder.setInsertionPoint(update);
+      shard = ReduceScatterOp::create(builder, loc, getShardType(gradType, worldSize), grad,
+                                      "mean", worldSize);
+      ++numReduceScatters;
+    } else {
+      shard = reduceScatterAsCompleted(builder, loc, grad);
+    }
     update->setOperand(0, shard);
     update->setAttr("sharded", builder.getUnitAttr());
-    ++numReduceScatters;
+    eraseDeadAccumulation(grad);
 
     if (placement.hasShardedWeights())
       return; // the shard is the parameter's only storage
@@ -168,6 +171,36 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
     Value full = AllGatherOp::create(builder, loc, gradType, updated, worldSize);
     ml_program::GlobalStoreOp::create(builder, loc, param, full);
     ++numAllGathers;
+  }
+
+  /// This rank's shard of `grad`, reduced as soon as it is complete. A sum
+  /// over micro-steps (zero.accumulate) is reduced term by term as each
+  /// micro-step's gradient completes and the shards are summed, so no whole
+  /// gradient outlives its micro-step.
+  Value reduceScatterAsCompleted(OpBuilder &builder, Location loc, Value grad) {
+    auto gradType = cast<RankedTensorType>(grad.getType());
+    auto accumulate = grad.getDefiningOp<AccumulateOp>();
+    if (!accumulate) {
+      setInsertionPointAfterValue(builder, grad);
+      ++numReduceScatters;
+      return ReduceScatterOp::create(builder, loc, getShardType(gradType, worldSize), grad, "mean",
+                                     worldSize);
+    }
+    Value sum = reduceScatterAsCompleted(builder, loc, accumulate.getSum());
+    Value term = reduceScatterAsCompleted(builder, loc, accumulate.getTerm());
+    builder.setInsertionPointAfterValue(term);
+    return onnx::AddOp::create(builder, accumulate.getLoc(), term.getType(), sum, term);
+  }
+
+  /// The whole-gradient sums left without users once their terms were
+  /// reduced one by one.
+  void eraseDeadAccumulation(Value grad) {
+    while (auto accumulate = grad.getDefiningOp<AccumulateOp>()) {
+      if (!accumulate->use_empty())
+        return;
+      grad = accumulate.getSum();
+      accumulate.erase();
+    }
   }
 
   /// Sharded weights (stage 3): each read becomes an all-gather of the

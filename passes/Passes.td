@@ -32,6 +32,8 @@ def BuildTrainStep : Pass<"zero-build-train-step", "mlir::ModuleOp"> {
     Option<"eps", "eps", "double", "1e-8", "Adam epsilon">,
     Option<"weightDecay", "weight-decay", "double", "-1.0",
            "weight decay (default: 0.01 for adamw, 0 otherwise)">,
+    Option<"microSteps", "micro-steps", "int64_t", "1",
+           "gradient accumulation: forward and backward passes per optimizer step">,
   ];
   let dependentDialects = ["::zero::onnx::OnnxDialect", "::zero::ZeroDialect"];
 }

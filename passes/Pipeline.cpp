@@ -30,6 +30,7 @@ void zero::buildZeroPipeline(OpPassManager &pm, const ZeroPipelineOptions &optio
     train.beta2 = options.beta2;
     train.eps = options.eps;
     train.weightDecay = options.weightDecay;
+    train.microSteps = options.gradAccum;
     pm.addPass(createBuildTrainStep(train));
     pm.addPass(createCanonicalizerPass());
     if (!options.lrSchedule.empty())

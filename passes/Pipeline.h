@@ -37,6 +37,8 @@ struct ZeroPipelineOptions : public mlir::PassPipelineOptions<ZeroPipelineOption
       *this, "zero-persist-below",
       llvm::cl::desc("stage 3: parameters of fewer bytes stay replicated (0: none)"),
       llvm::cl::init(0)};
+  Option<int64_t> gradAccum{*this, "grad-accum",
+                            llvm::cl::desc("micro-steps per optimizer step"), llvm::cl::init(1)};
   Option<std::string> lrSchedule{*this, "lr-schedule",
                                  llvm::cl::desc("constant, linear or cosine (empty: none)")};
   Option<int64_t> warmupSteps{*this, "warmup-steps", llvm::cl::desc("schedule warmup steps"),

@@ -89,9 +89,11 @@ def Onnx_DropoutOp : Onnx_Op<"Dropout", [SameOperandsAndResultType]> {
     keep is the mask of zero/training_math.h's dropout_keeps, keyed by the
     run's seed, the optimizer step, the micro-step, the rank and `stream`
     (this Dropout's place among the model's training-mode Dropouts), so the
-    backward pass recomputes it instead of storing it.
+    backward pass recomputes it instead of storing it. `micro_step` is the
+    accumulation micro-step it belongs to.
   }];
-  let arguments = (ins Onnx_FloatTensor:$input, F32Attr:$ratio, I64Attr:$stream);
+  let arguments = (ins Onnx_FloatTensor:$input, F32Attr:$ratio, I64Attr:$stream,
+                       DefaultValuedAttr<I64Attr, "0">:$micro_step);
   let results = (outs Onnx_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
   let hasVerifier = 1;

@@ -89,8 +89,9 @@ def Plan_InitOp : Plan_Op<"init", [HasParent<"ProgramOp">]> {
 }
 
 def Plan_InputOp : Plan_Op<"input", [HasParent<"ProgramOp">]> {
-  let summary = "a micro-batch input the launcher binds by name";
-  let arguments = (ins StrAttr:$name, FlatSymbolRefAttr:$value);
+  let summary = "a micro-batch input the launcher binds by name (and micro-step)";
+  let arguments = (ins StrAttr:$name, FlatSymbolRefAttr:$value,
+                       DefaultValuedAttr<UI32Attr, "0">:$micro_step);
   let assemblyFormat = "$name $value attr-dict";
 }
 

@@ -25,6 +25,8 @@ namespace zero {
 /// Module attributes set by the partitioning pass.
 inline constexpr llvm::StringLiteral kStageAttr = "zero.stage";
 inline constexpr llvm::StringLiteral kWorldSizeAttr = "zero.world_size";
+/// Gradient accumulation: the micro-step (i64) an @train_step argument feeds.
+inline constexpr llvm::StringLiteral kMicroStepAttr = "zero.micro_step";
 /// Marks an ml_program.global that is model state (BatchNorm running
 /// statistics): not trained, never sharded, exported with the weights.
 inline constexpr llvm::StringLiteral kModelStateAttr = "zero.model_state";

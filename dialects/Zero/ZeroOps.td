@@ -213,9 +213,24 @@ def Zero_ConvGradInputOp : Zero_SpatialGradOp<"conv_grad_input",
 def Zero_ConvGradWeightOp : Zero_SpatialGradOp<"conv_grad_weight",
     "gradient of Conv for its weight; `saved` is the input">;
 
+def Zero_AccumulateOp : Zero_Op<"accumulate", [Pure, SameOperandsAndResultType]> {
+  let summary = "a parameter's gradient summed over micro-steps (gradient accumulation)";
+  let description = [{
+    `sum` + `term`, where `term` is one micro-step's gradient and `sum` the
+    earlier micro-steps' (a value or another zero.accumulate). zero-partition
+    reduces each term as it completes where the gradient is sharded, so only
+    shards are accumulated; elsewhere it is an addition of whole gradients,
+    reduced once.
+  }];
+  let arguments = (ins Zero_FloatTensor:$sum, Zero_FloatTensor:$term);
+  let results = (outs Zero_FloatTensor:$result);
+  let assemblyFormat = "$sum `,` $term attr-dict `:` type($result)";
+}
+
 def Zero_DropoutGradOp : Zero_Op<"dropout_grad", [SameOperandsAndResultType]> {
   let summary = "dx = dy * keep / (1 - ratio), the forward Dropout's mask recomputed";
-  let arguments = (ins Zero_FloatTensor:$dy, F32Attr:$ratio, I64Attr:$stream);
+  let arguments = (ins Zero_FloatTensor:$dy, F32Attr:$ratio, I64Attr:$stream,
+                       DefaultValuedAttr<I64Attr, "0">:$micro_step);
   let results = (outs Zero_FloatTensor:$dx);
   let assemblyFormat = "$dy attr-dict `:` type($dx)";
 }

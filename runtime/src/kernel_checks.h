@@ -286,7 +286,7 @@ Status clip_geometry(const KernelCall& call, float* max_norm);
 // count, against DropoutAttrs.
 struct DropoutGeom {
   float ratio, scale;  // scale = 1 / (1 - ratio)
-  uint64_t stream;
+  uint64_t stream, micro_step;
 };
 Status dropout_geometry(const KernelCall& call, DropoutGeom* g);
 

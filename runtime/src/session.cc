@@ -470,7 +470,13 @@ Status Session::Impl::resolve_io() {
     for (size_t i = 0; i < ins->size(); ++i) {
       const plan::Input* in = ins->Get(i);
       if (in->value() >= values.size()) return error("input " + std::to_string(i) + ": value index out of range");
-      inputs.push_back(info(in->name(), values[in->value()]));
+      TensorInfo input = info(in->name(), values[in->value()]);
+      input.micro_step = in->micro_step();
+      for (const TensorInfo& prev : inputs)
+        if (prev.name == input.name && prev.micro_step == input.micro_step)
+          return error("input " + std::to_string(i) + " '" + input.name + "': duplicate name for micro-step " +
+                       std::to_string(input.micro_step));
+      inputs.push_back(std::move(input));
       input_values.push_back(in->value());
     }
   if (const auto* ps = plan->parameters())
@@ -619,6 +625,7 @@ Status describe_plan(const std::string& path, PlanSummary* summary) {
     for (const plan::Input* in : *ins) {
       TensorInfo info;
       ZERO_RETURN_IF_ERROR(tensor(in->name(), in->value(), &info));
+      info.micro_step = in->micro_step();
       summary->inputs.push_back(std::move(info));
     }
   if (const auto* outs = plan->outputs())
@@ -642,10 +649,21 @@ const std::vector<TensorInfo>& Session::parameters() const { return impl_->param
 const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs; }
 bool Session::forward_only() const { return !impl_->outputs.empty(); }
 
+uint32_t Session::micro_steps() const {
+  uint32_t steps = 1;
+  for (const TensorInfo& info : impl_->inputs) steps = std::max(steps, info.micro_step + 1);
+  return steps;
+}
+
 Status Session::bind_input(const std::string& name, const void* data, DType dtype, const std::vector<int64_t>& shape) {
+  return bind_input(name, 0, data, dtype, shape);
+}
+
+Status Session::bind_input(const std::string& name, uint32_t micro_step, const void* data, DType dtype,
+                           const std::vector<int64_t>& shape) {
   for (size_t i = 0; i < impl_->inputs.size(); ++i) {
     const TensorInfo& info = impl_->inputs[i];
-    if (info.name != name) continue;
+    if (info.name != name || info.micro_step != micro_step) continue;
     if (dtype != info.dtype)
       return Status::invalid_argument("input '" + name + "': expected " + dtype_name(info.dtype) + ", got " + dtype_name(dtype));
     if (shape != info.shape)
@@ -654,7 +672,8 @@ Status Session::bind_input(const std::string& name, const void* data, DType dtyp
     const Tensor& t = impl_->values[impl_->input_values[i]];
     return impl_->backend->copy_to_device(t.data, data, size_t(t.numel) * dtype_size(t.dtype));
   }
-  return Status::not_found("plan has no input named '" + name + "'");
+  return Status::not_found("plan has no input named '" + name + "'" +
+                           (micro_step ? " for micro-step " + std::to_string(micro_step) : std::string()));
 }
 
 Status Session::step() {

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A real training run's schedule, clipping, shuffled epochs and dropout vs PyTorch.
+"""A real training run's schedule, clipping, accumulation, shuffled epochs and dropout vs PyTorch.
 
 zero-opt --lr-schedule/--warmup-steps/--total-steps/--min-lr-ratio and
 --clip-grad-norm, trained by zero-run, against a float64 PyTorch reference
@@ -8,7 +8,9 @@ with HuggingFace's warmup + decay factors (scheduler.step() after every
 optimizer step) and torch.nn.utils.clip_grad_norm_ before optimizer.step().
 For the MLP at ZeRO stages 0-3 and N = 1, 2, 3 (both features together),
 each feature alone, stage 3 with some parameters persistent (replicated and
-sharded gradients in one norm) and a GPT at every stage, compare per step
+sharded gradients in one norm), gradient accumulation (micro-step a of step s reading global
+batch s*K + a, each loss / K backward, as PyTorch accumulates) and a GPT at every stage, compare per
+step
   * the loss (relative 1e-4),
   * the log's "lr" with the reference's rate (relative 1e-5),
   * the log's "grad_norm" with clip_grad_norm_'s return value (relative 1e-4),
@@ -67,8 +69,8 @@ def schedule_factor(kind, warmup, total, min_ratio, s):
 class Recipe:
     """Flags of one training run and the matching PyTorch objects."""
 
-    def __init__(self, optimizer, lr, schedule=None, warmup=0, total=0, min_ratio=0.0, clip=0.0):
-        self.optimizer, self.lr = optimizer, lr
+    def __init__(self, optimizer, lr, schedule=None, warmup=0, total=0, min_ratio=0.0, clip=0.0, accum=1):
+        self.optimizer, self.lr, self.accum = optimizer, lr, accum
         self.schedule, self.warmup, self.total, self.min_ratio, self.clip = schedule, warmup, total, min_ratio, clip
 
     def flags(self):
@@ -82,6 +84,8 @@ class Recipe:
             f.append(f"--warmup-steps={self.warmup}")
         if self.clip:
             f.append(f"--clip-grad-norm={self.clip}")
+        if self.accum > 1:
+            f.append(f"--grad-accum={self.accum}")
         return f
 
     def torch_optimizer(self, params):
@@ -106,12 +110,17 @@ def reference(model, data, recipe, n, b, steps, order=None):
     opt = recipe.torch_optimizer(model.parameters())
     sched = torch.optim.lr_scheduler.LambdaLR(opt, recipe.factor)
     losses, rates, norms = [], [], []
+    k = recipe.accum
     for s in range(steps):
-        rows = torch.tensor(order.global_batch(s, n, b))
-        loss = model(*(t[rows] for t in tensors))
-        losses.append(loss.item())
+        # Accumulation: micro-step a of step s reads global batch s*k + a; each loss / k backward.
         opt.zero_grad()
-        loss.backward()
+        total = 0.0
+        for a in range(k):
+            rows = torch.tensor(order.global_batch(s * k + a, n, b))
+            loss = model(*(t[rows] for t in tensors))
+            (loss / k).backward()
+            total += loss.item() / k
+        losses.append(total)
         if recipe.clip:
             norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip).item())
         rates.append(opt.param_groups[0]["lr"])
@@ -180,6 +189,20 @@ ALONE = {
 for (label, recipe), (stage, n) in zip(ALONE.items(), [(2, 3), (1, 2), (3, 2)]):
     R.case(f"mlp_digits {label} stage {stage} N={n}", train_case, "mlp_digits", recipe, stage, n, STEPS, mlp,
            ex.MICRO_BATCH)
+
+# Gradient accumulation: K micro-steps per optimizer step, alone and with everything else.
+ACCUM = Recipe("adamw", 3e-3, accum=4)
+for stage in range(4):
+    for n in (1, 2):
+        R.case(f"mlp_digits --grad-accum=4 stage {stage} N={n}", train_case, "mlp_digits", ACCUM, stage, n, 10, mlp,
+               ex.MICRO_BATCH)
+ALL = Recipe("adamw", 3e-3, "cosine", warmup=3, total=10, min_ratio=0.1, clip=0.27, accum=4)
+for stage, n in [(0, 3), (1, 2), (2, 3), (3, 2)]:
+    R.case(f"mlp_digits cosine+warmup+clip+accum=4 stage {stage} N={n}", train_case, "mlp_digits", ALL, stage, n,
+           10, mlp, ex.MICRO_BATCH)
+R.case(f"{GPT} cosine+warmup+clip+accum=2 stage 3 N=2", train_case, GPT,
+       Recipe("adamw", 3e-3, "cosine", warmup=2, total=8, clip=1.0, accum=2), 3, 2, 8, gpt, et.MICRO_BATCH,
+       w_rtol=1e-3, w_atol=3e-4)
 
 # Stage 3 with the bias persistent: one replicated and one sharded gradient in the norm.
 R.case("linear_regression clip + cosine stage 3 N=3 --zero-persist-below=16", train_case, "linear_regression",

@@ -54,7 +54,8 @@ bool isOnnxInvocation(int argc, char **argv) {
       "--zero-stage", "--world-size", "--optimizer", "--lr",     "--momentum",
       "--beta1",      "--beta2",      "--eps",       "--weight-decay", "--target",
       "--report",     "--emit",       "--forward-only", "--zero-persist-below",
-      "--lr-schedule", "--warmup-steps", "--total-steps", "--min-lr-ratio", "--clip-grad-norm"};
+      "--lr-schedule", "--warmup-steps", "--total-steps", "--min-lr-ratio", "--clip-grad-norm",
+      "--grad-accum"};
   bool help = false;
   for (int i = 1; i < argc; ++i) {
     StringRef arg = argv[i];
@@ -80,6 +81,7 @@ constexpr int64_t kMaxWorldSize = 1 << 20;
 constexpr int64_t kMaxOverlapWindow = 4096; // the runtime's slots (session.cc kMaxSlots)
 constexpr int64_t kMaxPrefetch = 1 << 20;
 constexpr int64_t kMaxBucketMb = 1 << 20;   // 1 TiB
+constexpr int64_t kMaxGradAccum = 1 << 10;  // the plan holds each micro-step's passes
 
 /// The stages --emit can stop after.
 enum class Emit { Onnx, Train, Partition, Plan, ZPlan };
@@ -94,6 +96,7 @@ struct CompileOptions {
   std::string lrSchedule;
   int64_t warmupSteps = 0, totalSteps = 0;
   double minLrRatio = 0, clipGradNorm = 0;
+  int64_t gradAccum = 1;
 };
 
 /// Parses the ONNX-mode command line. Options live here, not at namespace
@@ -142,6 +145,11 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
   cl::opt<double> minLrRatio("min-lr-ratio",
                              cl::desc("the fraction of --lr the decay ends at (default 0)"),
                              cl::init(0.0), cl::cat(category));
+  cl::opt<int64_t> gradAccum(
+      "grad-accum",
+      cl::desc("micro-steps per optimizer step (gradient accumulation; default 1): the "
+               "global batch is K * world size * micro-batch rows"),
+      cl::init(1), cl::cat(category));
   cl::opt<double> clipGradNorm(
       "clip-grad-norm",
       cl::desc("scale the gradients to this global L2 norm at most, as "
@@ -221,7 +229,8 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
                          stage,       worldSize,   prefetch,    overlapWindow, persistBelow,
                          forwardOnly, omitWeights, lr,          momentum,      beta1,
                          beta2,       eps,         weightDecay, emit,          bucketMb,
-                         lrSchedule,  warmupSteps, totalSteps,  minLrRatio,    clipGradNorm};
+                         lrSchedule,  warmupSteps, totalSteps,  minLrRatio,    clipGradNorm,
+                         gradAccum};
   return options;
 }
 
@@ -306,6 +315,11 @@ int compileOnnx(int argc, char **argv) {
                 " needs --lr-schedule=linear or cosine");
   if (options.minLrRatio < 0 || options.minLrRatio > 1)
     return fail("--min-lr-ratio must be from 0 to 1, got " + number(options.minLrRatio));
+  if (options.gradAccum < 1 || options.gradAccum > kMaxGradAccum)
+    return fail("--grad-accum must be from 1 to " + Twine(kMaxGradAccum) + ", got " +
+                Twine(options.gradAccum));
+  if (options.forwardOnly && options.gradAccum != 1)
+    return fail("--forward-only plans do not train: no --grad-accum");
   if (options.clipGradNorm < 0)
     return fail("--clip-grad-norm must be positive (0: no clipping), got " +
                 number(options.clipGradNorm));
@@ -363,6 +377,7 @@ int compileOnnx(int argc, char **argv) {
   pipeline.totalSteps = options.totalSteps;
   pipeline.minLrRatio = options.minLrRatio;
   pipeline.clipGradNorm = options.clipGradNorm;
+  pipeline.gradAccum = options.gradAccum;
   const zero::PipelineStage stop = options.emit == Emit::Onnx    ? zero::PipelineStage::Imported
                                    : options.emit == Emit::Train ? zero::PipelineStage::Train
                                    : options.emit == Emit::Partition

@@ -331,18 +331,21 @@ void allocate_batches(std::vector<Feed>* feeds, int rank) {
   }
 }
 
-// Rank r of N at step s takes the rows at positions (s*N + r)*b + j, j < b
-// (data_order.h).
+// Rank r of N at micro-step a of step s (K micro-steps a step) takes the
+// rows at positions ((s*K + a)*N + r)*b + j, j < b (data_order.h).
 Status bind_feeds(Session* session, std::vector<Feed>* feeds, long step, int rank, int world) {
+  const uint64_t micro_steps = session->micro_steps();
   for (Feed& f : *feeds) {
     if (f.rows > 0) {
       const uint64_t b = uint64_t(f.info.shape[0]);
-      const uint64_t first = (uint64_t(step) * uint64_t(world) + uint64_t(rank)) * b;
+      const uint64_t batch = uint64_t(step) * micro_steps + f.info.micro_step;
+      const uint64_t first = (batch * uint64_t(world) + uint64_t(rank)) * b;
       for (uint64_t j = 0; j < b; ++j)
         std::memcpy(f.batch.data() + j * f.row_bytes, f.dataset->array().data + f.order.row(first + j) * f.row_bytes,
                     f.row_bytes);
     }
-    ZERO_RETURN_IF_ERROR(session->bind_input(f.info.name, f.batch.data(), f.info.dtype, f.info.shape));
+    ZERO_RETURN_IF_ERROR(
+        session->bind_input(f.info.name, f.info.micro_step, f.batch.data(), f.info.dtype, f.info.shape));
   }
   return Status();
 }

@@ -102,7 +102,8 @@ inline constexpr AttrField kSchedule[] = {
     {"min_lr_ratio", K::F32, plan::ScheduleAttrs::VT_MIN_LR_RATIO}};
 inline constexpr AttrField kClip[] = {{"max_norm", K::F32, plan::ClipAttrs::VT_MAX_NORM}};
 inline constexpr AttrField kDropout[] = {{"ratio", K::F32, plan::DropoutAttrs::VT_RATIO},
-                                         {"stream", K::I64, plan::DropoutAttrs::VT_STREAM}};
+                                         {"stream", K::I64, plan::DropoutAttrs::VT_STREAM},
+                                         {"micro_step", K::I64, plan::DropoutAttrs::VT_MICRO_STEP, P::Default}};
 // All-gathers reduce nothing; slot and group are set only by the overlap
 // and bucketing passes (0: synchronous, ungrouped).
 inline constexpr AttrField kCollective[] = {

@@ -131,6 +131,9 @@ struct TensorInfo {
   std::string name;
   DType dtype;
   std::vector<int64_t> shape;
+  // Inputs of a plan with gradient accumulation: the micro-step (from 0) of
+  // the optimizer step whose rows this copy of the input takes.
+  uint32_t micro_step = 0;
 };
 
 // What a launcher needs to know of a plan before it starts ranks: read after
@@ -181,8 +184,14 @@ class Session {
   bool forward_only() const;
 
   // Copies one input's micro-batch into the arena; dtype and shape must match.
+  // With gradient accumulation an input has one copy per micro-step.
   Status bind_input(const std::string& name, const void* data, DType dtype,
                     const std::vector<int64_t>& shape);
+  Status bind_input(const std::string& name, uint32_t micro_step, const void* data, DType dtype,
+                    const std::vector<int64_t>& shape);
+  // Forward and backward passes per optimizer step (gradient accumulation):
+  // 1 + the largest input micro_step.
+  uint32_t micro_steps() const;
   // The seed of the run's random numbers (Dropout's masks, which the step,
   // the rank and each Dropout's stream also key); 0 until set. Every rank
   // sets the same one.

@@ -155,9 +155,10 @@ Status cast(const KernelContext& ctx, const KernelCall& call, const NoState& non
 }
 
 // Dropout and its gradient apply the same mask: keyed by the run's seed, the
-// step (the plan's counter), micro-step 0, the rank and the stream.
+// step (the plan's counter), the micro-step, the rank and the stream.
 Status dropout(const KernelContext& ctx, const KernelCall& call, const DropoutGeom& g) {
-  const uint64_t key = training::dropout_key(ctx.seed, uint64_t(call.in[1].i64()[0]), 0, ctx.rank, g.stream);
+  const uint64_t key =
+      training::dropout_key(ctx.seed, uint64_t(call.in[1].i64()[0]), g.micro_step, ctx.rank, g.stream);
   const float* x = call.in[0].f32();
   float* y = call.out[0].f32();
   for (int64_t i = 0; i < call.in[0].numel; ++i)

@@ -96,7 +96,8 @@ Status cast(const KernelContext& ctx, const KernelCall& call, const NoState& non
 
 Status dropout(const KernelContext& ctx, const KernelCall& call, const DropoutGeom& g) {
   return launched(call, cuda::dropout(ctx.device->stream, call.in[0].f32(), call.out[0].f32(), call.in[0].numel,
-                                      call.in[1].i64(), ctx.seed, ctx.rank, g.stream, g.ratio, g.scale));
+                                      call.in[1].i64(), ctx.seed, g.micro_step, ctx.rank, g.stream, g.ratio,
+                                      g.scale));
 }
 
 Status fill(const KernelContext& ctx, const KernelCall& call, const float& v) {

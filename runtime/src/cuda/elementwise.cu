@@ -64,9 +64,9 @@ __global__ void logical_unary_k(const int64_t* x, int64_t* y, int64_t n) {
 
 __global__ void cast_i64_f32_k(const int64_t* x, float* y, int64_t n) { GRID_STRIDE(i, n) y[i] = float(x[i]); }
 
-__global__ void dropout_k(const float* x, float* y, int64_t n, const int64_t* step, uint64_t seed, uint32_t rank,
-                          uint64_t stream, float ratio, float scale) {
-  const uint64_t key = training::dropout_key(seed, uint64_t(*step), 0, rank, stream);
+__global__ void dropout_k(const float* x, float* y, int64_t n, const int64_t* step, uint64_t seed, uint64_t micro_step,
+                          uint32_t rank, uint64_t stream, float ratio, float scale) {
+  const uint64_t key = training::dropout_key(seed, uint64_t(*step), micro_step, rank, stream);
   GRID_STRIDE(i, n) { y[i] = training::dropout_keeps(key, uint64_t(i), ratio) ? x[i] * scale : 0.f; }
 }
 
@@ -175,9 +175,9 @@ cudaError_t cast_f32_i64(cudaStream_t st, const float* x, int64_t* y, int64_t n)
 }
 
 cudaError_t dropout(cudaStream_t st, const float* x, float* y, int64_t n, const int64_t* step, uint64_t seed,
-                    uint32_t rank, uint64_t stream, float ratio, float scale) {
+                    uint64_t micro_step, uint32_t rank, uint64_t stream, float ratio, float scale) {
   if (n == 0) return cudaSuccess;
-  dropout_k<<<blocks_for(n), kThreads, 0, st>>>(x, y, n, step, seed, rank, stream, ratio, scale);
+  dropout_k<<<blocks_for(n), kThreads, 0, st>>>(x, y, n, step, seed, micro_step, rank, stream, ratio, scale);
   return cudaGetLastError();
 }
 

@@ -60,7 +60,7 @@ cudaError_t fill_f32(cudaStream_t st, float* y, float v, int64_t n);
 // y = x * scale where zero/training_math.h's dropout_keeps(key(step), i,
 // ratio), else 0; the key from the device step counter and the host's parts.
 cudaError_t dropout(cudaStream_t st, const float* x, float* y, int64_t n, const int64_t* step, uint64_t seed,
-                    uint32_t rank, uint64_t stream, float ratio, float scale);
+                    uint64_t micro_step, uint32_t rank, uint64_t stream, float ratio, float scale);
 cudaError_t fill_i64(cudaStream_t st, int64_t* y, int64_t v, int64_t n);
 cudaError_t scale(cudaStream_t st, float* y, float v, int64_t n);
 

@@ -119,8 +119,8 @@ Status clip_geometry(const KernelCall& call, float* max_norm) {
 Status dropout_geometry(const KernelCall& call, DropoutGeom* g) {
   const auto* attrs = call.inst->attrs_as_DropoutAttrs();
   if (!attrs) return fail(call, "missing DropoutAttrs");
-  if (!(attrs->ratio() > 0.f && attrs->ratio() < 1.f) || attrs->stream() < 0)
-    return fail(call, "ratio must be in (0, 1) and stream not negative");
+  if (!(attrs->ratio() > 0.f && attrs->ratio() < 1.f) || attrs->stream() < 0 || attrs->micro_step() < 0)
+    return fail(call, "ratio must be in (0, 1), stream and micro_step not negative");
   ZERO_RETURN_IF_ERROR(expect_f32(call, call.in[0], "x"));
   ZERO_RETURN_IF_ERROR(expect_f32(call, call.out[0], "y"));
   ZERO_RETURN_IF_ERROR(expect_same_numel(call, call.in[0], call.out[0], "input and output"));
@@ -128,6 +128,7 @@ Status dropout_geometry(const KernelCall& call, DropoutGeom* g) {
   g->ratio = attrs->ratio();
   g->scale = 1.f / (1.f - attrs->ratio());
   g->stream = uint64_t(attrs->stream());
+  g->micro_step = uint64_t(attrs->micro_step());
   return Status();
 }
 

@@ -295,8 +295,9 @@ def export_dropout_model():
     assert ops.count("Dropout") == 2, f"export has {ops.count('Dropout')} Dropout nodes: {ops}"
 
 
-def dropout_reference(n, b, steps, lr):
-    """float64 SGD on the global batch with zero's masks: rank r's rows get the masks of rank r."""
+def dropout_reference(n, b, steps, lr, accum=1):
+    """float64 SGD on the global batch with zero's masks: rank r's rows in micro-step a get the
+    masks of rank r and micro-step a."""
     model, data = dropout_model()
     model = model.double()
     x, y = (torch.from_numpy(data[k]).double() for k in ("x", "y"))
@@ -304,26 +305,29 @@ def dropout_reference(n, b, steps, lr):
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     losses = []
     for s in range(steps):
-        rows = torch.tensor(order.global_batch(s, n, b))
-        model.masks = [torch.cat([torch.from_numpy(zero_random.dropout_keep(DROP_SEED, s, 0, r, stream, b * 32, p)
-                                                   .reshape(b, 32)).double() for r in range(n)])
-                       for stream, p in enumerate(DROP_RATIOS)]
-        loss = model(x[rows], y[rows])
-        losses.append(loss.item())
         opt.zero_grad()
-        loss.backward()
+        total = 0.0
+        for a in range(accum):
+            rows = torch.tensor(order.global_batch(s * accum + a, n, b))
+            model.masks = [torch.cat([torch.from_numpy(zero_random.dropout_keep(DROP_SEED, s, a, r, stream, b * 32, p)
+                                                       .reshape(b, 32)).double() for r in range(n)])
+                           for stream, p in enumerate(DROP_RATIOS)]
+            loss = model(x[rows], y[rows])
+            (loss / accum).backward()
+            total += loss.item() / accum
+        losses.append(total)
         opt.step()
     return np.array(losses), {k: v.detach().numpy() for k, v in model.named_parameters()}
 
 
-def dropout_case(stage, n, steps=20, lr=0.05):
-    tag = f"dropout-s{stage}-n{n}"
+def dropout_case(stage, n, steps=20, lr=0.05, accum=1):
+    tag = f"dropout-s{stage}-n{n}-k{accum}"
     plan, log, out = T(tag + ".zplan"), T(tag + ".jsonl"), T(tag + ".onnx")
     run_tool([args.zero_opt, T("ex", "dropout_mlp.onnx"), "-o", plan, f"--zero-stage={stage}", f"--world-size={n}",
-              "--optimizer=sgd", f"--lr={lr}"])
+              "--optimizer=sgd", f"--lr={lr}", f"--grad-accum={accum}"])
     run_tool([args.zero_run, plan, "--nproc", n, "--data", T("ex", "dropout_mlp_data"), "--steps", steps,
               "--seed", DROP_SEED, "--log", log, "--export-onnx", out], timeout=180)
-    ref_losses, ref_params = dropout_reference(n, ex.MICRO_BATCH, steps, lr)
+    ref_losses, ref_params = dropout_reference(n, ex.MICRO_BATCH, steps, lr, accum)
     losses, rel = loss_errors(read_log(log), ref_losses, steps)
     assert_losses_close(losses, ref_losses, rel, 1e-4)
     trained = onnx_initializers(out)
@@ -384,6 +388,10 @@ R.case("dropout: masks are random (fraction, bias, independence)", check_dropout
 R.case("dropout: the masks change the loss", check_dropout_drops)
 for stage, n in [(0, 1), (0, 2), (1, 3), (2, 2), (3, 3)]:
     R.case(f"dropout: SGD with zero's masks stage {stage} N={n}", dropout_case, stage, n)
+# With accumulation each micro-step draws its own masks.
+for stage, n in [(0, 2), (3, 2)]:
+    R.case(f"dropout: SGD with zero's masks and --grad-accum=3 stage {stage} N={n}", dropout_case, stage, n,
+           steps=8, accum=3)
 R.case("dropout: a --forward-only plan does not drop", check_dropout_forward_only_is_identity)
 
 R.finish()

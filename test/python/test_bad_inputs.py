@@ -62,11 +62,19 @@ save("unknown_dim.onnx", model([MM, MEAN("h")], [LOSS], [W], [oh.make_tensor_val
 save("opset6.onnx", model([MM, MEAN("h")], [LOSS], [W], [X], opset=6))
 save("opset18.onnx", model([MM, MEAN("h")], [LOSS], [W], [X], opset=18))
 save("no_params.onnx", model([oh.make_node("ReduceMean", ["x"], ["loss"], name="rm", keepdims=0)], [LOSS], [W], [X]))
-# Dropout is the identity unless training_mode is set; a training export sets it.
-save("dropout_half.onnx", model([MM, oh.make_node("Constant", [], ["r"], value=nh.from_array(np.array(0.5, np.float32), "r")),
-                                 oh.make_node("Constant", [], ["t"], value=nh.from_array(np.array(True), "t")),
-                                 oh.make_node("Dropout", ["h", "r", "t"], ["d"], name="my_dropout"), MEAN("d")],
-                                [LOSS], [W], [X]))
+# Training-mode Dropout: a ratio of 1 drops everything, and its mask output is
+# recomputed, never stored, so nothing may read it.
+def dropout_model(ratio, read_mask):
+    mask = [oh.make_node("Cast", ["m"], ["mf"], name="cast_mask", to=TP.FLOAT),
+            oh.make_node("Mul", ["d", "mf"], ["dm"], name="use_mask")] if read_mask else []
+    return model([MM, oh.make_node("Constant", [], ["r"], value=nh.from_array(np.array(ratio, np.float32), "r")),
+                  oh.make_node("Constant", [], ["t"], value=nh.from_array(np.array(True), "t")),
+                  oh.make_node("Dropout", ["h", "r", "t"], ["d", "m"], name="my_dropout"), *mask,
+                  MEAN("dm" if read_mask else "d")], [LOSS], [W], [X])
+
+
+save("dropout_all.onnx", dropout_model(1.0, False))
+save("dropout_mask_read.onnx", dropout_model(0.5, True))
 
 
 # --- the check -------------------------------------------------------------------------
@@ -131,7 +139,8 @@ bad("unknown dimension (no dim_value)", "unknown_dim.onnx", ["'x'", "dynamic"])
 bad("opset 6 (below 7)", "opset6.onnx", ["opset", "6"])
 bad("opset 18 (above 17)", "opset18.onnx", ["opset", "18"])
 bad("loss independent of every parameter", "no_params.onnx", ["parameter"])
-bad("Dropout in training mode with ratio 0.5", "dropout_half.onnx", ["my_dropout", "Dropout", "ratio"])
+bad("Dropout in training mode with ratio 1", "dropout_all.onnx", ["my_dropout", "Dropout", "ratio", "[0, 1)"])
+bad("Dropout in training mode whose mask is read", "dropout_mask_read.onnx", ["my_dropout", "Dropout", "mask output"])
 # Checked before ONNX shape inference sees the model (which crashes on some of
 # these): operators, graph structure, attributes.
 X4 = oh.make_tensor_value_info("x", TP.FLOAT, [1, 1, 4, 4])

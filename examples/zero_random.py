@@ -18,25 +18,22 @@ MASK = (1 << 64) - 1
 
 
 def splitmix64(x):
-    x = (x + 0x9E3779B97F4A7C15) & MASK
-    z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return z ^ (z >> 31)
-
-
-def _splitmix64_array(x):
-    """splitmix64 of every element of a uint64 array (wrapping arithmetic)."""
+    """splitmix64 of a counter (a Python int, returned as one) or of every element of a uint64
+    array (wrapping arithmetic, as in C)."""
+    scalar = not isinstance(x, np.ndarray)
+    x = np.asarray(x & MASK if scalar else x, np.uint64)
     with np.errstate(over="ignore"):
         x = x + np.uint64(0x9E3779B97F4A7C15)
         z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+        z = z ^ (z >> np.uint64(31))
+    return int(z) if scalar else z
 
 
 def dropout_key(seed, step, micro_step, rank, stream):
     key = splitmix64(seed)
     for part in (step, micro_step, rank, stream):
-        key = splitmix64((key + part) & MASK)
+        key = splitmix64(key + part)
     return key
 
 
@@ -45,16 +42,18 @@ def dropout_keep(seed, step, micro_step, rank, stream, count, ratio):
     key = dropout_key(seed, step, micro_step, rank, stream)
     with np.errstate(over="ignore"):
         counters = np.uint64(key) + np.arange(count, dtype=np.uint64)
-    uniform = (_splitmix64_array(counters) >> np.uint64(40)).astype(np.float32) * np.float32(1.0 / 16777216.0)
+    uniform = (splitmix64(counters) >> np.uint64(40)).astype(np.float32) * np.float32(1.0 / 16777216.0)
     return uniform >= np.float32(ratio)
 
 
 def permutation(rows, seed, epoch):
     """Epoch `epoch`'s permutation of range(rows) (Fisher-Yates from splitmix64)."""
-    key = splitmix64((splitmix64(seed) + epoch) & MASK)
+    key = splitmix64(splitmix64(seed) + epoch)
+    with np.errstate(over="ignore"):
+        draws = splitmix64(np.uint64(key) + np.arange(rows, dtype=np.uint64))  # draws[t] for t
     perm = list(range(rows))
     for t in range(rows - 1, 0, -1):
-        j = (splitmix64((key + t) & MASK) * (t + 1)) >> 64
+        j = (int(draws[t]) * (t + 1)) >> 64
         perm[t], perm[j] = perm[j], perm[t]
     return perm
 

@@ -55,6 +55,7 @@ struct ClipGradNormPass : public zero::impl::ClipGradNormBase<ClipGradNormPass> 
     Location loc = first->getLoc();
     auto scalar = RankedTensorType::get({}, b.getF32Type());
     Value replicated, sharded;
+    int64_t shardedCount = 0;
     auto accumulate = [&](Value &sum, Value term) {
       sum = sum ? ox::AddOp::create(b, loc, scalar, sum, term) : term;
     };
@@ -66,7 +67,7 @@ struct ClipGradNormPass : public zero::impl::ClipGradNormBase<ClipGradNormPass> 
       Value squares = SumSquaresOp::create(b, update->getLoc(), scalar, update->getOperand(0));
       if (update->hasAttr("sharded")) {
         accumulate(sharded, squares);
-        ++numShardedGradients;
+        ++shardedCount;
       } else {
         accumulate(replicated, squares);
       }
@@ -78,8 +79,8 @@ struct ClipGradNormPass : public zero::impl::ClipGradNormBase<ClipGradNormPass> 
     MetricOp::create(b, loc, b.getStringAttr("grad_norm"), clip.getNorm());
     for (Operation *update : updates)
       getGradScaleMutable(update).assign(clip.getCoefficient());
-    LLVM_DEBUG(llvm::dbgs() << updates.size() << " gradients, " << numShardedGradients
-                            << " sharded\n");
+    numShardedGradients += shardedCount;
+    LLVM_DEBUG(llvm::dbgs() << updates.size() << " gradients, " << shardedCount << " sharded\n");
   }
 
   /// Every gradient the updates read is computed before the first update:

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -298,11 +299,12 @@ Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, std::
     }
     f.rows = got[0];
     if (f.rows == 0) return Status::invalid_argument(path + ": dataset has no rows");
-    // Shuffled, row i of every input must be the same example.
-    if (o.shuffle && !feeds->empty() && feeds->front().rows > 0 && feeds->front().rows != f.rows)
+    // Shuffled, row i of every input must be the same example (scalar
+    // inputs have no rows).
+    const auto first = std::find_if(feeds->begin(), feeds->end(), [](const Feed& other) { return other.rows > 0; });
+    if (o.shuffle && first != feeds->end() && first->rows != f.rows)
       return Status::invalid_argument("--shuffle: " + path + " has " + std::to_string(f.rows) + " rows but " +
-                                      data_path(o, feeds->front().info.name) + " has " +
-                                      std::to_string(feeds->front().rows));
+                                      data_path(o, first->info.name) + " has " + std::to_string(first->rows));
     f.order = DataOrder(uint64_t(f.rows), o.shuffle, o.seed);
     feeds->push_back(std::move(f));
   }

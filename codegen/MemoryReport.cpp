@@ -6,8 +6,11 @@
 #include "zero/shape_rules.h"
 
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/Support/JSON.h"
+
+#include <array>
 
 namespace zero::codegen {
 
@@ -127,18 +130,24 @@ void writeMemoryReport(plan::ProgramOp program, llvm::raw_ostream &os) {
   llvm::MapVector<llvm::StringRef, std::pair<int64_t, int64_t>> lifetime;
   mlir::SymbolTable symbols(program);
   int64_t count = 0;
-  double sent = 0;
+  double sent[2] = {0, 0}; // per step, per evaluation
   // One scratch serves every instruction (they run one at a time): the largest.
   uint64_t scratch = 0;
-  for (auto instr : program.getOps<plan::InstrOp>()) {
-    scratch = std::max(scratch, kernelScratchBytes(program.getBackend(), symbols, instr));
-    for (mlir::Attribute ref : llvm::concat<const mlir::Attribute>(instr.getInputs(), instr.getOutputs())) {
-      auto value = symbols.lookup<plan::ValueOp>(llvm::cast<mlir::FlatSymbolRefAttr>(ref).getAttr());
-      auto [it, inserted] = lifetime.try_emplace(value.getBuffer(), count, count);
-      it->second.second = count;
+  plan::InstructionStreams streams = plan::getInstructionStreams(program);
+  for (auto [stream, instrs] : llvm::enumerate(
+           std::array<llvm::ArrayRef<plan::InstrOp>, 2>{streams.step, streams.evaluation})) {
+    for (plan::InstrOp instr : instrs) {
+      scratch = std::max(scratch, kernelScratchBytes(program.getBackend(), symbols, instr));
+      for (mlir::Attribute ref :
+           llvm::concat<const mlir::Attribute>(instr.getInputs(), instr.getOutputs())) {
+        auto value =
+            symbols.lookup<plan::ValueOp>(llvm::cast<mlir::FlatSymbolRefAttr>(ref).getAttr());
+        auto [it, inserted] = lifetime.try_emplace(value.getBuffer(), count, count);
+        it->second.second = count;
+      }
+      sent[stream] += sentBytes(program, symbols, instr);
+      ++count;
     }
-    sent += sentBytes(program, symbols, instr);
-    ++count;
   }
 
   llvm::StringMap<int64_t> persistent, peak;
@@ -189,7 +198,9 @@ void writeMemoryReport(plan::ProgramOp program, llvm::raw_ostream &os) {
     const int64_t arena = program.getArenaBytes() ? *program.getArenaBytes() : 0;
     entry["kernel_scratch_bytes"] = static_cast<int64_t>(scratch);
     entry["peak_bytes"] = arena + static_cast<int64_t>(scratch);
-    entry["sent_bytes_per_step"] = static_cast<int64_t>(sent + 0.5);
+    entry["sent_bytes_per_step"] = static_cast<int64_t>(sent[0] + 0.5);
+    if (!streams.evaluation.empty())
+      entry["sent_bytes_per_evaluation"] = static_cast<int64_t>(sent[1] + 0.5);
     ranks.push_back(std::move(entry));
   }
   llvm::json::Object report{

@@ -248,19 +248,25 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
         static_cast<uint64_t>(value.getRankStride()), *kind));
   }
 
-  std::vector<flatbuffers::Offset<fb::Instruction>> instructions;
+  // The step's instructions, then the evaluation's after plan.evaluation.
+  std::vector<flatbuffers::Offset<fb::Instruction>> instructions, evalInstructions;
+  std::vector<flatbuffers::Offset<fb::Instruction>> *stream = &instructions;
   std::vector<flatbuffers::Offset<fb::Initializer>> initializers;
-  std::vector<flatbuffers::Offset<fb::Input>> inputs;
+  std::vector<flatbuffers::Offset<fb::Input>> inputs, evalInputs;
   std::vector<flatbuffers::Offset<fb::Parameter>> parameters;
   std::vector<flatbuffers::Offset<fb::Output>> outputs, metrics;
-  std::optional<uint32_t> loss;
+  std::optional<uint32_t> loss, evalLoss;
+  bool hasEvaluation = false;
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> sourceModel;
   for (mlir::Operation &op : program.getBody().front()) {
     if (auto instr = llvm::dyn_cast<plan::InstrOp>(op)) {
       auto offset = instruction(instr);
       if (mlir::failed(offset))
         return failure();
-      instructions.push_back(*offset);
+      stream->push_back(*offset);
+    } else if (llvm::isa<plan::EvaluationOp>(op)) {
+      hasEvaluation = true;
+      stream = &evalInstructions;
     } else if (auto init = llvm::dyn_cast<plan::InitOp>(op)) {
       auto offset = initializer(init);
       if (mlir::failed(offset))
@@ -270,8 +276,9 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
       auto index = indexOf(input.getValueAttr(), input);
       if (mlir::failed(index))
         return failure();
-      inputs.push_back(
-          fb::CreateInputDirect(fbb, input.getName().str().c_str(), *index, input.getMicroStep()));
+      (input.getEval() ? evalInputs : inputs)
+          .push_back(fb::CreateInputDirect(fbb, input.getName().str().c_str(), *index,
+                                           input.getMicroStep()));
     } else if (auto param = llvm::dyn_cast<plan::ParameterOp>(op)) {
       auto index = indexOf(param.getValueAttr(), param);
       if (mlir::failed(index))
@@ -295,7 +302,7 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
       auto index = indexOf(lossOp.getValueAttr(), lossOp);
       if (mlir::failed(index))
         return failure();
-      loss = *index;
+      (lossOp.getEval() ? evalLoss : loss) = *index;
     } else if (auto source = llvm::dyn_cast<plan::SourceModelOp>(op)) {
       std::vector<char> bytes = elementBytes(source.getBytes());
       sourceModel = fbb.CreateVector(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
@@ -303,6 +310,12 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
   }
   if (!loss && outputs.empty())
     return program.emitOpError("has neither a plan.loss nor plan.outputs");
+  if (hasEvaluation != evalLoss.has_value())
+    return program.emitOpError("needs both a plan.evaluation and an evaluation loss, or neither");
+  flatbuffers::Offset<fb::Evaluation> evaluation;
+  if (hasEvaluation)
+    evaluation = fb::CreateEvaluation(fbb, fbb.CreateVector(evalInstructions),
+                                      fbb.CreateVector(evalInputs), *evalLoss);
 
   fb::Backend backend = program.getBackend() == "cuda" ? fb::Backend::Cuda : fb::Backend::Cpu;
   auto root = fb::CreatePlan(
@@ -312,7 +325,7 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
       fbb.CreateVector(parameters), loss.value_or(0), sourceModel, fbb.CreateVector(outputs),
       program.getWeightsOmitted(),
       // Absent, not empty, without metrics: plans that report none stay as they were.
-      metrics.empty() ? 0 : fbb.CreateVector(metrics));
+      metrics.empty() ? 0 : fbb.CreateVector(metrics), evaluation);
   fb::FinishPlanBuffer(fbb, root);
   os.write(reinterpret_cast<const char *>(fbb.GetBufferPointer()), fbb.GetSize());
   return success();

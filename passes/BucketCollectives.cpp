@@ -38,12 +38,16 @@ struct BucketCollectivesPass
     for (auto program : getOperation().getOps<plan::ProgramOp>()) {
       if (failed(checkSchedulable(program, "zero-bucket-collectives")))
         return signalPassFailure();
-      bucket(program);
+      plan::InstructionStreams streams = plan::getInstructionStreams(program);
+      for (ArrayRef<plan::InstrOp> stream : {streams.step, streams.evaluation})
+        if (!stream.empty())
+          bucket(program, stream);
     }
   }
 
-  void bucket(plan::ProgramOp program) {
-    PlanTouches access(program);
+  /// Buckets within one stream: each completes its own collectives.
+  void bucket(plan::ProgramOp program, ArrayRef<plan::InstrOp> stream) {
+    PlanTouches access(program, stream);
     SmallVector<plan::InstrOp> &instrs = access.instrs;
     SmallVector<size_t> pending; // held-back all-reduces, in program order
     int64_t pendingBytes = 0;

@@ -111,6 +111,9 @@ public:
 
 private:
   LogicalResult lowerParameters();
+  /// Inputs and ops of `func`: the step's, or (`evaluation`) the evaluation
+  /// program's, after plan.evaluation.
+  LogicalResult lowerFunction(func::FuncOp func, bool evaluation);
   LogicalResult lowerOp(Operation *op);
   LogicalResult lowerSimple(Operation *op, const SimpleLowering &rule);
   SmallVector<NamedAttribute> simpleAttributes(Operation *op, const SimpleLowering &rule);
@@ -181,6 +184,7 @@ private:
   FlatSymbolRefAttr step;
   bool stepIncremented = false;
   bool forwardOnly = false;
+  bool lowersEvaluation = false;
   int64_t nextValue = 0;
 };
 
@@ -592,7 +596,7 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
           FlatSymbolRefAttr value = lookup(operand);
           bufferOf(value).setPersistent(true);
           if (!forwardOnly) {
-            plan::LossOp::create(b, loc, value);
+            plan::LossOp::create(b, loc, value, lowersEvaluation ? b.getUnitAttr() : nullptr);
             break;
           }
           auto name = func.getResultAttrOfType<StringAttr>(i, "zero.output");
@@ -603,6 +607,27 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
       .Default([&](Operation *other) {
         return other->emitOpError("cannot be lowered to a plan instruction");
       });
+}
+
+LogicalResult PlanBuilder::lowerFunction(func::FuncOp func, bool evaluation) {
+  lowersEvaluation = evaluation;
+  for (BlockArgument arg : func.getArguments()) {
+    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "zero.input");
+    if (!name)
+      return func.emitError("argument ") << arg.getArgNumber() << " has no 'zero.input' name";
+    auto type = tensorType(arg);
+    std::string bufferName = (evaluation ? "eval." : "") + name.getValue().str();
+    auto buffer = newBuffer(bufferName, plan::getTensorBytes(type), "input", true);
+    bind(arg, newValue(bufferName, type, buffer));
+    auto microStep = func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), kMicroStepAttr);
+    plan::InputOp::create(b, func.getLoc(), name, lookup(arg),
+                          b.getUI32IntegerAttr(microStep ? microStep.getInt() : 0),
+                          evaluation ? b.getUnitAttr() : nullptr);
+  }
+  for (Operation &op : func.getBody().front())
+    if (failed(lowerOp(&op)))
+      return failure();
+  return success();
 }
 
 LogicalResult PlanBuilder::run() {
@@ -630,26 +655,19 @@ LogicalResult PlanBuilder::run() {
 
   if (auto source = module->getAttrOfType<ElementsAttr>("zero.source_model"))
     plan::SourceModelOp::create(b, module.getLoc(), source);
-  if (failed(lowerParameters()))
+  if (failed(lowerParameters()) || failed(lowerFunction(func, /*evaluation=*/false)))
     return failure();
-  for (BlockArgument arg : func.getArguments()) {
-    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "zero.input");
-    if (!name)
-      return func.emitError("argument ") << arg.getArgNumber() << " has no 'zero.input' name";
-    auto type = tensorType(arg);
-    auto buffer = newBuffer(name.getValue(), plan::getTensorBytes(type), "input", true);
-    bind(arg, newValue(name.getValue(), type, buffer));
-    auto microStep = func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), kMicroStepAttr);
-    plan::InputOp::create(b, func.getLoc(), name, lookup(arg),
-                          b.getUI32IntegerAttr(microStep ? microStep.getInt() : 0));
-  }
-  for (Operation &op : func.getBody().front())
-    if (failed(lowerOp(&op)))
-      return failure();
   // A counter that only Dropout reads (SGD without a schedule) still counts
   // the steps.
   if (step)
     incrementStep(func.getLoc());
+  if (auto eval = module.lookupSymbol<func::FuncOp>("eval_step")) {
+    if (forwardOnly)
+      return eval.emitError("a forward-only plan has no evaluation program");
+    plan::EvaluationOp::create(b, eval.getLoc());
+    if (failed(lowerFunction(eval, /*evaluation=*/true)))
+      return failure();
+  }
 
   // The plan replaces the tensor program.
   for (Operation &op : llvm::make_early_inc_range(module.getBody()->getOperations()))

@@ -50,15 +50,20 @@ struct OverlapCollectivesPass
     }
     if (window == 0)
       return;
-    for (auto program : getOperation().getOps<plan::ProgramOp>())
-      if (failed(overlap(program)))
+    for (auto program : getOperation().getOps<plan::ProgramOp>()) {
+      if (failed(checkSchedulable(program, "zero-overlap-collectives")))
         return signalPassFailure();
+      // Each stream waits for its own collectives.
+      plan::InstructionStreams streams = plan::getInstructionStreams(program);
+      for (ArrayRef<plan::InstrOp> stream : {streams.step, streams.evaluation})
+        if (!stream.empty())
+          overlap(program, stream);
+      groupCollectives(program);
+    }
   }
 
-  LogicalResult overlap(plan::ProgramOp program) {
-    if (failed(checkSchedulable(program, "zero-overlap-collectives")))
-      return failure();
-    PlanTouches access(program);
+  void overlap(plan::ProgramOp program, ArrayRef<plan::InstrOp> stream) {
+    PlanTouches access(program, stream);
     SmallVector<plan::InstrOp> &instrs = access.instrs;
     llvm::DenseMap<Operation *, size_t> lastTouch; // liveness is per buffer
     for (auto [index, touches] : llvm::enumerate(access.touches))
@@ -130,9 +135,12 @@ struct OverlapCollectivesPass
     }
     if (static_cast<uint64_t>(slots) > numSlots.getValue())
       numSlots = slots;
+  }
 
-    // Runs of consecutive collectives (no instruction or Wait between them)
-    // are issued as one group.
+  /// Runs of consecutive collectives (no instruction, Wait or stream's end
+  /// between them) are issued as one group.
+  void groupCollectives(plan::ProgramOp program) {
+    OpBuilder b(program.getContext());
     int64_t group = 0;
     SmallVector<plan::InstrOp> run;
     auto closeRun = [&] {
@@ -144,14 +152,14 @@ struct OverlapCollectivesPass
       }
       run.clear();
     };
-    for (auto instr : program.getOps<plan::InstrOp>()) {
-      if (!isCollective(instr))
-        closeRun();
-      else
+    for (Operation &op : program.getBody().front()) {
+      auto instr = dyn_cast<plan::InstrOp>(op);
+      if (instr && isCollective(instr))
         run.push_back(instr);
+      else if (instr || isa<plan::EvaluationOp>(op))
+        closeRun();
     }
     closeRun();
-    return success();
   }
 
   static void setAttr(plan::InstrOp instr, StringRef name, Attribute value) {

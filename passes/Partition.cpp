@@ -85,19 +85,27 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
       LLVM_DEBUG(llvm::dbgs() << "@" << global.getSymName() << ": " << *placement << "\n");
     }
 
-    // The reported loss is the global mean, taken as soon as the loss exists:
-    // before any update can change what it reads (a loss that is a view of a
-    // parameter).
+    averageLoss(builder, func);
+    SmallVector<Operation *> updates = getOptimizerUpdates(func);
+    for (Operation *update : updates)
+      partitionUpdate(builder, update);
+    gatherParameterReads(builder, func);
+
+    // The evaluation program (zero-build-eval-step) reads the same weights.
+    if (auto eval = module.lookupSymbol<func::FuncOp>("eval_step")) {
+      averageLoss(builder, eval);
+      gatherParameterReads(builder, eval);
+    }
+  }
+
+  /// The reported loss is the global mean, taken as soon as the loss exists:
+  /// before any update can change what it reads (a loss that is a view of a
+  /// parameter).
+  void averageLoss(OpBuilder &builder, func::FuncOp func) {
     auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
     Value loss = ret.getOperand(0);
     setInsertionPointAfterValue(builder, loss);
     ret.setOperand(0, AllReduceOp::create(builder, loss.getLoc(), loss, "mean"));
-
-    SmallVector<Operation *> updates = getOptimizerUpdates(func);
-    for (Operation *update : updates)
-      partitionUpdate(builder, update);
-
-    gatherParameterReads(builder, func);
   }
 
   /// The placement `stage` gives `global`: ZeRO's partitioning of optimizer

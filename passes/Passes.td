@@ -38,6 +38,21 @@ def BuildTrainStep : Pass<"zero-build-train-step", "mlir::ModuleOp"> {
   let dependentDialects = ["::zero::onnx::OnnxDialect", "::zero::ZeroDialect"];
 }
 
+def BuildEvalStep : Pass<"zero-build-eval-step", "mlir::ModuleOp"> {
+  let summary = "Add @eval_step: @main's loss in evaluation mode";
+  let description = [{
+    Copies the forward function @main, before zero-build-train-step makes it
+    the training step, into @eval_step in evaluation mode, as PyTorch's
+    `model.eval()` runs it: Dropout is the identity, and a training-mode
+    BatchNormalization normalizes with its running statistics and updates
+    none. @eval_step reads the parameter globals and writes none;
+    zero-partition gathers its sharded weights and averages its loss over
+    the ranks, and zero-lower-to-plan lowers it to the plan's evaluation
+    program.
+  }];
+  let dependentDialects = ["::zero::onnx::OnnxDialect"];
+}
+
 def MarkModelState : Pass<"zero-mark-model-state", "mlir::ModuleOp"> {
   let summary = "Mark the globals that are model state, not weights";
   let description = [{

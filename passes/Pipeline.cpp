@@ -22,6 +22,8 @@ void zero::buildZeroPipeline(OpPassManager &pm, const ZeroPipelineOptions &optio
   if (stop >= PipelineStage::Train && options.forwardOnly)
     pm.addPass(createMarkModelState());
   if (stop >= PipelineStage::Train && !options.forwardOnly) {
+    if (options.eval)
+      pm.addPass(createBuildEvalStep());
     BuildTrainStepOptions train;
     train.optimizer = options.optimizer;
     train.lr = options.lr;

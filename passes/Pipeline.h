@@ -54,6 +54,8 @@ struct ZeroPipelineOptions : public mlir::PassPipelineOptions<ZeroPipelineOption
                              llvm::cl::init("cpu")};
   Option<bool> forwardOnly{*this, "forward-only",
                            llvm::cl::desc("evaluate the model: no training step")};
+  Option<bool> eval{*this, "eval",
+                    llvm::cl::desc("also an evaluation program (the loss in evaluation mode)")};
   Option<bool> omitWeights{*this, "omit-weights",
                            llvm::cl::desc("leave trainable initial values out of the plan")};
   Option<int64_t> prefetch{*this, "prefetch",

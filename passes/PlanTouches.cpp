@@ -8,7 +8,7 @@ using namespace mlir;
 
 namespace zero {
 
-PlanTouches::PlanTouches(plan::ProgramOp program) {
+PlanTouches::PlanTouches(plan::ProgramOp program, ArrayRef<plan::InstrOp> stream) {
   llvm::StringMap<Operation *> buffers;
   for (auto buffer : program.getOps<plan::BufferOp>())
     buffers[buffer.getSymName()] = buffer;
@@ -20,7 +20,7 @@ PlanTouches::PlanTouches(plan::ProgramOp program) {
                   plan::getTensorBytes(cast<RankedTensorType>(value.getType()));
     touchOfValue[value.getSymName()] = {buffers.lookup(value.getBuffer()), begin, end};
   }
-  for (auto instr : program.getOps<plan::InstrOp>()) {
+  for (plan::InstrOp instr : stream) {
     instrs.push_back(instr);
     auto &list = touches.emplace_back();
     for (Attribute ref : llvm::concat<const Attribute>(instr.getInputs(), instr.getOutputs()))

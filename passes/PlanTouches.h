@@ -24,12 +24,13 @@ struct Touch {
   }
 };
 
-/// The program's instructions in order, with the touches of their operands.
+/// One instruction stream of a program (plan::getInstructionStreams) in
+/// order, with the touches of its instructions' operands.
 struct PlanTouches {
   llvm::SmallVector<plan::InstrOp> instrs;
   llvm::SmallVector<llvm::SmallVector<Touch, 4>> touches; // per instruction
 
-  explicit PlanTouches(plan::ProgramOp program);
+  PlanTouches(plan::ProgramOp program, llvm::ArrayRef<plan::InstrOp> stream);
   /// Whether instructions a and b touch common bytes.
   bool conflict(size_t a, size_t b) const;
 };

@@ -23,9 +23,14 @@ struct PrefetchGathersPass : public zero::impl::PrefetchGathersBase<PrefetchGath
           << static_cast<int64_t>(distance);
       return signalPassFailure();
     }
-    auto func = getOperation().lookupSymbol<func::FuncOp>("train_step");
-    if (!func || distance == 0)
+    if (distance == 0)
       return;
+    for (StringRef name : {"train_step", "eval_step"})
+      if (auto func = getOperation().lookupSymbol<func::FuncOp>(name))
+        prefetch(func);
+  }
+
+  void prefetch(func::FuncOp func) {
     // Parameter gathers in program order: all_gather(load_shard @p).
     SmallVector<AllGatherOp> gathers;
     func.walk([&](AllGatherOp gather) {

@@ -440,5 +440,22 @@ LogicalResult BatchNormalizationOp::verify() {
   return success();
 }
 
+Value zero::onnx::buildBatchNormalizationInference(OpBuilder &b, Location loc,
+                                                   RankedTensorType type, Value x, Value scale,
+                                                   Value bias, Value mean, Value var,
+                                                   float epsilon) {
+  SmallVector<int64_t> channelShape(type.getRank(), 1);
+  channelShape[1] = type.getDimSize(1);
+  auto channelType = type.clone(channelShape);
+  auto channel = [&](Value v) -> Value { return ReshapeOp::create(b, loc, channelType, v); };
+  auto scalarType = RankedTensorType::get({}, b.getF32Type());
+  Value eps = ConstantOp::create(b, loc, DenseElementsAttr::get(scalarType, epsilon));
+  Value std = SqrtOp::create(b, loc, AddOp::create(b, loc, channelType, channel(var), eps));
+  Value y = SubOp::create(b, loc, type, x, channel(mean));
+  y = DivOp::create(b, loc, type, y, std);
+  y = MulOp::create(b, loc, type, y, channel(scale));
+  return AddOp::create(b, loc, type, y, channel(bias));
+}
+
 #define GET_OP_CLASSES
 #include "dialects/Onnx/OnnxOps.cpp.inc"

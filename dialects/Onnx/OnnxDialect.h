@@ -23,6 +23,14 @@ namespace zero::onnx {
 /// for training.
 inline constexpr llvm::StringLiteral kRunningStatisticsAttr = "onnx.running_statistics";
 
+/// Inference-mode batch normalization as elementwise ops:
+/// (x - mean) / sqrt(var + epsilon) * scale + bias, the per-channel vectors
+/// broadcast along dimension 1 of x (of type `type`).
+mlir::Value buildBatchNormalizationInference(mlir::OpBuilder &b, mlir::Location loc,
+                                             mlir::RankedTensorType type, mlir::Value x,
+                                             mlir::Value scale, mlir::Value bias,
+                                             mlir::Value mean, mlir::Value var, float epsilon);
+
 } // namespace zero::onnx
 
 #endif // ZERO_DIALECTS_ONNX_ONNXDIALECT_H

@@ -24,6 +24,18 @@ int64_t zero::plan::getTensorBytes(RankedTensorType type) {
   return type.getNumElements() * (type.getElementTypeBitWidth() / 8);
 }
 
+zero::plan::InstructionStreams zero::plan::getInstructionStreams(ProgramOp program) {
+  InstructionStreams streams;
+  auto *stream = &streams.step;
+  for (Operation &op : program.getBody().front()) {
+    if (isa<EvaluationOp>(op))
+      stream = &streams.evaluation;
+    else if (auto instr = dyn_cast<InstrOp>(op))
+      stream->push_back(instr);
+  }
+  return streams;
+}
+
 std::optional<Opcode> zero::plan::parseOpcode(StringRef opcode) {
   // The schema's generated enum is the one list of opcodes.
   for (Opcode value : EnumValuesOpcode())
@@ -86,6 +98,21 @@ LogicalResult ProgramOp::verify() {
     return emitOpError("ZeRO stage must be 0, 1, 2 or 3");
   if (getBackend() != "cpu" && getBackend() != "cuda")
     return emitOpError("unknown backend '") << getBackend() << "'";
+  auto evaluations = getBody().getOps<EvaluationOp>();
+  bool hasEvaluation = !evaluations.empty();
+  if (hasEvaluation && std::next(evaluations.begin()) != evaluations.end())
+    return emitOpError("has more than one plan.evaluation");
+  int64_t losses[2] = {0, 0};
+  for (auto loss : getBody().getOps<LossOp>())
+    ++losses[loss.getEval()];
+  for (auto input : getBody().getOps<InputOp>())
+    if (input.getEval() && !hasEvaluation)
+      return input.emitOpError("is an evaluation input, but the program has no plan.evaluation");
+  if (losses[0] > 1 || losses[1] > 1)
+    return emitOpError("has more than one ") << (losses[1] > 1 ? "evaluation " : "") << "loss";
+  if (losses[1] != int64_t(hasEvaluation))
+    return emitOpError(hasEvaluation ? "has a plan.evaluation but no evaluation loss"
+                                     : "has an evaluation loss but no plan.evaluation");
   return success();
 }
 

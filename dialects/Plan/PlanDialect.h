@@ -26,6 +26,14 @@ int64_t getTensorBytes(mlir::RankedTensorType type);
 /// The schema opcode (runtime/schema/plan.fbs) of that name, if there is one.
 std::optional<Opcode> parseOpcode(llvm::StringRef opcode);
 
+/// A program's instruction streams in order: the training step (or a
+/// forward-only plan's whole program) and the evaluation program, the
+/// instructions after plan.evaluation (empty without one).
+struct InstructionStreams {
+  llvm::SmallVector<InstrOp> step, evaluation;
+};
+InstructionStreams getInstructionStreams(ProgramOp program);
+
 } // namespace zero::plan
 
 #endif // ZERO_DIALECTS_PLAN_PLANDIALECT_H

@@ -90,8 +90,11 @@ def Plan_InitOp : Plan_Op<"init", [HasParent<"ProgramOp">]> {
 
 def Plan_InputOp : Plan_Op<"input", [HasParent<"ProgramOp">]> {
   let summary = "a micro-batch input the launcher binds by name (and micro-step)";
+  let description = [{
+    `eval` marks an input of the evaluation program (plan.evaluation).
+  }];
   let arguments = (ins StrAttr:$name, FlatSymbolRefAttr:$value,
-                       DefaultValuedAttr<UI32Attr, "0">:$micro_step);
+                       DefaultValuedAttr<UI32Attr, "0">:$micro_step, UnitAttr:$eval);
   let assemblyFormat = "$name $value attr-dict";
 }
 
@@ -104,8 +107,8 @@ def Plan_ParameterOp : Plan_Op<"parameter", [HasParent<"ProgramOp">]> {
 }
 
 def Plan_LossOp : Plan_Op<"loss", [HasParent<"ProgramOp">]> {
-  let summary = "the global mean loss after a step";
-  let arguments = (ins FlatSymbolRefAttr:$value);
+  let summary = "the global mean loss after a step (`eval`: after an evaluation)";
+  let arguments = (ins FlatSymbolRefAttr:$value, UnitAttr:$eval);
   let assemblyFormat = "$value attr-dict";
 }
 
@@ -119,6 +122,19 @@ def Plan_MetricOp : Plan_Op<"metric", [HasParent<"ProgramOp">]> {
   let summary = "a named scalar a training step reports (\"lr\", \"grad_norm\")";
   let arguments = (ins StrAttr:$name, FlatSymbolRefAttr:$value);
   let assemblyFormat = "$name $value attr-dict";
+}
+
+def Plan_EvaluationOp : Plan_Op<"evaluation", [HasParent<"ProgramOp">]> {
+  let summary = "starts the evaluation program: the instructions after this op";
+  let description = [{
+    A training plan compiled with `zero-opt --eval` holds a second instruction
+    stream, the forward-only evaluation program, which the runtime runs on
+    its own (Session::evaluate), never within a step. The step's
+    instructions precede this op and the evaluation's follow it; the inputs
+    and the loss marked `eval` are the evaluation's. Scheduling passes keep
+    each stream's collectives within it.
+  }];
+  let assemblyFormat = "attr-dict";
 }
 
 def Plan_SourceModelOp : Plan_Op<"source_model", [HasParent<"ProgramOp">]> {

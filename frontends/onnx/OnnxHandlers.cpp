@@ -681,22 +681,9 @@ LogicalResult buildBatchNormalization(GraphImporter &im, const ::onnx::NodeProto
     return failure();
   OpBuilder &b = im.builder;
   if (!training) {
-    // Inference: y = (x - mean) / sqrt(var + eps) * scale + bias, with the
-    // per-channel vectors reshaped to broadcast along dimension 1.
-    SmallVector<int64_t> channelShape(type->getRank(), 1);
-    channelShape[1] = type->getDimSize(1);
-    auto channelType = type->clone(channelShape);
-    auto channel = [&](Value v) -> Value {
-      return onnx::ReshapeOp::create(b, loc, channelType, v);
-    };
-    auto scalarType = RankedTensorType::get({}, b.getF32Type());
-    Value eps = onnx::ConstantOp::create(b, loc, DenseElementsAttr::get(scalarType, *epsilon));
-    Value std = onnx::SqrtOp::create(
-        b, loc, onnx::AddOp::create(b, loc, channelType, channel(in[4]), eps));
-    Value y = onnx::SubOp::create(b, loc, *type, in[0], channel(in[3]));
-    y = onnx::DivOp::create(b, loc, *type, y, std);
-    y = onnx::MulOp::create(b, loc, *type, y, channel(in[1]));
-    im.setOutput(node, 0, onnx::AddOp::create(b, loc, *type, y, channel(in[2])));
+    im.setOutput(node, 0,
+                 onnx::buildBatchNormalizationInference(b, loc, *type, in[0], in[1], in[2], in[3],
+                                                        in[4], *epsilon));
     return success();
   }
   // Training: batch statistics, and the running statistics written back to

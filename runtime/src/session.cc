@@ -108,8 +108,9 @@ bool long_vectors_aligned(const plan::Plan* p) {
   if (p->parameters())
     for (const plan::Parameter* v : *p->parameters())
       if (!ok(v->shape())) return false;
-  if (p->instructions())
-    for (const plan::Instruction* inst : *p->instructions()) {
+  for (const auto* list : {p->instructions(), p->evaluation() ? p->evaluation()->instructions() : nullptr}) {
+    if (!list) continue;
+    for (const plan::Instruction* inst : *list) {
       const plan_ops::AttrTable* table = plan_ops::find_attr_table(inst->attrs_type());
       const auto* attrs = static_cast<const flatbuffers::Table*>(inst->attrs());
       for (size_t f = 0; table && attrs && f < table->num_fields; ++f)
@@ -117,8 +118,21 @@ bool long_vectors_aligned(const plan::Plan* p) {
             !ok(attrs->GetPointer<const flatbuffers::Vector<int64_t>*>(table->fields[f].offset)))
           return false;
     }
+  }
   return true;
 }
+
+using Instructions = flatbuffers::Vector<flatbuffers::Offset<plan::Instruction>>;
+
+// An instruction stream the session runs as a whole: the training step, or
+// the evaluation program. `label` names its instructions in messages.
+struct Program {
+  std::string label;  // "instruction" or "evaluation instruction"
+  std::vector<Op> ops;
+  std::string what(size_t i) const {
+    return label + " " + std::to_string(i) + " (" + plan::EnumNameOpcode(ops[i].opcode) + ")";
+  }
+};
 
 struct ParamSlot {
   uint32_t value;
@@ -146,9 +160,10 @@ struct Session::Impl {
   size_t scratch_size = 0;
   KernelContext context;
   std::vector<Tensor> values;
-  std::vector<Op> ops;
-  std::vector<TensorInfo> inputs;
-  std::vector<uint32_t> input_values;
+  Program step{"instruction", {}};
+  Program eval{"evaluation instruction", {}};
+  std::vector<TensorInfo> inputs, eval_inputs;
+  std::vector<uint32_t> input_values, eval_input_values;
   std::vector<TensorInfo> params;
   std::vector<ParamSlot> param_slots;
   std::vector<TensorInfo> outputs;
@@ -168,11 +183,14 @@ struct Session::Impl {
 
   Status verify_header();
   Status resolve_values();
-  Status resolve_instructions();
+  Status resolve_instructions(const Instructions* insts, Program* program);
   Status allocate_scratch();
-  Status resolve_collective(Op* op, size_t index);
-  Status resolve_schedule();
-  void abandon_step(size_t failed);
+  Status resolve_collective(Op* op, const std::string& what);
+  Status resolve_schedule(Program* program, int* slots_used);
+  Status run(Program* program);
+  void abandon(const Program& program, size_t failed);
+  Status resolve_inputs(const flatbuffers::Vector<flatbuffers::Offset<plan::Input>>* ins, const char* what,
+                        std::vector<TensorInfo>* infos, std::vector<uint32_t>* indices);
   Status load_initializers();
   Status resolve_io();
   Status init();
@@ -257,8 +275,7 @@ Status Session::Impl::resolve_values() {
   return Status();
 }
 
-Status Session::Impl::resolve_collective(Op* op, size_t index) {
-  const std::string what = "instruction " + std::to_string(index) + " (" + plan::EnumNameOpcode(op->opcode) + ")";
+Status Session::Impl::resolve_collective(Op* op, const std::string& what) {
   const Tensor &x = op->in[0], &y = op->out[0];
   if (x.dtype != DType::F32 || y.dtype != DType::F32) return error(what + ": collectives take F32 values");
   const int64_t n = comm->size();
@@ -299,8 +316,10 @@ Status Session::Impl::resolve_collective(Op* op, size_t index) {
 // Asynchronous collectives: every slot is waited once after it starts, by the
 // end of the step, on the collective's own operands; no instruction in
 // between touches their bytes (that would race with the transfer on a GPU);
-// groups are runs of consecutive asynchronous collectives.
-Status Session::Impl::resolve_schedule() {
+// groups are runs of consecutive asynchronous collectives. Each program
+// completes its own collectives.
+Status Session::Impl::resolve_schedule(Program* program, int* slots_used) {
+  std::vector<Op>& ops = program->ops;
   struct Pending {
     size_t index;
     Span in, out;
@@ -310,7 +329,7 @@ Status Session::Impl::resolve_schedule() {
   int slots = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     Op& op = ops[i];
-    const std::string what = "instruction " + std::to_string(i) + " (" + plan::EnumNameOpcode(op.opcode) + ")";
+    const std::string what = program->what(i);
     if (op.opcode == plan::Opcode::Wait) {
       const auto* attrs = op.inst->attrs_as_WaitAttrs();
       const uint32_t slot = attrs ? attrs->slot() : 0;
@@ -319,7 +338,7 @@ Status Session::Impl::resolve_schedule() {
       const Op& started = ops[pending[slot]->index];
       if (op.in[0].data != started.in[0].data || op.in[1].data != started.out[0].data ||
           op.in[0].numel != started.in[0].numel || op.in[1].numel != started.out[0].numel)
-        return error(what + ": operands are not those of instruction " + std::to_string(pending[slot]->index) +
+        return error(what + ": operands are not those of " + program->label + " " + std::to_string(pending[slot]->index) +
                      " it waits for");
       op.slot = int(slot);
       pending[slot].reset();
@@ -330,10 +349,10 @@ Status Session::Impl::resolve_schedule() {
       const auto& p = pending[size_t(slot)];
       for (const Tensor& t : op.in)
         if (span_of(t).overlaps(p->in) || span_of(t).overlaps(p->out))
-          return error(what + ": reads bytes of instruction " + std::to_string(p->index) + " before its Wait");
+          return error(what + ": reads bytes of " + program->label + " " + std::to_string(p->index) + " before its Wait");
       for (const Tensor& t : op.out)
         if (span_of(t).overlaps(p->in) || span_of(t).overlaps(p->out))
-          return error(what + ": writes bytes of instruction " + std::to_string(p->index) + " before its Wait");
+          return error(what + ": writes bytes of " + program->label + " " + std::to_string(p->index) + " before its Wait");
     }
     if (!is_collective(op.opcode)) continue;
     const auto* attrs = op.inst->attrs_as_CollectiveAttrs();
@@ -348,32 +367,29 @@ Status Session::Impl::resolve_schedule() {
     op.group_end = group != 0 && group_of(i + 1) != group;
     if (op.slot == 0) continue;
     if (pending[op.slot])
-      return error(what + ": slot " + std::to_string(op.slot) + " is still in flight (instruction " +
+      return error(what + ": slot " + std::to_string(op.slot) + " is still in flight (" + program->label + " " +
                    std::to_string(pending[op.slot]->index) + ")");
     pending[op.slot] = Pending{i, span_of(op.in[0]), span_of(op.out[0])};
     active.push_back(op.slot);
     slots = std::max(slots, op.slot);
   }
   if (!active.empty())
-    return error("instruction " + std::to_string(pending[size_t(active[0])]->index) +
+    return error(program->label + " " + std::to_string(pending[size_t(active[0])]->index) +
                  ": asynchronous collective is never waited for");
-  if (slots > 0) {
-    Status st = comm->reserve_slots(slots);
-    if (!st.ok()) return error(st.message());
-  }
+  *slots_used = std::max(*slots_used, slots);
   return Status();
 }
 
-Status Session::Impl::resolve_instructions() {
-  const auto* insts = plan->instructions();
+Status Session::Impl::resolve_instructions(const Instructions* insts, Program* program) {
   const size_t n = insts ? insts->size() : 0;
+  std::vector<Op>& ops = program->ops;
   ops.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     const plan::Instruction* inst = insts->Get(i);
     Op op;
     op.opcode = inst->opcode();
     op.inst = inst;
-    const std::string what = "instruction " + std::to_string(i);
+    const std::string what = program->label + " " + std::to_string(i);
     const plan_ops::OpDescriptor* desc = plan_ops::find_op(op.opcode);
     if (!desc) return error(what + ": unknown opcode " + std::to_string(unsigned(op.opcode)));
     const std::string name = what + " (" + plan::EnumNameOpcode(op.opcode) + ")";
@@ -394,7 +410,7 @@ Status Session::Impl::resolve_instructions() {
       op.out.push_back(values[v]);
     }
     if (is_collective(op.opcode)) {
-      ZERO_RETURN_IF_ERROR(resolve_collective(&op, i));
+      ZERO_RETURN_IF_ERROR(resolve_collective(&op, name));
     } else if (op.opcode != plan::Opcode::Wait) {
       op.kernel = backend->kernel(op.opcode);
       if (!op.kernel)
@@ -430,7 +446,8 @@ Status Session::Impl::allocate_scratch() {
 // After instruction `failed` returned an error: leave nothing running into
 // the arena and the communicator ready for another step (best effort; the
 // first error is the one reported). What is in flight follows from the plan.
-void Session::Impl::abandon_step(size_t failed) {
+void Session::Impl::abandon(const Program& program, size_t failed) {
+  const std::vector<Op>& ops = program.ops;
   std::vector<int> in_flight;
   for (size_t i = 0; i < failed; ++i) {
     if (ops[i].opcode == plan::Opcode::Wait) in_flight.erase(std::find(in_flight.begin(), in_flight.end(), ops[i].slot));
@@ -462,23 +479,32 @@ Status Session::Impl::load_initializers() {
   return Status();
 }
 
+static TensorInfo tensor_info(const flatbuffers::String* name, const Tensor& t) {
+  return TensorInfo{name ? name->str() : std::string(), t.dtype, std::vector<int64_t>(t.dims, t.dims + t.ndim)};
+}
+
+Status Session::Impl::resolve_inputs(const flatbuffers::Vector<flatbuffers::Offset<plan::Input>>* ins,
+                                     const char* what, std::vector<TensorInfo>* infos,
+                                     std::vector<uint32_t>* indices) {
+  for (size_t i = 0; ins && i < ins->size(); ++i) {
+    const plan::Input* in = ins->Get(i);
+    const std::string name = what + (" " + std::to_string(i));
+    if (in->value() >= values.size()) return error(name + ": value index out of range");
+    TensorInfo input = tensor_info(in->name(), values[in->value()]);
+    input.micro_step = in->micro_step();
+    for (const TensorInfo& prev : *infos)
+      if (prev.name == input.name && prev.micro_step == input.micro_step)
+        return error(name + " '" + input.name + "': duplicate name for micro-step " +
+                     std::to_string(input.micro_step));
+    infos->push_back(std::move(input));
+    indices->push_back(in->value());
+  }
+  return Status();
+}
+
 Status Session::Impl::resolve_io() {
-  auto info = [&](const flatbuffers::String* n, const Tensor& t) {
-    return TensorInfo{n ? n->str() : std::string(), t.dtype, std::vector<int64_t>(t.dims, t.dims + t.ndim)};
-  };
-  if (const auto* ins = plan->inputs())
-    for (size_t i = 0; i < ins->size(); ++i) {
-      const plan::Input* in = ins->Get(i);
-      if (in->value() >= values.size()) return error("input " + std::to_string(i) + ": value index out of range");
-      TensorInfo input = info(in->name(), values[in->value()]);
-      input.micro_step = in->micro_step();
-      for (const TensorInfo& prev : inputs)
-        if (prev.name == input.name && prev.micro_step == input.micro_step)
-          return error("input " + std::to_string(i) + " '" + input.name + "': duplicate name for micro-step " +
-                       std::to_string(input.micro_step));
-      inputs.push_back(std::move(input));
-      input_values.push_back(in->value());
-    }
+  const auto info = tensor_info;
+  ZERO_RETURN_IF_ERROR(resolve_inputs(plan->inputs(), "input", &inputs, &input_values));
   if (const auto* ps = plan->parameters())
     for (size_t i = 0; i < ps->size(); ++i) {
       const plan::Parameter* p = ps->Get(i);
@@ -528,10 +554,17 @@ Status Session::Impl::resolve_io() {
       metric_names.push_back(m->name()->str());
       metric_values.push_back(m->value());
     }
-  if (outputs.empty()) {
-    const uint32_t v = plan->loss();
-    if (v >= values.size() || values[v].dtype != DType::F32 || values[v].numel != 1)
-      return error("loss: value " + std::to_string(v) + " is not a scalar F32 value of the plan");
+  const auto scalar_f32 = [&](uint32_t v) {
+    return v < values.size() && values[v].dtype == DType::F32 && values[v].numel == 1;
+  };
+  if (outputs.empty() && !scalar_f32(plan->loss()))
+    return error("loss: value " + std::to_string(plan->loss()) + " is not a scalar F32 value of the plan");
+  if (const plan::Evaluation* evaluation = plan->evaluation()) {
+    if (!outputs.empty()) return error("evaluation: a forward-only plan has no evaluation program");
+    ZERO_RETURN_IF_ERROR(resolve_inputs(evaluation->inputs(), "evaluation input", &eval_inputs, &eval_input_values));
+    if (!scalar_f32(evaluation->loss()))
+      return error("evaluation loss: value " + std::to_string(evaluation->loss()) +
+                   " is not a scalar F32 value of the plan");
   }
   return Status();
 }
@@ -539,9 +572,16 @@ Status Session::Impl::resolve_io() {
 Status Session::Impl::init() {
   ZERO_RETURN_IF_ERROR(verify_header());
   ZERO_RETURN_IF_ERROR(resolve_values());
-  ZERO_RETURN_IF_ERROR(resolve_instructions());
+  ZERO_RETURN_IF_ERROR(resolve_instructions(plan->instructions(), &step));
+  if (plan->evaluation()) ZERO_RETURN_IF_ERROR(resolve_instructions(plan->evaluation()->instructions(), &eval));
   ZERO_RETURN_IF_ERROR(allocate_scratch());
-  ZERO_RETURN_IF_ERROR(resolve_schedule());
+  int slots = 0;
+  ZERO_RETURN_IF_ERROR(resolve_schedule(&step, &slots));
+  ZERO_RETURN_IF_ERROR(resolve_schedule(&eval, &slots));
+  if (slots > 0) {
+    Status st = comm->reserve_slots(slots);
+    if (!st.ok()) return error(st.message());
+  }
   ZERO_RETURN_IF_ERROR(load_initializers());
   return resolve_io();
 }
@@ -621,13 +661,21 @@ Status describe_plan(const std::string& path, PlanSummary* summary) {
     }
     return Status();
   };
-  if (const auto* ins = plan->inputs())
-    for (const plan::Input* in : *ins) {
+  const auto inputs = [&](const flatbuffers::Vector<flatbuffers::Offset<plan::Input>>* ins,
+                          std::vector<TensorInfo>* infos) {
+    for (size_t i = 0; ins && i < ins->size(); ++i) {
       TensorInfo info;
-      ZERO_RETURN_IF_ERROR(tensor(in->name(), in->value(), &info));
-      info.micro_step = in->micro_step();
-      summary->inputs.push_back(std::move(info));
+      ZERO_RETURN_IF_ERROR(tensor(ins->Get(i)->name(), ins->Get(i)->value(), &info));
+      info.micro_step = ins->Get(i)->micro_step();
+      infos->push_back(std::move(info));
     }
+    return Status();
+  };
+  ZERO_RETURN_IF_ERROR(inputs(plan->inputs(), &summary->inputs));
+  if (const plan::Evaluation* evaluation = plan->evaluation()) {
+    summary->has_evaluation = true;
+    ZERO_RETURN_IF_ERROR(inputs(evaluation->inputs(), &summary->eval_inputs));
+  }
   if (const auto* outs = plan->outputs())
     for (const plan::Output* out : *outs) {
       TensorInfo info;
@@ -659,52 +707,79 @@ Status Session::bind_input(const std::string& name, const void* data, DType dtyp
   return bind_input(name, 0, data, dtype, shape);
 }
 
-Status Session::bind_input(const std::string& name, uint32_t micro_step, const void* data, DType dtype,
-                           const std::vector<int64_t>& shape) {
-  for (size_t i = 0; i < impl_->inputs.size(); ++i) {
-    const TensorInfo& info = impl_->inputs[i];
+// Copies a batch into the input of `infos` named `name` at `micro_step`.
+static Status copy_batch(const Backend& backend, const std::vector<Tensor>& values, const std::vector<TensorInfo>& infos,
+                         const std::vector<uint32_t>& indices, const std::string& what, const std::string& name,
+                         uint32_t micro_step, const void* data, DType dtype, const std::vector<int64_t>& shape) {
+  for (size_t i = 0; i < infos.size(); ++i) {
+    const TensorInfo& info = infos[i];
     if (info.name != name || info.micro_step != micro_step) continue;
     if (dtype != info.dtype)
-      return Status::invalid_argument("input '" + name + "': expected " + dtype_name(info.dtype) + ", got " + dtype_name(dtype));
+      return Status::invalid_argument(what + " '" + name + "': expected " + dtype_name(info.dtype) + ", got " +
+                                      dtype_name(dtype));
     if (shape != info.shape)
-      return Status::invalid_argument("input '" + name + "': expected shape " + shape_string(info.shape) + ", got " +
-                           shape_string(shape));
-    const Tensor& t = impl_->values[impl_->input_values[i]];
-    return impl_->backend->copy_to_device(t.data, data, size_t(t.numel) * dtype_size(t.dtype));
+      return Status::invalid_argument(what + " '" + name + "': expected shape " + shape_string(info.shape) +
+                                      ", got " + shape_string(shape));
+    const Tensor& t = values[indices[i]];
+    return backend.copy_to_device(t.data, data, size_t(t.numel) * dtype_size(t.dtype));
   }
-  return Status::not_found("plan has no input named '" + name + "'" +
+  return Status::not_found("plan has no " + what + " named '" + name + "'" +
                            (micro_step ? " for micro-step " + std::to_string(micro_step) : std::string()));
 }
 
-Status Session::step() {
-  Impl& s = *impl_;
-  if (s.plan->weights_omitted())
-    for (size_t i = 0; i < s.params.size(); ++i)
-      if (s.param_slots[i].trainable && !s.param_slots[i].written)
-        return s.error("the plan has no initial weights (zero-opt --omit-weights) and parameter '" +
-                       s.params[i].name + "' was not given one (zero-run --init-params DIR)");
-  for (size_t i = 0; i < s.ops.size(); ++i) {
-    Op& op = s.ops[i];
+Status Session::bind_input(const std::string& name, uint32_t micro_step, const void* data, DType dtype,
+                           const std::vector<int64_t>& shape) {
+  return copy_batch(*impl_->backend, impl_->values, impl_->inputs, impl_->input_values, "input", name, micro_step, data,
+                    dtype, shape);
+}
+
+bool Session::has_evaluation() const { return impl_->plan->evaluation() != nullptr; }
+const std::vector<TensorInfo>& Session::eval_inputs() const { return impl_->eval_inputs; }
+
+Status Session::bind_eval_input(const std::string& name, const void* data, DType dtype,
+                                const std::vector<int64_t>& shape) {
+  if (!has_evaluation()) return impl_->error("the plan has no evaluation program (zero-opt --eval)", StatusCode::kFailedPrecondition);
+  return copy_batch(*impl_->backend, impl_->values, impl_->eval_inputs, impl_->eval_input_values, "evaluation input", name,
+                    0, data, dtype, shape);
+}
+
+Status Session::Impl::run(Program* program) {
+  if (plan->weights_omitted())
+    for (size_t i = 0; i < params.size(); ++i)
+      if (param_slots[i].trainable && !param_slots[i].written)
+        return error("the plan has no initial weights (zero-opt --omit-weights) and parameter '" + params[i].name +
+                     "' was not given one (zero-run --init-params DIR)");
+  for (size_t i = 0; i < program->ops.size(); ++i) {
+    Op& op = program->ops[i];
     Status st;
     if (op.kernel) {
-      st = op.kernel->execute(s.context,
+      st = op.kernel->execute(context,
                               KernelCall{op.inst, op.in.data(), int(op.in.size()), op.out.data(), int(op.out.size())},
                               op.prepared);
     } else if (op.opcode == plan::Opcode::Wait) {
-      st = s.comm->wait(op.slot);
+      st = comm->wait(op.slot);
     } else {
-      if (op.group_begin) st = s.comm->group_begin();
-      if (st.ok()) st = op.slot ? s.comm->start(op.collective, op.slot) : s.comm->run(op.collective);
-      if (st.ok() && op.group_end) st = s.comm->group_end();
+      if (op.group_begin) st = comm->group_begin();
+      if (st.ok()) st = op.slot ? comm->start(op.collective, op.slot) : comm->run(op.collective);
+      if (st.ok() && op.group_end) st = comm->group_end();
     }
     if (!st.ok()) {
-      s.abandon_step(i);
-      return s.error("instruction " + std::to_string(i) + ": " + st.message());
+      abandon(*program, i);
+      return error(program->label + " " + std::to_string(i) + ": " + st.message());
     }
   }
-  Status st = s.backend->finish_step();
-  if (!st.ok()) return s.error(st.message());
+  Status st = backend->finish_step();
+  if (!st.ok()) return error(st.message());
   return Status();
+}
+
+Status Session::step() { return impl_->run(&impl_->step); }
+
+Status Session::evaluate(float* loss) {
+  Impl& s = *impl_;
+  if (!has_evaluation()) return s.error("the plan has no evaluation program (zero-opt --eval)", StatusCode::kFailedPrecondition);
+  ZERO_RETURN_IF_ERROR(s.run(&s.eval));
+  return s.backend->copy_to_host(loss, s.values[s.plan->evaluation()->loss()].data, sizeof(float));
 }
 
 Status Session::loss(float* value) const {

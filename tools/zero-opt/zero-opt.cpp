@@ -55,7 +55,7 @@ bool isOnnxInvocation(int argc, char **argv) {
       "--beta1",      "--beta2",      "--eps",       "--weight-decay", "--target",
       "--report",     "--emit",       "--forward-only", "--zero-persist-below",
       "--lr-schedule", "--warmup-steps", "--total-steps", "--min-lr-ratio", "--clip-grad-norm",
-      "--grad-accum"};
+      "--grad-accum", "--eval"};
   bool help = false;
   for (int i = 1; i < argc; ++i) {
     StringRef arg = argv[i];
@@ -97,6 +97,7 @@ struct CompileOptions {
   int64_t warmupSteps = 0, totalSteps = 0;
   double minLrRatio = 0, clipGradNorm = 0;
   int64_t gradAccum = 1;
+  bool eval = false;
 };
 
 /// Parses the ONNX-mode command line. Options live here, not at namespace
@@ -155,6 +156,11 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
       cl::desc("scale the gradients to this global L2 norm at most, as "
                "torch.nn.utils.clip_grad_norm_ (default 0: no clipping)"),
       cl::init(0.0), cl::cat(category));
+  cl::opt<bool> eval(
+      "eval",
+      cl::desc("also compile an evaluation program: the loss in evaluation mode (no dropout, "
+               "BatchNorm with its running statistics), for zero-run --eval-data"),
+      cl::cat(category));
   cl::opt<std::string> target("target", cl::desc("cpu or cuda"), cl::init("cpu"),
                               cl::cat(category));
   cl::opt<bool> forwardOnly(
@@ -230,7 +236,7 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
                          forwardOnly, omitWeights, lr,          momentum,      beta1,
                          beta2,       eps,         weightDecay, emit,          bucketMb,
                          lrSchedule,  warmupSteps, totalSteps,  minLrRatio,    clipGradNorm,
-                         gradAccum};
+                         gradAccum,   eval};
   return options;
 }
 
@@ -320,6 +326,8 @@ int compileOnnx(int argc, char **argv) {
                 Twine(options.gradAccum));
   if (options.forwardOnly && options.gradAccum != 1)
     return fail("--forward-only plans do not train: no --grad-accum");
+  if (options.forwardOnly && options.eval)
+    return fail("--forward-only plans evaluate already: no --eval");
   if (options.clipGradNorm < 0)
     return fail("--clip-grad-norm must be positive (0: no clipping), got " +
                 number(options.clipGradNorm));
@@ -378,6 +386,7 @@ int compileOnnx(int argc, char **argv) {
   pipeline.minLrRatio = options.minLrRatio;
   pipeline.clipGradNorm = options.clipGradNorm;
   pipeline.gradAccum = options.gradAccum;
+  pipeline.eval = options.eval;
   const zero::PipelineStage stop = options.emit == Emit::Onnx    ? zero::PipelineStage::Imported
                                    : options.emit == Emit::Train ? zero::PipelineStage::Train
                                    : options.emit == Emit::Partition

@@ -36,7 +36,8 @@ constexpr char kUsage[] =
     "usage: zero-run PLAN.zplan [--data DIR | --synthetic] [--steps N] [--log FILE]\n"
     "                [--nproc N] [--timeout-s SECONDS] [--init-params DIR] [--save-params DIR]\n"
     "                [--export-onnx OUT.onnx]\n"
-    "                [--save-outputs DIR] [--tf32] [--shuffle] [--seed S]\n";
+    "                [--save-outputs DIR] [--tf32] [--shuffle] [--seed S]\n"
+    "                [--eval-data DIR [--eval-every K]]\n";
 
 constexpr long long kMaxSteps = 1000000000000LL;
 constexpr long long kMaxLocalRanks = 4096;
@@ -57,6 +58,8 @@ struct Options {
   bool tf32 = false;  // CUDA plans: TF32 GEMMs
   bool shuffle = false;  // each epoch in its own permutation (data_order.h)
   uint64_t seed = 0;     // of the data order and of Dropout's masks
+  std::string eval_dir;  // the evaluation program's data (zero-opt --eval)
+  long eval_every = 0;   // evaluate after every K steps (0: after the last only)
 };
 
 // True when started by an MPI launcher (mpirun, or srun with PMI/PMIx).
@@ -112,6 +115,15 @@ Status parse_args(int argc, char** argv, Options* o) {
         return Status::invalid_argument("invalid value '" + std::string(v) + "' for --seed (an integer from 0 to " +
                                         std::to_string(LLONG_MAX) + ")");
       o->seed = uint64_t(integer);
+    } else if (a == "--eval-data") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      o->eval_dir = v;
+    } else if (a == "--eval-every") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      if (!parse_integer(v, 1, kMaxSteps, &integer))
+        return Status::invalid_argument("invalid value '" + std::string(v) + "' for --eval-every (an integer from 1 to " +
+                                        std::to_string(kMaxSteps) + ")");
+      o->eval_every = long(integer);
     } else if (a == "--steps") {
       ZERO_RETURN_IF_ERROR(value(&v));
       if (!parse_integer(v, 0, kMaxSteps, &integer))
@@ -158,6 +170,7 @@ Status parse_args(int argc, char** argv, Options* o) {
   if (o->plan.empty()) return Status::invalid_argument("no plan file given");
   if (o->synthetic && !o->data_dir.empty()) return Status::failed_precondition("--data and --synthetic are exclusive");
   if (o->shuffle && o->synthetic) return Status::failed_precondition("--shuffle needs --data (synthetic data has no rows)");
+  if (o->eval_every && o->eval_dir.empty()) return Status::failed_precondition("--eval-every needs --eval-data DIR");
 #ifndef ZERO_HAVE_ONNX
   if (!o->export_onnx.empty()) return Status::failed_precondition("--export-onnx: zero-run was built without ONNX support");
 #endif
@@ -255,12 +268,23 @@ struct Feed {
 };
 
 // The data file that feeds plan input `name`.
-std::string data_path(const Options& o, const std::string& name) { return o.data_dir + "/" + name + ".npy"; }
+std::string data_path(const std::string& dir, const std::string& name) { return dir + "/" + name + ".npy"; }
+
+// Where a set of feeds reads from: the training data or the evaluation data.
+struct FeedSource {
+  std::string dir;
+  const char* flag;  // "--data", "--eval-data"
+  bool synthetic = false;
+  bool shuffle = false;
+  uint64_t seed = 0;
+};
+FeedSource training_source(const Options& o) { return {o.data_dir, "--data", o.synthetic, o.shuffle, o.seed}; }
+FeedSource evaluation_source(const Options& o) { return {o.eval_dir, "--eval-data"}; }
 
 // Maps every input's data file and checks it against the plan; nothing is
 // read but the headers and nothing is allocated, so the launcher runs it
 // before it starts ranks, and a rank before it opens the plan.
-Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, std::vector<Feed>* feeds) {
+Status load_feeds(const std::vector<TensorInfo>& inputs, const FeedSource& o, std::vector<Feed>* feeds) {
   for (const TensorInfo& info : inputs) {
     Feed f;
     f.info = info;
@@ -271,8 +295,10 @@ Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, std::
       feeds->push_back(std::move(f));
       continue;
     }
-    if (o.data_dir.empty()) return Status::invalid_argument("plan input '" + info.name + "' needs --data DIR (or --synthetic)");
-    const std::string path = data_path(o, info.name);
+    if (o.dir.empty())
+      return Status::invalid_argument("plan input '" + info.name + "' needs " + o.flag + " DIR" +
+                                      (o.flag == std::string("--data") ? " (or --synthetic)" : ""));
+    const std::string path = data_path(o.dir, info.name);
     if (access(path.c_str(), F_OK) != 0)
       return Status::not_found("missing data file " + path + " for plan input '" + info.name + "'");
     f.dataset = std::make_unique<NpyFile>();
@@ -304,7 +330,7 @@ Status load_feeds(const std::vector<TensorInfo>& inputs, const Options& o, std::
     const auto first = std::find_if(feeds->begin(), feeds->end(), [](const Feed& other) { return other.rows > 0; });
     if (o.shuffle && first != feeds->end() && first->rows != f.rows)
       return Status::invalid_argument("--shuffle: " + path + " has " + std::to_string(f.rows) + " rows but " +
-                                      data_path(o, first->info.name) + " has " + std::to_string(first->rows));
+                                      data_path(o.dir, first->info.name) + " has " + std::to_string(first->rows));
     f.order = DataOrder(uint64_t(f.rows), o.shuffle, o.seed);
     feeds->push_back(std::move(f));
   }
@@ -349,6 +375,55 @@ Status bind_feeds(Session* session, std::vector<Feed>* feeds, long step, int ran
     ZERO_RETURN_IF_ERROR(
         session->bind_input(f.info.name, f.info.micro_step, f.batch.data(), f.info.dtype, f.info.shape));
   }
+  return Status();
+}
+
+// The evaluation set: the batches of N * b rows that fit in every input's
+// data, rank r's i-th batch being rows (i*N + r)*b + j, j < b.
+Status count_eval_batches(const std::vector<Feed>& feeds, const Options& o, int world, int64_t* batches,
+                          int64_t* rows) {
+  *batches = -1;
+  for (const Feed& f : feeds) {
+    if (f.rows == 0) continue;
+    const int64_t global = int64_t(world) * f.info.shape[0];
+    if (*batches < 0 || f.rows / global < *batches) {
+      *batches = f.rows / global;
+      *rows = *batches * global;
+    }
+    if (*batches == 0)
+      return Status::invalid_argument(data_path(o.eval_dir, f.info.name) + ": " + std::to_string(f.rows) +
+                                      " rows, fewer than one evaluation batch of " + std::to_string(global) +
+                                      " (world size x micro-batch)");
+  }
+  if (*batches < 0) return Status::invalid_argument("--eval-data: the plan's evaluation has no batched input");
+  return Status();
+}
+
+Status bind_eval_feeds(Session* session, std::vector<Feed>* feeds, int64_t batch, int rank, int world) {
+  for (Feed& f : *feeds) {
+    if (f.rows > 0) {
+      const uint64_t b = uint64_t(f.info.shape[0]);
+      const uint64_t first = (uint64_t(batch) * uint64_t(world) + uint64_t(rank)) * b;
+      std::memcpy(f.batch.data(), f.dataset->array().data + first * f.row_bytes, b * f.row_bytes);
+    }
+    ZERO_RETURN_IF_ERROR(session->bind_eval_input(f.info.name, f.batch.data(), f.info.dtype, f.info.shape));
+  }
+  return Status();
+}
+
+// The mean of the evaluation losses over the evaluation set, each batch
+// within the watchdog's timeout. Collective.
+Status evaluate(Session* session, std::vector<Feed>* feeds, int64_t batches, int rank, int world, Watchdog* watchdog,
+                long step, double* mean) {
+  double sum = 0;
+  for (int64_t i = 0; i < batches; ++i) {
+    watchdog->arm(step >= 0 ? "evaluating after step" : "evaluating the initial parameters", step);
+    ZERO_RETURN_IF_ERROR(bind_eval_feeds(session, feeds, i, rank, world));
+    float loss = 0;
+    ZERO_RETURN_IF_ERROR(session->evaluate(&loss));
+    sum += loss;
+  }
+  *mean = sum / double(batches);
   return Status();
 }
 
@@ -429,7 +504,10 @@ Status check_output_paths(const Options& o, const PlanSummary& plan) {
   std::vector<NamedPath> inputs = {{"the plan", o.plan}}, outputs;
   if (!o.data_dir.empty())
     for (const TensorInfo& in : plan.inputs)
-      inputs.push_back({"the data of input '" + in.name + "'", data_path(o, in.name)});
+      inputs.push_back({"the data of input '" + in.name + "'", data_path(o.data_dir, in.name)});
+  if (!o.eval_dir.empty())
+    for (const TensorInfo& in : plan.eval_inputs)
+      inputs.push_back({"the evaluation data of input '" + in.name + "'", data_path(o.eval_dir, in.name)});
   for (const TensorInfo& p : plan.parameters) {
     if (!o.init_params.empty())
       inputs.push_back({"--init-params of '" + p.name + "'", param_path(o.init_params, p.name)});
@@ -503,7 +581,8 @@ Status save_outputs(Session* session, const Options& o, int rank) {
 // files' headers against the plan's inputs, initial parameters and output
 // paths. Nothing is allocated from what a file claims; the data files stay
 // mapped in `feeds`.
-Status preflight(const Options& o, int world, PlanSummary* plan, std::vector<Feed>* feeds) {
+Status preflight(const Options& o, int world, PlanSummary* plan, std::vector<Feed>* feeds,
+                 std::vector<Feed>* eval_feeds, int64_t* eval_batches, int64_t* eval_rows) {
   ZERO_RETURN_IF_ERROR(describe_plan(o.plan, plan));
   if (plan->world_size != uint32_t(world))
     return Status::failed_precondition(o.plan + ": plan was compiled for world size " + std::to_string(plan->world_size) +
@@ -515,14 +594,20 @@ Status preflight(const Options& o, int world, PlanSummary* plan, std::vector<Fee
                          ": the plan has no initial weights (zero-opt --omit-weights); pass --init-params DIR");
   ZERO_RETURN_IF_ERROR(check_output_paths(o, *plan));
   ZERO_RETURN_IF_ERROR(init_params(nullptr, *plan, o));
-  return load_feeds(plan->inputs, o, feeds);
+  ZERO_RETURN_IF_ERROR(load_feeds(plan->inputs, training_source(o), feeds));
+  if (o.eval_dir.empty()) return Status();
+  if (!plan->has_evaluation)
+    return Status::failed_precondition(o.plan + ": --eval-data needs a plan with an evaluation program (zero-opt --eval)");
+  ZERO_RETURN_IF_ERROR(load_feeds(plan->eval_inputs, evaluation_source(o), eval_feeds));
+  return count_eval_batches(*eval_feeds, o, world, eval_batches, eval_rows);
 }
 
 // --nproc N: check what can be checked once, then start the ranks.
 int launch(int argc, char** argv, const Options& o) {
   PlanSummary plan;
-  std::vector<Feed> feeds;
-  Status st = preflight(o, o.nproc, &plan, &feeds);
+  std::vector<Feed> feeds, eval_feeds;
+  int64_t eval_batches = 0, eval_rows = 0;
+  Status st = preflight(o, o.nproc, &plan, &feeds, &eval_feeds, &eval_batches, &eval_rows);
   if (st.ok() && !plan.cuda) {
     // N ranks on this host each zero an arena: refuse what cannot fit.
     const uint64_t available = host_memory_available();
@@ -584,8 +669,9 @@ int run(int argc, char** argv) {
 
   watchdog.arm("loading");
   PlanSummary plan;
-  std::vector<Feed> feeds;
-  st = preflight(o, world, &plan, &feeds);
+  std::vector<Feed> feeds, eval_feeds;
+  int64_t eval_batches = 0, eval_rows = 0;
+  st = preflight(o, world, &plan, &feeds, &eval_feeds, &eval_batches, &eval_rows);
   if (!all_ok(comm.get(), st)) return 1;
 
   // A plan compiled with --target=cuda runs on this rank's GPU: device arena,
@@ -622,6 +708,7 @@ int run(int argc, char** argv) {
   if (!all_ok(comm.get(), st)) return 1;
   session->set_seed(o.seed);
   allocate_batches(&feeds, rank);
+  allocate_batches(&eval_feeds, rank);
 
   // The log goes to a temporary file beside --log (FILE.tmp-XXXXXX while the
   // run lasts) and replaces FILE when the run ends, also when it fails.
@@ -633,6 +720,27 @@ int run(int argc, char** argv) {
   }
   if (!all_ok(comm.get(), st)) return 1;
   const bool progress = rank == 0 && isatty(STDERR_FILENO);
+
+  // --eval-data: the evaluation loss after every --eval-every steps and after
+  // the last, logged with the index of the step it follows (-1 without
+  // steps: the initial parameters).
+  const auto evaluate_after = [&](long step) -> Status {
+    double eval_loss = 0;
+    ZERO_RETURN_IF_ERROR(evaluate(session.get(), &eval_feeds, eval_batches, rank, world, &watchdog, step, &eval_loss));
+    if (progress) std::fprintf(stderr, "\nafter step %ld/%ld  eval_loss %.6g\n", step + 1, o.steps, eval_loss);
+    if (!log) return Status();
+    const std::string line = "{\"step\": " + std::to_string(step) + ", \"eval_loss\": " + json_number(eval_loss) +
+                             ", \"eval_rows\": " + std::to_string(eval_rows) + "}\n";
+    Status written = log->write(line.data(), line.size());
+    return written.ok() ? written : written.with_context("writing log file ");
+  };
+  if (!o.eval_dir.empty() && o.steps == 0) {
+    st = evaluate_after(-1);
+    if (!all_ok(comm.get(), st)) {
+      if (log) (void)log->commit();
+      return 1;
+    }
+  }
 
   for (long step = 0; step < o.steps; ++step) {
     watchdog.arm("step", step);
@@ -650,6 +758,10 @@ int run(int argc, char** argv) {
       st = log->write(line.data(), line.size());
       if (!st.ok()) st = st.with_context("writing log file ");
     }
+    const long done = step + 1;
+    if (st.ok() && std::isfinite(loss) && !o.eval_dir.empty() &&
+        ((o.eval_every && done % o.eval_every == 0) || done == o.steps))
+      st = evaluate_after(step);
     if (!st.ok()) {
       // Other ranks may already wait in a collective: end the whole job.
       if (log) (void)log->commit();

@@ -148,6 +148,8 @@ struct PlanSummary {
   std::vector<TensorInfo> parameters;  // as Session::parameters()
   std::vector<TensorInfo> outputs;     // as Session::outputs()
   std::vector<bool> trainable;         // per parameter
+  bool has_evaluation = false;
+  std::vector<TensorInfo> eval_inputs;  // as Session::eval_inputs()
 };
 Status describe_plan(const std::string& path, PlanSummary* summary);
 
@@ -201,6 +203,18 @@ class Session {
   // The plan's loss value (global mean after a step). An error for a
   // forward-only plan.
   Status loss(float* value) const;
+
+  // The plan's evaluation program (zero-opt --eval): the model's loss in
+  // evaluation mode on a batch of its own inputs, over the current
+  // parameters, changing nothing a step reads.
+  bool has_evaluation() const;
+  // Its per-rank micro-batch inputs, shaped as inputs() with micro-step 0.
+  const std::vector<TensorInfo>& eval_inputs() const;
+  Status bind_eval_input(const std::string& name, const void* data, DType dtype,
+                         const std::vector<int64_t>& shape);
+  // Runs the evaluation program once and sets *loss to the global mean loss
+  // of the bound batch (the mean over ranks). Collective.
+  Status evaluate(float* loss);
   // The scalars a training step reports (Plan.metrics: a schedule's "lr",
   // clipping's "grad_norm"), in plan order; empty for most plans.
   const std::vector<std::string>& metric_names() const;

@@ -69,8 +69,9 @@ def schedule_factor(kind, warmup, total, min_ratio, s):
 class Recipe:
     """Flags of one training run and the matching PyTorch objects."""
 
-    def __init__(self, optimizer, lr, schedule=None, warmup=0, total=0, min_ratio=0.0, clip=0.0, accum=1):
-        self.optimizer, self.lr, self.accum = optimizer, lr, accum
+    def __init__(self, optimizer, lr, schedule=None, warmup=0, total=0, min_ratio=0.0, clip=0.0, accum=1,
+                 eval_every=0):
+        self.optimizer, self.lr, self.accum, self.eval_every = optimizer, lr, accum, eval_every
         self.schedule, self.warmup, self.total, self.min_ratio, self.clip = schedule, warmup, total, min_ratio, clip
 
     def flags(self):
@@ -86,6 +87,8 @@ class Recipe:
             f.append(f"--clip-grad-norm={self.clip}")
         if self.accum > 1:
             f.append(f"--grad-accum={self.accum}")
+        if self.eval_every:
+            f.append("--eval")
         return f
 
     def torch_optimizer(self, params):
@@ -99,9 +102,33 @@ class Recipe:
         return schedule_factor(self.schedule or "constant", self.warmup, self.total, self.min_ratio, s)
 
 
+def eval_data(data):
+    """The evaluation set: the training rows reversed, minus a few, so that the evaluation reads
+    other batches than training and its last partial batch is left out."""
+    return {k: np.ascontiguousarray(v[::-1][:len(v) - 5]) for k, v in data.items()}
+
+
+def evaluate(model, tensors, n, b):
+    """zero-run --eval-data's loss: model.eval() on global batches i of n*b rows (rank r's part
+    rows (i*n + r)*b + j), the mean of their losses, over the E rows of the whole batches."""
+    batches = len(tensors[0]) // (n * b)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        losses = [model(*(t[i * n * b:(i + 1) * n * b] for t in tensors)).item() for i in range(batches)]
+    model.train(was_training)
+    return sum(losses) / batches, batches * n * b
+
+
+def evaluations(recipe, steps):
+    """The steps after which zero-run evaluates: every eval_every-th and the last."""
+    return [s for s in range(steps) if (s + 1) % recipe.eval_every == 0 or s == steps - 1] if recipe.eval_every else []
+
+
 def reference(model, data, recipe, n, b, steps, order=None):
     """float64 PyTorch on the global batch of n*b rows per step (rows in `order`, a
-    zero_random.Order; default the stored order): losses, rates, norms, parameters."""
+    zero_random.Order; default the stored order): losses, rates, norms, parameters, and the
+    evaluations (step, eval loss, eval rows) of recipe.eval_every."""
     model = model.double()
     tensors = [torch.from_numpy(v) for v in data.values()]
     tensors = [t.double() if t.is_floating_point() else t for t in tensors]
@@ -109,7 +136,9 @@ def reference(model, data, recipe, n, b, steps, order=None):
     order = order or zero_random.Order(d)
     opt = recipe.torch_optimizer(model.parameters())
     sched = torch.optim.lr_scheduler.LambdaLR(opt, recipe.factor)
-    losses, rates, norms = [], [], []
+    losses, rates, norms, evals = [], [], [], []
+    held_out = [torch.from_numpy(v) for v in eval_data(data).values()]
+    held_out = [t.double() if t.is_floating_point() else t for t in held_out]
     k = recipe.accum
     for s in range(steps):
         # Accumulation: micro-step a of step s reads global batch s*k + a; each loss / k backward.
@@ -126,8 +155,27 @@ def reference(model, data, recipe, n, b, steps, order=None):
         rates.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
+        if s in evaluations(recipe, steps):
+            evals.append((s, *evaluate(model, held_out, n, b)))
     params = {k: v.detach().numpy() for k, v in model.named_parameters()}
-    return np.array(losses), np.array(rates), np.array(norms), params
+    return np.array(losses), np.array(rates), np.array(norms), params, evals
+
+
+def check_evaluations(lines, ref_evals):
+    """The log's evaluation lines against the reference's: steps, rows, losses (relative 1e-4)."""
+    got = [l for l in lines if "eval_loss" in l]
+    assert [(l["step"], l["eval_rows"]) for l in got] == [(s, rows) for s, _, rows in ref_evals], \
+        f"evaluations {[(l['step'], l['eval_rows']) for l in got]} vs {[(s, r) for s, _, r in ref_evals]}"
+    assert_close("eval_loss", [l["eval_loss"] for l in got], [v for _, v, _ in ref_evals], rtol=1e-4, atol=0)
+    return [l for l in lines if "eval_loss" not in l]
+
+
+def write_eval_data(model_name, data):
+    directory = T("ex", model_name + "_eval")
+    os.makedirs(directory, exist_ok=True)
+    for k, v in eval_data(data).items():
+        np.save(os.path.join(directory, k + ".npy"), v)
+    return directory
 
 
 def train_case(model_name, recipe, stage, n, steps, make, b, persist_below=0, w_rtol=1e-4, w_atol=1e-6,
@@ -138,14 +186,17 @@ def train_case(model_name, recipe, stage, n, steps, make, b, persist_below=0, w_
     run_tool([args.zero_opt, T("ex", model_name + ".onnx"), "-o", plan, f"--zero-stage={stage}",
               f"--world-size={n}", *recipe.flags(), *persist])
     shuffle = [] if shuffle_seed is None else ["--shuffle", "--seed", shuffle_seed]
-    run_tool([args.zero_run, plan, "--nproc", n, "--data", T("ex", model_name + "_data"), "--steps", steps,
-              "--log", log, "--export-onnx", out, *shuffle], timeout=180)
     model, data = make()
+    evaluation = []
+    if recipe.eval_every:
+        evaluation = ["--eval-data", write_eval_data(model_name, data), "--eval-every", recipe.eval_every]
+    run_tool([args.zero_run, plan, "--nproc", n, "--data", T("ex", model_name + "_data"), "--steps", steps,
+              "--log", log, "--export-onnx", out, *shuffle, *evaluation], timeout=180)
     order = None
     if shuffle_seed is not None:
         order = zero_random.Order(len(next(iter(data.values()))), shuffle=True, seed=shuffle_seed)
-    ref_losses, ref_rates, ref_norms, ref_params = reference(model, data, recipe, n, b, steps, order)
-    lines = read_log(log)
+    ref_losses, ref_rates, ref_norms, ref_params, ref_evals = reference(model, data, recipe, n, b, steps, order)
+    lines = check_evaluations(read_log(log), ref_evals)
     losses, rel = loss_errors(lines, ref_losses, steps)
     assert_losses_close(losses, ref_losses, rel, 1e-4)
     scheduled = bool(recipe.schedule or recipe.warmup)
@@ -175,10 +226,10 @@ def gpt():
 
 
 STEPS = 30
-BOTH = Recipe("adamw", 3e-3, "cosine", warmup=5, total=24, min_ratio=0.1, clip=0.35)
+BOTH = Recipe("adamw", 3e-3, "cosine", warmup=5, total=24, min_ratio=0.1, clip=0.35, eval_every=5)
 for stage in range(4):
     for n in (1, 2, 3):
-        R.case(f"mlp_digits cosine+warmup+clip stage {stage} N={n}", train_case, "mlp_digits", BOTH, stage, n,
+        R.case(f"mlp_digits cosine+warmup+clip+eval stage {stage} N={n}", train_case, "mlp_digits", BOTH, stage, n,
                STEPS, mlp, ex.MICRO_BATCH)
 
 ALONE = {
@@ -196,13 +247,15 @@ for stage in range(4):
     for n in (1, 2):
         R.case(f"mlp_digits --grad-accum=4 stage {stage} N={n}", train_case, "mlp_digits", ACCUM, stage, n, 10, mlp,
                ex.MICRO_BATCH)
-ALL = Recipe("adamw", 3e-3, "cosine", warmup=3, total=10, min_ratio=0.1, clip=0.27, accum=4)
-for stage, n in [(0, 3), (1, 2), (2, 3), (3, 2)]:
-    R.case(f"mlp_digits cosine+warmup+clip+accum=4 stage {stage} N={n}", train_case, "mlp_digits", ALL, stage, n,
-           10, mlp, ex.MICRO_BATCH)
-R.case(f"{GPT} cosine+warmup+clip+accum=2 stage 3 N=2", train_case, GPT,
-       Recipe("adamw", 3e-3, "cosine", warmup=2, total=8, clip=1.0, accum=2), 3, 2, 8, gpt, et.MICRO_BATCH,
-       w_rtol=1e-3, w_atol=3e-4)
+# Everything together: cosine with warmup, clipping, K = 4 and an evaluation every 5 steps.
+ALL = Recipe("adamw", 3e-3, "cosine", warmup=3, total=24, min_ratio=0.1, clip=0.27, accum=4, eval_every=5)
+for stage, n in [(0, 3), (1, 2), (2, 3), (3, 2), (3, 1)]:
+    R.case(f"mlp_digits cosine+warmup+clip+accum=4+eval stage {stage} N={n}", train_case, "mlp_digits", ALL, stage,
+           n, STEPS, mlp, ex.MICRO_BATCH)
+for stage, n in [(3, 2), (1, 3)]:
+    R.case(f"{GPT} cosine+warmup+clip+accum=2+eval stage {stage} N={n}", train_case, GPT,
+           Recipe("adamw", 3e-3, "cosine", warmup=2, total=8, clip=1.0, accum=2, eval_every=3), stage, n, 8, gpt,
+           et.MICRO_BATCH, w_rtol=1e-3, w_atol=3e-4)
 
 # Stage 3 with the bias persistent: one replicated and one sharded gradient in the norm.
 R.case("linear_regression clip + cosine stage 3 N=3 --zero-persist-below=16", train_case, "linear_regression",
@@ -210,10 +263,58 @@ R.case("linear_regression clip + cosine stage 3 N=3 --zero-persist-below=16", tr
        persist_below=16)
 
 # A transformer: weights as test_models.py compares them (float32 vs float64 Adam trajectories).
-GPT_RECIPE = Recipe("adamw", 3e-3, "cosine", warmup=4, total=20, min_ratio=0.0, clip=1.0)
+GPT_RECIPE = Recipe("adamw", 3e-3, "cosine", warmup=4, total=20, min_ratio=0.0, clip=1.0, eval_every=5)
 for stage, n in [(0, 2), (1, 2), (2, 2), (3, 2), (0, 1), (2, 3), (3, 3)]:
-    R.case(f"{GPT} cosine+warmup+clip stage {stage} N={n}", train_case, GPT, GPT_RECIPE, stage, n, 20, gpt,
+    R.case(f"{GPT} cosine+warmup+clip+eval stage {stage} N={n}", train_case, GPT, GPT_RECIPE, stage, n, 20, gpt,
            et.MICRO_BATCH, w_rtol=1e-3, w_atol=3e-4)
+
+# Evaluation mode: BatchNorm normalizes with its running statistics (N = 1: each rank keeps its own).
+class BatchNormMLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.bn, self.fc2 = torch.nn.Linear(64, 32), torch.nn.BatchNorm1d(32), torch.nn.Linear(32, 10)
+
+    def forward(self, x, y):
+        return torch.nn.functional.cross_entropy(self.fc2(torch.relu(self.bn(self.fc1(x)))), y)
+
+
+def export_batchnorm_model():
+    torch.manual_seed(0)
+    model, data = BatchNormMLP(), mlp()[1]
+    ex.export(model, data, T("ex", "bn_mlp.onnx"))
+    os.makedirs(T("ex", "bn_mlp_data"), exist_ok=True)
+    for k, v in data.items():
+        np.save(T("ex", "bn_mlp_data", k + ".npy"), v)
+
+
+def batchnorm_model():
+    """The model as exported: exporting in training mode ran a forward pass that moved the running
+    statistics, so the reference starts from the ONNX initializers."""
+    torch.manual_seed(0)
+    model = BatchNormMLP()
+    init = onnx_initializers(T("ex", "bn_mlp.onnx"))
+    state = model.state_dict()
+    for k in ("bn.running_mean", "bn.running_var", "fc1.weight", "bn.weight"):
+        assert k in init, f"the export has no initializer {k}: {sorted(init)}"
+    model.load_state_dict({k: torch.from_numpy(init[k].copy()) if k in init else v for k, v in state.items()})
+    return model, mlp()[1]
+
+
+def check_batchnorm_eval_differs():
+    """The evaluation loss with running statistics is not the training-mode loss (so the
+    BatchNorm cases can fail)."""
+    model, data = batchnorm_model()
+    tensors = [torch.from_numpy(v) for v in eval_data(data).values()]
+    train_mode = model(*(t[:2 * ex.MICRO_BATCH] for t in tensors)).item()
+    eval_mode = evaluate(model, [t[:2 * ex.MICRO_BATCH] for t in tensors], 2, ex.MICRO_BATCH)[0]
+    assert abs(train_mode - eval_mode) > 1e-3 * abs(eval_mode), f"{train_mode} vs {eval_mode}"
+
+
+R.case("eval: a BatchNorm model exports in training mode", export_batchnorm_model)
+R.case("eval: BatchNorm's evaluation mode changes the loss", check_batchnorm_eval_differs)
+for stage in (0, 3):
+    R.case(f"eval: BatchNorm with running statistics, SGD stage {stage} N=1", train_case, "bn_mlp",
+           Recipe("sgd", 0.05, eval_every=4), stage, 1, 12, batchnorm_model, ex.MICRO_BATCH)
 
 # Shuffled epochs: linear_regression has few rows, so 30 steps cross several epochs.
 def check_shuffle_reference():
@@ -295,15 +396,16 @@ def export_dropout_model():
     assert ops.count("Dropout") == 2, f"export has {ops.count('Dropout')} Dropout nodes: {ops}"
 
 
-def dropout_reference(n, b, steps, lr, accum=1):
+def dropout_reference(n, b, steps, lr, accum=1, eval_every=0):
     """float64 SGD on the global batch with zero's masks: rank r's rows in micro-step a get the
-    masks of rank r and micro-step a."""
+    masks of rank r and micro-step a; evaluations without dropout."""
     model, data = dropout_model()
     model = model.double()
     x, y = (torch.from_numpy(data[k]).double() for k in ("x", "y"))
     order = zero_random.Order(len(x))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    losses = []
+    held_out = [torch.from_numpy(v).double() for v in eval_data(data).values()]
+    losses, evals = [], []
     for s in range(steps):
         opt.zero_grad()
         total = 0.0
@@ -317,18 +419,23 @@ def dropout_reference(n, b, steps, lr, accum=1):
             total += loss.item() / accum
         losses.append(total)
         opt.step()
-    return np.array(losses), {k: v.detach().numpy() for k, v in model.named_parameters()}
+        if s in evaluations(Recipe("sgd", lr, eval_every=eval_every), steps):
+            model.masks = None
+            evals.append((s, *evaluate(model, held_out, n, b)))
+    return np.array(losses), {k: v.detach().numpy() for k, v in model.named_parameters()}, evals
 
 
-def dropout_case(stage, n, steps=20, lr=0.05, accum=1):
-    tag = f"dropout-s{stage}-n{n}-k{accum}"
+def dropout_case(stage, n, steps=20, lr=0.05, accum=1, eval_every=0):
+    tag = f"dropout-s{stage}-n{n}-k{accum}-e{eval_every}"
     plan, log, out = T(tag + ".zplan"), T(tag + ".jsonl"), T(tag + ".onnx")
+    evaluation = ["--eval-data", write_eval_data("dropout_mlp", dropout_model()[1]), "--eval-every", eval_every]
     run_tool([args.zero_opt, T("ex", "dropout_mlp.onnx"), "-o", plan, f"--zero-stage={stage}", f"--world-size={n}",
-              "--optimizer=sgd", f"--lr={lr}", f"--grad-accum={accum}"])
+              "--optimizer=sgd", f"--lr={lr}", f"--grad-accum={accum}", *(["--eval"] if eval_every else [])])
     run_tool([args.zero_run, plan, "--nproc", n, "--data", T("ex", "dropout_mlp_data"), "--steps", steps,
-              "--seed", DROP_SEED, "--log", log, "--export-onnx", out], timeout=180)
-    ref_losses, ref_params = dropout_reference(n, ex.MICRO_BATCH, steps, lr, accum)
-    losses, rel = loss_errors(read_log(log), ref_losses, steps)
+              "--seed", DROP_SEED, "--log", log, "--export-onnx", out, *(evaluation if eval_every else [])],
+             timeout=180)
+    ref_losses, ref_params, ref_evals = dropout_reference(n, ex.MICRO_BATCH, steps, lr, accum, eval_every)
+    losses, rel = loss_errors(check_evaluations(read_log(log), ref_evals), ref_losses, steps)
     assert_losses_close(losses, ref_losses, rel, 1e-4)
     trained = onnx_initializers(out)
     for k, v in ref_params.items():
@@ -392,6 +499,10 @@ for stage, n in [(0, 1), (0, 2), (1, 3), (2, 2), (3, 3)]:
 for stage, n in [(0, 2), (3, 2)]:
     R.case(f"dropout: SGD with zero's masks and --grad-accum=3 stage {stage} N={n}", dropout_case, stage, n,
            steps=8, accum=3)
+# The evaluation program does not drop.
+for stage, n in [(0, 1), (2, 2), (3, 3)]:
+    R.case(f"dropout: evaluation without dropout every 4 steps stage {stage} N={n}", dropout_case, stage, n,
+           steps=10, eval_every=4)
 R.case("dropout: a --forward-only plan does not drop", check_dropout_forward_only_is_identity)
 
 R.finish()

@@ -418,6 +418,26 @@ for flag, value in (("--steps", "1e300"), ("--steps", "-1"), ("--steps", "2.5"),
                     ("--seed", "1.5"), ("--seed", "99999999999999999999")):
     bad_run(f"{flag} {value}", [P1, "--synthetic", flag, value], [flag, value])
 bad_run("--shuffle without data", [P1, "--synthetic", "--shuffle"], ["--shuffle", "--data"])
+# Evaluation (zero-opt --eval, zero-run --eval-data DIR --eval-every K).
+if args.zero_run:
+    PE = compile_plan("pe.zplan", "--eval")
+    for name, x in (("eval_shape", np.zeros((32, 5), np.float32)), ("eval_dtype", np.zeros((32, 4), np.float64)),
+                    ("eval_few", np.zeros((1, 4), np.float32)), ("eval_three", np.zeros((3, 4), np.float32))):
+        os.makedirs(Rp(name))
+        np.save(Rp(name + "/x.npy"), x)
+bad_run("--eval-every without --eval-data", [P1, *DATA, "--eval-every", 5], ["--eval-every", "--eval-data"])
+for value in ("0", "-3", "2.5"):
+    bad_run(f"--eval-every {value}", [PE, *DATA, "--eval-data", Rp("data"), "--eval-every", value],
+            ["--eval-every", value])
+bad_run("--eval-data for a plan without evaluation", [P1, *DATA, "--eval-data", Rp("data")],
+        ["p1.zplan", "--eval-data", "zero-opt --eval"])
+bad_run("--eval-data without its file", [PE, *DATA, "--eval-data", Rp("params")], ["missing data file", "x.npy"])
+bad_run("--eval-data of another shape", [PE, *DATA, "--eval-data", Rp("eval_shape")], ["eval_shape/x.npy", "shape"])
+bad_run("--eval-data of another dtype", [PE, *DATA, "--eval-data", Rp("eval_dtype")], ["eval_dtype/x.npy", "dtype"])
+bad_run("--eval-data under one batch", [PE, *DATA, "--eval-data", Rp("eval_few")], ["eval_few/x.npy", "1 rows"])
+bad_run("--eval-data under one batch of N = 2", [compile_plan("pe2.zplan", "--eval", "--world-size=2")
+                                                 if args.zero_run else None, "--nproc", 2, *DATA,
+                                                 "--eval-data", Rp("eval_three")], ["x.npy", "3 rows", "of 4"])
 # A non-finite loss stops the run and saves nothing over earlier results.
 bad_run("NaN in x.npy", [P1, "--data", Rp("nan"), *SAVE, "--steps", 3], ["loss is NaN at step 0"])
 bad_run("lr=1e30 diverges", [PINF, *DATA, *SAVE, "--steps", 20], ["loss is", "at step"])

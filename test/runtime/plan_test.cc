@@ -583,6 +583,129 @@ TEST(Plan, RejectsBadAsyncSchedules) {
   EXPECT_TRUE(st.ok()) << st.message();
 }
 
+// The evaluation program: the loss of its own batch with the weights the
+// steps trained, changing nothing a step reads; at stage 3 it gathers them.
+void check_evaluation(bool sharded, bool async) {
+  LinRegOptions o;
+  o.sharded = sharded;
+  o.async = async;
+  o.evaluation = true;
+  auto comm = make_single_rank_communicator();
+  std::unique_ptr<Session> s, plain;
+  Status st = open(linreg_plan(o), comm.get(), &s);
+  ASSERT_TRUE(st.ok()) << st.message();
+  o.evaluation = false;
+  ASSERT_TRUE(open(linreg_plan(o), comm.get(), &plain).ok());
+  ASSERT_TRUE(s->has_evaluation());
+  EXPECT_FALSE(plain->has_evaluation());
+  ASSERT_EQ(s->eval_inputs().size(), 2u);
+  EXPECT_EQ(s->eval_inputs()[1].name, "y");
+  EXPECT_EQ(s->eval_inputs()[1].shape, (std::vector<int64_t>{4, 1}));
+
+  std::mt19937 g(2);
+  std::uniform_real_distribution<float> d(-1, 1);
+  const auto batch = [&] {
+    std::vector<float> v(16);
+    for (float& e : v) e = d(g);
+    return v;
+  };
+  const std::vector<float> ex = batch(), ey = batch();
+  ASSERT_TRUE(s->bind_eval_input("x", ex.data(), DType::F32, {4, 3}).ok());
+  ASSERT_TRUE(s->bind_eval_input("y", ey.data(), DType::F32, {4, 1}).ok());
+  for (int step = 0; step < 3; ++step) {
+    // The MSE of the evaluation batch with the current W.
+    std::vector<float> w;
+    ASSERT_TRUE(s->read_parameter("W", &w).ok());
+    double want = 0;
+    for (int i = 0; i < 4; ++i) {
+      double pred = 0;
+      for (int k = 0; k < 3; ++k) pred += double(ex[size_t(i * 3 + k)]) * w[size_t(k)];
+      want += (pred - ey[size_t(i)]) * (pred - ey[size_t(i)]) / 4;
+    }
+    float got = 0;
+    st = s->evaluate(&got);
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_NEAR(got, want, 1e-5);
+    // A step after an evaluation is the step without one.
+    const std::vector<float> x = batch(), y = batch();
+    float loss = 0, plain_loss = 0;
+    for (Session* t : {s.get(), plain.get()}) {
+      ASSERT_TRUE(t->bind_input("x", x.data(), DType::F32, {4, 3}).ok());
+      ASSERT_TRUE(t->bind_input("y", y.data(), DType::F32, {4, 1}).ok());
+      ASSERT_TRUE(t->step().ok());
+    }
+    ASSERT_TRUE(s->loss(&loss).ok());
+    ASSERT_TRUE(plain->loss(&plain_loss).ok());
+    EXPECT_EQ(loss, plain_loss);
+  }
+  std::vector<float> w, plain_w;
+  ASSERT_TRUE(s->read_parameter("W", &w).ok());
+  ASSERT_TRUE(plain->read_parameter("W", &plain_w).ok());
+  EXPECT_EQ(w, plain_w);
+
+  EXPECT_EQ(s->bind_eval_input("x", ex.data(), DType::F32, {5, 3}).message(),
+            "evaluation input 'x': expected shape [4, 3], got [5, 3]");
+  EXPECT_EQ(s->bind_eval_input("z", ex.data(), DType::F32, {4, 3}).code(), StatusCode::kNotFound);
+  float unused = 0;
+  EXPECT_EQ(plain->evaluate(&unused).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(plain->bind_eval_input("x", ex.data(), DType::F32, {4, 3}).code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(Plan, EvaluationReadsTheTrainedWeights) {
+  check_evaluation(false, false);
+  check_evaluation(true, false);
+  check_evaluation(true, /*async=*/true);
+}
+
+// Each program completes its own collectives: a step cannot leave one in
+// flight for the evaluation to wait for, nor the other way round.
+TEST(Plan, EvaluationCollectivesCompleteInTheirProgram) {
+  using plan::Opcode;
+  const auto build = [](bool wait_in_step) {
+    test::PlanBuilder b;
+    const uint32_t a = b.fresh("a", plan::DType::F32, {4});
+    const uint32_t loss = b.fresh("loss", plan::DType::F32, {});
+    const auto start = [&] {
+      b.op(Opcode::AllReduce, {a}, {a}, plan::Attrs::CollectiveAttrs,
+           plan::CreateCollectiveAttrs(b.fbb, plan::Reduction::Sum, 1).Union());
+    };
+    const auto wait = [&] { b.op(Opcode::Wait, {a, a}, {}, plan::Attrs::WaitAttrs, plan::CreateWaitAttrs(b.fbb, 1).Union()); };
+    if (wait_in_step) {
+      start();
+      b.begin_evaluation(loss);
+      wait();
+    } else {
+      wait();
+      b.begin_evaluation(loss);
+      start();
+    }
+    return b.finish(1, loss, 1, plan::Backend::Cpu);
+  };
+  auto comm = make_single_rank_communicator();
+  std::unique_ptr<Session> s;
+  Status st = open(build(true), comm.get(), &s);
+  EXPECT_NE(st.message().find("instruction 0: asynchronous collective is never waited for"), std::string::npos)
+      << st.message();
+  st = open(build(false), comm.get(), &s);
+  EXPECT_NE(st.message().find("instruction 0 (Wait): slot 1 has no collective in flight"), std::string::npos)
+      << st.message();
+  // The evaluation's own indices name its instructions.
+  test::PlanBuilder b;
+  const uint32_t loss = b.fresh("loss", plan::DType::F32, {});
+  b.begin_evaluation(loss);
+  b.op(Opcode::Wait, {loss, loss}, {}, plan::Attrs::WaitAttrs, plan::CreateWaitAttrs(b.fbb, 1).Union());
+  st = open(b.finish(1, loss, 1, plan::Backend::Cpu), comm.get(), &s);
+  EXPECT_NE(st.message().find("evaluation instruction 0 (Wait): slot 1"), std::string::npos) << st.message();
+  // An evaluation loss that is not a scalar F32 value is refused at load.
+  test::PlanBuilder bad;
+  const uint32_t l = bad.fresh("loss", plan::DType::F32, {});
+  const uint32_t v = bad.fresh("v", plan::DType::F32, {2});
+  bad.begin_evaluation(v);
+  st = open(bad.finish(1, l, 1, plan::Backend::Cpu), comm.get(), &s);
+  EXPECT_NE(st.message().find("evaluation loss: value 1 is not a scalar F32 value"), std::string::npos)
+      << st.message();
+}
+
 TEST(Plan, MissingFileIsError) {
   auto comm = make_single_rank_communicator();
   std::unique_ptr<Session> s;

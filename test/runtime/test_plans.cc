@@ -25,7 +25,7 @@ uint32_t PlanBuilder::fresh(const std::string& name, plan::DType dtype, const st
 
 void PlanBuilder::op(plan::Opcode opcode, const std::vector<uint32_t>& in, const std::vector<uint32_t>& out,
                      plan::Attrs attrs_type, flatbuffers::Offset<void> attrs) {
-  insts_.push_back(plan::CreateInstructionDirect(fbb, opcode, &in, &out, attrs_type, attrs));
+  (evaluating_ ? eval_insts_ : insts_).push_back(plan::CreateInstructionDirect(fbb, opcode, &in, &out, attrs_type, attrs));
 }
 
 void PlanBuilder::init(uint32_t value, const void* data, size_t bytes, int rank) {
@@ -35,7 +35,7 @@ void PlanBuilder::init(uint32_t value, const void* data, size_t bytes, int rank)
 }
 
 void PlanBuilder::input(const std::string& name, uint32_t value) {
-  inputs_.push_back(plan::CreateInputDirect(fbb, name.c_str(), value));
+  (evaluating_ ? eval_inputs_ : inputs_).push_back(plan::CreateInputDirect(fbb, name.c_str(), value));
 }
 
 void PlanBuilder::parameter(const std::string& name, const std::vector<int64_t>& shape, uint32_t value, bool sharded,
@@ -49,8 +49,11 @@ void PlanBuilder::output(const std::string& name, uint32_t value) {
 
 std::vector<uint8_t> PlanBuilder::finish(uint32_t world_size, uint32_t loss, uint32_t version, plan::Backend backend,
                                          uint32_t zero_stage, const std::vector<uint8_t>* onnx_model) {
+  flatbuffers::Offset<plan::Evaluation> evaluation;
+  if (evaluating_) evaluation = plan::CreateEvaluationDirect(fbb, &eval_insts_, &eval_inputs_, eval_loss_);
   auto p = plan::CreatePlanDirect(fbb, version, backend, world_size, zero_stage, arena_, &values_, &insts_, &inits_,
-                                  &inputs_, &params_, loss, onnx_model, &outputs_);
+                                  &inputs_, &params_, loss, onnx_model, &outputs_, /*weights_omitted=*/false,
+                                  /*metrics=*/nullptr, evaluation);
   plan::FinishPlanBuffer(fbb, p);
   return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
 }
@@ -128,6 +131,26 @@ std::vector<uint8_t> linreg_plan(const LinRegOptions& o) {
   b.input("y", y);
   if (o.sharded) b.parameter("W", {F, 1}, w_param, true, uint64_t((F + N - 1) / N));
   else b.parameter("W", {F, 1}, w_param);
+
+  if (o.evaluation) {
+    const uint32_t ex = b.fresh("eval.x", DType::F32, {B, F}, ValueKind::Input);
+    const uint32_t ey = b.fresh("eval.y", DType::F32, {B, 1}, ValueKind::Input);
+    const uint32_t eloss = b.fresh("eval.loss", DType::F32, {});
+    b.begin_evaluation(eloss);
+    if (o.sharded) {
+      b.op(Opcode::AllGather, {w_param}, {w_pad}, plan::Attrs::CollectiveAttrs,
+           plan::CreateCollectiveAttrs(b.fbb, plan::Reduction::Sum, o.async ? 3 : 0).Union());
+      wait(3, w_param, w_pad);
+    }
+    b.op(Opcode::MatMul, {ex, w}, {pred});
+    b.op(Opcode::Sub, {pred, ey}, {diff});
+    b.op(Opcode::Mul, {diff, diff}, {sq});
+    b.op(Opcode::ReduceMean, {sq}, {local}, plan::Attrs::ReduceAttrs, plan::CreateReduceAttrs(b.fbb).Union());
+    b.op(Opcode::AllReduce, {local}, {eloss}, plan::Attrs::CollectiveAttrs, mean(1));
+    wait(1, local, eloss);
+    b.input("x", ex);
+    b.input("y", ey);
+  }
   return b.finish(o.world_size, loss, o.version, o.backend, o.sharded ? 3 : 0, &o.onnx_model);
 }
 

@@ -27,6 +27,12 @@ class PlanBuilder {
   void parameter(const std::string& name, const std::vector<int64_t>& shape, uint32_t value, bool sharded = false,
                  uint64_t shard_numel = 0, bool trainable = true);
   void output(const std::string& name, uint32_t value);
+  // From here on op() and input() build the evaluation program, whose loss
+  // is `eval_loss`.
+  void begin_evaluation(uint32_t eval_loss) {
+    evaluating_ = true;
+    eval_loss_ = eval_loss;
+  }
   std::vector<uint8_t> finish(uint32_t world_size, uint32_t loss, uint32_t version, plan::Backend backend,
                               uint32_t zero_stage = 0, const std::vector<uint8_t>* onnx_model = nullptr);
 
@@ -40,6 +46,10 @@ class PlanBuilder {
   std::vector<flatbuffers::Offset<plan::Input>> inputs_;
   std::vector<flatbuffers::Offset<plan::Parameter>> params_;
   std::vector<flatbuffers::Offset<plan::Output>> outputs_;
+  bool evaluating_ = false;
+  uint32_t eval_loss_ = 0;
+  std::vector<flatbuffers::Offset<plan::Instruction>> eval_insts_;
+  std::vector<flatbuffers::Offset<plan::Input>> eval_inputs_;
 };
 
 struct LinRegOptions {
@@ -55,6 +65,9 @@ struct LinRegOptions {
   uint32_t version = 1;   // format_version written (to test rejection)
   plan::Backend backend = plan::Backend::Cpu;
   std::vector<uint8_t> onnx_model;  // embedded as Plan.onnx_model
+  // An evaluation program: the global mean MSE of its own inputs "x" and
+  // "y" with the current W (gathered again when sharded), nothing updated.
+  bool evaluation = false;
 };
 
 // One SGD step of y ~ x @ W on the mean squared error, data-parallel:

@@ -190,3 +190,56 @@ plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 
   // expected-error @+1 {{'plan.instr' op attribute 'beta' is not an attribute of Elu}}
   plan.instr "Elu" [@a] -> [@a] {attrs = {alpha = 1.0 : f32, beta = 0.5 : f32}}
 }
+
+// -----
+
+// An evaluation program: one plan.evaluation, one loss of each program.
+// expected-error @+1 {{'plan.program' op has more than one plan.evaluation}}
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64, persistent}
+  plan.value @a : tensor<f32> in @mem.a
+  plan.evaluation
+  plan.evaluation
+  plan.loss @a
+  plan.loss @a {eval}
+}
+
+// -----
+
+// expected-error @+1 {{'plan.program' op has a plan.evaluation but no evaluation loss}}
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64, persistent}
+  plan.value @a : tensor<f32> in @mem.a
+  plan.evaluation
+  plan.loss @a
+}
+
+// -----
+
+// expected-error @+1 {{'plan.program' op has an evaluation loss but no plan.evaluation}}
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64, persistent}
+  plan.value @a : tensor<f32> in @mem.a
+  plan.loss @a
+  plan.loss @a {eval}
+}
+
+// -----
+
+// expected-error @+1 {{'plan.program' op has more than one evaluation loss}}
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64, persistent}
+  plan.value @a : tensor<f32> in @mem.a
+  plan.evaluation
+  plan.loss @a {eval}
+  plan.loss @a {eval}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "input" {bytes = 4 : i64, persistent}
+  plan.value @a : tensor<f32> in @mem.a
+  // expected-error @+1 {{'plan.input' op is an evaluation input, but the program has no plan.evaluation}}
+  plan.input "a" @a {eval}
+}

@@ -62,3 +62,31 @@ plan.program attributes {backend = "cuda", world_size = 2 : ui32, zero_stage = 0
   plan.instr "Fill" [] -> [@x] {attrs = {value = 2.0 : f32}}
   plan.instr "Copy" [@g1] -> [@x]
 }
+
+// -----
+
+// A bucket never spans the step and the evaluation program: the step's
+// pending all-reduce is issued at the step's end, before plan.evaluation.
+// CHECK-LABEL: plan.program
+// CHECK:         plan.instr "Fill" [] -> [@g1]
+// CHECK-NEXT:    plan.instr "Fill" [] -> [@l]
+// CHECK-NEXT:    plan.instr "AllReduce" [@g1] -> [@g1]
+// CHECK-NEXT:    plan.evaluation
+// CHECK-NEXT:    plan.instr "Fill" [] -> [@e]
+// CHECK-NEXT:    plan.instr "AllReduce" [@e] -> [@e]
+plan.program attributes {backend = "cuda", world_size = 2 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.g1 "gradient" {bytes = 16 : i64}
+  plan.value @g1 : tensor<4xf32> in @mem.g1
+  plan.buffer @mem.l "activation" {bytes = 4 : i64, persistent}
+  plan.value @l : tensor<f32> in @mem.l
+  plan.buffer @mem.e "activation" {bytes = 4 : i64, persistent}
+  plan.value @e : tensor<f32> in @mem.e
+  plan.instr "Fill" [] -> [@g1] {attrs = {value = 1.0 : f32}}
+  plan.instr "AllReduce" [@g1] -> [@g1] {attrs = {reduction = "mean"}}
+  plan.instr "Fill" [] -> [@l] {attrs = {value = 1.0 : f32}}
+  plan.evaluation
+  plan.instr "Fill" [] -> [@e] {attrs = {value = 2.0 : f32}}
+  plan.instr "AllReduce" [@e] -> [@e] {attrs = {reduction = "mean"}}
+  plan.loss @l
+  plan.loss @e {eval}
+}

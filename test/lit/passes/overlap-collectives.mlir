@@ -94,3 +94,37 @@ plan.program attributes {backend = "cuda", world_size = 2 : ui32, zero_stage = 3
   plan.instr "AllReduce" [@y] -> [@y] {attrs = {reduction = "sum"}}
   plan.instr "Copy" [@y] -> [@x]
 }
+
+// -----
+
+// A plan with an evaluation program: each stream waits for its own
+// collectives (the step's last all-reduce completes before plan.evaluation,
+// not in the evaluation), and a group never spans the two streams.
+// CHECK-LABEL: plan.program
+// CHECK:         plan.instr "AllReduce" [@l] -> [@l] {attrs = {reduction = "mean", slot = 1 : i64}}
+// CHECK-NEXT:    plan.instr "Wait" [@l, @l] -> [] {attrs = {slot = 1 : i64}}
+// CHECK-NEXT:    plan.evaluation
+// CHECK-NEXT:    plan.instr "AllGather" [@s] -> [@w] {attrs = {slot = 1 : i64}}
+// CHECK-NEXT:    plan.instr "Wait" [@s, @w] -> [] {attrs = {slot = 1 : i64}}
+// CHECK-NEXT:    plan.instr "ReduceSum" [@w] -> [@e]
+// CHECK-NEXT:    plan.instr "AllReduce" [@e] -> [@e] {attrs = {reduction = "mean", slot = 1 : i64}}
+// CHECK-NEXT:    plan.instr "Wait" [@e, @e] -> [] {attrs = {slot = 1 : i64}}
+// CHECK-NEXT:    plan.loss @l
+plan.program attributes {backend = "cuda", world_size = 2 : ui32, zero_stage = 3 : ui32} {
+  plan.buffer @mem.p "parameter" {bytes = 16 : i64, persistent}
+  plan.value @s : tensor<2xf32> in @mem.p {rank_stride = 8 : i64}
+  plan.buffer @mem.w "communication" {bytes = 16 : i64}
+  plan.value @w : tensor<4xf32> in @mem.w
+  plan.buffer @mem.l "activation" {bytes = 4 : i64, persistent}
+  plan.value @l : tensor<f32> in @mem.l
+  plan.buffer @mem.e "activation" {bytes = 4 : i64, persistent}
+  plan.value @e : tensor<f32> in @mem.e
+  plan.instr "Fill" [] -> [@l] {attrs = {value = 1.0 : f32}}
+  plan.instr "AllReduce" [@l] -> [@l] {attrs = {reduction = "mean"}}
+  plan.evaluation
+  plan.instr "AllGather" [@s] -> [@w]
+  plan.instr "ReduceSum" [@w] -> [@e] {attrs = {axes = array<i64: 0>, keepdims = false}}
+  plan.instr "AllReduce" [@e] -> [@e] {attrs = {reduction = "mean"}}
+  plan.loss @l
+  plan.loss @e {eval}
+}

@@ -224,3 +224,37 @@ module {
     return %loss : tensor<f32>
   }
 }
+
+// -----
+
+// The evaluation program (zero-build-eval-step) reads the weights the step
+// trains: at stage 3 it gathers each sharded one before its first use, as
+// the step does, and at every stage its loss is averaged over the ranks.
+// STAGE0-LABEL: func.func @eval_step({{.*}}"eval.x"
+// STAGE0:         %[[L:.*]] = onnx.ReduceSum
+// STAGE0-NEXT:    %[[M:.*]] = zero.all_reduce %[[L]] "mean" : tensor<f32>
+// STAGE0-NEXT:    return %[[M]]
+// STAGE0-NOT:     zero.all_gather
+// STAGE3-LABEL: func.func @eval_step({{.*}}"eval.x"
+// STAGE3-NEXT:    %[[S:.*]] = zero.load_shard @v : tensor<2xf32>
+// STAGE3-NEXT:    %[[V:.*]] = zero.all_gather %[[S]] {world_size = 3 : i64} : tensor<2xf32> -> tensor<4xf32>
+// STAGE3-NEXT:    %[[Y:.*]] = onnx.Mul %{{.*}}, %[[V]]
+// STAGE3-NEXT:    %[[L:.*]] = onnx.ReduceSum %[[Y]]
+// STAGE3-NEXT:    %[[M:.*]] = zero.all_reduce %[[L]] "mean" : tensor<f32>
+// STAGE3-NEXT:    return %[[M]]
+module {
+  ml_program.global private mutable @v(dense<1.0> : tensor<4xf32>) : tensor<4xf32>
+  func.func @train_step(%x: tensor<4xf32> {zero.input = "eval.x"}) -> tensor<f32> {
+    %v = ml_program.global_load @v : tensor<4xf32>
+    %y = onnx.Mul %x, %v : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    %loss = onnx.ReduceSum %y {axes = array<i64>, keepdims = false} : tensor<4xf32> -> tensor<f32>
+    zero.sgd_update @v, %x {lr = 0.1 : f32, momentum = 0.0 : f32, weight_decay = 0.0 : f32} : tensor<4xf32>
+    return %loss : tensor<f32>
+  }
+  func.func @eval_step(%x: tensor<4xf32> {zero.input = "eval.x"}) -> tensor<f32> {
+    %v = ml_program.global_load @v : tensor<4xf32>
+    %y = onnx.Mul %x, %v : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    %loss = onnx.ReduceSum %y {axes = array<i64>, keepdims = false} : tensor<4xf32> -> tensor<f32>
+    return %loss : tensor<f32>
+  }
+}

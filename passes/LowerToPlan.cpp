@@ -1,6 +1,7 @@
 //===- LowerToPlan.cpp - bufferization and kernel selection ---------------===//
 //
-// Lowers the partitioned @train_step to a plan.program. Each parameter is
+// Lowers the partitioned @train_step (and an @eval_step, after plan.evaluation)
+// to a plan.program. Each parameter is
 // stored and updated as its #zero.placement (set by zero-partition) says; the
 // stage number is only copied into the plan. Tensors become views of
 // buffers; reshapes become views, collectives run in place where the schema

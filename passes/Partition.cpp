@@ -4,7 +4,8 @@
 // each trainable parameter's placement (#zero.placement on its global: where
 // its weights, gradient and optimizer state live), then it inserts the
 // collectives that placement needs, parameter by parameter; zero-lower-to-plan
-// reads the same placements, never the stage. A placement already on a global
+// reads the same placements, never the stage. An @eval_step reads the same
+// weights: it is gathered and averaged like the step's forward pass. A placement already on a global
 // (from a policy pass run before this one) is kept.
 //
 // Every rank runs the same program, so the collectives below appear in the

@@ -123,7 +123,9 @@ def Partition : Pass<"zero-partition", "mlir::ModuleOp"> {
     placed just before its first use. With `persist-below`, stage-3
     parameters of fewer bytes stay whole on every rank (weights, gradient
     and optimizer state, as at stage 0): no gathers for biases and norm
-    scales. The loss is averaged over ranks.
+    scales. The loss is averaged over ranks. An @eval_step
+    (zero-build-eval-step) gets the same: its loss averaged, its reads of
+    sharded weights gathered.
   }];
   let options = [
     Option<"stage", "stage", "int64_t", "0", "ZeRO stage (0-3)">,

@@ -119,8 +119,7 @@ LogicalResult gradient(ox::MinOp min, GradientContext &ctx, OpBuilder &b, Locati
 LogicalResult gradient(ox::PReluOp prelu, GradientContext &ctx, OpBuilder &b, Location loc) {
   Value dy = ctx.grad(), zero = ctx.constant(loc, 0.0f);
   Value x = ctx.saved(prelu.getLhs());
-  Value positive =
-      ox::GreaterOp::create(b, loc, tensorType(dy).clone(b.getI64Type()), x, zero);
+  Value positive = ox::GreaterOp::create(b, loc, tensorType(dy).clone(b.getI64Type()), x, zero);
   if (ctx.needsGrad(prelu.getLhs())) {
     Value scaled = ox::MulOp::create(b, loc, dy.getType(), dy, ctx.saved(prelu.getRhs()));
     ctx.give(prelu.getLhs(), ox::WhereOp::create(b, loc, dy.getType(), positive, dy, scaled));

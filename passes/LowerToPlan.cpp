@@ -457,8 +457,8 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
       return lowerSimple(op, {op->getName().getStringRef(), info->opcode});
   // ONNX's Mod: fmod picks the opcode.
   if (auto mod = dyn_cast<ox::ModOp>(op))
-    return lowerSimple(op, {op->getName().getStringRef(),
-                            mod.getFmod() ? plan::Opcode::FMod : plan::Opcode::Mod});
+    return lowerSimple(
+        op, {op->getName().getStringRef(), mod.getFmod() ? plan::Opcode::FMod : plan::Opcode::Mod});
 
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
       .Case([&](ml_program::GlobalLoadOp load) -> LogicalResult {

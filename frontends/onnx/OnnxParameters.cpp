@@ -28,8 +28,10 @@ LogicalResult GraphImporter::importParameters(ModuleOp module) {
     bool loss = node.op_type() == "SoftmaxCrossEntropyLoss" ||
                 node.op_type() == "NegativeLogLikelihoodLoss";
     bool clip = node.op_type() == "Clip";
-    for (int i = 0; i < node.input_size(); ++i)
-      (loss && i == 2 ? classWeights : clip && i > 0 ? clipBounds : otherUses).insert(node.input(i));
+    for (int i = 0; i < node.input_size(); ++i) {
+      auto &uses = loss && i == 2 ? classWeights : clip && i > 0 ? clipBounds : otherUses;
+      uses.insert(node.input(i));
+    }
     if (node.op_type() == "BatchNormalization" && node.input_size() == 5) {
       runningStatistics.insert(node.input(3));
       runningStatistics.insert(node.input(4));

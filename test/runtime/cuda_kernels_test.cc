@@ -153,8 +153,11 @@ TEST_F(Cuda, Unary) {
       elementwise::Params p{};
       for (size_t i = 0; i < op.num_attributes; ++i) {
         const std::string name = op.attributes[i].name;
-        (name == "alpha" ? p.alpha : name == "beta" ? p.beta : name == "gamma" ? p.gamma : name == "min" ? p.min : p.max) =
-            op.attributes[i].default_value;
+        (name == "alpha"   ? p.alpha
+         : name == "beta"  ? p.beta
+         : name == "gamma" ? p.gamma
+         : name == "min"   ? p.min
+                           : p.max) = op.attributes[i].default_value;
       }
       if (op.opcode == Opcode::Clip) p.min = -1.f, p.max = 1.5f;
       attrs = [=](flatbuffers::FlatBufferBuilder& b) {
@@ -165,8 +168,7 @@ TEST_F(Cuda, Unary) {
     compare(op.opcode, {rnd({1000}, 8, 0.01f, 5.f)}, {zeros({1000})}, attrs);
     if (op.opcode != Opcode::Sqrt && op.opcode != Opcode::Log)
       compare(op.opcode, {rnd({1000}, 7, -3.f, 3.f)}, {zeros({1000})}, attrs);
-    if (op.has_derivative)
-      compare(op.derivative, {rnd({777}, 9), rnd({777}, 10, -2.f, 2.f)}, {zeros({777})}, attrs);
+    if (op.has_derivative) compare(op.derivative, {rnd({777}, 9), rnd({777}, 10, -2.f, 2.f)}, {zeros({777})}, attrs);
   }
 }
 

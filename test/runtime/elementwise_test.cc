@@ -40,7 +40,7 @@ elementwise::Params default_params() {
   elementwise::Params p{};
   for (const elementwise::Attribute& a : Op::kAttributes) {
     const std::string name = a.name;
-    float* field = name == "alpha" ? &p.alpha
+    float* field = name == "alpha"   ? &p.alpha
                    : name == "beta"  ? &p.beta
                    : name == "gamma" ? &p.gamma
                    : name == "min"   ? &p.min

@@ -180,7 +180,9 @@ struct Selu {
   static constexpr Saved kSaved = Saved::Input;
   static constexpr Attribute kAttributes[] = {{"alpha", 1.67326319217681884765625f},
                                               {"gamma", 1.05070102214813232421875f}};
-  ZERO_HOST_DEVICE static float forward(float x, Params p) { return x > 0.f ? p.gamma * x : p.gamma * p.alpha * expm1f(x); }
+  ZERO_HOST_DEVICE static float forward(float x, Params p) {
+    return x > 0.f ? p.gamma * x : p.gamma * p.alpha * expm1f(x);
+  }
   ZERO_HOST_DEVICE static float derivative(float dy, float x, Params p) {
     return x > 0.f ? dy * p.gamma : dy * p.gamma * p.alpha * expf(x);
   }
@@ -196,9 +198,7 @@ struct Clip {
     return lower > p.max ? p.max : lower;
   }
   // torch.clamp's: dy where min <= x <= max, the bounds included.
-  ZERO_HOST_DEVICE static float derivative(float dy, float x, Params p) {
-    return x >= p.min && x <= p.max ? dy : 0.f;
-  }
+  ZERO_HOST_DEVICE static float derivative(float dy, float x, Params p) { return x >= p.min && x <= p.max ? dy : 0.f; }
 };
 
 // ---- (a, b) -> y, all F32 or all I64, numpy broadcasting -----------------

@@ -62,8 +62,8 @@ Status comparison(const KernelContext& ctx, const KernelCall& call, const Stride
 template <class Op>
 Status typed_binary(const KernelContext& ctx, const KernelCall& call, const Strided& g) {
   const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
-  return launched(call, cuda::typed_binary<Op>(ctx.device->stream, a.data, b.data, a.dtype == DType::F32, y.data,
-                                               y.numel, g));
+  return launched(
+      call, cuda::typed_binary<Op>(ctx.device->stream, a.data, b.data, a.dtype == DType::F32, y.data, y.numel, g));
 }
 
 template <class Op>

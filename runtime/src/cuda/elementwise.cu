@@ -242,7 +242,7 @@ ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTES)
                                                 const Strided&);
 #define ZERO_LOGICAL_UNARY(op) \
   template cudaError_t logical_unary<elementwise::op>(cudaStream_t, const int64_t*, int64_t*, int64_t);
-#define ZERO_TYPED_BINARY(op)                                                                                   \
+#define ZERO_TYPED_BINARY(op)                                                                                      \
   template cudaError_t typed_binary<elementwise::op>(cudaStream_t, const void*, const void*, bool, void*, int64_t, \
                                                      const Strided&);
 ZERO_ELEMENTWISE_TYPED_BINARY_OPS(ZERO_TYPED_BINARY)

@@ -85,6 +85,67 @@ LogicalResult gradient(ox::PowOp pow, GradientContext &ctx, OpBuilder &b, Locati
   return success();
 }
 
+/// Max and Min: the gradient goes to the operand selected, half of it to
+/// each on a tie (torch.maximum's and torch.minimum's rule). `Wins` compares
+/// lhs with rhs: Greater for Max, Less for Min.
+template <typename Wins, typename OpTy>
+LogicalResult selectGradient(OpTy op, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value dy = ctx.grad(), zero = ctx.constant(loc, 0.0f);
+  Value lhs = ctx.saved(op.getLhs()), rhs = ctx.saved(op.getRhs());
+  auto maskType = tensorType(dy).clone(b.getI64Type());
+  Value wins = Wins::create(b, loc, maskType, lhs, rhs);
+  Value tie = ox::EqualOp::create(b, loc, maskType, lhs, rhs);
+  Value half = ox::MulOp::create(b, loc, dy.getType(), dy, ctx.constant(loc, 0.5f));
+  auto where = [&](Value condition, Value x, Value y) {
+    return ox::WhereOp::create(b, loc, dy.getType(), condition, x, y).getResult();
+  };
+  if (ctx.needsGrad(op.getLhs()))
+    ctx.give(op.getLhs(), where(wins, dy, where(tie, half, zero)));
+  if (ctx.needsGrad(op.getRhs()))
+    ctx.give(op.getRhs(), where(wins, zero, where(tie, half, dy)));
+  return success();
+}
+
+LogicalResult gradient(ox::MaxOp max, GradientContext &ctx, OpBuilder &b, Location loc) {
+  return selectGradient<ox::GreaterOp>(max, ctx, b, loc);
+}
+
+LogicalResult gradient(ox::MinOp min, GradientContext &ctx, OpBuilder &b, Location loc) {
+  return selectGradient<ox::LessOp>(min, ctx, b, loc);
+}
+
+/// PyTorch's: dx = dy where x > 0, else slope * dy (also at 0); dslope = x * dy
+/// where x <= 0, summed over the dimensions the slope was broadcast along.
+LogicalResult gradient(ox::PReluOp prelu, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value dy = ctx.grad(), zero = ctx.constant(loc, 0.0f);
+  Value x = ctx.saved(prelu.getLhs());
+  Value positive = ox::GreaterOp::create(b, loc, tensorType(dy).clone(b.getI64Type()), x, zero);
+  if (ctx.needsGrad(prelu.getLhs())) {
+    Value scaled = ox::MulOp::create(b, loc, dy.getType(), dy, ctx.saved(prelu.getRhs()));
+    ctx.give(prelu.getLhs(), ox::WhereOp::create(b, loc, dy.getType(), positive, dy, scaled));
+  }
+  if (ctx.needsGrad(prelu.getRhs())) {
+    Value scaled = ox::MulOp::create(b, loc, dy.getType(), dy, x);
+    ctx.give(prelu.getRhs(), ox::WhereOp::create(b, loc, dy.getType(), positive, zero, scaled));
+  }
+  return success();
+}
+
+/// Only FLOAT Mod has a gradient, and it has fmod = 1: y = a - trunc(a/b) b,
+/// so da = dy and db = -dy trunc(a/b) = -dy (a - y) / b.
+LogicalResult gradient(ox::ModOp mod, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value dy = ctx.grad();
+  ctx.give(mod.getLhs(), dy);
+  if (ctx.needsGrad(mod.getRhs())) {
+    Value lhs = ctx.saved(mod.getLhs()), rhs = ctx.saved(mod.getRhs());
+    Value multiple = ox::SubOp::create(b, loc, dy.getType(), lhs, mod.getResult());
+    Value quotient = ox::DivOp::create(b, loc, dy.getType(), multiple, rhs);
+    Value t = ox::MulOp::create(b, loc, dy.getType(), dy, quotient);
+    ctx.give(mod.getRhs(), ox::NegOp::create(b, loc, t));
+  }
+  return success();
+}
+
 LogicalResult gradient(ox::WhereOp where, GradientContext &ctx, OpBuilder &b, Location loc) {
   Value dy = ctx.grad(), zero = ctx.constant(loc, 0.0f);
   if (ctx.needsGrad(where.getX()))
@@ -122,6 +183,12 @@ LogicalResult gradient(ox::LogOp log, GradientContext &ctx, OpBuilder &b, Locati
            ox::DivOp::create(b, loc, ctx.grad().getType(), ctx.grad(), ctx.saved(log.getInput())));
   return success();
 }
+
+// Floor, Ceil and Sign are piecewise constant: their gradient is zero,
+// which PyTorch also gives at the steps, so nothing flows to the input.
+LogicalResult gradient(ox::FloorOp, GradientContext &, OpBuilder &, Location) { return success(); }
+LogicalResult gradient(ox::CeilOp, GradientContext &, OpBuilder &, Location) { return success(); }
+LogicalResult gradient(ox::SignOp, GradientContext &, OpBuilder &, Location) { return success(); }
 
 //===----------------------------------------------------------------------===//
 // Layout and copies
@@ -464,7 +531,8 @@ struct ElementwiseRule : GradientOpInterface::FallbackModel<ElementwiseRule> {
     Value forward = info.saved == elementwise::Saved::Input ? ctx.saved(input) : op->getResult(0);
     auto derivative =
         ElementwiseGradOp::create(ctx.getBuilder(), op->getLoc(), info.name, ctx.grad(), forward,
-                                  /*alpha=*/nullptr, /*beta=*/nullptr);
+                                  /*alpha=*/nullptr, /*beta=*/nullptr, /*gamma=*/nullptr,
+                                  /*min=*/nullptr, /*max=*/nullptr);
     for (const auto &attribute : llvm::ArrayRef(info.attributes, info.num_attributes))
       derivative->setAttr(attribute.name, op->getAttr(attribute.name));
     ctx.give(input, derivative);
@@ -476,8 +544,9 @@ struct ElementwiseRule : GradientOpInterface::FallbackModel<ElementwiseRule> {
 
 void zero::registerGradientRules(DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *context, ox::OnnxDialect *) {
-    attachRules<ox::AddOp, ox::SubOp, ox::MulOp, ox::DivOp, ox::PowOp, ox::WhereOp, ox::NegOp,
-                ox::SqrtOp, ox::ExpOp, ox::LogOp, ox::ReshapeOp, ox::ExpandOp, ox::TransposeOp,
+    attachRules<ox::AddOp, ox::SubOp, ox::MulOp, ox::DivOp, ox::PowOp, ox::MaxOp, ox::MinOp,
+                ox::PReluOp, ox::ModOp, ox::WhereOp, ox::NegOp, ox::SqrtOp, ox::ExpOp, ox::LogOp,
+                ox::FloorOp, ox::CeilOp, ox::SignOp, ox::ReshapeOp, ox::ExpandOp, ox::TransposeOp,
                 ox::CastOp, ox::IdentityOp, ox::GatherOp, ox::SliceOp, ox::ConcatOp,
                 ox::ReduceSumOp, ox::ReduceMeanOp, ox::GemmOp, ox::MatMulOp, ox::SoftmaxOp,
                 ox::LogSoftmaxOp, ox::SoftmaxCrossEntropyLossOp, ox::NegativeLogLikelihoodLossOp,

@@ -460,6 +460,10 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
   if (isa<ox::OnnxDialect>(op->getDialect()))
     if (const auto *info = plan_ops::find_elementwise(op->getName().stripDialect()))
       return lowerSimple(op, {op->getName().getStringRef(), info->opcode});
+  // ONNX's Mod: fmod picks the opcode.
+  if (auto mod = dyn_cast<ox::ModOp>(op))
+    return lowerSimple(
+        op, {op->getName().getStringRef(), mod.getFmod() ? plan::Opcode::FMod : plan::Opcode::Mod});
 
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
       .Case([&](ml_program::GlobalLoadOp load) -> LogicalResult {

@@ -55,6 +55,15 @@ static LogicalResult verifyBroadcast(Operation *op, Value lhs, Value rhs, Value 
 
 OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
 
+LogicalResult ModOp::verify() {
+  if (getFmod() != 0 && getFmod() != 1)
+    return emitOpError("fmod must be 0 or 1, got ") << getFmod();
+  // ONNX defines fmod = 0 only for integers.
+  if (getFmod() == 0 && !rankedType(getLhs()).getElementType().isInteger())
+    return emitOpError("fmod must be 1 for floating-point operands");
+  return verifyBroadcast(*this, getLhs(), getRhs(), getResult(), "");
+}
+
 LogicalResult DropoutOp::verify() {
   double ratio = getRatio().convertToDouble();
   if (!(ratio > 0 && ratio < 1))

@@ -53,6 +53,21 @@ def Onnx_SubOp : Onnx_BinaryOp<"Sub">;
 def Onnx_MulOp : Onnx_BinaryOp<"Mul">;
 def Onnx_DivOp : Onnx_BinaryOp<"Div">;
 def Onnx_PowOp : Onnx_BinaryOp<"Pow">;
+// Min and Max of two operands (the importer chains ONNX's variadic form).
+def Onnx_MaxOp : Onnx_BinaryOp<"Max">;
+def Onnx_MinOp : Onnx_BinaryOp<"Min">;
+// rhs is the slope.
+def Onnx_PReluOp : Onnx_BinaryOp<"PRelu">;
+
+def Onnx_ModOp : Onnx_Op<"Mod"> {
+  let summary = "remainder: fmod 0 takes the divisor's sign, fmod 1 the dividend's";
+  let arguments = (ins Onnx_Tensor:$lhs, Onnx_Tensor:$rhs, DefaultValuedAttr<I64Attr, "0">:$fmod);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
 
 def Onnx_EqualOp : Onnx_ComparisonOp<"Equal">;
 def Onnx_GreaterOp : Onnx_ComparisonOp<"Greater">;
@@ -79,6 +94,10 @@ def Onnx_LogOp : Onnx_UnaryOp<"Log">;
 def Onnx_ReciprocalOp : Onnx_UnaryOp<"Reciprocal">;
 def Onnx_AbsOp : Onnx_UnaryOp<"Abs">;
 def Onnx_SoftplusOp : Onnx_UnaryOp<"Softplus">;
+def Onnx_SoftsignOp : Onnx_UnaryOp<"Softsign">;
+def Onnx_FloorOp : Onnx_UnaryOp<"Floor">;
+def Onnx_CeilOp : Onnx_UnaryOp<"Ceil">;
+def Onnx_SignOp : Onnx_UnaryOp<"Sign">;
 def Onnx_NotOp : Onnx_UnaryOp<"Not">;
 def Onnx_IdentityOp : Onnx_UnaryOp<"Identity">;
 
@@ -111,6 +130,10 @@ class Onnx_UnaryOpWithAttributes<string mnemonic, dag attributes>
 def Onnx_HardSigmoidOp : Onnx_UnaryOpWithAttributes<"HardSigmoid", (ins F32Attr:$alpha, F32Attr:$beta)>;
 def Onnx_EluOp : Onnx_UnaryOpWithAttributes<"Elu", (ins F32Attr:$alpha)>;
 def Onnx_LeakyReluOp : Onnx_UnaryOpWithAttributes<"LeakyRelu", (ins F32Attr:$alpha)>;
+def Onnx_SeluOp : Onnx_UnaryOpWithAttributes<"Selu", (ins F32Attr:$alpha, F32Attr:$gamma)>;
+// ONNX's attribute form; from opset 11 min and max are inputs, which the
+// importer folds into these.
+def Onnx_ClipOp : Onnx_UnaryOpWithAttributes<"Clip", (ins F32Attr:$min, F32Attr:$max)>;
 
 def Onnx_ConstantOp : Onnx_Op<"Constant", [ConstantLike, AllTypesMatch<["value", "result"]>]> {
   let arguments = (ins ElementsAttr:$value);

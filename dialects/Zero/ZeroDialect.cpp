@@ -202,7 +202,10 @@ LogicalResult ElementwiseGradOp::verify() {
   if (!info || !info->has_derivative)
     return emitOpError() << "'" << getOp() << "' is not an elementwise op with a derivative kernel";
   // Exactly the forward op's attributes.
-  size_t given = (getAlphaAttr() ? 1 : 0) + (getBetaAttr() ? 1 : 0);
+  size_t given = 0;
+  for (Attribute a : {Attribute(getAlphaAttr()), Attribute(getBetaAttr()),
+                      Attribute(getGammaAttr()), Attribute(getMinAttr()), Attribute(getMaxAttr())})
+    given += a ? 1 : 0;
   for (const auto &attribute : llvm::ArrayRef(info->attributes, info->num_attributes))
     if (!(*this)->hasAttr(attribute.name))
       return emitOpError() << "of '" << getOp() << "' needs attribute '" << attribute.name << "'";

@@ -44,10 +44,13 @@ def Zero_ElementwiseGradOp : Zero_Op<"elementwise_grad", [Pure, SameOperandsAndR
     `op` names a unary op with a derivative kernel in
     runtime/include/zero/elementwise_ops.h, which defines its formula and
     whether `saved` is the forward input or the forward result. An op with
-    attributes carries the forward op's (`alpha`, `beta`).
+    attributes carries exactly the forward op's (`alpha`, `beta`, `gamma`,
+    `min`, `max`: their ONNX names).
   }];
   let arguments = (ins StrAttr:$op, Zero_FloatTensor:$dy, Zero_FloatTensor:$saved,
-                       OptionalAttr<F32Attr>:$alpha, OptionalAttr<F32Attr>:$beta);
+                       OptionalAttr<F32Attr>:$alpha, OptionalAttr<F32Attr>:$beta,
+                       OptionalAttr<F32Attr>:$gamma, OptionalAttr<F32Attr>:$min,
+                       OptionalAttr<F32Attr>:$max);
   let results = (outs Zero_FloatTensor:$dx);
   let assemblyFormat = "$op $dy `,` $saved attr-dict `:` type($dx)";
   let hasVerifier = 1;

@@ -19,6 +19,7 @@
 #include "llvm/ADT/StringSwitch.h"
 
 #include <algorithm>
+#include <limits>
 #include <type_traits>
 
 using namespace mlir;
@@ -245,6 +246,69 @@ FailureOr<Value> importPow(GraphImporter &im, const ::onnx::NodeProto &node, con
     exponent = onnx::CastOp::create(im.builder, loc, expType.clone(baseType.getElementType()),
                                     exponent);
   return onnx::PowOp::create(im.builder, loc, in.result, base, exponent).getResult();
+}
+
+/// Max and Min: ONNX's variadic form as a chain of the binary op, each
+/// partial result of its operands' broadcast shape.
+template <typename OpTy>
+FailureOr<Value> importVariadic(GraphImporter &im, const ::onnx::NodeProto &node,
+                                const Operands &in) {
+  Value result = in.inputs[0];
+  for (Value next : ArrayRef(in.inputs).drop_front()) {
+    auto l = cast<RankedTensorType>(result.getType()), r = cast<RankedTensorType>(next.getType());
+    auto shape = broadcastShapes(l.getShape(), r.getShape());
+    if (!shape)
+      return im.nodeError(node) << "operand shapes " << l << " and " << r << " do not broadcast";
+    result = OpTy::create(im.builder, im.nodeLoc(node), l.clone(*shape), result, next);
+  }
+  return result;
+}
+
+constexpr ResultFn importMax = importVariadic<onnx::MaxOp>;
+constexpr ResultFn importMin = importVariadic<onnx::MinOp>;
+
+FailureOr<Value> importMod(GraphImporter &im, const ::onnx::NodeProto &node, const Operands &in) {
+  auto fmod = im.intAttr(node, "fmod", 0);
+  if (failed(fmod))
+    return failure();
+  if (*fmod != 0 && *fmod != 1)
+    return im.nodeError(node) << "fmod must be 0 or 1, got " << *fmod;
+  if (*fmod == 0 && !in.result.getElementType().isInteger())
+    return im.nodeError(node) << "fmod must be 1 for FLOAT operands (ONNX defines fmod 0 only "
+                                 "for integers)";
+  return onnx::ModOp::create(im.builder, im.nodeLoc(node), in.result, in.inputs[0], in.inputs[1],
+                             im.builder.getI64IntegerAttr(*fmod))
+      .getResult();
+}
+
+/// Clip from opset 11: the bounds are inputs, which must be compile-time
+/// constants (exported models give Constant nodes or initializers); they
+/// become the attributes of the earlier form, an absent one unbounded.
+FailureOr<Value> importClipBoundsInputs(GraphImporter &im, const ::onnx::NodeProto &node,
+                                        const Operands &in) {
+  Location loc = im.nodeLoc(node);
+  if (!in.result.getElementType().isF32())
+    return im.nodeError(node) << "only FLOAT tensors are supported";
+  float bounds[] = {-std::numeric_limits<float>::infinity(),
+                    std::numeric_limits<float>::infinity()};
+  const char *names[] = {"min", "max"};
+  for (int i = 1; i <= 2; ++i) {
+    if (i >= node.input_size() || node.input(i).empty())
+      continue;
+    const ::onnx::TensorProto *tensor = im.constantTensor(node.input(i));
+    if (!tensor)
+      return im.nodeError(node) << "'" << names[i - 1] << "' must be a compile-time constant";
+    auto value = im.convertTensor(*tensor, loc);
+    if (failed(value))
+      return failure();
+    if (value->getNumElements() != 1 || !value->getElementType().isF32())
+      return im.nodeError(node) << "'" << names[i - 1] << "' must be a FLOAT scalar";
+    bounds[i - 1] = value->getSplatValue<APFloat>().convertToFloat();
+  }
+  return onnx::ClipOp::create(im.builder, loc, in.result, in.inputs[0],
+                              im.builder.getF32FloatAttr(bounds[0]),
+                              im.builder.getF32FloatAttr(bounds[1]))
+      .getResult();
 }
 
 /// `OpTy` to the inferred type, or the input itself where that is its type.

@@ -21,12 +21,17 @@ LogicalResult GraphImporter::importParameters(ModuleOp module) {
   builder.setInsertionPointToEnd(module.getBody());
   // A loss's class weights are data, not weights (PyTorch's loss `weight` is
   // a buffer): such initializers become constants, kept in the exported model.
-  llvm::StringSet<> classWeights, otherUses, runningStatistics;
+  // So do Clip's bounds (torch.clamp's are numbers) where nothing else reads
+  // them.
+  llvm::StringSet<> classWeights, clipBounds, otherUses, runningStatistics;
   for (const auto &node : model.graph().node()) {
     bool loss = node.op_type() == "SoftmaxCrossEntropyLoss" ||
                 node.op_type() == "NegativeLogLikelihoodLoss";
-    for (int i = 0; i < node.input_size(); ++i)
-      (loss && i == 2 ? classWeights : otherUses).insert(node.input(i));
+    bool clip = node.op_type() == "Clip";
+    for (int i = 0; i < node.input_size(); ++i) {
+      auto &uses = loss && i == 2 ? classWeights : clip && i > 0 ? clipBounds : otherUses;
+      uses.insert(node.input(i));
+    }
     if (node.op_type() == "BatchNormalization" && node.input_size() == 5) {
       runningStatistics.insert(node.input(3));
       runningStatistics.insert(node.input(4));
@@ -42,6 +47,10 @@ LogicalResult GraphImporter::importParameters(ModuleOp module) {
         return emitError(fileLoc) << "initializer '" << init.name()
                                   << "' is a loss's class weights and also used by other "
                                      "nodes, which is not supported";
+      constants[init.name()] = &init;
+      continue;
+    }
+    if (clipBounds.contains(init.name()) && !otherUses.contains(init.name())) {
       constants[init.name()] = &init;
       continue;
     }

@@ -4,7 +4,7 @@
 // derivative (the <Op>Grad opcode), parameterized_unary and
 // parameterized_derivative (ops with attributes; prepares shared in
 // kernel_checks.h), comparison (prepare_comparison), logical
-// (prepare_logical) and logical_unary. So one list registers them.
+// (prepare_logical), logical_unary and typed_binary (prepare_typed_binary). So one list registers them.
 #ifndef ZERO_RUNTIME_ELEMENTWISE_KERNELS_H
 #define ZERO_RUNTIME_ELEMENTWISE_KERNELS_H
 
@@ -22,6 +22,7 @@
 #define ZERO_ELEMENTWISE_ATTRIBUTES_(op)                                                  \
   ZERO_ELEMENTWISE_SET_(op, ::zero::prepare_parameterized_unary, parameterized_unary, op) \
   ZERO_ELEMENTWISE_SET_(op##Grad, ::zero::prepare_parameterized_derivative, parameterized_derivative, op)
+#define ZERO_ELEMENTWISE_TYPED_BINARY_(op) ZERO_ELEMENTWISE_SET_(op, prepare_typed_binary, typed_binary, op)
 #define ZERO_ELEMENTWISE_COMPARISON_(op) ZERO_ELEMENTWISE_SET_(op, prepare_comparison, comparison, op)
 #define ZERO_ELEMENTWISE_LOGICAL_(op) ZERO_ELEMENTWISE_SET_(op, prepare_logical, logical, op)
 #define ZERO_ELEMENTWISE_LOGICAL_UNARY_(op) \
@@ -34,6 +35,7 @@
   ZERO_ELEMENTWISE_UNARY_OPS(ZERO_ELEMENTWISE_UNARY_)                      \
   ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_ELEMENTWISE_DERIVATIVE_) \
   ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ELEMENTWISE_ATTRIBUTES_) \
+  ZERO_ELEMENTWISE_TYPED_BINARY_OPS(ZERO_ELEMENTWISE_TYPED_BINARY_)        \
   ZERO_ELEMENTWISE_COMPARISON_OPS(ZERO_ELEMENTWISE_COMPARISON_)            \
   ZERO_ELEMENTWISE_LOGICAL_OPS(ZERO_ELEMENTWISE_LOGICAL_)                  \
   ZERO_ELEMENTWISE_LOGICAL_UNARY_OPS(ZERO_ELEMENTWISE_LOGICAL_UNARY_)

@@ -47,6 +47,8 @@ Status binary_geometry(const KernelCall& call, int64_t* sa, int64_t* sb);
 // (a, b) -> y I64, broadcast as binary_geometry: a and b both F32 or both
 // I64 (comparisons), or both I64 (logical).
 Status predicate_geometry(const KernelCall& call, bool logical, int64_t* sa, int64_t* sb);
+// (a, b) -> y, all F32 or all I64, broadcast as binary_geometry (Mod, FMod).
+Status typed_binary_geometry(const KernelCall& call, int64_t* sa, int64_t* sb);
 // x -> y, F32, same element count.
 Status check_unary(const KernelCall& call);
 // x -> y, I64, same element count (Not).
@@ -54,7 +56,7 @@ Status check_logical_unary(const KernelCall& call);
 // (dy, x or y) -> dx, F32, all the same element count.
 Status check_unary_grad(const KernelCall& call);
 // The prepares of an elementwise op with attributes (check_unary) and of its
-// derivative (check_unary_grad): the checks, then the alpha and beta (the
+// derivative (check_unary_grad): the checks, then the attributes (the
 // loader has checked that the instruction carries its ElementwiseAttrs).
 Status prepare_parameterized_unary(const KernelCall& call, elementwise::Params* p);
 Status prepare_parameterized_derivative(const KernelCall& call, elementwise::Params* p);

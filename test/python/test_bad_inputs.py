@@ -217,6 +217,12 @@ save("celu_alpha_int.onnx", model([MM, oh.make_node("Celu", ["h"], ["s"], name="
 save("hann_window.onnx", model([MM, oh.make_node("HannWindow", ["size"], ["win"], name="my_window"),
                                 oh.make_node("Mul", ["h", "win"], ["s"], name="my_mul"), MEAN("s")], [LOSS],
                                [W, nh.from_array(np.array(3, np.int64), "size")], [X]))
+# Clip's bounds must be constants; FLOAT Mod must have fmod = 1.
+save("clip_computed_min.onnx", model([MM, oh.make_node("ReduceMean", ["h"], ["lo"], name="lo_mean", keepdims=0),
+                                      oh.make_node("Clip", ["h", "lo"], ["c"], name="my_clip"), MEAN("c")], [LOSS], [W], [X]))
+save("clip_parameter_max.onnx", model([MM, oh.make_node("Clip", ["h", "", "W"], ["c"], name="my_clip"), MEAN("c")],
+                                      [LOSS], [W], [X]))
+save("mod_float_fmod0.onnx", model([MM, oh.make_node("Mod", ["h", "h"], ["m"], name="my_mod"), MEAN("m")], [LOSS], [W], [X]))
 _short = onnx.TensorProto(name="W", data_type=TP.FLOAT, dims=[4, 3], float_data=[1.0] * 5)
 save("short_initializer.onnx", model([MM, MEAN("h")], [LOSS], [_short], [X]))
 bad("Scan without a body (crashed ONNX shape inference)", "scan_no_body.onnx",
@@ -228,6 +234,11 @@ bad("function op attribute of the wrong type", "celu_alpha_int.onnx",
     ["node 'my_celu' (Celu, opset 17)", "attribute 'alpha' of Celu must be"])
 bad("function body with an unsupported op", "hann_window.onnx",
     ["node 'my_window' (HannWindow, opset 17)", "unsupported operator 'Cos' in its ONNX function body"])
+bad("Clip with a computed min", "clip_computed_min.onnx",
+    ["node 'my_clip' (Clip, opset 17)", "'min' must be a compile-time constant"])
+bad("Clip with a parameter as max", "clip_parameter_max.onnx",
+    ["node 'my_clip' (Clip, opset 17)", "'max' must be a compile-time constant"])
+bad("FLOAT Mod with fmod 0", "mod_float_fmod0.onnx", ["node 'my_mod' (Mod, opset 17)", "fmod must be 1 for FLOAT"])
 bad("unsupported op If off the loss path", "if.onnx", ["my_if", "unsupported operator 'If'"])
 bad("unsupported op LSTM", "lstm.onnx", ["my_lstm", "unsupported operator 'LSTM'"])
 bad("unsupported op Resize", "resize.onnx", ["my_resize", "unsupported operator 'Resize'"])

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Gradient rules of zero-opt's differentiable ONNX ops vs PyTorch autograd.
 
-Each case is a tiny ONNX model (opset 17) built with onnx.helper: the op's float
+Each case is a tiny ONNX model (opset 17 unless it says) built with onnx.helper: the op's float
 inputs are FLOAT initializers (trainable parameters; loss class weights are
 constants), and
     loss = ReduceSum(Mul(op_output, R))
@@ -52,7 +52,7 @@ def i64(*v):
     return np.array(v, np.int64)
 
 
-def grad_case(name, params, torch_fn, nodes, consts=None, inputs=None, world_size=1, stage=0):
+def grad_case(name, params, torch_fn, nodes, consts=None, inputs=None, world_size=1, stage=0, opset=17):
     """params: trainable float32 initializers; consts: other initializers (int64 shapes/axes);
     inputs: graph inputs (name -> array, fed via --data); nodes: ONNX nodes computing 'out';
     torch_fn(dict of tensors) -> out, the same expression."""
@@ -81,7 +81,7 @@ def grad_case(name, params, torch_fn, nodes, consts=None, inputs=None, world_siz
                for k, v in inputs.items()]
     g = oh.make_graph(graph_nodes, name.replace(" ", "_"), ginputs,
                       [oh.make_tensor_value_info("loss", TensorProto.FLOAT, [])], initializer=inits)
-    model = oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)])
+    model = oh.make_model(g, opset_imports=[oh.make_opsetid("", opset)])
     onnx.checker.check_model(model, full_check=True)
     path = os.path.join(d, "model.onnx")
     onnx.save(model, path)
@@ -142,7 +142,8 @@ UNARY = {"Sqrt": (torch.sqrt, positive), "Neg": (torch.neg, randn), "Relu": (tor
          "Tanh": (torch.tanh, randn), "Sigmoid": (torch.sigmoid, randn), "Erf": (torch.erf, randn),
          "Exp": (torch.exp, randn), "Log": (torch.log, positive), "Identity": (lambda x: x, randn),
          "Reciprocal": (torch.reciprocal, lambda *s: randn(*s, lo=0.2)), "Abs": (torch.abs, lambda *s: randn(*s, lo=0.05)),
-         "Softplus": (torch.nn.functional.softplus, lambda *s: 4 * randn(*s))}
+         "Softplus": (torch.nn.functional.softplus, lambda *s: 4 * randn(*s)),
+         "Softsign": (F.softsign, lambda *s: 3 * randn(*s))}
 for op, (fn, gen) in UNARY.items():
     case(f"{op} [3,4]", {"X": gen(3, 4)}, lambda t, fn=fn: fn(t["X"]), [node(op, ["X"])])
     case(f"{op} [2,3,4]", {"X": gen(2, 3, 4)}, lambda t, fn=fn: fn(t["X"]), [node(op, ["X"])])
@@ -157,6 +158,57 @@ case("LeakyRelu defaults [3,4]", {"X": randn(3, 4, lo=0.05)}, lambda t: F.leaky_
      [node("LeakyRelu", ["X"])])
 case("LeakyRelu alpha 0.2 [2,3,4]", {"X": randn(2, 3, 4, lo=0.05)}, lambda t: F.leaky_relu(t["X"], 0.2),
      [node("LeakyRelu", ["X"], alpha=0.2)])
+case("Selu defaults [3,4]", {"X": randn(3, 4, lo=0.05)}, lambda t: F.selu(t["X"]), [node("Selu", ["X"])])
+case("Selu alpha 1.5 gamma 0.8", {"X": randn(2, 3, 4, lo=0.05)},
+     lambda t: 0.8 * torch.where(t["X"] > 0, t["X"], 1.5 * torch.expm1(t["X"])),
+     [node("Selu", ["X"], alpha=1.5, gamma=0.8)])
+
+
+def const(name, value):
+    return oh.make_node("Constant", [], [name], value=nh.from_array(np.array(value, np.float32), name))
+
+
+# Clip: x on the bounds too, where torch.clamp passes the gradient.
+CLIP_X = 2 * randn(3, 4)
+CLIP_X[0, :2] = -0.5
+CLIP_X[1, :2] = 1.25
+case("Clip(X, -0.5, 1.25) (Constant bounds, X on both)", {"X": CLIP_X}, lambda t: torch.clamp(t["X"], -0.5, 1.25),
+     [const("lo", -0.5), const("hi", 1.25), node("Clip", ["X", "lo", "hi"])])
+case("Clip(X, '', 0.75) (max only)", {"X": CLIP_X}, lambda t: torch.clamp(t["X"], max=0.75),
+     [const("hi", 0.75), node("Clip", ["X", "", "hi"])])
+case("Clip(X, 0) (min only, an initializer: a constant, not a parameter)", {"X": CLIP_X},
+     lambda t: torch.clamp(t["X"], min=0.0), [node("Clip", ["X", "lo"])], consts={"lo": np.array(0.0, np.float32)})
+case("Clip(X, 1, -1) (min > max: max everywhere)", {"X": CLIP_X}, lambda t: torch.clamp(t["X"], 1.0, -1.0),
+     [const("lo", 1.0), const("hi", -1.0), node("Clip", ["X", "lo", "hi"])])
+case("Clip min -0.5 max 1.25 attributes (opset 10)", {"X": CLIP_X}, lambda t: torch.clamp(t["X"], -0.5, 1.25),
+     [node("Clip", ["X"], min=-0.5, max=1.25)], opset=10)
+# Floor, Ceil and Sign pass no gradient (torch's is zero).
+case("X Sign(Y) + Floor(X) + Ceil(Y)", {"X": 3 * randn(3, 4), "Y": 3 * randn(3, 4)},
+     lambda t: t["X"] * torch.sign(t["Y"]) + torch.floor(t["X"]) + torch.ceil(t["Y"]),
+     [node("Sign", ["Y"], "s"), node("Mul", ["X", "s"], "xs"), node("Floor", ["X"], "f"),
+      node("Ceil", ["Y"], "c"), node("Add", ["xs", "f"], "sum"), node("Add", ["sum", "c"])])
+# Max and Min: the selected operand's gradient, split evenly on ties.
+for op, fn in (("Max", torch.maximum), ("Min", torch.minimum)):
+    a, b = randn(3, 4), randn(4)
+    a[0, :2] = b[:2]  # ties
+    case(f"{op} [3,4] [4] with ties", {"A": a, "B": b}, lambda t, fn=fn: fn(t["A"], t["B"]), [node(op, ["A", "B"])])
+    case(f"{op} X X", {"X": randn(3, 4)}, lambda t, fn=fn: fn(t["X"], t["X"]), [node(op, ["X", "X"])])
+    case(f"{op} of three [2,3,4] [3,1] [4]", {"A": randn(2, 3, 4), "B": randn(3, 1), "C": randn(4)},
+         lambda t, fn=fn: fn(fn(t["A"], t["B"]), t["C"]), [node(op, ["A", "B", "C"])])
+    case(f"{op} of one", {"A": randn(3, 4)}, lambda t: t["A"] * 1, [node(op, ["A"])])
+# PRelu: per-channel and scalar slopes; x = 0 (where torch gives dx = slope dy, dslope 0) included.
+PRELU_X = randn(2, 3, 4, 4, lo=0.05)
+PRELU_X[0, :, 0, :2] = 0.0
+case("PRelu [2,3,4,4] slope [3,1,1]", {"X": PRELU_X, "S": randn(3, 1, 1)},
+     lambda t: F.prelu(t["X"], t["S"].reshape(3)), [node("PRelu", ["X", "S"])])
+case("PRelu [3,4] slope [1]", {"X": randn(3, 4, lo=0.05), "S": np.array([0.25], np.float32)},
+     lambda t: F.prelu(t["X"], t["S"]), [node("PRelu", ["X", "S"])])
+# Mod: FLOAT needs fmod = 1 (torch.fmod); integer Mod has no gradient.
+MOD_B = positive(3, 4) * np.where(rng.random((3, 4)) < 0.5, -1, 1).astype(np.float32)
+case("Mod fmod=1 [3,4] [3,4]", {"A": 4 * randn(3, 4), "B": MOD_B}, lambda t: torch.fmod(t["A"], t["B"]),
+     [node("Mod", ["A", "B"], fmod=1)])
+case("Mod fmod=1 [2,3,4] [4]", {"A": 4 * randn(2, 3, 4), "B": MOD_B[0]}, lambda t: torch.fmod(t["A"], t["B"]),
+     [node("Mod", ["A", "B"], fmod=1)])
 # Ops zero implements through their ONNX function bodies, with no code of
 # their own: HardSwish (HardSigmoid, Mul) and Celu (context-dependent: Div,
 # Elu, Mul).
@@ -358,6 +410,43 @@ case("Gelu (erf form) as exported", {"X": randn(3, 5)},
       oh.make_node("Constant", [], ["half"], value=nh.from_array(np.array(0.5, np.float32), "half")),
       node("Div", ["X", "sqrt2"], "xs"), node("Erf", ["xs"], "e"), node("Add", ["e", "one"], "e1"),
       node("Mul", ["X", "e1"], "xe"), node("Mul", ["xe", "half"])])
+
+
+
+# --- PyTorch's own exports at opset 17 -------------------------------------------------
+class _Exported(torch.nn.Module):
+    def __init__(self, module, x):
+        super().__init__()
+        self.X = torch.nn.Parameter(torch.from_numpy(x))
+        self.module = module
+
+    def forward(self):
+        return self.module(self.X)
+
+
+def exported_case(name, module, x):
+    """module(X) as torch.onnx.export writes it at opset 17 (X a parameter, so an
+    initializer), its output renamed 'out'; torch autograd of the module is the reference."""
+    path = os.path.join(tmp, f"export_{_count[0]}_{len(R.failed)}.onnx")
+    # No constant folding: it would fold the parameter into ops of its own.
+    torch.onnx.export(_Exported(module, x), (), path, opset_version=17, input_names=[], output_names=["out"],
+                      do_constant_folding=False)
+    exported = onnx.load(path)
+    consts = {i.name: nh.to_array(i) for i in exported.graph.initializer if i.name != "X"}
+    assert all(v.dtype != np.float32 for v in consts.values()), f"{name}: a float initializer besides X"
+    case(f"{name} (torch.onnx.export, opset 17: {' '.join(sorted({n.op_type for n in exported.graph.node}))})",
+         {"X": x}, lambda t: module.double()(t["X"]), list(exported.graph.node), consts=consts)
+
+
+exported_case("nn.GELU()", torch.nn.GELU(), randn(3, 5))
+exported_case("nn.GELU(approximate='tanh')", torch.nn.GELU(approximate="tanh"), randn(3, 5))
+exported_case("nn.Mish()", torch.nn.Mish(), 3 * randn(3, 5))
+exported_case("nn.SELU()", torch.nn.SELU(), randn(3, 5, lo=0.05))
+exported_case("nn.Softsign()", torch.nn.Softsign(), 3 * randn(3, 5))
+exported_case("nn.ReLU6()", torch.nn.ReLU6(), 4 * randn(3, 5, lo=0.05))
+exported_case("nn.Hardtanh(-0.5, 1.5)", torch.nn.Hardtanh(-0.5, 1.5), 2 * randn(3, 5))
+exported_case("nn.Hardswish()", torch.nn.Hardswish(), 4 * randn(3, 5))
+exported_case("nn.CELU(1.5)", torch.nn.CELU(1.5), randn(3, 5, lo=0.05))
 
 # --- CNN ops ------------------------------------------------------------------------------
 for strides, pads, dilations, group in [((1, 1), (1, 1, 1, 1), (1, 1), 1), ((2, 2), (3, 3, 3, 3), (1, 1), 1),

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <string>
 
 #include "backend.h"
 #include "test_plans.h"
@@ -125,7 +126,7 @@ AttrFn axis(int64_t ax) {
 }
 
 TEST_F(Cuda, Binary) {
-  for (Opcode op : {Opcode::Add, Opcode::Sub, Opcode::Mul, Opcode::Div}) {
+  for (Opcode op : {Opcode::Add, Opcode::Sub, Opcode::Mul, Opcode::Div, Opcode::Max, Opcode::Min, Opcode::PRelu}) {
     compare(op, {rnd({4, 5}, 1), rnd({4, 5}, 2)}, {zeros({4, 5})});
     compare(op, {rnd({4, 5}, 1), rnd({1}, 2)}, {zeros({4, 5})});
     compare(op, {rnd({2, 3, 5}, 3), rnd({5}, 4)}, {zeros({2, 3, 5})});
@@ -133,17 +134,41 @@ TEST_F(Cuda, Binary) {
     compare(op, {rnd({3, 4}, 5), rnd({3, 4}, 6)}, {zeros({3, 4})}, nullptr, 1e-5, 1e-6, /*alias=*/true);
   }
   compare(Opcode::Pow, {rnd({3, 4}, 1, 0.1f, 2.f), rnd({3, 4}, 2)}, {zeros({3, 4})});
+  // Mod and FMod, F32 and I64 (zero divisors included).
+  for (Opcode op : {Opcode::Mod, Opcode::FMod}) {
+    compare(op, {rnd({4, 5}, 1, -9.f, 9.f), rnd({5}, 2, -3.f, 3.f)}, {zeros({4, 5})});
+    compare(op, {ints({2, 3, 4}, 3, -20, 20), ints({3, 1}, 4, -4, 4)}, {izeros({2, 3, 4})});
+  }
 }
 
 TEST_F(Cuda, Unary) {
   // Every unary op of zero/elementwise_ops.h on positive inputs (every op's
   // domain), and on both signs where the op is defined there.
+  // Ops with attributes take their ONNX defaults (Clip, whose defaults bound
+  // nothing, [-1, 1.5]).
   for (const plan_ops::ElementwiseOp& op : plan_ops::kElementwiseOps) {
     if (op.arity != 1) continue;
-    compare(op.opcode, {rnd({1000}, 8, 0.01f, 5.f)}, {zeros({1000})});
+    AttrFn attrs;
+    if (op.num_attributes) {
+      elementwise::Params p{};
+      for (size_t i = 0; i < op.num_attributes; ++i) {
+        const std::string name = op.attributes[i].name;
+        (name == "alpha"   ? p.alpha
+         : name == "beta"  ? p.beta
+         : name == "gamma" ? p.gamma
+         : name == "min"   ? p.min
+                           : p.max) = op.attributes[i].default_value;
+      }
+      if (op.opcode == Opcode::Clip) p.min = -1.f, p.max = 1.5f;
+      attrs = [=](flatbuffers::FlatBufferBuilder& b) {
+        return std::make_pair(plan::Attrs::ElementwiseAttrs,
+                              plan::CreateElementwiseAttrs(b, p.alpha, p.beta, p.gamma, p.min, p.max).Union());
+      };
+    }
+    compare(op.opcode, {rnd({1000}, 8, 0.01f, 5.f)}, {zeros({1000})}, attrs);
     if (op.opcode != Opcode::Sqrt && op.opcode != Opcode::Log)
-      compare(op.opcode, {rnd({1000}, 7, -3.f, 3.f)}, {zeros({1000})});
-    if (op.has_derivative) compare(op.derivative, {rnd({777}, 9), rnd({777}, 10, -2.f, 2.f)}, {zeros({777})});
+      compare(op.opcode, {rnd({1000}, 7, -3.f, 3.f)}, {zeros({1000})}, attrs);
+    if (op.has_derivative) compare(op.derivative, {rnd({777}, 9), rnd({777}, 10, -2.f, 2.f)}, {zeros({777})}, attrs);
   }
 }
 

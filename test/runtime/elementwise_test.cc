@@ -33,12 +33,22 @@ void expect_derivative_of_forward(const char* name, elementwise::Saved saved_ten
   }
 }
 
-// An op's attributes at their ONNX defaults.
+// An op's attributes at their ONNX defaults, in the Params field of each
+// one's name.
 template <class Op>
 elementwise::Params default_params() {
-  elementwise::Params p{0.f, 0.f};
-  p.alpha = Op::kAttributes[0].default_value;
-  if (std::size(Op::kAttributes) > 1) p.beta = Op::kAttributes[1].default_value;
+  elementwise::Params p{};
+  for (const elementwise::Attribute& a : Op::kAttributes) {
+    const std::string name = a.name;
+    float* field = name == "alpha"   ? &p.alpha
+                   : name == "beta"  ? &p.beta
+                   : name == "gamma" ? &p.gamma
+                   : name == "min"   ? &p.min
+                   : name == "max"   ? &p.max
+                                     : nullptr;
+    EXPECT_NE(field, nullptr) << "attribute " << name << " has no Params field";
+    if (field) *field = a.default_value;
+  }
   return p;
 }
 
@@ -58,6 +68,13 @@ TEST(Elementwise, DerivativeKernelsDifferentiateTheirForwardFunctions) {
   }
   ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_CHECK)
 #undef ZERO_CHECK
+  // Clip's defaults bound nothing; bounds between the points checked.
+  elementwise::Params clip{};
+  clip.min = -1.225f;
+  clip.max = 1.775f;
+  expect_derivative_of_forward(
+      "Clip [-1.225, 1.775]", elementwise::Clip::kSaved, [&](float x) { return elementwise::Clip::forward(x, clip); },
+      [&](float dy, float s) { return elementwise::Clip::derivative(dy, s, clip); });
 }
 
 TEST(Elementwise, EveryOpHasDescriptorsAndCpuKernels) {

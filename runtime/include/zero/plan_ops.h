@@ -126,7 +126,27 @@ inline constexpr AttrField kPool[] = {
     {"count_include_pad", K::Bool, plan::PoolAttrs::VT_COUNT_INCLUDE_PAD, P::Default},
     {"ceil_mode", K::Bool, plan::PoolAttrs::VT_CEIL_MODE, P::Default}};
 inline constexpr AttrField kElementwise[] = {{"alpha", K::F32, plan::ElementwiseAttrs::VT_ALPHA},
-                                             {"beta", K::F32, plan::ElementwiseAttrs::VT_BETA}};
+                                             {"beta", K::F32, plan::ElementwiseAttrs::VT_BETA},
+                                             {"gamma", K::F32, plan::ElementwiseAttrs::VT_GAMMA},
+                                             {"min", K::F32, plan::ElementwiseAttrs::VT_MIN},
+                                             {"max", K::F32, plan::ElementwiseAttrs::VT_MAX}};
+
+constexpr bool same_name(const char* a, const char* b) {
+  while (*a && *a == *b) ++a, ++b;
+  return *a == *b;
+}
+// The ElementwiseAttrs fields an elementwise op does not list: its
+// unused_fields.
+template <class Op>
+constexpr uint8_t unused_elementwise_fields() {
+  uint8_t unused = 0;
+  for (size_t i = 0; i < std::size(kElementwise); ++i) {
+    bool listed = false;
+    for (const elementwise::Attribute& a : Op::kAttributes) listed = listed || same_name(a.name, kElementwise[i].name);
+    if (!listed) unused = uint8_t(unused | 1u << i);
+  }
+  return unused;
+}
 inline constexpr AttrField kBatchNorm[] = {{"epsilon", K::F32, plan::BatchNormAttrs::VT_EPSILON},
                                            {"momentum", K::F32, plan::BatchNormAttrs::VT_MOMENTUM}};
 
@@ -156,16 +176,15 @@ inline constexpr OpDescriptor kOps[] = {
     ZERO_ELEMENTWISE_BINARY_OPS(ZERO_BINARY_ROW)
     ZERO_ELEMENTWISE_UNARY_OPS(ZERO_UNARY_ROW)
     ZERO_ELEMENTWISE_UNARY_OPS_WITH_DERIVATIVE(ZERO_DERIVATIVE_ROWS)
-    // beta unused by an op with one attribute
-#define ZERO_UNUSED_BETA(op) uint8_t(std::size(elementwise::op::kAttributes) == 1 ? 0b10 : 0)
+    // the fields of the attributes the op does not have are unused
 #define ZERO_ATTRIBUTE_ROWS(op) \
-    {Opcode::op, 1, 1, 1, 1, Attrs::ElementwiseAttrs, ZERO_UNUSED_BETA(op)}, \
-    {Opcode::op##Grad, 2, 2, 1, 1, Attrs::ElementwiseAttrs, ZERO_UNUSED_BETA(op)},
+    {Opcode::op, 1, 1, 1, 1, Attrs::ElementwiseAttrs, unused_elementwise_fields<elementwise::op>()}, \
+    {Opcode::op##Grad, 2, 2, 1, 1, Attrs::ElementwiseAttrs, unused_elementwise_fields<elementwise::op>()},
     ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTE_ROWS)
+    ZERO_ELEMENTWISE_TYPED_BINARY_OPS(ZERO_BINARY_ROW)
     ZERO_ELEMENTWISE_COMPARISON_OPS(ZERO_BINARY_ROW)
     ZERO_ELEMENTWISE_LOGICAL_OPS(ZERO_BINARY_ROW)
     ZERO_ELEMENTWISE_LOGICAL_UNARY_OPS(ZERO_UNARY_ROW)
-#undef ZERO_UNUSED_BETA
 #undef ZERO_ATTRIBUTE_ROWS
 #undef ZERO_BINARY_ROW
 #undef ZERO_UNARY_ROW
@@ -227,7 +246,10 @@ inline constexpr OpDescriptor kOps[] = {
 }  // namespace detail
 // clang-format on
 
-// An elementwise op of zero/elementwise_ops.h as the compiler sees it.
+// An elementwise op of zero/elementwise_ops.h as the compiler sees it: the
+// ONNX op of its name imports one to one, and lowers to its opcode. Mod and
+// FMod (ZERO_ELEMENTWISE_TYPED_BINARY_OPS) are not in this table: ONNX's Mod
+// picks one of them by its fmod attribute.
 struct ElementwiseOp {
   const char* name;  // ONNX op type and plan opcode name
   plan::Opcode opcode;

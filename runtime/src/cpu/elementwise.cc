@@ -29,6 +29,9 @@ Status prepare_comparison(const KernelCall& call, BroadcastGeom* g) {
 Status prepare_logical(const KernelCall& call, BroadcastGeom* g) {
   return predicate_geometry(call, /*logical=*/true, g->sa, g->sb);
 }
+Status prepare_typed_binary(const KernelCall& call, BroadcastGeom* g) {
+  return typed_binary_geometry(call, g->sa, g->sb);
+}
 
 template <class Op>
 Status binary(const KernelContext&, const KernelCall& call, const BroadcastGeom& g) {
@@ -81,6 +84,16 @@ Status comparison(const KernelContext&, const KernelCall& call, const BroadcastG
   else
     broadcast_apply<int64_t, int64_t>(a, b, y, g.sa, g.sb,
                                       [](int64_t u, int64_t v) { return int64_t(Op::compare(u, v)); });
+  return Status();
+}
+
+template <class Op>
+Status typed_binary(const KernelContext&, const KernelCall& call, const BroadcastGeom& g) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+  if (a.dtype == DType::F32)
+    broadcast_apply<float, float>(a, b, y, g.sa, g.sb, [](float u, float v) { return Op::forward(u, v); });
+  else
+    broadcast_apply<int64_t, int64_t>(a, b, y, g.sa, g.sb, [](int64_t u, int64_t v) { return Op::forward(u, v); });
   return Status();
 }
 

@@ -27,6 +27,10 @@ Status prepare_logical(const KernelCall& call, Strided* g) {
   *g = shape_of(call.out[0]);
   return predicate_geometry(call, /*logical=*/true, g->s[0], g->s[1]);
 }
+Status prepare_typed_binary(const KernelCall& call, Strided* g) {
+  *g = shape_of(call.out[0]);
+  return typed_binary_geometry(call, g->s[0], g->s[1]);
+}
 
 template <class Op>
 Status binary(const KernelContext& ctx, const KernelCall& call, const Strided& g) {
@@ -53,6 +57,13 @@ Status comparison(const KernelContext& ctx, const KernelCall& call, const Stride
   const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
   return launched(call,
                   cuda::comparison<Op>(ctx.device->stream, a.data, b.data, a.dtype == DType::F32, y.i64(), y.numel, g));
+}
+
+template <class Op>
+Status typed_binary(const KernelContext& ctx, const KernelCall& call, const Strided& g) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+  return launched(
+      call, cuda::typed_binary<Op>(ctx.device->stream, a.data, b.data, a.dtype == DType::F32, y.data, y.numel, g));
 }
 
 template <class Op>

@@ -50,6 +50,11 @@ __global__ void comparison_k(const T* a, const T* b, int64_t* y, int64_t n, Stri
   GRID_STRIDE(i, n) y[i] = Op::compare(a[offset_of(g, 0, i)], b[offset_of(g, 1, i)]);
 }
 
+template <class Op, class T>
+__global__ void typed_binary_k(const T* a, const T* b, T* y, int64_t n, Strided g) {
+  GRID_STRIDE(i, n) y[i] = Op::forward(a[offset_of(g, 0, i)], b[offset_of(g, 1, i)]);
+}
+
 template <class Op>
 __global__ void logical_k(const int64_t* a, const int64_t* b, int64_t* y, int64_t n, Strided g) {
   GRID_STRIDE(i, n) y[i] = Op::logical(a[offset_of(g, 0, i)] != 0, b[offset_of(g, 1, i)] != 0);
@@ -105,6 +110,19 @@ cudaError_t comparison(cudaStream_t st, const void* a, const void* b, bool f32, 
   else
     comparison_k<Op, int64_t>
         <<<blocks_for(n), kThreads, 0, st>>>(static_cast<const int64_t*>(a), static_cast<const int64_t*>(b), y, n, g);
+  return cudaGetLastError();
+}
+
+template <class Op>
+cudaError_t typed_binary(cudaStream_t st, const void* a, const void* b, bool f32, void* y, int64_t n,
+                         const Strided& g) {
+  if (n == 0) return cudaSuccess;
+  if (f32)
+    typed_binary_k<Op, float><<<blocks_for(n), kThreads, 0, st>>>(
+        static_cast<const float*>(a), static_cast<const float*>(b), static_cast<float*>(y), n, g);
+  else
+    typed_binary_k<Op, int64_t><<<blocks_for(n), kThreads, 0, st>>>(
+        static_cast<const int64_t*>(a), static_cast<const int64_t*>(b), static_cast<int64_t*>(y), n, g);
   return cudaGetLastError();
 }
 
@@ -224,6 +242,11 @@ ZERO_ELEMENTWISE_UNARY_OPS_WITH_ATTRIBUTES(ZERO_ATTRIBUTES)
                                                 const Strided&);
 #define ZERO_LOGICAL_UNARY(op) \
   template cudaError_t logical_unary<elementwise::op>(cudaStream_t, const int64_t*, int64_t*, int64_t);
+#define ZERO_TYPED_BINARY(op)                                                                                      \
+  template cudaError_t typed_binary<elementwise::op>(cudaStream_t, const void*, const void*, bool, void*, int64_t, \
+                                                     const Strided&);
+ZERO_ELEMENTWISE_TYPED_BINARY_OPS(ZERO_TYPED_BINARY)
+#undef ZERO_TYPED_BINARY
 ZERO_ELEMENTWISE_COMPARISON_OPS(ZERO_COMPARISON)
 ZERO_ELEMENTWISE_LOGICAL_OPS(ZERO_LOGICAL)
 ZERO_ELEMENTWISE_LOGICAL_UNARY_OPS(ZERO_LOGICAL_UNARY)

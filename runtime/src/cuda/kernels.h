@@ -48,6 +48,9 @@ template <class Op>
 cudaError_t logical(cudaStream_t st, const int64_t* a, const int64_t* b, int64_t* y, int64_t n, const Strided& g);
 template <class Op>
 cudaError_t logical_unary(cudaStream_t st, const int64_t* x, int64_t* y, int64_t n);
+// Mod and FMod: y over g's shape as comparison, F32 (f32) or I64 throughout.
+template <class Op>
+cudaError_t typed_binary(cudaStream_t st, const void* a, const void* b, bool f32, void* y, int64_t n, const Strided& g);
 // The ops with attributes.
 template <class Op>
 cudaError_t parameterized_unary(cudaStream_t st, const float* x, float* y, int64_t n, elementwise::Params p);

@@ -123,6 +123,15 @@ Status predicate_geometry(const KernelCall& call, bool logical, int64_t* sa, int
   return Status();
 }
 
+Status typed_binary_geometry(const KernelCall& call, int64_t* sa, int64_t* sb) {
+  const Tensor &a = call.in[0], &b = call.in[1], &y = call.out[0];
+  if (a.dtype != b.dtype || a.dtype != y.dtype) return fail(call, "a, b and output must have one dtype");
+  if (!broadcast_strides(a, y, sa) || !broadcast_strides(b, y, sb))
+    return fail(call, "cannot broadcast " + tensor_shape_string(a) + " and " + tensor_shape_string(b) + " to " +
+                          tensor_shape_string(y));
+  return Status();
+}
+
 Status check_logical_unary(const KernelCall& call) {
   const Tensor &x = call.in[0], &y = call.out[0];
   if (x.dtype != DType::I64 || y.dtype != DType::I64) return fail(call, "x and output must be I64");
@@ -149,7 +158,7 @@ namespace {
 
 elementwise::Params elementwise_params(const KernelCall& call) {
   const plan::ElementwiseAttrs* attrs = call.inst->attrs_as_ElementwiseAttrs();
-  return {attrs->alpha(), attrs->beta()};
+  return {attrs->alpha(), attrs->beta(), attrs->gamma(), attrs->min(), attrs->max()};
 }
 
 }  // namespace

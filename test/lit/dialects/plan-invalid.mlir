@@ -193,6 +193,25 @@ plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 
 
 // -----
 
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // Selu's attributes are alpha and gamma, by their ONNX names.
+  // expected-error @+1 {{'plan.instr' op attribute 'beta' is not an attribute of Selu}}
+  plan.instr "Selu" [@a] -> [@a] {attrs = {alpha = 1.67 : f32, beta = 1.05 : f32, gamma = 1.05 : f32}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op ClipGrad needs attribute 'max' (an f32)}}
+  plan.instr "ClipGrad" [@a, @a] -> [@a] {attrs = {min = 0.0 : f32}}
+}
+
+// -----
+
 // An evaluation program: one plan.evaluation, one loss of each program.
 // expected-error @+1 {{'plan.program' op has more than one plan.evaluation}}
 plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {

@@ -174,3 +174,12 @@ module {
   // expected-error @+1 {{'ml_program.global' op 'zero.placement' must be a #zero.placement}}
   ml_program.global private mutable @w(dense<1.0> : tensor<4xf32>) : tensor<4xf32> {zero.placement = 3 : i64}
 }
+
+// -----
+
+func.func @elementwise_grad_with_another_ops_attribute(%dy: tensor<3xf32>, %x: tensor<3xf32>) -> tensor<3xf32> {
+  // Clip's are min and max.
+  // expected-error @+1 {{'zero.elementwise_grad' op of 'Clip' needs attribute 'max'}}
+  %0 = zero.elementwise_grad "Clip" %dy, %x {min = 0.0 : f32, gamma = 1.0 : f32} : tensor<3xf32>
+  return %0 : tensor<3xf32>
+}

@@ -255,7 +255,7 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
   std::vector<flatbuffers::Offset<fb::Input>> inputs, evalInputs;
   std::vector<flatbuffers::Offset<fb::Parameter>> parameters;
   std::vector<flatbuffers::Offset<fb::Output>> outputs, metrics;
-  std::optional<uint32_t> loss, evalLoss;
+  std::optional<uint32_t> loss, evalLoss, stepCounter;
   bool hasEvaluation = false;
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> sourceModel;
   for (mlir::Operation &op : program.getBody().front()) {
@@ -264,6 +264,11 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
       if (mlir::failed(offset))
         return failure();
       stream->push_back(*offset);
+    } else if (auto counter = llvm::dyn_cast<plan::StepCounterOp>(op)) {
+      auto index = indexOf(counter.getValueAttr(), counter);
+      if (mlir::failed(index))
+        return failure();
+      stepCounter = *index;
     } else if (llvm::isa<plan::EvaluationOp>(op)) {
       hasEvaluation = true;
       stream = &evalInstructions;
@@ -285,9 +290,23 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
         return failure();
       auto type = llvm::cast<mlir::RankedTensorType>(param.getType());
       std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
-      parameters.push_back(fb::CreateParameterDirect(fbb, param.getName().str().c_str(), &shape,
-                                                     *index, param.getSharded(),
-                                                     param.getShardNumel(), param.getTrainable()));
+      std::vector<flatbuffers::Offset<fb::Output>> state;
+      if (auto names = param.getOptimizerStateAttr())
+        for (mlir::NamedAttribute entry : names) {
+          auto value = llvm::dyn_cast<mlir::FlatSymbolRefAttr>(entry.getValue());
+          if (!value)
+            return param.emitOpError("optimizer_state '") << entry.getName().getValue()
+                                                          << "' names no value";
+          auto stateIndex = indexOf(value, param);
+          if (mlir::failed(stateIndex))
+            return failure();
+          state.push_back(
+              fb::CreateOutputDirect(fbb, entry.getName().getValue().str().c_str(), *stateIndex));
+        }
+      parameters.push_back(fb::CreateParameterDirect(
+          fbb, param.getName().str().c_str(), &shape, *index, param.getSharded(),
+          param.getShardNumel(), param.getTrainable(), state.empty() ? nullptr : &state,
+          param.getStateSharded()));
     } else if (auto output = llvm::dyn_cast<plan::OutputOp>(op)) {
       auto index = indexOf(output.getValueAttr(), output);
       if (mlir::failed(index))
@@ -325,7 +344,8 @@ mlir::LogicalResult Serializer::run(llvm::raw_ostream &os) {
       fbb.CreateVector(parameters), loss.value_or(0), sourceModel, fbb.CreateVector(outputs),
       program.getWeightsOmitted(),
       // Absent, not empty, without metrics: plans that report none stay as they were.
-      metrics.empty() ? 0 : fbb.CreateVector(metrics), evaluation);
+      metrics.empty() ? 0 : fbb.CreateVector(metrics), evaluation, stepCounter.has_value(),
+      stepCounter.value_or(0));
   fb::FinishPlanBuffer(fbb, root);
   os.write(reinterpret_cast<const char *>(fbb.GetBufferPointer()), fbb.GetSize());
   return success();

@@ -100,6 +100,7 @@ struct ParameterStorage {
   FlatSymbolRefAttr flat;  // the padded flat tensor (whole weights, sharded state:
                            // the all-gather target)
   FlatSymbolRefAttr shard; // this rank's shard (sharded optimizer state)
+  plan::ParameterOp op;    // its plan.parameter
 };
 
 class PlanBuilder {
@@ -245,7 +246,7 @@ LogicalResult PlanBuilder::lowerParameters() {
       init(global.getLoc(), storage.full, -1, data, 0);
       plan::ParameterOp::create(b, global.getLoc(), b.getStringAttr(name), TypeAttr::get(type),
                                 storage.full, nullptr, b.getI64IntegerAttr(type.getNumElements()),
-                                b.getBoolAttr(false));
+                                b.getBoolAttr(false), DictionaryAttr(), nullptr);
       params[name] = storage;
       continue;
     }
@@ -272,7 +273,8 @@ LogicalResult PlanBuilder::lowerParameters() {
     auto param = plan::ParameterOp::create(
         b, global.getLoc(), b.getStringAttr(name), TypeAttr::get(type),
         shardedWeights ? storage.shard : storage.full, shardedWeights ? b.getUnitAttr() : nullptr,
-        b.getI64IntegerAttr(shardNumel), b.getBoolAttr(true));
+        b.getI64IntegerAttr(shardNumel), b.getBoolAttr(true), DictionaryAttr(), nullptr);
+    storage.op = param;
     // For the report; the serialized plan needs only `sharded`.
     if (Attribute recorded = global->getAttr(kPlacementAttr))
       param->setAttr(kPlacementAttr, recorded);
@@ -362,10 +364,14 @@ LogicalResult PlanBuilder::lowerUpdate(Operation *op) {
   FlatSymbolRefAttr param = sharded ? p.shard : p.full;
   FlatSymbolRefAttr grad = lookup(op->getOperand(0));
   auto stateType = tensorType(op->getOperand(0));
+  // Named for checkpoints as PyTorch's optimizer state_dict names them.
+  SmallVector<NamedAttribute> stateNames;
   auto state = [&](StringRef suffix) {
     std::string name = (symbol.getValue() + "." + suffix).str();
     auto buffer = newBuffer(name, plan::getTensorBytes(stateType), "optimizer_state", true);
-    return newValue(name, stateType, buffer);
+    FlatSymbolRefAttr value = newValue(name, stateType, buffer);
+    stateNames.push_back(attr(suffix, value));
+    return value;
   };
 
   SmallVector<FlatSymbolRefAttr> inputs{param, grad};
@@ -388,6 +394,11 @@ LogicalResult PlanBuilder::lowerUpdate(Operation *op) {
     attrs.push_back(attr(name, b.getBoolAttr(true)));
   }
   instr(op->getLoc(), plan::EnumNameOpcode(opcode), inputs, {}, attrs);
+  plan::ParameterOp record = p.op;
+  if (!stateNames.empty())
+    record.setOptimizerStateAttr(b.getDictionaryAttr(stateNames));
+  if (sharded)
+    record.setStateSharded(true);
   return success();
 }
 
@@ -664,8 +675,10 @@ LogicalResult PlanBuilder::run() {
     return failure();
   // A counter that only Dropout reads (SGD without a schedule) still counts
   // the steps.
-  if (step)
+  if (step) {
     incrementStep(func.getLoc());
+    plan::StepCounterOp::create(b, func.getLoc(), step);
+  }
   if (auto eval = module.lookupSymbol<func::FuncOp>("eval_step")) {
     if (forwardOnly)
       return eval.emitError("a forward-only plan has no evaluation program");

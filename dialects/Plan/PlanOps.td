@@ -100,9 +100,16 @@ def Plan_InputOp : Plan_Op<"input", [HasParent<"ProgramOp">]> {
 
 def Plan_ParameterOp : Plan_Op<"parameter", [HasParent<"ProgramOp">]> {
   let summary = "a trainable tensor as the user names it, and where it lives";
+  let description = [{
+    `optimizer_state` names the values of the parameter's optimizer state by
+    PyTorch's state_dict keys (`exp_avg`, `exp_avg_sq`, `momentum_buffer`);
+    with `state_sharded` each holds this rank's shard of `shard_numel`
+    elements, else the whole tensor, flattened. A checkpoint saves them.
+  }];
   let arguments = (ins StrAttr:$name, TypeAttrOf<AnyRankedTensor>:$type,
                        FlatSymbolRefAttr:$value, UnitAttr:$sharded, I64Attr:$shard_numel,
-                       DefaultValuedAttr<BoolAttr, "true">:$trainable);
+                       DefaultValuedAttr<BoolAttr, "true">:$trainable,
+                       OptionalAttr<DictionaryAttr>:$optimizer_state, UnitAttr:$state_sharded);
   let assemblyFormat = "$name `:` $type `in` $value attr-dict";
 }
 
@@ -122,6 +129,16 @@ def Plan_MetricOp : Plan_Op<"metric", [HasParent<"ProgramOp">]> {
   let summary = "a named scalar a training step reports (\"lr\", \"grad_norm\")";
   let arguments = (ins StrAttr:$name, FlatSymbolRefAttr:$value);
   let assemblyFormat = "$name $value attr-dict";
+}
+
+def Plan_StepCounterOp : Plan_Op<"step_counter", [HasParent<"ProgramOp">]> {
+  let summary = "the optimizer steps done (an i64 scalar the plan increments)";
+  let description = [{
+    Part of the training state a checkpoint saves: the schedule, AdamW's bias
+    correction and Dropout's masks all read it.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$value);
+  let assemblyFormat = "$value attr-dict";
 }
 
 def Plan_EvaluationOp : Plan_Op<"evaluation", [HasParent<"ProgramOp">]> {

@@ -59,7 +59,7 @@
 // STAGE1-NEXT:      plan.value @w.flat : tensor<12xf32> in @mem.w
 // STAGE1-NEXT:      plan.value @w.shard : tensor<4xf32> in @mem.w {rank_stride = 16 : i64}
 // STAGE1-NEXT:      plan.init @w {data = dense<1.000000e+00> : tensor<2x5xf32>}
-// STAGE1-NEXT:      plan.parameter "w" : tensor<2x5xf32> in @w {shard_numel = 4 : i64, zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = sharded<3>>}
+// STAGE1-NEXT:      plan.parameter "w" : tensor<2x5xf32> in @w {shard_numel = 4 : i64, state_sharded, zero.placement = #zero.placement<weights = replicated, grad = replicated, optimizer_state = sharded<3>>}
 // STAGE1:           plan.buffer @mem.[[DW:v[0-9]+]] "gradient" {bytes = 48 : i64}
 // STAGE1-NEXT:      plan.value @[[DW]] : tensor<2x5xf32> in @mem.[[DW]]
 // STAGE1:           plan.instr "AllGather" [@b.shard] -> [@b.flat]
@@ -80,7 +80,7 @@
 // STAGE3-NEXT:      plan.init @w.shard {data = dense<1.000000e+00> : tensor<2x5xf32>, rank = 0 : si32}
 // STAGE3-NEXT:      plan.init @w.shard {data = dense<1.000000e+00> : tensor<2x5xf32>, data_offset = 4 : i64, rank = 1 : si32}
 // STAGE3-NEXT:      plan.init @w.shard {data = dense<1.000000e+00> : tensor<2x5xf32>, data_offset = 8 : i64, rank = 2 : si32}
-// STAGE3-NEXT:      plan.parameter "w" : tensor<2x5xf32> in @w.shard {shard_numel = 4 : i64, sharded, zero.placement = #zero.placement<weights = sharded<3>, grad = sharded<3>, optimizer_state = sharded<3>>}
+// STAGE3-NEXT:      plan.parameter "w" : tensor<2x5xf32> in @w.shard {shard_numel = 4 : i64, sharded, state_sharded, zero.placement = #zero.placement<weights = sharded<3>, grad = sharded<3>, optimizer_state = sharded<3>>}
 // STAGE3-NOT:       plan.value @w :
 // STAGE3:           plan.buffer @mem.[[G:v[0-9]+]] "communication" {bytes = 48 : i64}
 // STAGE3-NEXT:      plan.value @[[G]].flat : tensor<12xf32> in @mem.[[G]]
@@ -97,7 +97,7 @@
 // place, all-reduced and updated whole, as at stage 0. The plan.parameter
 // carries each placement for the report.
 // PERSIST-LABEL: module attributes {zero.stage = 3 : i64, zero.world_size = 3 : i64} {
-// PERSIST:           plan.parameter "w" : tensor<2x5xf32> in @w.shard {shard_numel = 4 : i64, sharded, zero.placement = #zero.placement<weights = sharded<3>, grad = sharded<3>, optimizer_state = sharded<3>>}
+// PERSIST:           plan.parameter "w" : tensor<2x5xf32> in @w.shard {shard_numel = 4 : i64, sharded, state_sharded, zero.placement = #zero.placement<weights = sharded<3>, grad = sharded<3>, optimizer_state = sharded<3>>}
 // PERSIST-NEXT:      plan.buffer @mem.b "parameter" {bytes = 8 : i64, persistent}
 // PERSIST-NEXT:      plan.value @b : tensor<2xf32> in @mem.b
 // PERSIST-NEXT:      plan.init @b {data = dense<0.000000e+00> : tensor<2xf32>}

@@ -12,6 +12,8 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   # plan format
   libflatbuffers-dev flatbuffers-compiler
+  # zero-run's checkpoints: JSON manifests, CRC-32 checksums
+  nlohmann-json3-dev zlib1g-dev
   # runtime: MPI ranks and BLAS (libblas-dev: the static CBLAS prepare-gpu-check.sh carries)
   libopenmpi-dev openmpi-bin libopenblas-dev libblas-dev
   # tests

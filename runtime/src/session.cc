@@ -170,6 +170,9 @@ struct Session::Impl {
   std::vector<uint32_t> output_values;
   std::vector<std::string> metric_names;
   std::vector<uint32_t> metric_values;
+  std::vector<StateTensor> state;
+  std::vector<uint32_t> state_values;
+  std::vector<int> state_params;  // the param_slots index of a parameter's state, else -1
 
   ~Impl() {
     if (scratch) alloc->deallocate(scratch);
@@ -524,9 +527,34 @@ Status Session::Impl::resolve_io() {
                                    : uint64_t(t.numel) == numel;
       if (!ok) return error(what + ": storage of " + std::to_string(t.numel) + " elements does not hold shape " +
                             shape_string(ti.shape));
+      using Kind = StateTensor::Kind;
+      state.push_back({ti.name, p->trainable() ? Kind::Parameter : Kind::ModelState, DType::F32, ti.shape,
+                       p->sharded(), p->shard_numel()});
+      state_values.push_back(p->value());
+      state_params.push_back(int(params.size()));
+      if (const auto* optimizer = p->optimizer_state())
+        for (const plan::Output* o : *optimizer) {
+          const std::string name = ti.name + "/" + (o->name() ? o->name()->str() : std::string());
+          const uint64_t want = p->state_sharded() ? p->shard_numel() : numel;
+          if (!o->name() || o->value() >= values.size() || values[o->value()].dtype != DType::F32 ||
+              uint64_t(values[o->value()].numel) != want)
+            return error(what + ": optimizer state '" + name + "' is not an F32 value of " + std::to_string(want) +
+                         " elements");
+          state.push_back({name, Kind::OptimizerState, DType::F32, ti.shape, p->state_sharded(), p->shard_numel()});
+          state_values.push_back(o->value());
+          state_params.push_back(-1);
+        }
       params.push_back(std::move(ti));
       param_slots.push_back({p->value(), p->sharded(), p->shard_numel(), int64_t(numel), p->trainable(), false});
     }
+  if (plan->has_step_counter()) {
+    const uint32_t v = plan->step_counter();
+    if (v >= values.size() || values[v].dtype != DType::I64 || values[v].numel != 1)
+      return error("step counter: value " + std::to_string(v) + " is not a scalar I64 value of the plan");
+    state.push_back({"step", StateTensor::Kind::StepCounter, DType::I64, {}, false, 0});
+    state_values.push_back(v);
+    state_params.push_back(-1);
+  }
   if (const auto* outs = plan->outputs())
     for (size_t i = 0; i < outs->size(); ++i) {
       const plan::Output* o = outs->Get(i);
@@ -887,6 +915,81 @@ bool Session::is_trainable(const std::string& name) const {
   for (size_t i = 0; i < impl_->params.size(); ++i)
     if (impl_->params[i].name == name) return impl_->param_slots[i].trainable;
   return false;
+}
+
+uint64_t StateTensor::numel() const {
+  uint64_t n = 1;
+  for (int64_t d : shape) n *= uint64_t(d);
+  return n;
+}
+
+const char* state_kind_name(StateTensor::Kind kind) {
+  switch (kind) {
+    case StateTensor::Kind::Parameter: return "parameter";
+    case StateTensor::Kind::OptimizerState: return "optimizer_state";
+    case StateTensor::Kind::ModelState: return "model_state";
+    case StateTensor::Kind::StepCounter: return "step_counter";
+  }
+  return "unknown";
+}
+
+const std::vector<StateTensor>& Session::state() const { return impl_->state; }
+
+Status Session::read_state(size_t index, std::vector<uint8_t>* bytes) const {
+  if (index >= impl_->state.size()) return Status::out_of_range("state index " + std::to_string(index));
+  const Tensor& t = impl_->values[impl_->state_values[index]];
+  bytes->resize(size_t(t.numel) * dtype_size(t.dtype));
+  return impl_->backend->copy_to_host(bytes->data(), t.data, bytes->size());
+}
+
+Status Session::write_state(size_t index, const void* data, size_t bytes) {
+  if (index >= impl_->state.size()) return Status::out_of_range("state index " + std::to_string(index));
+  const Tensor& t = impl_->values[impl_->state_values[index]];
+  if (bytes != size_t(t.numel) * dtype_size(t.dtype))
+    return Status::invalid_argument("state '" + impl_->state[index].name + "': " + std::to_string(bytes) +
+                                    " bytes for a stored " + std::to_string(size_t(t.numel) * dtype_size(t.dtype)));
+  ZERO_RETURN_IF_ERROR(impl_->backend->copy_to_device(t.data, data, bytes));
+  if (impl_->state_params[index] >= 0) impl_->param_slots[size_t(impl_->state_params[index])].written = true;
+  return Status();
+}
+
+std::string Session::training_config() const {
+  // The first instruction of each opcode that decides how a step trains,
+  // with its attributes as the descriptor tables list them.
+  std::string config = "micro_steps=" + std::to_string(micro_steps());
+  std::vector<plan::Opcode> seen;
+  for (const Op& op : impl_->step.ops) {
+    const plan::Opcode c = op.opcode;
+    if ((c != plan::Opcode::SgdUpdate && c != plan::Opcode::AdamWUpdate && c != plan::Opcode::LearningRate &&
+         c != plan::Opcode::ClipCoefficient) ||
+        std::find(seen.begin(), seen.end(), c) != seen.end())
+      continue;
+    seen.push_back(c);
+    config += std::string(" ") + plan::EnumNameOpcode(c) + "(";
+    const plan_ops::AttrTable* table = plan_ops::find_attr_table(op.inst->attrs_type());
+    const auto* attrs = static_cast<const flatbuffers::Table*>(op.inst->attrs());
+    for (size_t f = 0; table && attrs && f < table->num_fields; ++f) {
+      const plan_ops::AttrField& field = table->fields[f];
+      std::string value;
+      switch (field.kind) {
+        case plan_ops::AttrKind::Bool:
+        case plan_ops::AttrKind::Reduction:
+        case plan_ops::AttrKind::Schedule: value = std::to_string(attrs->GetField<uint8_t>(field.offset, 0)); break;
+        case plan_ops::AttrKind::I64: value = std::to_string(attrs->GetField<int64_t>(field.offset, 0)); break;
+        case plan_ops::AttrKind::U32: value = std::to_string(attrs->GetField<uint32_t>(field.offset, 0)); break;
+        case plan_ops::AttrKind::F32: {
+          char buf[32];
+          std::snprintf(buf, sizeof(buf), "%.9g", double(attrs->GetField<float>(field.offset, 0.f)));
+          value = buf;
+          break;
+        }
+        case plan_ops::AttrKind::I64s: continue;
+      }
+      config += std::string(f ? ", " : "") + field.name + "=" + value;
+    }
+    config += ")";
+  }
+  return config;
 }
 
 size_t Session::arena_bytes() const { return impl_->arena_size; }

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "checkpoint.h"
 #include "data_order.h"
 #include "launcher.h"
 #include "npy.h"
@@ -37,7 +38,9 @@ constexpr char kUsage[] =
     "                [--nproc N] [--timeout-s SECONDS] [--init-params DIR] [--save-params DIR]\n"
     "                [--export-onnx OUT.onnx]\n"
     "                [--save-outputs DIR] [--tf32] [--shuffle] [--seed S]\n"
-    "                [--eval-data DIR [--eval-every K]]\n";
+    "                [--eval-data DIR [--eval-every K]]\n"
+    "                [--checkpoint-dir DIR [--checkpoint-every K] [--keep-checkpoints M]]\n"
+    "                [--resume DIR [--resume-override]]\n";
 
 constexpr long long kMaxSteps = 1000000000000LL;
 constexpr long long kMaxLocalRanks = 4096;
@@ -60,6 +63,12 @@ struct Options {
   uint64_t seed = 0;     // of the data order and of Dropout's masks
   std::string eval_dir;  // the evaluation program's data (zero-opt --eval)
   long eval_every = 0;   // evaluate after every K steps (0: after the last only)
+  bool seed_given = false;
+  std::string checkpoint_dir;
+  long checkpoint_every = 0;  // 0: after the last step only
+  long keep_checkpoints = 0;  // 0: all
+  std::string resume;         // a checkpoint, or a directory whose `latest` names one
+  bool resume_override = false;
 };
 
 // True when started by an MPI launcher (mpirun, or srun with PMI/PMIx).
@@ -115,6 +124,21 @@ Status parse_args(int argc, char** argv, Options* o) {
         return Status::invalid_argument("invalid value '" + std::string(v) + "' for --seed (an integer from 0 to " +
                                         std::to_string(LLONG_MAX) + ")");
       o->seed = uint64_t(integer);
+      o->seed_given = true;
+    } else if (a == "--checkpoint-dir") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      o->checkpoint_dir = v;
+    } else if (a == "--checkpoint-every" || a == "--keep-checkpoints") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      if (!parse_integer(v, 1, kMaxSteps, &integer))
+        return Status::invalid_argument("invalid value '" + std::string(v) + "' for " + a + " (an integer from 1 to " +
+                                        std::to_string(kMaxSteps) + ")");
+      (a == "--checkpoint-every" ? o->checkpoint_every : o->keep_checkpoints) = long(integer);
+    } else if (a == "--resume") {
+      ZERO_RETURN_IF_ERROR(value(&v));
+      o->resume = v;
+    } else if (a == "--resume-override") {
+      o->resume_override = true;
     } else if (a == "--eval-data") {
       ZERO_RETURN_IF_ERROR(value(&v));
       o->eval_dir = v;
@@ -171,6 +195,14 @@ Status parse_args(int argc, char** argv, Options* o) {
   if (o->synthetic && !o->data_dir.empty()) return Status::failed_precondition("--data and --synthetic are exclusive");
   if (o->shuffle && o->synthetic) return Status::failed_precondition("--shuffle needs --data (synthetic data has no rows)");
   if (o->eval_every && o->eval_dir.empty()) return Status::failed_precondition("--eval-every needs --eval-data DIR");
+  if ((o->checkpoint_every || o->keep_checkpoints) && o->checkpoint_dir.empty())
+    return Status::failed_precondition(std::string(o->checkpoint_every ? "--checkpoint-every" : "--keep-checkpoints") +
+                                       " needs --checkpoint-dir DIR");
+  if (o->resume_override && o->resume.empty()) return Status::failed_precondition("--resume-override needs --resume DIR");
+#ifndef ZERO_HAVE_CHECKPOINTS
+  if (!o->checkpoint_dir.empty() || !o->resume.empty())
+    return Status::failed_precondition("checkpoints: zero-run was built without nlohmann-json and zlib");
+#endif
 #ifndef ZERO_HAVE_ONNX
   if (!o->export_onnx.empty()) return Status::failed_precondition("--export-onnx: zero-run was built without ONNX support");
 #endif
@@ -278,7 +310,10 @@ struct FeedSource {
   bool shuffle = false;
   uint64_t seed = 0;
 };
-FeedSource training_source(const Options& o) { return {o.data_dir, "--data", o.synthetic, o.shuffle, o.seed}; }
+// Without steps (--steps 0: export, evaluate) the training data is not read.
+FeedSource training_source(const Options& o) {
+  return {o.data_dir, "--data", o.synthetic || (o.steps == 0 && o.data_dir.empty()), o.shuffle, o.seed};
+}
 FeedSource evaluation_source(const Options& o) { return {o.eval_dir, "--eval-data"}; }
 
 // Maps every input's data file and checks it against the plan; nothing is
@@ -360,14 +395,16 @@ void allocate_batches(std::vector<Feed>* feeds, int rank) {
 }
 
 // Rank r of N at micro-step a of step s (K micro-steps a step) takes the
-// rows at positions ((s*K + a)*N + r)*b + j, j < b (data_order.h).
-Status bind_feeds(Session* session, std::vector<Feed>* feeds, long step, int rank, int world) {
+// rows at positions base + ((s*K + a)*N + r)*b + j, j < b (data_order.h):
+// a run resumed from a checkpoint counts s from its first step and starts
+// at the rows consumed before (base); otherwise both are 0.
+Status bind_feeds(Session* session, std::vector<Feed>* feeds, long step, uint64_t base, int rank, int world) {
   const uint64_t micro_steps = session->micro_steps();
   for (Feed& f : *feeds) {
     if (f.rows > 0) {
       const uint64_t b = uint64_t(f.info.shape[0]);
       const uint64_t batch = uint64_t(step) * micro_steps + f.info.micro_step;
-      const uint64_t first = (batch * uint64_t(world) + uint64_t(rank)) * b;
+      const uint64_t first = base + (batch * uint64_t(world) + uint64_t(rank)) * b;
       for (uint64_t j = 0; j < b; ++j)
         std::memcpy(f.batch.data() + j * f.row_bytes, f.dataset->array().data + f.order.row(first + j) * f.row_bytes,
                     f.row_bytes);
@@ -425,6 +462,57 @@ Status evaluate(Session* session, std::vector<Feed>* feeds, int64_t batches, int
   }
   *mean = sum / double(batches);
   return Status();
+}
+
+// Loads --resume's checkpoint: the run continues at its step, from its data
+// position, in its data order (a --seed or --shuffle that differs is an
+// error unless --resume-override, which takes the flags).
+Status resume_run(Session* session, int rank, Options* o, std::vector<Feed>* feeds, RunPosition* position) {
+#ifdef ZERO_HAVE_CHECKPOINTS
+  std::string checkpoint;
+  ZERO_RETURN_IF_ERROR(find_checkpoint(o->resume, &checkpoint));
+  ZERO_RETURN_IF_ERROR(load_checkpoint(session, rank, checkpoint, o->resume_override, position));
+  // --steps 0 trains nothing (an export, an evaluation); otherwise --steps
+  // is the run's total.
+  if (o->steps != 0 && position->step > o->steps)
+    return Status::invalid_argument(checkpoint + ": the run is at step " + std::to_string(position->step) +
+                                    ", past --steps " + std::to_string(o->steps) +
+                                    " (the run's total number of steps)");
+  const bool differs = (o->seed_given && o->seed != position->seed) || (o->shuffle && !position->shuffle);
+  if (differs && !o->resume_override)
+    return Status::failed_precondition(checkpoint + ": the run was trained with --seed " +
+                                       std::to_string(position->seed) + (position->shuffle ? " --shuffle" : "") +
+                                       "; resume it so, or pass --resume-override for the flags given");
+  if (!o->resume_override) {
+    o->seed = position->seed;
+    o->shuffle = position->shuffle;
+  }
+  for (Feed& f : *feeds)
+    if (f.rows > 0) f.order = DataOrder(uint64_t(f.rows), o->shuffle, o->seed);
+  return Status();
+#else
+  (void)session, (void)rank, (void)o, (void)feeds, (void)position;
+  return Status::failed_precondition("checkpoints: zero-run was built without nlohmann-json and zlib");
+#endif
+}
+
+// --checkpoint-dir: the state after `position.step` steps, and a log line
+// with the bytes rank 0 wrote (each rank writes its share).
+Status write_checkpoint(const Session& session, Communicator* comm, const Options& o, const RunPosition& position,
+                        AtomicFile* log) {
+#ifdef ZERO_HAVE_CHECKPOINTS
+  uint64_t bytes = 0;
+  ZERO_RETURN_IF_ERROR(save_checkpoint(session, comm, o.checkpoint_dir, position, int(o.keep_checkpoints), &bytes));
+  if (!log) return Status();
+  const std::string line = "{\"step\": " + std::to_string(position.step - 1) + ", \"checkpoint\": \"step-" +
+                           std::to_string(position.step) + "\", \"checkpoint_bytes\": " + std::to_string(bytes) +
+                           "}\n";
+  Status written = log->write(line.data(), line.size());
+  return written.ok() ? written : written.with_context("writing log file ");
+#else
+  (void)session, (void)comm, (void)o, (void)position, (void)log;
+  return Status::failed_precondition("checkpoints: zero-run was built without nlohmann-json and zlib");
+#endif
 }
 
 int64_t peak_rss_bytes() {
@@ -589,7 +677,7 @@ Status preflight(const Options& o, int world, PlanSummary* plan, std::vector<Fee
                          " but running with " + std::to_string(world) + " rank(s)");
   if (!o.save_outputs.empty() && plan->outputs.empty())
     return Status::failed_precondition(o.plan + ": --save-outputs needs a forward-only plan (this plan has no outputs)");
-  if (plan->weights_omitted && o.init_params.empty())
+  if (plan->weights_omitted && o.init_params.empty() && o.resume.empty())
     return Status::invalid_argument(o.plan +
                          ": the plan has no initial weights (zero-opt --omit-weights); pass --init-params DIR");
   ZERO_RETURN_IF_ERROR(check_output_paths(o, *plan));
@@ -705,6 +793,9 @@ int run(int argc, char** argv) {
   std::unique_ptr<Session> session;
   st = Session::open(o.plan, session_comm, session_alloc, backend, &session);
   if (st.ok()) st = init_params(session.get(), plan, o);
+  // --resume: the state, the step and the data position of a checkpoint.
+  RunPosition resumed;
+  if (st.ok() && !o.resume.empty()) st = resume_run(session.get(), rank, &o, &feeds, &resumed);
   if (!all_ok(comm.get(), st)) return 1;
   session->set_seed(o.seed);
   allocate_batches(&feeds, rank);
@@ -742,11 +833,18 @@ int run(int argc, char** argv) {
     }
   }
 
-  for (long step = 0; step < o.steps; ++step) {
+  // Rows a step consumes (of each batched input): the data position a
+  // checkpoint records.
+  uint64_t rows_per_step = 0;
+  for (const Feed& f : feeds)
+    if (f.rows > 0) rows_per_step = uint64_t(session->micro_steps()) * uint64_t(world) * uint64_t(f.info.shape[0]);
+  const long first = long(resumed.step);
+  for (long step = first; step < o.steps; ++step) {
     watchdog.arm("step", step);
     board.publish(step);
     const auto t0 = std::chrono::steady_clock::now();
-    if (step == 0 || !o.synthetic) st = bind_feeds(session.get(), &feeds, step, rank, world);
+    if (step == first || !o.synthetic)
+      st = bind_feeds(session.get(), &feeds, step - first, resumed.rows, rank, world);
     if (st.ok()) st = session->step();
     float loss = NAN;  // a forward-only plan has none: logged as null
     if (st.ok() && !session->forward_only()) st = session->loss(&loss);
@@ -762,6 +860,12 @@ int run(int argc, char** argv) {
     if (st.ok() && std::isfinite(loss) && !o.eval_dir.empty() &&
         ((o.eval_every && done % o.eval_every == 0) || done == o.steps))
       st = evaluate_after(step);
+    if (st.ok() && std::isfinite(loss) && !o.checkpoint_dir.empty() &&
+        ((o.checkpoint_every && done % o.checkpoint_every == 0) || done == o.steps)) {
+      watchdog.arm("writing the checkpoint after step", step);
+      const RunPosition position{done, resumed.rows + uint64_t(done - first) * rows_per_step, o.seed, o.shuffle};
+      st = write_checkpoint(*session, comm.get(), o, position, log.get());
+    }
     if (!st.ok()) {
       // Other ranks may already wait in a collective: end the whole job.
       if (log) (void)log->commit();

@@ -136,6 +136,24 @@ struct TensorInfo {
   uint32_t micro_step = 0;
 };
 
+// One tensor of a run's training state, what a checkpoint holds: a
+// parameter, its optimizer state, model state or the step counter, and how
+// this rank stores it.
+struct StateTensor {
+  enum class Kind : uint8_t { Parameter, OptimizerState, ModelState, StepCounter };
+  std::string name;  // "fc1.weight", "fc1.weight/exp_avg", "step"
+  Kind kind;
+  DType dtype;
+  std::vector<int64_t> shape;  // the whole tensor's
+  // This rank holds elements [rank * shard_numel, (rank + 1) * shard_numel)
+  // of the flattened tensor zero-padded to world_size * shard_numel;
+  // otherwise all of it (model state: this rank's own copy).
+  bool sharded = false;
+  uint64_t shard_numel = 0;
+  uint64_t numel() const;
+};
+const char* state_kind_name(StateTensor::Kind kind);  // "parameter", "optimizer_state", ...
+
 // What a launcher needs to know of a plan before it starts ranks: read after
 // the FlatBuffers verifier, without the full load-time validation (which
 // Session::open does on every rank).
@@ -237,6 +255,19 @@ class Session {
   bool weights_omitted() const;
   // False for model state (BatchNorm running statistics) and unknown names.
   bool is_trainable(const std::string& name) const;
+
+  // The training state (parameters, then each one's optimizer state, model
+  // state, the step counter), in plan order.
+  const std::vector<StateTensor>& state() const;
+  // This rank's stored elements of state()[index] (shard_numel of them when
+  // sharded, else all), as raw little-endian bytes.
+  Status read_state(size_t index, std::vector<uint8_t>* bytes) const;
+  // Sets them; `bytes` must be what read_state returns. Not collective.
+  Status write_state(size_t index, const void* data, size_t bytes);
+  // The training step's hyper-parameters as text: each kind of optimizer
+  // update, schedule and clipping with its attributes, and the micro-steps;
+  // two plans train alike when theirs are equal.
+  std::string training_config() const;
 
   size_t arena_bytes() const;
   // The kernels' scratch beyond the arena, allocated once at load (the

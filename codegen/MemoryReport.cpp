@@ -10,6 +10,7 @@
 #include "llvm/ADT/MapVector.h"
 #include "llvm/Support/JSON.h"
 
+#include <algorithm>
 #include <array>
 
 namespace zero::codegen {
@@ -187,6 +188,26 @@ void writeMemoryReport(plan::ProgramOp program, llvm::raw_ostream &os) {
                            {"optimizer_state", where(placement.getOptimizerState())}});
   }
 
+  // zero-run --checkpoint-dir: each rank writes a slice of shard_numel
+  // elements of every parameter and of each of its optimizer state tensors,
+  // its whole copy of model state, and rank 0 the step counter.
+  const bool hasStepCounter = !program.getBody().getOps<plan::StepCounterOp>().empty();
+  auto checkpointBytes = [&](uint32_t rank) {
+    int64_t bytes = rank == 0 && hasStepCounter ? 8 : 0;
+    for (auto param : program.getOps<plan::ParameterOp>()) {
+      const int64_t numel = llvm::cast<mlir::RankedTensorType>(param.getType()).getNumElements();
+      if (!param.getTrainable()) {
+        bytes += numel * 4;
+        continue;
+      }
+      const int64_t slice = param.getShardNumel();
+      const int64_t count = std::clamp<int64_t>(numel - int64_t(rank) * slice, 0, slice);
+      const int64_t tensors = 1 + (param.getOptimizerState() ? int64_t(param.getOptimizerState()->size()) : 0);
+      bytes += count * 4 * tensors;
+    }
+    return bytes;
+  };
+
   llvm::json::Array ranks;
   for (uint32_t rank = 0; rank < program.getWorldSize(); ++rank) {
     // Every rank runs the same program over equally sized shards.
@@ -199,6 +220,7 @@ void writeMemoryReport(plan::ProgramOp program, llvm::raw_ostream &os) {
     entry["kernel_scratch_bytes"] = static_cast<int64_t>(scratch);
     entry["peak_bytes"] = arena + static_cast<int64_t>(scratch);
     entry["sent_bytes_per_step"] = static_cast<int64_t>(sent[0] + 0.5);
+    entry["checkpoint_bytes"] = checkpointBytes(rank);
     if (!streams.evaluation.empty())
       entry["sent_bytes_per_evaluation"] = static_cast<int64_t>(sent[1] + 0.5);
     ranks.push_back(std::move(entry));

@@ -108,6 +108,7 @@ def same_run_case(model, stage, n):
                                                                         "--checkpoint-every", AT])
     assert os.path.exists(os.path.join(ckpt, f"step-{AT}", "manifest.json")), os.listdir(ckpt)
     resumed, out, _ = train(model, stage, n, tag + "-resumed", extra_run=["--resume", os.path.join(ckpt, f"step-{AT}")])
+    assert resumed[0]["resumed"] == f"step-{AT}" and resumed[0]["step"] == AT - 1, resumed[0]
     assert losses(resumed) == losses(full)[AT:], f"resumed {losses(resumed)[:3]} vs {losses(full)[AT:AT + 3]}"
     want, got = onnx_initializers(full_out), onnx_initializers(out)
     for k, v in want.items():
@@ -270,6 +271,11 @@ def keep_and_export():
     # Slices of ceil(numel / N) elements: the last ranks' are short by less than N elements a tensor.
     assert sum(sizes) == total and max(sizes) - min(sizes) <= 8 + 4 * 2 * len(manifest["tensors"]), sizes
     assert logged[-1]["checkpoint_bytes"] == sizes[0]
+    # --report states each rank's checkpoint size before the run.
+    report = T("keep-report.json")
+    run_tool([args.zero_opt, T("ex", "mlp_digits.onnx"), "-o", T("keep-report.zplan"), "--zero-stage=3",
+              "--world-size=3", *RECIPE, "--report", report])
+    assert [r["checkpoint_bytes"] for r in json.load(open(report))["ranks"]] == sizes
 
 
 R.case("--keep-checkpoints, --steps 0 export, the Python reader, files per rank", keep_and_export)

@@ -502,11 +502,15 @@ Status write_checkpoint(const Session& session, Communicator* comm, const Option
                         AtomicFile* log) {
 #ifdef ZERO_HAVE_CHECKPOINTS
   uint64_t bytes = 0;
+  const auto t0 = std::chrono::steady_clock::now();
   ZERO_RETURN_IF_ERROR(save_checkpoint(session, comm, o.checkpoint_dir, position, int(o.keep_checkpoints), &bytes));
   if (!log) return Status();
+  char ms[32];
+  std::snprintf(ms, sizeof(ms), "%.3f",
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   const std::string line = "{\"step\": " + std::to_string(position.step - 1) + ", \"checkpoint\": \"step-" +
                            std::to_string(position.step) + "\", \"checkpoint_bytes\": " + std::to_string(bytes) +
-                           "}\n";
+                           ", \"checkpoint_ms\": " + ms + "}\n";
   Status written = log->write(line.data(), line.size());
   return written.ok() ? written : written.with_context("writing log file ");
 #else
@@ -795,7 +799,10 @@ int run(int argc, char** argv) {
   if (st.ok()) st = init_params(session.get(), plan, o);
   // --resume: the state, the step and the data position of a checkpoint.
   RunPosition resumed;
+  const auto restore_start = std::chrono::steady_clock::now();
   if (st.ok() && !o.resume.empty()) st = resume_run(session.get(), rank, &o, &feeds, &resumed);
+  const double restore_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - restore_start).count();
   if (!all_ok(comm.get(), st)) return 1;
   session->set_seed(o.seed);
   allocate_batches(&feeds, rank);
@@ -808,6 +815,13 @@ int run(int argc, char** argv) {
     log = std::make_unique<AtomicFile>();
     st = log->open(o.log);
     if (!st.ok()) st = st.with_context("cannot open log file ");
+  }
+  if (st.ok() && log && !o.resume.empty()) {
+    char ms[32];
+    std::snprintf(ms, sizeof(ms), "%.3f", restore_ms);
+    const std::string line = "{\"step\": " + std::to_string(resumed.step - 1) + ", \"resumed\": \"step-" +
+                             std::to_string(resumed.step) + "\", \"restore_ms\": " + ms + "}\n";
+    st = log->write(line.data(), line.size());
   }
   if (!all_ok(comm.get(), st)) return 1;
   const bool progress = rank == 0 && isatty(STDERR_FILENO);

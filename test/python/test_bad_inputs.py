@@ -429,6 +429,17 @@ for flag, value in (("--steps", "1e300"), ("--steps", "-1"), ("--steps", "2.5"),
                     ("--seed", "1.5"), ("--seed", "99999999999999999999")):
     bad_run(f"{flag} {value}", [P1, "--synthetic", flag, value], [flag, value])
 bad_run("--shuffle without data", [P1, "--synthetic", "--shuffle"], ["--shuffle", "--data"])
+# Checkpoint flags (test_checkpoints.py has the refused checkpoints).
+bad_run("--checkpoint-every without --checkpoint-dir", [P1, *DATA, "--checkpoint-every", 2],
+        ["--checkpoint-every", "--checkpoint-dir"])
+bad_run("--keep-checkpoints without --checkpoint-dir", [P1, *DATA, "--keep-checkpoints", 2],
+        ["--keep-checkpoints", "--checkpoint-dir"])
+for flag in ("--checkpoint-every", "--keep-checkpoints"):
+    bad_run(f"{flag} 0", [P1, *DATA, "--checkpoint-dir", Rp("ckpt"), flag, 0], [flag, "'0'"])
+bad_run("--resume-override without --resume", [P1, *DATA, "--resume-override"], ["--resume-override", "--resume"])
+bad_run("--resume of a missing directory", [P1, *DATA, "--resume", Rp("no-such-ckpt")], ["no-such-ckpt", "no checkpoint"])
+bad_run("--resume of a directory without a checkpoint", [P1, *DATA, "--resume", Rp("data")],
+        ["not a complete checkpoint"])
 # Evaluation (zero-opt --eval, zero-run --eval-data DIR --eval-every K).
 if args.zero_run:
     PE = compile_plan("pe.zplan", "--eval")

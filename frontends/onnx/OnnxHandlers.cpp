@@ -253,7 +253,9 @@ FailureOr<Value> importPow(GraphImporter &im, const ::onnx::NodeProto &node, con
 template <typename OpTy>
 FailureOr<Value> importVariadic(GraphImporter &im, const ::onnx::NodeProto &node,
                                 const Operands &in) {
-  Value result = in.inputs[0];
+  if (in.inputs.empty())
+    return im.nodeError(node) << "needs at least one input";
+  Value result = in.inputs.front();
   for (Value next : ArrayRef(in.inputs).drop_front()) {
     auto l = cast<RankedTensorType>(result.getType()), r = cast<RankedTensorType>(next.getType());
     auto shape = broadcastShapes(l.getShape(), r.getShape());

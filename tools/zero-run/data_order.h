@@ -25,6 +25,7 @@ class DataOrder {
   // when one of its positions is first asked for (a rank's positions only
   // grow, so one epoch is kept: 8 bytes a row).
   uint64_t row(uint64_t position);
+  uint64_t rows() const { return rows_; }
 
  private:
   uint64_t rows_;

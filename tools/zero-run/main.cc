@@ -296,7 +296,10 @@ struct Feed {
   std::vector<uint8_t> batch;
   size_t row_bytes = 0;
   int64_t rows = 0;
-  DataOrder order{1, false, 0};
+  // One order for every input and micro-step of a dataset (shuffled, they
+  // have equally many rows): positions only grow, so it builds each epoch's
+  // permutation once.
+  std::shared_ptr<DataOrder> order;
 };
 
 // The data file that feeds plan input `name`.
@@ -366,7 +369,9 @@ Status load_feeds(const std::vector<TensorInfo>& inputs, const FeedSource& o, st
     if (o.shuffle && first != feeds->end() && first->rows != f.rows)
       return Status::invalid_argument("--shuffle: " + path + " has " + std::to_string(f.rows) + " rows but " +
                                       data_path(o.dir, first->info.name) + " has " + std::to_string(first->rows));
-    f.order = DataOrder(uint64_t(f.rows), o.shuffle, o.seed);
+    f.order = first != feeds->end() && first->rows == f.rows
+                  ? first->order
+                  : std::make_shared<DataOrder>(uint64_t(f.rows), o.shuffle, o.seed);
     feeds->push_back(std::move(f));
   }
   return Status();
@@ -406,7 +411,7 @@ Status bind_feeds(Session* session, std::vector<Feed>* feeds, long step, uint64_
       const uint64_t batch = uint64_t(step) * micro_steps + f.info.micro_step;
       const uint64_t first = base + (batch * uint64_t(world) + uint64_t(rank)) * b;
       for (uint64_t j = 0; j < b; ++j)
-        std::memcpy(f.batch.data() + j * f.row_bytes, f.dataset->array().data + f.order.row(first + j) * f.row_bytes,
+        std::memcpy(f.batch.data() + j * f.row_bytes, f.dataset->array().data + f.order->row(first + j) * f.row_bytes,
                     f.row_bytes);
     }
     ZERO_RETURN_IF_ERROR(
@@ -487,8 +492,13 @@ Status resume_run(Session* session, int rank, Options* o, std::vector<Feed>* fee
     o->seed = position->seed;
     o->shuffle = position->shuffle;
   }
-  for (Feed& f : *feeds)
-    if (f.rows > 0) f.order = DataOrder(uint64_t(f.rows), o->shuffle, o->seed);
+  std::shared_ptr<DataOrder> order;
+  for (Feed& f : *feeds) {
+    if (f.rows == 0) continue;
+    if (!order || order->rows() != uint64_t(f.rows))
+      order = std::make_shared<DataOrder>(uint64_t(f.rows), o->shuffle, o->seed);
+    f.order = order;
+  }
   return Status();
 #else
   (void)session, (void)rank, (void)o, (void)feeds, (void)position;

@@ -462,9 +462,8 @@ TEST(Reduce, MaxMinProdL2) {
       {Opcode::ReduceMin, [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }},
       {Opcode::ReduceProd,
        [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 1.0, std::multiplies<>()); }},
-      {Opcode::ReduceL2, [](const std::vector<double>& v) {
-         return std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0));
-       }}};
+      {Opcode::ReduceL2,
+       [](const std::vector<double>& v) { return std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0)); }}};
   const std::vector<std::vector<int64_t>> cases = {{}, {0}, {1}, {-1}, {0, 2}, {1, 2}};
   for (const auto& [op, f] : ops)
     for (const auto& axes : cases)
@@ -473,8 +472,10 @@ TEST(Reduce, MaxMinProdL2) {
         for (int64_t a : axes) red[a < 0 ? a + 3 : a] = true;
         Shape os;
         for (int k = 0; k < 3; ++k)
-          if (!red[k]) os.push_back(s[size_t(k)]);
-          else if (keep) os.push_back(1);
+          if (!red[k])
+            os.push_back(s[size_t(k)]);
+          else if (keep)
+            os.push_back(1);
         std::vector<std::vector<double>> rows(size_t(numel(os)));
         for (int64_t i = 0; i < 2; ++i)
           for (int64_t j = 0; j < 3; ++j)
@@ -532,7 +533,8 @@ TEST(ArgReduce, AxesTiesAndLastIndex) {
           for (int64_t i = 0; i < inner; ++i) {
             std::vector<float> row;
             for (int64_t k = 0; k < n; ++k) row.push_back(x.f[size_t((o * n + k) * inner + i)]);
-            const float best = max ? *std::max_element(row.begin(), row.end()) : *std::min_element(row.begin(), row.end());
+            const float best =
+                max ? *std::max_element(row.begin(), row.end()) : *std::min_element(row.begin(), row.end());
             auto first = std::find(row.begin(), row.end(), best);
             auto final = std::find(row.rbegin(), row.rend(), best);
             want.push_back(last ? int64_t(row.rend() - final) - 1 : int64_t(first - row.begin()));

@@ -227,10 +227,11 @@ std::optional<IntTensor> GraphImporter::evaluateNode(const ::onnx::NodeProto &no
     IntTensor t;
     int64_t count = 1;
     for (auto [d, r] : llvm::zip(in->shape, repeats->values)) {
-      if (r < 0 || llvm::MulOverflow(d, r, d) || llvm::MulOverflow(count, d, count) ||
+      int64_t tiled;
+      if (r < 0 || llvm::MulOverflow(d, r, tiled) || llvm::MulOverflow(count, tiled, count) ||
           count > kMaxFoldedElements)
         return std::nullopt;
-      t.shape.push_back(d);
+      t.shape.push_back(tiled);
     }
     SmallVector<int64_t> index(t.shape.size(), 0);
     for (int64_t flat = 0; flat < count; ++flat) {

@@ -381,6 +381,18 @@ for upper in (0, 1):
              [node("Trilu", ["X", "k"] if k is not None else ["X"], upper=upper)],
              consts={"k": np.array(k, np.int64)} if k is not None else None)
 
+# Masks built from INT64 constants fold at import (a causal mask: Trilu of ones; Tile of a
+# constant row); the model sees them as constants.
+IOTA = np.arange(4, dtype=np.int64).reshape(1, 4)
+case("Where(Trilu(ones, k=1, upper=0), X, 0) * Cast(Tile(iota, [3, 1])) (folded masks)", {"X": randn(3, 4)},
+     lambda t: torch.where(torch.tril(torch.ones(3, 4, dtype=torch.int64), 1) != 0, t["X"], torch.zeros(()).double())
+     * torch.from_numpy(IOTA).repeat(3, 1).double(),
+     [node("Trilu", ["ones", "k"], "mask", upper=0), node("Where", ["mask", "X", "zero"], "masked"),
+      node("Tile", ["iota", "reps"], "tiled"), node("Cast", ["tiled"], "tiledf", to=TensorProto.FLOAT),
+      node("Mul", ["masked", "tiledf"])],
+     consts={"ones": np.ones((3, 4), np.bool_), "k": np.array(1, np.int64), "zero": np.array(0, np.float32),
+             "iota": IOTA, "reps": i64(3, 1)})
+
 # --- shape ops -------------------------------------------------------------------------
 for perm in ([2, 0, 1], [1, 0, 2], None):
     case(f"Transpose perm={perm}", {"X": randn(2, 3, 4)},

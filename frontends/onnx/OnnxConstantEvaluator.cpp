@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 using namespace mlir;
 
@@ -76,6 +77,27 @@ std::optional<IntTensor> GraphImporter::evaluate(const std::string &name, int de
         t.shape.assign(tensor->dims().begin(), tensor->dims().end());
         for (APInt v : attr->getValues<APInt>())
           t.values.push_back(v.getSExtValue());
+        result = t;
+      }
+    } else if (tensor->data_type() == ::onnx::TensorProto::INT32 &&
+               tensor->data_location() != ::onnx::TensorProto::EXTERNAL) {
+      // Axes and counts PyTorch writes as INT32 (CumSum's axis): values
+      // only, never a tensor of the plan.
+      IntTensor t;
+      t.shape.assign(tensor->dims().begin(), tensor->dims().end());
+      int64_t count = 1;
+      for (int64_t d : t.shape)
+        count *= d;
+      const std::string &raw = tensor->raw_data();
+      if (tensor->has_raw_data() && raw.size() == size_t(count) * sizeof(int32_t)) {
+        for (int64_t i = 0; i < count; ++i) {
+          int32_t v;
+          std::memcpy(&v, raw.data() + i * sizeof(int32_t), sizeof(int32_t));
+          t.values.push_back(v);
+        }
+        result = t;
+      } else if (!tensor->has_raw_data() && tensor->int32_data_size() == count) {
+        llvm::append_range(t.values, tensor->int32_data());
         result = t;
       }
     }

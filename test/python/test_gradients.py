@@ -536,6 +536,30 @@ exported_case("nn.Hardtanh(-0.5, 1.5)", torch.nn.Hardtanh(-0.5, 1.5), 2 * randn(
 exported_case("nn.Hardswish()", torch.nn.Hardswish(), 4 * randn(3, 5))
 exported_case("nn.CELU(1.5)", torch.nn.CELU(1.5), randn(3, 5, lo=0.05))
 
+
+class _Fn(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+# Reductions, scans and masks as PyTorch writes them.
+for name, fn in [("torch.amax(x, 1, keepdim=True)", lambda x: torch.amax(x, 1, keepdim=True)),
+                 ("torch.amin(x, (0, 1))", lambda x: torch.amin(x, (0, 1))),
+                 ("x.max()", lambda x: x.max()),
+                 ("x.max(dim=1).values * x.argmax(1)", lambda x: x.max(dim=1).values * x.argmax(1)),
+                 ("torch.prod(x, 1)", lambda x: torch.prod(x, 1)),
+                 ("x.norm(dim=-1, keepdim=True)", lambda x: x.norm(dim=-1, keepdim=True)),
+                 ("torch.logsumexp(x, 1)", lambda x: torch.logsumexp(x, 1)),
+                 ("torch.cumsum(x, 1)", lambda x: torch.cumsum(x, 1)),
+                 ("x.repeat(2, 1, 3)", lambda x: x.repeat(2, 1, 3)),
+                 ("x.repeat(1, 2)", lambda x: x.repeat(1, 2)),
+                 ("torch.triu(x, 1) + torch.tril(x, -2)", lambda x: torch.triu(x, 1) + torch.tril(x, -2))]:
+    exported_case(name, _Fn(fn), randn(3, 5))
+
 # --- CNN ops ------------------------------------------------------------------------------
 for strides, pads, dilations, group in [((1, 1), (1, 1, 1, 1), (1, 1), 1), ((2, 2), (3, 3, 3, 3), (1, 1), 1),
                                          ((2, 1), (0, 1, 1, 0), (2, 1), 1), ((1, 1), (1, 1, 1, 1), (1, 1), 2)]:

@@ -82,7 +82,8 @@ uint64_t kernelScratchBytes(llvm::StringRef backend, mlir::SymbolTable &symbols,
   }
   if (opcode == "Gather" || opcode == "GatherGrad")
     return cuda ? 0 : ks::cpu_gather_bytes(numelOf(in[1]));
-  if (opcode == "ReduceSum" || opcode == "ReduceMean") {
+  if (opcode == "ReduceSum" || opcode == "ReduceMean" || opcode == "ReduceMax" ||
+      opcode == "ReduceMin" || opcode == "ReduceProd" || opcode == "ReduceL2") {
     auto x = shapeOf(in[0]);
     llvm::SmallVector<bool> reduced(x.size(), true);
     auto axes = instr.getAttrs().getAs<mlir::DenseI64ArrayAttr>("axes");

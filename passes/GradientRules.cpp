@@ -299,6 +299,98 @@ LogicalResult gradient(ox::ReduceMeanOp reduce, GradientContext &ctx, OpBuilder 
   return reduceGradient(reduce, ctx, b, loc);
 }
 
+/// A reduction's input type and its result's type with the reduced
+/// dimensions kept as 1, and `v` (of the result's shape) reshaped to it.
+template <typename ReduceOp> struct Reduced {
+  RankedTensorType in, kept;
+
+  Reduced(ReduceOp reduce) : in(tensorType(reduce.getInput())) {
+    SmallVector<bool> reduced(in.getRank(), reduce.getAxes().empty());
+    for (int64_t axis : reduce.getAxes())
+      reduced[*normalizeAxis(axis, in.getRank())] = true;
+    SmallVector<int64_t> shape;
+    for (int64_t i = 0; i < in.getRank(); ++i)
+      shape.push_back(reduced[i] ? 1 : in.getDimSize(i));
+    kept = in.clone(shape);
+  }
+  Value keep(OpBuilder &b, Location loc, Value v) const {
+    return tensorType(v) == kept ? v : ox::ReshapeOp::create(b, loc, kept, v).getResult();
+  }
+  RankedTensorType mask(RankedTensorType t) const {
+    return t.clone(IntegerType::get(t.getContext(), 64));
+  }
+};
+
+/// ReduceMax and ReduceMin: the gradient split evenly among the elements
+/// equal to the result (torch.amax's and torch.amin's rule).
+template <typename ReduceOp>
+LogicalResult extremeGradient(ReduceOp reduce, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Reduced<ReduceOp> r(reduce);
+  Value x = ctx.saved(reduce.getInput());
+  Value y = r.keep(b, loc, reduce.getResult()), dy = r.keep(b, loc, ctx.grad());
+  Value hit =
+      ox::CastOp::create(b, loc, r.in, ox::EqualOp::create(b, loc, r.mask(r.in), x, y).getResult());
+  Value ties =
+      ox::ReduceSumOp::create(b, loc, r.kept, hit, reduce.getAxesAttr(), b.getBoolAttr(true));
+  Value share = ox::DivOp::create(b, loc, r.kept, dy, ties);
+  ctx.give(reduce.getInput(), ox::MulOp::create(b, loc, r.in, hit, share));
+  return success();
+}
+
+LogicalResult gradient(ox::ReduceMaxOp reduce, GradientContext &ctx, OpBuilder &b, Location loc) {
+  return extremeGradient(reduce, ctx, b, loc);
+}
+
+LogicalResult gradient(ox::ReduceMinOp reduce, GradientContext &ctx, OpBuilder &b, Location loc) {
+  return extremeGradient(reduce, ctx, b, loc);
+}
+
+/// dx_i = dy * (the product of the other elements), exact with zeros
+/// (torch.prod's): p is the product of the nonzero elements; with none zero
+/// dx_i = dy p / x_i, with one zero only that element gets dy p, with more
+/// every dx_i is 0.
+LogicalResult gradient(ox::ReduceProdOp reduce, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Reduced<ox::ReduceProdOp> r(reduce);
+  Value x = ctx.saved(reduce.getInput()), dy = r.keep(b, loc, ctx.grad());
+  Value zero = ctx.constant(loc, 0.0f), one = ctx.constant(loc, 1.0f);
+  Value isZero = ox::EqualOp::create(b, loc, r.mask(r.in), x, zero);
+  Value nonzero = ox::WhereOp::create(b, loc, r.in, isZero, one, x);
+  Value p =
+      ox::ReduceProdOp::create(b, loc, r.kept, nonzero, reduce.getAxesAttr(), b.getBoolAttr(true));
+  Value zeros = ox::ReduceSumOp::create(b, loc, r.kept, ox::CastOp::create(b, loc, r.in, isZero),
+                                        reduce.getAxesAttr(), b.getBoolAttr(true));
+  Value dyp = ox::MulOp::create(b, loc, r.kept, dy, p);
+  Value noZero = ox::EqualOp::create(b, loc, r.mask(r.kept), zeros, zero);
+  Value oneZero = ox::EqualOp::create(b, loc, r.mask(r.kept), zeros, one);
+  Value atZero = ox::WhereOp::create(b, loc, r.kept, oneZero, dyp, zero);
+  Value atNonzero = ox::WhereOp::create(b, loc, r.in, noZero,
+                                        ox::DivOp::create(b, loc, r.in, dyp, nonzero), zero);
+  ctx.give(reduce.getInput(), ox::WhereOp::create(b, loc, r.in, isZero, atZero, atNonzero));
+  return success();
+}
+
+/// dx = x dy / y, and 0 where the norm y is 0 (torch.linalg.vector_norm's).
+LogicalResult gradient(ox::ReduceL2Op reduce, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Reduced<ox::ReduceL2Op> r(reduce);
+  Value x = ctx.saved(reduce.getInput());
+  Value y = r.keep(b, loc, reduce.getResult()), dy = r.keep(b, loc, ctx.grad());
+  Value zero = ctx.constant(loc, 0.0f);
+  Value scale =
+      ox::WhereOp::create(b, loc, r.kept, ox::EqualOp::create(b, loc, r.mask(r.kept), y, zero),
+                          zero, ox::DivOp::create(b, loc, r.kept, dy, y));
+  ctx.give(reduce.getInput(), ox::MulOp::create(b, loc, r.in, x, scale));
+  return success();
+}
+
+/// The gradient of a running sum is the running sum the other way.
+LogicalResult gradient(ox::CumSumOp cumsum, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(cumsum.getInput(),
+           ox::CumSumOp::create(b, loc, ctx.grad().getType(), ctx.grad(), cumsum.getAxisAttr(),
+                                b.getBoolAttr(cumsum.getExclusive()),
+                                b.getBoolAttr(!cumsum.getReverse())));
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Matrix products
 //===----------------------------------------------------------------------===//
@@ -548,10 +640,11 @@ void zero::registerGradientRules(DialectRegistry &registry) {
                 ox::PReluOp, ox::ModOp, ox::WhereOp, ox::NegOp, ox::SqrtOp, ox::ExpOp, ox::LogOp,
                 ox::FloorOp, ox::CeilOp, ox::SignOp, ox::ReshapeOp, ox::ExpandOp, ox::TransposeOp,
                 ox::CastOp, ox::IdentityOp, ox::GatherOp, ox::SliceOp, ox::ConcatOp,
-                ox::ReduceSumOp, ox::ReduceMeanOp, ox::GemmOp, ox::MatMulOp, ox::SoftmaxOp,
-                ox::LogSoftmaxOp, ox::SoftmaxCrossEntropyLossOp, ox::NegativeLogLikelihoodLossOp,
-                ox::LayerNormalizationOp, ox::BatchNormalizationOp, ox::ConvOp, ox::MaxPoolOp,
-                ox::AveragePoolOp, ox::DropoutOp>(*context);
+                ox::ReduceSumOp, ox::ReduceMeanOp, ox::ReduceMaxOp, ox::ReduceMinOp,
+                ox::ReduceProdOp, ox::ReduceL2Op, ox::CumSumOp, ox::GemmOp, ox::MatMulOp,
+                ox::SoftmaxOp, ox::LogSoftmaxOp, ox::SoftmaxCrossEntropyLossOp,
+                ox::NegativeLogLikelihoodLossOp, ox::LayerNormalizationOp, ox::BatchNormalizationOp,
+                ox::ConvOp, ox::MaxPoolOp, ox::AveragePoolOp, ox::DropoutOp>(*context);
     for (const plan_ops::ElementwiseOp &info : plan_ops::kElementwiseOps) {
       if (!info.has_derivative)
         continue;

@@ -61,6 +61,9 @@ constexpr SimpleLowering kSimpleLowerings[] = {
     simple<ox::SliceOp>(Opcode::Slice),
     simple<ox::ConcatOp>(Opcode::Concat, /*normalizeAxis=*/true),
     simple<ox::WhereOp>(Opcode::Where),
+    simple<ox::ArgMaxOp>(Opcode::ArgMax, /*normalizeAxis=*/true),
+    simple<ox::ArgMinOp>(Opcode::ArgMin, /*normalizeAxis=*/true),
+    simple<ox::CumSumOp>(Opcode::CumSum, /*normalizeAxis=*/true),
     simple<ox::ConvOp>(Opcode::Conv),
     simple<ox::MaxPoolOp>(Opcode::MaxPool),
     simple<ox::AveragePoolOp>(Opcode::AveragePool),
@@ -550,7 +553,8 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
               {attr("axis", norm.getAxisAttr()), attr("epsilon", norm.getEpsilonAttr())});
         return success();
       })
-      .Case<ox::ReduceSumOp, ox::ReduceMeanOp>([&](auto reduce) {
+      .Case<ox::ReduceSumOp, ox::ReduceMeanOp, ox::ReduceMaxOp, ox::ReduceMinOp, ox::ReduceProdOp,
+            ox::ReduceL2Op>([&](auto reduce) {
         int64_t rank = tensorType(reduce.getInput()).getRank();
         SmallVector<int64_t> axes;
         for (int64_t a : reduce.getAxes())

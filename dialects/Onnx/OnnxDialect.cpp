@@ -283,6 +283,40 @@ LogicalResult verifyReduce(ReduceOp op) {
 
 LogicalResult ReduceSumOp::verify() { return verifyReduce(*this); }
 LogicalResult ReduceMeanOp::verify() { return verifyReduce(*this); }
+LogicalResult ReduceMaxOp::verify() { return verifyReduce(*this); }
+LogicalResult ReduceMinOp::verify() { return verifyReduce(*this); }
+LogicalResult ReduceProdOp::verify() { return verifyReduce(*this); }
+LogicalResult ReduceL2Op::verify() { return verifyReduce(*this); }
+
+namespace {
+
+template <typename ArgReduceOp> LogicalResult verifyArgReduce(ArgReduceOp op) {
+  auto in = op.getInput().getType();
+  auto axis = zero::normalizeAxis(op.getAxis(), in.getRank());
+  if (!axis)
+    return op.emitOpError("axis ") << op.getAxis() << " is out of range for rank " << in.getRank();
+  SmallVector<int64_t> expected;
+  for (int64_t i = 0; i < in.getRank(); ++i)
+    if (i != *axis)
+      expected.push_back(in.getDimSize(i));
+    else if (op.getKeepdims())
+      expected.push_back(1);
+  if (ArrayRef<int64_t>(expected) != op.getResult().getType().getShape())
+    return op.emitOpError("result type does not match the reduced shape");
+  return success();
+}
+
+} // namespace
+
+LogicalResult ArgMaxOp::verify() { return verifyArgReduce(*this); }
+LogicalResult ArgMinOp::verify() { return verifyArgReduce(*this); }
+
+LogicalResult CumSumOp::verify() {
+  if (!zero::normalizeAxis(getAxis(), getInput().getType().getRank()))
+    return emitOpError("axis ") << getAxis() << " is out of range for rank "
+                                << getInput().getType().getRank();
+  return success();
+}
 
 LogicalResult GatherOp::verify() {
   auto data = getData().getType(), indices = getIndices().getType();

@@ -245,6 +245,34 @@ class Onnx_ReduceOp<string mnemonic> : Onnx_Op<mnemonic> {
 
 def Onnx_ReduceSumOp : Onnx_ReduceOp<"ReduceSum">;
 def Onnx_ReduceMeanOp : Onnx_ReduceOp<"ReduceMean">;
+def Onnx_ReduceMaxOp : Onnx_ReduceOp<"ReduceMax">;
+def Onnx_ReduceMinOp : Onnx_ReduceOp<"ReduceMin">;
+def Onnx_ReduceProdOp : Onnx_ReduceOp<"ReduceProd">;
+// sqrt of the sum of squares.
+def Onnx_ReduceL2Op : Onnx_ReduceOp<"ReduceL2">;
+
+class Onnx_ArgReduceOp<string mnemonic> : Onnx_Op<mnemonic> {
+  let summary = "index of the first (or, with select_last_index, last) extreme along `axis`";
+  let arguments = (ins Onnx_FloatTensor:$input, DefaultValuedAttr<I64Attr, "0">:$axis,
+                       DefaultValuedAttr<BoolAttr, "true">:$keepdims,
+                       DefaultValuedAttr<BoolAttr, "false">:$select_last_index);
+  let results = (outs RankedTensorOf<[I64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Onnx_ArgMaxOp : Onnx_ArgReduceOp<"ArgMax">;
+def Onnx_ArgMinOp : Onnx_ArgReduceOp<"ArgMin">;
+
+def Onnx_CumSumOp : Onnx_Op<"CumSum", [SameOperandsAndResultType]> {
+  let summary = "ONNX CumSum along `axis` (folded from its constant input at import)";
+  let arguments = (ins Onnx_Tensor:$input, I64Attr:$axis,
+                       DefaultValuedAttr<BoolAttr, "false">:$exclusive,
+                       DefaultValuedAttr<BoolAttr, "false">:$reverse);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
 
 def Onnx_GatherOp : Onnx_Op<"Gather"> {
   let summary = "ONNX Gather; negative indices count from the end";

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 using namespace mlir;
 
@@ -76,6 +77,27 @@ std::optional<IntTensor> GraphImporter::evaluate(const std::string &name, int de
         t.shape.assign(tensor->dims().begin(), tensor->dims().end());
         for (APInt v : attr->getValues<APInt>())
           t.values.push_back(v.getSExtValue());
+        result = t;
+      }
+    } else if (tensor->data_type() == ::onnx::TensorProto::INT32 &&
+               tensor->data_location() != ::onnx::TensorProto::EXTERNAL) {
+      // Axes and counts PyTorch writes as INT32 (CumSum's axis): values
+      // only, never a tensor of the plan.
+      IntTensor t;
+      t.shape.assign(tensor->dims().begin(), tensor->dims().end());
+      int64_t count = 1;
+      for (int64_t d : t.shape)
+        count *= d;
+      const std::string &raw = tensor->raw_data();
+      if (tensor->has_raw_data() && raw.size() == size_t(count) * sizeof(int32_t)) {
+        for (int64_t i = 0; i < count; ++i) {
+          int32_t v;
+          std::memcpy(&v, raw.data() + i * sizeof(int32_t), sizeof(int32_t));
+          t.values.push_back(v);
+        }
+        result = t;
+      } else if (!tensor->has_raw_data() && tensor->int32_data_size() == count) {
+        llvm::append_range(t.values, tensor->int32_data());
         result = t;
       }
     }
@@ -219,6 +241,46 @@ std::optional<IntTensor> GraphImporter::evaluateNode(const ::onnx::NodeProto &no
         return std::nullopt;
     t.values.assign(count, fill);
     return t;
+  }
+  if (op == "Tile") {
+    auto in = input(0), repeats = input(1);
+    if (!in || !repeats || repeats->values.size() != in->shape.size())
+      return std::nullopt;
+    IntTensor t;
+    int64_t count = 1;
+    for (auto [d, r] : llvm::zip(in->shape, repeats->values)) {
+      int64_t tiled;
+      if (r < 0 || llvm::MulOverflow(d, r, tiled) || llvm::MulOverflow(count, tiled, count) ||
+          count > kMaxFoldedElements)
+        return std::nullopt;
+      t.shape.push_back(tiled);
+    }
+    SmallVector<int64_t> index(t.shape.size(), 0);
+    for (int64_t flat = 0; flat < count; ++flat) {
+      int64_t offset = 0;
+      for (size_t d = 0; d < t.shape.size(); ++d)
+        offset = offset * in->shape[d] + index[d] % in->shape[d];
+      t.values.push_back(in->values[offset]);
+      for (int64_t d = t.shape.size() - 1; d >= 0 && ++index[d] == t.shape[d]; --d)
+        index[d] = 0;
+    }
+    return t;
+  }
+  if (op == "Trilu") {
+    auto in = input(0);
+    auto upper = intAttr(node, "upper", 1);
+    std::optional<IntTensor> k = IntTensor{{}, {0}};
+    if (node.input_size() > 1 && !node.input(1).empty())
+      k = input(1);
+    if (!in || in->shape.size() < 2 || failed(upper) || !k || k->values.size() != 1)
+      return std::nullopt;
+    int64_t rows = in->shape.end()[-2], cols = in->shape.back();
+    for (auto [flat, v] : llvm::enumerate(in->values)) {
+      int64_t i = (flat / cols) % rows, j = flat % cols, offset = k->values[0];
+      if (!(*upper ? j - i >= offset : j - i <= offset))
+        v = 0;
+    }
+    return in;
   }
   // Constants are in `constants` already.
   return std::nullopt;

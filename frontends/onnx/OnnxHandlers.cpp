@@ -515,8 +515,9 @@ FailureOr<Value> importLoss(GraphImporter &im, const ::onnx::NodeProto &node,
   return loss.getLoss();
 }
 
-/// ReduceSum and ReduceMean over `axes` (none: every axis, or none at all
-/// with `noopWithEmptyAxes`).
+/// The reductions with a dialect op of their name (ReduceSum, ReduceMean,
+/// ReduceMax, ReduceMin, ReduceProd, ReduceL2) over `axes` (none: every
+/// axis, or none at all with `noopWithEmptyAxes`).
 FailureOr<Value> buildReduce(GraphImporter &im, const ::onnx::NodeProto &node,
                              const Operands &in, ArrayRef<int64_t> axes, bool noopWithEmptyAxes) {
   auto keepdims = im.intAttr(node, "keepdims", 1);
@@ -524,24 +525,191 @@ FailureOr<Value> buildReduce(GraphImporter &im, const ::onnx::NodeProto &node,
     return failure();
   if (axes.empty() && noopWithEmptyAxes)
     return in.inputs[0];
+  if (!in.result.getElementType().isF32())
+    return im.nodeError(node) << "only FLOAT tensors are supported";
   OpBuilder &b = im.builder;
-  Location loc = im.nodeLoc(node);
-  auto axesAttr = b.getDenseI64ArrayAttr(axes);
-  auto keepdimsAttr = b.getBoolAttr(*keepdims);
-  if (node.op_type() == "ReduceSum")
-    return onnx::ReduceSumOp::create(b, loc, in.result, in.inputs[0], axesAttr, keepdimsAttr)
-        .getResult();
-  return onnx::ReduceMeanOp::create(b, loc, in.result, in.inputs[0], axesAttr, keepdimsAttr)
-      .getResult();
+  OperationState state(im.nodeLoc(node), ("onnx." + node.op_type()).c_str());
+  state.addOperands(in.inputs[0]);
+  state.addTypes(in.result);
+  state.addAttribute("axes", b.getDenseI64ArrayAttr(axes));
+  state.addAttribute("keepdims", b.getBoolAttr(*keepdims));
+  return b.create(state)->getResult(0);
 }
 
-/// Axes as an attribute: ReduceMean, and ReduceSum before opset 13.
+/// Axes as an attribute: ReduceMean, ReduceMax, ReduceMin, ReduceProd,
+/// ReduceL2, and ReduceSum before opset 13.
 FailureOr<Value> importReduce(GraphImporter &im, const ::onnx::NodeProto &node,
                               const Operands &in) {
   auto axes = im.intsAttr(node, "axes");
   if (failed(axes))
     return failure();
   return buildReduce(im, node, in, *axes, /*noopWithEmptyAxes=*/false);
+}
+
+/// log(sum(exp(x))) as m + log(sum(exp(x - m))), m the maximum: exact for
+/// large inputs, and its gradient is softmax(x) (the maximum's part cancels).
+FailureOr<Value> importReduceLogSumExp(GraphImporter &im, const ::onnx::NodeProto &node,
+                                       const Operands &in) {
+  auto axes = im.intsAttr(node, "axes");
+  auto keepdims = im.intAttr(node, "keepdims", 1);
+  if (failed(axes) || failed(keepdims))
+    return failure();
+  Value x = in.inputs[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  if (!type.getElementType().isF32())
+    return im.nodeError(node) << "only FLOAT tensors are supported";
+  SmallVector<bool> reduced(type.getRank(), axes->empty());
+  for (int64_t axis : *axes) {
+    auto normalized = normalizeAxis(axis, type.getRank());
+    if (!normalized)
+      return im.nodeError(node) << "axis " << axis << " is out of range";
+    reduced[*normalized] = true;
+  }
+  SmallVector<int64_t> kept;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    kept.push_back(reduced[i] ? 1 : type.getDimSize(i));
+  OpBuilder &b = im.builder;
+  Location loc = im.nodeLoc(node);
+  auto axesAttr = b.getDenseI64ArrayAttr(*axes);
+  auto keptType = type.clone(kept);
+  Value max = onnx::ReduceMaxOp::create(b, loc, keptType, x, axesAttr, b.getBoolAttr(true));
+  Value shifted = onnx::SubOp::create(b, loc, type, x, max);
+  Value sum = onnx::ReduceSumOp::create(b, loc, in.result, onnx::ExpOp::create(b, loc, shifted),
+                                        axesAttr, b.getBoolAttr(*keepdims));
+  if (keptType != in.result)
+    max = onnx::ReshapeOp::create(b, loc, in.result, max);
+  return onnx::AddOp::create(b, loc, in.result, onnx::LogOp::create(b, loc, sum), max).getResult();
+}
+
+/// ArgMax and ArgMin.
+FailureOr<Value> importArgReduce(GraphImporter &im, const ::onnx::NodeProto &node,
+                                 const Operands &in) {
+  auto axis = im.intAttr(node, "axis", 0);
+  auto keepdims = im.intAttr(node, "keepdims", 1);
+  auto last = im.intAttr(node, "select_last_index", 0);
+  if (failed(axis) || failed(keepdims) || failed(last))
+    return failure();
+  auto type = cast<RankedTensorType>(in.inputs[0].getType());
+  if (!type.getElementType().isF32())
+    return im.nodeError(node) << "only FLOAT inputs are supported";
+  if (!normalizeAxis(*axis, type.getRank()))
+    return im.nodeError(node) << "axis " << *axis << " is out of range";
+  OpBuilder &b = im.builder;
+  Location loc = im.nodeLoc(node);
+  auto create = [&](auto tag) {
+    return decltype(tag)::create(b, loc, in.result, in.inputs[0], b.getI64IntegerAttr(*axis),
+                                 b.getBoolAttr(*keepdims), b.getBoolAttr(*last))
+        .getResult();
+  };
+  return node.op_type() == "ArgMax" ? create(onnx::ArgMaxOp()) : create(onnx::ArgMinOp());
+}
+
+FailureOr<Value> importCumSum(GraphImporter &im, const ::onnx::NodeProto &node,
+                              const Operands &in) {
+  auto exclusive = im.intAttr(node, "exclusive", 0);
+  auto reverse = im.intAttr(node, "reverse", 0);
+  if (failed(exclusive) || failed(reverse))
+    return failure();
+  if (node.input_size() < 2 || node.input(1).empty())
+    return im.nodeError(node) << "expects an axis input";
+  auto axis = im.constantInts(node.input(1), node);
+  if (failed(axis))
+    return failure();
+  int64_t rank = cast<RankedTensorType>(in.inputs[0].getType()).getRank();
+  if (axis->size() != 1 || !normalizeAxis((*axis)[0], rank))
+    return im.nodeError(node) << "the axis must be one value in [-rank, rank)";
+  OpBuilder &b = im.builder;
+  return onnx::CumSumOp::create(b, im.nodeLoc(node), in.result, in.inputs[0],
+                                b.getI64IntegerAttr((*axis)[0]), b.getBoolAttr(*exclusive),
+                                b.getBoolAttr(*reverse))
+      .getResult();
+}
+
+/// Tile as a broadcast: each repeated dimension d (r copies) becomes
+/// [1, d] expanded to [r, d], runs of unrepeated ones one dimension; the
+/// gradient sums the copies (Expand's).
+FailureOr<Value> importTile(GraphImporter &im, const ::onnx::NodeProto &node, const Operands &in) {
+  if (node.input_size() < 2 || node.input(1).empty())
+    return im.nodeError(node) << "expects a repeats input";
+  auto repeats = im.constantInts(node.input(1), node);
+  if (failed(repeats))
+    return failure();
+  Value x = in.inputs[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  if (static_cast<int64_t>(repeats->size()) != type.getRank())
+    return im.nodeError(node) << "repeats has " << repeats->size() << " values for rank "
+                              << type.getRank();
+  SmallVector<int64_t> source, expanded;
+  bool merge = false; // the last dimension is a run of unrepeated ones
+  for (auto [d, r] : llvm::zip(type.getShape(), *repeats)) {
+    if (r < 1)
+      return im.nodeError(node) << "repeats must be positive, got " << r;
+    if (r == 1 && merge) {
+      source.back() *= d;
+      expanded.back() *= d;
+      continue;
+    }
+    if (r != 1) {
+      source.push_back(1);
+      expanded.push_back(r);
+    }
+    source.push_back(d);
+    expanded.push_back(d);
+    merge = r == 1;
+  }
+  constexpr size_t kMaxRank = 8; // the runtime's
+  if (expanded.size() > kMaxRank)
+    return im.nodeError(node) << "tiling needs " << expanded.size()
+                              << " dimensions; at most 8 are supported";
+  if (llvm::equal(*repeats, SmallVector<int64_t>(repeats->size(), 1)))
+    return x;
+  OpBuilder &b = im.builder;
+  Location loc = im.nodeLoc(node);
+  Value v = onnx::ReshapeOp::create(b, loc, type.clone(source), x);
+  v = onnx::ExpandOp::create(b, loc, type.clone(expanded), v);
+  return onnx::ReshapeOp::create(b, loc, in.result, v).getResult();
+}
+
+/// Whether Trilu keeps element [i, j] (diagonal offset k).
+bool triluKeeps(bool upper, int64_t k, int64_t i, int64_t j) {
+  return upper ? j - i >= k : j - i <= k;
+}
+
+/// Trilu as Where(mask, x, 0), the mask over the last two dimensions a
+/// constant; the gradient passes through the same mask (Where's).
+FailureOr<Value> importTrilu(GraphImporter &im, const ::onnx::NodeProto &node, const Operands &in) {
+  auto upper = im.intAttr(node, "upper", 1);
+  if (failed(upper))
+    return failure();
+  int64_t k = 0;
+  if (node.input_size() > 1 && !node.input(1).empty()) {
+    auto ints = im.constantInts(node.input(1), node);
+    if (failed(ints))
+      return failure();
+    if (ints->size() != 1)
+      return im.nodeError(node) << "k must be one value";
+    k = (*ints)[0];
+  }
+  Value x = in.inputs[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  if (type.getRank() < 2)
+    return im.nodeError(node) << "the input must have rank 2 or more";
+  int64_t rows = type.getShape().end()[-2], cols = type.getShape().back();
+  SmallVector<int64_t> mask;
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      mask.push_back(triluKeeps(*upper != 0, k, i, j));
+  OpBuilder &b = im.builder;
+  Location loc = im.nodeLoc(node);
+  auto maskType = RankedTensorType::get({rows, cols}, b.getI64Type());
+  Value maskValue =
+      onnx::ConstantOp::create(b, loc, DenseElementsAttr::get(maskType, ArrayRef<int64_t>(mask)));
+  auto scalar = RankedTensorType::get({}, type.getElementType());
+  Value zero = onnx::ConstantOp::create(b, loc,
+                                        type.getElementType().isF32()
+                                            ? DenseElementsAttr::get(scalar, 0.0f)
+                                            : DenseElementsAttr::get(scalar, int64_t(0)));
+  return onnx::WhereOp::create(b, loc, in.result, maskValue, x, zero).getResult();
 }
 
 /// ReduceSum from opset 13: axes as an optional constant input.

@@ -28,7 +28,7 @@ llvm::SmallVector<int> dataOperands(const ::onnx::NodeProto &node) {
   const std::string &op = node.op_type();
   if (op == "Reshape" || op == "Expand" || op == "Squeeze" || op == "Unsqueeze" ||
       op == "ReduceSum" || op == "ReduceMean" || op == "Slice" || op == "Split" ||
-      op == "Dropout" || op == "Clip")
+      op == "Dropout" || op == "Clip" || op == "CumSum" || op == "Tile" || op == "Trilu")
     return {0};
   llvm::SmallVector<int> all;
   for (int i = 0; i < node.input_size(); ++i)

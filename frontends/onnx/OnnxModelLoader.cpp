@@ -9,6 +9,7 @@
 #include <onnx/shape_inference/implementation.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -55,6 +56,8 @@ public:
                                     const std::string &domain) const override {
     const ::onnx::OpSchema *schema = ::onnx::OpSchemaRegistry::Schema(
         key, maxInclusiveVersion, domain == "ai.onnx" ? ::onnx::ONNX_DOMAIN : domain);
+    if (schema && key == "ConstantOfShape" && schema->domain() == ::onnx::ONNX_DOMAIN)
+      return withConstantOfShapeData(schema);
     if (!schema || !schema->has_data_propagation_function())
       return schema;
     std::unique_ptr<::onnx::OpSchema> &guarded = guardedSchemas[schema];
@@ -72,6 +75,42 @@ public:
   }
 
 private:
+  /// ConstantOfShape with the data propagation ONNX 1.12 lacks: an INT64
+  /// fill of a known 1-D shape is known data, so the Expand that PyTorch
+  /// writes for Tensor.repeat (Expand(x, ConstantOfShape(Shape(repeats), 1)))
+  /// gets its static type.
+  const ::onnx::OpSchema *withConstantOfShapeData(const ::onnx::OpSchema *schema) const {
+    std::unique_ptr<::onnx::OpSchema> &guarded = guardedSchemas[schema];
+    if (!guarded) {
+      guarded = std::make_unique<::onnx::OpSchema>(*schema);
+      guarded->PartialDataPropagationFunction([](::onnx::DataPropagationContext &context) {
+        const ::onnx::TensorShapeProto *shape =
+            context.getNumInputs() > 0 && context.getInputType(0) ? context.getInputData(0)
+                                                                  : nullptr;
+        const ::onnx::AttributeProto *value = context.getAttribute("value");
+        if (!shape || shape->dim_size() != 1 || !shape->dim(0).has_dim_value() || !value ||
+            !value->has_t() || value->t().data_type() != ::onnx::TensorProto::INT64)
+          return;
+        const ::onnx::TensorProto &t = value->t();
+        int64_t fill;
+        if (t.int64_data_size() == 1)
+          fill = t.int64_data(0);
+        else if (t.raw_data().size() == sizeof(int64_t))
+          std::memcpy(&fill, t.raw_data().data(), sizeof(int64_t));
+        else
+          return;
+        int64_t count = shape->dim(0).dim_value();
+        if (count < 0 || count > 64) // shapes, not data
+          return;
+        ::onnx::TensorShapeProto data;
+        for (int64_t i = 0; i < count; ++i)
+          data.add_dim()->set_dim_value(fill);
+        context.addOutputData(0, std::move(data));
+      });
+    }
+    return guarded.get();
+  }
+
   mutable std::map<const ::onnx::OpSchema *, std::unique_ptr<::onnx::OpSchema>> guardedSchemas;
 };
 

@@ -214,10 +214,14 @@ class TableBackend : public Backend {
   }
 
   // Filled by the backend's constructor, an op family at a time.
-  void set(plan::Opcode op, const KernelDef& kernel) { table_[size_t(op)] = kernel; }
+  void set(plan::Opcode op, const KernelDef& kernel) {
+    assert(size_t(op) < kTableSize && "opcode beyond the kernel table");
+    table_[size_t(op)] = kernel;
+  }
 
  private:
-  static constexpr size_t kTableSize = 256;
+  // Every opcode of the schema.
+  static constexpr size_t kTableSize = size_t(plan::Opcode::MAX) + 1;
   std::optional<KernelDef> table_[kTableSize];
 };
 

@@ -138,6 +138,22 @@ Status expand_geometry(const KernelCall& call, int64_t* strides);
 // Fill's value (FillAttrs.value, 0 without attributes); y is any dtype.
 Status fill_value(const KernelCall& call, float* value);
 
+// ArgMax/ArgMin: x F32 [outer, n, inner] split at ArgReduceAttrs.axis (n >=
+// 1) into y I64 of outer * inner elements (keepdims or not).
+struct ArgReduceGeom {
+  int64_t outer = 1, n = 1, inner = 1;
+  bool last = false;  // select_last_index
+};
+Status arg_reduce_geometry(const KernelCall& call, ArgReduceGeom* g);
+// CumSum: x [outer, n, inner] split at CumSumAttrs.axis into y of the same
+// shape and dtype (F32 or I64); each row is read before it is written, so y
+// may be x.
+struct CumSumGeom {
+  int64_t outer = 1, n = 1, inner = 1;
+  bool exclusive = false, reverse = false;
+};
+Status cumsum_geometry(const KernelCall& call, CumSumGeom* g);
+
 // ---- Gather, Slice, Concat, Where, LayerNormalization ----------------------
 //
 // The validate_* functions check everything but the data (index values) and

@@ -223,6 +223,30 @@ save("clip_computed_min.onnx", model([MM, oh.make_node("ReduceMean", ["h"], ["lo
 save("clip_parameter_max.onnx", model([MM, oh.make_node("Clip", ["h", "", "W"], ["c"], name="my_clip"), MEAN("c")],
                                       [LOSS], [W], [X]))
 save("mod_float_fmod0.onnx", model([MM, oh.make_node("Mod", ["h", "h"], ["m"], name="my_mod"), MEAN("m")], [LOSS], [W], [X]))
+# CumSum's axis, Tile's repeats and Trilu's k must be constants; Tile's
+# repeats positive; ArgMax reads FLOAT; ReduceMax (like ReduceSum) reduces FLOAT.
+_i64 = lambda name, v: nh.from_array(np.array(v, np.int64), name)  # noqa: E731
+_imean = oh.make_node("ReduceMean", ["h"], ["hm"], name="hm_mean", keepdims=0)
+_icast = oh.make_node("Cast", ["hm"], ["hi"], name="hm_cast", to=TP.INT64)
+save("cumsum_computed_axis.onnx", model([MM, _imean, _icast, oh.make_node("CumSum", ["h", "hi"], ["c"], name="my_cumsum"),
+                                         MEAN("c")], [LOSS], [W], [X]))
+save("tile_computed_repeats.onnx", model([MM, oh.make_node("Shape", ["h"], ["hs"], name="hs"), _imean, _icast,
+                                          oh.make_node("Mul", ["hs", "hi"], ["reps"], name="reps_mul"),
+                                          oh.make_node("Tile", ["h", "reps"], ["t"], name="my_tile"), MEAN("t")],
+                                         [LOSS], [W], [X]))
+save("tile_zero_repeats.onnx", model([MM, oh.make_node("Tile", ["h", "reps"], ["t"], name="my_tile"),
+                                      oh.make_node("ReduceSum", ["t"], ["loss"], name="rs", keepdims=0)],
+                                     [LOSS], [W, _i64("reps", [1, 0])], [X]))
+save("trilu_computed_k.onnx", model([MM, _imean, _icast, oh.make_node("Trilu", ["h", "hi"], ["t"], name="my_trilu"),
+                                     MEAN("t")], [LOSS], [W], [X]))
+save("argmax_int.onnx", model([MM, oh.make_node("Cast", ["h"], ["hi"], name="h_cast", to=TP.INT64),
+                               oh.make_node("ArgMax", ["hi"], ["am"], name="my_argmax", axis=1),
+                               oh.make_node("Cast", ["am"], ["amf"], name="am_cast", to=TP.FLOAT),
+                               oh.make_node("Mul", ["h", "amf"], ["p"], name="p"), MEAN("p")], [LOSS], [W], [X]))
+save("reducemax_int.onnx", model([MM, oh.make_node("Cast", ["h"], ["hi"], name="h_cast", to=TP.INT64),
+                                  oh.make_node("ReduceMax", ["hi"], ["m"], name="my_max", keepdims=0),
+                                  oh.make_node("Cast", ["m"], ["mf"], name="m_cast", to=TP.FLOAT),
+                                  oh.make_node("Mul", ["h", "mf"], ["p"], name="p"), MEAN("p")], [LOSS], [W], [X]))
 _short = onnx.TensorProto(name="W", data_type=TP.FLOAT, dims=[4, 3], float_data=[1.0] * 5)
 save("short_initializer.onnx", model([MM, MEAN("h")], [LOSS], [_short], [X]))
 bad("Scan without a body (crashed ONNX shape inference)", "scan_no_body.onnx",
@@ -239,6 +263,16 @@ bad("Clip with a computed min", "clip_computed_min.onnx",
 bad("Clip with a parameter as max", "clip_parameter_max.onnx",
     ["node 'my_clip' (Clip, opset 17)", "'max' must be a compile-time constant"])
 bad("FLOAT Mod with fmod 0", "mod_float_fmod0.onnx", ["node 'my_mod' (Mod, opset 17)", "fmod must be 1 for FLOAT"])
+bad("CumSum with a computed axis", "cumsum_computed_axis.onnx",
+    ["node 'my_cumsum' (CumSum, opset 17)", "'hi' must be a compile-time constant"])
+# Shape inference cannot size a Tile of computed repeats, nor zero build a
+# zero-size tensor: both are caught at the output's type.
+bad("Tile with computed repeats", "tile_computed_repeats.onnx", ["output 't' of node 'my_tile'", "dynamic dimension"])
+bad("Tile with a zero repeat", "tile_zero_repeats.onnx", ["output 't' of node 'my_tile'", "zero-size dimension"])
+bad("Trilu with a computed k", "trilu_computed_k.onnx",
+    ["node 'my_trilu' (Trilu, opset 17)", "'hi' must be a compile-time constant"])
+bad("ArgMax of INT64", "argmax_int.onnx", ["node 'my_argmax' (ArgMax, opset 17)", "only FLOAT inputs are supported"])
+bad("ReduceMax of INT64", "reducemax_int.onnx", ["node 'my_max' (ReduceMax, opset 17)", "only FLOAT tensors are supported"])
 bad("unsupported op If off the loss path", "if.onnx", ["my_if", "unsupported operator 'If'"])
 bad("unsupported op LSTM", "lstm.onnx", ["my_lstm", "unsupported operator 'LSTM'"])
 bad("unsupported op Resize", "resize.onnx", ["my_resize", "unsupported operator 'Resize'"])

@@ -305,6 +305,94 @@ for keep in (0, 1):
              lambda t, dims=dims, keep=keep: t["X"].mean(dim=dims, keepdim=bool(keep)),
              [node("ReduceMean", ["X"], keepdims=keep, **kw)])
 
+# ReduceMax/ReduceMin (torch.amax/amin: the gradient split evenly among ties), ReduceProd (zeros
+# included: torch.prod's exact rule), ReduceL2 (a zero row: torch's gradient 0), ReduceLogSumExp.
+TIES = randn(2, 3, 4)
+TIES[0, 1, :3] = TIES[0, 1, 3]  # a row of four equal values
+TIES[1, :2, 2] = TIES[1, 2, 2]  # a column of three
+TIES[1, 0, 0] = TIES[1, 0, 3]
+PROD_X = positive(2, 3, 4) * np.where(rng.random((2, 3, 4)) < 0.5, -1, 1).astype(np.float32)
+PROD_X[0, 1, 2] = 0  # one zero in a row and in a column
+PROD_X[1, 2, 0] = PROD_X[1, 2, 3] = 0  # two in a row
+L2_X = randn(2, 3, 4)
+L2_X[1, 1, :] = 0  # a zero norm over axis 2
+REDUCE_EXTRA = {
+    "ReduceMax": (TIES, lambda x, dims, keep: torch.amax(x, dims, keep)),
+    "ReduceMin": (-TIES, lambda x, dims, keep: torch.amin(x, dims, keep)),
+    "ReduceProd": (PROD_X, None),
+    "ReduceL2": (L2_X, lambda x, dims, keep: torch.linalg.vector_norm(x, 2, dims, keep)),
+    "ReduceLogSumExp": (3 * randn(2, 3, 4), lambda x, dims, keep: torch.logsumexp(x, dims, keep)),
+}
+
+
+def torch_prod(x, dims, keep):
+    for d in sorted({d % x.dim() for d in dims}, reverse=True):
+        x = torch.prod(x, d, keepdim=keep)
+    return x
+
+
+for op, (x, fn) in REDUCE_EXTRA.items():
+    fn = fn or torch_prod
+    for keep in (0, 1):
+        for axes in ([2], [0, 2], [-2], None):
+            dims = axes if axes is not None else [0, 1, 2]
+            kw = {"axes": axes} if axes is not None else {}
+            case(f"{op} axes={axes} keepdims={keep}", {"X": x},
+                 lambda t, fn=fn, dims=dims, keep=keep: fn(t["X"], dims, bool(keep)),
+                 [node(op, ["X"], keepdims=keep, **kw)])
+# A tie of the maximum with every element: the whole tensor constant.
+case("ReduceMax all equal", {"X": np.full((2, 3), 0.5, np.float32)}, lambda t: torch.amax(t["X"], [0, 1]),
+     [node("ReduceMax", ["X"], keepdims=0)])
+case("ReduceMax opset 13", {"X": TIES}, lambda t: torch.amax(t["X"], [1], True),
+     [node("ReduceMax", ["X"], axes=[1])], opset=13)
+# ArgMax has no gradient; a model using its indices still trains.
+case("X * Cast(ArgMax(X, axis 1)) + Gather(X, ArgMin(Y, axis 0, keepdims 0))",
+     {"X": randn(3, 4), "Y": randn(3, 3)},
+     lambda t: t["X"] * torch.argmax(t["X"], 1, keepdim=True).double() + t["X"][torch.argmin(t["Y"], 0)],
+     [node("ArgMax", ["X"], "am", axis=1), node("Cast", ["am"], "amf", to=TensorProto.FLOAT),
+      node("Mul", ["X", "amf"], "p"), node("ArgMin", ["Y"], "ai", axis=0, keepdims=0),
+      node("Gather", ["X", "ai"], "g"), node("Add", ["p", "g"])])
+
+# --- CumSum, Tile, Trilu -------------------------------------------------------------------
+
+
+def torch_cumsum(x, axis, exclusive, reverse):
+    y = torch.flip(x, [axis]) if reverse else x
+    y = torch.cumsum(y, axis) - (y if exclusive else 0)
+    return torch.flip(y, [axis]) if reverse else y
+
+
+for axis in (0, 1, -1):
+    for exclusive in (0, 1):
+        for reverse in (0, 1):
+            case(f"CumSum axis={axis} exclusive={exclusive} reverse={reverse}", {"X": randn(2, 3, 4)},
+                 lambda t, a=axis, e=exclusive, r=reverse: torch_cumsum(t["X"], a, e, r),
+                 [node("CumSum", ["X", "axis"], exclusive=exclusive, reverse=reverse)],
+                 consts={"axis": np.array(axis, np.int64)})
+for shape, repeats in [((2, 3), (2, 3)), ((2, 3, 4), (1, 2, 1)), ((3, 1, 2), (2, 1, 3)), ((2, 3), (1, 1)),
+                       ((4,), (3,)), ((1, 2, 3, 2), (2, 2, 2, 2))]:
+    case(f"Tile {list(shape)} repeats {list(repeats)}", {"X": randn(*shape)},
+         lambda t, r=repeats: t["X"].repeat(*r), [node("Tile", ["X", "repeats"])], consts={"repeats": i64(*repeats)})
+for upper in (0, 1):
+    for shape, k in [((4, 4), None), ((2, 3, 5), 1), ((2, 5, 3), -1), ((3, 4), 7), ((4, 3), -2)]:
+        fn = torch.triu if upper else torch.tril
+        case(f"Trilu upper={upper} {list(shape)} k={k}", {"X": randn(*shape)},
+             lambda t, fn=fn, k=k: fn(t["X"], k or 0),
+             [node("Trilu", ["X", "k"] if k is not None else ["X"], upper=upper)],
+             consts={"k": np.array(k, np.int64)} if k is not None else None)
+
+# Masks built from INT64 constants fold at import (a causal mask: Trilu of ones; Tile of a
+# constant row); the model sees them as constants.
+IOTA = np.arange(4, dtype=np.int64).reshape(1, 4)
+case("Where(Trilu(ones, k=1, upper=0), X, 0) * Cast(Tile(iota, [3, 1])) (folded masks)", {"X": randn(3, 4)},
+     lambda t: torch.where(torch.tril(torch.ones(3, 4, dtype=torch.int64), 1) != 0, t["X"], torch.zeros(()).double())
+     * torch.from_numpy(IOTA).repeat(3, 1).double(),
+     [node("Trilu", ["ones", "k"], "mask", upper=0), node("Where", ["mask", "X", "zero"], "masked"),
+      node("Tile", ["iota", "reps"], "tiled"), node("Cast", ["tiled"], "tiledf", to=TensorProto.FLOAT),
+      node("Mul", ["masked", "tiledf"])],
+     consts={"ones": np.ones((3, 4), np.bool_), "k": np.array(1, np.int64), "zero": np.array(0, np.float32),
+             "iota": IOTA, "reps": i64(3, 1)})
+
 # --- shape ops -------------------------------------------------------------------------
 for perm in ([2, 0, 1], [1, 0, 2], None):
     case(f"Transpose perm={perm}", {"X": randn(2, 3, 4)},
@@ -447,6 +535,30 @@ exported_case("nn.ReLU6()", torch.nn.ReLU6(), 4 * randn(3, 5, lo=0.05))
 exported_case("nn.Hardtanh(-0.5, 1.5)", torch.nn.Hardtanh(-0.5, 1.5), 2 * randn(3, 5))
 exported_case("nn.Hardswish()", torch.nn.Hardswish(), 4 * randn(3, 5))
 exported_case("nn.CELU(1.5)", torch.nn.CELU(1.5), randn(3, 5, lo=0.05))
+
+
+class _Fn(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+# Reductions, scans and masks as PyTorch writes them.
+for name, fn in [("torch.amax(x, 1, keepdim=True)", lambda x: torch.amax(x, 1, keepdim=True)),
+                 ("torch.amin(x, (0, 1))", lambda x: torch.amin(x, (0, 1))),
+                 ("x.max()", lambda x: x.max()),
+                 ("x.max(dim=1).values * x.argmax(1)", lambda x: x.max(dim=1).values * x.argmax(1)),
+                 ("torch.prod(x, 1)", lambda x: torch.prod(x, 1)),
+                 ("x.norm(dim=-1, keepdim=True)", lambda x: x.norm(dim=-1, keepdim=True)),
+                 ("torch.logsumexp(x, 1)", lambda x: torch.logsumexp(x, 1)),
+                 ("torch.cumsum(x, 1)", lambda x: torch.cumsum(x, 1)),
+                 ("x.repeat(2, 1, 3)", lambda x: x.repeat(2, 1, 3)),
+                 ("x.repeat(1, 2)", lambda x: x.repeat(1, 2)),
+                 ("torch.triu(x, 1) + torch.tril(x, -2)", lambda x: torch.triu(x, 1) + torch.tril(x, -2))]:
+    exported_case(name, _Fn(fn), randn(3, 5))
 
 # --- CNN ops ------------------------------------------------------------------------------
 for strides, pads, dilations, group in [((1, 1), (1, 1, 1, 1), (1, 1), 1), ((2, 2), (3, 3, 3, 3), (1, 1), 1),

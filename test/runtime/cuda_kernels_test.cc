@@ -291,7 +291,8 @@ TEST_F(Cuda, Reduce) {
       return std::make_pair(plan::Attrs::ReduceAttrs, plan::CreateReduceAttrsDirect(b, &axes, keep).Union());
     };
   };
-  for (Opcode op : {Opcode::ReduceSum, Opcode::ReduceMean}) {
+  for (Opcode op : {Opcode::ReduceSum, Opcode::ReduceMean, Opcode::ReduceMax, Opcode::ReduceMin, Opcode::ReduceProd,
+                    Opcode::ReduceL2}) {
     compare(op, {rnd({4, 5, 6}, 1)}, {zeros({5})}, red({0, 2}, false), 1e-5, 1e-5);
     compare(op, {rnd({4, 5, 6}, 2)}, {zeros({4, 5, 1})}, red({-1}, true), 1e-5, 1e-5);
     compare(op, {rnd({4, 5, 6}, 3)}, {zeros({})}, red({}, false), 1e-5, 1e-5);
@@ -331,6 +332,35 @@ TEST_F(Cuda, Layout) {
   compare(Opcode::Concat, {ints({2, 2}, 12, 0, 9), ints({3, 2}, 13, 0, 9)}, {izeros({5, 2})}, axis(0));
   compare(Opcode::Where, {ints({3, 1}, 14, 0, 1), rnd({3, 4}, 15), rnd({4}, 16)}, {zeros({3, 4})});
   compare(Opcode::Where, {ints({4}, 17, 0, 1), ints({4}, 18, 0, 9), ints({1}, 19, 0, 9)}, {izeros({4})});
+}
+
+TEST_F(Cuda, ArgReduceAndCumSum) {
+  auto arg = [](int64_t axis, bool last) {
+    return [=](flatbuffers::FlatBufferBuilder& b) {
+      return std::make_pair(plan::Attrs::ArgReduceAttrs, plan::CreateArgReduceAttrs(b, axis, last).Union());
+    };
+  };
+  for (Opcode op : {Opcode::ArgMax, Opcode::ArgMin})
+    for (bool last : {false, true}) {
+      compare(op, {rnd({4, 5, 6}, 1)}, {izeros({4, 6})}, arg(1, last));
+      // Few distinct values: ties everywhere.
+      Buf x = ints({3, 7, 2}, 2, 0, 2);
+      x = Buf{DType::F32, x.shape, std::vector<float>(x.i.begin(), x.i.end()), {}};
+      compare(op, {x}, {izeros({3, 1, 2})}, arg(-2, last));
+      compare(op, {rnd({1000, 3}, 3)}, {izeros({3})}, arg(0, last));
+    }
+  auto cum = [](int64_t axis, bool exclusive, bool reverse) {
+    return [=](flatbuffers::FlatBufferBuilder& b) {
+      return std::make_pair(plan::Attrs::CumSumAttrs, plan::CreateCumSumAttrs(b, axis, exclusive, reverse).Union());
+    };
+  };
+  for (bool exclusive : {false, true})
+    for (bool reverse : {false, true}) {
+      compare(Opcode::CumSum, {rnd({4, 5, 6}, 4)}, {zeros({4, 5, 6})}, cum(1, exclusive, reverse), 1e-5, 1e-5);
+      compare(Opcode::CumSum, {ints({3, 8}, 5, -9, 9)}, {izeros({3, 8})}, cum(-1, exclusive, reverse));
+      compare(Opcode::CumSum, {rnd({300, 2}, 6)}, {zeros({300, 2})}, cum(0, exclusive, reverse), 1e-5, 1e-5,
+              /*alias=*/true);
+    }
 }
 
 TEST_F(Cuda, Gather) {

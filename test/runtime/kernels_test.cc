@@ -1,8 +1,10 @@
 // Every CPU kernel against a naive reference on random inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <numeric>
 #include <random>
 
 #include "backend.h"
@@ -445,6 +447,151 @@ TEST(Reduce, AxesAndKeepdims) {
                         .ok());
         expect_near(y.f, want);
       }
+}
+
+// The reductions of zero/reduce_ops.h beyond the sum and the mean, against
+// std:: loops over each output's elements; ties and a NaN included.
+TEST(Reduce, MaxMinProdL2) {
+  const Shape s = {2, 3, 4};
+  Buf x = Buf::rand(s, -2.f, 2.f, 7);
+  x.f[5] = x.f[6];    // a tie along axis 2
+  x.f[13] = x.f[17];  // and along axis 1
+  x.f[20] = 0.f;      // a zero in a product
+  const std::vector<std::pair<Opcode, std::function<double(const std::vector<double>&)>>> ops = {
+      {Opcode::ReduceMax, [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }},
+      {Opcode::ReduceMin, [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }},
+      {Opcode::ReduceProd,
+       [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 1.0, std::multiplies<>()); }},
+      {Opcode::ReduceL2,
+       [](const std::vector<double>& v) { return std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0)); }}};
+  const std::vector<std::vector<int64_t>> cases = {{}, {0}, {1}, {-1}, {0, 2}, {1, 2}};
+  for (const auto& [op, f] : ops)
+    for (const auto& axes : cases)
+      for (bool keep : {false, true}) {
+        bool red[3] = {axes.empty(), axes.empty(), axes.empty()};
+        for (int64_t a : axes) red[a < 0 ? a + 3 : a] = true;
+        Shape os;
+        for (int k = 0; k < 3; ++k)
+          if (!red[k])
+            os.push_back(s[size_t(k)]);
+          else if (keep)
+            os.push_back(1);
+        std::vector<std::vector<double>> rows(size_t(numel(os)));
+        for (int64_t i = 0; i < 2; ++i)
+          for (int64_t j = 0; j < 3; ++j)
+            for (int64_t k = 0; k < 4; ++k) {
+              int64_t o = 0;
+              if (!red[0]) o = o * 2 + i;
+              if (!red[1]) o = o * 3 + j;
+              if (!red[2]) o = o * 4 + k;
+              rows[size_t(o)].push_back(x.f[size_t((i * 3 + j) * 4 + k)]);
+            }
+        std::vector<float> want;
+        for (const auto& r : rows) want.push_back(float(f(r)));
+        Buf y = Buf::zeros(os);
+        ASSERT_TRUE(run(op, {&x}, {&y}, [&](flatbuffers::FlatBufferBuilder& b) {
+                      return std::make_pair(plan::Attrs::ReduceAttrs,
+                                            plan::CreateReduceAttrsDirect(b, &axes, keep).Union());
+                    }).ok());
+        expect_near(y.f, want);
+      }
+  // NaN wins a maximum and a minimum, wherever it is.
+  for (Opcode op : {Opcode::ReduceMax, Opcode::ReduceMin}) {
+    Buf v = Buf::rand({2, 3}), y = Buf::zeros({2});
+    v.f[1] = NAN;
+    v.f[5] = NAN;
+    const std::vector<int64_t> axes = {1};
+    ASSERT_TRUE(run(op, {&v}, {&y}, [&](flatbuffers::FlatBufferBuilder& b) {
+                  return std::make_pair(plan::Attrs::ReduceAttrs, plan::CreateReduceAttrsDirect(b, &axes).Union());
+                }).ok());
+    EXPECT_TRUE(std::isnan(y.f[0]) && std::isnan(y.f[1]));
+  }
+}
+
+AttrFn arg_reduce_attr(int64_t axis, bool last) {
+  return [=](flatbuffers::FlatBufferBuilder& b) {
+    return std::make_pair(plan::Attrs::ArgReduceAttrs, plan::CreateArgReduceAttrs(b, axis, last).Union());
+  };
+}
+
+// ArgMax/ArgMin against a scan of each row, with ties (first or last index).
+TEST(ArgReduce, AxesTiesAndLastIndex) {
+  const Shape s = {2, 3, 4};
+  Buf x = Buf::rand_ints(s, 0, 3, 5);  // small integers: many ties
+  for (size_t k = 0; k < x.i.size(); ++k) x.f.push_back(float(x.i[k]));
+  x = Buf{DType::F32, s, x.f, {}};
+  for (bool max : {true, false})
+    for (int64_t axis : {0, 1, 2, -1})
+      for (bool last : {false, true}) {
+        const int ax = int(axis < 0 ? axis + 3 : axis);
+        int64_t outer = 1, inner = 1;
+        for (int k = 0; k < ax; ++k) outer *= s[size_t(k)];
+        for (int k = ax + 1; k < 3; ++k) inner *= s[size_t(k)];
+        const int64_t n = s[size_t(ax)];
+        std::vector<int64_t> want;
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t i = 0; i < inner; ++i) {
+            std::vector<float> row;
+            for (int64_t k = 0; k < n; ++k) row.push_back(x.f[size_t((o * n + k) * inner + i)]);
+            const float best =
+                max ? *std::max_element(row.begin(), row.end()) : *std::min_element(row.begin(), row.end());
+            auto first = std::find(row.begin(), row.end(), best);
+            auto final = std::find(row.rbegin(), row.rend(), best);
+            want.push_back(last ? int64_t(row.rend() - final) - 1 : int64_t(first - row.begin()));
+          }
+        Buf y = Buf::ints({outer, inner});
+        ASSERT_TRUE(run(max ? Opcode::ArgMax : Opcode::ArgMin, {&x}, {&y}, arg_reduce_attr(axis, last)).ok());
+        EXPECT_EQ(y.i, want) << "max " << max << " axis " << axis << " last " << last;
+      }
+  Buf bad = Buf::zeros({2, 3});
+  Status st = run(Opcode::ArgMax, {&x}, {&bad}, arg_reduce_attr(0, false));
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("y must be I64"), std::string::npos) << st.message();
+}
+
+AttrFn cumsum_attr(int64_t axis, bool exclusive, bool reverse) {
+  return [=](flatbuffers::FlatBufferBuilder& b) {
+    return std::make_pair(plan::Attrs::CumSumAttrs, plan::CreateCumSumAttrs(b, axis, exclusive, reverse).Union());
+  };
+}
+
+// CumSum, F32 and I64, every axis and direction, against prefix sums of
+// each row; also in place.
+TEST(CumSum, AxesExclusiveReverse) {
+  const Shape s = {2, 3, 4};
+  for (bool ints : {false, true})
+    for (int64_t axis : {0, 1, 2, -2})
+      for (bool exclusive : {false, true})
+        for (bool reverse : {false, true}) {
+          const int ax = int(axis < 0 ? axis + 3 : axis);
+          int64_t outer = 1, inner = 1;
+          for (int k = 0; k < ax; ++k) outer *= s[size_t(k)];
+          for (int k = ax + 1; k < 3; ++k) inner *= s[size_t(k)];
+          const int64_t n = s[size_t(ax)];
+          Buf x = ints ? Buf::rand_ints(s, -5, 5, 3) : Buf::rand(s, -1.f, 1.f, 3);
+          std::vector<double> want(size_t(numel(s)));
+          for (int64_t o = 0; o < outer; ++o)
+            for (int64_t i = 0; i < inner; ++i)
+              for (int64_t k = 0; k < n; ++k) {
+                double sum = 0;
+                for (int64_t j = 0; j < n; ++j) {
+                  const bool before = reverse ? j > k : j < k;
+                  if (before || (j == k && !exclusive))
+                    sum += ints ? double(x.i[size_t((o * n + j) * inner + i)]) : x.f[size_t((o * n + j) * inner + i)];
+                }
+                want[size_t((o * n + k) * inner + i)] = sum;
+              }
+          for (bool in_place : {false, true}) {
+            Buf y = ints ? Buf::ints(s) : Buf::zeros(s), xin = x;
+            Buf* out = in_place ? &xin : &y;
+            ASSERT_TRUE(run(Opcode::CumSum, {&xin}, {out}, cumsum_attr(axis, exclusive, reverse)).ok());
+            for (size_t k = 0; k < want.size(); ++k)
+              if (ints)
+                ASSERT_EQ(out->i[k], int64_t(want[k])) << "at " << k;
+              else
+                ASSERT_NEAR(out->f[k], want[k], 1e-5) << "at " << k;
+          }
+        }
 }
 
 TEST(Layout, Transpose) {

@@ -48,7 +48,8 @@ constexpr uint64_t cpu_conv_bytes(const ConvDims& d, int64_t cap = kCpuConvChunk
   return uint64_t(d.kdim() * nc * d.plane() + (nc > 1 ? d.mg() * nc * d.plane() : 0)) * sizeof(float);
 }
 
-// CPU ReduceSum/ReduceMean: a double accumulator per output.
+// CPU ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL2: a
+// double accumulator per output.
 constexpr uint64_t cpu_reduce_bytes(int64_t out_numel) { return uint64_t(out_numel) * sizeof(double); }
 // CPU SoftmaxCrossEntropyLoss/NegativeLogLikelihoodLoss: the loss of each of
 // the `labels` positions in double.
@@ -80,7 +81,7 @@ constexpr uint64_t cuda_conv_grad_weight_bytes(const ConvDims& d, int64_t cap = 
   return uint64_t(rows * conv_chunk(d, rows, cap) * d.plane()) * sizeof(float);
 }
 
-// CUDA ReduceSum/ReduceMean: few outputs over many elements split each
+// CUDA Reduce* (as the CPU's): few outputs over many elements split each
 // output's `count` elements into slices of kReduceSliceLen (kReduceBlocks
 // blocks in all, at most) whose double partial sums go to scratch.
 constexpr int64_t kReduceBlocks = 1024, kReduceSliceLen = 4096;

@@ -130,6 +130,12 @@ inline constexpr AttrField kElementwise[] = {{"alpha", K::F32, plan::Elementwise
                                              {"gamma", K::F32, plan::ElementwiseAttrs::VT_GAMMA},
                                              {"min", K::F32, plan::ElementwiseAttrs::VT_MIN},
                                              {"max", K::F32, plan::ElementwiseAttrs::VT_MAX}};
+inline constexpr AttrField kArgReduce[] = {
+    {"axis", K::I64, plan::ArgReduceAttrs::VT_AXIS},
+    {"select_last_index", K::Bool, plan::ArgReduceAttrs::VT_SELECT_LAST_INDEX, P::Default}};
+inline constexpr AttrField kCumSum[] = {{"axis", K::I64, plan::CumSumAttrs::VT_AXIS},
+                                        {"exclusive", K::Bool, plan::CumSumAttrs::VT_EXCLUSIVE, P::Default},
+                                        {"reverse", K::Bool, plan::CumSumAttrs::VT_REVERSE, P::Default}};
 
 constexpr bool same_name(const char* a, const char* b) {
   while (*a && *a == *b) ++a, ++b;
@@ -165,7 +171,8 @@ inline constexpr AttrTable kAttrTables[] = {
     table(Attrs::PoolAttrs, kPool),         table(Attrs::BatchNormAttrs, kBatchNorm),
     table(Attrs::WaitAttrs, kWait),         table(Attrs::ElementwiseAttrs, kElementwise),
     table(Attrs::ScheduleAttrs, kSchedule), table(Attrs::ClipAttrs, kClip),
-    table(Attrs::DropoutAttrs, kDropout),
+    table(Attrs::DropoutAttrs, kDropout),   table(Attrs::ArgReduceAttrs, kArgReduce),
+    table(Attrs::CumSumAttrs, kCumSum),
 };
 
 // Operand roles are documented with each opcode in schema/plan.fbs.
@@ -201,6 +208,13 @@ inline constexpr OpDescriptor kOps[] = {
     {Opcode::NegativeLogLikelihoodLoss, 2, 3, 1, 1, Attrs::LossAttrs},
     {Opcode::ReduceSum, 1, 1, 1, 1, Attrs::ReduceAttrs},
     {Opcode::ReduceMean, 1, 1, 1, 1, Attrs::ReduceAttrs},
+    {Opcode::ReduceMax, 1, 1, 1, 1, Attrs::ReduceAttrs},
+    {Opcode::ReduceMin, 1, 1, 1, 1, Attrs::ReduceAttrs},
+    {Opcode::ReduceProd, 1, 1, 1, 1, Attrs::ReduceAttrs},
+    {Opcode::ReduceL2, 1, 1, 1, 1, Attrs::ReduceAttrs},
+    {Opcode::ArgMax, 1, 1, 1, 1, Attrs::ArgReduceAttrs},
+    {Opcode::ArgMin, 1, 1, 1, 1, Attrs::ArgReduceAttrs},
+    {Opcode::CumSum, 1, 1, 1, 1, Attrs::CumSumAttrs},
     {Opcode::Transpose, 1, 1, 1, 1, Attrs::PermAttrs},
     {Opcode::Gather, 2, 2, 1, 1, Attrs::AxisAttrs},
     {Opcode::Slice, 1, 1, 1, 1, Attrs::SliceAttrs},

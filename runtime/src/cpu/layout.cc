@@ -10,6 +10,7 @@
 #include "cpu/broadcast.h"
 #include "cpu/kernels.h"
 #include "kernel_checks.h"
+#include "zero/reduce_ops.h"
 
 namespace zero {
 namespace {
@@ -35,16 +36,19 @@ Status prepare_reduce(const KernelCall& call, ReduceState* s) {
 
 size_t reduce_scratch_bytes(const ReduceState& s) { return size_t(kernel_scratch::cpu_reduce_bytes(s.out_numel)); }
 
-template <bool kMean>
+// Each output's elements in input order (zero/reduce_ops.h).
+template <reduce::Kind kKind>
 Status reduce_impl(const KernelContext& ctx, const KernelCall& call, const ReduceState& s) {
   const Tensor &x = call.in[0], &y = call.out[0];
   double* acc = static_cast<double*>(ctx.scratch);
-  std::fill(acc, acc + s.out_numel, 0.0);
+  std::fill(acc, acc + s.out_numel, reduce::init(kKind));
   const float* px = x.f32();
   int64_t zero[kMaxRank] = {};
-  for_each_broadcast(x, s.out_strides, zero, [&](int64_t i, int64_t o, int64_t) { acc[o] += px[i]; });
+  for_each_broadcast(x, s.out_strides, zero, [&](int64_t i, int64_t o, int64_t) {
+    acc[o] = reduce::combine(kKind, acc[o], reduce::load(kKind, px[i]));
+  });
   float* py = y.f32();
-  for (int64_t o = 0; o < s.out_numel; ++o) py[o] = float(kMean ? acc[o] / double(s.count) : acc[o]);
+  for (int64_t o = 0; o < s.out_numel; ++o) py[o] = reduce::finish(kKind, acc[o], s.count);
   return Status();
 }
 
@@ -81,6 +85,53 @@ Status fill(const KernelContext&, const KernelCall& call, const float& v) {
     std::fill(y.f32(), y.f32() + y.numel, v);
   else
     std::fill(y.i64(), y.i64() + y.numel, int64_t(v));
+  return Status();
+}
+
+// ---- ArgMax, ArgMin, CumSum ----------------------------------------------
+
+// The first (or last) index of the extreme of each row; NaN counts as the
+// extreme (numpy's argmax, torch.argmax).
+template <bool kMax>
+Status arg_reduce(const KernelContext&, const KernelCall& call, const ArgReduceGeom& g) {
+  const float* px = call.in[0].f32();
+  int64_t* py = call.out[0].i64();
+  for (int64_t o = 0; o < g.outer; ++o)
+    for (int64_t i = 0; i < g.inner; ++i) {
+      const float* row = px + o * g.n * g.inner + i;
+      int64_t best = 0;
+      float b = row[0];
+      for (int64_t k = 1; k < g.n && !std::isnan(b); ++k) {
+        const float v = row[k * g.inner];
+        if (std::isnan(v) || (kMax ? v > b : v < b) || (g.last && v == b)) best = k, b = v;
+      }
+      py[o * g.inner + i] = best;
+    }
+  return Status();
+}
+
+template <class T, class Acc>
+void cumsum_rows(const T* px, T* py, const CumSumGeom& g) {
+  for (int64_t o = 0; o < g.outer; ++o)
+    for (int64_t i = 0; i < g.inner; ++i) {
+      Acc acc = 0;
+      for (int64_t j = 0; j < g.n; ++j) {
+        const int64_t k = g.reverse ? g.n - 1 - j : j;
+        const int64_t at = (o * g.n + k) * g.inner + i;
+        const T v = px[at];
+        if (!g.exclusive) acc += v;
+        py[at] = T(acc);
+        if (g.exclusive) acc += v;
+      }
+    }
+}
+
+// Float sums accumulate in double, as the reductions.
+Status cumsum(const KernelContext&, const KernelCall& call, const CumSumGeom& g) {
+  if (call.in[0].dtype == DType::I64)
+    cumsum_rows<int64_t, int64_t>(call.in[0].i64(), call.out[0].i64(), g);
+  else
+    cumsum_rows<float, double>(call.in[0].f32(), call.out[0].f32(), g);
   return Status();
 }
 
@@ -220,8 +271,16 @@ Status where(const KernelContext&, const KernelCall& call, const WhereGeom& g) {
 
 void add_cpu_layout_kernels(TableBackend& backend) {
   using plan::Opcode;
-  backend.set(Opcode::ReduceSum, define_kernel<prepare_reduce, reduce_impl<false>, reduce_scratch_bytes>());
-  backend.set(Opcode::ReduceMean, define_kernel<prepare_reduce, reduce_impl<true>, reduce_scratch_bytes>());
+  using reduce::Kind;
+  backend.set(Opcode::ReduceSum, define_kernel<prepare_reduce, reduce_impl<Kind::Sum>, reduce_scratch_bytes>());
+  backend.set(Opcode::ReduceMean, define_kernel<prepare_reduce, reduce_impl<Kind::Mean>, reduce_scratch_bytes>());
+  backend.set(Opcode::ReduceMax, define_kernel<prepare_reduce, reduce_impl<Kind::Max>, reduce_scratch_bytes>());
+  backend.set(Opcode::ReduceMin, define_kernel<prepare_reduce, reduce_impl<Kind::Min>, reduce_scratch_bytes>());
+  backend.set(Opcode::ReduceProd, define_kernel<prepare_reduce, reduce_impl<Kind::Prod>, reduce_scratch_bytes>());
+  backend.set(Opcode::ReduceL2, define_kernel<prepare_reduce, reduce_impl<Kind::L2>, reduce_scratch_bytes>());
+  backend.set(Opcode::ArgMax, define_kernel<arg_reduce_geometry, arg_reduce<true>>());
+  backend.set(Opcode::ArgMin, define_kernel<arg_reduce_geometry, arg_reduce<false>>());
+  backend.set(Opcode::CumSum, define_kernel<cumsum_geometry, cumsum>());
   backend.set(Opcode::Transpose, define_kernel<prepare_transpose, strided_copy_kernel>());
   backend.set(Opcode::Expand, define_kernel<prepare_expand, strided_copy_kernel>());
   backend.set(Opcode::Fill, define_kernel<fill_value, fill>());

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "zero/elementwise_ops.h"
+#include "zero/reduce_ops.h"
 
 namespace zero::cuda {
 
@@ -75,14 +76,23 @@ cudaError_t strided_scatter(cudaStream_t st, const float* src, float* dst, const
 cudaError_t where(cudaStream_t st, const int64_t* cond, const void* x, const void* y, void* out, int elem,
                   const Strided& g, int64_t n);
 
-// Sum (or mean) over the reduced dims. `kept` is the output's shape over the
+// The reduction `kind` (zero/reduce_ops.h) over the reduced dims. `kept` is the output's shape over the
 // kept input dims with their input strides in s[0]; `red` the reduced dims
 // with their input strides in s[0]. Few outputs over many elements split
 // each output's elements into kernel_scratch::reduce_slices() blocks
 // (zero/kernel_scratch.h) whose double partial sums go to `partial`
 // (out_numel * slices doubles; unused for 1 slice).
 cudaError_t reduce(cudaStream_t st, const float* x, float* y, const Strided& kept, int64_t out_numel,
-                   const Strided& red, int64_t count, bool mean, double* partial);
+                   const Strided& red, int64_t count, reduce::Kind kind, double* partial);
+
+// ArgMax (max) or ArgMin of each [o, :, i] row of x [outer, n >= 1, inner]
+// into y [outer, inner]: the first index of the extreme, the last with `last`.
+cudaError_t arg_reduce(cudaStream_t st, const float* x, int64_t* y, int64_t outer, int64_t n, int64_t inner, bool max,
+                       bool last);
+// The running sum of each row of x [outer, n, inner] into y (may be x), F32
+// (f32, accumulated in double) or I64.
+cudaError_t cumsum(cudaStream_t st, const void* x, void* y, bool f32, int64_t outer, int64_t n, int64_t inner,
+                   bool exclusive, bool reverse);
 
 // Softmax family over [outer, n, inner].
 cudaError_t softmax(cudaStream_t st, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log);

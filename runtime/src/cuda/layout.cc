@@ -41,7 +41,7 @@ Status prepare_reduce(const KernelCall& call, ReduceState* s) {
   return Status();
 }
 
-template <bool kMean>
+template <reduce::Kind kKind>
 Status reduce(const KernelContext& ctx, const KernelCall& call, const ReduceState& s) {
   const Tensor &x = call.in[0], &y = call.out[0];
   const DeviceContext& dev = *ctx.device;
@@ -50,7 +50,7 @@ Status reduce(const KernelContext& ctx, const KernelCall& call, const ReduceStat
   if (slices > 1) {
     // Partial sums in scratch, then y: reading all of x before writing y
     // makes aliasing harmless.
-    return launched(call, cuda::reduce(dev.stream, x.f32(), y.f32(), s.kept, out_numel, s.red, count, kMean,
+    return launched(call, cuda::reduce(dev.stream, x.f32(), y.f32(), s.kept, out_numel, s.red, count, kKind,
                                        static_cast<double*>(ctx.scratch)));
   }
   if (x.data == y.data && out_numel != x.numel) {
@@ -58,9 +58,33 @@ Status reduce(const KernelContext& ctx, const KernelCall& call, const ReduceStat
     ZERO_RETURN_IF_ERROR(launched(call, cudaMemcpyAsync(ctx.scratch, x.data, size_t(x.numel) * sizeof(float),
                                                         cudaMemcpyDeviceToDevice, dev.stream)));
     return launched(call, cuda::reduce(dev.stream, static_cast<float*>(ctx.scratch), y.f32(), s.kept, out_numel, s.red,
-                                       count, kMean, nullptr));
+                                       count, kKind, nullptr));
   }
-  return launched(call, cuda::reduce(dev.stream, x.f32(), y.f32(), s.kept, out_numel, s.red, count, kMean, nullptr));
+  return launched(call, cuda::reduce(dev.stream, x.f32(), y.f32(), s.kept, out_numel, s.red, count, kKind, nullptr));
+}
+
+// ---- ArgMax, ArgMin, CumSum ----------------------------------------------------
+
+Status prepare_arg_reduce(const KernelCall& call, ArgReduceGeom* g) {
+  ZERO_RETURN_IF_ERROR(arg_reduce_geometry(call, g));
+  return check_grid(call, g->outer * g->inner);
+}
+
+template <bool kMax>
+Status arg_reduce(const KernelContext& ctx, const KernelCall& call, const ArgReduceGeom& g) {
+  return launched(call, cuda::arg_reduce(ctx.device->stream, call.in[0].f32(), call.out[0].i64(), g.outer, g.n, g.inner,
+                                         kMax, g.last));
+}
+
+Status prepare_cumsum(const KernelCall& call, CumSumGeom* g) {
+  ZERO_RETURN_IF_ERROR(cumsum_geometry(call, g));
+  return check_grid(call, g->outer * g->inner);
+}
+
+Status cumsum(const KernelContext& ctx, const KernelCall& call, const CumSumGeom& g) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  return launched(call, cuda::cumsum(ctx.device->stream, x.data, y.data, x.dtype == DType::F32, g.outer, g.n, g.inner,
+                                     g.exclusive, g.reverse));
 }
 
 // The output's shape with the source strides in s[0] (Transpose, Expand,
@@ -177,8 +201,16 @@ Status where(const KernelContext& ctx, const KernelCall& call, const Strided& g)
 }  // namespace
 
 void add_cuda_layout_kernels(TableBackend& backend) {
-  backend.set(Opcode::ReduceSum, define_kernel<prepare_reduce, reduce<false>, reduce_scratch_bytes>());
-  backend.set(Opcode::ReduceMean, define_kernel<prepare_reduce, reduce<true>, reduce_scratch_bytes>());
+  using reduce::Kind;
+  backend.set(Opcode::ReduceSum, define_kernel<prepare_reduce, reduce<Kind::Sum>, reduce_scratch_bytes>());
+  backend.set(Opcode::ReduceMean, define_kernel<prepare_reduce, reduce<Kind::Mean>, reduce_scratch_bytes>());
+  backend.set(Opcode::ReduceMax, define_kernel<prepare_reduce, reduce<Kind::Max>, reduce_scratch_bytes>());
+  backend.set(Opcode::ReduceMin, define_kernel<prepare_reduce, reduce<Kind::Min>, reduce_scratch_bytes>());
+  backend.set(Opcode::ReduceProd, define_kernel<prepare_reduce, reduce<Kind::Prod>, reduce_scratch_bytes>());
+  backend.set(Opcode::ReduceL2, define_kernel<prepare_reduce, reduce<Kind::L2>, reduce_scratch_bytes>());
+  backend.set(Opcode::ArgMax, define_kernel<prepare_arg_reduce, arg_reduce<true>>());
+  backend.set(Opcode::ArgMin, define_kernel<prepare_arg_reduce, arg_reduce<false>>());
+  backend.set(Opcode::CumSum, define_kernel<prepare_cumsum, cumsum>());
   backend.set(Opcode::Transpose, define_kernel<prepare_transpose, transpose>());
   backend.set(Opcode::Expand, define_kernel<prepare_expand, expand>());
   backend.set(Opcode::Gather, define_kernel<validate_gather, gather>());

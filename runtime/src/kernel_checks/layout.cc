@@ -74,6 +74,33 @@ Status expand_geometry(const KernelCall& call, int64_t* strides) {
   return Status();
 }
 
+Status arg_reduce_geometry(const KernelCall& call, ArgReduceGeom* g) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
+  if (y.dtype != DType::I64) return fail(call, "y must be I64");
+  const auto* attrs = call.inst->attrs_as_ArgReduceAttrs();
+  if (!attrs) return fail(call, "missing ArgReduceAttrs");
+  AxisSplit s;
+  ZERO_RETURN_IF_ERROR(split_axis(call, x, attrs->axis(), &s));
+  if (s.n == 0) return fail(call, "cannot reduce an empty axis of " + tensor_shape_string(x));
+  if (y.numel != s.outer * s.inner)
+    return fail(call, "output " + tensor_shape_string(y) + " does not match reducing " + tensor_shape_string(x));
+  *g = {s.outer, s.n, s.inner, attrs->select_last_index()};
+  return Status();
+}
+
+Status cumsum_geometry(const KernelCall& call, CumSumGeom* g) {
+  const Tensor &x = call.in[0], &y = call.out[0];
+  if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
+  ZERO_RETURN_IF_ERROR(expect_same_numel(call, x, y, "input and output"));
+  const auto* attrs = call.inst->attrs_as_CumSumAttrs();
+  if (!attrs) return fail(call, "missing CumSumAttrs");
+  AxisSplit s;
+  ZERO_RETURN_IF_ERROR(split_axis(call, x, attrs->axis(), &s));
+  *g = {s.outer, s.n, s.inner, attrs->exclusive(), attrs->reverse()};
+  return Status();
+}
+
 Status fill_value(const KernelCall& call, float* value) {
   const auto* attrs = call.inst->attrs_as_FillAttrs();
   *value = attrs ? attrs->value() : 0.f;

@@ -212,6 +212,38 @@ plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 
 
 // -----
 
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 24 : i64}
+  plan.value @a : tensor<2x3xf32> in @mem.a
+  plan.buffer @mem.i "activation" {bytes = 16 : i64}
+  plan.value @i : tensor<2xi64> in @mem.i
+  // expected-error @+1 {{'plan.instr' op ArgMax needs attribute 'axis' (an i64)}}
+  plan.instr "ArgMax" [@a] -> [@i] {attrs = {select_last_index = true}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 24 : i64}
+  plan.value @a : tensor<2x3xf32> in @mem.a
+  plan.buffer @mem.i "activation" {bytes = 16 : i64}
+  plan.value @i : tensor<2xi64> in @mem.i
+  // ArgReduceAttrs has no keepdims: it is y's shape.
+  // expected-error @+1 {{'plan.instr' op attribute 'keepdims' is not an attribute of ArgMin}}
+  plan.instr "ArgMin" [@a] -> [@i] {attrs = {axis = 1 : i64, keepdims = false}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 24 : i64}
+  plan.value @a : tensor<2x3xf32> in @mem.a
+  // expected-error @+1 {{'plan.instr' op attribute 'exclusive' of CumSum must be a bool, got 1 : i64}}
+  plan.instr "CumSum" [@a] -> [@a] {attrs = {axis = 0 : i64, exclusive = 1 : i64}}
+}
+
+// -----
+
 // An evaluation program: one plan.evaluation, one loss of each program.
 // expected-error @+1 {{'plan.program' op has more than one plan.evaluation}}
 plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {

@@ -258,6 +258,21 @@ LogicalResult NegativeLogLikelihoodLossOp::verify() { return verifyLoss(*this); 
 
 namespace {
 
+/// The result of reducing `in` over the `reduced` dimensions (kept as 1
+/// with keepdims) must be `result`.
+LogicalResult verifyReducedShape(Operation *op, RankedTensorType in, ArrayRef<bool> reduced,
+                                 bool keepdims, RankedTensorType result) {
+  SmallVector<int64_t> expected;
+  for (int64_t i = 0; i < in.getRank(); ++i)
+    if (!reduced[i])
+      expected.push_back(in.getDimSize(i));
+    else if (keepdims)
+      expected.push_back(1);
+  if (ArrayRef<int64_t>(expected) != result.getShape())
+    return op->emitOpError("result type does not match the reduced shape");
+  return success();
+}
+
 template <typename ReduceOp>
 LogicalResult verifyReduce(ReduceOp op) {
   auto in = op.getInput().getType();
@@ -268,15 +283,7 @@ LogicalResult verifyReduce(ReduceOp op) {
       return op.emitOpError("axis ") << axis << " is out of range for rank " << in.getRank();
     reduced[*normalized] = true;
   }
-  SmallVector<int64_t> expected;
-  for (int64_t i = 0; i < in.getRank(); ++i)
-    if (!reduced[i])
-      expected.push_back(in.getDimSize(i));
-    else if (op.getKeepdims())
-      expected.push_back(1);
-  if (ArrayRef<int64_t>(expected) != op.getResult().getType().getShape())
-    return op.emitOpError("result type does not match the reduced shape");
-  return success();
+  return verifyReducedShape(op, in, reduced, op.getKeepdims(), op.getResult().getType());
 }
 
 } // namespace
@@ -295,15 +302,9 @@ template <typename ArgReduceOp> LogicalResult verifyArgReduce(ArgReduceOp op) {
   auto axis = zero::normalizeAxis(op.getAxis(), in.getRank());
   if (!axis)
     return op.emitOpError("axis ") << op.getAxis() << " is out of range for rank " << in.getRank();
-  SmallVector<int64_t> expected;
-  for (int64_t i = 0; i < in.getRank(); ++i)
-    if (i != *axis)
-      expected.push_back(in.getDimSize(i));
-    else if (op.getKeepdims())
-      expected.push_back(1);
-  if (ArrayRef<int64_t>(expected) != op.getResult().getType().getShape())
-    return op.emitOpError("result type does not match the reduced shape");
-  return success();
+  SmallVector<bool> reduced(in.getRank(), false);
+  reduced[*axis] = true;
+  return verifyReducedShape(op, in, reduced, op.getKeepdims(), op.getResult().getType());
 }
 
 } // namespace

@@ -17,7 +17,7 @@ from onnx import helper as oh
 from onnx import numpy_helper as nh
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zero_test_util import ENV, Runner, parse_args  # noqa: E402
+from zero_test_util import ENV, Runner, parse_args, snapshot  # noqa: E402
 
 args = parse_args()
 R = Runner(args)
@@ -392,18 +392,8 @@ if args.zero_run:
         write_npy_header(Rp(name + "/x.npy"), shape)
 
 
-def snapshot():
-    """Every file under the zero-run directory and its bytes."""
-    files = {}
-    for root, _, names in os.walk(RUN):
-        for n in names:
-            with open(os.path.join(root, n), "rb") as f:
-                files[os.path.join(root, n)] = f.read()
-    return files
-
-
 def expect_run_failure(run_args, keywords, limit_file_size=None):
-    before = snapshot()
+    before = snapshot(RUN)
 
     def limits():
         if limit_file_size is not None:
@@ -417,7 +407,7 @@ def expect_run_failure(run_args, keywords, limit_file_size=None):
     assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {p.stderr.strip()[-800:]!r}"
     for k in keywords:
         assert k.lower() in lines[0].lower(), f"stderr line does not name {k!r}: {lines[0]!r}"
-    after = snapshot()
+    after = snapshot(RUN)
     assert sorted(after) == sorted(before), f"files added or removed: {sorted(set(after) ^ set(before))}"
     for path, data in before.items():
         assert after[path] == data, f"{os.path.relpath(path, RUN)} was modified"

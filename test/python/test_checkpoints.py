@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from zero_test_util import (ENV, ROOT, Runner, assert_close, onnx_initializers, parse_args, read_log,  # noqa: E402
-                            run_tool)
+                            run_tool, snapshot)
 
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import export_examples as ex  # noqa: E402
@@ -279,15 +279,6 @@ def keep_and_export():
 
 
 R.case("--keep-checkpoints, --steps 0 export, the Python reader, files per rank", keep_and_export)
-
-
-def snapshot(path):
-    files = {}
-    for root, _, names in os.walk(path):
-        for name in names:
-            with open(os.path.join(root, name), "rb") as f:
-                files[os.path.join(root, name)] = f.read()
-    return files
 
 
 def refused(run_args, keywords, ckpt):

@@ -125,9 +125,9 @@ def evaluate(model, tensors, n, b):
     return sum(losses) / batches, batches * n * b
 
 
-def evaluations(recipe, steps):
-    """The steps after which zero-run evaluates: every eval_every-th and the last."""
-    return [s for s in range(steps) if (s + 1) % recipe.eval_every == 0 or s == steps - 1] if recipe.eval_every else []
+def evaluations(eval_every, steps):
+    """The steps after which zero-run --eval-every evaluates: every eval_every-th and the last."""
+    return [s for s in range(steps) if (s + 1) % eval_every == 0 or s == steps - 1] if eval_every else []
 
 
 def reference(model, data, recipe, n, b, steps, order=None):
@@ -160,7 +160,7 @@ def reference(model, data, recipe, n, b, steps, order=None):
         rates.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-        if s in evaluations(recipe, steps):
+        if s in evaluations(recipe.eval_every, steps):
             evals.append((s, *evaluate(model, held_out, n, b)))
     params = {k: v.detach().numpy() for k, v in model.named_parameters()}
     return np.array(losses), np.array(rates), np.array(norms), params, evals
@@ -426,7 +426,7 @@ def dropout_reference(n, b, steps, lr, accum=1, eval_every=0):
             total += loss.item() / accum
         losses.append(total)
         opt.step()
-        if s in evaluations(Recipe("sgd", lr, eval_every=eval_every), steps):
+        if s in evaluations(eval_every, steps):
             model.masks = None
             evals.append((s, *evaluate(model, held_out, n, b)))
     return np.array(losses), {k: v.detach().numpy() for k, v in model.named_parameters()}, evals

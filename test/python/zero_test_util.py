@@ -55,6 +55,16 @@ class Runner:
         sys.exit(1 if self.failed or not self.passed else 0)
 
 
+def snapshot(path):
+    """Every file under `path` and its bytes, to check that a failed run left them as they were."""
+    files = {}
+    for root, _, names in os.walk(path):
+        for name in names:
+            with open(os.path.join(root, name), "rb") as f:
+                files[os.path.join(root, name)] = f.read()
+    return files
+
+
 def run_tool(cmd, timeout=120, check=True):
     p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=ENV, timeout=timeout)
     if check and p.returncode != 0:

@@ -411,6 +411,36 @@ TEST(LossErrors, LabelOutOfRange) {
 
 // ---- reductions and layout -----------------------------------------------
 
+// The elements of x [2, 3, 4] grouped by the output element a reduction over
+// `axes` (every axis when empty; negative ones count from the end) puts them
+// in, and that output's shape.
+struct ReducedRows {
+  Shape shape;
+  std::vector<std::vector<double>> rows;
+};
+ReducedRows reduced_rows(const Buf& x, const std::vector<int64_t>& axes, bool keep) {
+  const Shape s = {2, 3, 4};
+  bool red[3] = {axes.empty(), axes.empty(), axes.empty()};
+  for (int64_t a : axes) red[a < 0 ? a + 3 : a] = true;
+  ReducedRows r;
+  for (int k = 0; k < 3; ++k)
+    if (!red[k])
+      r.shape.push_back(s[size_t(k)]);
+    else if (keep)
+      r.shape.push_back(1);
+  r.rows.resize(size_t(numel(r.shape)));
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t j = 0; j < 3; ++j)
+      for (int64_t k = 0; k < 4; ++k) {
+        int64_t o = 0;
+        if (!red[0]) o = o * 2 + i;
+        if (!red[1]) o = o * 3 + j;
+        if (!red[2]) o = o * 4 + k;
+        r.rows[size_t(o)].push_back(x.f[size_t((i * 3 + j) * 4 + k)]);
+      }
+  return r;
+}
+
 TEST(Reduce, AxesAndKeepdims) {
   const Shape s = {2, 3, 4};
   Buf x = Buf::rand(s);
@@ -418,27 +448,13 @@ TEST(Reduce, AxesAndKeepdims) {
   for (const auto& axes : cases)
     for (bool keep : {false, true})
       for (bool mean : {false, true}) {
-        bool red[3] = {axes.empty(), axes.empty(), axes.empty()};
-        for (int64_t a : axes) red[a < 0 ? a + 3 : a] = true;
-        Shape os;
-        for (int k = 0; k < 3; ++k)
-          if (!red[k]) os.push_back(s[size_t(k)]);
-          else if (keep) os.push_back(1);
-        std::vector<double> acc(size_t(numel(os)), 0.0);
-        int64_t cnt = 1;
-        for (int k = 0; k < 3; ++k) cnt *= red[k] ? s[size_t(k)] : 1;
-        for (int64_t i = 0; i < 2; ++i)
-          for (int64_t j = 0; j < 3; ++j)
-            for (int64_t k = 0; k < 4; ++k) {
-              int64_t o = 0;
-              if (!red[0]) o = o * 2 + i;
-              if (!red[1]) o = o * 3 + j;
-              if (!red[2]) o = o * 4 + k;
-              acc[size_t(o)] += x.f[size_t((i * 3 + j) * 4 + k)];
-            }
+        const ReducedRows r = reduced_rows(x, axes, keep);
         std::vector<float> want;
-        for (double v : acc) want.push_back(float(mean ? v / double(cnt) : v));
-        Buf y = Buf::zeros(os);
+        for (const auto& row : r.rows) {
+          const double sum = std::accumulate(row.begin(), row.end(), 0.0);
+          want.push_back(float(mean ? sum / double(row.size()) : sum));
+        }
+        Buf y = Buf::zeros(r.shape);
         ASSERT_TRUE(run(mean ? Opcode::ReduceMean : Opcode::ReduceSum, {&x}, {&y},
                         [&](flatbuffers::FlatBufferBuilder& b) {
                           return std::make_pair(plan::Attrs::ReduceAttrs,
@@ -468,27 +484,10 @@ TEST(Reduce, MaxMinProdL2) {
   for (const auto& [op, f] : ops)
     for (const auto& axes : cases)
       for (bool keep : {false, true}) {
-        bool red[3] = {axes.empty(), axes.empty(), axes.empty()};
-        for (int64_t a : axes) red[a < 0 ? a + 3 : a] = true;
-        Shape os;
-        for (int k = 0; k < 3; ++k)
-          if (!red[k])
-            os.push_back(s[size_t(k)]);
-          else if (keep)
-            os.push_back(1);
-        std::vector<std::vector<double>> rows(size_t(numel(os)));
-        for (int64_t i = 0; i < 2; ++i)
-          for (int64_t j = 0; j < 3; ++j)
-            for (int64_t k = 0; k < 4; ++k) {
-              int64_t o = 0;
-              if (!red[0]) o = o * 2 + i;
-              if (!red[1]) o = o * 3 + j;
-              if (!red[2]) o = o * 4 + k;
-              rows[size_t(o)].push_back(x.f[size_t((i * 3 + j) * 4 + k)]);
-            }
+        const ReducedRows r = reduced_rows(x, axes, keep);
         std::vector<float> want;
-        for (const auto& r : rows) want.push_back(float(f(r)));
-        Buf y = Buf::zeros(os);
+        for (const auto& row : r.rows) want.push_back(float(f(row)));
+        Buf y = Buf::zeros(r.shape);
         ASSERT_TRUE(run(op, {&x}, {&y}, [&](flatbuffers::FlatBufferBuilder& b) {
                       return std::make_pair(plan::Attrs::ReduceAttrs,
                                             plan::CreateReduceAttrsDirect(b, &axes, keep).Union());

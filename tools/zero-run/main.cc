@@ -44,6 +44,9 @@ constexpr char kUsage[] =
 
 constexpr long long kMaxSteps = 1000000000000LL;
 constexpr long long kMaxLocalRanks = 4096;
+#ifndef ZERO_HAVE_CHECKPOINTS
+constexpr char kNoCheckpoints[] = "checkpoints: zero-run was built without nlohmann-json and zlib";
+#endif
 constexpr double kMaxTimeoutS = 1e7;  // 115 days; the watchdog counts nanoseconds in an int64
 
 struct Options {
@@ -201,7 +204,7 @@ Status parse_args(int argc, char** argv, Options* o) {
   if (o->resume_override && o->resume.empty()) return Status::failed_precondition("--resume-override needs --resume DIR");
 #ifndef ZERO_HAVE_CHECKPOINTS
   if (!o->checkpoint_dir.empty() || !o->resume.empty())
-    return Status::failed_precondition("checkpoints: zero-run was built without nlohmann-json and zlib");
+    return Status::failed_precondition(kNoCheckpoints);
 #endif
 #ifndef ZERO_HAVE_ONNX
   if (!o->export_onnx.empty()) return Status::failed_precondition("--export-onnx: zero-run was built without ONNX support");
@@ -296,10 +299,7 @@ struct Feed {
   std::vector<uint8_t> batch;
   size_t row_bytes = 0;
   int64_t rows = 0;
-  // One order for every input and micro-step of a dataset (shuffled, they
-  // have equally many rows): positions only grow, so it builds each epoch's
-  // permutation once.
-  std::shared_ptr<DataOrder> order;
+  std::shared_ptr<DataOrder> order;  // shared by the feeds of one dataset (assign_data_order)
 };
 
 // The data file that feeds plan input `name`.
@@ -318,6 +318,18 @@ FeedSource training_source(const Options& o) {
   return {o.data_dir, "--data", o.synthetic || (o.steps == 0 && o.data_dir.empty()), o.shuffle, o.seed};
 }
 FeedSource evaluation_source(const Options& o) { return {o.eval_dir, "--eval-data"}; }
+
+// Gives the batched feeds their data order: one for all inputs and
+// micro-steps of a dataset of the same rows (shuffled, all of them), so the
+// positions asked of it only grow and each epoch's permutation is built once.
+void assign_data_order(std::vector<Feed>* feeds, bool shuffle, uint64_t seed) {
+  std::shared_ptr<DataOrder> order;
+  for (Feed& f : *feeds) {
+    if (f.rows == 0) continue;
+    if (!order || order->rows() != uint64_t(f.rows)) order = std::make_shared<DataOrder>(uint64_t(f.rows), shuffle, seed);
+    f.order = order;
+  }
+}
 
 // Maps every input's data file and checks it against the plan; nothing is
 // read but the headers and nothing is allocated, so the launcher runs it
@@ -369,11 +381,9 @@ Status load_feeds(const std::vector<TensorInfo>& inputs, const FeedSource& o, st
     if (o.shuffle && first != feeds->end() && first->rows != f.rows)
       return Status::invalid_argument("--shuffle: " + path + " has " + std::to_string(f.rows) + " rows but " +
                                       data_path(o.dir, first->info.name) + " has " + std::to_string(first->rows));
-    f.order = first != feeds->end() && first->rows == f.rows
-                  ? first->order
-                  : std::make_shared<DataOrder>(uint64_t(f.rows), o.shuffle, o.seed);
     feeds->push_back(std::move(f));
   }
+  assign_data_order(feeds, o.shuffle, o.seed);
   return Status();
 }
 
@@ -492,17 +502,11 @@ Status resume_run(Session* session, int rank, Options* o, std::vector<Feed>* fee
     o->seed = position->seed;
     o->shuffle = position->shuffle;
   }
-  std::shared_ptr<DataOrder> order;
-  for (Feed& f : *feeds) {
-    if (f.rows == 0) continue;
-    if (!order || order->rows() != uint64_t(f.rows))
-      order = std::make_shared<DataOrder>(uint64_t(f.rows), o->shuffle, o->seed);
-    f.order = order;
-  }
+  assign_data_order(feeds, o->shuffle, o->seed);
   return Status();
 #else
   (void)session, (void)rank, (void)o, (void)feeds, (void)position;
-  return Status::failed_precondition("checkpoints: zero-run was built without nlohmann-json and zlib");
+  return Status::failed_precondition(kNoCheckpoints);
 #endif
 }
 
@@ -525,7 +529,7 @@ Status write_checkpoint(const Session& session, Communicator* comm, const Option
   return written.ok() ? written : written.with_context("writing log file ");
 #else
   (void)session, (void)comm, (void)o, (void)position, (void)log;
-  return Status::failed_precondition("checkpoints: zero-run was built without nlohmann-json and zlib");
+  return Status::failed_precondition(kNoCheckpoints);
 #endif
 }
 

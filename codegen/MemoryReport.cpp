@@ -178,15 +178,17 @@ void writeMemoryReport(plan::ProgramOp program, llvm::raw_ostream &os) {
       continue;
     // Which tensors a sharding policy (zero-partition) split, per parameter.
     PlacementAttr placement = getPlacement(param);
-    auto where = [](int64_t shards) {
-      return shards == PlacementAttr::kReplicated ? "replicated" : "sharded";
+    // A frozen weight (zero-opt --freeze) has no gradient or optimizer state.
+    const bool frozen = param->hasAttr(kFrozenAttr);
+    auto where = [&](int64_t shards, bool trained) {
+      return !trained ? "none" : shards == PlacementAttr::kReplicated ? "replicated" : "sharded";
     };
     placements.push_back(
         llvm::json::Object{{"name", param.getName()},
                            {"bytes", plan::getTensorBytes(type)},
-                           {"weights", where(placement.getWeights())},
-                           {"grad", where(placement.getGrad())},
-                           {"optimizer_state", where(placement.getOptimizerState())}});
+                           {"weights", where(placement.getWeights(), true)},
+                           {"grad", where(placement.getGrad(), !frozen)},
+                           {"optimizer_state", where(placement.getOptimizerState(), !frozen)}});
   }
 
   // zero-run --checkpoint-dir: each rank writes a slice of shard_numel

@@ -15,6 +15,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/MapVector.h"
+#include "llvm/Support/Regex.h"
 
 namespace zero {
 #define GEN_PASS_DEF_BUILDTRAINSTEP
@@ -127,7 +128,8 @@ LogicalResult GradientBuilder::run(Value loss, ArrayRef<Operation *> ops, float 
     if (auto load = dyn_cast<ml_program::GlobalLoadOp>(op)) {
       auto global = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
           op, load.getGlobalAttr());
-      if (global && isTrainable(global) && tensorType(load.getResult()).getElementType().isF32())
+      if (global && receivesGradient(global) &&
+          tensorType(load.getResult()).getElementType().isF32())
         requiresGrad.insert(load.getResult());
       continue;
     }
@@ -176,6 +178,56 @@ void markModelState(ModuleOp module, func::FuncOp func) {
   for (auto global : module.getOps<ml_program::GlobalOp>())
     if (global->hasAttr(ox::kRunningStatisticsAttr) || written.contains(global.getSymNameAttr()))
       global->setAttr(kModelStateAttr, UnitAttr::get(module.getContext()));
+}
+
+/// Marks `zero.frozen` the weights that `freeze` matches or a non-empty
+/// `trainable` does not, each pattern matched against the whole name. Fails
+/// (reported on the module) on an invalid pattern or one that matches no
+/// parameter.
+LogicalResult markFrozen(ModuleOp module, StringRef freeze, StringRef trainable) {
+  struct Pattern {
+    StringRef flag, text;
+    std::optional<llvm::Regex> regex;
+    bool matched = false;
+  };
+  Pattern patterns[] = {{"freeze", freeze, {}}, {"trainable", trainable, {}}};
+  for (Pattern &pattern : patterns) {
+    if (pattern.text.empty())
+      continue;
+    pattern.regex.emplace(("^(" + pattern.text + ")$").str());
+    std::string error;
+    if (!pattern.regex->isValid(error))
+      return module.emitError("invalid ")
+             << pattern.flag << " pattern '" << pattern.text << "': " << error;
+  }
+  SmallVector<StringRef> names;
+  for (auto global : module.getOps<ml_program::GlobalOp>()) {
+    names.push_back(global.getSymName());
+    bool frozen = false;
+    for (Pattern &pattern : patterns) {
+      if (!pattern.regex)
+        continue;
+      bool matches = pattern.regex->match(global.getSymName());
+      pattern.matched |= matches;
+      frozen |= pattern.flag == "freeze" ? matches : !matches;
+    }
+    if (frozen && isTrainable(global))
+      global->setAttr(kFrozenAttr, UnitAttr::get(module.getContext()));
+  }
+  for (Pattern &pattern : patterns) {
+    if (!pattern.regex || pattern.matched)
+      continue;
+    InFlightDiagnostic diag = module.emitError()
+                              << pattern.flag << " pattern '" << pattern.text
+                              << "' matches no parameter (it must match a whole name; "
+                                 "the parameters are ";
+    llvm::interleaveComma(ArrayRef(names).take_front(8), diag,
+                          [&](StringRef name) { diag << "'" << name << "'"; });
+    if (names.size() > 8)
+      diag << ", ... (" << names.size() << " in all)";
+    return diag << ")";
+  }
+  return success();
 }
 
 struct MarkModelStatePass : public zero::impl::MarkModelStateBase<MarkModelStatePass> {
@@ -255,6 +307,8 @@ struct BuildTrainStepPass : public zero::impl::BuildTrainStepBase<BuildTrainStep
       ops.push_back(&op);
 
     markModelState(module, func);
+    if (failed(markFrozen(module, freeze, trainable)))
+      return signalPassFailure();
     OpBuilder builder(ret);
     // Micro-step a's forward pass is a copy of @main's on its own inputs,
     // placed after micro-step a-1's backward pass, so one micro-step's

@@ -281,6 +281,8 @@ LogicalResult PlanBuilder::lowerParameters() {
     // For the report; the serialized plan needs only `sharded`.
     if (Attribute recorded = global->getAttr(kPlacementAttr))
       param->setAttr(kPlacementAttr, recorded);
+    if (global->hasAttr(kFrozenAttr))
+      param->setAttr(kFrozenAttr, b.getUnitAttr());
     params[name] = storage;
   }
   return success();

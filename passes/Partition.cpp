@@ -114,6 +114,10 @@ struct PartitionPass : public zero::impl::PartitionBase<PartitionPass> {
   PlacementAttr choosePlacement(ml_program::GlobalOp global) {
     const int64_t whole = PlacementAttr::kReplicated, split = worldSize;
     MLIRContext *context = global.getContext();
+    // A frozen weight has no gradient or optimizer state to shard: below
+    // stage 3 it stays whole, padded to no shards.
+    if (global->hasAttr(kFrozenAttr) && stage < 3)
+      return PlacementAttr::get(context, whole, whole, whole);
     switch (stage) {
     case 0:
       return PlacementAttr::get(context, whole, whole, whole);

@@ -21,6 +21,13 @@ def BuildTrainStep : Pass<"zero-build-train-step", "mlir::ModuleOp"> {
     training-mode BatchNormalization's running statistics) and those the
     importer marks `onnx.running_statistics` (also read in inference mode).
     Model state gets no gradient and no update.
+
+    `freeze` and `trainable` are regular expressions matched against the
+    whole name of each parameter (as Python's `re.fullmatch`): a weight whose
+    name matches `freeze`, or does not match a given `trainable`, is frozen
+    (`zero.frozen`): a float buffer such as a causal mask or a rotary table,
+    which PyTorch never trains. A pattern that matches no parameter is an
+    error (a typo would otherwise train what the user meant to freeze).
   }];
   let options = [
     Option<"optimizer", "optimizer", "std::string", "\"adamw\"",
@@ -34,6 +41,10 @@ def BuildTrainStep : Pass<"zero-build-train-step", "mlir::ModuleOp"> {
            "weight decay (default: 0.01 for adamw, 0 otherwise)">,
     Option<"microSteps", "micro-steps", "int64_t", "1",
            "gradient accumulation: forward and backward passes per optimizer step">,
+    Option<"freeze", "freeze", "std::string", "\"\"",
+           "parameters whose whole name matches this regex are not trained">,
+    Option<"trainable", "trainable", "std::string", "\"\"",
+           "only parameters whose whole name matches this regex are trained">,
   ];
   let dependentDialects = ["::zero::onnx::OnnxDialect", "::zero::ZeroDialect"];
 }

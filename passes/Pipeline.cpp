@@ -33,6 +33,8 @@ void zero::buildZeroPipeline(OpPassManager &pm, const ZeroPipelineOptions &optio
     train.eps = options.eps;
     train.weightDecay = options.weightDecay;
     train.microSteps = options.gradAccum;
+    train.freeze = options.freeze;
+    train.trainable = options.trainable;
     pm.addPass(createBuildTrainStep(train));
     pm.addPass(createCanonicalizerPass());
     if (!options.lrSchedule.empty())

@@ -37,6 +37,10 @@ struct ZeroPipelineOptions : public mlir::PassPipelineOptions<ZeroPipelineOption
       *this, "zero-persist-below",
       llvm::cl::desc("stage 3: parameters of fewer bytes stay replicated (0: none)"),
       llvm::cl::init(0)};
+  Option<std::string> freeze{*this, "freeze",
+                             llvm::cl::desc("regex of parameter names not to train")};
+  Option<std::string> trainable{*this, "trainable",
+                                llvm::cl::desc("regex of the only parameter names to train")};
   Option<int64_t> gradAccum{*this, "grad-accum",
                             llvm::cl::desc("micro-steps per optimizer step"), llvm::cl::init(1)};
   Option<std::string> lrSchedule{*this, "lr-schedule",

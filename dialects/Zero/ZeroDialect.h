@@ -30,6 +30,11 @@ inline constexpr llvm::StringLiteral kMicroStepAttr = "zero.micro_step";
 /// Marks an ml_program.global that is model state (BatchNorm running
 /// statistics): not trained, never sharded, exported with the weights.
 inline constexpr llvm::StringLiteral kModelStateAttr = "zero.model_state";
+/// Marks a parameter global the user froze (zero-build-train-step's `freeze`
+/// and `trainable`: a float buffer such as a causal mask): a weight, placed
+/// and exported as one, that gets no gradient, no update and no optimizer
+/// state.
+inline constexpr llvm::StringLiteral kFrozenAttr = "zero.frozen";
 
 /// A parameter's #zero.placement: a discardable attribute that zero-partition
 /// sets on each trainable ml_program.global (keeping one a policy pass set
@@ -60,9 +65,15 @@ inline llvm::SmallVector<mlir::Operation *> getOptimizerUpdates(mlir::Operation 
   return updates;
 }
 
-/// True for parameter globals the optimizer trains.
+/// True for parameter globals that are weights rather than model state: the
+/// optimizer trains them unless they are frozen.
 inline bool isTrainable(mlir::ml_program::GlobalOp global) {
   return !global->hasAttr(kModelStateAttr);
+}
+
+/// True for the weights the loss is differentiated for.
+inline bool receivesGradient(mlir::ml_program::GlobalOp global) {
+  return isTrainable(global) && !global->hasAttr(kFrozenAttr);
 }
 
 /// The placement recorded on `op` (a parameter's global or plan.parameter);

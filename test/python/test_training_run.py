@@ -26,8 +26,10 @@ zero's documented generator (the same Python module), and that generator's stati
 
 usage: test_training_run.py --zero-opt PATH --zero-run PATH [-k FILTER] [-v]
 """
+import json
 import math
 import os
+import re
 import sys
 import tempfile
 
@@ -75,8 +77,9 @@ class Recipe:
     """Flags of one training run and the matching PyTorch objects."""
 
     def __init__(self, optimizer, lr, schedule=None, warmup=0, total=0, min_ratio=0.0, clip=0.0, accum=1,
-                 eval_every=0):
+                 eval_every=0, freeze=None, trainable=None):
         self.optimizer, self.lr, self.accum, self.eval_every = optimizer, lr, accum, eval_every
+        self.freeze, self.trainable = freeze, trainable
         self.schedule, self.warmup, self.total, self.min_ratio, self.clip = schedule, warmup, total, min_ratio, clip
 
     def flags(self):
@@ -94,7 +97,16 @@ class Recipe:
             f.append(f"--grad-accum={self.accum}")
         if self.eval_every:
             f.append("--eval")
+        if self.freeze:
+            f.append(f"--freeze={self.freeze}")
+        if self.trainable:
+            f.append(f"--trainable={self.trainable}")
         return f
+
+    def trains(self, name):
+        """Whether zero-opt --freeze/--trainable leave parameter `name` trained (re.fullmatch, as zero)."""
+        return not (self.freeze and re.fullmatch(self.freeze, name)) and \
+            not (self.trainable and not re.fullmatch(self.trainable, name))
 
     def torch_optimizer(self, params):
         if self.optimizer == "adamw":
@@ -139,7 +151,10 @@ def reference(model, data, recipe, n, b, steps, order=None):
     tensors = [t.double() if t.is_floating_point() else t for t in tensors]
     d = len(tensors[0])
     order = order or zero_random.Order(d)
-    opt = recipe.torch_optimizer(model.parameters())
+    # A frozen parameter is a buffer to PyTorch: no gradient, so no update and no weight decay.
+    for name, p in model.named_parameters():
+        p.requires_grad_(recipe.trains(name))
+    opt = recipe.torch_optimizer([p for p in model.parameters() if p.requires_grad])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, recipe.factor)
     losses, rates, norms, evals = [], [], [], []
     held_out = [torch.from_numpy(v) for v in eval_data(data).values()]
@@ -265,6 +280,29 @@ for stage, n in [(3, 2), (1, 3)]:
            et.MICRO_BATCH, w_rtol=1e-3, w_atol=3e-4)
 
 # Stage 3 with the bias persistent: one replicated and one sharded gradient in the norm.
+# --freeze and --trainable: the frozen parameters keep their values (checked with the trained ones)
+# and the others train as PyTorch trains them with those parameters' requires_grad off.
+FROZEN = Recipe("adamw", 0.01, clip=0.2, freeze=r"fc1\.weight")
+for stage in range(4):
+    R.case(f"mlp_digits --freeze stage {stage} N=2", train_case, "mlp_digits", FROZEN, stage, 2, 10, mlp, ex.MICRO_BATCH)
+R.case("mlp_digits --trainable stage 3 N=3", train_case, "mlp_digits",
+       Recipe("sgd", 0.05, trainable=r"fc2\..*"), 3, 3, 10, mlp, ex.MICRO_BATCH)
+
+
+def check_frozen_report():
+    """A frozen parameter has no gradient or optimizer state in the report or the plan."""
+    report = T("frozen-report.json")
+    run_tool([args.zero_opt, T("ex", "mlp_digits.onnx"), "-o", T("frozen.zplan"), "--zero-stage=3",
+              "--world-size=2", "--freeze=fc1\\..*", "--report", report])
+    with open(report) as f:
+        placement = {p["name"]: p for p in json.load(f)["placement"]}
+    for name in ("fc1.weight", "fc1.bias"):
+        assert placement[name]["grad"] == placement[name]["optimizer_state"] == "none", placement[name]
+        assert placement[name]["weights"] == "sharded", placement[name]
+    assert placement["fc2.weight"]["optimizer_state"] == "sharded", placement["fc2.weight"]
+
+
+R.case("--freeze: the report shows no gradient or optimizer state", check_frozen_report)
 R.case("linear_regression clip + cosine stage 3 N=3 --zero-persist-below=16", train_case, "linear_regression",
        Recipe("sgd", 0.05, "cosine", warmup=3, total=30, clip=0.2), 3, 3, STEPS, linear, ex.MICRO_BATCH,
        persist_below=16)

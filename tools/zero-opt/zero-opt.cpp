@@ -98,6 +98,7 @@ struct CompileOptions {
   double minLrRatio = 0, clipGradNorm = 0;
   int64_t gradAccum = 1;
   bool eval = false;
+  std::string freeze, trainable;
 };
 
 /// Parses the ONNX-mode command line. Options live here, not at namespace
@@ -161,6 +162,14 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
       cl::desc("also compile an evaluation program: the loss in evaluation mode (no dropout, "
                "BatchNorm with its running statistics), for zero-run --eval-data"),
       cl::cat(category));
+  cl::opt<std::string> freeze(
+      "freeze",
+      cl::desc("initializers whose whole name matches this regex are not trained (float "
+               "buffers: causal masks, rotary tables; no gradient, no optimizer state)"),
+      cl::value_desc("regex"), cl::cat(category));
+  cl::opt<std::string> trainable(
+      "trainable", cl::desc("train only the initializers whose whole name matches this regex"),
+      cl::value_desc("regex"), cl::cat(category));
   cl::opt<std::string> target("target", cl::desc("cpu or cuda"), cl::init("cpu"),
                               cl::cat(category));
   cl::opt<bool> forwardOnly(
@@ -236,7 +245,7 @@ CompileOptions parseOnnxCommandLine(int argc, char **argv) {
                          forwardOnly, omitWeights, lr,          momentum,      beta1,
                          beta2,       eps,         weightDecay, emit,          bucketMb,
                          lrSchedule,  warmupSteps, totalSteps,  minLrRatio,    clipGradNorm,
-                         gradAccum,   eval};
+                         gradAccum,   eval,        freeze,      trainable};
   return options;
 }
 
@@ -328,6 +337,8 @@ int compileOnnx(int argc, char **argv) {
     return fail("--forward-only plans do not train: no --grad-accum");
   if (options.forwardOnly && options.eval)
     return fail("--forward-only plans evaluate already: no --eval");
+  if (options.forwardOnly && (!options.freeze.empty() || !options.trainable.empty()))
+    return fail("--forward-only plans do not train: no --freeze or --trainable");
   if (options.clipGradNorm < 0)
     return fail("--clip-grad-norm must be positive (0: no clipping), got " +
                 number(options.clipGradNorm));
@@ -387,6 +398,8 @@ int compileOnnx(int argc, char **argv) {
   pipeline.clipGradNorm = options.clipGradNorm;
   pipeline.gradAccum = options.gradAccum;
   pipeline.eval = options.eval;
+  pipeline.freeze = options.freeze;
+  pipeline.trainable = options.trainable;
   const zero::PipelineStage stop = options.emit == Emit::Onnx    ? zero::PipelineStage::Imported
                                    : options.emit == Emit::Train ? zero::PipelineStage::Train
                                    : options.emit == Emit::Partition

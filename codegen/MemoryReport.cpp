@@ -82,6 +82,13 @@ uint64_t kernelScratchBytes(llvm::StringRef backend, mlir::SymbolTable &symbols,
   }
   if (opcode == "Gather" || opcode == "GatherGrad")
     return cuda ? 0 : ks::cpu_gather_bytes(numelOf(in[1]));
+  if (opcode == "TopK") {
+    auto x = shapeOf(in[0]);
+    int64_t axis;
+    if (cuda || !zero::shape_rules::normalize_axis(intAttr("axis", -1), x.size(), &axis))
+      return 0;
+    return ks::cpu_top_k_bytes(x[axis]);
+  }
   if (opcode == "ReduceSum" || opcode == "ReduceMean" || opcode == "ReduceMax" ||
       opcode == "ReduceMin" || opcode == "ReduceProd" || opcode == "ReduceL2") {
     auto x = shapeOf(in[0]);

@@ -241,6 +241,87 @@ LogicalResult gradient(ox::GatherOp gather, GradientContext &ctx, OpBuilder &b, 
   return success();
 }
 
+LogicalResult gradient(ox::GatherElementsOp gather, GradientContext &ctx, OpBuilder &b,
+                       Location loc) {
+  auto dataType = tensorType(gather.getData());
+  int64_t axis = *normalizeAxis(gather.getAxis(), dataType.getRank());
+  ctx.give(gather.getData(),
+           GatherElementsGradOp::create(b, loc, dataType, ctx.grad(), gather.getIndices(),
+                                        b.getI64IntegerAttr(axis)));
+  return success();
+}
+
+/// none: data's gradient is dy where nothing was written (torch.scatter's),
+/// each update's the dy where it landed (also one a repeated index
+/// overwrote, as torch's). add: dy for data, gathered for the updates. mul:
+/// dy times the product of the updates landing on each element for data;
+/// the updates' gradient is not supported.
+LogicalResult gradient(ox::ScatterElementsOp scatter, GradientContext &ctx, OpBuilder &b,
+                       Location loc) {
+  Value dy = ctx.grad(), indices = scatter.getIndices();
+  auto axis = b.getI64IntegerAttr(
+      *normalizeAxis(scatter.getAxis(), tensorType(scatter.getData()).getRank()));
+  StringRef reduction = scatter.getReduction();
+  if (reduction == "mul" && ctx.needsGrad(scatter.getUpdates()))
+    return scatter.emitOpError("the gradient of the updates of a ScatterElements with reduction "
+                               "'mul' is not supported");
+  if (ctx.needsGrad(scatter.getData())) {
+    Value ddata = dy;
+    if (reduction == "none")
+      ddata = ScatterElementsGradOp::create(b, loc, dy.getType(), dy, indices, axis);
+    else if (reduction == "mul")
+      ddata = ox::ScatterElementsOp::create(b, loc, dy.getType(), dy, indices,
+                                            ctx.saved(scatter.getUpdates()), axis,
+                                            b.getStringAttr("mul"));
+    ctx.give(scatter.getData(), ddata);
+  }
+  if (ctx.needsGrad(scatter.getUpdates()))
+    ctx.give(scatter.getUpdates(), ox::GatherElementsOp::create(
+                                       b, loc, scatter.getUpdates().getType(), dy, indices, axis));
+  return success();
+}
+
+LogicalResult gradient(ox::GatherNDOp gather, GradientContext &ctx, OpBuilder &b, Location loc) {
+  ctx.give(gather.getData(), GatherNDGradOp::create(b, loc, gather.getData().getType(), ctx.grad(),
+                                                    gather.getIndices()));
+  return success();
+}
+
+/// As ScatterElements', by slices.
+LogicalResult gradient(ox::ScatterNDOp scatter, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value dy = ctx.grad(), indices = scatter.getIndices();
+  StringRef reduction = scatter.getReduction();
+  if (reduction == "mul" && ctx.needsGrad(scatter.getUpdates()))
+    return scatter.emitOpError("the gradient of the updates of a ScatterND with reduction 'mul' "
+                               "is not supported");
+  if (ctx.needsGrad(scatter.getData())) {
+    Value ddata = dy;
+    if (reduction == "none")
+      ddata = ScatterNDGradOp::create(b, loc, dy.getType(), dy, indices);
+    else if (reduction == "mul")
+      ddata = ox::ScatterNDOp::create(b, loc, dy.getType(), dy, indices,
+                                      ctx.saved(scatter.getUpdates()), b.getStringAttr("mul"));
+    ctx.give(scatter.getData(), ddata);
+  }
+  if (ctx.needsGrad(scatter.getUpdates()))
+    ctx.give(scatter.getUpdates(),
+             ox::GatherNDOp::create(b, loc, scatter.getUpdates().getType(), dy, indices));
+  return success();
+}
+
+/// The values' gradient goes back to where they came from (the indices
+/// never repeat); the indices have none.
+LogicalResult gradient(ox::TopKOp topk, GradientContext &ctx, OpBuilder &b, Location loc) {
+  Value dvalues = ctx.grad(topk.getValues());
+  if (!dvalues)
+    return success();
+  auto inType = tensorType(topk.getInput());
+  ctx.give(topk.getInput(), GatherElementsGradOp::create(b, loc, inType, dvalues, topk.getIndices(),
+                                                         b.getI64IntegerAttr(*normalizeAxis(
+                                                             topk.getAxis(), inType.getRank()))));
+  return success();
+}
+
 LogicalResult gradient(ox::SliceOp slice, GradientContext &ctx, OpBuilder &b, Location loc) {
   ctx.give(slice.getInput(), SliceGradOp::create(b, loc, slice.getInput().getType(), ctx.grad(),
                                                  slice.getStartsAttr(), slice.getStepsAttr()));
@@ -639,8 +720,9 @@ void zero::registerGradientRules(DialectRegistry &registry) {
     attachRules<ox::AddOp, ox::SubOp, ox::MulOp, ox::DivOp, ox::PowOp, ox::MaxOp, ox::MinOp,
                 ox::PReluOp, ox::ModOp, ox::WhereOp, ox::NegOp, ox::SqrtOp, ox::ExpOp, ox::LogOp,
                 ox::FloorOp, ox::CeilOp, ox::SignOp, ox::ReshapeOp, ox::ExpandOp, ox::TransposeOp,
-                ox::CastOp, ox::IdentityOp, ox::GatherOp, ox::SliceOp, ox::ConcatOp,
-                ox::ReduceSumOp, ox::ReduceMeanOp, ox::ReduceMaxOp, ox::ReduceMinOp,
+                ox::CastOp, ox::IdentityOp, ox::GatherOp, ox::GatherElementsOp,
+                ox::ScatterElementsOp, ox::GatherNDOp, ox::ScatterNDOp, ox::TopKOp, ox::SliceOp,
+                ox::ConcatOp, ox::ReduceSumOp, ox::ReduceMeanOp, ox::ReduceMaxOp, ox::ReduceMinOp,
                 ox::ReduceProdOp, ox::ReduceL2Op, ox::CumSumOp, ox::GemmOp, ox::MatMulOp,
                 ox::SoftmaxOp, ox::LogSoftmaxOp, ox::SoftmaxCrossEntropyLossOp,
                 ox::NegativeLogLikelihoodLossOp, ox::LayerNormalizationOp, ox::BatchNormalizationOp,

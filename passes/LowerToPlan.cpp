@@ -58,6 +58,9 @@ constexpr SimpleLowering kSimpleLowerings[] = {
     simple<ox::GemmOp>(Opcode::Gemm),
     simple<ox::TransposeOp>(Opcode::Transpose),
     simple<ox::GatherOp>(Opcode::Gather, /*normalizeAxis=*/true),
+    simple<ox::GatherElementsOp>(Opcode::GatherElements, /*normalizeAxis=*/true),
+    simple<ox::GatherNDOp>(Opcode::GatherND),
+    simple<ox::TopKOp>(Opcode::TopK, /*normalizeAxis=*/true),
     simple<ox::SliceOp>(Opcode::Slice),
     simple<ox::ConcatOp>(Opcode::Concat, /*normalizeAxis=*/true),
     simple<ox::WhereOp>(Opcode::Where),
@@ -77,6 +80,10 @@ constexpr SimpleLowering kSimpleLowerings[] = {
     simple<NegativeLogLikelihoodLossGradOp>(Opcode::NegativeLogLikelihoodLossGrad),
     simple<GatherGradOp>(Opcode::GatherGrad),
     simple<SliceGradOp>(Opcode::SliceGrad),
+    simple<GatherElementsGradOp>(Opcode::GatherElementsGrad),
+    simple<ScatterElementsGradOp>(Opcode::ScatterElementsGrad),
+    simple<GatherNDGradOp>(Opcode::GatherNDGrad),
+    simple<ScatterNDGradOp>(Opcode::ScatterNDGrad),
     simple<LayerNormalizationGradOp>(Opcode::LayerNormalizationGrad),
     simple<ConvGradInputOp>(Opcode::ConvGradInput),
     simple<ConvGradWeightOp>(Opcode::ConvGradWeight),
@@ -476,6 +483,19 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
   if (isa<ox::OnnxDialect>(op->getDialect()))
     if (const auto *info = plan_ops::find_elementwise(op->getName().stripDialect()))
       return lowerSimple(op, {op->getName().getStringRef(), info->opcode});
+  // ScatterElements and ScatterND: the reduction picks the opcode.
+  auto byReduction = [](StringRef reduction, Opcode none, Opcode add, Opcode mul) {
+    return reduction == "add" ? add : reduction == "mul" ? mul : none;
+  };
+  if (auto scatter = dyn_cast<ox::ScatterElementsOp>(op))
+    return lowerSimple(op, {op->getName().getStringRef(),
+                            byReduction(scatter.getReduction(), Opcode::ScatterElements,
+                                        Opcode::ScatterElementsAdd, Opcode::ScatterElementsMul),
+                            /*normalizeAxis=*/true});
+  if (auto scatter = dyn_cast<ox::ScatterNDOp>(op))
+    return lowerSimple(op, {op->getName().getStringRef(),
+                            byReduction(scatter.getReduction(), Opcode::ScatterND,
+                                        Opcode::ScatterNDAdd, Opcode::ScatterNDMul)});
   // ONNX's Mod: fmod picks the opcode.
   if (auto mod = dyn_cast<ox::ModOp>(op))
     return lowerSimple(

@@ -333,6 +333,112 @@ LogicalResult GatherOp::verify() {
   return success();
 }
 
+namespace {
+
+/// GatherElements and ScatterElements: indices of data's rank, within its
+/// sizes along every dimension but `axis`.
+LogicalResult verifyElementsIndexing(Operation *op, RankedTensorType data, RankedTensorType indices,
+                                     int64_t axis) {
+  if (data.getRank() < 1)
+    return op->emitOpError("data must have rank 1 or more");
+  if (!zero::normalizeAxis(axis, data.getRank()))
+    return op->emitOpError("axis ") << axis << " is out of range for rank " << data.getRank();
+  int64_t a = *zero::normalizeAxis(axis, data.getRank());
+  if (indices.getRank() != data.getRank())
+    return op->emitOpError("indices must have data's rank");
+  for (int64_t d = 0; d < data.getRank(); ++d)
+    if (d != a && indices.getDimSize(d) > data.getDimSize(d))
+      return op->emitOpError("indices dimension ")
+             << d << " (" << indices.getDimSize(d) << ") exceeds data's (" << data.getDimSize(d)
+             << ")";
+  return success();
+}
+
+/// GatherND and ScatterND: index tuples of k <= rank(data) indices; the
+/// slices they select are indices.shape[:-1] + data.shape[k:].
+FailureOr<SmallVector<int64_t>> slicesShape(Operation *op, RankedTensorType data,
+                                            RankedTensorType indices) {
+  if (indices.getRank() < 1 || indices.getShape().back() < 1 ||
+      indices.getShape().back() > data.getRank()) {
+    op->emitOpError("the last dimension of indices must be in [1, rank of data]");
+    return failure();
+  }
+  SmallVector<int64_t> shape(indices.getShape().drop_back());
+  llvm::append_range(shape, data.getShape().drop_front(indices.getShape().back()));
+  return shape;
+}
+
+LogicalResult verifyReduction(Operation *op, StringRef reduction) {
+  if (reduction != "none" && reduction != "add" && reduction != "mul")
+    return op->emitOpError("reduction must be \"none\", \"add\" or \"mul\", got \"")
+           << reduction << "\"";
+  return success();
+}
+
+} // namespace
+
+LogicalResult GatherElementsOp::verify() {
+  auto data = getData().getType(), indices = getIndices().getType();
+  if (failed(verifyElementsIndexing(*this, data, indices, getAxis())))
+    return failure();
+  if (getResult().getType() != indices.clone(data.getElementType()))
+    return emitOpError("result type must be the indices' shape with data's element type");
+  return success();
+}
+
+LogicalResult ScatterElementsOp::verify() {
+  auto data = getData().getType(), indices = getIndices().getType();
+  if (failed(verifyElementsIndexing(*this, data, indices, getAxis())) ||
+      failed(verifyReduction(*this, getReduction())))
+    return failure();
+  if (getUpdates().getType() != indices.clone(data.getElementType()))
+    return emitOpError("updates must have the indices' shape and data's element type");
+  if (getResult().getType() != data)
+    return emitOpError("result type must be data's");
+  return success();
+}
+
+LogicalResult GatherNDOp::verify() {
+  auto shape = slicesShape(*this, getData().getType(), getIndices().getType());
+  if (failed(shape))
+    return failure();
+  if (getResult().getType() != RankedTensorType::get(*shape, getData().getType().getElementType()))
+    return emitOpError("result type does not match data and indices");
+  return success();
+}
+
+LogicalResult ScatterNDOp::verify() {
+  auto data = getData().getType();
+  auto shape = slicesShape(*this, data, getIndices().getType());
+  if (failed(shape) || failed(verifyReduction(*this, getReduction())))
+    return failure();
+  if (getUpdates().getType() != RankedTensorType::get(*shape, data.getElementType()))
+    return emitOpError("updates must be indices.shape[:-1] + data.shape[k:] of data's element "
+                       "type");
+  if (getResult().getType() != data)
+    return emitOpError("result type must be data's");
+  return success();
+}
+
+LogicalResult TopKOp::verify() {
+  auto in = getInput().getType();
+  auto axis = zero::normalizeAxis(getAxis(), in.getRank());
+  if (!axis)
+    return emitOpError("axis ") << getAxis() << " is out of range for rank " << in.getRank();
+  auto values = getValues().getType();
+  int64_t k = values.getRank() == in.getRank() ? values.getDimSize(*axis) : -1;
+  SmallVector<int64_t> expected(in.getShape());
+  expected[*axis] = k;
+  if (values.getShape() != ArrayRef<int64_t>(expected) ||
+      getIndices().getType().getShape() != ArrayRef<int64_t>(expected))
+    return emitOpError("values and indices must be the input's shape with k along the axis");
+  if (k < 1 || k > in.getDimSize(*axis))
+    return emitOpError("k = ") << k << " must be in [1, " << in.getDimSize(*axis) << "]";
+  if (getK() && getK().getType().getNumElements() != 1)
+    return emitOpError("k must have one element");
+  return success();
+}
+
 LogicalResult SliceOp::verify() {
   auto in = getInput().getType(), out = getResult().getType();
   ArrayRef<int64_t> starts = getStarts(), steps = getSteps();

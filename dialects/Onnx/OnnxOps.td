@@ -285,6 +285,94 @@ def Onnx_GatherOp : Onnx_Op<"Gather"> {
   let hasVerifier = 1;
 }
 
+// Indexing with a tensor of indices: INT64 indices, negative ones count
+// from the end of their dimension, and one out of range is a step error
+// (an import error where the indices are constants).
+def Onnx_GatherElementsOp : Onnx_Op<"GatherElements"> {
+  let summary = "result[p] = data[p with p[axis] replaced by indices[p]]";
+  let description = [{
+    ONNX GatherElements (torch.gather): the result has the indices' shape;
+    indices has data's rank and, along every dimension but `axis`, at most
+    data's size.
+  }];
+  let arguments = (ins Onnx_Tensor:$data, RankedTensorOf<[I64]>:$indices,
+                       DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = [{
+    $data `,` $indices attr-dict `:` `(` type($data) `,` type($indices) `)` `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Onnx_ScatterElementsOp : Onnx_Op<"ScatterElements"> {
+  let summary = "data with updates[p] written (or added, multiplied) at GatherElements' positions";
+  let description = [{
+    ONNX ScatterElements (torch.Tensor.scatter, scatter_add): updates has the
+    indices' shape. `reduction` is "none" (a write; with repeated indices the
+    last in index order wins on the CPU, ONNX leaves it undefined), "add" or
+    "mul" (repeated indices combine).
+  }];
+  let arguments = (ins Onnx_Tensor:$data, RankedTensorOf<[I64]>:$indices, Onnx_Tensor:$updates,
+                       DefaultValuedAttr<I64Attr, "0">:$axis,
+                       DefaultValuedAttr<StrAttr, "\"none\"">:$reduction);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = [{
+    $data `,` $indices `,` $updates attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Onnx_GatherNDOp : Onnx_Op<"GatherND"> {
+  let summary = "result[t] = data[indices[t]] (batch_dims 0): slices of data by index tuples";
+  let description = [{
+    indices [..., k] holds tuples of k indices into data's first k
+    dimensions; the result is indices.shape[:-1] + data.shape[k:].
+  }];
+  let arguments = (ins Onnx_Tensor:$data, RankedTensorOf<[I64]>:$indices);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = [{
+    $data `,` $indices attr-dict `:` `(` type($data) `,` type($indices) `)` `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Onnx_ScatterNDOp : Onnx_Op<"ScatterND"> {
+  let summary = "data with the slices of updates written (added, multiplied) at GatherND's";
+  let description = [{
+    ONNX ScatterND (PyTorch's index_put, `x[idx] = v`): updates is
+    indices.shape[:-1] + data.shape[k:]; `reduction` as ScatterElements'.
+  }];
+  let arguments = (ins Onnx_Tensor:$data, RankedTensorOf<[I64]>:$indices, Onnx_Tensor:$updates,
+                       DefaultValuedAttr<StrAttr, "\"none\"">:$reduction);
+  let results = (outs Onnx_Tensor:$result);
+  let assemblyFormat = [{
+    $data `,` $indices `,` $updates attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Onnx_TopKOp : Onnx_Op<"TopK"> {
+  let summary = "the k largest (smallest) elements along `axis` and their indices, sorted";
+  let description = [{
+    ONNX TopK with K folded into the result types (k = their size along
+    `axis`). Always sorted, best first; equal values keep index order, and
+    NaN ranks above every number (torch.topk). `sorted` is kept for the
+    record: unsorted results may come in any order, sorted ones do. `k`,
+    when present, is ONNX's K input where it is not a compile-time
+    constant but the model's declared output shape fixes it: a step checks
+    that its one value is the results' size along `axis`.
+  }];
+  let arguments = (ins Onnx_FloatTensor:$input, Optional<RankedTensorOf<[I64]>>:$k,
+                       DefaultValuedAttr<I64Attr, "-1">:$axis,
+                       DefaultValuedAttr<BoolAttr, "true">:$largest,
+                       DefaultValuedAttr<BoolAttr, "true">:$sorted);
+  let results = (outs Onnx_FloatTensor:$values, RankedTensorOf<[I64]>:$indices);
+  let assemblyFormat = [{
+    $input (`,` $k^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Onnx_SliceOp : Onnx_Op<"Slice"> {
   let summary = "result[i...] = input[starts + i * steps], per dimension";
   let description = [{

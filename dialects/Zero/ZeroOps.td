@@ -185,6 +185,46 @@ def Zero_GatherGradOp : Zero_Op<"gather_grad", [Pure]> {
   }];
 }
 
+def Zero_GatherElementsGradOp : Zero_Op<"gather_elements_grad", [Pure]> {
+  let summary = "dy scatter-added into zeros of the data's type along `axis` (GatherElements')";
+  let description = [{
+    Repeated indices add up, in index order on the CPU; TopK's values
+    gradient too (its indices never repeat).
+  }];
+  let arguments = (ins Zero_FloatTensor:$dy, RankedTensorOf<[I64]>:$indices, I64Attr:$axis);
+  let results = (outs Zero_FloatTensor:$ddata);
+  let assemblyFormat = [{
+    $dy `,` $indices attr-dict `:` `(` type($dy) `,` type($indices) `)` `->` type($ddata)
+  }];
+}
+
+def Zero_ScatterElementsGradOp : Zero_Op<"scatter_elements_grad", [Pure]> {
+  let summary = "dy with zeros where ScatterElements (reduction none) wrote: data's gradient";
+  let arguments = (ins Zero_FloatTensor:$dy, RankedTensorOf<[I64]>:$indices, I64Attr:$axis);
+  let results = (outs Zero_FloatTensor:$ddata);
+  let assemblyFormat = [{
+    $dy `,` $indices attr-dict `:` `(` type($dy) `,` type($indices) `)` `->` type($ddata)
+  }];
+}
+
+def Zero_GatherNDGradOp : Zero_Op<"gather_nd_grad", [Pure]> {
+  let summary = "dy's slices scatter-added into zeros of the data's type (GatherND's)";
+  let arguments = (ins Zero_FloatTensor:$dy, RankedTensorOf<[I64]>:$indices);
+  let results = (outs Zero_FloatTensor:$ddata);
+  let assemblyFormat = [{
+    $dy `,` $indices attr-dict `:` `(` type($dy) `,` type($indices) `)` `->` type($ddata)
+  }];
+}
+
+def Zero_ScatterNDGradOp : Zero_Op<"scatter_nd_grad", [Pure]> {
+  let summary = "dy with zeros at the slices ScatterND (reduction none) wrote: data's gradient";
+  let arguments = (ins Zero_FloatTensor:$dy, RankedTensorOf<[I64]>:$indices);
+  let results = (outs Zero_FloatTensor:$ddata);
+  let assemblyFormat = [{
+    $dy `,` $indices attr-dict `:` `(` type($dy) `,` type($indices) `)` `->` type($ddata)
+  }];
+}
+
 def Zero_SliceGradOp : Zero_Op<"slice_grad", [Pure]> {
   let summary = "dy written at the slice positions of zeros of the input's type";
   let arguments = (ins Zero_FloatTensor:$dy, DenseI64ArrayAttr:$starts, DenseI64ArrayAttr:$steps);

@@ -89,6 +89,8 @@ public:
   /// The int64 values of `name`, which must be known at compile time.
   mlir::FailureOr<llvm::SmallVector<int64_t>> constantInts(const std::string &name,
                                                            const ::onnx::NodeProto &node);
+  /// The int64 values of `name` where they are known at compile time.
+  std::optional<llvm::SmallVector<int64_t>> knownInts(const std::string &name);
   mlir::FailureOr<mlir::DenseElementsAttr> convertTensor(const ::onnx::TensorProto &tensor,
                                                          mlir::Location loc);
 

@@ -150,8 +150,16 @@ std::optional<IntTensor> GraphImporter::evaluateNode(const ::onnx::NodeProto &no
       if (!type || !type->tensor_type().has_shape())
         return std::nullopt;
       in->shape.clear();
-      for (const auto &dim : type->tensor_type().shape().dim())
+      for (const auto &dim : type->tensor_type().shape().dim()) {
+        if (!dim.has_dim_value())
+          return std::nullopt;
         in->shape.push_back(dim.dim_value());
+      }
+      int64_t count = 1;
+      for (int64_t d : in->shape)
+        count *= d;
+      if (count != static_cast<int64_t>(in->values.size()))
+        return std::nullopt;
     }
     return in;
   }
@@ -183,15 +191,55 @@ std::optional<IntTensor> GraphImporter::evaluateNode(const ::onnx::NodeProto &no
     return t;
   }
   if (op == "Concat") {
-    IntTensor t;
+    // Along `axis`, of inputs of one rank that agree elsewhere (index
+    // tuples as well as shapes).
+    SmallVector<IntTensor> ins;
     for (int i = 0; i < node.input_size(); ++i) {
       auto in = input(i);
-      if (!in || in->shape.size() != 1)
+      if (!in || in->shape.empty() || (!ins.empty() && in->shape.size() != ins[0].shape.size()))
         return std::nullopt;
-      llvm::append_range(t.values, in->values);
+      ins.push_back(std::move(*in));
     }
-    t.shape = {static_cast<int64_t>(t.values.size())};
+    auto axisAttr = intAttr(node, "axis", 0);
+    if (ins.empty() || failed(axisAttr))
+      return std::nullopt;
+    int64_t rank = ins[0].shape.size();
+    auto axis = zero::normalizeAxis(*axisAttr, rank);
+    if (!axis)
+      return std::nullopt;
+    IntTensor t{ins[0].shape, {}};
+    t.shape[*axis] = 0;
+    for (const IntTensor &in : ins) {
+      for (int64_t d = 0; d < rank; ++d)
+        if (d != *axis && in.shape[d] != ins[0].shape[d])
+          return std::nullopt;
+      t.shape[*axis] += in.shape[*axis];
+    }
+    int64_t outer = 1;
+    for (int64_t d = 0; d < *axis; ++d)
+      outer *= t.shape[d];
+    for (int64_t o = 0; o < outer; ++o)
+      for (const IntTensor &in : ins) {
+        int64_t chunk = outer ? static_cast<int64_t>(in.values.size()) / outer : 0;
+        t.values.append(in.values.begin() + o * chunk, in.values.begin() + (o + 1) * chunk);
+      }
     return t;
+  }
+  if (op == "Expand") {
+    auto in = input(0), shape = input(1);
+    if (!in || !shape || shape->shape.size() != 1)
+      return std::nullopt;
+    auto out = zero::broadcastShapes(in->shape, shape->values);
+    if (!out)
+      return std::nullopt;
+    IntTensor target{*out, {}};
+    int64_t count = 1;
+    for (int64_t d : *out)
+      if (d < 0 || llvm::MulOverflow(count, d, count) || count > kMaxFoldedElements)
+        return std::nullopt;
+    target.values.assign(count, 0);
+    return broadcastInts({&*in, &target},
+                         [](ArrayRef<int64_t> v) -> std::optional<int64_t> { return v[0]; });
   }
   if (op == "Range") {
     auto start = input(0), limit = input(1), delta = input(2);

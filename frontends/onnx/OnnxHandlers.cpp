@@ -19,6 +19,7 @@
 #include "llvm/ADT/StringSwitch.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -177,12 +178,38 @@ LogicalResult importFoldOnly(GraphImporter &im, const ::onnx::NodeProto &node) {
 // Per-operator builders
 //===----------------------------------------------------------------------===//
 
+/// A splat of the `value` attribute's one element (FLOAT 0 without one).
+FailureOr<Value> importConstantOfShape(GraphImporter &im, const ::onnx::NodeProto &node,
+                                       const Operands &in) {
+  auto value = im.tensorAttr(node, "value");
+  if (failed(value))
+    return failure();
+  Location loc = im.nodeLoc(node);
+  Attribute element = im.builder.getF32FloatAttr(0.0f);
+  if (*value) {
+    auto dense = im.convertTensor(**value, loc);
+    if (failed(dense))
+      return failure();
+    if (dense->getNumElements() != 1)
+      return im.nodeError(node) << "value must have one element";
+    element = *dense->value_begin<Attribute>();
+  }
+  if (cast<TypedAttr>(element).getType() != in.result.getElementType())
+    return im.nodeError(node) << "value's element type differs from the output's";
+  return onnx::ConstantOp::create(im.builder, loc, DenseElementsAttr::get(in.result, element))
+      .getResult();
+}
+
 LogicalResult importConstant(GraphImporter &im, const ::onnx::NodeProto &node) {
   auto value = im.tensorAttr(node, "value");
   if (failed(value))
     return failure();
   if (!*value)
     return im.nodeError(node) << "only the 'value' form of Constant is supported";
+  // A DOUBLE constant is read only by a Cast to FLOAT, which folds it
+  // (importCast); any other reader's lookup rejects its type.
+  if ((*value)->data_type() == ::onnx::TensorProto::DOUBLE)
+    return success();
   Location loc = im.nodeLoc(node);
   auto dense = im.convertTensor(**value, loc);
   if (failed(dense))
@@ -323,7 +350,40 @@ FailureOr<Value> importTypeChange(GraphImporter &im, const ::onnx::NodeProto &no
   return OpTy::create(im.builder, im.nodeLoc(node), in.result, x).getResult();
 }
 
-constexpr ResultFn importCast = importTypeChange<onnx::CastOp>;
+/// Cast; of a DOUBLE constant to FLOAT (what PyTorch writes for a Python
+/// float, as the value of Tensor.scatter) it folds, since zero has no
+/// DOUBLE tensors.
+LogicalResult importCast(GraphImporter &im, const ::onnx::NodeProto &node) {
+  const ::onnx::TensorProto *tensor = im.constantTensor(node.input(0));
+  if (tensor && tensor->data_type() == ::onnx::TensorProto::DOUBLE &&
+      tensor->data_location() != ::onnx::TensorProto::EXTERNAL) {
+    auto to = im.intAttr(node, "to", 0);
+    auto type = im.outputType(node, 0);
+    if (failed(to) || failed(type))
+      return failure();
+    if (*to != ::onnx::TensorProto::FLOAT)
+      return im.nodeError(node) << "a DOUBLE constant casts only to FLOAT";
+    SmallVector<float> values;
+    if (tensor->has_raw_data()) {
+      const std::string &raw = tensor->raw_data();
+      for (size_t i = 0; i + sizeof(double) <= raw.size(); i += sizeof(double)) {
+        double v;
+        std::memcpy(&v, raw.data() + i, sizeof(double));
+        values.push_back(static_cast<float>(v));
+      }
+    } else {
+      for (double v : tensor->double_data())
+        values.push_back(static_cast<float>(v));
+    }
+    if (static_cast<int64_t>(values.size()) != type->getNumElements())
+      return im.nodeError(node) << "the constant has no data of its declared size";
+    im.setOutput(node, 0,
+                 onnx::ConstantOp::create(im.builder, im.nodeLoc(node),
+                                          DenseElementsAttr::get(*type, ArrayRef<float>(values))));
+    return success();
+  }
+  return nodeBuilder<importTypeChange<onnx::CastOp>>()(im, node);
+}
 /// Reshape, Flatten, Squeeze and Unsqueeze: the shape inference found.
 constexpr ResultFn importReshape = importTypeChange<onnx::ReshapeOp>;
 
@@ -362,6 +422,235 @@ FailureOr<Value> importGather(GraphImporter &im, const ::onnx::NodeProto &node,
   return onnx::GatherOp::create(im.builder, im.nodeLoc(node), in.result, in.inputs[0],
                                 in.inputs[1], im.builder.getI64IntegerAttr(*axis))
       .getResult();
+}
+
+//===----------------------------------------------------------------------===//
+// Indexing by index tensors: GatherElements, ScatterElements, GatherND,
+// ScatterND, TopK
+//===----------------------------------------------------------------------===//
+
+/// INT64 indices; where they are a compile-time constant, each must lie in
+/// [-size, size) of the dimension it indexes (`size(flat)`, flat its
+/// position in the indices), else the import fails naming the first that
+/// does not (`where(flat)` says where it is); at run time a kernel checks them.
+LogicalResult checkIndices(GraphImporter &im, const ::onnx::NodeProto &node, Value indices,
+                           llvm::function_ref<int64_t(int64_t)> size,
+                           llvm::function_ref<std::string(int64_t)> where) {
+  auto type = cast<RankedTensorType>(indices.getType());
+  if (!type.getElementType().isInteger(64))
+    return im.nodeError(node) << "indices must be INT64";
+  auto constant = indices.getDefiningOp<onnx::ConstantOp>();
+  auto values = constant ? dyn_cast<DenseIntElementsAttr>(constant.getValue()) : nullptr;
+  if (!values)
+    return success();
+  int64_t flat = 0;
+  for (const APInt &v : values.getValues<APInt>()) {
+    int64_t i = v.getSExtValue(), n = size(flat);
+    if (i < -n || i >= n)
+      return im.nodeError(node) << "index " << i << " at " << where(flat) << " is out of range ["
+                                << -n << ", " << n << ")";
+    ++flat;
+  }
+  return success();
+}
+
+/// The position of element `flat` of a tensor of `shape`, as "[i, j, ...]".
+std::string positionOf(ArrayRef<int64_t> shape, int64_t flat) {
+  SmallVector<int64_t> at(shape.size());
+  for (int64_t d = shape.size() - 1; d >= 0; --d) {
+    at[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  std::string s = "indices[";
+  for (auto [k, i] : llvm::enumerate(at))
+    s += (k ? ", " : "") + std::to_string(i);
+  return s + "]";
+}
+
+/// GatherElements' and ScatterElements' axis, normalized, with the constant
+/// indices checked along it.
+FailureOr<int64_t> elementsAxis(GraphImporter &im, const ::onnx::NodeProto &node, Value data,
+                                Value indices) {
+  auto axisAttr = im.intAttr(node, "axis", 0);
+  if (failed(axisAttr))
+    return failure();
+  auto dataType = cast<RankedTensorType>(data.getType());
+  auto axis = normalizeAxis(*axisAttr, dataType.getRank());
+  if (!axis)
+    return im.nodeError(node) << "axis " << *axisAttr << " is out of range";
+  auto shape = cast<RankedTensorType>(indices.getType()).getShape();
+  if (shape.size() != size_t(dataType.getRank()))
+    return im.nodeError(node) << "indices must have data's rank";
+  if (failed(checkIndices(
+          im, node, indices, [&](int64_t) { return dataType.getDimSize(*axis); },
+          [&](int64_t flat) { return positionOf(shape, flat); })))
+    return failure();
+  return *axis;
+}
+
+FailureOr<Value> importGatherElements(GraphImporter &im, const ::onnx::NodeProto &node,
+                                      const Operands &in) {
+  auto axis = elementsAxis(im, node, in.inputs[0], in.inputs[1]);
+  if (failed(axis))
+    return failure();
+  return onnx::GatherElementsOp::create(im.builder, im.nodeLoc(node), in.result, in.inputs[0],
+                                        in.inputs[1], im.builder.getI64IntegerAttr(*axis))
+      .getResult();
+}
+
+/// ScatterElements' and ScatterND's reduction: "none" (also where the
+/// opset has no such attribute), "add" or "mul".
+FailureOr<std::string> scatterReduction(GraphImporter &im, const ::onnx::NodeProto &node) {
+  const SupportedOp *row = findSupportedOp(node.domain(), node.op_type(), im.opset);
+  if (!row || !row->findAttribute("reduction"))
+    return std::string("none");
+  auto reduction = im.stringAttr(node, "reduction", "none");
+  if (failed(reduction))
+    return failure();
+  if (*reduction != "none" && *reduction != "add" && *reduction != "mul")
+    return im.nodeError(node) << "reduction '" << *reduction
+                              << "' is not supported (only none, add and mul)";
+  return reduction;
+}
+
+/// ScatterElements, and Scatter (its name before opset 11).
+FailureOr<Value> importScatterElements(GraphImporter &im, const ::onnx::NodeProto &node,
+                                       const Operands &in) {
+  auto axis = elementsAxis(im, node, in.inputs[0], in.inputs[1]);
+  auto reduction = scatterReduction(im, node);
+  if (failed(axis) || failed(reduction))
+    return failure();
+  OpBuilder &b = im.builder;
+  return onnx::ScatterElementsOp::create(b, im.nodeLoc(node), in.result, in.inputs[0], in.inputs[1],
+                                         in.inputs[2], b.getI64IntegerAttr(*axis),
+                                         b.getStringAttr(*reduction))
+      .getResult();
+}
+
+/// GatherND's and ScatterND's constant index tuples, each index checked
+/// against the dimension of data it indexes.
+LogicalResult checkTuples(GraphImporter &im, const ::onnx::NodeProto &node, Value data,
+                          Value indices) {
+  auto dataType = cast<RankedTensorType>(data.getType());
+  auto shape = cast<RankedTensorType>(indices.getType()).getShape();
+  if (shape.empty() || shape.back() < 1 || shape.back() > dataType.getRank())
+    return im.nodeError(node) << "the last dimension of indices must be in [1, rank of data]";
+  int64_t k = shape.back();
+  return checkIndices(
+      im, node, indices, [&](int64_t flat) { return dataType.getDimSize(flat % k); },
+      [&](int64_t flat) {
+        return positionOf(shape, flat) + " (dimension " + std::to_string(flat % k) + " of data)";
+      });
+}
+
+FailureOr<Value> importGatherND(GraphImporter &im, const ::onnx::NodeProto &node,
+                                const Operands &in) {
+  auto batchDims = im.intAttr(node, "batch_dims", 0);
+  if (failed(batchDims))
+    return failure();
+  if (*batchDims != 0)
+    return im.nodeError(node) << "batch_dims " << *batchDims << " is not supported (only 0)";
+  if (failed(checkTuples(im, node, in.inputs[0], in.inputs[1])))
+    return failure();
+  return onnx::GatherNDOp::create(im.builder, im.nodeLoc(node), in.result, in.inputs[0],
+                                  in.inputs[1])
+      .getResult();
+}
+
+FailureOr<Value> importScatterND(GraphImporter &im, const ::onnx::NodeProto &node,
+                                 const Operands &in) {
+  auto reduction = scatterReduction(im, node);
+  if (failed(reduction) || failed(checkTuples(im, node, in.inputs[0], in.inputs[1])))
+    return failure();
+  return onnx::ScatterNDOp::create(im.builder, im.nodeLoc(node), in.result, in.inputs[0],
+                                   in.inputs[1], in.inputs[2], im.builder.getStringAttr(*reduction))
+      .getResult();
+}
+
+/// Whether ONNX gives value `name` a static shape (inferred or declared).
+bool hasStaticShape(GraphImporter &im, const std::string &name) {
+  const ::onnx::TypeProto *type = im.valueType(name);
+  if (!type || !type->tensor_type().has_shape())
+    return false;
+  return llvm::all_of(type->tensor_type().shape().dim(),
+                      [](const auto &dim) { return dim.has_dim_value(); });
+}
+
+/// TopK from opset 10 (K an input): K folds into the result types; a K not
+/// known at compile time is kept as an operand where the outputs' declared
+/// shapes fix it, and checked at run time.
+LogicalResult importTopK(GraphImporter &im, const ::onnx::NodeProto &node) {
+  auto axisAttr = im.intAttr(node, "axis", -1);
+  auto largest = im.intAttr(node, "largest", 1);
+  auto sorted = im.intAttr(node, "sorted", 1);
+  if (failed(axisAttr) || failed(largest) || failed(sorted))
+    return failure();
+  if (node.input_size() < 2 || node.input(1).empty())
+    return im.nodeError(node) << "expects a K input";
+  auto x = im.lookup(node.input(0), &node);
+  if (failed(x))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  if (!type.getElementType().isF32())
+    return im.nodeError(node) << "only FLOAT inputs are supported";
+  auto axis = normalizeAxis(*axisAttr, type.getRank());
+  if (!axis)
+    return im.nodeError(node) << "axis " << *axisAttr << " is out of range";
+  // K folds where it is known at compile time (a constant, a shape
+  // computation); else it is the value the graph computes, and an output's
+  // static shape (declared) gives it.
+  int64_t n = type.getDimSize(*axis), k;
+  std::optional<SmallVector<int64_t>> ks = im.knownInts(node.input(1));
+  Value kOperand;
+  if (ks) {
+    if (ks->size() != 1)
+      return im.nodeError(node) << "K must have one value";
+    k = (*ks)[0];
+  } else {
+    int fixed = hasStaticShape(im, node.output(0))                                        ? 0
+                : GraphImporter::hasOutput(node, 1) && hasStaticShape(im, node.output(1)) ? 1
+                                                                                          : -1;
+    if (fixed < 0)
+      return im.nodeError(node) << "K must be a compile-time constant (or fixed by the outputs' "
+                                   "declared shapes)";
+    auto fixedType = im.outputType(node, fixed);
+    auto kValue = im.lookup(node.input(1), &node);
+    if (failed(fixedType) || failed(kValue))
+      return failure();
+    auto kType = cast<RankedTensorType>(kValue->getType());
+    if (kType.getNumElements() != 1 || !kType.getElementType().isInteger(64))
+      return im.nodeError(node) << "K must be one INT64 value";
+    if (fixedType->getRank() != type.getRank())
+      return im.nodeError(node) << "the outputs must have the input's rank";
+    k = fixedType->getDimSize(*axis);
+    kOperand = *kValue;
+  }
+  if (k < 1 || k > n)
+    return im.nodeError(node) << "K = " << k << " must be in [1, " << n << "]";
+  SmallVector<int64_t> shape(type.getShape());
+  shape[*axis] = k;
+  OpBuilder &b = im.builder;
+  auto topk = onnx::TopKOp::create(
+      b, im.nodeLoc(node), TypeRange{type.clone(shape), type.clone(shape).clone(b.getI64Type())},
+      *x, kOperand, b.getI64IntegerAttr(*axis), b.getBoolAttr(*largest != 0),
+      b.getBoolAttr(*sorted != 0));
+  for (int i = 0; i < 2; ++i) {
+    if (!GraphImporter::hasOutput(node, i))
+      continue;
+    // ONNX leaves a type it could not infer open; where it has one, it
+    // must be the one built.
+    auto inferred =
+        hasStaticShape(im, node.output(i))
+            ? im.outputType(node, i)
+            : FailureOr<RankedTensorType>(cast<RankedTensorType>(topk->getResult(i).getType()));
+    if (failed(inferred))
+      return failure();
+    if (*inferred != topk->getResult(i).getType())
+      return im.nodeError(node) << "imported type " << topk->getResult(i).getType()
+                                << " differs from the inferred type " << *inferred;
+    im.setOutput(node, i, topk->getResult(i));
+  }
+  return success();
 }
 
 FailureOr<Value> importConcat(GraphImporter &im, const ::onnx::NodeProto &node,

@@ -30,6 +30,8 @@ llvm::SmallVector<int> dataOperands(const ::onnx::NodeProto &node) {
       op == "ReduceSum" || op == "ReduceMean" || op == "Slice" || op == "Split" ||
       op == "Dropout" || op == "Clip" || op == "CumSum" || op == "Tile" || op == "Trilu")
     return {0};
+  if (op == "ConstantOfShape")
+    return {};
   llvm::SmallVector<int> all;
   for (int i = 0; i < node.input_size(); ++i)
     all.push_back(i);
@@ -229,6 +231,13 @@ FailureOr<SmallVector<int64_t>> GraphImporter::constantInts(const std::string &n
     nodeError(node) << "'" << name << "' must be a compile-time constant";
     return failure();
   }
+  return tensor->values;
+}
+
+std::optional<SmallVector<int64_t>> GraphImporter::knownInts(const std::string &name) {
+  std::optional<IntTensor> tensor = evaluate(name);
+  if (!tensor)
+    return std::nullopt;
   return tensor->values;
 }
 

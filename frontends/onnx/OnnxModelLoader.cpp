@@ -58,6 +58,18 @@ public:
         key, maxInclusiveVersion, domain == "ai.onnx" ? ::onnx::ONNX_DOMAIN : domain);
     if (schema && key == "ConstantOfShape" && schema->domain() == ::onnx::ONNX_DOMAIN)
       return withConstantOfShapeData(schema);
+    if (schema && key == "Concat" && schema->domain() == ::onnx::ONNX_DOMAIN &&
+        schema->has_data_propagation_function())
+      return withConcatData(schema);
+    if (schema && (key == "Equal" || key == "Where") && schema->domain() == ::onnx::ONNX_DOMAIN &&
+        !schema->has_data_propagation_function())
+      return withSelectData(schema, key == "Where");
+    if (schema && key == "Reshape" && schema->domain() == ::onnx::ONNX_DOMAIN &&
+        !schema->has_data_propagation_function())
+      return withReshapeData(schema);
+    if (schema && key == "TopK" && schema->domain() == ::onnx::ONNX_DOMAIN &&
+        maxInclusiveVersion >= 10)
+      return withPropagatedK(schema);
     if (!schema || !schema->has_data_propagation_function())
       return schema;
     std::unique_ptr<::onnx::OpSchema> &guarded = guardedSchemas[schema];
@@ -106,6 +118,145 @@ private:
         for (int64_t i = 0; i < count; ++i)
           data.add_dim()->set_dim_value(fill);
         context.addOutputData(0, std::move(data));
+      });
+    }
+    return guarded.get();
+  }
+
+  /// Concat of known 1-D data where some inputs are empty: ONNX 1.12 gives
+  /// an empty Slice of a shape no data, so the shape PyTorch builds for
+  /// index_put's values (Concat(Shape(idx), Shape(x)[k:])) stayed unknown.
+  const ::onnx::OpSchema *withConcatData(const ::onnx::OpSchema *schema) const {
+    std::unique_ptr<::onnx::OpSchema> &guarded = guardedSchemas[schema];
+    if (!guarded) {
+      guarded = std::make_unique<::onnx::OpSchema>(*schema);
+      guarded->PartialDataPropagationFunction([propagate = schema->GetDataPropagationFunction()](
+                                                  ::onnx::DataPropagationContext &context) {
+        ::onnx::TensorShapeProto out;
+        for (size_t i = 0; i < context.getNumInputs(); ++i) {
+          const ::onnx::TypeProto *type = context.getInputType(i);
+          if (!type)
+            return;
+          const auto &shape = type->tensor_type().shape();
+          bool empty = type->tensor_type().has_shape() && shape.dim_size() == 1 &&
+                       shape.dim(0).has_dim_value() && shape.dim(0).dim_value() == 0;
+          const ::onnx::TensorShapeProto *data = empty ? nullptr : context.getInputData(i);
+          if (!empty && !data)
+            return propagate(context);
+          for (int j = 0; data && j < data->dim_size(); ++j)
+            *out.add_dim() = data->dim(j);
+        }
+        if (out.dim_size() == 0)
+          return propagate(context);
+        context.addOutputData(0, std::move(out));
+      });
+    }
+    return guarded.get();
+  }
+
+  /// Equal and Where on known 1-D data, numpy-broadcast: the shape idiom
+  /// PyTorch writes for indexing (`x[:, idx] = v`, index_put),
+  /// Where(Equal(s, ConstantOfShape(Shape(s), 1) * -1), ConstantOfShape(...), s),
+  /// then has a known value, and the Expand that reads it a static type.
+  const ::onnx::OpSchema *withSelectData(const ::onnx::OpSchema *schema, bool where) const {
+    std::unique_ptr<::onnx::OpSchema> &guarded = guardedSchemas[schema];
+    if (!guarded) {
+      guarded = std::make_unique<::onnx::OpSchema>(*schema);
+      guarded->PartialDataPropagationFunction([where](::onnx::DataPropagationContext &context) {
+        const size_t n = where ? 3 : 2;
+        std::vector<const ::onnx::TensorShapeProto *> in;
+        int size = 1;
+        for (size_t i = 0; i < n; ++i) {
+          const ::onnx::TensorShapeProto *data =
+              context.getNumInputs() > i && context.getInputType(i) ? context.getInputData(i)
+                                                                    : nullptr;
+          if (!data || data->dim_size() < 1 ||
+              (data->dim_size() != 1 && size != 1 && data->dim_size() != size))
+            return;
+          size = std::max(size, data->dim_size());
+          in.push_back(data);
+        }
+        auto at = [&](size_t i, int j) -> const ::onnx::TensorShapeProto_Dimension & {
+          return in[i]->dim(in[i]->dim_size() == 1 ? 0 : j);
+        };
+        ::onnx::TensorShapeProto out;
+        for (int j = 0; j < size; ++j) {
+          if (where) {
+            if (!at(0, j).has_dim_value())
+              return;
+            *out.add_dim() = at(0, j).dim_value() ? at(1, j) : at(2, j);
+          } else {
+            if (!at(0, j).has_dim_value() || !at(1, j).has_dim_value())
+              return;
+            out.add_dim()->set_dim_value(at(0, j).dim_value() == at(1, j).dim_value());
+          }
+        }
+        context.addOutputData(0, std::move(out));
+      });
+    }
+    return guarded.get();
+  }
+
+  /// Reshape passing known data through where it reshapes a scalar or a
+  /// 1-D tensor into one (data is a list either way): the K that PyTorch
+  /// writes for torch.topk is Reshape(Constant(k), [1]).
+  const ::onnx::OpSchema *withReshapeData(const ::onnx::OpSchema *schema) const {
+    std::unique_ptr<::onnx::OpSchema> &guarded = guardedSchemas[schema];
+    if (!guarded) {
+      guarded = std::make_unique<::onnx::OpSchema>(*schema);
+      guarded->PartialDataPropagationFunction([](::onnx::DataPropagationContext &context) {
+        const ::onnx::TensorShapeProto *data = context.getNumInputs() > 0 && context.getInputType(0)
+                                                   ? context.getInputData(0)
+                                                   : nullptr;
+        const ::onnx::TypeProto *out = context.getOutputType(0);
+        if (!data || !out || !out->tensor_type().has_shape() ||
+            out->tensor_type().shape().dim_size() > 1)
+          return;
+        const auto &dims = out->tensor_type().shape();
+        if (dims.dim_size() == 1 &&
+            (!dims.dim(0).has_dim_value() || dims.dim(0).dim_value() != data->dim_size()))
+          return;
+        if (dims.dim_size() == 0 && data->dim_size() != 1)
+          return;
+        context.addOutputData(0, ::onnx::TensorShapeProto(*data));
+      });
+    }
+    return guarded.get();
+  }
+
+  /// TopK whose K is known only through data propagation (ONNX 1.12 reads
+  /// a constant K alone): its outputs get the input's shape with K along
+  /// the axis.
+  const ::onnx::OpSchema *withPropagatedK(const ::onnx::OpSchema *schema) const {
+    std::unique_ptr<::onnx::OpSchema> &guarded = guardedSchemas[schema];
+    if (!guarded) {
+      guarded = std::make_unique<::onnx::OpSchema>(*schema);
+      guarded->TypeAndShapeInferenceFunction([infer = schema->GetTypeAndShapeInferenceFunction()](
+                                                 ::onnx::InferenceContext &context) {
+        infer(context);
+        if (context.getNumInputs() < 2 || context.getNumOutputs() < 2 || context.getInputData(1))
+          return;
+        const ::onnx::TensorShapeProto *k = context.getSymbolicInput(1);
+        const ::onnx::TypeProto *in = context.getInputType(0);
+        if (!k || k->dim_size() != 1 || !k->dim(0).has_dim_value() || !in ||
+            !in->tensor_type().has_shape())
+          return;
+        const auto &shape = in->tensor_type().shape();
+        const ::onnx::AttributeProto *axisAttr = context.getAttribute("axis");
+        int64_t rank = shape.dim_size(), axis = axisAttr ? axisAttr->i() : -1;
+        if (axis < 0)
+          axis += rank;
+        if (axis < 0 || axis >= rank)
+          return;
+        for (size_t i = 0; i < 2; ++i) {
+          ::onnx::TypeProto *out = context.getOutputType(i);
+          if (!out)
+            continue;
+          auto *outShape = out->mutable_tensor_type()->mutable_shape();
+          *outShape = shape;
+          outShape->mutable_dim(axis)->Clear();
+          outShape->mutable_dim(axis)->set_dim_value(k->dim(0).dim_value());
+        }
       });
     }
     return guarded.get();

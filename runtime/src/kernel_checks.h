@@ -172,6 +172,66 @@ Status gather_geometry(const KernelCall& call, const Tensor& data, const Tensor&
 Status validate_gather(const KernelCall& call, GatherSplit* g);
 Status validate_gather_grad(const KernelCall& call, GatherSplit* g);
 
+// ---- GatherElements, ScatterElements, GatherND, ScatterND, TopK -----------
+//
+// As Gather's, the validate_* functions check everything but the index
+// values (each kernel checks those as it reads them: a step error).
+
+// The index tensor of GatherElements, ScatterElements and their gradients
+// (updates and dy of GatherElements have its shape) picks for each of its
+// positions the data element at that position but for the coordinate along
+// `axis`. A row is the index positions that differ only along the axis:
+// `rows` is their shape (the indices' with 1 at the axis; only its ndim,
+// dims and numel are set), `istrides` and `dstrides` the element strides of
+// the indices and of data along each of its dimensions. A row has `len`
+// indices, `istep` apart, into `n` data elements `dstep` apart.
+struct ElementsGeom {
+  Tensor rows;
+  int64_t istrides[kMaxRank] = {}, dstrides[kMaxRank] = {};
+  int64_t len = 1, istep = 1, n = 1, dstep = 1;
+};
+// `data` is the indexed tensor (data, ddata), `indexed` the indices' shape
+// (indices, updates, y, dy); the roles name them in errors.
+Status elements_geometry(const KernelCall& call, const Tensor& data, const Tensor& indices, const char* data_role,
+                         ElementsGeom* g);
+// (data, indices) -> y.
+Status validate_gather_elements(const KernelCall& call, ElementsGeom* g);
+// (data, indices, updates) -> y; y may be data (exactly).
+Status validate_scatter_elements(const KernelCall& call, ElementsGeom* g);
+// (dy, indices) -> ddata, F32.
+Status validate_gather_elements_grad(const KernelCall& call, ElementsGeom* g);
+// (dy, indices) -> ddata, F32, dy's shape; ddata may be dy (exactly).
+Status validate_scatter_elements_grad(const KernelCall& call, ElementsGeom* g);
+
+// GatherND, ScatterND and their gradients: indices [..., k] holds `tuples`
+// tuples of k indices into data's first k dimensions (`dims`, their element
+// strides `strides`); each picks a contiguous slice of `slice` elements.
+struct NDGeom {
+  int64_t tuples = 1, k = 1, slice = 1;
+  int64_t dims[kMaxRank] = {}, strides[kMaxRank] = {};
+};
+// `data` is the indexed tensor (data, ddata), `slices` the one of
+// indices.shape[:-1] + data.shape[k:] (y, updates, dy).
+Status nd_geometry(const KernelCall& call, const Tensor& data, const Tensor& indices, const Tensor& slices,
+                   const char* data_role, const char* slices_role, NDGeom* g);
+// (data, indices) -> y.
+Status validate_gather_nd(const KernelCall& call, NDGeom* g);
+// (data, indices, updates) -> y; y may be data (exactly).
+Status validate_scatter_nd(const KernelCall& call, NDGeom* g);
+// (dy, indices) -> ddata, F32.
+Status validate_gather_nd_grad(const KernelCall& call, NDGeom* g);
+// (dy, indices) -> ddata, F32, dy's shape; ddata may be dy (exactly).
+Status validate_scatter_nd_grad(const KernelCall& call, NDGeom* g);
+
+// TopK: x F32 [outer, n, inner] split at TopKAttrs.axis into values F32 and
+// indices I64 of [outer, k, inner]; 1 <= k <= n; with a k input (I64, one
+// element) the kernel checks its value against k.
+struct TopKGeom {
+  int64_t outer = 1, n = 1, inner = 1, k = 1;
+  bool largest = true;
+};
+Status validate_top_k(const KernelCall& call, TopKGeom* g);
+
 // Slice geometry between the full tensor x and the slice y: strides into x
 // per dimension of y and the element offset of y[0...] in x.
 struct SliceGeom {

@@ -156,9 +156,9 @@ save("lstm.onnx", model([oh.make_node("LSTM", ["x", "lw", "lr"], ["y"], name="my
                         [oh.make_tensor_value_info("x", TP.FLOAT, [3, 2, 4])]))
 save("resize.onnx", model([SCALE("x"), oh.make_node("Resize", ["h", "", "sc"], ["r"], name="my_resize"), MEAN("r")], [LOSS],
                           [K, nh.from_array(np.array([1, 1, 2, 2], np.float32), "sc")], [X4]))
-# Off the loss path, with one output where TopK has two.
-save("topk.onnx", model([MM, oh.make_node("TopK", ["h", "kk"], ["t"], name="my_topk"), MEAN("h")], [LOSS],
-                        [W, nh.from_array(np.array([2], np.int64), "kk")], [X]))
+# Off the loss path: NonZero is what PyTorch writes for `x[mask] = values`
+# (a data-dependent shape).
+save("nonzero.onnx", model([MM, oh.make_node("NonZero", ["h"], ["nz"], name="my_nonzero"), MEAN("h")], [LOSS], [W], [X]))
 save("other_domain.onnx", oh.make_model(oh.make_graph([MM, oh.make_node("Gelu", ["h"], ["g"], name="my_gelu", domain="com.example"),
                                                        MEAN("g")], "g", [X], [LOSS], [W]),
                                         opset_imports=[oh.make_opsetid("", 17), oh.make_opsetid("com.example", 1)]))
@@ -247,6 +247,34 @@ save("reducemax_int.onnx", model([MM, oh.make_node("Cast", ["h"], ["hi"], name="
                                   oh.make_node("ReduceMax", ["hi"], ["m"], name="my_max", keepdims=0),
                                   oh.make_node("Cast", ["m"], ["mf"], name="m_cast", to=TP.FLOAT),
                                   oh.make_node("Mul", ["h", "mf"], ["p"], name="p"), MEAN("p")], [LOSS], [W], [X]))
+# Indexing: constant indices out of range are import errors; unsupported
+# reductions, batch_dims and gradients, and a K zero cannot size, name
+# themselves. (h is [2, 3].)
+save("gather_elements_oob.onnx", model([MM, oh.make_node("GatherElements", ["h", "gi"], ["g"], name="my_gather", axis=1),
+                                        MEAN("g")], [LOSS], [W, _i64("gi", [[0], [3]])], [X]))
+save("scatter_elements_oob.onnx", model([MM, oh.make_node("ScatterElements", ["h", "si", "h"], ["s"], name="my_scatter",
+                                                          axis=0), MEAN("s")], [LOSS],
+                                        [W, _i64("si", [[0, 1, -3], [1, 1, 1]])], [X]))
+_upd = nh.from_array(np.ones((1, 3), np.float32), "upd")
+save("scatter_nd_oob.onnx", model([MM, oh.make_node("Constant", [], ["upd"], value=_upd),
+                                   oh.make_node("ScatterND", ["h", "ti", "upd"], ["s"], name="my_scatter_nd"), MEAN("s")],
+                                  [LOSS], [W, _i64("ti", [[2]])], [X]))
+save("scatter_elements_max.onnx", model([MM, oh.make_node("ScatterElements", ["h", "si", "h"], ["s"], name="my_scatter",
+                                                          reduction="max"), MEAN("s")], [LOSS],
+                                        [W, _i64("si", [[0, 1, 1], [1, 0, 0]])], [X]))
+save("scatter_nd_mul_updates.onnx", model([MM, oh.make_node("Slice", ["h", "z", "one"], ["u"], name="u_slice"),
+                                           oh.make_node("ScatterND", ["h", "ti", "u"], ["s"], name="my_scatter_nd",
+                                                        reduction="mul"), MEAN("s")], [LOSS],
+                                          [W, _i64("ti", [[1]]), _i64("z", [0]), _i64("one", [1])], [X]))
+save("gather_nd_batch_dims.onnx", model([MM, oh.make_node("GatherND", ["h", "ti"], ["g"], name="my_gather_nd", batch_dims=1),
+                                         MEAN("g")], [LOSS], [W, _i64("ti", [[1], [0]])], [X]))
+save("topk_computed_k.onnx", model([MM, _imean, _icast, oh.make_node("Unsqueeze", ["hi", "z"], ["k"], name="k_unsq"),
+                                    oh.make_node("TopK", ["h", "k"], ["v", "i"], name="my_topk"), MEAN("v")], [LOSS],
+                                   [W, _i64("z", [0])], [X]))
+save("topk_int.onnx", model([MM, oh.make_node("Cast", ["h"], ["hi"], name="h_cast", to=TP.INT64),
+                             oh.make_node("TopK", ["hi", "k"], ["v", "i"], name="my_topk"),
+                             oh.make_node("Cast", ["v"], ["vf"], name="v_cast", to=TP.FLOAT), MEAN("vf")], [LOSS],
+                            [W, _i64("k", [2])], [X]))
 _short = onnx.TensorProto(name="W", data_type=TP.FLOAT, dims=[4, 3], float_data=[1.0] * 5)
 save("short_initializer.onnx", model([MM, MEAN("h")], [LOSS], [_short], [X]))
 bad("Scan without a body (crashed ONNX shape inference)", "scan_no_body.onnx",
@@ -273,10 +301,25 @@ bad("Trilu with a computed k", "trilu_computed_k.onnx",
     ["node 'my_trilu' (Trilu, opset 17)", "'hi' must be a compile-time constant"])
 bad("ArgMax of INT64", "argmax_int.onnx", ["node 'my_argmax' (ArgMax, opset 17)", "only FLOAT inputs are supported"])
 bad("ReduceMax of INT64", "reducemax_int.onnx", ["node 'my_max' (ReduceMax, opset 17)", "only FLOAT tensors are supported"])
+bad("GatherElements with a constant index out of range", "gather_elements_oob.onnx",
+    ["node 'my_gather' (GatherElements, opset 17)", "index 3 at indices[1, 0] is out of range [-3, 3)"])
+bad("ScatterElements with a negative constant index out of range", "scatter_elements_oob.onnx",
+    ["node 'my_scatter' (ScatterElements, opset 17)", "index -3 at indices[0, 2] is out of range [-2, 2)"])
+bad("ScatterND with a constant index out of range", "scatter_nd_oob.onnx",
+    ["node 'my_scatter_nd' (ScatterND, opset 17)", "index 2 at indices[0, 0] (dimension 0 of data) is out of range [-2, 2)"])
+bad("ScatterElements reduction max", "scatter_elements_max.onnx",
+    ["node 'my_scatter' (ScatterElements, opset 17)", "reduction 'max' is not supported"])
+bad("ScatterND reduction mul with trainable updates", "scatter_nd_mul_updates.onnx",
+    ["ScatterND", "gradient of the updates", "'mul' is not supported"])
+bad("GatherND batch_dims 1", "gather_nd_batch_dims.onnx",
+    ["node 'my_gather_nd' (GatherND, opset 17)", "batch_dims 1 is not supported"])
+bad("TopK with a computed K", "topk_computed_k.onnx",
+    ["node 'my_topk' (TopK, opset 17)", "K must be a compile-time constant"])
+bad("TopK of INT64", "topk_int.onnx", ["node 'my_topk' (TopK, opset 17)", "only FLOAT inputs are supported"])
 bad("unsupported op If off the loss path", "if.onnx", ["my_if", "unsupported operator 'If'"])
 bad("unsupported op LSTM", "lstm.onnx", ["my_lstm", "unsupported operator 'LSTM'"])
 bad("unsupported op Resize", "resize.onnx", ["my_resize", "unsupported operator 'Resize'"])
-bad("unsupported op TopK (one of its two outputs, off the loss path)", "topk.onnx", ["my_topk", "unsupported operator 'TopK'"])
+bad("unsupported op NonZero (off the loss path)", "nonzero.onnx", ["my_nonzero", "unsupported operator 'NonZero'"])
 bad("op of another domain", "other_domain.onnx", ["my_gelu", "unsupported operator 'Gelu'", "com.example"])
 bad("op the opset does not define (LayerNormalization, opset 16)", "layernorm_opset16.onnx",
     ["my_ln", "unsupported operator 'LayerNormalization'", "opset 16"])
@@ -390,6 +433,26 @@ if args.zero_run:
                         ("header_negative", (-1, 4)), ("header_huge_dim", (10 ** 30, 4))):
         os.makedirs(Rp(name))
         write_npy_header(Rp(name + "/x.npy"), shape)
+    # Indices and K that only a step reads: GatherElements of a graph input
+    # (a training plan), and TopK of a K input that the declared outputs fix
+    # (forward only, as ONNX's node tests run).
+    IDX = oh.make_tensor_value_info("idx", TP.INT64, [2, 1])
+    save("gather_elements_input.onnx", model([MM, oh.make_node("GatherElements", ["h", "idx"], ["g"], name="my_gather",
+                                                               axis=1), MEAN("g")], [LOSS], [W], [X, IDX]))
+    subprocess.run([args.zero_opt, M("gather_elements_input.onnx"), "-o", Rp("gather.zplan"), *OPT], check=True, env=ENV,
+                   timeout=60)
+    os.makedirs(Rp("bad_idx"))
+    np.save(Rp("bad_idx/x.npy"), np.ones((16, 4), np.float32))
+    np.save(Rp("bad_idx/idx.npy"), np.array([[1]] * 5 + [[-4]] + [[2]] * 10, np.int64))
+    KIN = oh.make_tensor_value_info("k", TP.INT64, [1])
+    save("topk_k_input.onnx", model([oh.make_node("TopK", ["x", "k"], ["v", "i"], name="my_topk")],
+                                    [oh.make_tensor_value_info("v", TP.FLOAT, [2, 3]),
+                                     oh.make_tensor_value_info("i", TP.INT64, [2, 3])], [], [X, KIN]))
+    subprocess.run([args.zero_opt, M("topk_k_input.onnx"), "--forward-only", "-o", Rp("topk.zplan")], check=True,
+                   env=ENV, timeout=60)
+    os.makedirs(Rp("bad_k"))
+    np.save(Rp("bad_k/x.npy"), np.ones((2, 4), np.float32))
+    np.save(Rp("bad_k/k.npy"), np.array([2], np.int64))
 
 
 def expect_run_failure(run_args, keywords, limit_file_size=None):
@@ -434,6 +497,11 @@ bad_run("--log onto the plan, another spelling", [P1, "--synthetic", "--log", os
         ["--log", "the plan"])
 bad_run("--log onto a data file", [P1, *DATA, "--log", Rp("data/x.npy")], ["--log", "x.npy", "input 'x'"])
 bad_run("--export-onnx onto the plan", [P1, *DATA, "--export-onnx", P1], ["--export-onnx", "the plan"])
+# Data a step reads: an index out of range, a K that differs from TopK's outputs.
+bad_run("GatherElements index out of range in the data", [Rp("gather.zplan"), "--data", Rp("bad_idx"), "--steps", 4],
+        ["GatherElements (my_gather)", "index -4 out of range [-3, 3)"])
+bad_run("TopK K input that differs from the declared outputs", [Rp("topk.zplan"), "--data", Rp("bad_k"), "--steps", 1],
+        ["TopK (my_topk)", "k = 2 differs from the outputs' 3 along the axis"])
 bad_run("--save-params into --init-params", [P1, *DATA, "--init-params", Rp("params"), "--save-params", Rp("params")],
         ["--save-params", "W.npy", "--init-params"])
 bad_run("--log and --export-onnx are one file", [P1, *DATA, "--log", Rp("old.onnx"), "--export-onnx", Rp("old.onnx")],

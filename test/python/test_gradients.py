@@ -475,6 +475,74 @@ case("Split into three along axis 1", {"X": randn(2, 6)},
      consts={"sizes": i64(1, 3, 2)})
 case("Concat three inputs on a middle axis", {"A": randn(2, 1, 3), "B": randn(2, 2, 3), "C": randn(2, 3, 3)},
      lambda t: torch.cat([t["A"], t["B"], t["C"]], 1), [node("Concat", ["A", "B", "C"], axis=1)])
+# --- indexing by index tensors ------------------------------------------------------------
+GE_IDX = np.array([[0, 4, 4], [2, -1, 0], [3, 3, 1]], np.int64)  # repeats and a negative index
+case("GatherElements axis 1, negative and repeated constant indices", {"X": randn(3, 5)},
+     lambda t: torch.gather(t["X"], 1, torch.from_numpy(np.where(GE_IDX < 0, GE_IDX + 5, GE_IDX))),
+     [node("GatherElements", ["X", "idx"], axis=1)], consts={"idx": GE_IDX})
+GE_IDX0 = np.array([[[1], [0]], [[2], [2]]], np.int64)
+case("GatherElements axis 0, indices smaller than data, a graph input", {"X": randn(3, 4, 2)},
+     lambda t: torch.gather(t["X"], 0, t["idx"]), [node("GatherElements", ["X", "idx"], axis=0)],
+     inputs={"idx": GE_IDX0})
+SE_IDX = np.array([[0, 4, 1], [2, 3, 0], [4, 2, 1]], np.int64)  # no repeats within a row
+case("ScatterElements axis 1 (data and updates trainable)", {"X": randn(3, 5), "U": randn(3, 3)},
+     lambda t: t["X"].scatter(1, torch.from_numpy(SE_IDX), t["U"]),
+     [node("ScatterElements", ["X", "idx", "U"], axis=1)], consts={"idx": SE_IDX})
+case("ScatterElements axis -2, negative indices", {"X": randn(4, 3), "U": randn(2, 3)},
+     lambda t: t["X"].scatter(0, torch.tensor([[3, 0, 1], [1, 2, 3]]), t["U"]),
+     [node("ScatterElements", ["X", "idx", "U"], axis=-2)], consts={"idx": i64([-1, 0, 1], [1, -2, 3])})
+case("ScatterElements reduction add, repeated indices", {"X": randn(3, 5), "U": randn(3, 3)},
+     lambda t: t["X"].scatter_add(1, torch.from_numpy(GE_IDX % 5), t["U"]),
+     [node("ScatterElements", ["X", "idx", "U"], axis=1, reduction="add")], consts={"idx": GE_IDX})
+SE_U = positive(3, 3)
+case("ScatterElements reduction mul, repeated indices (data's gradient)", {"X": randn(3, 5)},
+     lambda t: t["X"].scatter_reduce(1, torch.from_numpy(GE_IDX % 5), torch.from_numpy(SE_U).double(), "prod"),
+     [oh.make_node("Constant", [], ["U"], value=nh.from_array(SE_U, "U")),
+      node("ScatterElements", ["X", "idx", "U"], axis=1, reduction="mul")], consts={"idx": GE_IDX})
+case("Scatter (opset 10) axis 1", {"X": randn(3, 5), "U": randn(3, 3)},
+     lambda t: t["X"].scatter(1, torch.from_numpy(SE_IDX), t["U"]),
+     [node("Scatter", ["X", "idx", "U"], axis=1)], consts={"idx": SE_IDX}, opset=10)
+
+
+def index_put(x, idx, u, accumulate=False):
+    """ScatterND as torch: idx [..., k] tuples into x's first k dimensions."""
+    tuples = tuple(torch.from_numpy(idx[..., j] % x.shape[j]) for j in range(idx.shape[-1]))
+    return x.index_put(tuples, u, accumulate=accumulate)
+
+
+ND1, ND2 = np.array([[2], [0]], np.int64), np.array([[[0, 1], [2, -1]], [[1, 0], [0, 3]]], np.int64)
+case("ScatterND rows (k=1, data and updates trainable)", {"X": randn(4, 3, 2), "U": randn(2, 3, 2)},
+     lambda t: index_put(t["X"], ND1, t["U"]), [node("ScatterND", ["X", "idx", "U"])], consts={"idx": ND1})
+case("ScatterND elements (k=2, negative indices)", {"X": randn(3, 4), "U": randn(2, 2)},
+     lambda t: index_put(t["X"], ND2, t["U"]), [node("ScatterND", ["X", "idx", "U"])], consts={"idx": ND2})
+ND_REP = np.array([[1], [3], [1]], np.int64)
+case("ScatterND reduction add, a repeated tuple", {"X": randn(4, 3), "U": randn(3, 3)},
+     lambda t: index_put(t["X"], ND_REP, t["U"], accumulate=True),
+     [node("ScatterND", ["X", "idx", "U"], reduction="add")], consts={"idx": ND_REP})
+ND_U = positive(3, 3)
+case("ScatterND reduction mul, a repeated tuple (data's gradient)", {"X": randn(4, 3)},
+     lambda t: t["X"] * torch.from_numpy(np.stack([ND_U[[i for i in range(3) if ND_REP[i, 0] == r]].prod(0)
+                                                    for r in range(4)])).double(),
+     [oh.make_node("Constant", [], ["U"], value=nh.from_array(ND_U, "U")),
+      node("ScatterND", ["X", "idx", "U"], reduction="mul")], consts={"idx": ND_REP})
+case("GatherND slices (k=1) and elements (k=2), repeated", {"X": randn(3, 4)},
+     lambda t: torch.cat([t["X"][[2, 0, 2]].reshape(-1), t["X"][[0, 2, 0], [1, 3, 1]]]),
+     [node("GatherND", ["X", "i1"], "g1"), node("GatherND", ["X", "i2"], "g2"),
+      oh.make_node("Constant", [], ["flat"], value=nh.from_array(i64(-1), "flat")),
+      node("Reshape", ["g1", "flat"], "r1"), node("Concat", ["r1", "g2"], axis=0)],
+     consts={"i1": i64([2], [0], [2]), "i2": i64([0, 1], [-1, -1], [0, 1])})
+TOPK_X = randn(3, 6)
+for axis, largest, k in ((1, 1, 3), (-1, 0, 2), (0, 1, 2)):
+    case(f"TopK axis {axis} largest {largest} k {k} (values' gradient)", {"X": TOPK_X},
+         lambda t, a=axis, l=largest, k=k: torch.topk(t["X"], k, dim=a, largest=bool(l)).values,
+         [oh.make_node("TopK", ["X", "k"], ["out", "ind"], name="topk", axis=axis, largest=largest)],
+         consts={"k": i64(k)})
+case("TopK values times Cast(indices)", {"X": TOPK_X},
+     lambda t: (lambda r: r.values * r.indices)(torch.topk(t["X"], 4)),
+     [oh.make_node("TopK", ["X", "k"], ["v", "ind"], name="topk"),
+      oh.make_node("Cast", ["ind"], ["fi"], name="cast", to=TensorProto.FLOAT), node("Mul", ["v", "fi"])],
+     consts={"k": i64(4)})
+
 MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, True, False]])
 case("Where with a broadcast condition and scalar fill", {"X": randn(3, 4), "Y": randn(4)},
      lambda t: torch.where(torch.from_numpy(MASK), t["X"], t["Y"]),
@@ -558,6 +626,48 @@ for name, fn in [("torch.amax(x, 1, keepdim=True)", lambda x: torch.amax(x, 1, k
                  ("x.repeat(2, 1, 3)", lambda x: x.repeat(2, 1, 3)),
                  ("x.repeat(1, 2)", lambda x: x.repeat(1, 2)),
                  ("torch.triu(x, 1) + torch.tril(x, -2)", lambda x: torch.triu(x, 1) + torch.tril(x, -2))]:
+    exported_case(name, _Fn(fn), randn(3, 5))
+
+
+# Indexing as PyTorch writes it: gather, scatter, index_put / `x[idx] = v`
+# (ScatterND of folded index tuples), masked writes (Where), topk.
+GIDX = torch.tensor([[0, 1, 4], [2, 2, 0], [4, 3, 1]])
+
+
+def _set_columns(x):
+    y = x.clone()
+    y[:, torch.tensor([0, 3])] = x[:, 1:3] * 2
+    return y
+
+
+def _set_rows(x):
+    y = x.clone()
+    y[torch.tensor([0, 2])] = 0
+    return y
+
+
+def _masked_write(x):
+    y = x.clone()
+    y[x > 0.5] = 0
+    return y
+
+
+for name, fn in [("torch.gather(x, 1, idx)", lambda x: torch.gather(x, 1, GIDX)),
+                 ("x.scatter(1, idx, 2 * x[:, :3])", lambda x: x.scatter(1, GIDX[:, [0, 2, 1]], 2 * x[:, :3])),
+                 ("x.scatter(1, idx, 2.0)", lambda x: x.scatter(1, GIDX, 2.0)),
+                 ("x.scatter_add(1, idx, x[:, 1:4])", lambda x: x.scatter_add(1, GIDX, x[:, 1:4])),
+                 ("x.index_add(0, idx, 2 * x[:2])", lambda x: x.index_add(0, torch.tensor([0, 2]), 2 * x[:2])),
+                 ("y[:, idx] = 2 * x[:, 1:3]", _set_columns),
+                 ("y[idx] = 0", _set_rows),
+                 ("y[x > 0.5] = 0", _masked_write),
+                 ("x.index_put((rows, cols), 3 * x[0, :2])",
+                  lambda x: x.index_put((torch.tensor([0, 2]), torch.tensor([1, 3])), 3 * x[0, :2])),
+                 ("x.index_put(..., accumulate=True)",
+                  lambda x: x.index_put((torch.tensor([0, 2, 0]), torch.tensor([1, 3, 1])), 3 * x[1, :3],
+                                        accumulate=True)),
+                 ("torch.topk(x, 2).values", lambda x: torch.topk(x, 2).values),
+                 ("torch.topk(x, 2, dim=0, largest=False).values.sum()",
+                  lambda x: torch.topk(x, 2, dim=0, largest=False).values.sum())]:
     exported_case(name, _Fn(fn), randn(3, 5))
 
 # --- CNN ops ------------------------------------------------------------------------------

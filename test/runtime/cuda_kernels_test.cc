@@ -578,6 +578,119 @@ TEST_F(Cuda, Pooling) {
   }
 }
 
+TEST_F(Cuda, IndexingByIndexTensors) {
+  // GatherElements, ScatterElements and their gradients walk each row in
+  // index order, as the CPU: repeated indices give the same result.
+  for (int64_t a : {0, 1, -1}) {
+    const Shape ds{4, 5, 3}, is{3, 6, 2};
+    Shape ix = is;
+    const int ax = int(a < 0 ? a + 3 : a);
+    ix[size_t(ax)] = 7;
+    for (int d = 0; d < 3; ++d)
+      if (d != ax) ix[size_t(d)] = std::min(is[size_t(d)], ds[size_t(d)]);
+    const int64_t n = ds[size_t(ax)];
+    Buf idx = ints(ix, 20, -n, n - 1);
+    compare(Opcode::GatherElements, {rnd(ds, 21), idx}, {zeros(ix)}, axis(a));
+    compare(Opcode::GatherElements, {ints(ds, 22, -50, 50), idx}, {izeros(ix)}, axis(a));
+    for (Opcode op : {Opcode::ScatterElements, Opcode::ScatterElementsAdd, Opcode::ScatterElementsMul}) {
+      compare(op, {rnd(ds, 23), idx, rnd(ix, 24)}, {zeros(ds)}, axis(a));
+      compare(op, {rnd(ds, 23), idx, rnd(ix, 24)}, {zeros(ds)}, axis(a), 1e-5, 1e-6, /*alias=*/true);
+      compare(op, {ints(ds, 25, -9, 9), idx, ints(ix, 26, -3, 3)}, {izeros(ds)}, axis(a));
+    }
+    compare(Opcode::GatherElementsGrad, {rnd(ix, 27), idx}, {zeros(ds)}, axis(a));
+    compare(Opcode::ScatterElementsGrad, {rnd(ds, 28), idx}, {zeros(ds)}, axis(a));
+  }
+  // GatherND and ScatterND at every depth; the tuples of the writes are
+  // distinct (repeated ones race on CUDA).
+  const Shape ds{4, 3, 5};
+  const std::vector<std::pair<Buf, Shape>> tuples = {
+      {Buf::ints({2, 1}, {3, -4}), {2, 3, 5}},
+      {Buf::ints({3, 2}, {0, 1, 3, -1, -4, 0}), {3, 5}},
+      {Buf::ints({2, 2, 3}, {0, 0, 0, 1, 2, 4, 3, -1, -1, 2, 0, 3}), {2, 2}}};
+  for (const auto& [idx, ss] : tuples) {
+    compare(Opcode::GatherND, {rnd(ds, 30), idx}, {zeros(ss)});
+    compare(Opcode::GatherND, {ints(ds, 31, -9, 9), idx}, {izeros(ss)});
+    for (Opcode op : {Opcode::ScatterND, Opcode::ScatterNDAdd, Opcode::ScatterNDMul}) {
+      compare(op, {rnd(ds, 32), idx, rnd(ss, 33)}, {zeros(ds)});
+      compare(op, {rnd(ds, 32), idx, rnd(ss, 33)}, {zeros(ds)}, nullptr, 1e-5, 1e-6, /*alias=*/true);
+      compare(op, {ints(ds, 34, -9, 9), idx, ints(ss, 35, -3, 3)}, {izeros(ds)});
+    }
+    compare(Opcode::GatherNDGrad, {rnd(ss, 36), idx}, {zeros(ds)});
+    compare(Opcode::ScatterNDGrad, {rnd(ds, 37), idx}, {zeros(ds)});
+  }
+  // Repeated tuples combine atomically (add and mul: rounding order only).
+  Buf rep = Buf::ints({4, 1}, {1, 3, 1, -3});
+  compare(Opcode::ScatterNDAdd, {rnd(ds, 38), rep, rnd({4, 3, 5}, 39)}, {zeros(ds)}, nullptr, 1e-5, 1e-6);
+  compare(Opcode::ScatterNDMul, {rnd(ds, 38), rep, rnd({4, 3, 5}, 39)}, {zeros(ds)}, nullptr, 1e-5, 1e-6);
+  compare(Opcode::ScatterNDAdd, {ints(ds, 40, -9, 9), rep, ints({4, 3, 5}, 41, -3, 3)}, {izeros(ds)});
+  compare(Opcode::GatherNDGrad, {rnd({4, 3, 5}, 42), rep}, {zeros(ds)}, nullptr, 1e-5, 1e-6);
+}
+
+TEST_F(Cuda, TopK) {
+  auto top_k = [](int64_t axis, bool largest) -> AttrFn {
+    return [=](flatbuffers::FlatBufferBuilder& b) {
+      return std::make_pair(plan::Attrs::TopKAttrs, plan::CreateTopKAttrs(b, axis, largest).Union());
+    };
+  };
+  Buf x = rnd({3, 9, 4}, 50);
+  for (size_t e = 0; e < x.f.size(); e += 4) x.f[e] = 0.5f;  // ties keep index order
+  x.f[7] = std::nanf("");                                    // above every number
+  for (int64_t axis : {0, 1, 2})
+    for (bool largest : {true, false})
+      for (int64_t k : {int64_t(1), int64_t(3)}) {
+        if (k > x.shape[size_t(axis)]) continue;
+        Shape ys = x.shape;
+        ys[size_t(axis)] = k;
+        compare(Opcode::TopK, {x}, {zeros(ys), izeros(ys)}, top_k(axis, largest), 0, 0);
+      }
+  compare(Opcode::TopK, {x, Buf::ints({1}, {9})}, {zeros({3, 9, 4}), izeros({3, 9, 4})}, top_k(1, true), 0, 0);
+}
+
+// An index out of range, and a K input that differs from TopK's outputs,
+// are step errors the device reports.
+TEST_F(Cuda, IndexingDataErrorsAreStepErrors) {
+  const Backend& be = *device()->backend();
+  Allocator& alloc = *device()->allocator();
+  auto run_one = [&](Opcode op, std::vector<Buf> in, std::vector<Buf> out, const AttrFn& attrs,
+                     const std::string& want) {
+    const TestInstruction instruction(op, attrs);
+    std::vector<void*> mem;
+    std::vector<Tensor> ti, to;
+    for (Buf& b : in) {
+      mem.push_back(alloc.allocate(b.bytes(), 256));
+      ASSERT_TRUE(be.copy_to_device(mem.back(), b.data(), b.bytes()).ok());
+      ti.push_back(b.view(mem.back()));
+    }
+    for (Buf& b : out) {
+      mem.push_back(alloc.allocate(b.bytes(), 256));
+      to.push_back(b.view(mem.back()));
+    }
+    const KernelCall call{instruction.get(), ti.data(), int(ti.size()), to.data(), int(to.size())};
+    KernelRun run(be, op, &alloc);
+    ASSERT_TRUE(run.prepare(call).ok());
+    ASSERT_TRUE(run.execute(call).ok());
+    Status st = be.finish_step();
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find(want), std::string::npos) << st.message();
+    EXPECT_TRUE(be.finish_step().ok());
+    for (void* p : mem) alloc.deallocate(p);
+  };
+  run_one(Opcode::GatherElements, {rnd({2, 3}, 1), Buf::ints({2, 1}, {0, 3})}, {zeros({2, 1})}, axis(1),
+          "GatherElements found an index out of range");
+  run_one(Opcode::ScatterElementsAdd, {rnd({2, 3}, 1), Buf::ints({2, 1}, {-4, 0}), rnd({2, 1}, 2)}, {zeros({2, 3})},
+          axis(1), "ScatterElementsAdd found an index out of range");
+  run_one(Opcode::ScatterND, {rnd({2, 3}, 1), Buf::ints({1, 2}, {1, 3}), rnd({1}, 2)}, {zeros({2, 3})}, nullptr,
+          "ScatterND found an index out of range");
+  run_one(Opcode::GatherNDGrad, {rnd({1, 3}, 1), Buf::ints({1, 1}, {2})}, {zeros({2, 3})}, nullptr,
+          "GatherNDGrad found an index out of range");
+  run_one(
+      Opcode::TopK, {rnd({2, 3}, 1), Buf::ints({1}, {1})}, {zeros({2, 2}), izeros({2, 2})},
+      [](flatbuffers::FlatBufferBuilder& b) {
+        return std::make_pair(plan::Attrs::TopKAttrs, plan::CreateTopKAttrs(b, 1, true).Union());
+      },
+      "TopK found a K input that differs from its outputs' size along the axis");
+}
+
 TEST_F(Cuda, MaxPoolArgmaxOutOfRangeIsAStepError) {
   const AttrFn attrs = pool_attrs({2, 2}, {2, 2}, {0, 0, 0, 0}, false);
   const TestInstruction instruction(Opcode::MaxPoolGrad, attrs);

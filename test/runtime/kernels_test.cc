@@ -1098,5 +1098,302 @@ TEST(LayerNormGrad, Errors) {
                "inv_std_dev [3, 1] must have 2 elements");
 }
 
+// ---- GatherElements, ScatterElements, GatherND, ScatterND, TopK -----------
+
+std::vector<int64_t> unflatten(int64_t f, const Shape& s) {
+  std::vector<int64_t> at(s.size());
+  for (int d = int(s.size()) - 1; d >= 0; --d) {
+    at[size_t(d)] = f % s[size_t(d)];
+    f /= s[size_t(d)];
+  }
+  return at;
+}
+
+int64_t flatten(const std::vector<int64_t>& at, const Shape& s) {
+  int64_t f = 0;
+  for (size_t d = 0; d < s.size(); ++d) f = f * s[d] + at[d];
+  return f;
+}
+
+// The data element index position p (of `ishape`) picks along `axis`.
+int64_t elements_target(int64_t p, const Shape& ishape, const Shape& dshape, int axis, int64_t idx) {
+  std::vector<int64_t> at = unflatten(p, ishape);
+  const int64_t n = dshape[size_t(axis)];
+  at[size_t(axis)] = idx < 0 ? idx + n : idx;
+  return flatten(at, dshape);
+}
+
+// Indices of `shape` in [-n, n), every value of [-n, n) likely to appear.
+Buf random_indices(const Shape& shape, int64_t n, unsigned seed) { return Buf::rand_ints(shape, -n, n - 1, seed); }
+
+TEST(GatherElements, MatchesReferenceAlongEveryAxis) {
+  const Shape dshape{3, 4, 5}, ishape{2, 3, 6};
+  for (int axis : {0, 1, 2, -1}) {
+    const int ax = axis < 0 ? axis + 3 : axis;
+    Shape is = ishape;
+    for (int d = 0; d < 3; ++d)
+      if (d != ax) is[size_t(d)] = std::min(is[size_t(d)], dshape[size_t(d)]);
+    Buf data = Buf::rand(dshape, -1, 1, 3), idx = random_indices(is, dshape[size_t(ax)], 4), y = Buf::zeros(is);
+    Status st = run(Opcode::GatherElements, {&data, &idx}, {&y}, axis_attr(axis));
+    ASSERT_TRUE(st.ok()) << st.message();
+    for (int64_t p = 0; p < numel(is); ++p)
+      ASSERT_EQ(y.f[size_t(p)], data.f[size_t(elements_target(p, is, dshape, ax, idx.i[size_t(p)]))]) << axis;
+    // I64 data.
+    Buf di = Buf::rand_ints(dshape, -100, 100, 5), yi = Buf::ints(is);
+    ASSERT_TRUE(run(Opcode::GatherElements, {&di, &idx}, {&yi}, axis_attr(axis)).ok());
+    for (int64_t p = 0; p < numel(is); ++p)
+      ASSERT_EQ(yi.i[size_t(p)], di.i[size_t(elements_target(p, is, dshape, ax, idx.i[size_t(p)]))]);
+  }
+}
+
+TEST(ScatterElements, NoneAddMulInIndexOrder) {
+  const Shape dshape{3, 5}, ishape{3, 4};
+  // Repeated indices within rows: none keeps the last, add and mul combine.
+  Buf idx = Buf::ints(ishape, {0, 4, 0, -1, 2, 2, 2, 1, 3, -5, 0, 3});
+  Buf data = Buf::rand(dshape, 0.5f, 2.f, 6), u = Buf::rand(ishape, 0.5f, 2.f, 7);
+  for (Opcode op : {Opcode::ScatterElements, Opcode::ScatterElementsAdd, Opcode::ScatterElementsMul}) {
+    std::vector<float> want = data.f;
+    for (int64_t p = 0; p < numel(ishape); ++p) {
+      float& d = want[size_t(elements_target(p, ishape, dshape, 1, idx.i[size_t(p)]))];
+      const float v = u.f[size_t(p)];
+      d = op == Opcode::ScatterElementsAdd ? d + v : op == Opcode::ScatterElementsMul ? d * v : v;
+    }
+    Buf y = Buf::zeros(dshape);
+    Status st = run(op, {&data, &idx, &u}, {&y}, axis_attr(1));
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_EQ(y.f, want);
+    // In place on data.
+    Buf in_place = data;
+    ASSERT_TRUE(run(op, {&in_place, &idx, &u}, {&in_place}, axis_attr(1)).ok());
+    EXPECT_EQ(in_place.f, want);
+  }
+  // I64, axis 0.
+  Buf di = Buf::ints({2, 2}, {1, 2, 3, 4}), ii = Buf::ints({1, 2}, {1, -2}), ui = Buf::ints({1, 2}, {10, 20}),
+      yi = Buf::ints({2, 2});
+  ASSERT_TRUE(run(Opcode::ScatterElementsAdd, {&di, &ii, &ui}, {&yi}, axis_attr(0)).ok());
+  EXPECT_EQ(yi.i, (std::vector<int64_t>{1, 22, 13, 4}));
+}
+
+TEST(GatherElementsGrad, RepeatedIndicesAddUp) {
+  const Shape dshape{4, 3}, ishape{5, 3};
+  Buf idx = random_indices(ishape, 4, 8), dy = Buf::rand(ishape, -1, 1, 9), dd = Buf::rand(dshape);
+  Status st = run(Opcode::GatherElementsGrad, {&dy, &idx}, {&dd}, axis_attr(0));
+  ASSERT_TRUE(st.ok()) << st.message();
+  std::vector<float> want(size_t(numel(dshape)), 0.f);
+  for (int64_t p = 0; p < numel(ishape); ++p)
+    want[size_t(elements_target(p, ishape, dshape, 0, idx.i[size_t(p)]))] += dy.f[size_t(p)];
+  expect_near(dd.f, want, 1e-6f);
+}
+
+TEST(ScatterElementsGrad, ZeroWhereWritten) {
+  const Shape dshape{2, 4}, ishape{2, 2};
+  Buf idx = Buf::ints(ishape, {3, 3, -4, 1}), dy = Buf::rand(dshape), dd = Buf::zeros(dshape);
+  ASSERT_TRUE(run(Opcode::ScatterElementsGrad, {&dy, &idx}, {&dd}, axis_attr(1)).ok());
+  EXPECT_EQ(dd.f, (std::vector<float>{dy.f[0], dy.f[1], dy.f[2], 0.f, 0.f, 0.f, dy.f[6], dy.f[7]}));
+  // In place on dy.
+  ASSERT_TRUE(run(Opcode::ScatterElementsGrad, {&dy, &idx}, {&dy}, axis_attr(1)).ok());
+  EXPECT_EQ(dy.f, dd.f);
+}
+
+TEST(GatherElements, Errors) {
+  Buf data = Buf::rand({3, 4}), idx = Buf::ints({2, 2}, {0, 4, 1, 1}), y = Buf::zeros({2, 2}), u = Buf::rand({2, 2});
+  expect_error(run(Opcode::GatherElements, {&data, &idx}, {&y}, axis_attr(1)), "index 4 out of range [-4, 4)");
+  EXPECT_EQ(run(Opcode::GatherElements, {&data, &idx}, {&y}, axis_attr(1)).code(), StatusCode::kOutOfRange);
+  Buf out = Buf::zeros({3, 4});
+  idx.i = {0, 1, -4, -5};
+  expect_error(run(Opcode::ScatterElements, {&data, &idx, &u}, {&out}, axis_attr(1)), "index -5 out of range [-4, 4)");
+  expect_error(run(Opcode::GatherElementsGrad, {&u, &idx}, {&out}, axis_attr(1)), "index -5 out of range");
+  expect_error(run(Opcode::ScatterElementsGrad, {&data, &idx}, {&out}, axis_attr(1)), "index -5 out of range");
+  // Plan errors, at load.
+  Buf big = Buf::ints({4, 2}, std::vector<int64_t>(8)), y42 = Buf::zeros({4, 2});
+  expect_error(validate(Opcode::GatherElements, {&data, &big}, {&y42}, axis_attr(1)),
+               "indices [4, 2] must have the rank of data [3, 4] and at most its sizes but along axis 1");
+  EXPECT_TRUE(validate(Opcode::GatherElements, {&data, &big}, {&y42}, axis_attr(0)).ok());
+  Buf flat = Buf::ints({4}, std::vector<int64_t>(4));
+  expect_error(validate(Opcode::GatherElements, {&data, &flat}, {&y}, axis_attr(0)), "must have the rank of data");
+  expect_error(validate(Opcode::GatherElements, {&data, &idx}, {&out}, axis_attr(0)),
+               "indices and output shapes differ");
+  expect_error(validate(Opcode::GatherElements, {&data, &idx}, {&y}, axis_attr(2)), "axis 2 out of range");
+  Buf fidx = Buf::zeros({2, 2});
+  expect_error(validate(Opcode::GatherElements, {&data, &fidx}, {&y}, axis_attr(0)), "indices must be I64");
+  Buf iu = Buf::ints({2, 2});
+  expect_error(validate(Opcode::ScatterElements, {&data, &idx, &iu}, {&out}, axis_attr(0)), "dtypes differ");
+  expect_error(validate(Opcode::ScatterElements, {&data, &idx, &u}, {&y}, axis_attr(0)),
+               "data and output shapes differ");
+  expect_error(validate(Opcode::ScatterElements, {&data, &idx, &out}, {&out}, axis_attr(0)),
+               "indices and updates shapes differ");
+  expect_error(validate(Opcode::ScatterElements, {&data, &idx, &u}, {&u}, axis_attr(0)), "shapes differ");
+}
+
+// Naive GatherND/ScatterND: the data offset of tuple t's slice.
+int64_t nd_target(const std::vector<int64_t>& idx, int64_t t, int64_t k, const Shape& dshape) {
+  int64_t off = 0;
+  for (int64_t j = 0; j < int64_t(dshape.size()); ++j) {
+    int64_t i = 0;
+    if (j < k) {
+      i = idx[size_t(t * k + j)];
+      if (i < 0) i += dshape[size_t(j)];
+    }
+    off = off * dshape[size_t(j)] + i;
+  }
+  return off;
+}
+
+TEST(GatherND, SlicesOfEveryDepth) {
+  const Shape dshape{3, 4, 2};
+  for (int64_t k = 1; k <= 3; ++k) {
+    Shape is{2, 3, k}, ys{2, 3};
+    for (int64_t d = k; d < 3; ++d) ys.push_back(dshape[size_t(d)]);
+    Buf idx = Buf::ints(is);
+    std::mt19937 g{static_cast<unsigned>(k)};
+    for (size_t e = 0; e < idx.i.size(); ++e) {
+      const int64_t n = dshape[e % size_t(k)];
+      idx.i[e] = std::uniform_int_distribution<int64_t>(-n, n - 1)(g);
+    }
+    Buf data = Buf::rand(dshape, -1, 1, 11), y = Buf::zeros(ys);
+    Status st = run(Opcode::GatherND, {&data, &idx}, {&y});
+    ASSERT_TRUE(st.ok()) << st.message();
+    const int64_t slice = numel(dshape) / numel(Shape(dshape.begin(), dshape.begin() + k));
+    for (int64_t t = 0; t < 6; ++t)
+      for (int64_t e = 0; e < slice; ++e)
+        ASSERT_EQ(y.f[size_t(t * slice + e)], data.f[size_t(nd_target(idx.i, t, k, dshape) + e)]) << k;
+  }
+}
+
+TEST(ScatterND, NoneAddMulAndGradients) {
+  const Shape dshape{4, 3};
+  Buf idx = Buf::ints({3, 1}, {1, -1, 1}), u = Buf::rand({3, 3}, 0.5f, 2.f, 12),
+      data = Buf::rand(dshape, 0.5f, 2.f, 13);
+  for (Opcode op : {Opcode::ScatterND, Opcode::ScatterNDAdd, Opcode::ScatterNDMul}) {
+    std::vector<float> want = data.f;
+    for (int64_t t = 0; t < 3; ++t)
+      for (int64_t e = 0; e < 3; ++e) {
+        float& d = want[size_t(nd_target(idx.i, t, 1, dshape) + e)];
+        const float v = u.f[size_t(t * 3 + e)];
+        d = op == Opcode::ScatterNDAdd ? d + v : op == Opcode::ScatterNDMul ? d * v : v;
+      }
+    Buf y = Buf::zeros(dshape);
+    Status st = run(op, {&data, &idx, &u}, {&y});
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_EQ(y.f, want);
+    Buf in_place = data;
+    ASSERT_TRUE(run(op, {&in_place, &idx, &u}, {&in_place}).ok());
+    EXPECT_EQ(in_place.f, want);
+  }
+  // GatherNDGrad: slices added up; ScatterNDGrad: dy zeroed at the slices.
+  Buf dd = Buf::rand(dshape);
+  ASSERT_TRUE(run(Opcode::GatherNDGrad, {&u, &idx}, {&dd}).ok());
+  std::vector<float> want(12, 0.f);
+  for (int64_t e = 0; e < 3; ++e) {
+    want[size_t(3 + e)] = u.f[size_t(e)] + u.f[size_t(6 + e)];
+    want[size_t(9 + e)] = u.f[size_t(3 + e)];
+  }
+  expect_near(dd.f, want, 1e-6f);
+  Buf dy = Buf::rand(dshape), dx = Buf::zeros(dshape);
+  ASSERT_TRUE(run(Opcode::ScatterNDGrad, {&dy, &idx}, {&dx}).ok());
+  for (int64_t e = 0; e < 12; ++e) EXPECT_EQ(dx.f[size_t(e)], e / 3 == 1 || e / 3 == 3 ? 0.f : dy.f[size_t(e)]);
+  // Element tuples (k = rank), I64.
+  Buf di = Buf::ints({2, 2}, {1, 2, 3, 4}), ii = Buf::ints({2, 2}, {0, 1, -1, 0}), ui = Buf::ints({2}, {7, 8}),
+      yi = Buf::ints({2, 2});
+  ASSERT_TRUE(run(Opcode::ScatterNDMul, {&di, &ii, &ui}, {&yi}).ok());
+  EXPECT_EQ(yi.i, (std::vector<int64_t>{1, 14, 24, 4}));
+}
+
+TEST(ScatterND, Errors) {
+  Buf data = Buf::rand({4, 3}), idx = Buf::ints({2, 2}, {0, 1, 3, 3}), u = Buf::rand({2}), y = Buf::zeros({4, 3});
+  expect_error(run(Opcode::ScatterND, {&data, &idx, &u}, {&y}), "index 3 out of range [-3, 3)");
+  EXPECT_EQ(run(Opcode::ScatterND, {&data, &idx, &u}, {&y}).code(), StatusCode::kOutOfRange);
+  idx.i = {0, 1, -5, 0};
+  Buf g = Buf::zeros({2});
+  expect_error(run(Opcode::GatherND, {&data, &idx}, {&g}), "index -5 out of range [-4, 4)");
+  expect_error(run(Opcode::GatherNDGrad, {&g, &idx}, {&y}), "index -5 out of range");
+  expect_error(run(Opcode::ScatterNDGrad, {&data, &idx}, {&y}), "index -5 out of range");
+  Buf deep = Buf::ints({2, 3}, std::vector<int64_t>(6));
+  expect_error(validate(Opcode::GatherND, {&data, &deep}, {&g}),
+               "the last dimension of indices [2, 3] must be in [1, rank");
+  Buf g3 = Buf::zeros({2, 3});
+  expect_error(validate(Opcode::GatherND, {&data, &idx}, {&g3}),
+               "output [2, 3] must be indices.shape[:-1] + data.shape[k:]");
+  expect_error(validate(Opcode::ScatterND, {&data, &idx, &g3}, {&y}), "updates [2, 3] must be");
+  Buf small = Buf::zeros({3, 3});
+  expect_error(validate(Opcode::ScatterND, {&data, &idx, &u}, {&small}), "data and output shapes differ");
+}
+
+AttrFn top_k_attr(int64_t axis, bool largest) {
+  return [=](flatbuffers::FlatBufferBuilder& b) {
+    return std::make_pair(plan::Attrs::TopKAttrs, plan::CreateTopKAttrs(b, axis, largest).Union());
+  };
+}
+
+// TopK by a stable sort of each row (NaN above every number).
+void top_k_ref(const Buf& x, int axis, int64_t k, bool largest, std::vector<float>* v, std::vector<int64_t>* ix) {
+  const Shape& s = x.shape;
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= s[size_t(d)];
+  for (size_t d = size_t(axis) + 1; d < s.size(); ++d) inner *= s[d];
+  const int64_t n = s[size_t(axis)];
+  v->assign(size_t(outer * k * inner), 0.f);
+  ix->assign(v->size(), 0);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      std::vector<int64_t> order(static_cast<size_t>(n));
+      std::iota(order.begin(), order.end(), 0);
+      auto at = [&](int64_t j) { return x.f[size_t((o * n + j) * inner + i)]; };
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+        const float fa = at(a), fb = at(b);
+        if (std::isnan(fa) || std::isnan(fb))
+          return largest ? std::isnan(fa) && !std::isnan(fb) : !std::isnan(fa) && std::isnan(fb);
+        return largest ? fa > fb : fa < fb;
+      });
+      for (int64_t j = 0; j < k; ++j) {
+        (*v)[size_t((o * k + j) * inner + i)] = at(order[size_t(j)]);
+        (*ix)[size_t((o * k + j) * inner + i)] = order[size_t(j)];
+      }
+    }
+}
+
+TEST(TopK, SortedWithTiesAndNaN) {
+  Buf x = Buf::rand({3, 7, 2}, -1, 1, 14);
+  for (size_t e = 0; e < x.f.size(); e += 5) x.f[e] = 0.25f;  // ties
+  x.f[3] = std::nanf("");
+  x.f[20] = std::nanf("");
+  for (int axis : {0, 1, 2}) {
+    for (bool largest : {true, false}) {
+      const int64_t n = x.shape[size_t(axis)];
+      for (int64_t k : {int64_t(1), n / 2 + 1, n}) {
+        Shape ys = x.shape;
+        ys[size_t(axis)] = k;
+        Buf v = Buf::zeros(ys), ix = Buf::ints(ys);
+        Status st = run(Opcode::TopK, {&x}, {&v, &ix}, top_k_attr(axis, largest));
+        ASSERT_TRUE(st.ok()) << st.message();
+        std::vector<float> wv;
+        std::vector<int64_t> wi;
+        top_k_ref(x, axis, k, largest, &wv, &wi);
+        EXPECT_EQ(ix.i, wi) << axis << " " << largest << " " << k;
+        for (size_t e = 0; e < wv.size(); ++e)
+          EXPECT_TRUE(v.f[e] == wv[e] || (std::isnan(v.f[e]) && std::isnan(wv[e]))) << e;
+      }
+    }
+  }
+}
+
+TEST(TopK, KInputAndErrors) {
+  Buf x = Buf::rand({2, 5}), v = Buf::zeros({2, 3}), ix = Buf::ints({2, 3}), k = Buf::ints({1}, {3});
+  ASSERT_TRUE(run(Opcode::TopK, {&x, &k}, {&v, &ix}, top_k_attr(-1, true)).ok());
+  k.i = {2};
+  expect_error(run(Opcode::TopK, {&x, &k}, {&v, &ix}, top_k_attr(-1, true)),
+               "k = 2 differs from the outputs' 3 along the axis");
+  EXPECT_EQ(run(Opcode::TopK, {&x, &k}, {&v, &ix}, top_k_attr(-1, true)).code(), StatusCode::kOutOfRange);
+  Buf fk = Buf::zeros({1});
+  expect_error(validate(Opcode::TopK, {&x, &fk}, {&v, &ix}, top_k_attr(1, true)), "k must be one I64 element");
+  Buf v6 = Buf::zeros({2, 6}), i6 = Buf::ints({2, 6});
+  expect_error(validate(Opcode::TopK, {&x}, {&v6, &i6}, top_k_attr(1, true)), "k = 6 must be in [1, 5]");
+  Buf i2 = Buf::ints({2, 2});
+  expect_error(validate(Opcode::TopK, {&x}, {&v, &i2}, top_k_attr(1, true)), "must be [2, 5] with k along axis 1");
+  expect_error(validate(Opcode::TopK, {&x}, {&v, &ix}, top_k_attr(2, true)), "axis 2 out of range");
+  expect_error(validate(Opcode::TopK, {&x}, {&v, &ix}), "missing TopKAttrs");
+  expect_error(validate(Opcode::TopK, {&x}, {&v, &v}, top_k_attr(1, true)), "indices must be I64");
+}
+
 }  // namespace
 }  // namespace zero

@@ -56,6 +56,8 @@ constexpr uint64_t cpu_reduce_bytes(int64_t out_numel) { return uint64_t(out_num
 constexpr uint64_t cpu_loss_bytes(int64_t labels) { return uint64_t(labels) * sizeof(double); }
 // CPU Gather/GatherGrad: the `indices` normalized into [0, n).
 constexpr uint64_t cpu_gather_bytes(int64_t indices) { return uint64_t(indices) * sizeof(int64_t); }
+// CPU TopK: the order of one row of `n` elements.
+constexpr uint64_t cpu_top_k_bytes(int64_t n) { return uint64_t(n) * sizeof(int64_t); }
 // CPU LayerNormalizationGrad: dscale and dbias over the `inner` normalized
 // elements, accumulated in double.
 constexpr uint64_t cpu_layer_norm_grad_bytes(int64_t inner) { return uint64_t(2 * inner) * sizeof(double); }

@@ -136,6 +136,8 @@ inline constexpr AttrField kArgReduce[] = {
 inline constexpr AttrField kCumSum[] = {{"axis", K::I64, plan::CumSumAttrs::VT_AXIS},
                                         {"exclusive", K::Bool, plan::CumSumAttrs::VT_EXCLUSIVE, P::Default},
                                         {"reverse", K::Bool, plan::CumSumAttrs::VT_REVERSE, P::Default}};
+inline constexpr AttrField kTopK[] = {{"axis", K::I64, plan::TopKAttrs::VT_AXIS},
+                                      {"largest", K::Bool, plan::TopKAttrs::VT_LARGEST, P::Default}};
 
 constexpr bool same_name(const char* a, const char* b) {
   while (*a && *a == *b) ++a, ++b;
@@ -172,7 +174,7 @@ inline constexpr AttrTable kAttrTables[] = {
     table(Attrs::WaitAttrs, kWait),         table(Attrs::ElementwiseAttrs, kElementwise),
     table(Attrs::ScheduleAttrs, kSchedule), table(Attrs::ClipAttrs, kClip),
     table(Attrs::DropoutAttrs, kDropout),   table(Attrs::ArgReduceAttrs, kArgReduce),
-    table(Attrs::CumSumAttrs, kCumSum),
+    table(Attrs::CumSumAttrs, kCumSum),     table(Attrs::TopKAttrs, kTopK),
 };
 
 // Operand roles are documented with each opcode in schema/plan.fbs.
@@ -215,6 +217,20 @@ inline constexpr OpDescriptor kOps[] = {
     {Opcode::ArgMax, 1, 1, 1, 1, Attrs::ArgReduceAttrs},
     {Opcode::ArgMin, 1, 1, 1, 1, Attrs::ArgReduceAttrs},
     {Opcode::CumSum, 1, 1, 1, 1, Attrs::CumSumAttrs},
+    {Opcode::GatherElements, 2, 2, 1, 1, Attrs::AxisAttrs},
+    {Opcode::ScatterElements, 3, 3, 1, 1, Attrs::AxisAttrs},
+    {Opcode::ScatterElementsAdd, 3, 3, 1, 1, Attrs::AxisAttrs},
+    {Opcode::ScatterElementsMul, 3, 3, 1, 1, Attrs::AxisAttrs},
+    {Opcode::GatherND, 2, 2, 1, 1, Attrs::NONE},
+    {Opcode::ScatterND, 3, 3, 1, 1, Attrs::NONE},
+    {Opcode::ScatterNDAdd, 3, 3, 1, 1, Attrs::NONE},
+    {Opcode::ScatterNDMul, 3, 3, 1, 1, Attrs::NONE},
+    // k only where the model's K is not a compile-time constant.
+    {Opcode::TopK, 1, 2, 2, 2, Attrs::TopKAttrs},
+    {Opcode::GatherElementsGrad, 2, 2, 1, 1, Attrs::AxisAttrs},
+    {Opcode::ScatterElementsGrad, 2, 2, 1, 1, Attrs::AxisAttrs},
+    {Opcode::GatherNDGrad, 2, 2, 1, 1, Attrs::NONE},
+    {Opcode::ScatterNDGrad, 2, 2, 1, 1, Attrs::NONE},
     {Opcode::Transpose, 1, 1, 1, 1, Attrs::PermAttrs},
     {Opcode::Gather, 2, 2, 1, 1, Attrs::AxisAttrs},
     {Opcode::Slice, 1, 1, 1, 1, Attrs::SliceAttrs},

@@ -1,4 +1,5 @@
-// CPU kernels: reductions, layout (Transpose, Expand, Fill) and indexing (Gather, Slice, Concat, Where). Each kernel's
+// CPU kernels: reductions, layout (Transpose, Expand, Fill) and indexing (Gather, Slice, Concat, Where,
+// GatherElements, ScatterElements, GatherND, ScatterND, TopK). Each kernel's
 // prepare checks its operands at load (the shared checks of kernel_checks.h) and keeps the geometry its execute runs
 // from.
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "cpu/broadcast.h"
 #include "cpu/kernels.h"
 #include "kernel_checks.h"
+#include "zero/index_ops.h"
 #include "zero/reduce_ops.h"
 
 namespace zero {
@@ -267,6 +269,163 @@ Status where(const KernelContext&, const KernelCall& call, const WhereGeom& g) {
   return Status();
 }
 
+// ---- GatherElements, ScatterElements, GatherND, ScatterND, TopK -----------
+//
+// Rows and index tuples in order, so repeated indices combine (or the last
+// write wins) in index order, as on CUDA where that is deterministic.
+
+// Calls f(ib, db) with the first index element and data element of each
+// row of an ElementsGeom.
+template <class F>
+void for_each_row(const ElementsGeom& g, F f) {
+  for_each_broadcast(g.rows, g.istrides, g.dstrides, [&](int64_t, int64_t ib, int64_t db) { f(ib, db); });
+}
+
+// Calls f(at, d) for every index position `at` (also the position in
+// updates, y or dy) with the data element `d` it picks; stops at the first
+// index out of range.
+template <class F>
+Status for_each_element(const KernelCall& call, const ElementsGeom& g, const int64_t* pi, F f) {
+  Status st;
+  for_each_row(g, [&](int64_t ib, int64_t db) {
+    for (int64_t j = 0; j < g.len && st.ok(); ++j) {
+      const int64_t at = ib + j * g.istep;
+      int64_t m;
+      st = gather_index(call, pi[at], g.n, &m);
+      if (st.ok()) f(at, db + m * g.dstep);
+    }
+  });
+  return st;
+}
+
+template <class T>
+Status gather_elements_typed(const KernelCall& call, const ElementsGeom& g) {
+  const T* pd = static_cast<const T*>(call.in[0].data);
+  T* py = static_cast<T*>(call.out[0].data);
+  return for_each_element(call, g, call.in[1].i64(), [&](int64_t at, int64_t d) { py[at] = pd[d]; });
+}
+
+Status gather_elements(const KernelContext&, const KernelCall& call, const ElementsGeom& g) {
+  return call.in[0].dtype == DType::I64 ? gather_elements_typed<int64_t>(call, g)
+                                        : gather_elements_typed<float>(call, g);
+}
+
+// y = data (unless it is data), then the updates (or zeros: `pu` null) combined in.
+template <class T>
+Status scatter_elements_typed(const KernelCall& call, const ElementsGeom& g, const Tensor& data, const T* pu,
+                              index::Scatter kind) {
+  T* py = static_cast<T*>(call.out[0].data);
+  if (data.data != py) std::memcpy(py, data.data, size_t(data.numel) * sizeof(T));
+  return for_each_element(call, g, call.in[1].i64(),
+                          [&](int64_t at, int64_t d) { py[d] = pu ? index::combine(kind, py[d], pu[at]) : T(0); });
+}
+
+template <index::Scatter kKind>
+Status scatter_elements(const KernelContext&, const KernelCall& call, const ElementsGeom& g) {
+  const Tensor &data = call.in[0], &updates = call.in[2];
+  if (data.dtype == DType::I64) return scatter_elements_typed<int64_t>(call, g, data, updates.i64(), kKind);
+  return scatter_elements_typed<float>(call, g, data, updates.f32(), kKind);
+}
+
+Status gather_elements_grad(const KernelContext&, const KernelCall& call, const ElementsGeom& g) {
+  const float* pdy = call.in[0].f32();
+  float* pd = call.out[0].f32();
+  std::fill(pd, pd + call.out[0].numel, 0.f);
+  return for_each_element(call, g, call.in[1].i64(), [&](int64_t at, int64_t d) { pd[d] += pdy[at]; });
+}
+
+// ddata = dy, zeroed where the forward ScatterElements wrote.
+Status scatter_elements_grad(const KernelContext&, const KernelCall& call, const ElementsGeom& g) {
+  return scatter_elements_typed<float>(call, g, call.in[0], nullptr, index::Scatter::None);
+}
+
+// The element offset in data of index tuple `tuple`'s slice, or an error.
+Status nd_offset(const KernelCall& call, const NDGeom& g, const int64_t* tuple, int64_t* offset) {
+  *offset = 0;
+  for (int64_t j = 0; j < g.k; ++j) {
+    int64_t m;
+    ZERO_RETURN_IF_ERROR(gather_index(call, tuple[j], g.dims[j], &m));
+    *offset += m * g.strides[j];
+  }
+  return Status();
+}
+
+Status gather_nd(const KernelContext&, const KernelCall& call, const NDGeom& g) {
+  const Tensor &data = call.in[0], &y = call.out[0];
+  const int64_t* pi = call.in[1].i64();
+  const size_t es = dtype_size(data.dtype), row = size_t(g.slice) * es;
+  const uint8_t* src = static_cast<const uint8_t*>(data.data);
+  uint8_t* dst = static_cast<uint8_t*>(y.data);
+  for (int64_t t = 0; t < g.tuples; ++t) {
+    int64_t at;
+    ZERO_RETURN_IF_ERROR(nd_offset(call, g, pi + t * g.k, &at));
+    std::memcpy(dst + size_t(t) * row, src + size_t(at) * es, row);
+  }
+  return Status();
+}
+
+template <class T>
+Status scatter_nd_typed(const KernelCall& call, const NDGeom& g, const Tensor& data, const T* pu, index::Scatter kind) {
+  T* py = static_cast<T*>(call.out[0].data);
+  if (data.data != py) std::memcpy(py, data.data, size_t(data.numel) * sizeof(T));
+  const int64_t* pi = call.in[1].i64();
+  for (int64_t t = 0; t < g.tuples; ++t) {
+    int64_t at;
+    ZERO_RETURN_IF_ERROR(nd_offset(call, g, pi + t * g.k, &at));
+    T* d = py + at;
+    if (!pu) {
+      std::fill(d, d + g.slice, T(0));
+      continue;
+    }
+    const T* u = pu + t * g.slice;
+    for (int64_t e = 0; e < g.slice; ++e) d[e] = index::combine(kind, d[e], u[e]);
+  }
+  return Status();
+}
+
+template <index::Scatter kKind>
+Status scatter_nd(const KernelContext&, const KernelCall& call, const NDGeom& g) {
+  const Tensor &data = call.in[0], &updates = call.in[2];
+  if (data.dtype == DType::I64) return scatter_nd_typed<int64_t>(call, g, data, updates.i64(), kKind);
+  return scatter_nd_typed<float>(call, g, data, updates.f32(), kKind);
+}
+
+Status gather_nd_grad(const KernelContext&, const KernelCall& call, const NDGeom& g) {
+  float* pd = call.out[0].f32();
+  std::fill(pd, pd + call.out[0].numel, 0.f);
+  return scatter_nd_typed<float>(call, g, call.out[0], call.in[0].f32(), index::Scatter::Add);
+}
+
+Status scatter_nd_grad(const KernelContext&, const KernelCall& call, const NDGeom& g) {
+  return scatter_nd_typed<float>(call, g, call.in[0], nullptr, index::Scatter::None);
+}
+
+size_t top_k_scratch_bytes(const TopKGeom& g) { return size_t(kernel_scratch::cpu_top_k_bytes(g.n)); }
+
+Status top_k(const KernelContext& ctx, const KernelCall& call, const TopKGeom& g) {
+  if (call.num_in > 1 && call.in[1].i64()[0] != g.k)
+    return fail_data(call, "k = " + std::to_string(call.in[1].i64()[0]) + " differs from the outputs' " +
+                               std::to_string(g.k) + " along the axis");
+  const float* px = call.in[0].f32();
+  float* pv = call.out[0].f32();
+  int64_t* pi = call.out[1].i64();
+  int64_t* order = static_cast<int64_t*>(ctx.scratch);
+  for (int64_t o = 0; o < g.outer; ++o)
+    for (int64_t i = 0; i < g.inner; ++i) {
+      const float* row = px + o * g.n * g.inner + i;
+      for (int64_t j = 0; j < g.n; ++j) order[j] = j;
+      std::partial_sort(order, order + g.k, order + g.n, [&](int64_t a, int64_t b) {
+        return index::top_k_before(row[a * g.inner], a, row[b * g.inner], b, g.largest);
+      });
+      for (int64_t j = 0; j < g.k; ++j) {
+        const int64_t at = (o * g.k + j) * g.inner + i;
+        pv[at] = row[order[j] * g.inner];
+        pi[at] = order[j];
+      }
+    }
+  return Status();
+}
+
 }  // namespace
 
 void add_cpu_layout_kernels(TableBackend& backend) {
@@ -290,6 +449,20 @@ void add_cpu_layout_kernels(TableBackend& backend) {
   backend.set(Opcode::Where, define_kernel<prepare_where, where>());
   backend.set(Opcode::GatherGrad, define_kernel<validate_gather_grad, gather_grad, gather_scratch_bytes>());
   backend.set(Opcode::SliceGrad, define_kernel<validate_slice_grad, slice_grad>());
+  using index::Scatter;
+  backend.set(Opcode::GatherElements, define_kernel<validate_gather_elements, gather_elements>());
+  backend.set(Opcode::ScatterElements, define_kernel<validate_scatter_elements, scatter_elements<Scatter::None>>());
+  backend.set(Opcode::ScatterElementsAdd, define_kernel<validate_scatter_elements, scatter_elements<Scatter::Add>>());
+  backend.set(Opcode::ScatterElementsMul, define_kernel<validate_scatter_elements, scatter_elements<Scatter::Mul>>());
+  backend.set(Opcode::GatherND, define_kernel<validate_gather_nd, gather_nd>());
+  backend.set(Opcode::ScatterND, define_kernel<validate_scatter_nd, scatter_nd<Scatter::None>>());
+  backend.set(Opcode::ScatterNDAdd, define_kernel<validate_scatter_nd, scatter_nd<Scatter::Add>>());
+  backend.set(Opcode::ScatterNDMul, define_kernel<validate_scatter_nd, scatter_nd<Scatter::Mul>>());
+  backend.set(Opcode::TopK, define_kernel<validate_top_k, top_k, top_k_scratch_bytes>());
+  backend.set(Opcode::GatherElementsGrad, define_kernel<validate_gather_elements_grad, gather_elements_grad>());
+  backend.set(Opcode::ScatterElementsGrad, define_kernel<validate_scatter_elements_grad, scatter_elements_grad>());
+  backend.set(Opcode::GatherNDGrad, define_kernel<validate_gather_nd_grad, gather_nd_grad>());
+  backend.set(Opcode::ScatterNDGrad, define_kernel<validate_scatter_nd_grad, scatter_nd_grad>());
 }
 
 }  // namespace zero

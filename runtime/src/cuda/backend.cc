@@ -115,6 +115,7 @@ class CudaBackend final : public TableBackend {
     const char* what = kind == cuda::kErrIndex   ? "an index out of range"
                        : kind == cuda::kErrLabel ? "a label out of range [0, classes)"
                        : kind == cuda::kErrStep  ? "step < 1 (missing IncrementStep?)"
+                       : kind == cuda::kErrTopK  ? "a K input that differs from its outputs' size along the axis"
                                                  : "an error";
     return Status::out_of_range(std::string("CUDA kernel ") + (op && *op ? op : "?") + " found " + what +
                                 " (reported by the device after the step)");

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "zero/elementwise_ops.h"
+#include "zero/index_ops.h"
 #include "zero/reduce_ops.h"
 
 namespace zero::cuda {
@@ -19,7 +20,7 @@ constexpr int kRank = 8;
 
 // Data errors the kernels report through the device error word: the first
 // one wins, encoded as code * 1024 + opcode.
-enum ErrorCode : int { kErrIndex = 1, kErrLabel = 2, kErrStep = 3 };
+enum ErrorCode : int { kErrIndex = 1, kErrLabel = 2, kErrStep = 3, kErrTopK = 4 };
 
 // An output shape and up to three operands' element strides into it (0 along
 // broadcast dimensions).
@@ -121,6 +122,47 @@ cudaError_t gather(cudaStream_t st, const void* data, const int64_t* idx, void* 
 // ddata (zeroed by the caller) += dy scattered by the indices (atomicAdd).
 cudaError_t gather_grad(cudaStream_t st, const float* dy, const int64_t* idx, float* dd, int64_t outer, int64_t n,
                         int64_t inner, int64_t q, int opcode, int* err);
+
+// GatherElements, ScatterElements and their gradients, one thread per row
+// of `rows` (kernel_checks.h's ElementsGeom: rows.s[0] the indices'
+// strides, rows.s[1] data's), each walking its `len` indices in order, so
+// repeated indices combine in index order as on the CPU.
+struct ElementsArgs {
+  Strided rows;
+  int64_t nrows, len, istep, n, dstep;
+  int opcode;
+};
+// y[at] = data[d]; elem 4 or 8 bytes.
+cudaError_t gather_elements(cudaStream_t st, const ElementsArgs& a, const void* data, const int64_t* idx, void* y,
+                            int elem, int* err);
+// y (holding data already) [d] = combine(kind, y[d], updates[at]), or 0
+// where updates is null (ScatterElementsGrad); F32 (f32) or I64.
+cudaError_t scatter_elements(cudaStream_t st, const ElementsArgs& a, const int64_t* idx, const void* updates, void* y,
+                             bool f32, index::Scatter kind, int* err);
+// dd (zeroed by the caller) [d] += dy[at].
+cudaError_t gather_elements_grad(cudaStream_t st, const ElementsArgs& a, const float* dy, const int64_t* idx, float* dd,
+                                 int* err);
+
+// GatherND, ScatterND and their gradients, one thread per element of the
+// slices (kernel_checks.h's NDGeom). Repeated tuples race on a write
+// (reduction none: one of them wins) and combine atomically otherwise.
+struct NDArgs {
+  int64_t tuples, k, slice;
+  int64_t dims[kRank], strides[kRank];
+  int opcode;
+};
+cudaError_t gather_nd(cudaStream_t st, const NDArgs& a, const void* data, const int64_t* idx, void* y, int elem,
+                      int* err);
+// y (holding data already) at each slice = combine(kind, y, updates), or 0
+// where updates is null (ScatterNDGrad); F32 (f32) or I64.
+cudaError_t scatter_nd(cudaStream_t st, const NDArgs& a, const int64_t* idx, const void* updates, void* y, bool f32,
+                       index::Scatter kind, int* err);
+
+// TopK over x [outer, n, inner], one thread per row inserting into the
+// outputs [outer, k, inner] (O(n k) per row); `k_in` (or null) is the K
+// input, checked against k.
+cudaError_t top_k(cudaStream_t st, const float* x, float* values, int64_t* indices, int64_t outer, int64_t n,
+                  int64_t inner, int64_t k, bool largest, const int64_t* k_in, int opcode, int* err);
 
 cudaError_t layer_norm(cudaStream_t st, const float* x, const float* scale, const float* bias, float* y, float* mean,
                        float* inv, int64_t outer, int64_t inner, float eps);

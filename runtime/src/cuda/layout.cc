@@ -1,4 +1,5 @@
-// The CUDA backend's host side for reductions, layout and indexing (Gather, Slice, Concat, Where): the prepares
+// The CUDA backend's host side for reductions, layout and indexing (Gather, Slice, Concat, Where, GatherElements,
+// ScatterElements, GatherND, ScatterND, TopK): the prepares
 // (operand checks of kernel_checks.h and launch geometry, at load) and the launches (kernels.h); the device side is
 // layout.cu.
 #include <algorithm>
@@ -198,6 +199,123 @@ Status where(const KernelContext& ctx, const KernelCall& call, const Strided& g)
                   cuda::where(ctx.device->stream, c.i64(), x.data, y.data, out.data, elem_size(out), g, out.numel));
 }
 
+// ---- GatherElements, ScatterElements, GatherND, ScatterND, TopK -----------
+
+cuda::ElementsArgs elements_args(const KernelCall& call, const ElementsGeom& g) {
+  cuda::ElementsArgs a;
+  a.rows.ndim = g.rows.ndim;
+  for (int d = 0; d < g.rows.ndim; ++d) {
+    a.rows.dims[d] = g.rows.dims[d];
+    a.rows.s[0][d] = g.istrides[d];
+    a.rows.s[1][d] = g.dstrides[d];
+  }
+  a.nrows = g.rows.numel;
+  a.len = g.len;
+  a.istep = g.istep;
+  a.n = g.n;
+  a.dstep = g.dstep;
+  a.opcode = int(call.inst->opcode());
+  return a;
+}
+
+// The checks of kernel_checks.h, then the launch arguments.
+template <Status (*validate)(const KernelCall&, ElementsGeom*)>
+Status prepare_elements(const KernelCall& call, cuda::ElementsArgs* a) {
+  ElementsGeom g;
+  ZERO_RETURN_IF_ERROR(validate(call, &g));
+  *a = elements_args(call, g);
+  return check_grid(call, a->nrows);
+}
+
+Status gather_elements(const KernelContext& ctx, const KernelCall& call, const cuda::ElementsArgs& a) {
+  return launched(call, cuda::gather_elements(ctx.device->stream, a, call.in[0].data, call.in[1].i64(),
+                                              call.out[0].data, elem_size(call.in[0]), ctx.device->err));
+}
+
+// y = src (unless it is src), then the updates (or zeros) combined in.
+Status scatter_into(const KernelContext& ctx, const KernelCall& call, const Tensor& src, const Tensor& y) {
+  if (src.data == y.data || y.numel == 0) return Status();
+  return launched(call, cudaMemcpyAsync(y.data, src.data, size_t(y.numel) * size_t(elem_size(y)),
+                                        cudaMemcpyDeviceToDevice, ctx.device->stream));
+}
+
+template <index::Scatter kKind>
+Status scatter_elements(const KernelContext& ctx, const KernelCall& call, const cuda::ElementsArgs& a) {
+  const Tensor &data = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(scatter_into(ctx, call, data, y));
+  return launched(call, cuda::scatter_elements(ctx.device->stream, a, call.in[1].i64(), call.in[2].data, y.data,
+                                               y.dtype == DType::F32, kKind, ctx.device->err));
+}
+
+Status gather_elements_grad(const KernelContext& ctx, const KernelCall& call, const cuda::ElementsArgs& a) {
+  const Tensor& dd = call.out[0];
+  const DeviceContext& dev = *ctx.device;
+  ZERO_RETURN_IF_ERROR(launched(call, cudaMemsetAsync(dd.data, 0, size_t(dd.numel) * sizeof(float), dev.stream)));
+  return launched(call,
+                  cuda::gather_elements_grad(dev.stream, a, call.in[0].f32(), call.in[1].i64(), dd.f32(), dev.err));
+}
+
+Status scatter_elements_grad(const KernelContext& ctx, const KernelCall& call, const cuda::ElementsArgs& a) {
+  const Tensor &dy = call.in[0], &dd = call.out[0];
+  ZERO_RETURN_IF_ERROR(scatter_into(ctx, call, dy, dd));
+  return launched(call, cuda::scatter_elements(ctx.device->stream, a, call.in[1].i64(), nullptr, dd.data, true,
+                                               index::Scatter::None, ctx.device->err));
+}
+
+template <Status (*validate)(const KernelCall&, NDGeom*)>
+Status prepare_nd(const KernelCall& call, cuda::NDArgs* a) {
+  NDGeom g;
+  ZERO_RETURN_IF_ERROR(validate(call, &g));
+  a->tuples = g.tuples;
+  a->k = g.k;
+  a->slice = g.slice;
+  for (int j = 0; j < kMaxRank; ++j) {
+    a->dims[j] = g.dims[j];
+    a->strides[j] = g.strides[j];
+  }
+  a->opcode = int(call.inst->opcode());
+  return Status();
+}
+
+Status gather_nd(const KernelContext& ctx, const KernelCall& call, const cuda::NDArgs& a) {
+  return launched(call, cuda::gather_nd(ctx.device->stream, a, call.in[0].data, call.in[1].i64(), call.out[0].data,
+                                        elem_size(call.in[0]), ctx.device->err));
+}
+
+template <index::Scatter kKind>
+Status scatter_nd(const KernelContext& ctx, const KernelCall& call, const cuda::NDArgs& a) {
+  const Tensor &data = call.in[0], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(scatter_into(ctx, call, data, y));
+  return launched(call, cuda::scatter_nd(ctx.device->stream, a, call.in[1].i64(), call.in[2].data, y.data,
+                                         y.dtype == DType::F32, kKind, ctx.device->err));
+}
+
+Status gather_nd_grad(const KernelContext& ctx, const KernelCall& call, const cuda::NDArgs& a) {
+  const Tensor& dd = call.out[0];
+  const DeviceContext& dev = *ctx.device;
+  ZERO_RETURN_IF_ERROR(launched(call, cudaMemsetAsync(dd.data, 0, size_t(dd.numel) * sizeof(float), dev.stream)));
+  return launched(call, cuda::scatter_nd(dev.stream, a, call.in[1].i64(), call.in[0].data, dd.data, true,
+                                         index::Scatter::Add, dev.err));
+}
+
+Status scatter_nd_grad(const KernelContext& ctx, const KernelCall& call, const cuda::NDArgs& a) {
+  const Tensor &dy = call.in[0], &dd = call.out[0];
+  ZERO_RETURN_IF_ERROR(scatter_into(ctx, call, dy, dd));
+  return launched(call, cuda::scatter_nd(ctx.device->stream, a, call.in[1].i64(), nullptr, dd.data, true,
+                                         index::Scatter::None, ctx.device->err));
+}
+
+Status prepare_top_k(const KernelCall& call, TopKGeom* g) {
+  ZERO_RETURN_IF_ERROR(validate_top_k(call, g));
+  return check_grid(call, g->outer * g->inner);
+}
+
+Status top_k(const KernelContext& ctx, const KernelCall& call, const TopKGeom& g) {
+  return launched(call, cuda::top_k(ctx.device->stream, call.in[0].f32(), call.out[0].f32(), call.out[1].i64(), g.outer,
+                                    g.n, g.inner, g.k, g.largest, call.num_in > 1 ? call.in[1].i64() : nullptr,
+                                    int(Opcode::TopK), ctx.device->err));
+}
+
 }  // namespace
 
 void add_cuda_layout_kernels(TableBackend& backend) {
@@ -219,6 +337,25 @@ void add_cuda_layout_kernels(TableBackend& backend) {
   backend.set(Opcode::SliceGrad, define_kernel<prepare_slice<validate_slice_grad, true>, slice_grad>());
   backend.set(Opcode::Concat, define_kernel<validate_concat, concat>());
   backend.set(Opcode::Where, define_kernel<prepare_where, where>());
+  using index::Scatter;
+  backend.set(Opcode::GatherElements, define_kernel<prepare_elements<validate_gather_elements>, gather_elements>());
+  backend.set(Opcode::ScatterElements,
+              define_kernel<prepare_elements<validate_scatter_elements>, scatter_elements<Scatter::None>>());
+  backend.set(Opcode::ScatterElementsAdd,
+              define_kernel<prepare_elements<validate_scatter_elements>, scatter_elements<Scatter::Add>>());
+  backend.set(Opcode::ScatterElementsMul,
+              define_kernel<prepare_elements<validate_scatter_elements>, scatter_elements<Scatter::Mul>>());
+  backend.set(Opcode::GatherND, define_kernel<prepare_nd<validate_gather_nd>, gather_nd>());
+  backend.set(Opcode::ScatterND, define_kernel<prepare_nd<validate_scatter_nd>, scatter_nd<Scatter::None>>());
+  backend.set(Opcode::ScatterNDAdd, define_kernel<prepare_nd<validate_scatter_nd>, scatter_nd<Scatter::Add>>());
+  backend.set(Opcode::ScatterNDMul, define_kernel<prepare_nd<validate_scatter_nd>, scatter_nd<Scatter::Mul>>());
+  backend.set(Opcode::TopK, define_kernel<prepare_top_k, top_k>());
+  backend.set(Opcode::GatherElementsGrad,
+              define_kernel<prepare_elements<validate_gather_elements_grad>, gather_elements_grad>());
+  backend.set(Opcode::ScatterElementsGrad,
+              define_kernel<prepare_elements<validate_scatter_elements_grad>, scatter_elements_grad>());
+  backend.set(Opcode::GatherNDGrad, define_kernel<prepare_nd<validate_gather_nd_grad>, gather_nd_grad>());
+  backend.set(Opcode::ScatterNDGrad, define_kernel<prepare_nd<validate_scatter_nd_grad>, scatter_nd_grad>());
 }
 
 }  // namespace cuda_backend

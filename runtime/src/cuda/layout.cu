@@ -1,4 +1,5 @@
-// CUDA kernels: reductions, layout (Transpose, Expand) and indexing (Gather, Slice, Concat, Where). Semantics follow
+// CUDA kernels: reductions, layout (Transpose, Expand) and indexing (Gather, Slice, Concat, Where, GatherElements,
+// ScatterElements, GatherND, ScatterND, TopK). Semantics follow
 // the CPU kernels of the same family (runtime/src/cpu/) operation by operation; see kernels.h for the launchers'
 // contracts.
 #include <cuda_runtime.h>
@@ -8,6 +9,7 @@
 
 #include "cuda/kernels.h"
 #include "cuda/launch.cuh"
+#include "zero/index_ops.h"
 #include "zero/kernel_scratch.h"
 
 namespace zero::cuda {
@@ -158,7 +160,201 @@ __global__ void gather_grad_k(const float* dy, const int64_t* idx, float* dd, in
   }
 }
 
+// ---- GatherElements, ScatterElements, GatherND, ScatterND, TopK -----------
+
+template <class T>
+__global__ void gather_elements_k(ElementsArgs a, const T* data, const int64_t* idx, T* y, int code, int* err) {
+  GRID_STRIDE(r, a.nrows) {
+    const int64_t ib = offset_of(a.rows, 0, r), db = offset_of(a.rows, 1, r);
+    for (int64_t j = 0; j < a.len; ++j) {
+      const int64_t at = ib + j * a.istep, m = gather_index(idx[at], a.n, code, err);
+      if (m < 0) break;
+      y[at] = data[db + m * a.dstep];
+    }
+  }
+}
+
+template <class T>
+__global__ void scatter_elements_k(ElementsArgs a, const int64_t* idx, const T* u, T* y, index::Scatter kind, int code,
+                                   int* err) {
+  GRID_STRIDE(r, a.nrows) {
+    const int64_t ib = offset_of(a.rows, 0, r), db = offset_of(a.rows, 1, r);
+    for (int64_t j = 0; j < a.len; ++j) {
+      const int64_t at = ib + j * a.istep, m = gather_index(idx[at], a.n, code, err);
+      if (m < 0) break;
+      T* d = y + db + m * a.dstep;
+      *d = u ? index::combine(kind, *d, u[at]) : T(0);
+    }
+  }
+}
+
+__global__ void gather_elements_grad_k(ElementsArgs a, const float* dy, const int64_t* idx, float* dd, int code,
+                                       int* err) {
+  GRID_STRIDE(r, a.nrows) {
+    const int64_t ib = offset_of(a.rows, 0, r), db = offset_of(a.rows, 1, r);
+    for (int64_t j = 0; j < a.len; ++j) {
+      const int64_t at = ib + j * a.istep, m = gather_index(idx[at], a.n, code, err);
+      if (m < 0) break;
+      dd[db + m * a.dstep] += dy[at];
+    }
+  }
+}
+
+// The element offset in data of tuple t's slice, or -1 (reported) when an
+// index is out of range.
+__device__ int64_t nd_offset(const NDArgs& a, const int64_t* idx, int64_t t, int code, int* err) {
+  int64_t off = 0;
+  for (int64_t j = 0; j < a.k; ++j) {
+    const int64_t m = gather_index(idx[t * a.k + j], a.dims[j], code, err);
+    if (m < 0) return -1;
+    off += m * a.strides[j];
+  }
+  return off;
+}
+
+template <class T>
+__global__ void gather_nd_k(NDArgs a, const T* data, const int64_t* idx, T* y, int code, int* err) {
+  GRID_STRIDE(e, a.tuples * a.slice) {
+    const int64_t off = nd_offset(a, idx, e / a.slice, code, err);
+    if (off >= 0) y[e] = data[off + e % a.slice];
+  }
+}
+
+__device__ void atomic_combine(float* p, float v, index::Scatter kind) {
+  if (kind == index::Scatter::Add) {
+    atomicAdd(p, v);
+    return;
+  }
+  int* word = reinterpret_cast<int*>(p);
+  int old = *word, assumed;
+  do {
+    assumed = old;
+    old = atomicCAS(word, assumed, __float_as_int(__int_as_float(assumed) * v));
+  } while (assumed != old);
+}
+
+__device__ void atomic_combine(int64_t* p, int64_t v, index::Scatter kind) {
+  auto* word = reinterpret_cast<unsigned long long*>(p);
+  if (kind == index::Scatter::Add) {
+    atomicAdd(word, static_cast<unsigned long long>(v));
+    return;
+  }
+  unsigned long long old = *word, assumed;
+  do {
+    assumed = old;
+    old = atomicCAS(word, assumed, static_cast<unsigned long long>(static_cast<int64_t>(assumed) * v));
+  } while (assumed != old);
+}
+
+template <class T>
+__global__ void scatter_nd_k(NDArgs a, const int64_t* idx, const T* u, T* y, index::Scatter kind, int code, int* err) {
+  GRID_STRIDE(e, a.tuples * a.slice) {
+    const int64_t off = nd_offset(a, idx, e / a.slice, code, err);
+    if (off < 0) continue;
+    T* d = y + off + e % a.slice;
+    if (!u)
+      *d = T(0);
+    else if (kind == index::Scatter::None)
+      *d = u[e];
+    else
+      atomic_combine(d, u[e], kind);
+  }
+}
+
+// Each row's best k so far, best first, kept in the outputs themselves.
+__global__ void top_k_k(const float* x, float* values, int64_t* indices, int64_t outer, int64_t n, int64_t inner,
+                        int64_t k, bool largest, const int64_t* k_in, int code, int* err) {
+  if (k_in && blockIdx.x == 0 && threadIdx.x == 0 && *k_in != k) report(err, code);
+  GRID_STRIDE(e, outer * inner) {
+    const int64_t o = e / inner, i = e % inner;
+    const float* row = x + o * n * inner + i;
+    float* v = values + o * k * inner + i;
+    int64_t* ix = indices + o * k * inner + i;
+    int64_t count = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const float xj = row[j * inner];
+      if (count == k && !index::top_k_before(xj, j, v[(k - 1) * inner], ix[(k - 1) * inner], largest)) continue;
+      int64_t p = count < k ? count++ : k - 1;
+      for (; p > 0 && index::top_k_before(xj, j, v[(p - 1) * inner], ix[(p - 1) * inner], largest); --p) {
+        v[p * inner] = v[(p - 1) * inner];
+        ix[p * inner] = ix[(p - 1) * inner];
+      }
+      v[p * inner] = xj;
+      ix[p * inner] = j;
+    }
+  }
+}
+
 }  // namespace
+
+cudaError_t gather_elements(cudaStream_t st, const ElementsArgs& a, const void* data, const int64_t* idx, void* y,
+                            int elem, int* err) {
+  if (a.nrows * a.len == 0) return cudaSuccess;
+  const int code = kErrIndex * 1024 + a.opcode;
+  if (elem == 8)
+    gather_elements_k<int64_t><<<blocks_for(a.nrows), kThreads, 0, st>>>(a, static_cast<const int64_t*>(data), idx,
+                                                                         static_cast<int64_t*>(y), code, err);
+  else
+    gather_elements_k<float><<<blocks_for(a.nrows), kThreads, 0, st>>>(a, static_cast<const float*>(data), idx,
+                                                                       static_cast<float*>(y), code, err);
+  return cudaGetLastError();
+}
+
+cudaError_t scatter_elements(cudaStream_t st, const ElementsArgs& a, const int64_t* idx, const void* updates, void* y,
+                             bool f32, index::Scatter kind, int* err) {
+  if (a.nrows * a.len == 0) return cudaSuccess;
+  const int code = kErrIndex * 1024 + a.opcode;
+  if (f32)
+    scatter_elements_k<float><<<blocks_for(a.nrows), kThreads, 0, st>>>(a, idx, static_cast<const float*>(updates),
+                                                                        static_cast<float*>(y), kind, code, err);
+  else
+    scatter_elements_k<int64_t><<<blocks_for(a.nrows), kThreads, 0, st>>>(a, idx, static_cast<const int64_t*>(updates),
+                                                                          static_cast<int64_t*>(y), kind, code, err);
+  return cudaGetLastError();
+}
+
+cudaError_t gather_elements_grad(cudaStream_t st, const ElementsArgs& a, const float* dy, const int64_t* idx, float* dd,
+                                 int* err) {
+  if (a.nrows * a.len == 0) return cudaSuccess;
+  gather_elements_grad_k<<<blocks_for(a.nrows), kThreads, 0, st>>>(a, dy, idx, dd, kErrIndex * 1024 + a.opcode, err);
+  return cudaGetLastError();
+}
+
+cudaError_t gather_nd(cudaStream_t st, const NDArgs& a, const void* data, const int64_t* idx, void* y, int elem,
+                      int* err) {
+  const int64_t total = a.tuples * a.slice;
+  if (total == 0) return cudaSuccess;
+  const int code = kErrIndex * 1024 + a.opcode;
+  if (elem == 8)
+    gather_nd_k<int64_t><<<blocks_for(total), kThreads, 0, st>>>(a, static_cast<const int64_t*>(data), idx,
+                                                                 static_cast<int64_t*>(y), code, err);
+  else
+    gather_nd_k<float><<<blocks_for(total), kThreads, 0, st>>>(a, static_cast<const float*>(data), idx,
+                                                               static_cast<float*>(y), code, err);
+  return cudaGetLastError();
+}
+
+cudaError_t scatter_nd(cudaStream_t st, const NDArgs& a, const int64_t* idx, const void* updates, void* y, bool f32,
+                       index::Scatter kind, int* err) {
+  const int64_t total = a.tuples * a.slice;
+  if (total == 0) return cudaSuccess;
+  const int code = kErrIndex * 1024 + a.opcode;
+  if (f32)
+    scatter_nd_k<float><<<blocks_for(total), kThreads, 0, st>>>(a, idx, static_cast<const float*>(updates),
+                                                                static_cast<float*>(y), kind, code, err);
+  else
+    scatter_nd_k<int64_t><<<blocks_for(total), kThreads, 0, st>>>(a, idx, static_cast<const int64_t*>(updates),
+                                                                  static_cast<int64_t*>(y), kind, code, err);
+  return cudaGetLastError();
+}
+
+cudaError_t top_k(cudaStream_t st, const float* x, float* values, int64_t* indices, int64_t outer, int64_t n,
+                  int64_t inner, int64_t k, bool largest, const int64_t* k_in, int opcode, int* err) {
+  if (outer * inner == 0) return cudaSuccess;
+  top_k_k<<<blocks_for(outer * inner), kThreads, 0, st>>>(x, values, indices, outer, n, inner, k, largest, k_in,
+                                                          kErrTopK * 1024 + opcode, err);
+  return cudaGetLastError();
+}
 
 cudaError_t strided_gather(cudaStream_t st, const void* src, void* dst, int elem, const Strided& g, int64_t n) {
   if (n == 0) return cudaSuccess;

@@ -160,6 +160,216 @@ Status validate_gather_grad(const KernelCall& call, GatherSplit* g) {
   return Status();
 }
 
+// ---- GatherElements, ScatterElements, GatherND, ScatterND, TopK -----------
+
+namespace {
+
+// The dtype (F32 or I64) of data, the result and updates, which must agree.
+Status expect_data_dtypes(const KernelCall& call, std::initializer_list<const Tensor*> ts) {
+  const DType d = (*ts.begin())->dtype;
+  if (d != DType::F32 && d != DType::I64) return fail(call, "data must be F32 or I64");
+  for (const Tensor* t : ts)
+    if (t->dtype != d) return fail(call, "data, updates and output dtypes differ");
+  return Status();
+}
+
+// `out` may be `in` exactly, but must not overlap any of `others`.
+Status expect_no_overlap(const KernelCall& call, const Tensor& out, std::initializer_list<const Tensor*> others,
+                         const char* what) {
+  for (const Tensor* t : others)
+    if (overlaps(out, *t)) return fail(call, std::string(what) + " overlaps an input it does not replace");
+  return Status();
+}
+
+Status expect_same_shape(const KernelCall& call, const Tensor& a, const Tensor& b, const char* what) {
+  if (!same_shape(a, b))
+    return fail(call,
+                std::string(what) + " shapes differ: " + tensor_shape_string(a) + " vs " + tensor_shape_string(b));
+  return Status();
+}
+
+// An exact alias or no overlap at all.
+Status expect_alias_or_apart(const KernelCall& call, const Tensor& out, const Tensor& in, const char* what) {
+  if (overlaps(out, in) && out.data != in.data) return fail(call, std::string(what) + " overlap partially");
+  return Status();
+}
+
+}  // namespace
+
+Status elements_geometry(const KernelCall& call, const Tensor& data, const Tensor& indices, const char* data_role,
+                         ElementsGeom* g) {
+  if (indices.dtype != DType::I64) return fail(call, "indices must be I64");
+  int ax;
+  const int64_t axis = axis_attr_or(call, 0);
+  if (data.ndim < 1 || !normalize_axis(axis, data.ndim, &ax))
+    return fail(call,
+                "axis " + std::to_string(axis) + " out of range for " + data_role + " " + tensor_shape_string(data));
+  bool ok = indices.ndim == data.ndim;
+  for (int d = 0; ok && d < data.ndim; ++d) ok = d == ax || indices.dims[d] <= data.dims[d];
+  if (!ok)
+    return fail(call, "indices " + tensor_shape_string(indices) + " must have the rank of " + data_role + " " +
+                          tensor_shape_string(data) + " and at most its sizes but along axis " + std::to_string(ax));
+  int64_t is[kMaxRank], ds[kMaxRank];
+  contiguous_strides(indices, is);
+  contiguous_strides(data, ds);
+  g->rows = Tensor();
+  g->rows.ndim = data.ndim;
+  for (int d = 0; d < data.ndim; ++d) {
+    g->rows.dims[d] = d == ax ? 1 : indices.dims[d];
+    g->rows.numel *= g->rows.dims[d];
+    g->istrides[d] = d == ax ? 0 : is[d];
+    g->dstrides[d] = d == ax ? 0 : ds[d];
+  }
+  if (indices.numel == 0) g->rows.numel = 0;
+  g->len = indices.dims[ax];
+  g->istep = is[ax];
+  g->n = data.dims[ax];
+  g->dstep = ds[ax];
+  return Status();
+}
+
+Status validate_gather_elements(const KernelCall& call, ElementsGeom* g) {
+  const Tensor &data = call.in[0], &indices = call.in[1], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_data_dtypes(call, {&data, &y}));
+  ZERO_RETURN_IF_ERROR(elements_geometry(call, data, indices, "data", g));
+  ZERO_RETURN_IF_ERROR(expect_same_shape(call, indices, y, "indices and output"));
+  return expect_no_overlap(call, y, {&data, &indices}, "output");
+}
+
+Status validate_scatter_elements(const KernelCall& call, ElementsGeom* g) {
+  const Tensor &data = call.in[0], &indices = call.in[1], &updates = call.in[2], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_data_dtypes(call, {&data, &updates, &y}));
+  ZERO_RETURN_IF_ERROR(elements_geometry(call, data, indices, "data", g));
+  ZERO_RETURN_IF_ERROR(expect_same_shape(call, indices, updates, "indices and updates"));
+  ZERO_RETURN_IF_ERROR(expect_same_shape(call, data, y, "data and output"));
+  ZERO_RETURN_IF_ERROR(expect_alias_or_apart(call, y, data, "data and output"));
+  return expect_no_overlap(call, y, {&indices, &updates}, "output");
+}
+
+Status validate_gather_elements_grad(const KernelCall& call, ElementsGeom* g) {
+  const Tensor &dy = call.in[0], &indices = call.in[1], &dd = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dy, "dy"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dd, "ddata"));
+  ZERO_RETURN_IF_ERROR(elements_geometry(call, dd, indices, "ddata", g));
+  ZERO_RETURN_IF_ERROR(expect_same_shape(call, indices, dy, "indices and dy"));
+  return expect_no_overlap(call, dd, {&dy, &indices}, "ddata");
+}
+
+Status validate_scatter_elements_grad(const KernelCall& call, ElementsGeom* g) {
+  const Tensor &dy = call.in[0], &indices = call.in[1], &dd = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dy, "dy"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dd, "ddata"));
+  ZERO_RETURN_IF_ERROR(elements_geometry(call, dy, indices, "dy", g));
+  ZERO_RETURN_IF_ERROR(expect_same_shape(call, dy, dd, "dy and ddata"));
+  ZERO_RETURN_IF_ERROR(expect_alias_or_apart(call, dd, dy, "dy and ddata"));
+  return expect_no_overlap(call, dd, {&indices}, "ddata");
+}
+
+Status nd_geometry(const KernelCall& call, const Tensor& data, const Tensor& indices, const Tensor& slices,
+                   const char* data_role, const char* slices_role, NDGeom* g) {
+  if (indices.dtype != DType::I64) return fail(call, "indices must be I64");
+  const int64_t k = indices.ndim >= 1 ? indices.dims[indices.ndim - 1] : 0;
+  if (k < 1 || k > data.ndim)
+    return fail(call, "the last dimension of indices " + tensor_shape_string(indices) + " must be in [1, rank of " +
+                          data_role + " " + tensor_shape_string(data) + "]");
+  // slices' shape is indices.shape[:-1] + data.shape[k:].
+  Tensor want;
+  want.ndim = indices.ndim - 1 + data.ndim - int(k);
+  bool ok = want.ndim <= kMaxRank;
+  if (ok) {
+    int j = 0;
+    for (int i = 0; i + 1 < indices.ndim; ++i) want.dims[j++] = indices.dims[i];
+    for (int i = int(k); i < data.ndim; ++i) want.dims[j++] = data.dims[i];
+    ok = same_shape(want, slices);
+  }
+  if (!ok)
+    return fail(call, std::string(slices_role) + " " + tensor_shape_string(slices) + " must be indices.shape[:-1] + " +
+                          data_role + ".shape[k:] for indices " + tensor_shape_string(indices) + " and " + data_role +
+                          " " + tensor_shape_string(data));
+  int64_t ds[kMaxRank];
+  contiguous_strides(data, ds);
+  g->k = k;
+  g->tuples = indices.numel / k;
+  g->slice = 1;
+  for (int i = int(k); i < data.ndim; ++i) g->slice *= data.dims[i];
+  for (int i = 0; i < int(k); ++i) {
+    g->dims[i] = data.dims[i];
+    g->strides[i] = ds[i];
+  }
+  return Status();
+}
+
+Status validate_gather_nd(const KernelCall& call, NDGeom* g) {
+  const Tensor &data = call.in[0], &indices = call.in[1], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_data_dtypes(call, {&data, &y}));
+  ZERO_RETURN_IF_ERROR(nd_geometry(call, data, indices, y, "data", "output", g));
+  return expect_no_overlap(call, y, {&data, &indices}, "output");
+}
+
+Status validate_scatter_nd(const KernelCall& call, NDGeom* g) {
+  const Tensor &data = call.in[0], &indices = call.in[1], &updates = call.in[2], &y = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_data_dtypes(call, {&data, &updates, &y}));
+  ZERO_RETURN_IF_ERROR(nd_geometry(call, data, indices, updates, "data", "updates", g));
+  ZERO_RETURN_IF_ERROR(expect_same_shape(call, data, y, "data and output"));
+  ZERO_RETURN_IF_ERROR(expect_alias_or_apart(call, y, data, "data and output"));
+  return expect_no_overlap(call, y, {&indices, &updates}, "output");
+}
+
+Status validate_gather_nd_grad(const KernelCall& call, NDGeom* g) {
+  const Tensor &dy = call.in[0], &indices = call.in[1], &dd = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dy, "dy"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dd, "ddata"));
+  ZERO_RETURN_IF_ERROR(nd_geometry(call, dd, indices, dy, "ddata", "dy", g));
+  return expect_no_overlap(call, dd, {&dy, &indices}, "ddata");
+}
+
+Status validate_scatter_nd_grad(const KernelCall& call, NDGeom* g) {
+  const Tensor &dy = call.in[0], &indices = call.in[1], &dd = call.out[0];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dy, "dy"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, dd, "ddata"));
+  // Only the slices' geometry matters; check it against a tensor of
+  // indices.shape[:-1] + dy.shape[k:].
+  const int64_t k = indices.ndim >= 1 ? indices.dims[indices.ndim - 1] : 0;
+  Tensor slices;
+  slices.ndim = indices.ndim - 1 + dy.ndim - int(k);
+  if (k >= 1 && k <= dy.ndim && slices.ndim <= kMaxRank) {
+    int j = 0;
+    for (int i = 0; i + 1 < indices.ndim; ++i) slices.dims[j++] = indices.dims[i];
+    for (int i = int(k); i < dy.ndim; ++i) slices.dims[j++] = dy.dims[i];
+  }
+  ZERO_RETURN_IF_ERROR(nd_geometry(call, dy, indices, slices, "dy", "the slices", g));
+  ZERO_RETURN_IF_ERROR(expect_same_shape(call, dy, dd, "dy and ddata"));
+  ZERO_RETURN_IF_ERROR(expect_alias_or_apart(call, dd, dy, "dy and ddata"));
+  return expect_no_overlap(call, dd, {&indices}, "ddata");
+}
+
+Status validate_top_k(const KernelCall& call, TopKGeom* g) {
+  const Tensor &x = call.in[0], &values = call.out[0], &indices = call.out[1];
+  ZERO_RETURN_IF_ERROR(expect_f32(call, x, "x"));
+  ZERO_RETURN_IF_ERROR(expect_f32(call, values, "values"));
+  if (indices.dtype != DType::I64) return fail(call, "indices must be I64");
+  if (call.num_in > 1 && (call.in[1].dtype != DType::I64 || call.in[1].numel != 1))
+    return fail(call, "k must be one I64 element");
+  const auto* attrs = call.inst->attrs_as_TopKAttrs();
+  if (!attrs) return fail(call, "missing TopKAttrs");
+  int ax;
+  if (x.ndim < 1 || !normalize_axis(attrs->axis(), x.ndim, &ax))
+    return fail(call, "axis " + std::to_string(attrs->axis()) + " out of range for " + tensor_shape_string(x));
+  Tensor want = x;
+  want.dims[ax] = values.ndim == x.ndim ? values.dims[ax] : 0;
+  if (!same_shape(want, values) || !same_shape(want, indices))
+    return fail(call, "values " + tensor_shape_string(values) + " and indices " + tensor_shape_string(indices) +
+                          " must be " + tensor_shape_string(x) + " with k along axis " + std::to_string(ax));
+  if (want.dims[ax] < 1 || want.dims[ax] > x.dims[ax])
+    return fail(call, "k = " + std::to_string(want.dims[ax]) + " must be in [1, " + std::to_string(x.dims[ax]) + "]");
+  ZERO_RETURN_IF_ERROR(expect_no_overlap(call, values, {&x, &indices}, "values"));
+  ZERO_RETURN_IF_ERROR(expect_no_overlap(call, indices, {&x}, "indices"));
+  AxisSplit s;
+  ZERO_RETURN_IF_ERROR(split_axis(call, x, ax, &s));
+  *g = {s.outer, s.n, s.inner, want.dims[ax], attrs->largest()};
+  return Status();
+}
+
 Status slice_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, int64_t* strides, int64_t* base) {
   if (x.dtype != y.dtype) return fail(call, "input and output dtypes differ");
   const auto* attrs = call.inst->attrs_as_SliceAttrs();

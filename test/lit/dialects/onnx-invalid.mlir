@@ -207,3 +207,67 @@ func.func @slice_overflow(%x: tensor<2x4xf32>) -> tensor<2x3xf32> {
   %0 = onnx.Slice %x {starts = array<i64: 0, 0>, steps = array<i64: 1, 4611686018427387904>} : tensor<2x4xf32> -> tensor<2x3xf32>
   return %0 : tensor<2x3xf32>
 }
+
+// -----
+
+func.func @gather_elements_rank(%x: tensor<3x5xf32>, %i: tensor<6xi64>) -> tensor<6xf32> {
+  // expected-error @+1 {{'onnx.GatherElements' op indices must have data's rank}}
+  %0 = onnx.GatherElements %x, %i : (tensor<3x5xf32>, tensor<6xi64>) -> tensor<6xf32>
+  return %0 : tensor<6xf32>
+}
+
+// -----
+
+func.func @gather_elements_too_big(%x: tensor<3x5xf32>, %i: tensor<4x2xi64>) -> tensor<4x2xf32> {
+  // expected-error @+1 {{'onnx.GatherElements' op indices dimension 0 (4) exceeds data's (3)}}
+  %0 = onnx.GatherElements %x, %i {axis = 1 : i64} : (tensor<3x5xf32>, tensor<4x2xi64>) -> tensor<4x2xf32>
+  return %0 : tensor<4x2xf32>
+}
+
+// -----
+
+func.func @scatter_elements_reduction(%x: tensor<3x5xf32>, %i: tensor<3x2xi64>, %u: tensor<3x2xf32>) -> tensor<3x5xf32> {
+  // expected-error @+1 {{'onnx.ScatterElements' op reduction must be "none", "add" or "mul", got "max"}}
+  %0 = onnx.ScatterElements %x, %i, %u {reduction = "max"} : (tensor<3x5xf32>, tensor<3x2xi64>, tensor<3x2xf32>) -> tensor<3x5xf32>
+  return %0 : tensor<3x5xf32>
+}
+
+// -----
+
+func.func @scatter_elements_updates(%x: tensor<3x5xf32>, %i: tensor<3x2xi64>, %u: tensor<3x3xf32>) -> tensor<3x5xf32> {
+  // expected-error @+1 {{'onnx.ScatterElements' op updates must have the indices' shape and data's element type}}
+  %0 = onnx.ScatterElements %x, %i, %u : (tensor<3x5xf32>, tensor<3x2xi64>, tensor<3x3xf32>) -> tensor<3x5xf32>
+  return %0 : tensor<3x5xf32>
+}
+
+// -----
+
+func.func @gather_nd_depth(%x: tensor<3x5xf32>, %i: tensor<2x3xi64>) -> tensor<2xf32> {
+  // expected-error @+1 {{'onnx.GatherND' op the last dimension of indices must be in [1, rank of data]}}
+  %0 = onnx.GatherND %x, %i : (tensor<3x5xf32>, tensor<2x3xi64>) -> tensor<2xf32>
+  return %0 : tensor<2xf32>
+}
+
+// -----
+
+func.func @scatter_nd_updates(%x: tensor<3x5xf32>, %i: tensor<2x1xi64>, %u: tensor<2x4xf32>) -> tensor<3x5xf32> {
+  // expected-error @+1 {{'onnx.ScatterND' op updates must be indices.shape[:-1] + data.shape[k:] of data's element type}}
+  %0 = onnx.ScatterND %x, %i, %u : (tensor<3x5xf32>, tensor<2x1xi64>, tensor<2x4xf32>) -> tensor<3x5xf32>
+  return %0 : tensor<3x5xf32>
+}
+
+// -----
+
+func.func @top_k_too_many(%x: tensor<3x5xf32>) -> tensor<3x6xf32> {
+  // expected-error @+1 {{'onnx.TopK' op k = 6 must be in [1, 5]}}
+  %0:2 = onnx.TopK %x : (tensor<3x5xf32>) -> (tensor<3x6xf32>, tensor<3x6xi64>)
+  return %0#0 : tensor<3x6xf32>
+}
+
+// -----
+
+func.func @top_k_shapes(%x: tensor<3x5xf32>) -> tensor<3x2xf32> {
+  // expected-error @+1 {{'onnx.TopK' op values and indices must be the input's shape with k along the axis}}
+  %0:2 = onnx.TopK %x : (tensor<3x5xf32>) -> (tensor<3x2xf32>, tensor<2x2xi64>)
+  return %0#0 : tensor<3x2xf32>
+}

@@ -53,3 +53,32 @@ func.func @pools(%x: tensor<1x1x7x5xf32>) -> (tensor<1x1x4x3xf32>, tensor<1x1x3x
   %a = onnx.AveragePool %x {ceil_mode = false, count_include_pad = false, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x1x7x5xf32>) -> tensor<1x1x3x2xf32>
   return %m#0, %a : tensor<1x1x4x3xf32>, tensor<1x1x3x2xf32>
 }
+
+// Indexing by index tensors (and their gradient ops) print and parse back.
+// CHECK-LABEL: func.func @indexing(
+func.func @indexing(%x: tensor<3x5xf32>, %i: tensor<3x2xi64>, %u: tensor<3x2xf32>, %t: tensor<2x1xi64>,
+                    %r: tensor<2x5xf32>, %k: tensor<1xi64>) -> (tensor<3x2xf32>, tensor<3x5xf32>, tensor<2x5xf32>,
+                    tensor<3x5xf32>, tensor<3x2xf32>, tensor<3x2xi64>, tensor<3x2xf32>, tensor<3x5xf32>,
+                    tensor<3x5xf32>, tensor<3x5xf32>, tensor<3x5xf32>) {
+  // CHECK: onnx.GatherElements %{{.*}}, %{{.*}} {axis = 1 : i64} : (tensor<3x5xf32>, tensor<3x2xi64>) -> tensor<3x2xf32>
+  %0 = onnx.GatherElements %x, %i {axis = 1 : i64} : (tensor<3x5xf32>, tensor<3x2xi64>) -> tensor<3x2xf32>
+  // CHECK: onnx.ScatterElements %{{.*}}, %{{.*}}, %{{.*}} {axis = -1 : i64, reduction = "add"} : (tensor<3x5xf32>, tensor<3x2xi64>, tensor<3x2xf32>) -> tensor<3x5xf32>
+  %1 = onnx.ScatterElements %x, %i, %u {axis = -1 : i64, reduction = "add"} : (tensor<3x5xf32>, tensor<3x2xi64>, tensor<3x2xf32>) -> tensor<3x5xf32>
+  // CHECK: onnx.GatherND %{{.*}}, %{{.*}} : (tensor<3x5xf32>, tensor<2x1xi64>) -> tensor<2x5xf32>
+  %2 = onnx.GatherND %x, %t : (tensor<3x5xf32>, tensor<2x1xi64>) -> tensor<2x5xf32>
+  // CHECK: onnx.ScatterND %{{.*}}, %{{.*}}, %{{.*}} : (tensor<3x5xf32>, tensor<2x1xi64>, tensor<2x5xf32>) -> tensor<3x5xf32>
+  %3 = onnx.ScatterND %x, %t, %r : (tensor<3x5xf32>, tensor<2x1xi64>, tensor<2x5xf32>) -> tensor<3x5xf32>
+  // CHECK: onnx.TopK %{{.*}} {axis = 1 : i64, largest = false} : (tensor<3x5xf32>) -> (tensor<3x2xf32>, tensor<3x2xi64>)
+  %4:2 = onnx.TopK %x {axis = 1 : i64, largest = false} : (tensor<3x5xf32>) -> (tensor<3x2xf32>, tensor<3x2xi64>)
+  // CHECK: onnx.TopK %{{.*}}, %{{.*}} : (tensor<3x5xf32>, tensor<1xi64>) -> (tensor<3x2xf32>, tensor<3x2xi64>)
+  %5:2 = onnx.TopK %x, %k : (tensor<3x5xf32>, tensor<1xi64>) -> (tensor<3x2xf32>, tensor<3x2xi64>)
+  // CHECK: zero.gather_elements_grad %{{.*}}, %{{.*}} {axis = 1 : i64} : (tensor<3x2xf32>, tensor<3x2xi64>) -> tensor<3x5xf32>
+  %6 = zero.gather_elements_grad %0, %i {axis = 1 : i64} : (tensor<3x2xf32>, tensor<3x2xi64>) -> tensor<3x5xf32>
+  // CHECK: zero.scatter_elements_grad %{{.*}}, %{{.*}} {axis = 1 : i64} : (tensor<3x5xf32>, tensor<3x2xi64>) -> tensor<3x5xf32>
+  %7 = zero.scatter_elements_grad %1, %i {axis = 1 : i64} : (tensor<3x5xf32>, tensor<3x2xi64>) -> tensor<3x5xf32>
+  // CHECK: zero.gather_nd_grad %{{.*}}, %{{.*}} : (tensor<2x5xf32>, tensor<2x1xi64>) -> tensor<3x5xf32>
+  %8 = zero.gather_nd_grad %2, %t : (tensor<2x5xf32>, tensor<2x1xi64>) -> tensor<3x5xf32>
+  // CHECK: zero.scatter_nd_grad %{{.*}}, %{{.*}} : (tensor<3x5xf32>, tensor<2x1xi64>) -> tensor<3x5xf32>
+  %9 = zero.scatter_nd_grad %3, %t : (tensor<3x5xf32>, tensor<2x1xi64>) -> tensor<3x5xf32>
+  return %0, %1, %2, %3, %4#0, %4#1, %5#0, %6, %7, %8, %9 : tensor<3x2xf32>, tensor<3x5xf32>, tensor<2x5xf32>, tensor<3x5xf32>, tensor<3x2xf32>, tensor<3x2xi64>, tensor<3x2xf32>, tensor<3x5xf32>, tensor<3x5xf32>, tensor<3x5xf32>, tensor<3x5xf32>
+}

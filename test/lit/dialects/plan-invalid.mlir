@@ -244,6 +244,57 @@ plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 
 
 // -----
 
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 24 : i64}
+  plan.value @a : tensor<2x3xf32> in @mem.a
+  plan.buffer @mem.v "activation" {bytes = 8 : i64}
+  plan.value @v : tensor<2x1xf32> in @mem.v
+  plan.buffer @mem.i "activation" {bytes = 16 : i64}
+  plan.value @i : tensor<2x1xi64> in @mem.i
+  // expected-error @+1 {{'plan.instr' op TopK needs attribute 'axis' (an i64)}}
+  plan.instr "TopK" [@a] -> [@v, @i] {attrs = {largest = false}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 24 : i64}
+  plan.value @a : tensor<2x3xf32> in @mem.a
+  plan.buffer @mem.v "activation" {bytes = 8 : i64}
+  plan.value @v : tensor<2x1xf32> in @mem.v
+  plan.buffer @mem.i "activation" {bytes = 16 : i64}
+  plan.value @i : tensor<2x1xi64> in @mem.i
+  // TopK always sorts: the plan has no `sorted`.
+  // expected-error @+1 {{'plan.instr' op attribute 'sorted' is not an attribute of TopK}}
+  plan.instr "TopK" [@a] -> [@v, @i] {attrs = {axis = 1 : i64, sorted = true}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 24 : i64}
+  plan.value @a : tensor<2x3xf32> in @mem.a
+  plan.buffer @mem.v "activation" {bytes = 8 : i64}
+  plan.value @v : tensor<2x1xf32> in @mem.v
+  // Values and indices, always both.
+  // expected-error @+1 {{'plan.instr' op TopK takes 2 outputs, got 1}}
+  plan.instr "TopK" [@a] -> [@v] {attrs = {axis = 1 : i64}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 24 : i64}
+  plan.value @a : tensor<2x3xf32> in @mem.a
+  plan.buffer @mem.i "activation" {bytes = 16 : i64}
+  plan.value @i : tensor<2x1xi64> in @mem.i
+  // The reduction is the opcode (ScatterElementsAdd, ScatterElementsMul).
+  // expected-error @+1 {{'plan.instr' op attribute 'reduction' is not an attribute of ScatterElements}}
+  plan.instr "ScatterElements" [@a, @i, @a] -> [@a] {attrs = {axis = 1 : i64, reduction = "add"}}
+}
+
+// -----
+
 // An evaluation program: one plan.evaluation, one loss of each program.
 // expected-error @+1 {{'plan.program' op has more than one plan.evaluation}}
 plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {

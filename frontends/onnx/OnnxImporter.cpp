@@ -30,6 +30,9 @@ llvm::SmallVector<int> dataOperands(const ::onnx::NodeProto &node) {
       op == "ReduceSum" || op == "ReduceMean" || op == "Slice" || op == "Split" ||
       op == "Dropout" || op == "Clip" || op == "CumSum" || op == "Tile" || op == "Trilu")
     return {0};
+  // The recurrent ops' sequence_lens (INT32) is checked at compile time.
+  if (op == "LSTM" || op == "GRU" || op == "RNN")
+    return {0, 1, 2, 3, 5, 6, 7};
   llvm::SmallVector<int> all;
   for (int i = 0; i < node.input_size(); ++i)
     all.push_back(i);
@@ -288,7 +291,8 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   }
   for (int i = 0; i < graph.node_size(); ++i)
     for (const auto &output : graph.node(i).output())
-      producer[output] = i;
+      if (!output.empty()) // a left-out optional output
+        producer[output] = i;
 
   if (graph.output_size() == 0) // the loader rejects these; the loss is output 0
     return emitError(fileLoc) << "the graph has no outputs; its first output must be the loss",

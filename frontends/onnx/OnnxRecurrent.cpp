@@ -7,7 +7,7 @@
 // hands each step its rows as views; a step adds only the recurrent Gemm
 // (H·Rᵀ, with the step's projection as its C) and the gates' elementwise
 // ops. The gates that share an activation (LSTM's i, o, f; GRU's z, r) are
-// one Gemm and one activation, split apart afterwards.
+// one Gemm per step, split into the gates.
 //
 // Each step's gate values are activations the backward pass reads, so memory
 // grows linearly with the sequence length, as autograd of an unrolled cell
@@ -240,8 +240,8 @@ Unroller::States Unroller::unroll(const Direction &dir, Value x2, bool reverse) 
     if (cell == Cell::Rnn) {
       h = activation(dir.f, pre);
     } else if (cell == Cell::Gru) {
-      SmallVector<Value> zr = split(activation(dir.f, pre), 1, 2);
-      Value z = zr[0], r = zr[1], candidate;
+      SmallVector<Value> zr = split(pre, 1, 2);
+      Value z = activation(dir.f, zr[0]), r = activation(dir.f, zr[1]), candidate;
       if (linearBeforeReset) {
         // h̃ = g(xh + r ⊙ (H·Rhᵀ + Rbh)) + Wbh (Wbh is in xh).
         Value rh = h ? gemm(h, dir.rLast, dir.recurrentBiasLast) : dir.recurrentBiasLast;
@@ -254,21 +254,20 @@ Unroller::States Unroller::unroll(const Direction &dir, Value x2, bool reverse) 
       // H = (1 - z) ⊙ h̃ + z ⊙ H = h̃ + z ⊙ (H - h̃).
       h = h ? add(candidate, mul(z, sub(h, candidate))) : sub(candidate, mul(z, candidate));
     } else {
-      Value i, o, f;
-      if (!dir.peepI) {
-        SmallVector<Value> iof = split(activation(dir.f, pre), 1, 3);
-        i = iof[0], o = iof[1], f = iof[2];
-      } else {
-        SmallVector<Value> iof = split(pre, 1, 3);
-        i = activation(dir.f, c ? add(iof[0], mul(dir.peepI, c)) : iof[0]);
-        f = activation(dir.f, c ? add(iof[2], mul(dir.peepF, c)) : iof[2]);
-        o = iof[1];
+      // Split before the activations: each gate's activation is then the
+      // one tensor both its derivative and the products below keep.
+      SmallVector<Value> iof = split(pre, 1, 3);
+      Value i = iof[0], o = iof[1], f = iof[2];
+      if (dir.peepI && c) {
+        i = add(i, mul(dir.peepI, c));
+        f = add(f, mul(dir.peepF, c));
       }
+      i = activation(dir.f, i);
+      f = activation(dir.f, f);
       Value candidate = activation(dir.g, recurrent(h, dir.rLast, xLast[t]));
       Value ic = mul(i, candidate);
       c = c ? add(mul(f, c), ic) : ic;
-      if (dir.peepI)
-        o = activation(dir.f, add(o, mul(dir.peepO, c)));
+      o = activation(dir.f, dir.peepI ? add(o, mul(dir.peepO, c)) : o);
       h = mul(o, activation(dir.h, c));
     }
     out.hidden[t] = h;

@@ -263,10 +263,9 @@ Unroller::States Unroller::unroll(const Direction &dir, Value x2, bool reverse) 
         f = add(f, mul(dir.peepF, c));
       }
       i = activation(dir.f, i);
-      f = activation(dir.f, f);
       Value candidate = activation(dir.g, recurrent(h, dir.rLast, xLast[t]));
       Value ic = mul(i, candidate);
-      c = c ? add(mul(f, c), ic) : ic;
+      c = c ? add(mul(activation(dir.f, f), c), ic) : ic; // f forgets nothing of a zero state
       o = activation(dir.f, dir.peepI ? add(o, mul(dir.peepO, c)) : o);
       h = mul(o, activation(dir.h, c));
     }

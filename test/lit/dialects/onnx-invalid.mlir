@@ -207,3 +207,27 @@ func.func @slice_overflow(%x: tensor<2x4xf32>) -> tensor<2x3xf32> {
   %0 = onnx.Slice %x {starts = array<i64: 0, 0>, steps = array<i64: 1, 4611686018427387904>} : tensor<2x4xf32> -> tensor<2x3xf32>
   return %0 : tensor<2x3xf32>
 }
+
+// -----
+
+func.func @split_sizes(%x: tensor<2x6xf32>) -> tensor<2x2xf32> {
+  // expected-error @+1 {{'onnx.Split' op the parts' sizes along the axis must add up to the input's}}
+  %0:2 = onnx.Split %x {axis = 1 : i64} : tensor<2x6xf32> -> tensor<2x2xf32>, tensor<2x2xf32>
+  return %0#0 : tensor<2x2xf32>
+}
+
+// -----
+
+func.func @split_other_axis(%x: tensor<2x6xf32>) -> tensor<1x6xf32> {
+  // expected-error @+1 {{'onnx.Split' op parts differ from the input outside the split axis}}
+  %0:2 = onnx.Split %x {axis = 1 : i64} : tensor<2x6xf32> -> tensor<1x6xf32>, tensor<1x6xf32>
+  return %0#0 : tensor<1x6xf32>
+}
+
+// -----
+
+func.func @split_axis(%x: tensor<2x6xf32>) -> tensor<2x6xf32> {
+  // expected-error @+1 {{'onnx.Split' op axis is out of range}}
+  %0 = onnx.Split %x {axis = 2 : i64} : tensor<2x6xf32> -> tensor<2x6xf32>
+  return %0 : tensor<2x6xf32>
+}

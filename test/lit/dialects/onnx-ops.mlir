@@ -53,3 +53,10 @@ func.func @pools(%x: tensor<1x1x7x5xf32>) -> (tensor<1x1x4x3xf32>, tensor<1x1x3x
   %a = onnx.AveragePool %x {ceil_mode = false, count_include_pad = false, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x1x7x5xf32>) -> tensor<1x1x3x2xf32>
   return %m#0, %a : tensor<1x1x4x3xf32>, tensor<1x1x3x2xf32>
 }
+
+// CHECK-LABEL: func.func @split(
+func.func @split(%x: tensor<2x6xf32>) -> (tensor<2x1xf32>, tensor<2x5xf32>) {
+  // CHECK: onnx.Split %{{.*}} {axis = -1 : i64} : tensor<2x6xf32> -> tensor<2x1xf32>, tensor<2x5xf32>
+  %0:2 = onnx.Split %x {axis = -1 : i64} : tensor<2x6xf32> -> tensor<2x1xf32>, tensor<2x5xf32>
+  return %0#0, %0#1 : tensor<2x1xf32>, tensor<2x5xf32>
+}

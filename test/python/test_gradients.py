@@ -649,7 +649,8 @@ GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 
 
 def recurrent_case(cell, seq=4, batch=3, inp=5, hidden=4, direction="forward", bias=True, h0=False, c0=False,
-                   peepholes=False, lbr=0, layout=0, activation=None, outputs=("Y", "Y_h", "Y_c"), opset=17):
+                   peepholes=False, lbr=0, layout=0, activation=None, outputs=("Y", "Y_h", "Y_c"), opset=17,
+                   lens=False):
     """One ONNX node of `cell` with every float input a parameter; out is the sum of its outputs
     used, weighted by R (grad_case)."""
     dirs, g = (2 if direction == "bidirectional" else 1), GATES[cell]
@@ -664,7 +665,7 @@ def recurrent_case(cell, seq=4, batch=3, inp=5, hidden=4, direction="forward", b
         params["C0"] = randn(*state)
     if peepholes:
         params["P"] = randn(dirs, 3 * hidden)
-    names = ["X", "W", "Rec", "B" if bias else "", "", "H0" if h0 else "", "C0" if c0 else "", "P" if peepholes else ""]
+    names = ["X", "W", "Rec", "B" if bias else "", "lens" if lens else "", "H0" if h0 else "", "C0" if c0 else "", "P" if peepholes else ""]
     while names[-1] == "":
         names.pop()
     outs = [o if o in outputs else "" for o in ("Y", "Y_h", "Y_c")[:3 if cell == "LSTM" else 2]]
@@ -691,8 +692,10 @@ def recurrent_case(cell, seq=4, batch=3, inp=5, hidden=4, direction="forward", b
                             direction, lbr, layout, activation or "Tanh")
         return torch.cat([y.reshape(-1) for y, o in zip(ys, ("Y", "Y_h", "Y_c")) if o in used])
     label = (f"{cell} {direction} seq={seq} bias={bias} h0={h0} c0={c0} peepholes={peepholes} "
-             f"lbr={lbr} layout={layout} activation={activation} outputs={','.join(used)} opset {opset}")
-    case(label, params, torch_fn, nodes, consts={"flat": i64(-1)}, opset=opset)
+             f"lbr={lbr} layout={layout} activation={activation} outputs={','.join(used)} opset {opset}"
+             f"{' sequence_lens (all full)' if lens else ''}")
+    consts = {"flat": i64(-1), **({"lens": np.full(batch, seq, np.int32)} if lens else {})}
+    case(label, params, torch_fn, nodes, consts=consts, opset=opset)
 
 
 recurrent_case("LSTM")
@@ -707,6 +710,7 @@ for lbr in (0, 1):
     recurrent_case("GRU", lbr=lbr, direction="bidirectional", h0=True)
     recurrent_case("GRU", lbr=lbr, direction="reverse", bias=False, outputs=("Y_h",))
 recurrent_case("GRU", lbr=1, layout=1, h0=True, opset=14)
+recurrent_case("GRU", lbr=1, lens=True)
 recurrent_case("RNN")
 recurrent_case("RNN", direction="bidirectional", h0=True, layout=1)
 recurrent_case("RNN", activation="Relu", h0=True, bias=False)

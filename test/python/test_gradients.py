@@ -11,6 +11,8 @@ zero-run --save-params, and grad = before - after is compared with torch
 autograd of the same expression in float64 (rtol 1e-4, atol 1e-5).  Integer
 inputs (loss labels) are graph inputs fed through the --data directory.  A few
 cases run again at world size 2, stage 3: sharding must not change gradients.
+The recurrent modules (nn.LSTM, nn.GRU, nn.RNN in small models) are exported whole by
+torch.onnx.export: their logged loss and every parameter's gradient are compared.
 
 usage: test_gradients.py --zero-opt PATH --zero-run PATH [-k FILTER] [-v]
 """

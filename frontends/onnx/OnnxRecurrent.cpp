@@ -243,7 +243,7 @@ Unroller::States Unroller::unroll(const Direction &dir, Value x2, bool reverse) 
       SmallVector<Value> zr = split(pre, 1, 2);
       Value z = activation(dir.f, zr[0]), r = activation(dir.f, zr[1]), candidate;
       if (linearBeforeReset) {
-        // h̃ = g(xh + r ⊙ (H·Rhᵀ + Rbh)) + Wbh (Wbh is in xh).
+        // h̃ = g(xh + r ⊙ (H·Rhᵀ + Rbh)), Wbh in xh.
         Value rh = h ? gemm(h, dir.rLast, dir.recurrentBiasLast) : dir.recurrentBiasLast;
         candidate = rh ? add(xLast[t], mul(r, rh)) : xLast[t];
       } else {

@@ -342,6 +342,23 @@ LogicalResult gradient(ox::ConcatOp concat, GradientContext &ctx, OpBuilder &b, 
   return success();
 }
 
+/// The parts' gradients side by side: one Concat, however many parts (zeros
+/// for a part the loss does not reach).
+LogicalResult gradient(ox::SplitOp split, GradientContext &ctx, OpBuilder &b, Location loc) {
+  SmallVector<Value> parts;
+  for (Value part : split.getParts()) {
+    Value g = ctx.grad(part);
+    parts.push_back(
+        g ? g : ox::ExpandOp::create(b, loc, part.getType(), ctx.constant(loc, 0.0f)).getResult());
+  }
+  ctx.give(split.getInput(), parts.size() == 1
+                                 ? parts.front()
+                                 : ox::ConcatOp::create(b, loc, split.getInput().getType(), parts,
+                                                        split.getAxisAttr())
+                                       .getResult());
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Reductions
 //===----------------------------------------------------------------------===//
@@ -722,7 +739,8 @@ void zero::registerGradientRules(DialectRegistry &registry) {
                 ox::FloorOp, ox::CeilOp, ox::SignOp, ox::ReshapeOp, ox::ExpandOp, ox::TransposeOp,
                 ox::CastOp, ox::IdentityOp, ox::GatherOp, ox::GatherElementsOp,
                 ox::ScatterElementsOp, ox::GatherNDOp, ox::ScatterNDOp, ox::TopKOp, ox::SliceOp,
-                ox::ConcatOp, ox::ReduceSumOp, ox::ReduceMeanOp, ox::ReduceMaxOp, ox::ReduceMinOp,
+                ox::SplitOp, ox::ConcatOp, ox::ReduceSumOp, ox::ReduceMeanOp, ox::ReduceMaxOp,
+                ox::ReduceMinOp,
                 ox::ReduceProdOp, ox::ReduceL2Op, ox::CumSumOp, ox::GemmOp, ox::MatMulOp,
                 ox::SoftmaxOp, ox::LogSoftmaxOp, ox::SoftmaxCrossEntropyLossOp,
                 ox::NegativeLogLikelihoodLossOp, ox::LayerNormalizationOp, ox::BatchNormalizationOp,

@@ -539,6 +539,31 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
                      source.getBufferAttr(), source.getByteOffset(), source.getRankStride()));
         return success();
       })
+      .Case([&](ox::SplitOp split) {
+        // A part is a view where the parts are contiguous runs of the input
+        // (every dimension before the axis is 1), else a Slice of it.
+        FlatSymbolRefAttr input = lookup(split.getInput());
+        plan::ValueOp source = valueOp(input);
+        auto type = tensorType(split.getInput());
+        int64_t axis = *normalizeAxis(split.getAxis(), type.getRank());
+        const bool views =
+            source.getRankStride() == 0 &&
+            llvm::all_of(type.getShape().take_front(axis), [](int64_t d) { return d == 1; });
+        const int64_t rowBytes = plan::getTensorBytes(type) / type.getDimSize(axis);
+        SmallVector<int64_t> starts(type.getRank(), 0), steps(type.getRank(), 1);
+        for (Value part : split.getParts()) {
+          if (views)
+            bind(part, newValue(source.getSymName().str() + ".part", tensorType(part),
+                                source.getBufferAttr(),
+                                source.getByteOffset() + starts[axis] * rowBytes));
+          else if (!part.use_empty())
+            instr(loc, "Slice", {input}, {define(part)},
+                  {attr("starts", b.getDenseI64ArrayAttr(starts)),
+                   attr("steps", b.getDenseI64ArrayAttr(steps))});
+          starts[axis] += tensorType(part).getDimSize(axis);
+        }
+        return success();
+      })
       .Case([&](ox::BatchNormalizationOp norm) -> LogicalResult {
         // The running statistics are updated in place in their globals.
         SmallVector<FlatSymbolRefAttr> in;

@@ -455,6 +455,28 @@ LogicalResult SliceOp::verify() {
   return success();
 }
 
+LogicalResult SplitOp::verify() {
+  auto in = getInput().getType();
+  auto axis = zero::normalizeAxis(getAxis(), in.getRank());
+  if (!axis)
+    return emitOpError("axis is out of range");
+  if (getParts().empty())
+    return emitOpError("needs at least one part");
+  int64_t total = 0;
+  for (Value part : getParts()) {
+    auto type = cast<RankedTensorType>(part.getType());
+    if (type.getRank() != in.getRank() || type.getElementType() != in.getElementType())
+      return emitOpError("parts must have the input's rank and element type");
+    for (int64_t i = 0; i < in.getRank(); ++i)
+      if (i != *axis && type.getDimSize(i) != in.getDimSize(i))
+        return emitOpError("parts differ from the input outside the split axis");
+    total += type.getDimSize(*axis);
+  }
+  if (total != in.getDimSize(*axis))
+    return emitOpError("the parts' sizes along the axis must add up to the input's");
+  return success();
+}
+
 LogicalResult ConcatOp::verify() {
   if (getInputs().empty())
     return emitOpError("needs at least one input");

@@ -387,6 +387,21 @@ def Onnx_SliceOp : Onnx_Op<"Slice"> {
   let hasVerifier = 1;
 }
 
+def Onnx_SplitOp : Onnx_Op<"Split"> {
+  let summary = "consecutive parts of the input along `axis`, sized by the result types";
+  let description = [{
+    ONNX Split with its sizes folded at import. The recurrent ops (LSTM,
+    GRU, RNN) unroll into it: its gradient is one Concat of the parts',
+    where one Slice per part would give each a SliceGrad of the whole input,
+    quadratic in the sequence length. Parts along a leading axis (every
+    dimension before it 1) lower to views of the input, others to Slices.
+  }];
+  let arguments = (ins Onnx_Tensor:$input, I64Attr:$axis);
+  let results = (outs Variadic<Onnx_Tensor>:$parts);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($parts)";
+  let hasVerifier = 1;
+}
+
 def Onnx_ConcatOp : Onnx_Op<"Concat"> {
   let arguments = (ins Variadic<Onnx_Tensor>:$inputs, I64Attr:$axis);
   let results = (outs Onnx_Tensor:$result);

@@ -110,6 +110,8 @@ public:
   mlir::FailureOr<llvm::SmallVector<int64_t>>
   intsAttr(const ::onnx::NodeProto &node, llvm::StringRef name,
            llvm::ArrayRef<int64_t> fallback = {});
+  mlir::FailureOr<llvm::SmallVector<std::string>> stringsAttr(const ::onnx::NodeProto &node,
+                                                              llvm::StringRef name);
   /// A TENSOR attribute: null if left out.
   mlir::FailureOr<const ::onnx::TensorProto *> tensorAttr(const ::onnx::NodeProto &node,
                                                           llvm::StringRef name);
@@ -156,6 +158,9 @@ private:
   std::vector<std::unique_ptr<::onnx::TypeProto>> ownedTypes;
   int64_t nextDropoutStream = 0;
 };
+
+/// LSTM, GRU and RNN, unrolled over the sequence (OnnxRecurrent.cpp).
+mlir::LogicalResult importRecurrent(GraphImporter &im, const ::onnx::NodeProto &node);
 
 /// Operand positions that carry data (as opposed to shapes or axes that
 /// shape inference and constant folding consume at compile time).

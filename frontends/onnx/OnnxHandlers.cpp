@@ -93,6 +93,16 @@ FailureOr<SmallVector<int64_t>> GraphImporter::intsAttr(const ::onnx::NodeProto 
   return SmallVector<int64_t>((*a)->ints().begin(), (*a)->ints().end());
 }
 
+FailureOr<SmallVector<std::string>> GraphImporter::stringsAttr(const ::onnx::NodeProto &node,
+                                                               StringRef name) {
+  auto a = attribute(node, name, ::onnx::AttributeProto::STRINGS);
+  if (failed(a))
+    return failure();
+  if (!*a)
+    return SmallVector<std::string>();
+  return SmallVector<std::string>((*a)->strings().begin(), (*a)->strings().end());
+}
+
 FailureOr<const ::onnx::TensorProto *> GraphImporter::tensorAttr(const ::onnx::NodeProto &node,
                                                                  StringRef name) {
   auto a = attribute(node, name, ::onnx::AttributeProto::TENSOR);

@@ -32,6 +32,9 @@ llvm::SmallVector<int> dataOperands(const ::onnx::NodeProto &node) {
     return {0};
   if (op == "ConstantOfShape")
     return {};
+  // The recurrent ops' sequence_lens (INT32) is checked at compile time.
+  if (op == "LSTM" || op == "GRU" || op == "RNN")
+    return {0, 1, 2, 3, 5, 6, 7};
   llvm::SmallVector<int> all;
   for (int i = 0; i < node.input_size(); ++i)
     all.push_back(i);
@@ -297,7 +300,8 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   }
   for (int i = 0; i < graph.node_size(); ++i)
     for (const auto &output : graph.node(i).output())
-      producer[output] = i;
+      if (!output.empty()) // a left-out optional output
+        producer[output] = i;
 
   if (graph.output_size() == 0) // the loader rejects these; the loss is output 0
     return emitError(fileLoc) << "the graph has no outputs; its first output must be the loss",

@@ -412,7 +412,11 @@ std::string checkNode(const ::onnx::NodeProto &node, int64_t opset, bool allowFu
     if (param.GetOption() != ::onnx::OpSchema::Optional)
       return "input " + std::to_string(i) + " ('" + param.GetName() + "') must not be empty";
   }
-  if (node.output_size() == 0 || node.output(0).empty())
+  // Only an optional first output (LSTM's Y) may be left out.
+  const auto &formalOutputs = schema->outputs();
+  bool firstOptional =
+      !formalOutputs.empty() && formalOutputs[0].GetOption() == ::onnx::OpSchema::Optional;
+  if (node.output_size() == 0 || (node.output(0).empty() && !firstOptional))
     return "the first output must not be empty";
 
   std::unordered_set<std::string> seen;
@@ -460,10 +464,12 @@ int64_t onnxOpset(const ::onnx::ModelProto &model) {
 }
 
 std::string describeNode(const ::onnx::NodeProto &node, int64_t opset) {
-  std::string name = !node.name().empty()       ? "node '" + node.name() + "'"
-                     : node.output_size() > 0 && !node.output(0).empty()
-                         ? "node producing '" + node.output(0) + "'"
-                         : "unnamed node";
+  // Named by its first output that is not left out (LSTM's Y may be).
+  auto output = std::find_if(node.output().begin(), node.output().end(),
+                             [](const std::string &o) { return !o.empty(); });
+  std::string name = !node.name().empty()            ? "node '" + node.name() + "'"
+                     : output != node.output().end() ? "node producing '" + *output + "'"
+                                                     : "unnamed node";
   return name + " (" + node.op_type() + ", opset " + std::to_string(opset) + ")";
 }
 

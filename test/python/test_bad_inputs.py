@@ -151,9 +151,28 @@ save("scan_no_body.onnx", model([MM, oh.make_node("Scan", ["h"], ["s"], name="my
 save("loop.onnx", model([MM, oh.make_node("Loop", ["", "", "h"], ["l"], name="my_loop"), MEAN("l")], [LOSS], [W], [X]))
 save("if.onnx", model([MM, oh.make_node("Constant", [], ["c"], value=nh.from_array(np.array(True), "c")),
                        oh.make_node("If", ["c"], ["i"], name="my_if"), MEAN("h")], [LOSS], [W], [X]))
-save("lstm.onnx", model([oh.make_node("LSTM", ["x", "lw", "lr"], ["y"], name="my_lstm", hidden_size=2), MEAN("y")], [LOSS],
-                        [nh.from_array(np.ones((1, 8, 4), np.float32), "lw"), nh.from_array(np.ones((1, 8, 2), np.float32), "lr")],
-                        [oh.make_tensor_value_info("x", TP.FLOAT, [3, 2, 4])]))
+# LSTM and GRU (x [seq 3, batch 2, 4], hidden 2) with what zero does not unroll.
+_RX = oh.make_tensor_value_info("x", TP.FLOAT, [3, 2, 4])
+_rnn_weights = lambda gates: [nh.from_array(np.ones((1, 2 * gates, 4), np.float32), "lw"),  # noqa: E731
+                              nh.from_array(np.ones((1, 2 * gates, 2), np.float32), "lr")]
+
+
+def recurrent(name, op, gates, inputs=("x", "lw", "lr"), inits=(), **attrs):
+    save(name, model([oh.make_node(op, list(inputs), ["y"], name="my_" + op.lower(), hidden_size=2, **attrs), MEAN("y")],
+                     [LOSS], _rnn_weights(gates) + list(inits), [_RX]))
+
+
+recurrent("lstm_clip.onnx", "LSTM", 4, clip=3.0)
+recurrent("lstm_relu.onnx", "LSTM", 4, activations=["Relu", "Tanh", "Tanh"])
+recurrent("lstm_activation_alpha.onnx", "LSTM", 4, activations=["HardSigmoid", "Tanh", "Tanh"], activation_alpha=[0.2])
+recurrent("lstm_input_forget.onnx", "LSTM", 4, input_forget=1)
+recurrent("lstm_activations_count.onnx", "LSTM", 4, activations=["Sigmoid", "Tanh"])
+recurrent("gru_short_sequences.onnx", "GRU", 3, inputs=("x", "lw", "lr", "", "lens"),
+          inits=[nh.from_array(np.array([3, 2], np.int32), "lens")])
+recurrent("gru_layout_opset13.onnx", "GRU", 3, layout=1)
+_m = onnx.load(M("gru_layout_opset13.onnx"))
+_m.opset_import[0].version = 13
+save("gru_layout_opset13.onnx", _m)
 save("resize.onnx", model([SCALE("x"), oh.make_node("Resize", ["h", "", "sc"], ["r"], name="my_resize"), MEAN("r")], [LOSS],
                           [K, nh.from_array(np.array([1, 1, 2, 2], np.float32), "sc")], [X4]))
 # Off the loss path: NonZero is what PyTorch writes for `x[mask] = values`
@@ -317,7 +336,19 @@ bad("TopK with a computed K", "topk_computed_k.onnx",
     ["node 'my_topk' (TopK, opset 17)", "K must be a compile-time constant"])
 bad("TopK of INT64", "topk_int.onnx", ["node 'my_topk' (TopK, opset 17)", "only FLOAT inputs are supported"])
 bad("unsupported op If off the loss path", "if.onnx", ["my_if", "unsupported operator 'If'"])
-bad("unsupported op LSTM", "lstm.onnx", ["my_lstm", "unsupported operator 'LSTM'"])
+bad("LSTM with clip", "lstm_clip.onnx", ["node 'my_lstm' (LSTM, opset 17)", "attribute 'clip' of LSTM is not supported"])
+bad("LSTM with a Relu gate activation", "lstm_relu.onnx",
+    ["node 'my_lstm' (LSTM, opset 17)", "'activations': Relu is not supported", "Sigmoid, Tanh, Tanh"])
+bad("LSTM with activation_alpha", "lstm_activation_alpha.onnx",
+    ["node 'my_lstm' (LSTM, opset 17)", "attribute 'activation_alpha' of LSTM is not supported"])
+bad("LSTM with input_forget 1", "lstm_input_forget.onnx",
+    ["node 'my_lstm' (LSTM, opset 17)", "'input_forget' 1", "not supported"])
+bad("LSTM with two activations for one direction", "lstm_activations_count.onnx",
+    ["node 'my_lstm' (LSTM, opset 17)", "'activations' has 2 entries; expected 3"])
+bad("GRU with a sequence shorter than the input", "gru_short_sequences.onnx",
+    ["node 'my_gru' (GRU, opset 17)", "sequence_lens must be 3", "shorter sequences are not supported"])
+bad("GRU layout before opset 14", "gru_layout_opset13.onnx",
+    ["node 'my_gru' (GRU, opset 13)", "attribute 'layout' of GRU is not defined in ONNX opset 13"])
 bad("unsupported op Resize", "resize.onnx", ["my_resize", "unsupported operator 'Resize'"])
 bad("unsupported op NonZero (off the loss path)", "nonzero.onnx", ["my_nonzero", "unsupported operator 'NonZero'"])
 bad("op of another domain", "other_domain.onnx", ["my_gelu", "unsupported operator 'Gelu'", "com.example"])

@@ -11,6 +11,8 @@ zero-run --save-params, and grad = before - after is compared with torch
 autograd of the same expression in float64 (rtol 1e-4, atol 1e-5).  Integer
 inputs (loss labels) are graph inputs fed through the --data directory.  A few
 cases run again at world size 2, stage 3: sharding must not change gradients.
+The recurrent modules (nn.LSTM, nn.GRU, nn.RNN in small models) are exported whole by
+torch.onnx.export: their logged loss and every parameter's gradient are compared.
 
 usage: test_gradients.py --zero-opt PATH --zero-run PATH [-k FILTER] [-v]
 """
@@ -27,7 +29,7 @@ from onnx import helper as oh
 from onnx import numpy_helper as nh
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zero_test_util import Runner, assert_close, parse_args, run_tool  # noqa: E402
+from zero_test_util import Runner, assert_close, parse_args, read_log, run_tool  # noqa: E402
 
 args = parse_args()
 R = Runner(args)
@@ -669,6 +671,250 @@ for name, fn in [("torch.gather(x, 1, idx)", lambda x: torch.gather(x, 1, GIDX))
                  ("torch.topk(x, 2, dim=0, largest=False).values.sum()",
                   lambda x: torch.topk(x, 2, dim=0, largest=False).values.sum())]:
     exported_case(name, _Fn(fn), randn(3, 5))
+
+
+# --- recurrent ops (LSTM, GRU, RNN: unrolled at import) ----------------------------------
+def onnx_recurrent(cell, X, W, R, B=None, h0=None, c0=None, P=None, direction="forward", lbr=0, layout=0,
+                   activation="Tanh"):
+    """ONNX's LSTM / GRU / RNN in torch (checked against ONNX's own reference below): Y, Y_h, Y_c."""
+    if layout:
+        X = X.transpose(0, 1)
+        h0 = None if h0 is None else h0.transpose(0, 1)
+        c0 = None if c0 is None else c0.transpose(0, 1)
+    seq, batch, hidden = X.shape[0], X.shape[1], R.shape[-1]
+    act = torch.relu if activation == "Relu" else torch.tanh
+    ys, hs, cs = [], [], []
+    for d in range(W.shape[0]):
+        Wd, Rd = W[d], R[d]
+        gates = Wd.shape[0] // hidden
+        wb, rb = (B[d][:gates * hidden], B[d][gates * hidden:]) if B is not None else (0, 0)
+        h = h0[d] if h0 is not None else X.new_zeros(batch, hidden)
+        c = c0[d] if c0 is not None else X.new_zeros(batch, hidden)
+        out = [None] * seq
+        steps = range(seq - 1, -1, -1) if d == 1 or direction == "reverse" else range(seq)
+        for t in steps:
+            x = X[t]
+            if cell == "RNN":
+                h = act(x @ Wd.T + h @ Rd.T + wb + rb)
+            elif cell == "GRU":
+                xw, hr = x @ Wd.T + wb, h @ Rd.T
+                xz, xr, xh = xw.split(hidden, -1)
+                rz, rr, rh = hr.split(hidden, -1)
+                bz, br, bh = (rb.split(hidden) if B is not None else (0, 0, 0))
+                z, r = torch.sigmoid(xz + rz + bz), torch.sigmoid(xr + rr + br)
+                if lbr:
+                    n = torch.tanh(xh + r * (rh + bh))
+                else:
+                    n = torch.tanh(xh + (r * h) @ Rd[2 * hidden:].T + bh)
+                h = (1 - z) * n + z * h
+            else:
+                g = x @ Wd.T + h @ Rd.T + wb + rb
+                i, o, f, cc = g.split(hidden, -1)
+                pi, po, pf = P[d].split(hidden) if P is not None else (0, 0, 0)
+                i, f = torch.sigmoid(i + pi * c), torch.sigmoid(f + pf * c)
+                c = f * c + i * torch.tanh(cc)
+                h = torch.sigmoid(o + po * c) * torch.tanh(c)
+            out[t] = h
+        ys.append(torch.stack(out))
+        hs.append(h)
+        cs.append(c)
+    Y, Y_h, Y_c = torch.stack(ys, 1), torch.stack(hs), torch.stack(cs)
+    if layout:
+        Y, Y_h, Y_c = Y.permute(2, 0, 1, 3), Y_h.transpose(0, 1), Y_c.transpose(0, 1)
+    return Y, Y_h, Y_c
+
+
+def check_recurrent_reference():
+    """The torch reference above agrees with ONNX's own (onnx.backend.test.case.node: one
+    direction, no Y_c), so the cases below hold zero to ONNX's semantics."""
+    from onnx.backend.test.case.node import gru, lstm, rnn
+    x, h = randn(4, 3, 2), 5
+    p = lambda *s: 0.5 * randn(*s)  # noqa: E731
+    for cell, helper, g in [("LSTM", lstm.LSTM_Helper, 4), ("GRU", gru.GRU_Helper, 3), ("RNN", rnn.RNN_Helper, 1)]:
+        for layout in (0, 1):
+            for lbr in ((0, 1) if cell == "GRU" else (0,)):
+                # ONNX's helpers handle layout 1 only in part: its batch size must be the
+                # sequence length, there are no initial states and Y_h is not right.
+                t = {"X": x if not layout else x[:3], "W": p(1, g * h, 2), "R": p(1, g * h, h), "B": p(1, 2 * g * h)}
+                if layout:
+                    t["X"] = t["X"].transpose(1, 0, 2).copy()
+                else:
+                    t["initial_h"] = p(1, 3, h)
+                if cell == "LSTM":
+                    t["P"] = p(1, 3 * h)
+                    if not layout:
+                        t["initial_c"] = p(1, 3, h)
+                kw = {"layout": layout} if layout else {}
+                if cell == "GRU":
+                    kw["linear_before_reset"] = lbr
+                Y, Y_h = helper(**{k: v.copy() for k, v in t.items()}, **kw).step()
+                T = {k: torch.from_numpy(v).double() for k, v in t.items()}
+                ours = onnx_recurrent(cell, T["X"], T["W"], T["R"], T["B"], T.get("initial_h"), T.get("initial_c"),
+                                      T.get("P"), lbr=lbr, layout=layout)
+                assert_close(f"{cell} layout {layout} lbr {lbr} Y", ours[0].numpy(), Y, rtol=1e-5, atol=1e-6)
+                if not layout:
+                    assert_close(f"{cell} lbr {lbr} Y_h", ours[1].numpy(), Y_h, rtol=1e-5, atol=1e-6)
+
+
+R.case("recurrent: the torch reference agrees with ONNX's", check_recurrent_reference)
+
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def recurrent_case(cell, seq=4, batch=3, inp=5, hidden=4, direction="forward", bias=True, h0=False, c0=False,
+                   peepholes=False, lbr=0, layout=0, activation=None, outputs=("Y", "Y_h", "Y_c"), opset=17,
+                   lens=False):
+    """One ONNX node of `cell` with every float input a parameter; out is the sum of its outputs
+    used, weighted by R (grad_case)."""
+    dirs, g = (2 if direction == "bidirectional" else 1), GATES[cell]
+    x = randn(seq, batch, inp) if not layout else randn(batch, seq, inp)
+    state = (dirs, batch, hidden) if not layout else (batch, dirs, hidden)
+    params = {"X": x, "W": 0.5 * randn(dirs, g * hidden, inp), "Rec": 0.5 * randn(dirs, g * hidden, hidden)}
+    if bias:
+        params["B"] = 0.5 * randn(dirs, 2 * g * hidden)
+    if h0:
+        params["H0"] = randn(*state)
+    if c0:
+        params["C0"] = randn(*state)
+    if peepholes:
+        params["P"] = randn(dirs, 3 * hidden)
+    names = ["X", "W", "Rec", "B" if bias else "", "lens" if lens else "", "H0" if h0 else "", "C0" if c0 else "", "P" if peepholes else ""]
+    while names[-1] == "":
+        names.pop()
+    outs = [o if o in outputs else "" for o in ("Y", "Y_h", "Y_c")[:3 if cell == "LSTM" else 2]]
+    while outs[-1] == "":
+        outs.pop()
+    attrs = {"hidden_size": hidden}
+    if direction != "forward":
+        attrs["direction"] = direction
+    if layout:
+        attrs["layout"] = layout
+    if cell == "GRU":
+        attrs["linear_before_reset"] = lbr
+    if activation:
+        attrs["activations"] = [activation] * dirs
+    used = [o for o in outs if o]
+    nodes = [oh.make_node(cell, names, outs, name=f"{cell.lower()}_node", **attrs)]
+    # out = [Y, Y_h, Y_c] flattened and concatenated.
+    for o in used:
+        nodes.append(oh.make_node("Reshape", [o, "flat"], [o + "_flat"], name=f"flat_{o}"))
+    nodes.append(oh.make_node("Concat", [o + "_flat" for o in used], ["out"], name="cat", axis=0))
+
+    def torch_fn(t):
+        ys = onnx_recurrent(cell, t["X"], t["W"], t["Rec"], t.get("B"), t.get("H0"), t.get("C0"), t.get("P"),
+                            direction, lbr, layout, activation or "Tanh")
+        return torch.cat([y.reshape(-1) for y, o in zip(ys, ("Y", "Y_h", "Y_c")) if o in used])
+    label = (f"{cell} {direction} seq={seq} bias={bias} h0={h0} c0={c0} peepholes={peepholes} "
+             f"lbr={lbr} layout={layout} activation={activation} outputs={','.join(used)} opset {opset}"
+             f"{' sequence_lens (all full)' if lens else ''}")
+    consts = {"flat": i64(-1), **({"lens": np.full(batch, seq, np.int32)} if lens else {})}
+    case(label, params, torch_fn, nodes, consts=consts, opset=opset)
+
+
+recurrent_case("LSTM")
+recurrent_case("LSTM", direction="bidirectional", h0=True, c0=True)
+recurrent_case("LSTM", direction="reverse", bias=False, outputs=("Y_h",))
+recurrent_case("LSTM", h0=True, c0=True, peepholes=True)
+recurrent_case("LSTM", peepholes=True, direction="bidirectional", outputs=("Y", "Y_c"))
+recurrent_case("LSTM", layout=1, h0=True, c0=True, direction="bidirectional")
+recurrent_case("LSTM", seq=1, opset=7, outputs=("Y_h", "Y_c"))
+for lbr in (0, 1):
+    recurrent_case("GRU", lbr=lbr)
+    recurrent_case("GRU", lbr=lbr, direction="bidirectional", h0=True)
+    recurrent_case("GRU", lbr=lbr, direction="reverse", bias=False, outputs=("Y_h",))
+recurrent_case("GRU", lbr=1, layout=1, h0=True, opset=14)
+recurrent_case("GRU", lbr=1, lens=True)
+recurrent_case("RNN")
+recurrent_case("RNN", direction="bidirectional", h0=True, layout=1)
+recurrent_case("RNN", activation="Relu", h0=True, bias=False)
+
+
+def module_case(name, module, inputs, world_size=1, stage=0):
+    """A torch module whose forward(*inputs) is the loss, exported by torch.onnx.export in training
+    mode at opset 17 with its parameters as initializers and inputs as graph inputs (fed via --data).
+    One SGD step at lr 1: the loss zero-run logs and every parameter's gradient (before - after)
+    against torch autograd in float64."""
+    def run():
+        d = os.path.join(tmp, f"module_{_count[0]}_{len(R.failed)}_{world_size}_{stage}")
+        _count[0] += 1
+        os.makedirs(os.path.join(d, "data"))
+        path = os.path.join(d, "model.onnx")
+        args_t = tuple(torch.from_numpy(v) for v in inputs.values())
+        torch.onnx.export(module, args_t, path, opset_version=17, input_names=list(inputs),
+                          output_names=["loss"], training=torch.onnx.TrainingMode.TRAINING,
+                          do_constant_folding=False)
+        exported = onnx.load(path)
+        ops = {n.op_type for n in exported.graph.node}
+        assert ops & {"LSTM", "GRU", "RNN"}, f"no recurrent node in the export: {sorted(ops)}"
+        params = {k: v.detach().numpy().copy() for k, v in module.named_parameters()}
+        inits = {i.name: nh.to_array(i) for i in exported.graph.initializer if i.data_type == TensorProto.FLOAT}
+        assert set(inits) == set(params), f"float initializers {sorted(inits)} != parameters {sorted(params)}"
+        for k, v in inputs.items():
+            np.save(os.path.join(d, "data", k + ".npy"), v)
+
+        ref = __import__("copy").deepcopy(module).double()
+        loss = ref(*(t.double() if t.is_floating_point() else t for t in args_t))
+        loss.backward()
+        grads = {k: p.grad.numpy() for k, p in ref.named_parameters()}
+
+        plan, log = os.path.join(d, "model.zplan"), os.path.join(d, "log.jsonl")
+        run_tool([args.zero_opt, path, "-o", plan, f"--zero-stage={stage}", f"--world-size={world_size}",
+                  "--optimizer=sgd", "--lr=1", "--momentum=0", "--weight-decay=0"])
+        run_tool([args.zero_run, plan, "--nproc", world_size, "--steps", 1, "--data", os.path.join(d, "data"),
+                  "--log", log, "--save-params", os.path.join(d, "out")])
+        logged = read_log(log)[0]["loss"]
+        assert abs(logged - loss.item()) <= 1e-5 * abs(loss.item()) + 1e-6, f"loss {logged} vs torch {loss.item()}"
+        for k, before in params.items():
+            after = np.load(os.path.join(d, "out", k + ".npy"))
+            assert_close(f"d loss/d {k}", before.astype(np.float64) - after, grads[k], rtol=1e-4, atol=1e-5)
+    suffix = f" N={world_size} stage {stage}" if world_size > 1 else ""
+    R.case(f"{name} (torch.onnx.export, opset 17){suffix}", run)
+
+
+class LstmClassifier(torch.nn.Module):
+    """Embedding -> nn.LSTM(batch_first=True) -> last hidden state -> Linear -> cross entropy."""
+    def __init__(self, vocab=11, emb=6, hidden=8, classes=4):
+        super().__init__()
+        self.emb = torch.nn.Embedding(vocab, emb)
+        self.lstm = torch.nn.LSTM(emb, hidden, batch_first=True)
+        self.fc = torch.nn.Linear(hidden, classes)
+
+    def forward(self, tokens, labels):
+        _, (h, _) = self.lstm(self.emb(tokens))
+        return F.cross_entropy(self.fc(h[-1]), labels)
+
+
+class RecurrentRegression(torch.nn.Module):
+    """rnn(x[, state]) -> mean squared error of its output against y, plus its final states."""
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x, y, *state):
+        out, last = self.rnn(x, tuple(state) if len(state) > 1 else state[0]) if state else self.rnn(x)
+        last = last if isinstance(last, tuple) else (last,)
+        return ((out - y) ** 2).mean() + sum(0.1 * s.sum() for s in last)
+
+
+torch.manual_seed(0)
+TOKENS = rng.integers(0, 11, (3, 7)).astype(np.int64)
+CLASSES = i64(0, 3, 1)
+module_case("LSTM classifier: Embedding, nn.LSTM(batch_first=True), h_n, Linear",
+            LstmClassifier(), {"tokens": TOKENS, "labels": CLASSES})
+module_case("LSTM classifier: Embedding, nn.LSTM(batch_first=True), h_n, Linear",
+            LstmClassifier(), {"tokens": TOKENS, "labels": CLASSES}, world_size=2, stage=3)
+module_case("nn.GRU(num_layers=2, bidirectional=True)",
+            RecurrentRegression(torch.nn.GRU(5, 4, num_layers=2, bidirectional=True)),
+            {"x": randn(6, 3, 5), "y": randn(6, 3, 8)})
+module_case("nn.LSTM with given h0, c0",
+            RecurrentRegression(torch.nn.LSTM(4, 5)),
+            {"x": randn(5, 2, 4), "y": randn(5, 2, 5), "h0": randn(1, 2, 5), "c0": randn(1, 2, 5)})
+module_case("nn.LSTM(num_layers=2, bidirectional=True, batch_first=True) with h0, c0",
+            RecurrentRegression(torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)),
+            {"x": randn(2, 5, 3), "y": randn(2, 5, 8), "h0": randn(4, 2, 4), "c0": randn(4, 2, 4)})
+module_case("nn.RNN(nonlinearity='relu', bidirectional=True)",
+            RecurrentRegression(torch.nn.RNN(4, 3, nonlinearity="relu", bidirectional=True)),
+            {"x": randn(5, 2, 4), "y": randn(5, 2, 6)})
 
 # --- CNN ops ------------------------------------------------------------------------------
 for strides, pads, dilations, group in [((1, 1), (1, 1, 1, 1), (1, 1), 1), ((2, 2), (3, 3, 3, 3), (1, 1), 1),

@@ -6,6 +6,8 @@ sizes 1-4: compile, train 30 steps on N ranks, and compare
   * the loss of every step with PyTorch on the same global batch (rel. 1e-4),
   * the weights from --export-onnx with PyTorch's after 30 steps,
   * the arena the runtime measured (log peak_bytes) with the report's peak_bytes.
+An LSTM classifier (Embedding, nn.LSTM(batch_first=True), Linear), exported here, trains 8
+steps at three (stage, N) and is compared the same way.
 The examples are exported fresh by examples/export_examples.py into a temp dir;
 the PyTorch modules are built by the same code, and the test checks the ONNX
 initializers equal their state_dict (and that the committed examples are current).
@@ -174,5 +176,77 @@ def persist_case(name, opt, n, below):
 for name, opt, n, below in [("mlp_digits", "adamw", 2, 1024), ("mlp_digits", "adamw", 3, 2048),
                             ("linear_regression", "sgd", 2, 16)]:
     R.case(f"{name} {opt} stage 3 N={n} --zero-persist-below={below}", persist_case, name, opt, n, below)
+
+
+
+# --- a recurrent model: nn.LSTM unrolled at import -----------------------------------
+class LstmClassifier(torch.nn.Module):
+    """Embedding -> nn.LSTM(batch_first=True) -> last hidden state -> Linear -> cross entropy."""
+    def __init__(self, vocab=13, emb=8, hidden=12, classes=3):
+        super().__init__()
+        self.emb = torch.nn.Embedding(vocab, emb)
+        self.lstm = torch.nn.LSTM(emb, hidden, batch_first=True)
+        self.fc = torch.nn.Linear(hidden, classes)
+
+    def forward(self, tokens, labels):
+        _, (h, _) = self.lstm(self.emb(tokens))
+        return torch.nn.functional.cross_entropy(self.fc(h[-1]), labels)
+
+
+LSTM_STEPS, LSTM_B, LSTM_SEQ = 8, 4, 6
+
+
+def lstm_data():
+    """Labels a function of the tokens (which of three ranges their sum falls in), so the loss falls."""
+    g = np.random.default_rng(7)
+    tokens = g.integers(0, 13, (24, LSTM_SEQ)).astype(np.int64)
+    return {"tokens": tokens, "labels": np.digitize(tokens.sum(1), [30, 42]).astype(np.int64)}
+
+
+def lstm_train_case(opt, stage, n):
+    tag = f"lstm-{opt}-s{stage}-n{n}"
+    d = T(tag)
+    os.makedirs(os.path.join(d, "data"))
+    data = lstm_data()
+    for k, v in data.items():
+        np.save(os.path.join(d, "data", k + ".npy"), v)
+    torch.manual_seed(0)
+    model = LstmClassifier()
+    path = os.path.join(d, "model.onnx")
+    torch.onnx.export(model, tuple(torch.from_numpy(v[:LSTM_B]) for v in data.values()), path,
+                      input_names=list(data), output_names=["loss"], opset_version=17,
+                      training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+    ref = model.double()
+    everything = tuple(torch.from_numpy(v) for v in data.values())
+    before = ref(*everything).item()
+    o = OPTIMIZERS[opt][1](ref.parameters())
+    ref_losses = []
+    for s in range(LSTM_STEPS):
+        rows = torch.tensor([(s * n * LSTM_B + i) % len(data["tokens"]) for i in range(n * LSTM_B)])
+        loss = ref(*(torch.from_numpy(v)[rows] for v in data.values()))
+        ref_losses.append(loss.item())
+        o.zero_grad()
+        loss.backward()
+        o.step()
+    plan, report, log, out = (os.path.join(d, f) for f in ("model.zplan", "report.json", "log.jsonl", "out.onnx"))
+    run_tool([args.zero_opt, path, "-o", plan, f"--zero-stage={stage}", f"--world-size={n}", *OPTIMIZERS[opt][0],
+              f"--report={report}"])
+    run_tool([args.zero_run, plan, "--nproc", n, "--data", os.path.join(d, "data"), "--steps", LSTM_STEPS,
+              "--log", log, "--export-onnx", out], timeout=180)
+    lines = read_log(log)
+    losses = np.array([l["loss"] for l in lines], np.float64)
+    rel = np.abs(losses - ref_losses) / np.abs(ref_losses)
+    assert (rel <= 1e-4).all(), f"losses {losses} vs torch {ref_losses} (max rel {rel.max():.2e})"
+    after = ref(*everything).item()
+    assert after < before, f"the reference does not learn: full-dataset loss {before} -> {after}"
+    peak = json.load(open(report))["ranks"][0]["peak_bytes"]
+    assert {l["peak_bytes"] for l in lines} == {peak}, "runtime arena (log peak_bytes) != report peak_bytes"
+    trained = onnx_initializers(out)
+    for k, v in ref.state_dict().items():
+        assert_close(f"trained {k}", trained[k], v.numpy(), rtol=1e-4, atol=1e-5)
+
+
+for opt, stage, n in [("adamw_nowd", 0, 1), ("adamw_nowd", 3, 2), ("sgd", 2, 3)]:
+    R.case(f"LSTM classifier (nn.LSTM, batch_first) {opt} stage {stage} N={n}", lstm_train_case, opt, stage, n)
 
 R.finish()

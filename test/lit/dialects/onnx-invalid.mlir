@@ -218,10 +218,26 @@ func.func @gather_elements_rank(%x: tensor<3x5xf32>, %i: tensor<6xi64>) -> tenso
 
 // -----
 
+func.func @split_sizes(%x: tensor<2x6xf32>) -> tensor<2x2xf32> {
+  // expected-error @+1 {{'onnx.Split' op the parts' sizes along the axis must add up to the input's}}
+  %0:2 = onnx.Split %x {axis = 1 : i64} : tensor<2x6xf32> -> tensor<2x2xf32>, tensor<2x2xf32>
+  return %0#0 : tensor<2x2xf32>
+}
+
+// -----
+
 func.func @gather_elements_too_big(%x: tensor<3x5xf32>, %i: tensor<4x2xi64>) -> tensor<4x2xf32> {
   // expected-error @+1 {{'onnx.GatherElements' op indices dimension 0 (4) exceeds data's (3)}}
   %0 = onnx.GatherElements %x, %i {axis = 1 : i64} : (tensor<3x5xf32>, tensor<4x2xi64>) -> tensor<4x2xf32>
   return %0 : tensor<4x2xf32>
+}
+
+// -----
+
+func.func @split_other_axis(%x: tensor<2x6xf32>) -> tensor<1x6xf32> {
+  // expected-error @+1 {{'onnx.Split' op parts differ from the input outside the split axis}}
+  %0:2 = onnx.Split %x {axis = 1 : i64} : tensor<2x6xf32> -> tensor<1x6xf32>, tensor<1x6xf32>
+  return %0#0 : tensor<1x6xf32>
 }
 
 // -----
@@ -270,4 +286,12 @@ func.func @top_k_shapes(%x: tensor<3x5xf32>) -> tensor<3x2xf32> {
   // expected-error @+1 {{'onnx.TopK' op values and indices must be the input's shape with k along the axis}}
   %0:2 = onnx.TopK %x : (tensor<3x5xf32>) -> (tensor<3x2xf32>, tensor<2x2xi64>)
   return %0#0 : tensor<3x2xf32>
+}
+
+// -----
+
+func.func @split_axis(%x: tensor<2x6xf32>) -> tensor<2x6xf32> {
+  // expected-error @+1 {{'onnx.Split' op axis is out of range}}
+  %0 = onnx.Split %x {axis = 2 : i64} : tensor<2x6xf32> -> tensor<2x6xf32>
+  return %0 : tensor<2x6xf32>
 }

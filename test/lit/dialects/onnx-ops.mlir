@@ -82,3 +82,10 @@ func.func @indexing(%x: tensor<3x5xf32>, %i: tensor<3x2xi64>, %u: tensor<3x2xf32
   %9 = zero.scatter_nd_grad %3, %t : (tensor<3x5xf32>, tensor<2x1xi64>) -> tensor<3x5xf32>
   return %0, %1, %2, %3, %4#0, %4#1, %5#0, %6, %7, %8, %9 : tensor<3x2xf32>, tensor<3x5xf32>, tensor<2x5xf32>, tensor<3x5xf32>, tensor<3x2xf32>, tensor<3x2xi64>, tensor<3x2xf32>, tensor<3x5xf32>, tensor<3x5xf32>, tensor<3x5xf32>, tensor<3x5xf32>
 }
+
+// CHECK-LABEL: func.func @split(
+func.func @split(%x: tensor<2x6xf32>) -> (tensor<2x1xf32>, tensor<2x5xf32>) {
+  // CHECK: onnx.Split %{{.*}} {axis = -1 : i64} : tensor<2x6xf32> -> tensor<2x1xf32>, tensor<2x5xf32>
+  %0:2 = onnx.Split %x {axis = -1 : i64} : tensor<2x6xf32> -> tensor<2x1xf32>, tensor<2x5xf32>
+  return %0#0, %0#1 : tensor<2x1xf32>, tensor<2x5xf32>
+}

@@ -187,10 +187,11 @@ void markModelState(ModuleOp module, func::FuncOp func) {
 LogicalResult markFrozen(ModuleOp module, StringRef freeze, StringRef trainable) {
   struct Pattern {
     StringRef flag, text;
+    bool freezesMatches; // freeze: the matches are frozen; trainable: the others
     std::optional<llvm::Regex> regex;
     bool matched = false;
   };
-  Pattern patterns[] = {{"freeze", freeze, {}}, {"trainable", trainable, {}}};
+  Pattern patterns[] = {{"freeze", freeze, true, {}}, {"trainable", trainable, false, {}}};
   for (Pattern &pattern : patterns) {
     if (pattern.text.empty())
       continue;
@@ -209,7 +210,7 @@ LogicalResult markFrozen(ModuleOp module, StringRef freeze, StringRef trainable)
         continue;
       bool matches = pattern.regex->match(global.getSymName());
       pattern.matched |= matches;
-      frozen |= pattern.flag == "freeze" ? matches : !matches;
+      frozen |= matches == pattern.freezesMatches;
     }
     if (frozen && isTrainable(global))
       global->setAttr(kFrozenAttr, UnitAttr::get(module.getContext()));

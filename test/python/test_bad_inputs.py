@@ -388,6 +388,11 @@ bad("--world-size=abc", "good.onnx", ["world-size", "abc"], ["--world-size=abc"]
 bad("--zero-stage=5", "good.onnx", ["zero-stage", "5"], ["--zero-stage=5"])
 bad("--optimizer=rmsprop", "good.onnx", ["rmsprop"], ["--optimizer=rmsprop"])
 bad("--emit=foo", "good.onnx", ["emit", "foo"], ["--emit=foo"])
+bad("--freeze with an invalid regex", "good.onnx", ["freeze", "(w"], ["--freeze=(w"], existing=b"kept plan")
+bad("--freeze matching no initializer", "good.onnx", ["freeze", "nope", "matches no parameter"], ["--freeze=nope"])
+bad("--trainable matching no initializer", "good.onnx", ["trainable", "w.*x", "matches no parameter"],
+    ["--trainable=w.*x"])
+bad("--freeze with --forward-only", "good.onnx", ["forward-only", "--freeze"], ["--freeze=w", "--forward-only"])
 for flag, value in (("--lr", "nan"), ("--lr", "inf"), ("--weight-decay", "nan"), ("--beta2", "nan"), ("--eps", "inf"),
                     ("--world-size", "99999999999"), ("--world-size", "1e10"), ("--zero-stage", "1.5"),
                     ("--prefetch", "-5"), ("--bucket-mb", "nan"), ("--bucket-mb", "1e300"), ("--overlap-window", "99999"),

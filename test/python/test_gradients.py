@@ -871,17 +871,7 @@ def module_case(name, module, inputs, world_size=1, stage=0):
     R.case(f"{name} (torch.onnx.export, opset 17){suffix}", run)
 
 
-class LstmClassifier(torch.nn.Module):
-    """Embedding -> nn.LSTM(batch_first=True) -> last hidden state -> Linear -> cross entropy."""
-    def __init__(self, vocab=11, emb=6, hidden=8, classes=4):
-        super().__init__()
-        self.emb = torch.nn.Embedding(vocab, emb)
-        self.lstm = torch.nn.LSTM(emb, hidden, batch_first=True)
-        self.fc = torch.nn.Linear(hidden, classes)
-
-    def forward(self, tokens, labels):
-        _, (h, _) = self.lstm(self.emb(tokens))
-        return F.cross_entropy(self.fc(h[-1]), labels)
+from recurrent_models import LstmClassifier  # noqa: E402
 
 
 class RecurrentRegression(torch.nn.Module):
@@ -900,9 +890,9 @@ torch.manual_seed(0)
 TOKENS = rng.integers(0, 11, (3, 7)).astype(np.int64)
 CLASSES = i64(0, 3, 1)
 module_case("LSTM classifier: Embedding, nn.LSTM(batch_first=True), h_n, Linear",
-            LstmClassifier(), {"tokens": TOKENS, "labels": CLASSES})
+            LstmClassifier(11, 6, 8, 4), {"tokens": TOKENS, "labels": CLASSES})
 module_case("LSTM classifier: Embedding, nn.LSTM(batch_first=True), h_n, Linear",
-            LstmClassifier(), {"tokens": TOKENS, "labels": CLASSES}, world_size=2, stage=3)
+            LstmClassifier(11, 6, 8, 4), {"tokens": TOKENS, "labels": CLASSES}, world_size=2, stage=3)
 module_case("nn.GRU(num_layers=2, bidirectional=True)",
             RecurrentRegression(torch.nn.GRU(5, 4, num_layers=2, bidirectional=True)),
             {"x": randn(6, 3, 5), "y": randn(6, 3, 8)})

@@ -180,17 +180,7 @@ for name, opt, n, below in [("mlp_digits", "adamw", 2, 1024), ("mlp_digits", "ad
 
 
 # --- a recurrent model: nn.LSTM unrolled at import -----------------------------------
-class LstmClassifier(torch.nn.Module):
-    """Embedding -> nn.LSTM(batch_first=True) -> last hidden state -> Linear -> cross entropy."""
-    def __init__(self, vocab=13, emb=8, hidden=12, classes=3):
-        super().__init__()
-        self.emb = torch.nn.Embedding(vocab, emb)
-        self.lstm = torch.nn.LSTM(emb, hidden, batch_first=True)
-        self.fc = torch.nn.Linear(hidden, classes)
-
-    def forward(self, tokens, labels):
-        _, (h, _) = self.lstm(self.emb(tokens))
-        return torch.nn.functional.cross_entropy(self.fc(h[-1]), labels)
+from recurrent_models import LstmClassifier  # noqa: E402
 
 
 LSTM_STEPS, LSTM_B, LSTM_SEQ = 8, 4, 6
@@ -211,7 +201,7 @@ def lstm_train_case(opt, stage, n):
     for k, v in data.items():
         np.save(os.path.join(d, "data", k + ".npy"), v)
     torch.manual_seed(0)
-    model = LstmClassifier()
+    model = LstmClassifier(13, 8, 12, 3)
     path = os.path.join(d, "model.onnx")
     torch.onnx.export(model, tuple(torch.from_numpy(v[:LSTM_B]) for v in data.values()), path,
                       input_names=list(data), output_names=["loss"], opset_version=17,

@@ -12,6 +12,7 @@
 #ifndef ZERO_FRONTENDS_ONNX_GRAPHIMPORTER_H
 #define ZERO_FRONTENDS_ONNX_GRAPHIMPORTER_H
 
+#include "frontends/onnx/OnnxModelLoader.h"
 #include "frontends/onnx/SupportedOps.h"
 
 #include "mlir/IR/Builders.h"
@@ -37,7 +38,7 @@ struct IntTensor {
 class GraphImporter {
 public:
   GraphImporter(mlir::MLIRContext &context, const std::string &path,
-                const ::onnx::ModelProto &model, bool forwardOnly);
+                const ::onnx::ModelProto &model, const ExternalData &external, bool forwardOnly);
 
   /// The module, or null after an error was emitted.
   mlir::OwningOpRef<mlir::ModuleOp> run();
@@ -93,6 +94,9 @@ public:
   std::optional<llvm::SmallVector<int64_t>> knownInts(const std::string &name);
   mlir::FailureOr<mlir::DenseElementsAttr> convertTensor(const ::onnx::TensorProto &tensor,
                                                          mlir::Location loc);
+  /// A tensor's raw bytes, in the model or mapped from its external data;
+  /// none when its values are in a typed field.
+  std::optional<llvm::StringRef> rawData(const ::onnx::TensorProto &tensor) const;
 
   /// Typed attribute readers: each returns the attribute's value, or
   /// `fallback` if the node leaves it out; an attribute of another type is
@@ -145,6 +149,7 @@ private:
   mlir::MLIRContext &context;
   std::string path;
   const ::onnx::ModelProto &model;
+  const ExternalData &external;
   bool forwardOnly;
   mlir::Location fileLoc;
 

@@ -50,8 +50,10 @@ bool GraphImporter::isRead(const std::string &name) const {
 }
 
 GraphImporter::GraphImporter(MLIRContext &context, const std::string &path,
-                             const ::onnx::ModelProto &model, bool forwardOnly)
-    : builder(&context), context(context), path(path), model(model), forwardOnly(forwardOnly),
+                             const ::onnx::ModelProto &model, const ExternalData &external,
+                             bool forwardOnly)
+    : builder(&context), context(context), path(path), model(model), external(external),
+      forwardOnly(forwardOnly),
       fileLoc(FileLineColLoc::get(&context, path, 0, 0)) {}
 
 Location GraphImporter::nodeLoc(const ::onnx::NodeProto &node) {
@@ -105,11 +107,19 @@ FailureOr<RankedTensorType> GraphImporter::convertType(const ::onnx::TypeProto &
   return RankedTensorType::get(shape, *elementType);
 }
 
+std::optional<StringRef> GraphImporter::rawData(const ::onnx::TensorProto &tensor) const {
+  if (tensor.data_location() == ::onnx::TensorProto::EXTERNAL) {
+    // The loader loaded every external tensor it did not map into the model.
+    const ExternalData::Bytes *bytes = external.find(tensor.name());
+    return bytes ? std::optional<StringRef>(StringRef(bytes->data, bytes->size)) : std::nullopt;
+  }
+  if (tensor.has_raw_data())
+    return StringRef(tensor.raw_data());
+  return std::nullopt;
+}
+
 FailureOr<DenseElementsAttr> GraphImporter::convertTensor(const ::onnx::TensorProto &tensor,
                                                           Location loc) {
-  if (tensor.data_location() == ::onnx::TensorProto::EXTERNAL)
-    return emitError(loc) << "tensor '" << tensor.name()
-                          << "' uses external data, which is not supported";
   auto elementType = convertElementType(tensor.data_type(), "tensor '" + tensor.name() + "'");
   if (failed(elementType))
     return failure();
@@ -129,12 +139,11 @@ FailureOr<DenseElementsAttr> GraphImporter::convertTensor(const ::onnx::TensorPr
     return DenseElementsAttr::get(type, ArrayRef<int64_t>(values));
   }
   size_t bytes = type.getNumElements() * (elementType->getIntOrFloatBitWidth() / 8);
-  if (tensor.has_raw_data()) {
-    if (tensor.raw_data().size() != bytes)
-      return emitError(loc) << "tensor '" << tensor.name() << "' holds "
-                            << tensor.raw_data().size() << " bytes, its type needs " << bytes;
-    return DenseElementsAttr::getFromRawBuffer(
-        type, ArrayRef<char>(tensor.raw_data().data(), tensor.raw_data().size()));
+  if (std::optional<StringRef> raw = rawData(tensor)) {
+    if (raw->size() != bytes)
+      return emitError(loc) << "tensor '" << tensor.name() << "' holds " << raw->size()
+                            << " bytes, its type needs " << bytes;
+    return DenseElementsAttr::getFromRawBuffer(type, ArrayRef<char>(raw->data(), raw->size()));
   }
   if (elementType->isF32() && tensor.float_data_size() == type.getNumElements())
     return DenseElementsAttr::get(type, ArrayRef<float>(tensor.float_data().data(),
@@ -260,6 +269,15 @@ void GraphImporter::storeSourceModel(ModuleOp module) {
                                 return parameters.contains(t.name());
                               }),
                inits->end());
+  // The stored model stands alone: the constants left mapped move into it.
+  for (::onnx::TensorProto &init : *inits) {
+    if (init.data_location() != ::onnx::TensorProto::EXTERNAL)
+      continue;
+    std::optional<StringRef> raw = rawData(init);
+    init.set_raw_data(raw ? raw->str() : std::string());
+    init.clear_external_data();
+    init.clear_data_location();
+  }
   stripped.mutable_graph()->clear_value_info();
   std::string bytes = stripped.SerializeAsString();
   auto type = RankedTensorType::get({static_cast<int64_t>(bytes.size())}, builder.getI8Type());
@@ -381,12 +399,13 @@ OwningOpRef<ModuleOp> importOnnxModel(MLIRContext &context, const std::string &p
   context.loadDialect<onnx::OnnxDialect, ZeroDialect, func::FuncDialect,
                       ml_program::MLProgramDialect>();
   ::onnx::ModelProto model;
+  ExternalData external;
   std::string message;
-  if (!loadOnnxModel(path, model, message)) {
+  if (!loadOnnxModel(path, model, external, message)) {
     emitError(FileLineColLoc::get(&context, path, 0, 0)) << message;
     return nullptr;
   }
-  return GraphImporter(context, path, model, forwardOnly).run();
+  return GraphImporter(context, path, model, external, forwardOnly).run();
 }
 
 } // namespace zero::frontend

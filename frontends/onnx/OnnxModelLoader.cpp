@@ -2,6 +2,7 @@
 
 #include "frontends/onnx/OnnxModelLoader.h"
 #include "frontends/onnx/SupportedOps.h"
+#include "zero/files.h"
 
 #include <onnx/defs/function.h>
 #include <onnx/defs/parser.h>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -276,11 +278,40 @@ const std::string *badDimension(const ::onnx::ValueInfoProto &info) {
   return nullptr;
 }
 
+/// Bytes per element of a tensor's raw data; 0 for STRING and invalid types.
+int64_t rawElementBytes(int32_t type) {
+  using T = ::onnx::TensorProto;
+  switch (type) {
+  case T::COMPLEX128:
+    return 16;
+  case T::DOUBLE:
+  case T::INT64:
+  case T::UINT64:
+  case T::COMPLEX64:
+    return 8;
+  case T::FLOAT:
+  case T::INT32:
+  case T::UINT32:
+    return 4;
+  case T::INT16:
+  case T::UINT16:
+  case T::FLOAT16:
+  case T::BFLOAT16:
+    return 2;
+  case T::INT8:
+  case T::UINT8:
+  case T::BOOL:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
 /// What is wrong with a tensor (an initializer or a Constant's value), empty
 /// if nothing: ONNX shape inference reads constants without checking that
 /// their data is all there, and the importer computes sizes from their
 /// dimensions.
-std::string tensorProblem(const ::onnx::TensorProto &tensor) {
+std::string tensorProblem(const ::onnx::TensorProto &tensor, bool mapped) {
   using T = ::onnx::TensorProto;
   int64_t elements = 1;
   for (int64_t d : tensor.dims()) {
@@ -289,43 +320,40 @@ std::string tensorProblem(const ::onnx::TensorProto &tensor) {
     if (__builtin_mul_overflow(elements, d, &elements) || elements > (int64_t(1) << 40))
       return "has more than 2^40 elements";
   }
+  // The loader checked the sizes of the external data it mapped.
   if (tensor.data_location() == T::EXTERNAL)
-    return "uses external data, which is not supported";
+    return mapped ? "" : "uses external data that was not loaded with the model";
   if (tensor.has_segment())
     return "is stored in segments, which is not supported";
   // Bytes per element in raw_data; the typed field and its entries per element.
-  int64_t bytes = 0, perElement = 1, entries = 0;
+  int64_t bytes = rawElementBytes(tensor.data_type()), perElement = 1, entries = 0;
   switch (tensor.data_type()) {
   case T::FLOAT:
   case T::COMPLEX64:
     perElement = tensor.data_type() == T::FLOAT ? 1 : 2;
-    bytes = 4 * perElement, entries = tensor.float_data_size();
+    entries = tensor.float_data_size();
     break;
   case T::DOUBLE:
   case T::COMPLEX128:
     perElement = tensor.data_type() == T::DOUBLE ? 1 : 2;
-    bytes = 8 * perElement, entries = tensor.double_data_size();
+    entries = tensor.double_data_size();
     break;
   case T::INT64:
-    bytes = 8, entries = tensor.int64_data_size();
+    entries = tensor.int64_data_size();
     break;
   case T::UINT32:
   case T::UINT64:
-    bytes = tensor.data_type() == T::UINT32 ? 4 : 8, entries = tensor.uint64_data_size();
+    entries = tensor.uint64_data_size();
     break;
   case T::INT32:
-    bytes = 4, entries = tensor.int32_data_size();
-    break;
   case T::INT16:
   case T::UINT16:
   case T::FLOAT16:
   case T::BFLOAT16:
-    bytes = 2, entries = tensor.int32_data_size();
-    break;
   case T::INT8:
   case T::UINT8:
   case T::BOOL:
-    bytes = 1, entries = tensor.int32_data_size();
+    entries = tensor.int32_data_size();
     break;
   case T::STRING:
     if (tensor.has_raw_data())
@@ -443,7 +471,7 @@ std::string checkNode(const ::onnx::NodeProto &node, int64_t opset, bool allowFu
     if (attribute.type() == ::onnx::AttributeProto::TENSOR) {
       if (hasControl(attribute.t().name()))
         return "tensor name '" + attribute.t().name() + "' holds control characters";
-      if (std::string problem = tensorProblem(attribute.t()); !problem.empty())
+      if (std::string problem = tensorProblem(attribute.t(), /*mapped=*/false); !problem.empty())
         return "tensor '" + attribute.t().name() + "' " + problem;
     }
   }
@@ -482,7 +510,8 @@ std::string attributeTypeError(const ::onnx::NodeProto &node,
 
 namespace {
 
-bool checkModel(const ::onnx::ModelProto &model, bool allowFunctions, std::string &error) {
+bool checkModel(const ::onnx::ModelProto &model, bool allowFunctions, std::string &error,
+                const ExternalData *external) {
   int64_t opset = onnxOpset(model);
   if (opset < kMinOpset || opset > kMaxOpset) {
     error = "ONNX opset " + std::to_string(opset) + " is not supported (supported: " +
@@ -522,7 +551,8 @@ bool checkModel(const ::onnx::ModelProto &model, bool allowFunctions, std::strin
       error = "initializer name '" + init.name() + "' holds control characters";
       return false;
     }
-    if (std::string problem = tensorProblem(init); !problem.empty()) {
+    bool mapped = external && external->find(init.name());
+    if (std::string problem = tensorProblem(init, mapped); !problem.empty()) {
       error = "initializer '" + init.name() + "' " + problem;
       return false;
     }
@@ -638,8 +668,120 @@ bool expandFunctions(::onnx::ModelProto &model, bool &expandedAny, std::string &
   }
 }
 
+/// Tensors with fewer bytes of external data are read into the model, as
+/// the ONNX library and the constant evaluator read raw data only; larger
+/// float initializers (the weights) stay mapped.
+constexpr int64_t kMappedMinBytes = 64 * 1024;
+
+/// Whether `s` is a decimal number that fits in int64.
+bool parseDecimal(const std::string &s, int64_t &value) {
+  if (s.empty() || s.size() > 18 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  value = std::stoll(s);
+  return true;
+}
+
+/// ONNX requires an external data location relative to the model's
+/// directory and inside it.
+bool insideModelDirectory(const std::string &location) {
+  if (location.empty() || location.front() == '/' || hasControl(location))
+    return false;
+  std::stringstream parts(location);
+  for (std::string part; std::getline(parts, part, '/');)
+    if (part == "..")
+      return false;
+  return true;
+}
+
+/// Loads the external data of one tensor (whose diagnostics name it as
+/// `what`): into its raw data, or into `external` if `mayMap` and it is
+/// large. Returns the problem, "" if none.
+std::string loadExternalTensor(::onnx::TensorProto &tensor, bool mayMap,
+                               const std::string &directory,
+                               std::unordered_map<std::string, std::shared_ptr<MappedFile>> &files,
+                               ExternalData &external) {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto &entry : tensor.external_data()) {
+    if (entry.key() == "location")
+      location = entry.value();
+    else if ((entry.key() == "offset" && !parseDecimal(entry.value(), offset)) ||
+             (entry.key() == "length" && !parseDecimal(entry.value(), length)))
+      return "has external data " + entry.key() + " '" + entry.value() + "', not a number";
+  }
+  if (!insideModelDirectory(location))
+    return "has external data location '" + location +
+           "', not a relative path inside the model's directory";
+  int64_t elements = 1;
+  for (int64_t d : tensor.dims())
+    if (d < 0 || __builtin_mul_overflow(elements, d, &elements))
+      return "has a negative or overflowing dimension";
+  int64_t bytes = 0, elementBytes = rawElementBytes(tensor.data_type());
+  if (elementBytes == 0 || __builtin_mul_overflow(elements, elementBytes, &bytes))
+    return "has external data of an element type without raw data";
+  if (length >= 0 && length != bytes)
+    return "has external data length " + std::to_string(length) + ", its type needs " +
+           std::to_string(bytes);
+  std::shared_ptr<MappedFile> &file = files[location];
+  if (!file) {
+    file = std::make_shared<MappedFile>();
+    if (Status status = file->open(directory + "/" + location, "external data file");
+        !status.ok())
+      return "cannot be read: " + status.message();
+  }
+  int64_t end = 0;
+  if (__builtin_add_overflow(offset, bytes, &end) || end > static_cast<int64_t>(file->size()))
+    return "needs bytes " + std::to_string(offset) + " to " + std::to_string(offset + bytes) +
+           " of '" + location + "', which has " + std::to_string(file->size());
+  const char *data = reinterpret_cast<const char *>(file->data()) + offset;
+  // A mapping starts on a page, so an offset aligned for float is too.
+  if (mayMap && tensor.data_type() == ::onnx::TensorProto::FLOAT && bytes >= kMappedMinBytes &&
+      offset % alignof(float) == 0) {
+    external.add(tensor.name(), {data, static_cast<size_t>(bytes), file});
+    return "";
+  }
+  tensor.set_raw_data(data, bytes);
+  tensor.clear_external_data();
+  tensor.clear_data_location();
+  return "";
+}
+
+/// Loads the external data of the graph's initializers and of its nodes'
+/// tensor attributes, with locations relative to `directory`.
+bool loadExternalData(::onnx::ModelProto &model, const std::string &directory,
+                      ExternalData &external, std::string &error) {
+  std::unordered_map<std::string, std::shared_ptr<MappedFile>> files;
+  auto load = [&](::onnx::TensorProto &tensor, bool mayMap, const std::string &what) {
+    if (tensor.data_location() != ::onnx::TensorProto::EXTERNAL)
+      return true;
+    std::string problem = loadExternalTensor(tensor, mayMap, directory, files, external);
+    if (!problem.empty())
+      error = what + " " + problem;
+    return problem.empty();
+  };
+  ::onnx::GraphProto &graph = *model.mutable_graph();
+  for (auto &init : *graph.mutable_initializer())
+    if (!load(init, /*mayMap=*/true, "initializer '" + init.name() + "'"))
+      return false;
+  int64_t opset = onnxOpset(model);
+  for (auto &node : *graph.mutable_node()) {
+    for (auto &attribute : *node.mutable_attribute()) {
+      std::string what = describeNode(node, opset) + ": tensor of attribute '" +
+                         attribute.name() + "'";
+      if (attribute.has_t() && !load(*attribute.mutable_t(), /*mayMap=*/false, what))
+        return false;
+      for (auto &tensor : *attribute.mutable_tensors())
+        if (!load(tensor, /*mayMap=*/false, what))
+          return false;
+    }
+  }
+  return true;
+}
+
+/// Parses, loads external data relative to `directory` (when given), checks
+/// and shape-infers.
 bool parseAndCheck(const std::string &bytes, bool text, ::onnx::ModelProto &model,
-                   std::string &error) {
+                   const std::string *directory, ExternalData *external, std::string &error) {
   // The ONNX library reports errors by throwing (and may throw anything);
   // nothing gets past here.
   const char *stage = "parsing";
@@ -660,9 +802,11 @@ bool parseAndCheck(const std::string &bytes, bool text, ::onnx::ModelProto &mode
                    : "not a valid ONNX model (truncated or not an ONNX protobuf)";
       return false;
     }
+    if (directory && !loadExternalData(model, *directory, *external, error))
+      return false;
     // ONNX shape inference is not robust against what zero rejects anyway
     // (it crashes on a Scan without a body): check first.
-    if (!checkModel(model, /*allowFunctions=*/true, error))
+    if (!checkModel(model, /*allowFunctions=*/true, error, external))
       return false;
     stage = "shape inference";
     ::onnx::ShapeInferenceOptions options(/*check_type=*/false, /*strict_mode=*/0,
@@ -676,7 +820,7 @@ bool parseAndCheck(const std::string &bytes, bool text, ::onnx::ModelProto &mode
     if (!expandFunctions(model, expanded, error))
       return false;
     if (expanded) {
-      if (!checkModel(model, /*allowFunctions=*/false, error))
+      if (!checkModel(model, /*allowFunctions=*/false, error, external))
         return false;
       stage = "shape inference";
       ::onnx::shape_inference::InferShapes(model, &schemas, options);
@@ -693,31 +837,58 @@ bool parseAndCheck(const std::string &bytes, bool text, ::onnx::ModelProto &mode
 
 } // namespace
 
-bool checkOnnxModel(const ::onnx::ModelProto &model, std::string &error) {
-  return checkModel(model, /*allowFunctions=*/false, error);
+const ExternalData::Bytes *ExternalData::find(const std::string &name) const {
+  auto it = initializers.find(name);
+  return it == initializers.end() ? nullptr : &it->second;
+}
+
+bool checkOnnxModel(const ::onnx::ModelProto &model, std::string &error,
+                    const ExternalData *external) {
+  return checkModel(model, /*allowFunctions=*/false, error, external);
 }
 
 bool parseOnnxModel(const std::string &bytes, bool text, ::onnx::ModelProto &model,
                     std::string &error) {
-  if (parseAndCheck(bytes, text, model, error))
+  if (parseAndCheck(bytes, text, model, nullptr, nullptr, error))
     return true;
   error = oneLine(error);
   return false;
 }
 
-bool loadOnnxModel(const std::string &path, ::onnx::ModelProto &model, std::string &error) {
-  std::ifstream in(path, std::ios::binary);
+bool loadOnnxModel(const std::string &path, ::onnx::ModelProto &model, ExternalData &external,
+                   std::string &error) {
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) {
+    error = "cannot read '" + path + "': it is a directory";
+    return false;
+  }
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) {
     error = "cannot open '" + path + "'";
     return false;
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) {
+  // Protobuf parses at most 2 GB; larger models keep their weights apart.
+  std::streamoff size = in.tellg();
+  if (size < 0) {
     error = "cannot read '" + path + "'";
     return false;
   }
-  return parseOnnxModel(buffer.str(), endsWith(path, ".onnxtxt"), model, error);
+  if (size > std::numeric_limits<int>::max()) {
+    error = "'" + path + "' is over 2 GB, more than protobuf parses: save the model with " +
+            "its weights in external data (onnx.save_model(..., save_as_external_data=True))";
+    return false;
+  }
+  std::string bytes(size > 0 ? static_cast<size_t>(size) : 0, '\0');
+  in.seekg(0);
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
+    error = "cannot read '" + path + "'";
+    return false;
+  }
+  std::string directory = directory_of(path);
+  if (parseAndCheck(bytes, endsWith(path, ".onnxtxt"), model, &directory, &external, error))
+    return true;
+  error = oneLine(error);
+  return false;
 }
 
 } // namespace zero::frontend

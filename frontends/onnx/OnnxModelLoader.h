@@ -12,7 +12,9 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <unordered_map>
 
 namespace zero::frontend {
 
@@ -27,9 +29,34 @@ namespace zero::frontend {
 bool parseOnnxModel(const std::string &bytes, bool text, ::onnx::ModelProto &model,
                     std::string &error);
 
+/// The float initializers of a model whose data lies in external files
+/// (`onnx.save_model(..., save_as_external_data=True)`, which models over
+/// 2 GB need), memory-mapped: a page of weights is read only when the
+/// compiler first uses it, so `--omit-weights` reads none, and the weights
+/// are never copied in memory to build the IR.
+class ExternalData {
+public:
+  struct Bytes {
+    const char *data;
+    size_t size;
+    std::shared_ptr<const void> mapping; // keeps `data` mapped
+  };
+  /// The mapped bytes of initializer `name`; null when they are in the model.
+  const Bytes *find(const std::string &name) const;
+  void add(const std::string &name, Bytes bytes) { initializers[name] = std::move(bytes); }
+
+private:
+  std::unordered_map<std::string, Bytes> initializers;
+};
+
 /// Reads the file at `path` (ONNX's text syntax if it ends in .onnxtxt) and
-/// parses it with parseOnnxModel.
-bool loadOnnxModel(const std::string &path, ::onnx::ModelProto &model, std::string &error);
+/// parses it as parseOnnxModel does. Tensors with external data are read
+/// from files named relative to the model's directory, which must lie in
+/// it: tensors the ONNX library or the constant evaluator read (all but
+/// large float initializers) are copied into the model; large float
+/// initializers stay in `external`, mapped.
+bool loadOnnxModel(const std::string &path, ::onnx::ModelProto &model, ExternalData &external,
+                   std::string &error);
 
 /// What zero requires of a model before anything else reads it: an opset
 /// of the default domain zero imports; graph inputs, initializers and node
@@ -37,7 +64,9 @@ bool loadOnnxModel(const std::string &path, ::onnx::ModelProto &model, std::stri
 /// values defined before it; graph outputs that exist; and every node a
 /// supported operator of its opset, with an accepted number of inputs and
 /// outputs and only known attributes of the expected types.
-bool checkOnnxModel(const ::onnx::ModelProto &model, std::string &error);
+/// Initializers in `external` may have external data; no other tensor may.
+bool checkOnnxModel(const ::onnx::ModelProto &model, std::string &error,
+                    const ExternalData *external = nullptr);
 
 /// The opset the model imports for the default domain ("" or "ai.onnx"),
 /// 0 if none.

@@ -54,21 +54,26 @@ LogicalResult GraphImporter::importParameters(ModuleOp module) {
       constants[init.name()] = &init;
       continue;
     }
-    if (init.data_location() == ::onnx::TensorProto::EXTERNAL)
-      return emitError(fileLoc) << "initializer '" << init.name()
-                                << "' uses external data, which is not supported";
     SmallVector<int64_t> shape(init.dims().begin(), init.dims().end());
     if (llvm::is_contained(shape, 0))
       return emitError(fileLoc) << "initializer '" << init.name()
                                 << "' has a zero-size dimension, which is not supported";
     auto type = RankedTensorType::get(shape, builder.getF32Type());
     size_t bytes = type.getNumElements() * sizeof(float);
-    // Weights go straight into a resource blob: one copy, never an attribute.
+    // Weights go straight into a resource blob, never an attribute: one copy
+    // of the model's bytes, or none of mapped external data (the blob keeps
+    // the mapping).
     AsmResourceBlob blob;
-    if (init.has_raw_data() && init.raw_data().size() == bytes) {
-      blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-          ArrayRef<char>(init.raw_data().data(), bytes), alignof(float));
-    } else if (init.float_data_size() == type.getNumElements()) {
+    std::optional<StringRef> raw = rawData(init);
+    if (const ExternalData::Bytes *mapped = external.find(init.name());
+        mapped && mapped->size == bytes) {
+      blob = AsmResourceBlob(
+          ArrayRef<char>(mapped->data, bytes), alignof(float),
+          [mapping = mapped->mapping](void *, size_t, size_t) {}, /*dataIsMutable=*/false);
+    } else if (raw && raw->size() == bytes) {
+      blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(ArrayRef<char>(raw->data(), bytes),
+                                                           alignof(float));
+    } else if (!raw && init.float_data_size() == type.getNumElements()) {
       blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
           ArrayRef<float>(init.float_data().data(), init.float_data_size()));
     } else {

@@ -360,6 +360,53 @@ bad("output name defined twice", "duplicate_output.onnx", ["my_relu", "'h'", "al
 bad("graph output no node computes", "output_not_computed.onnx", ["'loss'", "not computed"])
 bad("MatMul with one input", "matmul_one_input.onnx", ["'mm'", "MatMul", "expects 2 inputs, got 1"])
 bad("required input left empty", "gemm_empty_input.onnx", ["my_gemm", "input 1", "empty"])
+# External data (onnx.save_model(..., save_as_external_data=True)): files
+# inside the model's directory, big enough for what the tensor needs.
+XW = oh.make_tensor_value_info("x", TP.FLOAT, [2, 128])
+
+
+def external_weights(name, location="w.data", file_bytes=128 * 128 * 4, **keys):
+    """A model whose 128x128 weight W (mapped, as it is 64 KiB) has its data at `location`."""
+    w = nh.from_array(np.ones((128, 128), np.float32), "W")
+    w.ClearField("raw_data")
+    w.data_location = TP.EXTERNAL
+    for k, v in {"location": location, **keys}.items():
+        w.external_data.add(key=k, value=str(v))
+    if file_bytes is not None:
+        with open(M(location if location.startswith("w") else "w.data"), "wb") as f:
+            f.write(np.ones(file_bytes // 4, np.float32).tobytes())
+    return save(name, model([MM, MEAN("h")], [LOSS], [w], [XW]))
+
+
+external_weights("external_missing.onnx", location="missing.data", file_bytes=None)
+external_weights("external_escapes.onnx", location="../w.data")
+external_weights("external_absolute.onnx", location="/etc/passwd")
+external_weights("external_short.onnx", location="w_short.data", file_bytes=1000)
+external_weights("external_length.onnx", length=12)
+external_weights("external_offset.onnx", offset="x1")
+external_weights("external_past_end.onnx", offset=128 * 128 * 4)
+_c = nh.from_array(np.ones((2, 3), np.float32), "c")
+_c.ClearField("raw_data")
+_c.data_location = TP.EXTERNAL
+_c.external_data.add(key="location", value="missing_constant.data")
+save("external_constant_missing.onnx",
+     model([MM, oh.make_node("Constant", [], ["c"], name="my_constant", value=_c),
+            oh.make_node("Add", ["h", "c"], ["a"]), MEAN("a")], [LOSS], [W], [X]))
+bad("external data file missing", "external_missing.onnx",
+    ["initializer 'W'", "missing.data", "cannot open external data file"])
+bad("external data outside the model's directory", "external_escapes.onnx",
+    ["initializer 'W'", "'../w.data'", "inside the model's directory"])
+bad("external data at an absolute path", "external_absolute.onnx",
+    ["initializer 'W'", "'/etc/passwd'", "relative path"])
+bad("external data file too short", "external_short.onnx",
+    ["initializer 'W'", "bytes 0 to 65536", "'w_short.data'", "has 1000"])
+bad("external data length that is not the tensor's", "external_length.onnx",
+    ["initializer 'W'", "length 12", "needs 65536"])
+bad("external data offset that is not a number", "external_offset.onnx", ["initializer 'W'", "offset 'x1'"])
+bad("external data past the end of its file", "external_past_end.onnx",
+    ["initializer 'W'", "bytes 65536 to 131072", "has 65536"])
+bad("external data of a Constant node missing", "external_constant_missing.onnx",
+    ["my_constant", "attribute 'value'", "missing_constant.data"])
 bad("Gemm beta given as a string", "gemm_beta_string.onnx", ["my_gemm", "'beta'", "FLOAT", "STRING"])
 bad("MaxPool ceil_mode given as a string", "maxpool_ceil_string.onnx", ["my_pool", "'ceil_mode'", "INT", "STRING"])
 bad("Flatten axis given as a string", "flatten_axis_string.onnx", ["my_flatten", "'axis'", "INT", "STRING"])

@@ -65,8 +65,8 @@ def snapshot(path):
     return files
 
 
-def run_tool(cmd, timeout=120, check=True):
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=ENV, timeout=timeout)
+def run_tool(cmd, timeout=120, check=True, cwd=None):
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=ENV, timeout=timeout, cwd=cwd)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, cmd))} -> rc {p.returncode}\n{p.stderr.strip()[-2000:]}")
     return p

@@ -207,20 +207,20 @@ private:
     if (!guarded) {
       guarded = std::make_unique<::onnx::OpSchema>(*schema);
       guarded->PartialDataPropagationFunction([](::onnx::DataPropagationContext &context) {
-        const ::onnx::TensorShapeProto *data = context.getNumInputs() > 0 && context.getInputType(0)
-                                                   ? context.getInputData(0)
-                                                   : nullptr;
-        const ::onnx::TypeProto *out = context.getOutputType(0);
-        if (!data || !out || !out->tensor_type().has_shape() ||
-            out->tensor_type().shape().dim_size() > 1)
+        // The output's type is not known yet here: the target shape says.
+        auto known = [&](size_t i) {
+          return context.getNumInputs() > i && context.getInputType(i) ? context.getInputData(i)
+                                                                       : nullptr;
+        };
+        const ::onnx::TensorShapeProto *data = known(0), *shape = known(1);
+        if (!data || !shape || shape->dim_size() > 1)
           return;
-        const auto &dims = out->tensor_type().shape();
-        if (dims.dim_size() == 1 &&
-            (!dims.dim(0).has_dim_value() || dims.dim(0).dim_value() != data->dim_size()))
-          return;
-        if (dims.dim_size() == 0 && data->dim_size() != 1)
-          return;
-        context.addOutputData(0, ::onnx::TensorShapeProto(*data));
+        bool toScalar = shape->dim_size() == 0 && data->dim_size() == 1;
+        bool toList = shape->dim_size() == 1 && shape->dim(0).has_dim_value() &&
+                      (shape->dim(0).dim_value() == -1 ||
+                       shape->dim(0).dim_value() == data->dim_size());
+        if (toScalar || toList)
+          context.addOutputData(0, ::onnx::TensorShapeProto(*data));
       });
     }
     return guarded.get();

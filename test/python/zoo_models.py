@@ -368,7 +368,7 @@ class LlamaForCausalLM(nn.Module):
         bsz, seq_len = input_ids.shape
         hidden_states = self.embed_tokens(input_ids)
         # _make_causal_mask
-        mask = torch.full((seq_len, seq_len), torch.finfo(hidden_states.dtype).min)
+        mask = torch.full((seq_len, seq_len), torch.finfo(hidden_states.dtype).min, dtype=hidden_states.dtype)
         mask_cond = torch.arange(mask.size(-1))
         mask.masked_fill_(mask_cond < (mask_cond + 1).view(mask.size(-1), 1), 0)
         mask = mask.to(hidden_states.dtype)[None, None, :, :].expand(bsz, 1, seq_len, seq_len)
@@ -554,10 +554,24 @@ def mobilenet_v2():
     return Classifier(net), images(3, 16, 10)
 
 
+class SmallResNet(nn.Module):
+    """torchvision's BasicBlock in a two-stage ResNet: stem, a block, a strided block with a
+    1x1 downsampling shortcut, global average pooling."""
+
+    def __init__(self, width=8, classes=10):
+        super().__init__()
+        block = torchvision.models.resnet.BasicBlock
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+        down = nn.Sequential(nn.Conv2d(width, 2 * width, 1, stride=2, bias=False), nn.BatchNorm2d(2 * width))
+        self.layers = nn.Sequential(block(width, width), block(width, 2 * width, stride=2, downsample=down))
+        self.pool, self.fc = nn.AdaptiveAvgPool2d((1, 1)), nn.Linear(2 * width, classes)
+
+    def forward(self, x, y):
+        return F.cross_entropy(self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1)), y)
+
+
 def resnet():
-    net = torchvision.models.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1], num_classes=10,
-                                    width_per_group=16)
-    return Classifier(net), images(3, 32, 10)
+    return SmallResNet(), images(3, 16, 10)
 
 
 def vit():
@@ -646,8 +660,7 @@ class Vae(nn.Module):
         h1 = F.relu(self.fc1(x))
         mu, logvar = self.fc21(h1), self.fc22(h1)
         z = mu + eps * torch.exp(0.5 * logvar)
-        recon = torch.sigmoid(self.fc4(F.relu(self.fc3(z))))
-        bce = F.binary_cross_entropy(recon, x, reduction="sum")
+        bce = F.binary_cross_entropy_with_logits(self.fc4(F.relu(self.fc3(z))), x, reduction="sum")
         kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
         return (bce + kld) / x.size(0)
 
@@ -762,7 +775,7 @@ FAMILIES = {
     "gru_tagger": Family(lambda: (GruTagger(), tokens(32, 6))),
     "label_smoothing_mlp": Family(lambda: (LabelSmoothingMlp(), classified(
         np.random.default_rng(11).standard_normal((ROWS, 64)).astype(np.float32), 10))),
-    "lenet": Family(lambda: (LeNet(), images(1, 12, 10))),
+    "lenet": Family(lambda: (LeNet(), images(1, 16, 10))),
     "mlp_mixer": Family(lambda: (MlpMixer(), images(3, 16, 10))),
     "convnext": Family(lambda: (ConvNeXt(), images(3, 16, 10))),
     "vit": Family(vit),
@@ -773,4 +786,11 @@ FAMILIES = {
     "recommender": Family(recommender),
     "cumsum_pool": Family(lambda: (CumulativeAttentionPool(), classified(tokens(32, 8)["idx"], 4))),
     "graph_conv": Family(graph_conv, freeze="adj"),
+}
+
+# Families zero does not train yet, with the error that stops each: test_zoo.py checks that they
+# still fail so, and they move into the test as the support lands.
+UNSUPPORTED = {
+    "t5_encoder": "Abs (/block.0/SelfAttention/Abs): x must be F32",  # relative-position buckets not folded
+    "lenet": "unsupported operator 'Pad'",  # F.avg_pool2d exports a Pad
 }

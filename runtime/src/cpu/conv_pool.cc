@@ -16,9 +16,10 @@ namespace {
 //
 // Conv and its gradients are im2col + GEMM over chunks of images: the
 // columns of a chunk of nc images form one [C/group * kD * kH * kW,
-// nc * OD * OH * OW] matrix, so small late-layer feature maps still make wide GEMMs. The
-// checks (validate_conv, pool_geometry, ...) are in kernel_checks/, shared
-// with the CUDA backend; the scratch is the session's, sized at prepare.
+// nc * OD * OH * OW] matrix, so small late-layer feature maps still make
+// wide GEMMs. The checks (validate_conv, pool_geometry, ...) are in
+// kernel_checks/, shared with the CUDA backend; the scratch is the
+// session's, sized at prepare.
 
 // The cap on the floats of one im2col chunk (zero/kernel_scratch.h).
 int64_t conv_scratch_limit = kernel_scratch::kCpuConvChunkFloats;

@@ -71,9 +71,16 @@ uint64_t kernelScratchBytes(llvm::StringRef backend, mlir::SymbolTable &symbols,
     auto w = shapeOf(opcode == "ConvGradWeight" ? out[0] : in[1]);
     auto y = shapeOf(opcode == "Conv" ? out[0] : in[0]);
     const int64_t group = intAttr("group", 1);
-    if (x.size() != 4 || w.size() != 4 || y.size() != 4 || group < 1)
+    if (x.size() < 3 || x.size() > 5 || w.size() != x.size() || y.size() != x.size() || group < 1)
       return 0;
-    const ks::ConvDims d{x[0], x[1], x[2], x[3], w[0], y[2], y[3], group, w[2], w[3]};
+    // Spatial sizes multiply out: the scratch depends only on their products.
+    auto spatial = [](llvm::ArrayRef<int64_t> shape) {
+      int64_t n = 1;
+      for (int64_t d : shape.drop_front(2))
+        n *= d;
+      return n;
+    };
+    const ks::ConvDims d{x[0], x[1], spatial(x), w[0], spatial(y), group, spatial(w)};
     if (!cuda)
       return ks::cpu_conv_bytes(d);
     return opcode == "Conv"            ? ks::cuda_conv_bytes(d)

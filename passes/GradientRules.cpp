@@ -669,20 +669,45 @@ LogicalResult gradient(ox::ConvOp conv, GradientContext &ctx, OpBuilder &b, Loca
              create(ConvGradWeightOp(), conv.getWeight().getType(), ctx.saved(conv.getInput())));
   if (conv.getBias() && ctx.needsGrad(conv.getBias())) {
     auto biasType = tensorType(conv.getBias());
+    // Over the batch and every spatial axis.
+    SmallVector<int64_t> axes{0};
+    llvm::append_range(axes, llvm::seq<int64_t>(2, tensorType(dy).getRank()));
     ctx.give(conv.getBias(),
-             ox::ReduceSumOp::create(b, loc, biasType, dy, b.getDenseI64ArrayAttr({0, 2, 3}),
+             ox::ReduceSumOp::create(b, loc, biasType, dy, b.getDenseI64ArrayAttr(axes),
                                      b.getBoolAttr(false)));
   }
+  return success();
+}
+
+// ConvTranspose is the adjoint of a Conv from its result to its input, so
+// its input's gradient is that Conv of dy and its weight's that Conv's
+// weight gradient, with x in the role of the Conv's output gradient.
+LogicalResult gradient(ox::ConvTransposeOp convT, GradientContext &ctx, OpBuilder &b,
+                       Location loc) {
+  Value dy = ctx.grad();
+  if (ctx.needsGrad(convT.getInput()))
+    ctx.give(convT.getInput(),
+             ox::ConvOp::create(b, loc, convT.getInput().getType(), dy,
+                                ctx.saved(convT.getWeight()), Value(), convT.getStridesAttr(),
+                                convT.getPadsAttr(), convT.getDilationsAttr(), convT.getGroupAttr())
+                 .getResult());
+  if (ctx.needsGrad(convT.getWeight()))
+    ctx.give(convT.getWeight(),
+             ConvGradWeightOp::create(b, loc, convT.getWeight().getType(),
+                                      ctx.saved(convT.getInput()), dy, convT.getStridesAttr(),
+                                      convT.getPadsAttr(), convT.getDilationsAttr(),
+                                      convT.getGroupAttr())
+                 .getResult());
   return success();
 }
 
 LogicalResult gradient(ox::MaxPoolOp pool, GradientContext &ctx, OpBuilder &b, Location loc) {
   if (ctx.grad(pool.getArgmax()))
     return pool.emitOpError("argmax has no gradient");
-  ctx.give(pool.getInput(),
-           MaxPoolGradOp::create(b, loc, pool.getInput().getType(), ctx.grad(), pool.getArgmax(),
-                                 pool.getKernelShapeAttr(), pool.getStridesAttr(),
-                                 pool.getPadsAttr(), pool.getCeilModeAttr()));
+  ctx.give(pool.getInput(), MaxPoolGradOp::create(b, loc, pool.getInput().getType(), ctx.grad(),
+                                                  pool.getArgmax(), pool.getKernelShapeAttr(),
+                                                  pool.getStridesAttr(), pool.getPadsAttr(),
+                                                  pool.getCeilModeAttr(), pool.getDilationsAttr()));
   return success();
 }
 
@@ -744,7 +769,8 @@ void zero::registerGradientRules(DialectRegistry &registry) {
                 ox::ReduceProdOp, ox::ReduceL2Op, ox::CumSumOp, ox::GemmOp, ox::MatMulOp,
                 ox::SoftmaxOp, ox::LogSoftmaxOp, ox::SoftmaxCrossEntropyLossOp,
                 ox::NegativeLogLikelihoodLossOp, ox::LayerNormalizationOp, ox::BatchNormalizationOp,
-                ox::ConvOp, ox::MaxPoolOp, ox::AveragePoolOp, ox::DropoutOp>(*context);
+                ox::ConvOp, ox::ConvTransposeOp, ox::MaxPoolOp, ox::AveragePoolOp,
+                ox::DropoutOp>(*context);
     for (const plan_ops::ElementwiseOp &info : plan_ops::kElementwiseOps) {
       if (!info.has_derivative)
         continue;

@@ -68,6 +68,8 @@ constexpr SimpleLowering kSimpleLowerings[] = {
     simple<ox::ArgMinOp>(Opcode::ArgMin, /*normalizeAxis=*/true),
     simple<ox::CumSumOp>(Opcode::CumSum, /*normalizeAxis=*/true),
     simple<ox::ConvOp>(Opcode::Conv),
+    // (x, w) -> y is the gradient of the Conv from y to x for its input.
+    simple<ox::ConvTransposeOp>(Opcode::ConvGradInput),
     simple<ox::MaxPoolOp>(Opcode::MaxPool),
     simple<ox::AveragePoolOp>(Opcode::AveragePool),
     simple<ox::SoftmaxOp>(Opcode::Softmax, /*normalizeAxis=*/true),

@@ -530,20 +530,25 @@ LogicalResult LayerNormalizationOp::verify() {
 
 namespace {
 
-/// Checks 2-D window attributes and returns the output spatial sizes.
+/// Checks the window attributes of an input with 1 to 3 spatial dimensions
+/// (NCL, NCHW, NCDHW) and returns the output spatial sizes.
 FailureOr<SmallVector<int64_t>> windowOutput(Operation *op, RankedTensorType input,
                                              ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
                                              ArrayRef<int64_t> pads, ArrayRef<int64_t> dilations,
                                              bool ceilMode = false) {
-  if (input.getRank() != 4)
-    return op->emitOpError("supports 2-D (NCHW) inputs only");
-  if (kernel.size() != 2 || strides.size() != 2 || pads.size() != 4 || dilations.size() != 2)
-    return op->emitOpError("needs 2 kernel sizes, strides and dilations and 4 pads");
+  const int64_t rank = input.getRank() - 2;
+  if (rank < 1 || rank > 3)
+    return op->emitOpError("supports 1-D to 3-D (NCL, NCHW, NCDHW) inputs only");
+  if (static_cast<int64_t>(kernel.size()) != rank || static_cast<int64_t>(strides.size()) != rank ||
+      static_cast<int64_t>(pads.size()) != 2 * rank ||
+      static_cast<int64_t>(dilations.size()) != rank)
+    return op->emitOpError("needs ") << rank << " kernel sizes, strides and dilations and "
+                                     << 2 * rank << " pads for a " << rank << "-D input";
   SmallVector<int64_t> out;
-  for (int i = 0; i < 2; ++i) {
-    if (strides[i] < 1 || dilations[i] < 1 || kernel[i] < 1 || pads[i] < 0 || pads[i + 2] < 0)
+  for (int64_t i = 0; i < rank; ++i) {
+    if (strides[i] < 1 || dilations[i] < 1 || kernel[i] < 1 || pads[i] < 0 || pads[i + rank] < 0)
       return op->emitOpError("window attributes must be positive (pads non-negative)");
-    int64_t size = zero::windowOutputSize(input.getDimSize(2 + i), pads[i], pads[i + 2],
+    int64_t size = zero::windowOutputSize(input.getDimSize(2 + i), pads[i], pads[i + rank],
                                           dilations[i] * (kernel[i] - 1) + 1, strides[i], ceilMode);
     if (size < 0)
       return op->emitOpError("window is larger than the padded input");
@@ -552,37 +557,69 @@ FailureOr<SmallVector<int64_t>> windowOutput(Operation *op, RankedTensorType inp
   return out;
 }
 
+/// A convolution's weight [M, C/group, k...] for `in` and `group`, and its
+/// optional bias [M].
+LogicalResult verifyConvWeight(Operation *op, RankedTensorType in, RankedTensorType w,
+                               int64_t group, Value bias) {
+  if (w.getRank() != in.getRank() || group < 1 || in.getDimSize(1) != w.getDimSize(1) * group ||
+      w.getDimSize(0) % group != 0)
+    return op->emitOpError("weight must be [M, C/group, k...] of the input's rank with M "
+                           "divisible by group");
+  if (bias &&
+      cast<RankedTensorType>(bias.getType()).getShape() != ArrayRef<int64_t>{w.getDimSize(0)})
+    return op->emitOpError("bias must be [M]");
+  return success();
+}
+
 } // namespace
 
 LogicalResult ConvOp::verify() {
   auto in = getInput().getType(), w = getWeight().getType(), y = getResult().getType();
-  const int64_t group = static_cast<int64_t>(getGroup());
-  if (w.getRank() != 4 || group < 1 || in.getDimSize(1) != w.getDimSize(1) * group ||
-      w.getDimSize(0) % group != 0)
-    return emitOpError("weight must be [M, C/group, kH, kW] with M divisible by group");
-  if (getBias() && getBias().getType().getShape() != ArrayRef<int64_t>{w.getDimSize(0)})
-    return emitOpError("bias must be [M]");
+  if (failed(verifyConvWeight(*this, in, w, static_cast<int64_t>(getGroup()), getBias())))
+    return failure();
   auto spatial = windowOutput(*this, in, w.getShape().drop_front(2), getStrides(), getPads(),
                               getDilations());
   if (failed(spatial))
     return failure();
-  SmallVector<int64_t> expected{in.getDimSize(0), w.getDimSize(0), (*spatial)[0], (*spatial)[1]};
+  SmallVector<int64_t> expected{in.getDimSize(0), w.getDimSize(0)};
+  expected.append(*spatial);
   if (y.getShape() != ArrayRef<int64_t>(expected))
     return emitOpError("result type does not match the convolution");
+  return success();
+}
+
+LogicalResult ConvTransposeOp::verify() {
+  // The adjoint of the Conv from the result to the input: the weight
+  // [C, M/group, k...] is that Conv's, the result one of the sizes it maps
+  // onto the input (output_padding below the stride makes it larger).
+  auto in = getInput().getType(), w = getWeight().getType(), y = getResult().getType();
+  if (y.getRank() != in.getRank() || y.getDimSize(0) != in.getDimSize(0))
+    return emitOpError("result must be [N, ...] of the input's rank");
+  if (failed(verifyConvWeight(*this, y, w, static_cast<int64_t>(getGroup()), Value())))
+    return failure();
+  if (w.getDimSize(0) != in.getDimSize(1))
+    return emitOpError("weight dimension 0 must be the input's channels");
+  auto spatial =
+      windowOutput(*this, y, w.getShape().drop_front(2), getStrides(), getPads(), getDilations());
+  if (failed(spatial))
+    return failure();
+  if (ArrayRef<int64_t>(*spatial) != in.getShape().drop_front(2))
+    return emitOpError("result type does not match the transposed convolution (its padding "
+                       "beyond the covered size must be below the stride)");
   return success();
 }
 
 namespace {
 
 template <typename PoolOp>
-LogicalResult verifyPool(PoolOp op, ArrayRef<Type> resultTypes) {
+LogicalResult verifyPool(PoolOp op, ArrayRef<int64_t> dilations, ArrayRef<Type> resultTypes) {
   auto in = op.getInput().getType();
-  SmallVector<int64_t> dilations{1, 1};
   auto spatial = windowOutput(op, in, op.getKernelShape(), op.getStrides(), op.getPads(), dilations,
                               op.getCeilMode());
   if (failed(spatial))
     return failure();
-  SmallVector<int64_t> expected{in.getDimSize(0), in.getDimSize(1), (*spatial)[0], (*spatial)[1]};
+  SmallVector<int64_t> expected{in.getDimSize(0), in.getDimSize(1)};
+  expected.append(*spatial);
   for (Type type : resultTypes)
     if (cast<RankedTensorType>(type).getShape() != ArrayRef<int64_t>(expected))
       return op.emitOpError("result type does not match the pooling window");
@@ -592,9 +629,15 @@ LogicalResult verifyPool(PoolOp op, ArrayRef<Type> resultTypes) {
 } // namespace
 
 LogicalResult MaxPoolOp::verify() {
-  return verifyPool(*this, {getResult().getType(), getArgmax().getType()});
+  std::optional<ArrayRef<int64_t>> given = getDilations();
+  SmallVector<int64_t> dilations =
+      given ? SmallVector<int64_t>(*given) : SmallVector<int64_t>(getKernelShape().size(), 1);
+  return verifyPool(*this, dilations, {getResult().getType(), getArgmax().getType()});
 }
-LogicalResult AveragePoolOp::verify() { return verifyPool(*this, {getResult().getType()}); }
+LogicalResult AveragePoolOp::verify() {
+  SmallVector<int64_t> dilations(getKernelShape().size(), 1);
+  return verifyPool(*this, dilations, {getResult().getType()});
+}
 
 LogicalResult BatchNormalizationOp::verify() {
   auto in = getInput().getType();

@@ -434,7 +434,11 @@ def Onnx_LayerNormalizationOp : Onnx_Op<"LayerNormalization"> {
 }
 
 def Onnx_ConvOp : Onnx_Op<"Conv"> {
-  let summary = "2-D convolution, NCHW; pads are [top, left, bottom, right]";
+  let summary = "convolution over 1 to 3 spatial dimensions (NCL, NCHW, NCDHW)";
+  let description = [{
+    `pads` holds the begin pads of the spatial axes, then their end pads
+    ([top, left, bottom, right] in 2-D).
+  }];
   let arguments = (ins Onnx_FloatTensor:$input, Onnx_FloatTensor:$weight,
                        Optional<Onnx_FloatTensor>:$bias, DenseI64ArrayAttr:$strides,
                        DenseI64ArrayAttr:$pads, DenseI64ArrayAttr:$dilations, I64Attr:$group);
@@ -446,10 +450,11 @@ def Onnx_ConvOp : Onnx_Op<"Conv"> {
 }
 
 def Onnx_MaxPoolOp : Onnx_Op<"MaxPool"> {
-  let summary = "2-D max pooling; also returns where each maximum came from";
+  let summary = "max pooling over 1 to 3 spatial dimensions; also returns where each maximum came from";
   let description = [{
-    `argmax` holds, for every output element, the flat index h * W + w of
-    its maximum within the input's [n, c] plane: what the gradient needs.
+    `argmax` holds, for every output element, the flat index (h * W + w in
+    2-D) of its maximum within the input's [n, c] plane: what the gradient
+    needs. `dilations`, where given, spaces the window's taps.
     (ONNX's optional Indices output is not supported.) With `ceil_mode` the
     output size rounds up, as PyTorch's (the last window must start inside
     the input or the top/left padding); windows may then reach past the
@@ -457,14 +462,15 @@ def Onnx_MaxPoolOp : Onnx_Op<"MaxPool"> {
   }];
   let arguments = (ins Onnx_FloatTensor:$input, DenseI64ArrayAttr:$kernel_shape,
                        DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
-                       DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
+                       DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
+                       OptionalAttr<DenseI64ArrayAttr>:$dilations);
   let results = (outs Onnx_FloatTensor:$result, RankedTensorOf<[I64]>:$argmax);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 
 def Onnx_AveragePoolOp : Onnx_Op<"AveragePool"> {
-  let summary = "2-D average pooling";
+  let summary = "average pooling over 1 to 3 spatial dimensions";
   let description = [{
     `ceil_mode` as for MaxPool. With `count_include_pad` the divisor counts
     the window's positions inside the padded input, so a window reaching
@@ -477,6 +483,25 @@ def Onnx_AveragePoolOp : Onnx_Op<"AveragePool"> {
                        DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
   let results = (outs Onnx_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Onnx_ConvTransposeOp : Onnx_Op<"ConvTranspose"> {
+  let summary = "transposed convolution over 1 to 3 spatial dimensions";
+  let description = [{
+    The adjoint of the Conv (same `strides`, `pads`, `dilations`, `group`)
+    from the result to the input: the weight [C, M/group, k...] is that
+    Conv's, and the result type fixes the output size, which ONNX's
+    `output_padding` and `output_shape` may make larger than the part the
+    windows cover by less than the stride (those positions are 0). The
+    importer resolves `auto_pad` and `output_shape` into `pads` and adds the
+    bias as a separate Add.
+  }];
+  let arguments = (ins Onnx_FloatTensor:$input, Onnx_FloatTensor:$weight,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       DenseI64ArrayAttr:$dilations, I64Attr:$group);
+  let results = (outs Onnx_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 

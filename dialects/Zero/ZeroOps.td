@@ -282,7 +282,8 @@ def Zero_MaxPoolGradOp : Zero_Op<"max_pool_grad", [Pure]> {
   let summary = "dy added at each window's maximum (from MaxPool's argmax)";
   let arguments = (ins Zero_FloatTensor:$dy, RankedTensorOf<[I64]>:$argmax,
                        DenseI64ArrayAttr:$kernel_shape, DenseI64ArrayAttr:$strides,
-                       DenseI64ArrayAttr:$pads, DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
+                       DenseI64ArrayAttr:$pads, DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
+                       OptionalAttr<DenseI64ArrayAttr>:$dilations);
   let results = (outs Zero_FloatTensor:$dx);
   let assemblyFormat = "$dy `,` $argmax attr-dict `:` functional-type(operands, results)";
 }

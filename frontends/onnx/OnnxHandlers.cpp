@@ -1055,34 +1055,41 @@ FailureOr<Value> importLayerNormalization(GraphImporter &im, const ::onnx::NodeP
   return norm.getResult();
 }
 
-/// 2-D sliding windows (Conv and the pools) with ONNX's defaults.
+/// Sliding windows over 1 to 3 spatial dimensions (Conv, ConvTranspose and
+/// the pools) with ONNX's defaults.
 struct Window {
   SmallVector<int64_t> kernel, strides, pads, dilations;
+  std::string autoPad;
+  SmallVector<int64_t> inputSpatial;
+  int64_t rank() const { return static_cast<int64_t>(kernel.size()); }
 };
 
-/// Reads the window attributes; fails on what zero does not model
-/// (auto_pad values beyond SAME_* and VALID, storage_order).
+/// Reads the window attributes, with VALID padding resolved (SAME_* is each
+/// op's: resolveSamePads, importConvTranspose); fails on what zero does not
+/// model (other auto_pad values, storage_order).
 FailureOr<Window> windowAttributes(GraphImporter &im, const ::onnx::NodeProto &node) {
   const ::onnx::TypeProto *type = im.valueType(node.input(0));
   if (!type || !type->tensor_type().has_shape())
     return im.nodeError(node) << "the input has no static shape";
-  if (type->tensor_type().shape().dim_size() != 4)
-    return im.nodeError(node) << "only 2-D (NCHW) windows are supported";
-  const ::onnx::TypeProto *weight =
-      node.op_type() == "Conv" ? im.valueType(node.input(1)) : nullptr;
-  // Conv's kernel_shape defaults to the weights' spatial dimensions.
+  const auto &shape = type->tensor_type().shape();
+  const int64_t rank = shape.dim_size() - 2;
+  if (rank < 1 || rank > 3)
+    return im.nodeError(node) << "only 1-D to 3-D (NCL, NCHW, NCDHW) windows are supported";
+  const bool conv = node.op_type() == "Conv" || node.op_type() == "ConvTranspose";
+  const ::onnx::TypeProto *weight = conv ? im.valueType(node.input(1)) : nullptr;
+  // A convolution's kernel_shape defaults to the weights' spatial dimensions.
   SmallVector<int64_t> weightKernel;
-  if (weight && weight->tensor_type().shape().dim_size() == 4)
-    weightKernel = {weight->tensor_type().shape().dim(2).dim_value(),
-                    weight->tensor_type().shape().dim(3).dim_value()};
+  if (weight && weight->tensor_type().shape().dim_size() == rank + 2)
+    for (int64_t i = 0; i < rank; ++i)
+      weightKernel.push_back(weight->tensor_type().shape().dim(2 + i).dim_value());
+  SmallVector<int64_t> ones(rank, 1), zeros(2 * rank, 0);
   auto autoPadAttr = im.stringAttr(node, "auto_pad", "NOTSET");
   auto kernelAttr = im.intsAttr(node, "kernel_shape", weightKernel);
-  auto stridesAttr = im.intsAttr(node, "strides", {1, 1});
-  auto padsAttr = im.intsAttr(node, "pads", {0, 0, 0, 0});
+  auto stridesAttr = im.intsAttr(node, "strides", ones);
+  auto padsAttr = im.intsAttr(node, "pads", zeros);
   // AveragePool has dilations only from opset 19.
-  auto dilationsAttr = node.op_type() == "AveragePool"
-                           ? FailureOr<SmallVector<int64_t>>(SmallVector<int64_t>{1, 1})
-                           : im.intsAttr(node, "dilations", {1, 1});
+  auto dilationsAttr = node.op_type() == "AveragePool" ? FailureOr<SmallVector<int64_t>>(ones)
+                                                       : im.intsAttr(node, "dilations", ones);
   // storage_order lays out MaxPool's Indices output, which zero does not have.
   auto storageOrder = node.op_type() == "MaxPool" ? im.intAttr(node, "storage_order", 0)
                                                   : FailureOr<int64_t>(0);
@@ -1091,29 +1098,41 @@ FailureOr<Window> windowAttributes(GraphImporter &im, const ::onnx::NodeProto &n
     return failure();
   if (*storageOrder != 0)
     return im.nodeError(node) << "attribute storage_order is not supported";
-  const std::string &autoPad = *autoPadAttr;
-  Window w{*kernelAttr, *stridesAttr, *padsAttr, *dilationsAttr};
-  if (w.kernel.size() != 2 || w.strides.size() != 2 || w.pads.size() != 4 ||
-      w.dilations.size() != 2)
-    return im.nodeError(node) << "expected 2-D kernel_shape, strides, dilations and 4 pads";
-  if (autoPad == "VALID") {
-    w.pads.assign(4, 0);
-  } else if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
-    // Output size ceil(in / stride); the odd padding element goes at the
-    // end (SAME_UPPER) or the beginning (SAME_LOWER).
-    for (int i = 0; i < 2; ++i) {
-      int64_t in = type->tensor_type().shape().dim(2 + i).dim_value();
-      int64_t out = (in + w.strides[i] - 1) / w.strides[i];
-      int64_t total = std::max<int64_t>(
-          (out - 1) * w.strides[i] + w.dilations[i] * (w.kernel[i] - 1) + 1 - in, 0);
-      int64_t small = total / 2, large = total - small;
-      w.pads[i] = autoPad == "SAME_UPPER" ? small : large;
-      w.pads[i + 2] = autoPad == "SAME_UPPER" ? large : small;
-    }
-  } else if (autoPad != "NOTSET") {
-    return im.nodeError(node) << "auto_pad " << autoPad << " is not supported";
-  }
+  Window w{*kernelAttr, *stridesAttr, *padsAttr, *dilationsAttr, *autoPadAttr, {}};
+  for (int64_t i = 0; i < rank; ++i)
+    w.inputSpatial.push_back(shape.dim(2 + i).dim_value());
+  if (w.rank() != rank || static_cast<int64_t>(w.strides.size()) != rank ||
+      static_cast<int64_t>(w.pads.size()) != 2 * rank ||
+      static_cast<int64_t>(w.dilations.size()) != rank)
+    return im.nodeError(node) << "expected " << rank
+                              << "-D kernel_shape, strides and dilations and " << 2 * rank
+                              << " pads for a " << rank << "-D input";
+  if (w.autoPad == "VALID")
+    w.pads.assign(2 * rank, 0);
+  else if (w.autoPad != "NOTSET" && w.autoPad != "SAME_UPPER" && w.autoPad != "SAME_LOWER")
+    return im.nodeError(node) << "auto_pad " << w.autoPad << " is not supported";
   return w;
+}
+
+/// Splits each axis' `total` padding over its begin and end: the odd
+/// element goes at the end with SAME_UPPER, at the beginning otherwise.
+void splitPadding(Window &w, int64_t axis, int64_t total) {
+  int64_t small = total / 2, large = total - small;
+  w.pads[axis] = w.autoPad == "SAME_UPPER" ? small : large;
+  w.pads[axis + w.rank()] = w.autoPad == "SAME_UPPER" ? large : small;
+}
+
+/// Conv and the pools: SAME_* pads for an output of ceil(in / stride).
+void resolveSamePads(Window &w) {
+  if (w.autoPad != "SAME_UPPER" && w.autoPad != "SAME_LOWER")
+    return;
+  for (int64_t i = 0; i < w.rank(); ++i) {
+    int64_t in = w.inputSpatial[i];
+    int64_t out = (in + w.strides[i] - 1) / w.strides[i];
+    splitPadding(w, i,
+                 std::max<int64_t>(
+                     (out - 1) * w.strides[i] + w.dilations[i] * (w.kernel[i] - 1) + 1 - in, 0));
+  }
 }
 
 FailureOr<Value> importConv(GraphImporter &im, const ::onnx::NodeProto &node,
@@ -1121,6 +1140,7 @@ FailureOr<Value> importConv(GraphImporter &im, const ::onnx::NodeProto &node,
   auto window = windowAttributes(im, node);
   if (failed(window))
     return failure();
+  resolveSamePads(*window);
   auto group = im.intAttr(node, "group", 1);
   if (failed(group))
     return failure();
@@ -1139,23 +1159,22 @@ FailureOr<Value> importPool(GraphImporter &im, const ::onnx::NodeProto &node,
   auto window = windowAttributes(im, node);
   if (failed(window))
     return failure();
-  if (llvm::any_of(window->dilations, [](int64_t d) { return d != 1; }))
-    return im.nodeError(node) << "dilated pooling is not supported";
+  resolveSamePads(*window);
   bool average = node.op_type() == "AveragePool";
   auto ceilModeAttr = im.intAttr(node, "ceil_mode", 0);
   auto countIncludePad =
       average ? im.intAttr(node, "count_include_pad", 0) : FailureOr<int64_t>(0);
   if (failed(ceilModeAttr) || failed(countIncludePad))
     return failure();
-  const auto &[kernel, strides, pads, dilations] = *window;
+  const Window &w = *window;
+  ArrayRef<int64_t> kernel = w.kernel, strides = w.strides, pads = w.pads, dilations = w.dilations;
   bool ceilMode = *ceilModeAttr != 0;
   if (ceilMode) {
     // ONNX before opset 19 (and its shape inference here) keeps a last
     // window that starts in the end padding; PyTorch and opset 19 drop it.
-    auto inType = cast<RankedTensorType>(in.inputs[0].getType());
-    for (int i = 0; i < 2; ++i) {
-      int64_t size = windowOutputSize(inType.getDimSize(2 + i), pads[i], pads[i + 2],
-                                      kernel[i], strides[i], true);
+    for (int64_t i = 0; i < w.rank(); ++i) {
+      int64_t size = windowOutputSize(w.inputSpatial[i], pads[i], pads[i + w.rank()],
+                                      dilations[i] * (kernel[i] - 1) + 1, strides[i], true);
       if (size >= 0 && in.result.getDimSize(2 + i) != size)
         return im.nodeError(node)
                << "ceil_mode: ONNX infers a last window that starts in the end "
@@ -1174,10 +1193,70 @@ FailureOr<Value> importPool(GraphImporter &im, const ::onnx::NodeProto &node,
   if (GraphImporter::hasOutput(node, 1))
     return im.nodeError(node) << "the Indices output is not supported";
   auto argmaxType = RankedTensorType::get(in.result.getShape(), b.getI64Type());
+  // Undilated windows leave the attribute out, so their plans stay as before.
+  bool dilated = llvm::any_of(dilations, [](int64_t d) { return d != 1; });
   return onnx::MaxPoolOp::create(b, loc, TypeRange{in.result, argmaxType}, in.inputs[0],
                                  b.getDenseI64ArrayAttr(kernel), b.getDenseI64ArrayAttr(strides),
-                                 b.getDenseI64ArrayAttr(pads), b.getBoolAttr(ceilMode))
+                                 b.getDenseI64ArrayAttr(pads), b.getBoolAttr(ceilMode),
+                                 dilated ? b.getDenseI64ArrayAttr(dilations) : DenseI64ArrayAttr())
       .getResult();
+}
+
+/// ConvTranspose as the adjoint of a Conv from its output to its input,
+/// whose padding comes from pads, auto_pad or output_shape; the positions
+/// output_padding (or an output_shape past the windows' reach) adds at the
+/// end are those no window of that Conv reads. A bias is added after.
+FailureOr<Value> importConvTranspose(GraphImporter &im, const ::onnx::NodeProto &node,
+                                     const Operands &in) {
+  auto window = windowAttributes(im, node);
+  if (failed(window))
+    return failure();
+  Window &w = *window;
+  const int64_t rank = w.rank();
+  auto group = im.intAttr(node, "group", 1);
+  auto outputPadding = im.intsAttr(node, "output_padding", SmallVector<int64_t>(rank, 0));
+  auto outputShape = im.intsAttr(node, "output_shape", {});
+  if (failed(group) || failed(outputPadding) || failed(outputShape))
+    return failure();
+  if (static_cast<int64_t>(outputPadding->size()) != rank ||
+      (!outputShape->empty() && static_cast<int64_t>(outputShape->size()) != rank))
+    return im.nodeError(node) << "output_padding and output_shape need " << rank
+                              << " entries for a " << rank << "-D input";
+  for (int64_t i = 0; i < rank; ++i) {
+    // The size the windows reach without padding.
+    int64_t covered =
+        w.strides[i] * (w.inputSpatial[i] - 1) + w.dilations[i] * (w.kernel[i] - 1) + 1;
+    int64_t extra = (*outputPadding)[i];
+    if (!outputShape->empty() || w.autoPad == "SAME_UPPER" || w.autoPad == "SAME_LOWER") {
+      int64_t out = outputShape->empty() ? w.inputSpatial[i] * w.strides[i] : (*outputShape)[i];
+      int64_t total = covered + extra - out;
+      // An output larger than the windows reach ends in unread positions.
+      if (total < 0)
+        extra = -total, total = 0;
+      else
+        extra = 0;
+      splitPadding(w, i, total);
+    }
+    if (extra < 0 || extra >= w.strides[i])
+      return im.nodeError(node) << "output padding " << extra << " of spatial axis " << i
+                                << " must be in [0, stride " << w.strides[i]
+                                << "): zero computes ConvTranspose as a Conv's adjoint";
+  }
+  OpBuilder &b = im.builder;
+  Location loc = im.nodeLoc(node);
+  Value y = onnx::ConvTransposeOp::create(
+      b, loc, in.result, in.inputs[0], in.inputs[1], b.getDenseI64ArrayAttr(w.strides),
+      b.getDenseI64ArrayAttr(w.pads), b.getDenseI64ArrayAttr(w.dilations),
+      b.getI64IntegerAttr(*group));
+  Value bias = in.optional(2);
+  if (!bias)
+    return y;
+  // b [M] broadcast as [M, 1, ...] over the spatial axes.
+  SmallVector<int64_t> biasShape{in.result.getDimSize(1)};
+  biasShape.append(rank, 1);
+  auto biasType = cast<RankedTensorType>(bias.getType());
+  Value column = onnx::ReshapeOp::create(b, loc, biasType.clone(biasShape), bias);
+  return onnx::AddOp::create(b, loc, in.result, y, column).getResult();
 }
 
 FailureOr<Value> importGlobalAveragePool(GraphImporter &im, const ::onnx::NodeProto &node,

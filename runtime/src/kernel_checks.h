@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "zero/elementwise_ops.h"
 #include "zero/kernel_scratch.h"
+#include "zero/sliding_window.h"
 
 namespace zero {
 
@@ -264,36 +265,34 @@ Status layer_norm_split(const KernelCall& call, const Tensor& x, LayerNormSplit*
 Status validate_layer_norm(const KernelCall& call, LayerNormSplit* s);
 Status validate_layer_norm_grad(const KernelCall& call, LayerNormSplit* s);
 
-// ---- Conv, pooling, BatchNormalization (2-D NCHW, F32) -------------------
+// ---- Conv, pooling (1-D to 3-D), BatchNormalization (F32) -----------------
 //
 // Each validate_* checks the operands (their shapes, attributes, overlaps)
-// and returns the geometry.
+// and returns the geometry, held as 3-D (zero/sliding_window.h).
 
 // True when the byte ranges of a and b intersect.
 bool overlaps(const Tensor& a, const Tensor& b);
 
-// The sliding window of a 2-D conv or pool.
-struct Window2d {
-  int64_t k[2] = {1, 1};        // kernel height, width
-  int64_t s[2] = {1, 1};        // strides
-  int64_t p[4] = {0, 0, 0, 0};  // top, left, bottom, right
-  int64_t d[2] = {1, 1};        // dilations
-};
+using sliding_window::kMaxSpatial;
+using sliding_window::Window;
 
 struct ConvGeom {
-  int64_t n = 0, c = 0, h = 0, w = 0;  // input
-  int64_t m = 0, oh = 0, ow = 0;       // output channels and size
+  int64_t n = 0, c = 0;                  // input batch and channels
+  int64_t m = 0;                         // output channels
+  int64_t in[kMaxSpatial] = {1, 1, 1};   // input spatial size (D, H, W)
+  int64_t out[kMaxSpatial] = {1, 1, 1};  // output spatial size
   int64_t group = 1;
-  Window2d win;
+  Window win;
   int64_t cg() const { return c / group; }
   int64_t mg() const { return m / group; }
-  int64_t kdim() const { return cg() * win.k[0] * win.k[1]; }  // GEMM inner dimension
-  int64_t plane() const { return oh * ow; }
+  int64_t kdim() const { return cg() * win.volume(); }  // GEMM inner dimension
+  int64_t plane() const { return out[0] * out[1] * out[2]; }
+  int64_t in_plane() const { return in[0] * in[1] * in[2]; }
 };
 
-// Checks x [N,C,H,W] * w [M,C/group,kH,kW] -> y [N,M,OH,OW] against
-// ConvAttrs; the roles name the operands as the instruction has them
-// (x or dx, w or dw, y or dy).
+// Checks x [N,C,...] * w [M,C/group,k...] -> y [N,M,...] (1 to 3 spatial
+// dimensions) against ConvAttrs; the roles name the operands as the
+// instruction has them (x or dx, w or dw, y or dy).
 Status conv_geometry(const KernelCall& call, const Tensor& x, const Tensor& w, const Tensor& y, const char* xr,
                      const char* wr, const char* yr, ConvGeom* g);
 Status validate_conv(const KernelCall& call, ConvGeom* g);
@@ -303,14 +302,18 @@ Status validate_conv_grad_weight(const KernelCall& call, ConvGeom* g);
 kernel_scratch::ConvDims conv_dims(const ConvGeom& g);
 
 struct PoolGeom {
-  int64_t planes = 0, h = 0, w = 0, oh = 0, ow = 0;
-  Window2d win;
+  int64_t planes = 0;                    // N * C
+  int64_t in[kMaxSpatial] = {1, 1, 1};   // input spatial size (D, H, W)
+  int64_t out[kMaxSpatial] = {1, 1, 1};  // output spatial size
+  Window win;
   bool include_pad = false;
-  bool ceil_mode = false;  // windows may reach past the bottom/right padding
+  bool ceil_mode = false;  // windows may reach past the end padding
+  int64_t plane() const { return out[0] * out[1] * out[2]; }
+  int64_t in_plane() const { return in[0] * in[1] * in[2]; }
 };
 
-// Checks x [N,C,H,W] pooled to y [N,C,OH,OW] against PoolAttrs (every
-// window holds at least one element of x).
+// Checks x [N,C,...] pooled to y [N,C,...] (1 to 3 spatial dimensions)
+// against PoolAttrs (every window holds at least one element of x).
 Status pool_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, const char* xr, const char* yr,
                      PoolGeom* g);
 Status validate_max_pool(const KernelCall& call, PoolGeom* g);

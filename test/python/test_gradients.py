@@ -829,9 +829,10 @@ recurrent_case("RNN", direction="bidirectional", h0=True, layout=1)
 recurrent_case("RNN", activation="Relu", h0=True, bias=False)
 
 
-def module_case(name, module, inputs, world_size=1, stage=0):
+def module_case(name, module, inputs, world_size=1, stage=0, expect_ops=("LSTM", "GRU", "RNN")):
     """A torch module whose forward(*inputs) is the loss, exported by torch.onnx.export in training
-    mode at opset 17 with its parameters as initializers and inputs as graph inputs (fed via --data).
+    mode at opset 17 with its parameters as initializers and inputs as graph inputs (fed via --data),
+    the export holding one of expect_ops.
     One SGD step at lr 1: the loss zero-run logs and every parameter's gradient (before - after)
     against torch autograd in float64."""
     def run():
@@ -845,7 +846,7 @@ def module_case(name, module, inputs, world_size=1, stage=0):
                           do_constant_folding=False)
         exported = onnx.load(path)
         ops = {n.op_type for n in exported.graph.node}
-        assert ops & {"LSTM", "GRU", "RNN"}, f"no recurrent node in the export: {sorted(ops)}"
+        assert ops & set(expect_ops), f"none of {expect_ops} in the export: {sorted(ops)}"
         params = {k: v.detach().numpy().copy() for k, v in module.named_parameters()}
         inits = {i.name: nh.to_array(i) for i in exported.graph.initializer if i.data_type == TensorProto.FLOAT}
         assert set(inits) == set(params), f"float initializers {sorted(inits)} != parameters {sorted(params)}"
@@ -906,6 +907,39 @@ module_case("nn.RNN(nonlinearity='relu', bidirectional=True)",
             RecurrentRegression(torch.nn.RNN(4, 3, nonlinearity="relu", bidirectional=True)),
             {"x": randn(5, 2, 4), "y": randn(5, 2, 6)})
 
+
+class WindowRegression(torch.nn.Module):
+    """layers(x) -> mean squared error against y."""
+    def __init__(self, *layers):
+        super().__init__()
+        self.layers = torch.nn.Sequential(*layers)
+
+    def forward(self, x, y):
+        return ((self.layers(x) - y) ** 2).mean()
+
+
+torch.manual_seed(1)
+WINDOW_OPS = ("Conv", "ConvTranspose", "MaxPool", "AveragePool")
+module_case("nn.Conv1d(groups=2, dilation=2), nn.MaxPool1d(3, 2, dilation=2)",
+            WindowRegression(torch.nn.Conv1d(4, 6, 3, padding=1, dilation=2, groups=2),
+                             torch.nn.MaxPool1d(3, 2, dilation=2)),
+            {"x": randn(2, 4, 13), "y": randn(2, 6, 4)}, expect_ops=WINDOW_OPS)
+# count_include_pad=False: PyTorch exports the included padding as a Pad node.
+module_case("nn.Conv3d(stride=(1, 2, 1), padding=(1, 0, 1)), nn.AvgPool3d(2, padding=1, count_include_pad=False)",
+            WindowRegression(torch.nn.Conv3d(2, 3, (2, 3, 3), stride=(1, 2, 1), padding=(1, 0, 1)),
+                             torch.nn.AvgPool3d(2, padding=1, count_include_pad=False)),
+            {"x": randn(2, 2, 4, 7, 5), "y": randn(2, 3, 3, 2, 3)}, expect_ops=WINDOW_OPS)
+module_case("nn.ConvTranspose2d(stride=2, padding=1, output_padding=1)",
+            WindowRegression(torch.nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)),
+            {"x": randn(2, 3, 4, 5), "y": randn(2, 4, 8, 10)}, expect_ops=WINDOW_OPS)
+module_case("nn.ConvTranspose2d(stride=2, padding=1, output_padding=1)",
+            WindowRegression(torch.nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)),
+            {"x": randn(2, 3, 4, 5), "y": randn(2, 4, 8, 10)}, world_size=2, stage=3, expect_ops=WINDOW_OPS)
+module_case("nn.MaxPool3d(2, 1, padding=1), nn.ConvTranspose3d(groups=2, dilation=2)",
+            WindowRegression(torch.nn.MaxPool3d(2, 1, padding=1),
+                             torch.nn.ConvTranspose3d(4, 2, 2, stride=(1, 2, 1), dilation=2, groups=2)),
+            {"x": randn(1, 4, 2, 3, 2), "y": randn(1, 2, 5, 9, 5)}, expect_ops=WINDOW_OPS)
+
 # --- CNN ops ------------------------------------------------------------------------------
 for strides, pads, dilations, group in [((1, 1), (1, 1, 1, 1), (1, 1), 1), ((2, 2), (3, 3, 3, 3), (1, 1), 1),
                                          ((2, 1), (0, 1, 1, 0), (2, 1), 1), ((1, 1), (1, 1, 1, 1), (1, 1), 2)]:
@@ -937,6 +971,50 @@ for pad in (0, 1):
                                                         count_include_pad=bool(inc)),
              [node("AveragePool", ["X"], kernel_shape=[3, 3], strides=[2, 2], pads=pads,
                    count_include_pad=include, ceil_mode=1)])
+# 1-D and 3-D windows, dilated max pooling, ConvTranspose.
+case("Conv 1-D k=3 stride 2 pads [1, 2] dilation 2 group 2",
+     {"X": randn(2, 4, 11), "W": randn(6, 2, 3), "Bias": randn(6)},
+     lambda t: F.conv1d(F.pad(t["X"], (1, 2)), t["W"], t["Bias"], 2, 0, 2, 2),
+     [node("Conv", ["X", "W", "Bias"], strides=[2], pads=[1, 2], dilations=[2], group=2)])
+case("Conv 3-D k=[2,3,2] strides [1,2,1] pads [1,0,1,0,1,1] auto_pad NOTSET",
+     {"X": randn(2, 3, 4, 7, 5), "W": randn(4, 3, 2, 3, 2), "Bias": randn(4)},
+     lambda t: F.conv3d(F.pad(t["X"], (1, 1, 0, 1, 1, 0)), t["W"], t["Bias"], (1, 2, 1)),
+     [node("Conv", ["X", "W", "Bias"], strides=[1, 2, 1], pads=[1, 0, 1, 0, 1, 1])])
+case("Conv 3-D depthwise SAME_UPPER", {"X": randn(1, 3, 5, 4, 3), "W": randn(3, 1, 3, 2, 3)},
+     lambda t: F.conv3d(F.pad(t["X"], (1, 1, 0, 1, 1, 1)), t["W"], None, 1, 0, 1, 3),
+     [node("Conv", ["X", "W"], auto_pad="SAME_UPPER", group=3)])
+case("MaxPool 1-D k=3 stride 2 pad 1 dilation 2", {"X": randn(2, 3, 12)},
+     lambda t: F.max_pool1d(t["X"], 3, 2, 1, dilation=2),
+     [node("MaxPool", ["X"], kernel_shape=[3], strides=[2], pads=[1, 1], dilations=[2])])
+case("MaxPool 2-D k=2 dilations [2, 3] ceil_mode", {"X": randn(2, 2, 9, 10)},
+     lambda t: F.max_pool2d(t["X"], 2, 2, 0, dilation=(2, 3), ceil_mode=True),
+     [node("MaxPool", ["X"], kernel_shape=[2, 2], strides=[2, 2], dilations=[2, 3], ceil_mode=1)])
+case("MaxPool 3-D k=[3,2,3] stride 2 pad 1 dilation [1,2,1]", {"X": randn(2, 2, 5, 6, 7)},
+     lambda t: F.max_pool3d(t["X"], (3, 2, 3), 2, 1, dilation=(1, 2, 1)),
+     [node("MaxPool", ["X"], kernel_shape=[3, 2, 3], strides=[2, 2, 2], pads=[1] * 6, dilations=[1, 2, 1])])
+for include in (0, 1):
+    case(f"AveragePool 1-D k=3 stride 2 pad 1 ceil_mode count_include_pad={include}", {"X": randn(2, 3, 8)},
+         lambda t, inc=include: F.avg_pool1d(t["X"], 3, 2, 1, ceil_mode=True, count_include_pad=bool(inc)),
+         [node("AveragePool", ["X"], kernel_shape=[3], strides=[2], pads=[1, 1], ceil_mode=1,
+               count_include_pad=include)])
+    case(f"AveragePool 3-D k=[2,3,2] stride [2,1,2] pad 1 count_include_pad={include}",
+         {"X": randn(2, 2, 5, 4, 6)},
+         lambda t, inc=include: F.avg_pool3d(t["X"], (2, 3, 2), (2, 1, 2), 1, count_include_pad=bool(inc)),
+         [node("AveragePool", ["X"], kernel_shape=[2, 3, 2], strides=[2, 1, 2], pads=[1] * 6,
+               count_include_pad=include)])
+case("ConvTranspose 2-D stride 2 pads [1,0,1,1] output_padding [1,0] dilations [1,2]",
+     {"X": randn(2, 3, 4, 5), "W": randn(3, 2, 3, 3), "Bias": randn(2)},
+     # PyTorch pads symmetrically: crop the full (pad 0) output to ONNX's asymmetric pads.
+     lambda t: F.conv_transpose2d(t["X"], t["W"], t["Bias"], 2, 0, (1, 0), 1, (1, 2))[:, :, 1:-1, 0:-1],
+     [node("ConvTranspose", ["X", "W", "Bias"], strides=[2, 2], pads=[1, 0, 1, 1], output_padding=[1, 0],
+           dilations=[1, 2])])
+case("ConvTranspose 1-D group 2 output_shape [12]", {"X": randn(2, 4, 5), "W": randn(4, 3, 3)},
+     # Past the 11 positions the windows reach: 0.
+     lambda t: F.pad(F.conv_transpose1d(t["X"], t["W"], None, 2, 0, 0, 2), (0, 1)),
+     [node("ConvTranspose", ["X", "W"], strides=[2], group=2, output_shape=[12])])
+case("ConvTranspose 3-D SAME_LOWER stride [2,1,2]", {"X": randn(1, 2, 3, 2, 3), "W": randn(2, 3, 3, 2, 2)},
+     lambda t: F.conv_transpose3d(t["X"], t["W"], None, (2, 1, 2))[:, :, 1:7, 1:3, 0:6],
+     [node("ConvTranspose", ["X", "W"], strides=[2, 1, 2], auto_pad="SAME_LOWER")])
 case("GlobalAveragePool", {"X": randn(2, 3, 4, 5)},
      lambda t: t["X"].mean((2, 3), keepdim=True), [node("GlobalAveragePool", ["X"])])
 case("BatchNormalization training mode (batch statistics)",

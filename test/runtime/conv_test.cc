@@ -40,11 +40,13 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
 
 // ---- Conv ------------------------------------------------------------------
 
+// x [N, C, S...] * w [M, C/group, k...] over r = 1 to 3 spatial dimensions.
 struct ConvCase {
   Shape x, w;
   bool bias;
   Vec strides, pads, dilations;
   int64_t group;
+  int rank() const { return int(x.size()) - 2; }
 };
 
 AttrFn conv_attr(const ConvCase& c) {
@@ -55,9 +57,30 @@ AttrFn conv_attr(const ConvCase& c) {
 }
 
 Shape conv_out_shape(const ConvCase& c) {
-  const int64_t oh = (c.x[2] + c.pads[0] + c.pads[2] - c.dilations[0] * (c.w[2] - 1) - 1) / c.strides[0] + 1;
-  const int64_t ow = (c.x[3] + c.pads[1] + c.pads[3] - c.dilations[1] * (c.w[3] - 1) - 1) / c.strides[1] + 1;
-  return {c.x[0], c.w[0], oh, ow};
+  Shape y = {c.x[0], c.w[0]};
+  const int r = c.rank();
+  for (int i = 0; i < r; ++i)
+    y.push_back((c.x[2 + i] + c.pads[i] + c.pads[r + i] - c.dilations[i] * (c.w[2 + i] - 1) - 1) / c.strides[i] + 1);
+  return y;
+}
+
+// Row-major flat index of position `pos` in a box of sizes `dims`.
+int64_t flat(const Vec& dims, const Vec& pos) {
+  int64_t i = 0;
+  for (size_t a = 0; a < dims.size(); ++a) i = i * dims[a] + pos[a];
+  return i;
+}
+
+// Calls f(pos) for every position of a box of sizes `dims`, row-major.
+template <class F>
+void for_each_position(const Vec& dims, F f) {
+  int64_t total = 1;
+  for (int64_t d : dims) total *= d;
+  Vec pos(dims.size(), 0);
+  for (int64_t k = 0; k < total; ++k) {
+    f(pos);
+    for (int a = int(dims.size()) - 1; a >= 0 && ++pos[size_t(a)] == dims[size_t(a)]; --a) pos[size_t(a)] = 0;
+  }
 }
 
 // Direct convolution loops in double: calls f(y_index, x_index, w_index) for
@@ -65,21 +88,24 @@ Shape conv_out_shape(const ConvCase& c) {
 template <class F>
 void conv_loops(const ConvCase& c, F f) {
   const Shape y = conv_out_shape(c);
-  const int64_t C = c.x[1], H = c.x[2], W = c.x[3], M = c.w[0], cg = C / c.group, mg = M / c.group;
+  const int r = c.rank();
+  const int64_t C = c.x[1], M = c.w[0], cg = C / c.group, mg = M / c.group;
+  const Vec xs(c.x.begin() + 2, c.x.end()), ks(c.w.begin() + 2, c.w.end()), ys(y.begin() + 2, y.end());
   for (int64_t n = 0; n < c.x[0]; ++n)
     for (int64_t m = 0; m < M; ++m)
-      for (int64_t oh = 0; oh < y[2]; ++oh)
-        for (int64_t ow = 0; ow < y[3]; ++ow)
-          for (int64_t ci = 0; ci < cg; ++ci)
-            for (int64_t i = 0; i < c.w[2]; ++i)
-              for (int64_t j = 0; j < c.w[3]; ++j) {
-                const int64_t ih = oh * c.strides[0] - c.pads[0] + i * c.dilations[0];
-                const int64_t iw = ow * c.strides[1] - c.pads[1] + j * c.dilations[1];
-                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                const int64_t ch = (m / mg) * cg + ci;
-                f(((n * M + m) * y[2] + oh) * y[3] + ow, ((n * C + ch) * H + ih) * W + iw,
-                  ((m * cg + ci) * c.w[2] + i) * c.w[3] + j);
-              }
+      for_each_position(ys, [&](const Vec& o) {
+        for (int64_t ci = 0; ci < cg; ++ci)
+          for_each_position(ks, [&](const Vec& k) {
+            Vec in(static_cast<size_t>(r), 0);
+            for (int a = 0; a < r; ++a) {
+              in[size_t(a)] = o[size_t(a)] * c.strides[a] - c.pads[a] + k[size_t(a)] * c.dilations[a];
+              if (in[size_t(a)] < 0 || in[size_t(a)] >= xs[size_t(a)]) return;
+            }
+            const int64_t ch = (m / mg) * cg + ci;
+            f((n * M + m) * numel(ys) + flat(ys, o), (n * C + ch) * numel(xs) + flat(xs, in),
+              (m * cg + ci) * numel(ks) + flat(ks, k));
+          });
+      });
 }
 
 void check_conv(const ConvCase& c) {
@@ -92,10 +118,11 @@ void check_conv(const ConvCase& c) {
     wdx[size_t(xi)] += double(dy.f[size_t(yi)]) * w.f[size_t(wi)];
     wdw[size_t(wi)] += double(dy.f[size_t(yi)]) * x.f[size_t(xi)];
   });
+  const int64_t P = numel(Vec(ys.begin() + 2, ys.end()));
   if (c.bias)
-    for (size_t k = 0; k < wy.size(); ++k) wy[k] += b.f[size_t(int64_t(k) / (ys[2] * ys[3]) % ys[1])];
+    for (size_t k = 0; k < wy.size(); ++k) wy[k] += b.f[size_t(int64_t(k) / P % ys[1])];
   // Default chunking, one image per chunk, and two images per chunk.
-  const int64_t K = c.w[1] * c.w[2] * c.w[3], P = ys[2] * ys[3];
+  const int64_t K = numel(Vec(c.w.begin() + 1, c.w.end()));
   for (int64_t limit : {int64_t(1) << 24, int64_t(1), 2 * K * P}) {
     SCOPED_TRACE("scratch limit " + std::to_string(limit));
     const int64_t old = set_cpu_conv_scratch_limit(limit);
@@ -128,7 +155,17 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{{3, 8, 8, 8}, {16, 8, 1, 1}, false, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1},   // 1x1 stride 2
         ConvCase{{3, 8, 4, 4}, {8, 8, 3, 3}, true, {2, 2}, {1, 1, 1, 1}, {1, 1}, 1},     // 4x4 -> 2x2
         ConvCase{{1, 3, 6, 6}, {4, 3, 3, 3}, true, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1},     // one image
-        ConvCase{{2, 2, 3, 3}, {3, 2, 5, 5}, true, {1, 1}, {2, 2, 2, 2}, {1, 1}, 1}));   // kernel > input
+        ConvCase{{2, 2, 3, 3}, {3, 2, 5, 5}, true, {1, 1}, {2, 2, 2, 2}, {1, 1}, 1},     // kernel > input
+        // 1-D (NCL)
+        ConvCase{{3, 4, 13}, {6, 2, 3}, true, {2}, {1, 2}, {2}, 2},  // stride, asym pads, dilation, groups
+        ConvCase{{2, 3, 9}, {3, 1, 4}, false, {1}, {0, 0}, {1}, 3},  // depthwise
+        ConvCase{{2, 2, 5}, {4, 2, 1}, true, {3}, {0, 0}, {1}, 1},   // 1x1 stride 3
+        // No window reads x's last position (a ConvTranspose's output_padding).
+        ConvCase{{2, 2, 10}, {3, 2, 3}, false, {3}, {0, 0}, {1}, 1},
+        // 3-D (NCDHW)
+        ConvCase{{2, 3, 5, 6, 4}, {4, 3, 3, 2, 3}, true, {1, 2, 1}, {1, 0, 1, 1, 1, 0}, {1, 1, 2}, 1},
+        ConvCase{{2, 4, 4, 5, 5}, {4, 2, 2, 3, 2}, false, {2, 1, 2}, {0, 1, 1, 1, 0, 0}, {2, 1, 1}, 2},
+        ConvCase{{1, 2, 3, 3, 3}, {2, 1, 3, 3, 3}, true, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, {1, 1, 1}, 2}));
 
 TEST(Conv, DefaultAttributes) {
   // No ConvAttrs: strides 1, no padding, dilation 1, group 1.
@@ -168,8 +205,19 @@ TEST(Conv, ValidationErrors) {
   big.pads = {0, 0, 0, 0};
   big.dilations = {5, 1};
   expect_error(validate(Opcode::Conv, {&x, &w}, {&y}, conv_attr(big)), "dilated kernel is larger than the padded input");
+  Buf x2 = Buf::rand({2, 4});
+  expect_error(validate(Opcode::Conv, {&x2, &w}, {&y}, conv_attr(c)),
+               "x must be 3-D to 5-D (NCL, NCHW or NCDHW), got [2, 4]");
   Buf x3 = Buf::rand({2, 4, 8});
-  expect_error(validate(Opcode::Conv, {&x3, &w}, {&y}, conv_attr(c)), "x must be 4-D (NCHW), got [2, 4, 8]");
+  expect_error(validate(Opcode::Conv, {&x3, &w}, {&y}, conv_attr(c)),
+               "w [6, 2, 3, 3] must have the rank of x [2, 4, 8]");
+  // 1-D: lists of the input's rank, named as the attribute spells them.
+  Buf x1 = Buf::rand({2, 4, 8}), w1 = Buf::rand({6, 2, 3}), y1 = Buf::zeros({2, 6, 4});
+  ConvCase c1{{2, 4, 8}, {6, 2, 3}, false, {2}, {1, 2}, {1}, 2};
+  expect_error(validate(Opcode::Conv, {&x1, &w1}, {&y1}, conv_attr(c1)),
+               "y [2, 6, 4] does not match the convolution of x [2, 4, 8] and w [6, 2, 3] (strides [2], pads [1, 2], "
+               "dilations [1], group 2): expected [2, 6, 5]");
+  expect_error(validate(Opcode::Conv, {&x1, &w1}, {&y1}, conv_attr(c)), "strides must have 1 entries (1-D), got 2");
   // Gradients name their operands.
   Buf dx = Buf::zeros(c.x), dw = Buf::zeros(c.w);
   EXPECT_TRUE(validate(Opcode::ConvGradInput, {&y, &w}, {&dx}, conv_attr(c)).ok());
@@ -210,50 +258,63 @@ TEST(Conv, TimingResNetLayer) {
 
 // ---- pooling ---------------------------------------------------------------
 
+// x [N, C, S...] over r = 1 to 3 spatial dimensions; no dilations: 1.
 struct PoolCase {
   Shape x;
   Vec kernel, strides, pads;
   bool ceil = false;
+  Vec dilations = {};
+  int rank() const { return int(x.size()) - 2; }
+  int64_t dilation(int a) const { return dilations.empty() ? 1 : dilations[size_t(a)]; }
 };
 
 AttrFn pool_attr(const PoolCase& c, bool include_pad = false) {
   return [=](flatbuffers::FlatBufferBuilder& b) {
     return std::make_pair(plan::Attrs::PoolAttrs,
-                          plan::CreatePoolAttrsDirect(b, &c.kernel, &c.strides, &c.pads, include_pad, c.ceil).Union());
+                          plan::CreatePoolAttrsDirect(b, &c.kernel, &c.strides, &c.pads, include_pad, c.ceil,
+                                                      c.dilations.empty() ? nullptr : &c.dilations)
+                              .Union());
   };
 }
 
 // PyTorch's pooled size: ceil mode rounds up but drops a last window that
 // would start in the end padding.
-int64_t pool_out(int64_t in, int64_t p0, int64_t p1, int64_t k, int64_t s, bool ceil) {
-  const int64_t room = in + p0 + p1 - k;
+int64_t pool_out(int64_t in, int64_t p0, int64_t p1, int64_t k, int64_t s, bool ceil, int64_t d = 1) {
+  const int64_t room = in + p0 + p1 - d * (k - 1) - 1;
   int64_t out = (ceil ? (room + s - 1) / s : room / s) + 1;
   if (ceil && (out - 1) * s >= in + p0) --out;
   return out;
 }
 
 Shape pool_out_shape(const PoolCase& c) {
-  return {c.x[0], c.x[1], pool_out(c.x[2], c.pads[0], c.pads[2], c.kernel[0], c.strides[0], c.ceil),
-          pool_out(c.x[3], c.pads[1], c.pads[3], c.kernel[1], c.strides[1], c.ceil)};
+  Shape y = {c.x[0], c.x[1]};
+  const int r = c.rank();
+  for (int a = 0; a < r; ++a)
+    y.push_back(pool_out(c.x[2 + a], c.pads[a], c.pads[r + a], c.kernel[a], c.strides[a], c.ceil, c.dilation(a)));
+  return y;
 }
 
-// Calls f(y_index, x_index) for each window position, in row-major window
-// order; x_index is -1 for padding and -2 past the bottom/right padding
-// (ceil mode).
+// Calls f(y_index, x_index) for each window tap, in row-major window order;
+// x_index is -1 for padding and -2 past the end padding (ceil mode).
 template <class F>
 void pool_loops(const PoolCase& c, F f) {
   const Shape y = pool_out_shape(c);
-  const int64_t H = c.x[2], W = c.x[3];
+  const int r = c.rank();
+  const Vec xs(c.x.begin() + 2, c.x.end()), ys(y.begin() + 2, y.end());
   for (int64_t p = 0; p < c.x[0] * c.x[1]; ++p)
-    for (int64_t oh = 0; oh < y[2]; ++oh)
-      for (int64_t ow = 0; ow < y[3]; ++ow)
-        for (int64_t i = 0; i < c.kernel[0]; ++i)
-          for (int64_t j = 0; j < c.kernel[1]; ++j) {
-            const int64_t ih = oh * c.strides[0] - c.pads[0] + i, iw = ow * c.strides[1] - c.pads[1] + j;
-            const bool in = ih >= 0 && ih < H && iw >= 0 && iw < W;
-            const bool past = ih >= H + c.pads[2] || iw >= W + c.pads[3];
-            f((p * y[2] + oh) * y[3] + ow, in ? (p * H + ih) * W + iw : past ? int64_t(-2) : int64_t(-1));
-          }
+    for_each_position(ys, [&](const Vec& o) {
+      for_each_position(c.kernel, [&](const Vec& k) {
+        Vec in(static_cast<size_t>(r), 0);
+        bool inside = true, past = false;
+        for (int a = 0; a < r; ++a) {
+          const int64_t i = o[size_t(a)] * c.strides[a] - c.pads[a] + k[size_t(a)] * c.dilation(a);
+          inside = inside && i >= 0 && i < xs[size_t(a)];
+          past = past || i >= xs[size_t(a)] + c.pads[r + a];
+          in[size_t(a)] = i;
+        }
+        f(p * numel(ys) + flat(ys, o), inside ? p * numel(xs) + flat(xs, in) : past ? int64_t(-2) : int64_t(-1));
+      });
+    });
 }
 
 const std::vector<PoolCase> kPoolCases = {
@@ -267,11 +328,26 @@ const std::vector<PoolCase> kPoolCases = {
     // Rows round up (4, not 3); columns drop a last window starting in the
     // end padding (3, not 4).
     {{1, 2, 7, 9}, {3, 2}, {2, 3}, {1, 0, 0, 1}, true},
+    // 1-D (NCL) and 3-D (NCDHW).
+    {{2, 3, 11}, {3}, {2}, {1, 0}},
+    {{2, 2, 10}, {4}, {3}, {2, 1}, true},
+    {{2, 2, 5, 6, 4}, {2, 3, 2}, {2, 2, 1}, {1, 1, 0, 0, 1, 1}},
+    {{1, 2, 6, 5, 7}, {3, 2, 3}, {2, 2, 2}, {1, 0, 1, 1, 1, 0}, true},
+};
+
+// Dilated windows (MaxPool only), where taps may step over x.
+const std::vector<PoolCase> kDilatedPoolCases = {
+    {{2, 3, 12}, {3}, {2}, {1, 1}, false, {2}},
+    {{2, 2, 9, 10}, {2, 2}, {2, 2}, {0, 0, 0, 0}, true, {2, 3}},
+    {{1, 2, 8, 8}, {3, 3}, {1, 2}, {1, 2, 2, 1}, false, {2, 2}},
+    {{2, 2, 5, 6, 7}, {3, 2, 3}, {2, 2, 2}, {1, 1, 1, 1, 1, 1}, false, {1, 2, 1}},
 };
 
 TEST(MaxPool, ForwardArgmaxAndGrad) {
-  for (const PoolCase& c : kPoolCases) {
-    SCOPED_TRACE("x " + std::to_string(c.x[2]) + "x" + std::to_string(c.x[3]));
+  std::vector<PoolCase> cases = kPoolCases;
+  cases.insert(cases.end(), kDilatedPoolCases.begin(), kDilatedPoolCases.end());
+  for (const PoolCase& c : cases) {
+    SCOPED_TRACE("x " + ::testing::PrintToString(c.x));
     const Shape ys = pool_out_shape(c);
     Buf x = Buf::rand(c.x, -1, 1, 5);
     x.f[3] = x.f[4] = 2.f;  // a tie
@@ -281,10 +357,10 @@ TEST(MaxPool, ForwardArgmaxAndGrad) {
     pool_loops(c, [&](int64_t yi, int64_t xi) {
       if (xi >= 0 && x.f[size_t(xi)] > wy[size_t(yi)]) {
         wy[size_t(yi)] = x.f[size_t(xi)];
-        wam[size_t(yi)] = xi % (c.x[2] * c.x[3]);
+        wam[size_t(yi)] = xi % numel(Vec(c.x.begin() + 2, c.x.end()));
       }
     });
-    const int64_t hw = c.x[2] * c.x[3], ohw = ys[2] * ys[3];
+    const int64_t hw = numel(Vec(c.x.begin() + 2, c.x.end())), ohw = numel(Vec(ys.begin() + 2, ys.end()));
     for (size_t o = 0; o < wy.size(); ++o) wdx[size_t(int64_t(o) / ohw * hw + wam[o])] += dy.f[o];
     run_ok(Opcode::MaxPool, {&x}, {&y, &am}, pool_attr(c));
     expect_close(y.f, wy, 0, "y");
@@ -346,6 +422,12 @@ TEST(MaxPool, Errors) {
   expect_error(validate(Opcode::MaxPool, {&x}, {&y}, pool_attr(ceil)),
                "y [2, 3, 4, 4] does not match pooling x [2, 3, 8, 8] (kernel_shape [3, 3], strides [2, 2], pads "
                "[1, 1, 1, 1], ceil_mode): expected [2, 3, 5, 5]");
+  // A dilated window whose taps all miss x (1 + 2 padded positions, taps 3 apart).
+  PoolCase miss{{1, 1, 2}, {2}, {1}, {1, 1}, false, {3}};
+  Buf xm = Buf::rand(miss.x), ym = Buf::zeros({1, 1, 1});
+  expect_error(validate(Opcode::MaxPool, {&xm}, {&ym}, pool_attr(miss)),
+               "output position 0 of spatial axis 0 has a window outside x [1, 1, 2] (kernel_shape [2], strides [1], "
+               "pads [1, 1], dilations [3])");
   // A corrupt argmax is a step error.
   Buf dy = Buf::zeros({2, 3, 4, 4}), dx = Buf::zeros(c.x);
   am.i[5] = 64;

@@ -480,17 +480,22 @@ struct ConvCase {
 };
 
 Shape conv_out(const ConvCase& c) {
-  const int64_t oh = (c.x[2] + c.pads[0] + c.pads[2] - c.dilations[0] * (c.w[2] - 1) - 1) / c.strides[0] + 1;
-  const int64_t ow = (c.x[3] + c.pads[1] + c.pads[3] - c.dilations[1] * (c.w[3] - 1) - 1) / c.strides[1] + 1;
-  return {c.x[0], c.w[0], oh, ow};
+  Shape y = {c.x[0], c.w[0]};
+  const size_t r = c.x.size() - 2;
+  for (size_t i = 0; i < r; ++i)
+    y.push_back((c.x[2 + i] + c.pads[i] + c.pads[r + i] - c.dilations[i] * (c.w[2 + i] - 1) - 1) / c.strides[i] + 1);
+  return y;
 }
 
 const std::vector<ConvCase> kConvCases = {
     {{2, 3, 7, 6}, {4, 3, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1},
     {{3, 4, 9, 8}, {6, 2, 3, 2}, {2, 1}, {1, 0, 2, 1}, {1, 2}, 2},  // groups, asymmetric pads, dilation
     {{5, 2, 6, 6}, {3, 2, 2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1},
-    {{2, 4, 5, 5}, {4, 1, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 4},  // depthwise
-    {{3, 2, 4, 5}, {5, 2, 1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1},  // 1x1
+    {{2, 4, 5, 5}, {4, 1, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 4},                    // depthwise
+    {{3, 2, 4, 5}, {5, 2, 1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1},                    // 1x1
+    {{3, 4, 13}, {6, 2, 3}, {2}, {1, 2}, {2}, 2},                                     // 1-D
+    {{2, 3, 5, 6, 4}, {4, 3, 3, 2, 3}, {1, 2, 1}, {1, 0, 1, 1, 1, 0}, {1, 1, 2}, 1},  // 3-D
+    {{2, 4, 4, 5, 5}, {4, 2, 2, 3, 2}, {2, 1, 2}, {0, 1, 1, 1, 0, 0}, {2, 1, 1}, 2},
 };
 
 void compare_conv(const ConvCase& c, unsigned seed) {
@@ -513,19 +518,23 @@ TEST_F(Cuda, ConvChunks) {
   // One image per chunk, then two (5 images: chunks of 2, 2, 1).
   const ConvCase c = kConvCases[2];
   const int64_t K = c.w[1] * c.w[2] * c.w[3], mg = c.w[0], P = conv_out(c)[2] * conv_out(c)[3];
+  const ConvCase c3 = kConvCases[6];  // 3-D
   for (int64_t limit : {int64_t(1), 2 * (K + mg) * P}) {
     const int64_t old = set_cuda_conv_scratch_limit(limit);
     compare_conv(c, 7);
     compare_conv(kConvCases[1], 8);
+    compare_conv(c3, 9);
     set_cuda_conv_scratch_limit(old);
   }
 }
 
 AttrFn pool_attrs(std::vector<int64_t> kernel, std::vector<int64_t> strides, std::vector<int64_t> pads,
-                  bool include_pad, bool ceil_mode = false) {
+                  bool include_pad, bool ceil_mode = false, std::vector<int64_t> dilations = {}) {
   return [=](flatbuffers::FlatBufferBuilder& b) {
     return std::make_pair(plan::Attrs::PoolAttrs,
-                          plan::CreatePoolAttrsDirect(b, &kernel, &strides, &pads, include_pad, ceil_mode).Union());
+                          plan::CreatePoolAttrsDirect(b, &kernel, &strides, &pads, include_pad, ceil_mode,
+                                                      dilations.empty() ? nullptr : &dilations)
+                              .Union());
   };
 }
 
@@ -534,6 +543,7 @@ TEST_F(Cuda, Pooling) {
     Shape x;
     std::vector<int64_t> kernel, strides, pads;
     bool ceil = false;
+    std::vector<int64_t> dilations = {};  // MaxPool only
   };
   const std::vector<PoolCase> cases = {
       {{2, 3, 8, 8}, {2, 2}, {2, 2}, {0, 0, 0, 0}},
@@ -545,23 +555,33 @@ TEST_F(Cuda, Pooling) {
       // 3 (a last window starting in the end padding dropped).
       {{2, 3, 8, 6}, {3, 3}, {2, 2}, {1, 1, 1, 1}, true},
       {{1, 2, 7, 9}, {3, 2}, {2, 3}, {1, 0, 0, 1}, true},
+      {{2, 3, 11}, {3}, {2}, {1, 0}},  // 1-D
+      {{2, 2, 10}, {4}, {3}, {2, 1}, true},
+      {{2, 2, 5, 6, 4}, {2, 3, 2}, {2, 2, 1}, {1, 1, 0, 0, 1, 1}},  // 3-D
+      {{1, 2, 6, 5, 7}, {3, 2, 3}, {2, 2, 2}, {1, 0, 1, 1, 1, 0}, true},
+      // Dilated (MaxPool only).
+      {{2, 3, 12}, {3}, {2}, {1, 1}, false, {2}},
+      {{2, 2, 9, 10}, {2, 2}, {2, 2}, {0, 0, 0, 0}, true, {2, 3}},
+      {{2, 2, 5, 6, 7}, {3, 2, 3}, {2, 2, 2}, {1, 1, 1, 1, 1, 1}, false, {1, 2, 1}},
   };
   // PyTorch's pooled size (ceil mode drops a window starting in the end padding).
-  auto out = [](int64_t in, int64_t p0, int64_t p1, int64_t k, int64_t s, bool ceil) {
-    const int64_t room = in + p0 + p1 - k;
+  auto out = [](int64_t in, int64_t p0, int64_t p1, int64_t k, int64_t s, bool ceil, int64_t d) {
+    const int64_t room = in + p0 + p1 - d * (k - 1) - 1;
     int64_t o = (ceil ? (room + s - 1) / s : room / s) + 1;
     return ceil && (o - 1) * s >= in + p0 ? o - 1 : o;
   };
   unsigned seed = 1;
   for (const PoolCase& c : cases) {
-    const int64_t oh = out(c.x[2], c.pads[0], c.pads[2], c.kernel[0], c.strides[0], c.ceil);
-    const int64_t ow = out(c.x[3], c.pads[1], c.pads[3], c.kernel[1], c.strides[1], c.ceil);
-    const Shape ys = {c.x[0], c.x[1], oh, ow};
+    const size_t r = c.x.size() - 2;
+    Shape ys = {c.x[0], c.x[1]};
+    for (size_t a = 0; a < r; ++a)
+      ys.push_back(out(c.x[2 + a], c.pads[a], c.pads[r + a], c.kernel[a], c.strides[a], c.ceil,
+                       c.dilations.empty() ? 1 : c.dilations[a]));
     Buf x = rnd(c.x, seed += 10), dy = rnd(ys, seed + 1);
     // Ties (first maximum wins) and a NaN (it wins, the first one).
     for (size_t i = 0; i < x.f.size(); i += 7) x.f[i] = 0.5f;
     x.f[3] = NAN;
-    const AttrFn attrs = pool_attrs(c.kernel, c.strides, c.pads, false, c.ceil);
+    const AttrFn attrs = pool_attrs(c.kernel, c.strides, c.pads, false, c.ceil, c.dilations);
     compare(Opcode::MaxPool, {x}, {zeros(ys), izeros(ys)}, attrs, 0, 0);
     compare(Opcode::MaxPool, {x}, {zeros(ys)}, attrs, 0, 0);
     // The CPU's argmax, then both backends' gradients from it.
@@ -569,6 +589,7 @@ TEST_F(Cuda, Pooling) {
     ASSERT_TRUE(cpu_call(false, Opcode::MaxPool, {&x}, {&y, &am}, attrs).ok());
     compare(Opcode::MaxPoolGrad, {dy, am}, {zeros(c.x)}, attrs, 1e-6, 1e-6);  // atomicAdd order
     for (bool include_pad : {false, true}) {
+      if (!c.dilations.empty()) break;
       const AttrFn a = pool_attrs(c.kernel, c.strides, c.pads, include_pad, c.ceil);
       Buf xf = rnd(c.x, seed + 2);
       // The CPU's summation order: equal but for the compilers' float code.

@@ -427,7 +427,7 @@ TEST(Plan, KernelScratchSizedAtLoad) {
     b.input("x", x);
     return b.finish(1, loss, 1, plan::Backend::Cpu);
   };
-  const kernel_scratch::ConvDims dims{3, 2, 6, 6, 4, 4, 4, 1, 3, 3};
+  const kernel_scratch::ConvDims dims{3, 2, 6 * 6, 4, 4 * 4, 1, 3 * 3};
   auto comm = make_single_rank_communicator();
   for (int64_t cap : {kernel_scratch::kCpuConvChunkFloats, int64_t(1)}) {
     const int64_t old = set_cpu_conv_scratch_limit(cap);

@@ -18,13 +18,14 @@ namespace zero::kernel_scratch {
 constexpr int64_t kCpuConvChunkFloats = int64_t(1) << 22;
 constexpr int64_t kCudaConvChunkFloats = int64_t(1) << 25;
 
-// A 2-D NCHW convolution x [n, c, h, w] * w [m, c/group, kh, kw] ->
-// y [n, m, oh, ow].
+// A convolution x [n, c, in...] * w [m, c/group, kernel...] -> y [n, m,
+// out...] over 1 to 3 spatial dimensions: `in_plane`, `out_plane` and
+// `kernel` are the products of x's, y's and w's spatial sizes.
 struct ConvDims {
-  int64_t n, c, h, w, m, oh, ow, group, kh, kw;
+  int64_t n, c, in_plane, m, out_plane, group, kernel;
 
-  constexpr int64_t kdim() const { return c / group * kh * kw; }  // im2col rows per image
-  constexpr int64_t plane() const { return oh * ow; }
+  constexpr int64_t kdim() const { return c / group * kernel; }  // im2col rows per image
+  constexpr int64_t plane() const { return out_plane; }
   constexpr int64_t mg() const { return m / group; }
 };
 
@@ -71,7 +72,7 @@ constexpr uint64_t cuda_conv_bytes(const ConvDims& d, int64_t cap = kCudaConvChu
 // CUDA ConvGradInput: the columns of a chunk (none when dx is empty or
 // m/group is 0).
 constexpr uint64_t cuda_conv_grad_input_bytes(const ConvDims& d, int64_t cap = kCudaConvChunkFloats) {
-  if (d.n * d.c * d.h * d.w == 0 || d.mg() == 0) return 0;
+  if (d.n * d.c * d.in_plane == 0 || d.mg() == 0) return 0;
   return uint64_t(d.kdim() * conv_chunk(d, d.kdim(), cap) * d.plane()) * sizeof(float);
 }
 

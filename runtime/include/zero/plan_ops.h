@@ -124,7 +124,8 @@ inline constexpr AttrField kPool[] = {
     {"strides", K::I64s, plan::PoolAttrs::VT_STRIDES},
     {"pads", K::I64s, plan::PoolAttrs::VT_PADS},
     {"count_include_pad", K::Bool, plan::PoolAttrs::VT_COUNT_INCLUDE_PAD, P::Default},
-    {"ceil_mode", K::Bool, plan::PoolAttrs::VT_CEIL_MODE, P::Default}};
+    {"ceil_mode", K::Bool, plan::PoolAttrs::VT_CEIL_MODE, P::Default},
+    {"dilations", K::I64s, plan::PoolAttrs::VT_DILATIONS, P::Default}};
 inline constexpr AttrField kElementwise[] = {{"alpha", K::F32, plan::ElementwiseAttrs::VT_ALPHA},
                                              {"beta", K::F32, plan::ElementwiseAttrs::VT_BETA},
                                              {"gamma", K::F32, plan::ElementwiseAttrs::VT_GAMMA},
@@ -241,7 +242,8 @@ inline constexpr OpDescriptor kOps[] = {
     {Opcode::Conv, 2, 3, 1, 1, Attrs::ConvAttrs},
     // argmax may be omitted when no gradient needs it.
     {Opcode::MaxPool, 1, 1, 1, 2, Attrs::PoolAttrs},
-    {Opcode::AveragePool, 1, 1, 1, 1, Attrs::PoolAttrs},
+    // Average pools are not dilated (ONNX before opset 19).
+    {Opcode::AveragePool, 1, 1, 1, 1, Attrs::PoolAttrs, 0b100000},
     // saved_mean and saved_inv_std likewise.
     {Opcode::BatchNormalization, 5, 5, 1, 3, Attrs::BatchNormAttrs},
     {Opcode::Fill, 0, 0, 1, 1, Attrs::FillAttrs},
@@ -257,7 +259,7 @@ inline constexpr OpDescriptor kOps[] = {
     {Opcode::ConvGradInput, 2, 2, 1, 1, Attrs::ConvAttrs},
     {Opcode::ConvGradWeight, 2, 2, 1, 1, Attrs::ConvAttrs},
     {Opcode::MaxPoolGrad, 2, 2, 1, 1, Attrs::PoolAttrs},
-    {Opcode::AveragePoolGrad, 1, 1, 1, 1, Attrs::PoolAttrs},
+    {Opcode::AveragePoolGrad, 1, 1, 1, 1, Attrs::PoolAttrs, 0b100000},
     {Opcode::BatchNormalizationGrad, 5, 5, 1, 3, Attrs::BatchNormAttrs, 0b11},
     // Optimizers update in place; outputs, if listed, only document that.
     {Opcode::SgdUpdate, 2, 5, 0, 3, Attrs::SgdAttrs},

@@ -1,5 +1,5 @@
-// CPU kernels: Conv (im2col + GEMM) and pooling, 2-D NCHW. Each kernel's prepare checks its operands at load (the
-// shared checks of kernel_checks.h) and keeps the geometry its execute runs from.
+// CPU kernels: Conv (im2col + GEMM) and pooling over 1 to 3 spatial dimensions. Each kernel's prepare checks its
+// operands at load (the shared checks of kernel_checks.h) and keeps the geometry its execute runs from.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -12,13 +12,14 @@
 namespace zero {
 namespace {
 
-// ---- Conv, pooling, BatchNormalization (2-D NCHW, F32) -------------------
+// ---- Conv, pooling (1-D to 3-D, held as 3-D: zero/sliding_window.h) -------
 //
 // Conv and its gradients are im2col + GEMM over chunks of images: the
-// columns of a chunk of nc images form one [C/group * kH * kW, nc * OH * OW]
-// matrix, so small late-layer feature maps still make wide GEMMs. The
-// checks (validate_conv, pool_geometry, ...) are in kernel_checks/, shared
-// with the CUDA backend; the scratch is the session's, sized at prepare.
+// columns of a chunk of nc images form one [C/group * kD * kH * kW,
+// nc * OD * OH * OW] matrix, so small late-layer feature maps still make
+// wide GEMMs. The checks (validate_conv, pool_geometry, ...) are in
+// kernel_checks/, shared with the CUDA backend; the scratch is the
+// session's, sized at prepare.
 
 // The cap on the floats of one im2col chunk (zero/kernel_scratch.h).
 int64_t conv_scratch_limit = kernel_scratch::kCpuConvChunkFloats;
@@ -54,74 +55,78 @@ ConvScratch conv_scratch(const KernelContext& ctx, const ConvState& s) {
   return {col, s.chunk > 1 ? col + s.g.kdim() * s.chunk * s.g.plane() : nullptr};
 }
 
-// Valid output columns [lo, hi) of kernel column j: those reading inside x.
-void valid_cols(const ConvGeom& g, int64_t j, int64_t* lo, int64_t* hi) {
-  const int64_t off = j * g.win.d[1] - g.win.p[1], sw = g.win.s[1];
-  *lo = off >= 0 ? 0 : std::min(g.ow, (-off + sw - 1) / sw);
-  *hi = g.w - 1 - off < 0 ? 0 : std::min(g.ow, (g.w - 1 - off) / sw + 1);
+// Valid output positions [lo, hi) along spatial axis `axis` of kernel tap
+// j: those reading inside x.
+void valid_range(const ConvGeom& g, int axis, int64_t j, int64_t* lo, int64_t* hi) {
+  const int64_t off = j * g.win.d[axis] - g.win.p[axis], st = g.win.s[axis], out = g.out[axis];
+  *lo = off >= 0 ? 0 : std::min(out, (-off + st - 1) / st);
+  *hi = g.in[axis] - 1 - off < 0 ? 0 : std::min(out, (g.in[axis] - 1 - off) / st + 1);
   if (*hi < *lo) *hi = *lo;
 }
 
-// col[(c*kH + i)*kW + j][nn*P + oh*OW + ow] = x[n0 + nn, gi*Cg + c, ih, iw]
-// (0 in the padding), P = OH*OW.
-void im2col(const ConvGeom& g, const float* x, int64_t n0, int64_t nc, int64_t gi, float* col) {
-  const int64_t cg = g.cg(), kh = g.win.k[0], kw = g.win.k[1], P = g.plane(), ld = nc * P, hw = g.h * g.w;
-  const int64_t sh = g.win.s[0], sw = g.win.s[1];
+// The im2col correspondence, row by row: col[(c*kD + a)*kH*kW + i*kW + j]
+// [nn*P + (od*OH + oh)*OW + ow] is x[n0 + nn, gi*Cg + c, id, ih, iw] (0 in
+// the padding), P = OD*OH*OW. Calls f(dst, src, lo, hi, off_w) for each
+// output row of OW columns, dst its start in col and src the x row it reads
+// (nullptr where the row lies in the padding), with [lo, hi) its columns
+// reading x at src[ow * stride + off_w]. im2col writes col from x, col2im
+// x (dx) from col.
+template <class Col, class X, class F>
+void for_each_col_row(const ConvGeom& g, int64_t n0, int64_t nc, int64_t gi, Col* col, X* x, F f) {
+  const Window& win = g.win;
+  const int64_t cg = g.cg(), P = g.plane(), ld = nc * P, in_plane = g.in_plane();
+  int64_t r = 0;
   for (int64_t c = 0; c < cg; ++c)
-    for (int64_t i = 0; i < kh; ++i)
-      for (int64_t j = 0; j < kw; ++j) {
-        float* row = col + ((c * kh + i) * kw + j) * ld;
-        int64_t lo, hi;
-        valid_cols(g, j, &lo, &hi);
-        const int64_t off_w = j * g.win.d[1] - g.win.p[1];
-        for (int64_t nn = 0; nn < nc; ++nn) {
-          const float* plane = x + ((n0 + nn) * g.c + gi * cg + c) * hw;
-          for (int64_t oh = 0; oh < g.oh; ++oh) {
-            float* dst = row + nn * P + oh * g.ow;
-            const int64_t ih = oh * sh - g.win.p[0] + i * g.win.d[0];
-            if (ih < 0 || ih >= g.h) {
-              std::fill(dst, dst + g.ow, 0.f);
-              continue;
+    for (int64_t a = 0; a < win.k[0]; ++a)
+      for (int64_t i = 0; i < win.k[1]; ++i)
+        for (int64_t j = 0; j < win.k[2]; ++j, ++r) {
+          int64_t lo, hi;
+          valid_range(g, 2, j, &lo, &hi);
+          const int64_t off_w = j * win.d[2] - win.p[2];
+          for (int64_t nn = 0; nn < nc; ++nn) {
+            X* vol = x + ((n0 + nn) * g.c + gi * cg + c) * in_plane;
+            Col* dst = col + r * ld + nn * P;
+            for (int64_t od = 0; od < g.out[0]; ++od) {
+              const int64_t id = od * win.s[0] - win.p[0] + a * win.d[0];
+              for (int64_t oh = 0; oh < g.out[1]; ++oh, dst += g.out[2]) {
+                const int64_t ih = oh * win.s[1] - win.p[1] + i * win.d[1];
+                const bool inside = id >= 0 && id < g.in[0] && ih >= 0 && ih < g.in[1];
+                f(dst, inside ? vol + (id * g.in[1] + ih) * g.in[2] : nullptr, lo, hi, off_w);
+              }
             }
-            const float* src = plane + ih * g.w;
-            std::fill(dst, dst + lo, 0.f);
-            if (sw == 1) {
-              if (hi > lo) std::memcpy(dst + lo, src + lo + off_w, size_t(hi - lo) * sizeof(float));
-            } else {
-              for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * sw + off_w];
-            }
-            std::fill(dst + hi, dst + g.ow, 0.f);
           }
         }
-      }
+}
+
+// col = im2col(x) of images [n0, n0 + nc), group gi.
+void im2col(const ConvGeom& g, const float* x, int64_t n0, int64_t nc, int64_t gi, float* col) {
+  const int64_t ow_end = g.out[2], sw = g.win.s[2];
+  for_each_col_row(g, n0, nc, gi, col, x, [&](float* dst, const float* src, int64_t lo, int64_t hi, int64_t off_w) {
+    if (!src) {
+      std::fill(dst, dst + ow_end, 0.f);
+      return;
+    }
+    std::fill(dst, dst + lo, 0.f);
+    if (sw == 1) {
+      if (hi > lo) std::memcpy(dst + lo, src + lo + off_w, size_t(hi - lo) * sizeof(float));
+    } else {
+      for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * sw + off_w];
+    }
+    std::fill(dst + hi, dst + ow_end, 0.f);
+  });
 }
 
 // The adjoint of im2col: dx[...] += col[...] over the valid positions.
 void col2im(const ConvGeom& g, const float* col, int64_t n0, int64_t nc, int64_t gi, float* dx) {
-  const int64_t cg = g.cg(), kh = g.win.k[0], kw = g.win.k[1], P = g.plane(), ld = nc * P, hw = g.h * g.w;
-  const int64_t sh = g.win.s[0], sw = g.win.s[1];
-  for (int64_t c = 0; c < cg; ++c)
-    for (int64_t i = 0; i < kh; ++i)
-      for (int64_t j = 0; j < kw; ++j) {
-        const float* row = col + ((c * kh + i) * kw + j) * ld;
-        int64_t lo, hi;
-        valid_cols(g, j, &lo, &hi);
-        const int64_t off_w = j * g.win.d[1] - g.win.p[1];
-        for (int64_t nn = 0; nn < nc; ++nn) {
-          float* plane = dx + ((n0 + nn) * g.c + gi * cg + c) * hw;
-          for (int64_t oh = 0; oh < g.oh; ++oh) {
-            const int64_t ih = oh * sh - g.win.p[0] + i * g.win.d[0];
-            if (ih < 0 || ih >= g.h) continue;
-            const float* src = row + nn * P + oh * g.ow;
-            float* dst = plane + ih * g.w;
-            if (sw == 1) {
-              for (int64_t ow = lo; ow < hi; ++ow) dst[ow + off_w] += src[ow];
-            } else {
-              for (int64_t ow = lo; ow < hi; ++ow) dst[ow * sw + off_w] += src[ow];
-            }
-          }
-        }
-      }
+  const int64_t sw = g.win.s[2];
+  for_each_col_row(g, n0, nc, gi, col, dx, [&](const float* src, float* dst, int64_t lo, int64_t hi, int64_t off_w) {
+    if (!dst) return;
+    if (sw == 1) {
+      for (int64_t ow = lo; ow < hi; ++ow) dst[ow + off_w] += src[ow];
+    } else {
+      for (int64_t ow = lo; ow < hi; ++ow) dst[ow * sw + off_w] += src[ow];
+    }
+  });
 }
 
 Status conv(const KernelContext& ctx, const KernelCall& call, const ConvState& s) {
@@ -205,44 +210,56 @@ Status conv_grad_weight(const KernelContext& ctx, const KernelCall& call, const 
 
 // ---- pooling -------------------------------------------------------------
 
-// Calls f(out_index, h0, h1, w0, w1, padded) for each output position of one
-// plane with its window clipped to the input; padded counts the window's
-// positions inside the padded input (the kernel size but where a ceil_mode
-// window reaches past the bottom/right padding), the count_include_pad
-// divisor.
+using sliding_window::Taps;
+
+// Calls f(out_index, taps) for each output position of one plane, taps
+// being its window's along D, H and W.
 template <class F>
 void for_each_window(const PoolGeom& g, F f) {
-  for (int64_t oh = 0; oh < g.oh; ++oh) {
-    const int64_t hs = oh * g.win.s[0] - g.win.p[0];
-    const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + g.win.k[0], g.h);
-    const int64_t ph = std::min(hs + g.win.k[0], g.h + g.win.p[2]) - hs;
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      const int64_t ws = ow * g.win.s[1] - g.win.p[1];
-      const int64_t pw = std::min(ws + g.win.k[1], g.w + g.win.p[3]) - ws;
-      f(oh * g.ow + ow, h0, h1, std::max<int64_t>(ws, 0), std::min(ws + g.win.k[1], g.w), ph * pw);
+  Taps t[kMaxSpatial];
+  int64_t o = 0;
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    t[0] = sliding_window::window_taps(g.win, 0, g.in[0], od);
+    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+      t[1] = sliding_window::window_taps(g.win, 1, g.in[1], oh);
+      for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+        t[2] = sliding_window::window_taps(g.win, 2, g.in[2], ow);
+        f(o++, t);
+      }
     }
   }
+}
+
+// Calls v(i) for the index i within the plane of each element of x a window
+// reads, in row-major window order.
+template <class V>
+void for_each_tap(const PoolGeom& g, const Taps* t, V v) {
+  const int64_t* d = g.win.d;
+  for (int64_t a = t[0].j0; a < t[0].j1; ++a)
+    for (int64_t i = t[1].j0; i < t[1].j1; ++i) {
+      const int64_t row = ((t[0].start + a * d[0]) * g.in[1] + t[1].start + i * d[1]) * g.in[2] + t[2].start;
+      for (int64_t j = t[2].j0; j < t[2].j1; ++j) v(row + j * d[2]);
+    }
 }
 
 // The first maximum in row-major window order wins; a NaN wins over numbers
 // (the first NaN), so NaN propagates.
 Status max_pool(const KernelContext&, const KernelCall& call, const PoolGeom& g) {
-  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
+  const int64_t in_plane = g.in_plane(), P = g.plane();
   for (int64_t pl = 0; pl < g.planes; ++pl) {
-    const float* x = call.in[0].f32() + pl * hw;
-    float* y = call.out[0].f32() + pl * ohw;
-    int64_t* am = call.num_out > 1 ? call.out[1].i64() + pl * ohw : nullptr;
-    for_each_window(g, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1, int64_t) {
-      int64_t best_i = h0 * g.w + w0;
-      float best = x[best_i];
-      for (int64_t ih = h0; ih < h1; ++ih)
-        for (int64_t iw = w0; iw < w1; ++iw) {
-          const float v = x[ih * g.w + iw];
-          if (v > best || (v != v && best == best)) {
-            best = v;
-            best_i = ih * g.w + iw;
-          }
+    const float* x = call.in[0].f32() + pl * in_plane;
+    float* y = call.out[0].f32() + pl * P;
+    int64_t* am = call.num_out > 1 ? call.out[1].i64() + pl * P : nullptr;
+    for_each_window(g, [&](int64_t o, const Taps* t) {
+      int64_t best_i = -1;
+      float best = 0.f;
+      for_each_tap(g, t, [&](int64_t i) {
+        const float v = x[i];
+        if (best_i < 0 || v > best || (v != v && best == best)) {
+          best = v;
+          best_i = i;
         }
+      });
       y[o] = best;
       if (am) am[o] = best_i;
     });
@@ -251,47 +268,45 @@ Status max_pool(const KernelContext&, const KernelCall& call, const PoolGeom& g)
 }
 
 Status max_pool_grad(const KernelContext&, const KernelCall& call, const PoolGeom& g) {
-  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
+  const int64_t in_plane = g.in_plane(), P = g.plane();
   float* dx = call.out[0].f32();
   std::fill(dx, dx + call.out[0].numel, 0.f);
   const float* dy = call.in[0].f32();
   const int64_t* am = call.in[1].i64();
   for (int64_t pl = 0; pl < g.planes; ++pl)
-    for (int64_t o = 0; o < ohw; ++o) {
-      const int64_t i = am[pl * ohw + o];
-      if (i < 0 || i >= hw)
-        return fail_data(call, "argmax " + std::to_string(i) + " out of range [0, " + std::to_string(hw) + ")");
-      dx[pl * hw + i] += dy[pl * ohw + o];
+    for (int64_t o = 0; o < P; ++o) {
+      const int64_t i = am[pl * P + o];
+      if (i < 0 || i >= in_plane)
+        return fail_data(call, "argmax " + std::to_string(i) + " out of range [0, " + std::to_string(in_plane) + ")");
+      dx[pl * in_plane + i] += dy[pl * P + o];
     }
   return Status();
 }
 
 Status average_pool(const KernelContext&, const KernelCall& call, const PoolGeom& g) {
-  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
+  const int64_t in_plane = g.in_plane(), P = g.plane();
   for (int64_t pl = 0; pl < g.planes; ++pl) {
-    const float* x = call.in[0].f32() + pl * hw;
-    float* y = call.out[0].f32() + pl * ohw;
-    for_each_window(g, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1, int64_t padded) {
+    const float* x = call.in[0].f32() + pl * in_plane;
+    float* y = call.out[0].f32() + pl * P;
+    for_each_window(g, [&](int64_t o, const Taps* t) {
       float sum = 0.f;
-      for (int64_t ih = h0; ih < h1; ++ih)
-        for (int64_t iw = w0; iw < w1; ++iw) sum += x[ih * g.w + iw];
-      y[o] = sum / float(g.include_pad ? padded : (h1 - h0) * (w1 - w0));
+      for_each_tap(g, t, [&](int64_t i) { sum += x[i]; });
+      y[o] = sum / sliding_window::pool_divisor(t, g.include_pad);
     });
   }
   return Status();
 }
 
 Status average_pool_grad(const KernelContext&, const KernelCall& call, const PoolGeom& g) {
-  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
+  const int64_t in_plane = g.in_plane(), P = g.plane();
   float* pdx = call.out[0].f32();
   std::fill(pdx, pdx + call.out[0].numel, 0.f);
   for (int64_t pl = 0; pl < g.planes; ++pl) {
-    const float* dy = call.in[0].f32() + pl * ohw;
-    float* dx = pdx + pl * hw;
-    for_each_window(g, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1, int64_t padded) {
-      const float v = dy[o] / float(g.include_pad ? padded : (h1 - h0) * (w1 - w0));
-      for (int64_t ih = h0; ih < h1; ++ih)
-        for (int64_t iw = w0; iw < w1; ++iw) dx[ih * g.w + iw] += v;
+    const float* dy = call.in[0].f32() + pl * P;
+    float* dx = pdx + pl * in_plane;
+    for_each_window(g, [&](int64_t o, const Taps* t) {
+      const float v = dy[o] / sliding_window::pool_divisor(t, g.include_pad);
+      for_each_tap(g, t, [&](int64_t i) { dx[i] += v; });
     });
   }
   return Status();

@@ -23,8 +23,10 @@ namespace {
 int64_t conv_scratch_limit = kernel_scratch::kCudaConvChunkFloats;
 
 cuda::ConvArgs conv_args(const ConvGeom& g) {
-  return cuda::ConvArgs{g.n,        g.c,        g.h,        g.w,        g.m,        g.oh,       g.ow,       g.group,
-                        g.win.k[0], g.win.k[1], g.win.s[0], g.win.s[1], g.win.p[0], g.win.p[1], g.win.d[0], g.win.d[1]};
+  cuda::ConvArgs a{g.n, g.c, g.m, g.group, {}, {}, g.win};
+  std::copy(g.in, g.in + kMaxSpatial, a.in);
+  std::copy(g.out, g.out + kMaxSpatial, a.out);
+  return a;
 }
 
 // A conv's geometry and its chunking, fixed at prepare with the scratch it
@@ -143,8 +145,10 @@ Status conv_grad_weight(const KernelContext& ctx, const KernelCall& call, const 
 }
 
 cuda::PoolArgs pool_args(const PoolGeom& g) {
-  return cuda::PoolArgs{g.planes,   g.h,        g.w,        g.oh,       g.ow,       g.win.k[0], g.win.k[1],
-                        g.win.s[0], g.win.s[1], g.win.p[0], g.win.p[1], g.win.p[2], g.win.p[3], g.include_pad};
+  cuda::PoolArgs a{g.planes, {}, {}, g.win, g.include_pad};
+  std::copy(g.in, g.in + kMaxSpatial, a.in);
+  std::copy(g.out, g.out + kMaxSpatial, a.out);
+  return a;
 }
 
 Status max_pool(const KernelContext& ctx, const KernelCall& call, const PoolGeom& g) {

@@ -13,6 +13,7 @@
 #include "zero/elementwise_ops.h"
 #include "zero/index_ops.h"
 #include "zero/reduce_ops.h"
+#include "zero/sliding_window.h"
 
 namespace zero::cuda {
 
@@ -172,14 +173,16 @@ cudaError_t layer_norm_grad(cudaStream_t st, const float* dy, const float* x, co
                             const float* inv, float* dx, float* dscale, float* dbias, int64_t outer, int64_t inner,
                             double* partial);
 
-// 2-D NCHW convolution: x [n, c, h, w] * w [m, c/group, kh, kw] ->
-// y [n, m, oh, ow]; ph, pw are the top and left pads.
+// Convolution over 1 to 3 spatial dimensions held as 3-D
+// (zero/sliding_window.h): x [n, c, in...] * w [m, c/group, win.k...] ->
+// y [n, m, out...].
 struct ConvArgs {
-  int64_t n, c, h, w, m, oh, ow, group;
-  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+  int64_t n, c, m, group;
+  int64_t in[sliding_window::kMaxSpatial], out[sliding_window::kMaxSpatial];
+  sliding_window::Window win;
 };
-// col [C/group * kh * kw, nc * oh * ow] of images [n0, n0 + nc), group gi
-// (the CPU's im2col layout, 0 in the padding).
+// col [C/group * kd * kh * kw, nc * od * oh * ow] of images [n0, n0 + nc),
+// group gi (the CPU's im2col layout, 0 in the padding).
 cudaError_t im2col(cudaStream_t st, const ConvArgs& a, const float* x, int64_t n0, int64_t nc, int64_t gi, float* col);
 // Its adjoint as a gather: overwrites dx's channels of group gi for images
 // [n0, n0 + nc) with the sums of the columns that read them (no atomics).
@@ -187,14 +190,16 @@ cudaError_t col2im(cudaStream_t st, const ConvArgs& a, const float* col, int64_t
 // y [n, m, plane] += b[m].
 cudaError_t conv_bias(cudaStream_t st, float* y, const float* b, int64_t n, int64_t m, int64_t plane);
 
-// 2-D pooling over planes [h, w] -> [oh, ow]; ph, pw are the top and left
-// pads, pb, pr the bottom and right ones (they bound the count_include_pad
-// divisor of a ceil_mode window reaching past them).
+// Pooling over planes of 1 to 3 spatial dimensions held as 3-D; the end pads
+// bound the count_include_pad divisor of a ceil_mode window reaching past
+// them.
 struct PoolArgs {
-  int64_t planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw, pb, pr;
+  int64_t planes;
+  int64_t in[sliding_window::kMaxSpatial], out[sliding_window::kMaxSpatial];
+  sliding_window::Window win;
   bool include_pad;
 };
-// argmax (may be nullptr): h*w + w within the plane, first maximum wins.
+// argmax (may be nullptr): the index within the plane, first maximum wins.
 cudaError_t max_pool(cudaStream_t st, const PoolArgs& a, const float* x, float* y, int64_t* argmax);
 // Zeroes dx, then scatters dy by argmax (atomicAdd); an argmax outside the
 // plane is a step error.

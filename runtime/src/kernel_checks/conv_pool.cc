@@ -1,4 +1,5 @@
-// Operand checks and geometry shared by the CPU and CUDA backends: Conv, pooling and BatchNormalization (2-D NCHW).
+// Operand checks and geometry shared by the CPU and CUDA backends: Conv and pooling (1-D to 3-D) and
+// BatchNormalization.
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
@@ -9,7 +10,7 @@
 
 namespace zero {
 
-// ---- Conv, pooling, BatchNormalization (2-D NCHW, F32) -------------------
+// ---- Conv, pooling (1-D to 3-D), BatchNormalization (F32) -----------------
 
 // True when the byte ranges of a and b intersect.
 bool overlaps(const Tensor& a, const Tensor& b) {
@@ -27,74 +28,122 @@ std::string list_string(const int64_t* v, int n) {
   return s + "]";
 }
 
+// The last `rank` of kMaxSpatial entries: a 3-D geometry's list as the
+// attribute spells it.
+std::string axes_string(const int64_t* v, int rank) { return list_string(v + kMaxSpatial - rank, rank); }
+std::string pads_string(const int64_t* p, int rank) {
+  int64_t spelled[2 * kMaxSpatial];
+  for (int i = 0; i < rank; ++i)
+    spelled[i] = p[kMaxSpatial - rank + i], spelled[rank + i] = p[2 * kMaxSpatial - rank + i];
+  return list_string(spelled, 2 * rank);
+}
+
 // Output size along one axis, -1 when no window fits (zero/shape_rules.h).
 int64_t window_out(int64_t in, int64_t pad0, int64_t pad1, int64_t k, int64_t d, int64_t s, bool ceil = false) {
   return shape_rules::window_output_size(in, pad0, pad1, k, d, s, ceil);
 }
 
-// Reads an optional attribute list of `n` entries each >= `min` into out
-// (absent or empty keeps the defaults).
-Status read_list(const KernelCall& call, const flatbuffers::Vector<int64_t>* v, int n, int64_t min, const char* name,
-                 int64_t* out) {
+// Reads an optional attribute list of `per_axis` * rank entries each >=
+// `min` into a 3-D geometry's `out` (absent or empty keeps the defaults):
+// the entries of each group of `rank` go to the last `rank` axes.
+Status read_axes(const KernelCall& call, const flatbuffers::Vector<int64_t>* v, int rank, int per_axis, int64_t min,
+                 const char* name, int64_t* out) {
   if (!v || v->size() == 0) return Status();
+  const int n = per_axis * rank;
   if (int(v->size()) != n)
-    return fail(call, std::string(name) + " must have " + std::to_string(n) + " entries (2-D), got " +
-                          std::to_string(v->size()));
+    return fail(call, std::string(name) + " must have " + std::to_string(n) + " entries (" + std::to_string(rank) +
+                          "-D), got " + std::to_string(v->size()));
   for (int i = 0; i < n; ++i) {
     if (v->Get(i) < min || v->Get(i) > (int64_t(1) << 32))
       return fail(call, std::string(name) + " " + list_string(v->data(), n) + " must be >= " + std::to_string(min));
-    out[i] = v->Get(i);
+    out[(i / rank) * kMaxSpatial + kMaxSpatial - rank + i % rank] = v->Get(i);
   }
   return Status();
 }
 
-Status expect_4d(const KernelCall& call, const Tensor& t, const char* role) {
+// t is F32 [N, C, ...] with 1 to 3 spatial dimensions.
+Status expect_spatial(const KernelCall& call, const Tensor& t, const char* role) {
   ZERO_RETURN_IF_ERROR(expect_f32(call, t, role));
-  if (t.ndim != 4) return fail(call, std::string(role) + " must be 4-D (NCHW), got " + tensor_shape_string(t));
+  if (t.ndim < 3 || t.ndim > 2 + kMaxSpatial)
+    return fail(call, std::string(role) + " must be 3-D to 5-D (NCL, NCHW or NCDHW), got " + tensor_shape_string(t));
   return Status();
+}
+
+// The operands of one window op share their rank.
+Status expect_same_rank(const KernelCall& call, const Tensor& a, const Tensor& b, const char* ar, const char* br) {
+  if (a.ndim != b.ndim)
+    return fail(call, std::string(br) + " " + tensor_shape_string(b) + " must have the rank of " + ar + " " +
+                          tensor_shape_string(a));
+  return Status();
+}
+
+// Whether the product of kMaxSpatial sizes fits an int, checked factor by
+// factor so that it cannot overflow (sizes of an empty tensor are otherwise
+// unbounded). Keeps the window arithmetic and the BLAS dimensions in range.
+bool volume_fits_int(const int64_t* d) {
+  int64_t v = 1;
+  for (int i = 0; i < kMaxSpatial; ++i) {
+    if (d[i] < 0 || (d[i] > 0 && v > 0x7fffffff / d[i])) return false;
+    v *= d[i];
+  }
+  return true;
+}
+
+// t's spatial dimensions as the last of kMaxSpatial (the others 1).
+void spatial_dims(const Tensor& t, int64_t* out) {
+  const int rank = t.ndim - 2;
+  for (int i = 0; i < kMaxSpatial; ++i) out[i] = i < kMaxSpatial - rank ? 1 : t.dims[2 + i - (kMaxSpatial - rank)];
 }
 
 }  // namespace
 
-// Checks x [N,C,H,W] * w [M,C/group,kH,kW] -> y [N,M,OH,OW] against
-// ConvAttrs; the roles name the operands as the instruction has them
-// (x or dx, w or dw, y or dy).
+// Checks x [N,C,...] * w [M,C/group,k...] -> y [N,M,...] against ConvAttrs;
+// the roles name the operands as the instruction has them (x or dx, w or
+// dw, y or dy).
 Status conv_geometry(const KernelCall& call, const Tensor& x, const Tensor& w, const Tensor& y, const char* xr,
                      const char* wr, const char* yr, ConvGeom* g) {
-  ZERO_RETURN_IF_ERROR(expect_4d(call, x, xr));
-  ZERO_RETURN_IF_ERROR(expect_4d(call, w, wr));
-  ZERO_RETURN_IF_ERROR(expect_4d(call, y, yr));
-  Window2d& win = g->win;
+  ZERO_RETURN_IF_ERROR(expect_spatial(call, x, xr));
+  ZERO_RETURN_IF_ERROR(expect_spatial(call, w, wr));
+  ZERO_RETURN_IF_ERROR(expect_spatial(call, y, yr));
+  ZERO_RETURN_IF_ERROR(expect_same_rank(call, x, w, xr, wr));
+  ZERO_RETURN_IF_ERROR(expect_same_rank(call, x, y, xr, yr));
+  Window& win = g->win;
+  const int rank = win.rank = x.ndim - 2;
   if (const auto* a = call.inst->attrs_as_ConvAttrs()) {
-    ZERO_RETURN_IF_ERROR(read_list(call, a->strides(), 2, 1, "strides", win.s));
-    ZERO_RETURN_IF_ERROR(read_list(call, a->pads(), 4, 0, "pads", win.p));
-    ZERO_RETURN_IF_ERROR(read_list(call, a->dilations(), 2, 1, "dilations", win.d));
+    ZERO_RETURN_IF_ERROR(read_axes(call, a->strides(), rank, 1, 1, "strides", win.s));
+    ZERO_RETURN_IF_ERROR(read_axes(call, a->pads(), rank, 2, 0, "pads", win.p));
+    ZERO_RETURN_IF_ERROR(read_axes(call, a->dilations(), rank, 1, 1, "dilations", win.d));
     g->group = a->group();
     if (g->group < 1) return fail(call, "group " + std::to_string(g->group) + " must be >= 1");
   }
-  g->n = x.dims[0], g->c = x.dims[1], g->h = x.dims[2], g->w = x.dims[3];
+  g->n = x.dims[0], g->c = x.dims[1];
   g->m = w.dims[0];
-  win.k[0] = w.dims[2], win.k[1] = w.dims[3];
+  spatial_dims(x, g->in);
+  spatial_dims(w, win.k);
   const std::string desc = std::string(xr) + " " + tensor_shape_string(x) + " and " + wr + " " +
-                           tensor_shape_string(w) + " (strides " + list_string(win.s, 2) + ", pads " +
-                           list_string(win.p, 4) + ", dilations " + list_string(win.d, 2) + ", group " +
+                           tensor_shape_string(w) + " (strides " + axes_string(win.s, rank) + ", pads " +
+                           pads_string(win.p, rank) + ", dilations " + axes_string(win.d, rank) + ", group " +
                            std::to_string(g->group) + ")";
   if (g->c % g->group != 0 || g->m % g->group != 0)
     return fail(call, "group " + std::to_string(g->group) + " does not divide the channels of " + desc);
   if (w.dims[1] != g->c / g->group)
     return fail(call,
                 std::string(wr) + " dimension 1 must be C/group = " + std::to_string(g->c / g->group) + " for " + desc);
-  if (win.k[0] < 1 || win.k[1] < 1) return fail(call, "empty kernel in " + desc);
-  g->oh = window_out(g->h, win.p[0], win.p[2], win.k[0], win.d[0], win.s[0]);
-  g->ow = window_out(g->w, win.p[1], win.p[3], win.k[1], win.d[1], win.s[1]);
-  if (g->oh < 1 || g->ow < 1) return fail(call, "the dilated kernel is larger than the padded input for " + desc);
-  const int64_t want[4] = {g->n, g->m, g->oh, g->ow};
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < kMaxSpatial; ++i)
+    if (win.k[i] < 1) return fail(call, "empty kernel in " + desc);
+  if (!volume_fits_int(g->in) || !volume_fits_int(win.k) || !fits_int(g->c) || !fits_int(g->m))
+    return fail(call, "dimensions exceed BLAS int range");
+  int64_t want[2 + kMaxSpatial] = {g->n, g->m};
+  for (int i = 0; i < kMaxSpatial; ++i) {
+    g->out[i] = window_out(g->in[i], win.p[i], win.p[kMaxSpatial + i], win.k[i], win.d[i], win.s[i]);
+    if (g->out[i] < 1) return fail(call, "the dilated kernel is larger than the padded input for " + desc);
+    if (i >= kMaxSpatial - rank) want[2 + i - (kMaxSpatial - rank)] = g->out[i];
+  }
+  for (int i = 0; i < y.ndim; ++i)
     if (y.dims[i] != want[i])
       return fail(call, std::string(yr) + " " + tensor_shape_string(y) + " does not match the convolution of " + desc +
-                            ": expected " + list_string(want, 4));
-  if (!fits_int(g->kdim()) || !fits_int(g->m) || g->plane() > 0x7fffffff)
-    return fail(call, "dimensions exceed BLAS int range");
+                            ": expected " + list_string(want, y.ndim));
+  if (!fits_int(g->kdim()) || !volume_fits_int(g->out)) return fail(call, "dimensions exceed BLAS int range");
   return Status();
 }
 
@@ -128,41 +177,64 @@ Status validate_conv_grad_weight(const KernelCall& call, ConvGeom* g) {
 }
 
 kernel_scratch::ConvDims conv_dims(const ConvGeom& g) {
-  return {g.n, g.c, g.h, g.w, g.m, g.oh, g.ow, g.group, g.win.k[0], g.win.k[1]};
+  return {g.n, g.c, g.in_plane(), g.m, g.plane(), g.group, g.win.volume()};
 }
 
-// Checks x [N,C,H,W] pooled to y [N,C,OH,OW] against PoolAttrs.
+// Checks x [N,C,...] pooled to y [N,C,...] against PoolAttrs.
 Status pool_geometry(const KernelCall& call, const Tensor& x, const Tensor& y, const char* xr, const char* yr,
                      PoolGeom* g) {
-  ZERO_RETURN_IF_ERROR(expect_4d(call, x, xr));
-  ZERO_RETURN_IF_ERROR(expect_4d(call, y, yr));
+  ZERO_RETURN_IF_ERROR(expect_spatial(call, x, xr));
+  ZERO_RETURN_IF_ERROR(expect_spatial(call, y, yr));
+  ZERO_RETURN_IF_ERROR(expect_same_rank(call, x, y, xr, yr));
   const auto* a = call.inst->attrs_as_PoolAttrs();
   if (!a) return fail(call, "missing PoolAttrs");
-  Window2d& win = g->win;
-  if (!a->kernel_shape() || a->kernel_shape()->size() != 2) return fail(call, "kernel_shape must have 2 entries (2-D)");
-  ZERO_RETURN_IF_ERROR(read_list(call, a->kernel_shape(), 2, 1, "kernel_shape", win.k));
-  ZERO_RETURN_IF_ERROR(read_list(call, a->strides(), 2, 1, "strides", win.s));
-  ZERO_RETURN_IF_ERROR(read_list(call, a->pads(), 4, 0, "pads", win.p));
+  Window& win = g->win;
+  const int rank = win.rank = x.ndim - 2;
+  if (!a->kernel_shape() || int(a->kernel_shape()->size()) != rank)
+    return fail(call, "kernel_shape must have " + std::to_string(rank) + " entries (" + std::to_string(rank) + "-D)");
+  ZERO_RETURN_IF_ERROR(read_axes(call, a->kernel_shape(), rank, 1, 1, "kernel_shape", win.k));
+  ZERO_RETURN_IF_ERROR(read_axes(call, a->strides(), rank, 1, 1, "strides", win.s));
+  ZERO_RETURN_IF_ERROR(read_axes(call, a->pads(), rank, 2, 0, "pads", win.p));
+  ZERO_RETURN_IF_ERROR(read_axes(call, a->dilations(), rank, 1, 1, "dilations", win.d));
   g->include_pad = a->count_include_pad();
   g->ceil_mode = a->ceil_mode();
-  // Every window then holds at least one element of x (in ceil mode too: the
-  // last window starts inside x or the begin padding).
-  for (int i = 0; i < 4; ++i)
-    if (win.p[i] >= win.k[i % 2])
-      return fail(call,
-                  "pads " + list_string(win.p, 4) + " must be smaller than kernel_shape " + list_string(win.k, 2));
-  g->planes = x.dims[0] * x.dims[1], g->h = x.dims[2], g->w = x.dims[3];
-  g->oh = window_out(g->h, win.p[0], win.p[2], win.k[0], 1, win.s[0], g->ceil_mode);
-  g->ow = window_out(g->w, win.p[1], win.p[3], win.k[1], 1, win.s[1], g->ceil_mode);
-  const std::string desc = std::string(xr) + " " + tensor_shape_string(x) + " (kernel_shape " + list_string(win.k, 2) +
-                           ", strides " + list_string(win.s, 2) + ", pads " + list_string(win.p, 4) +
+  // Pads below the kernel keep every undilated window on x (in ceil mode
+  // too: the last window starts inside x or the begin padding); dilated
+  // windows are checked tap by tap below.
+  for (int i = 0; i < 2 * kMaxSpatial; ++i)
+    if (win.p[i] >= win.k[i % kMaxSpatial])
+      return fail(
+          call, "pads " + pads_string(win.p, rank) + " must be smaller than kernel_shape " + axes_string(win.k, rank));
+  g->planes = x.dims[0] * x.dims[1];
+  spatial_dims(x, g->in);
+  if (!volume_fits_int(g->in) || !volume_fits_int(win.k))
+    return fail(call, "spatial sizes " + axes_string(g->in, rank) + " and kernel_shape " + axes_string(win.k, rank) +
+                          " exceed int range");
+  const std::string desc = std::string(xr) + " " + tensor_shape_string(x) + " (kernel_shape " +
+                           axes_string(win.k, rank) + ", strides " + axes_string(win.s, rank) + ", pads " +
+                           pads_string(win.p, rank) +
+                           (a->dilations() && a->dilations()->size() ? ", dilations " + axes_string(win.d, rank) : "") +
                            (g->ceil_mode ? ", ceil_mode" : "") + ")";
-  if (g->oh < 1 || g->ow < 1) return fail(call, "the kernel is larger than the padded input for " + desc);
-  const int64_t want[4] = {x.dims[0], x.dims[1], g->oh, g->ow};
-  for (int i = 0; i < 4; ++i)
+  int64_t want[2 + kMaxSpatial] = {x.dims[0], x.dims[1]};
+  for (int i = 0; i < kMaxSpatial; ++i) {
+    g->out[i] = window_out(g->in[i], win.p[i], win.p[kMaxSpatial + i], win.k[i], win.d[i], win.s[i], g->ceil_mode);
+    if (g->out[i] < 1) return fail(call, "the kernel is larger than the padded input for " + desc);
+    if (i >= kMaxSpatial - rank) want[2 + i - (kMaxSpatial - rank)] = g->out[i];
+  }
+  if (!volume_fits_int(g->out)) return fail(call, "the pooled size exceeds int range for " + desc);
+  for (int i = 0; i < y.ndim; ++i)
     if (y.dims[i] != want[i])
       return fail(call, std::string(yr) + " " + tensor_shape_string(y) + " does not match pooling " + desc +
-                            ": expected " + list_string(want, 4));
+                            ": expected " + list_string(want, y.ndim));
+  // A dilated window may step over x; y's elements bound this loop.
+  for (int i = 0; i < kMaxSpatial && y.numel > 0; ++i)
+    if (win.d[i] > 1)
+      for (int64_t o = 0; o < g->out[i]; ++o) {
+        const sliding_window::Taps t = sliding_window::window_taps(win, i, g->in[i], o);
+        if (t.j1 == t.j0)
+          return fail(call, "output position " + std::to_string(o) + " of spatial axis " +
+                                std::to_string(i - (kMaxSpatial - rank)) + " has a window outside " + desc);
+      }
   return Status();
 }
 

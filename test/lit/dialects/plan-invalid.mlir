@@ -159,6 +159,16 @@ plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 
 plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
   plan.buffer @mem.a "activation" {bytes = 4 : i64}
   plan.value @a : tensor<f32> in @mem.a
+  // Only max pools are dilated.
+  // expected-error @+1 {{'plan.instr' op attribute 'dilations' is not an attribute of AveragePool}}
+  plan.instr "AveragePool" [@a] -> [@a] {attrs = {dilations = array<i64: 2>, kernel_shape = array<i64: 1>, pads = array<i64: 0, 0>, strides = array<i64: 1>}}
+}
+
+// -----
+
+plan.program attributes {backend = "cpu", world_size = 1 : ui32, zero_stage = 0 : ui32} {
+  plan.buffer @mem.a "activation" {bytes = 4 : i64}
+  plan.value @a : tensor<f32> in @mem.a
   // expected-error @+1 {{'plan.instr' op attribute 'axis' is not an attribute of Relu}}
   plan.instr "Relu" [@a] -> [@a] {attrs = {axis = 0 : i64}}
 }

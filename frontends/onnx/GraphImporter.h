@@ -86,6 +86,11 @@ public:
   const ::onnx::TensorProto *constantTensor(const std::string &name) const {
     return constants.lookup(name);
   }
+  /// The node that computes value `name`, or null (graph inputs, initializers).
+  const ::onnx::NodeProto *producerOf(const std::string &name) const {
+    auto it = producer.find(name);
+    return it == producer.end() ? nullptr : &model.graph().node(it->second);
+  }
   /// The int64 values of `name`, which must be known at compile time.
   mlir::FailureOr<llvm::SmallVector<int64_t>> constantInts(const std::string &name,
                                                            const ::onnx::NodeProto &node);
@@ -110,6 +115,8 @@ public:
   mlir::FailureOr<llvm::SmallVector<int64_t>>
   intsAttr(const ::onnx::NodeProto &node, llvm::StringRef name,
            llvm::ArrayRef<int64_t> fallback = {});
+  mlir::FailureOr<llvm::SmallVector<float>> floatsAttr(const ::onnx::NodeProto &node,
+                                                       llvm::StringRef name);
   mlir::FailureOr<llvm::SmallVector<std::string>> stringsAttr(const ::onnx::NodeProto &node,
                                                               llvm::StringRef name);
   /// A TENSOR attribute: null if left out.
@@ -161,6 +168,15 @@ private:
 
 /// LSTM, GRU and RNN, unrolled over the sequence (OnnxRecurrent.cpp).
 mlir::LogicalResult importRecurrent(GraphImporter &im, const ::onnx::NodeProto &node);
+
+/// Pad, Resize and Upsample, composed of Slice, Concat, Gather and
+/// elementwise ops (OnnxResampling.cpp).
+mlir::LogicalResult importPadAttributes(GraphImporter &im, const ::onnx::NodeProto &node);
+mlir::LogicalResult importPad(GraphImporter &im, const ::onnx::NodeProto &node);
+mlir::LogicalResult importUpsampleScalesAttribute(GraphImporter &im,
+                                                  const ::onnx::NodeProto &node);
+mlir::LogicalResult importUpsampleScalesInput(GraphImporter &im, const ::onnx::NodeProto &node);
+mlir::LogicalResult importResize(GraphImporter &im, const ::onnx::NodeProto &node);
 
 /// Operand positions that carry data (as opposed to shapes or axes that
 /// shape inference and constant folding consume at compile time).

@@ -30,6 +30,9 @@ llvm::SmallVector<int> dataOperands(const ::onnx::NodeProto &node) {
       op == "ReduceSum" || op == "ReduceMean" || op == "Slice" || op == "Split" ||
       op == "Dropout" || op == "Clip" || op == "CumSum" || op == "Tile" || op == "Trilu")
     return {0};
+  // Their pads, constant values, axes, roi, scales and sizes fold at import.
+  if (op == "Pad" || op == "Resize" || op == "Upsample")
+    return {0};
   if (op == "ConstantOfShape")
     return {};
   // The recurrent ops' sequence_lens (INT32) is checked at compile time.

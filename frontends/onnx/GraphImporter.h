@@ -173,8 +173,7 @@ mlir::LogicalResult importRecurrent(GraphImporter &im, const ::onnx::NodeProto &
 /// elementwise ops (OnnxResampling.cpp).
 mlir::LogicalResult importPadAttributes(GraphImporter &im, const ::onnx::NodeProto &node);
 mlir::LogicalResult importPad(GraphImporter &im, const ::onnx::NodeProto &node);
-mlir::LogicalResult importUpsampleScalesAttribute(GraphImporter &im,
-                                                  const ::onnx::NodeProto &node);
+mlir::LogicalResult importUpsampleScalesAttribute(GraphImporter &im, const ::onnx::NodeProto &node);
 mlir::LogicalResult importUpsampleScalesInput(GraphImporter &im, const ::onnx::NodeProto &node);
 mlir::LogicalResult importResize(GraphImporter &im, const ::onnx::NodeProto &node);
 

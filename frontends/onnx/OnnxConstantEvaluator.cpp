@@ -383,7 +383,8 @@ std::optional<IntTensor> GraphImporter::evaluateNode(const ::onnx::NodeProto &no
       first = first < 0 ? first + dim : first;
       last = last < 0 ? last + dim : last;
       // ONNX's clamping: [0, dim] going forward, [-1, dim - 1] going back.
-      first = step > 0 ? std::clamp<int64_t>(first, 0, dim) : std::clamp<int64_t>(first, 0, dim - 1);
+      first =
+          step > 0 ? std::clamp<int64_t>(first, 0, dim) : std::clamp<int64_t>(first, 0, dim - 1);
       last = step > 0 ? std::clamp<int64_t>(last, 0, dim) : std::clamp<int64_t>(last, -1, dim - 1);
       int64_t span = step > 0 ? last - first : first - last, stride = step > 0 ? step : -step;
       shape[*axis] = std::max<int64_t>(0, (span + stride - 1) / stride);

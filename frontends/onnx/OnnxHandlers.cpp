@@ -94,7 +94,7 @@ FailureOr<SmallVector<int64_t>> GraphImporter::intsAttr(const ::onnx::NodeProto 
 }
 
 FailureOr<SmallVector<float>> GraphImporter::floatsAttr(const ::onnx::NodeProto &node,
-                                                       StringRef name) {
+                                                        StringRef name) {
   auto a = attribute(node, name, ::onnx::AttributeProto::FLOATS);
   if (failed(a))
     return failure();

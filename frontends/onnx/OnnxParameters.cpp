@@ -30,7 +30,7 @@ LogicalResult GraphImporter::importParameters(ModuleOp module) {
                 node.op_type() == "NegativeLogLikelihoodLoss";
     SmallVector<int> data = dataOperands(node);
     for (int i = 0; i < node.input_size(); ++i) {
-      auto &uses = loss && i == 2                   ? classWeights
+      auto &uses = loss && i == 2                 ? classWeights
                    : !llvm::is_contained(data, i) ? compileTimeInputs
                                                   : otherUses;
       uses.insert(node.input(i));

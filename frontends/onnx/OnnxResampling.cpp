@@ -45,9 +45,9 @@ const std::string *optionalInput(const ::onnx::NodeProto &node, int index) {
 /// The FLOAT values of `name`: an initializer, a Constant's output or a
 /// Concat of such (PyTorch writes nn.Upsample's scales that way); nullopt
 /// if it is none of those, failure if it is not FLOAT.
-FailureOr<std::optional<SmallVector<double>>>
-knownFloats(GraphImporter &im, const ::onnx::NodeProto &node, const std::string &name,
-            StringRef what) {
+FailureOr<std::optional<SmallVector<double>>> knownFloats(GraphImporter &im,
+                                                          const ::onnx::NodeProto &node,
+                                                          const std::string &name, StringRef what) {
   SmallVector<double> values;
   if (const ::onnx::TensorProto *tensor = im.constantTensor(name)) {
     auto value = im.convertTensor(*tensor, im.nodeLoc(node));
@@ -86,9 +86,8 @@ FailureOr<SmallVector<double>> constantFloats(GraphImporter &im, const ::onnx::N
 /// A constant of `type` holding `value` everywhere (a Pad slab).
 Value splat(OpBuilder &b, Location loc, RankedTensorType type, double value) {
   Type element = type.getElementType();
-  Attribute attr = element.isF32()
-                       ? Attribute(b.getF32FloatAttr(static_cast<float>(value)))
-                       : Attribute(b.getI64IntegerAttr(static_cast<int64_t>(value)));
+  Attribute attr = element.isF32() ? Attribute(b.getF32FloatAttr(static_cast<float>(value)))
+                                   : Attribute(b.getI64IntegerAttr(static_cast<int64_t>(value)));
   return onnx::ConstantOp::create(b, loc, DenseElementsAttr::get(type, attr));
 }
 
@@ -100,8 +99,7 @@ Value gatherAlong(OpBuilder &b, Location loc, Value x, int64_t axis, ArrayRef<in
   Value constant = onnx::ConstantOp::create(b, loc, DenseElementsAttr::get(indexType, indices));
   SmallVector<int64_t> shape(type.getShape());
   shape[axis] = indices.size();
-  return onnx::GatherOp::create(b, loc, type.clone(shape), x, constant,
-                                b.getI64IntegerAttr(axis));
+  return onnx::GatherOp::create(b, loc, type.clone(shape), x, constant, b.getI64IntegerAttr(axis));
 }
 
 /// `x` with a slab of `size` elements of `value` concatenated along `axis`
@@ -156,8 +154,8 @@ LogicalResult buildPad(GraphImporter &im, const ::onnx::NodeProto &node, Value x
     axisList.push_back(*axis);
   }
   if (pads.size() != 2 * axisList.size())
-    return im.nodeError(node) << "pads has " << pads.size() << " values for "
-                              << axisList.size() << " axes; it needs two per axis";
+    return im.nodeError(node) << "pads has " << pads.size() << " values for " << axisList.size()
+                              << " axes; it needs two per axis";
   OpBuilder &b = im.builder;
   Location loc = im.nodeLoc(node);
   for (auto [i, axis] : llvm::enumerate(axisList)) {
@@ -286,8 +284,8 @@ struct Tap {
 /// elements resized by `scale` (`roi` its [start, end] for
 /// tf_crop_and_resize); nullopt where it falls outside the input
 /// (tf_crop_and_resize's extrapolation).
-std::optional<double> sourceCoordinate(const ResizeMode &m, int64_t o, int64_t size,
-                                       double scale, double roiStart, double roiEnd) {
+std::optional<double> sourceCoordinate(const ResizeMode &m, int64_t o, int64_t size, double scale,
+                                       double roiStart, double roiEnd) {
   double x = o, width = scale * size; // ONNX's output width, fractional for scales
   const std::string &c = m.coordinates;
   if (c == "align_corners")
@@ -311,7 +309,7 @@ std::optional<double> sourceCoordinate(const ResizeMode &m, int64_t o, int64_t s
 /// Cubic convolution weights of the four neighbours at floor - 1 .. floor + 2
 /// of a coordinate whose fractional part is `r` (Keys, with coefficient a).
 std::array<double, 4> cubicWeights(double r, double a) {
-  auto near = [&](double t) { return ((a + 2) * t - (a + 3)) * t * t + 1; };       // |t| <= 1
+  auto near = [&](double t) { return ((a + 2) * t - (a + 3)) * t * t + 1; };      // |t| <= 1
   auto far = [&](double t) { return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a; }; // 1 < |t| < 2
   return {far(r + 1), near(r), near(1 - r), far(2 - r)};
 }
@@ -378,8 +376,8 @@ Value resizeAxis(OpBuilder &b, Location loc, Value x, int64_t axis,
       SmallVector<int64_t> shape(type.getRank() - axis, 1);
       shape[0] = taps.size();
       auto weightType = RankedTensorType::get(shape, b.getF32Type());
-      Value w = onnx::ConstantOp::create(b, loc, DenseElementsAttr::get(weightType,
-                                                                        ArrayRef<float>(weights)));
+      Value w = onnx::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(weightType, ArrayRef<float>(weights)));
       part = onnx::MulOp::create(b, loc, part.getType(), part, w);
     }
     sum = sum ? onnx::AddOp::create(b, loc, part.getType(), sum, part).getResult() : part;
@@ -419,9 +417,8 @@ LogicalResult buildResize(GraphImporter &im, const ::onnx::NodeProto &node, cons
     return im.nodeError(node) << "only FLOAT tensors are supported";
   if (m.mode != "nearest" && m.mode != "linear" && m.mode != "cubic")
     return im.nodeError(node) << "mode '" << m.mode << "' is not supported";
-  static const char *kCoordinates[] = {"half_pixel",         "pytorch_half_pixel",
-                                       "align_corners",      "asymmetric",
-                                       "tf_half_pixel_for_nn", "tf_crop_and_resize"};
+  static const char *kCoordinates[] = {"half_pixel", "pytorch_half_pixel",   "align_corners",
+                                       "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize"};
   if (!llvm::is_contained(kCoordinates, StringRef(m.coordinates)))
     return im.nodeError(node) << "coordinate_transformation_mode '" << m.coordinates
                               << "' is not supported";
@@ -535,9 +532,8 @@ LogicalResult importResize(GraphImporter &im, const ::onnx::NodeProto &node) {
   // Opsets 11 and 12 require a scales input, empty where sizes are given.
   if (sizes.has_value() == !scales.empty())
     return im.nodeError(node) << "expects exactly one of scales and sizes";
-  return buildResize(im, node, m,
-                     sizes ? std::optional<ArrayRef<int64_t>>(*sizes) : std::nullopt, scales,
-                     roi);
+  return buildResize(im, node, m, sizes ? std::optional<ArrayRef<int64_t>>(*sizes) : std::nullopt,
+                     scales, roi);
 }
 
 } // namespace zero::frontend

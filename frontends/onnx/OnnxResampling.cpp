@@ -83,7 +83,7 @@ FailureOr<SmallVector<double>> constantFloats(GraphImporter &im, const ::onnx::N
   return std::move(**values);
 }
 
-/// A constant of `type` holding `value` everywhere (a Pad slab).
+/// A constant of `type` holding `value` everywhere.
 Value splat(OpBuilder &b, Location loc, RankedTensorType type, double value) {
   Type element = type.getElementType();
   Attribute attr = element.isF32() ? Attribute(b.getF32FloatAttr(static_cast<float>(value)))
@@ -103,14 +103,16 @@ Value gatherAlong(OpBuilder &b, Location loc, Value x, int64_t axis, ArrayRef<in
 }
 
 /// `x` with a slab of `size` elements of `value` concatenated along `axis`
-/// before (`before`) or after it.
+/// before (`before`) or after it. The slab is one element expanded, so the
+/// plan holds one element, not the slab.
 Value concatSlab(OpBuilder &b, Location loc, Value x, int64_t axis, int64_t size, double value,
                  bool before) {
   auto type = cast<RankedTensorType>(x.getType());
   SmallVector<int64_t> slabShape(type.getShape()), shape(type.getShape());
   slabShape[axis] = size;
   shape[axis] += size;
-  Value slab = splat(b, loc, type.clone(slabShape), value);
+  Value element = splat(b, loc, type.clone(SmallVector<int64_t>(type.getRank(), 1)), value);
+  Value slab = onnx::ExpandOp::create(b, loc, type.clone(slabShape), element);
   SmallVector<Value> parts = before ? SmallVector<Value>{slab, x} : SmallVector<Value>{x, slab};
   return onnx::ConcatOp::create(b, loc, type.clone(shape), parts, b.getI64IntegerAttr(axis));
 }

@@ -86,11 +86,10 @@ public:
   const ::onnx::TensorProto *constantTensor(const std::string &name) const {
     return constants.lookup(name);
   }
-  /// The node that computes value `name`, or null (graph inputs, initializers).
-  const ::onnx::NodeProto *producerOf(const std::string &name) const {
-    auto it = producer.find(name);
-    return it == producer.end() ? nullptr : &model.graph().node(it->second);
-  }
+  /// The FLOAT values of `name` where they are known at compile time: an
+  /// initializer, a Constant's output or a Concat of such (PyTorch writes
+  /// nn.Upsample's scales that way).
+  std::optional<llvm::SmallVector<float>> knownFloats(const std::string &name);
   /// The int64 values of `name`, which must be known at compile time.
   mlir::FailureOr<llvm::SmallVector<int64_t>> constantInts(const std::string &name,
                                                            const ::onnx::NodeProto &node);
@@ -135,6 +134,12 @@ private:
   void collectNeededNodes(const std::string &output);
   void storeSourceModel(mlir::ModuleOp module);
   mlir::Value materialize(const IntTensor &tensor, mlir::Location loc);
+
+  /// The type of output `index` from ONNX's inference of `node` alone on
+  /// the static types (and compile-time values) of its inputs, where ONNX's
+  /// inference of the graph could not see them (values folded at import:
+  /// Pad's pads, Resize's scales); null if that gives no static type.
+  const ::onnx::TypeProto *reinferOutputType(const ::onnx::NodeProto &node, int index);
 
   // OnnxParameters.cpp.
   mlir::LogicalResult importParameters(mlir::ModuleOp module);

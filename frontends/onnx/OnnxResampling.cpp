@@ -42,45 +42,16 @@ const std::string *optionalInput(const ::onnx::NodeProto &node, int index) {
   return index < node.input_size() && !node.input(index).empty() ? &node.input(index) : nullptr;
 }
 
-/// The FLOAT values of `name`: an initializer, a Constant's output or a
-/// Concat of such (PyTorch writes nn.Upsample's scales that way); nullopt
-/// if it is none of those, failure if it is not FLOAT.
-FailureOr<std::optional<SmallVector<double>>> knownFloats(GraphImporter &im,
-                                                          const ::onnx::NodeProto &node,
-                                                          const std::string &name, StringRef what) {
-  SmallVector<double> values;
-  if (const ::onnx::TensorProto *tensor = im.constantTensor(name)) {
-    auto value = im.convertTensor(*tensor, im.nodeLoc(node));
-    if (failed(value))
-      return failure();
-    if (!value->getElementType().isF32())
-      return im.nodeError(node) << "'" << what << "' must be FLOAT";
-    for (const APFloat &f : value->getValues<APFloat>())
-      values.push_back(f.convertToFloat());
-    return std::optional(std::move(values));
-  }
-  const ::onnx::NodeProto *concat = im.producerOf(name);
-  if (!concat || concat->op_type() != "Concat")
-    return std::optional<SmallVector<double>>();
-  for (const std::string &part : concat->input()) {
-    auto partValues = knownFloats(im, node, part, what);
-    if (failed(partValues) || !*partValues)
-      return partValues;
-    values.append(**partValues);
-  }
-  return std::optional(std::move(values));
-}
-
 /// The FLOAT values of the node's input `index` (`what` in diagnostics),
 /// which must be known at compile time.
 FailureOr<SmallVector<double>> constantFloats(GraphImporter &im, const ::onnx::NodeProto &node,
                                               int index, StringRef what) {
-  auto values = knownFloats(im, node, node.input(index), what);
-  if (failed(values))
-    return failure();
-  if (!*values)
-    return im.nodeError(node) << "'" << what << "' must be a compile-time constant";
-  return std::move(**values);
+  std::optional<SmallVector<float>> values = im.knownFloats(node.input(index));
+  if (values)
+    return SmallVector<double>(values->begin(), values->end());
+  if (im.constantTensor(node.input(index)))
+    return im.nodeError(node) << "'" << what << "' must be FLOAT";
+  return im.nodeError(node) << "'" << what << "' must be a compile-time constant";
 }
 
 /// A constant of `type` holding `value` everywhere.

@@ -6,8 +6,9 @@ sizes 1-4: compile, train 30 steps on N ranks, and compare
   * the loss of every step with PyTorch on the same global batch (rel. 1e-4),
   * the weights from --export-onnx with PyTorch's after 30 steps,
   * the arena the runtime measured (log peak_bytes) with the report's peak_bytes.
-An LSTM classifier (Embedding, nn.LSTM(batch_first=True), Linear), exported here, trains 8
-steps at three (stage, N) and is compared the same way.
+An LSTM classifier (Embedding, nn.LSTM(batch_first=True), Linear) and a small conv net with
+padding and upsampling (F.pad reflect, ReplicationPad2d, ZeroPad2d, a crop, bilinear and nearest
+F.interpolate), exported here, train 8 steps at a few (stage, N) and are compared the same way.
 The examples are exported fresh by examples/export_examples.py into a temp dir;
 the PyTorch modules are built by the same code, and the test checks the ONNX
 initializers equal their state_dict (and that the committed examples are current).

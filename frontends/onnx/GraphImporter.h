@@ -87,6 +87,10 @@ public:
   const ::onnx::TensorProto *constantTensor(const std::string &name) const {
     return constants.lookup(name);
   }
+  /// The FLOAT values of `name` where they are known at compile time: an
+  /// initializer, a Constant's output or a Concat of such (PyTorch writes
+  /// nn.Upsample's scales that way).
+  std::optional<llvm::SmallVector<float>> knownFloats(const std::string &name);
   /// The int64 values of `name`, which must be known at compile time.
   mlir::FailureOr<llvm::SmallVector<int64_t>> constantInts(const std::string &name,
                                                            const ::onnx::NodeProto &node);
@@ -114,6 +118,8 @@ public:
   mlir::FailureOr<llvm::SmallVector<int64_t>>
   intsAttr(const ::onnx::NodeProto &node, llvm::StringRef name,
            llvm::ArrayRef<int64_t> fallback = {});
+  mlir::FailureOr<llvm::SmallVector<float>> floatsAttr(const ::onnx::NodeProto &node,
+                                                       llvm::StringRef name);
   mlir::FailureOr<llvm::SmallVector<std::string>> stringsAttr(const ::onnx::NodeProto &node,
                                                               llvm::StringRef name);
   /// A TENSOR attribute: null if left out.
@@ -132,6 +138,12 @@ private:
   void collectNeededNodes(const std::string &output);
   void storeSourceModel(mlir::ModuleOp module);
   mlir::Value materialize(const IntTensor &tensor, mlir::Location loc);
+
+  /// The type of output `index` from ONNX's inference of `node` alone on
+  /// the static types (and compile-time values) of its inputs, where ONNX's
+  /// inference of the graph could not see them (values folded at import:
+  /// Pad's pads, Resize's scales); null if that gives no static type.
+  const ::onnx::TypeProto *reinferOutputType(const ::onnx::NodeProto &node, int index);
 
   // OnnxParameters.cpp.
   mlir::LogicalResult importParameters(mlir::ModuleOp module);
@@ -166,6 +178,14 @@ private:
 
 /// LSTM, GRU and RNN, unrolled over the sequence (OnnxRecurrent.cpp).
 mlir::LogicalResult importRecurrent(GraphImporter &im, const ::onnx::NodeProto &node);
+
+/// Pad, Resize and Upsample, composed of Slice, Concat, Gather and
+/// elementwise ops (OnnxResampling.cpp).
+mlir::LogicalResult importPadAttributes(GraphImporter &im, const ::onnx::NodeProto &node);
+mlir::LogicalResult importPad(GraphImporter &im, const ::onnx::NodeProto &node);
+mlir::LogicalResult importUpsampleScalesAttribute(GraphImporter &im, const ::onnx::NodeProto &node);
+mlir::LogicalResult importUpsampleScalesInput(GraphImporter &im, const ::onnx::NodeProto &node);
+mlir::LogicalResult importResize(GraphImporter &im, const ::onnx::NodeProto &node);
 
 /// Operand positions that carry data (as opposed to shapes or axes that
 /// shape inference and constant folding consume at compile time).

@@ -62,6 +62,35 @@ broadcastInts(ArrayRef<const IntTensor *> operands,
   return result;
 }
 
+/// The elements of `t` at `start` + sum of i[d] * `strides`[d] (flat
+/// offsets) for every index i of `shape`, in row-major order (Slice,
+/// Transpose).
+IntTensor stridedInts(const IntTensor &t, ArrayRef<int64_t> shape, int64_t start,
+                      ArrayRef<int64_t> strides) {
+  IntTensor result{SmallVector<int64_t>(shape), {}};
+  int64_t count = 1;
+  for (int64_t d : shape)
+    count *= d;
+  SmallVector<int64_t> index(shape.size(), 0);
+  for (int64_t flat = 0; flat < count; ++flat) {
+    int64_t offset = start;
+    for (size_t d = 0; d < shape.size(); ++d)
+      offset += index[d] * strides[d];
+    result.values.push_back(t.values[offset]);
+    for (int64_t d = shape.size() - 1; d >= 0 && ++index[d] == shape[d]; --d)
+      index[d] = 0;
+  }
+  return result;
+}
+
+/// Row-major element strides of `shape`.
+SmallVector<int64_t> rowStrides(ArrayRef<int64_t> shape) {
+  SmallVector<int64_t> strides(shape.size(), 1);
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 2; d >= 0; --d)
+    strides[d] = strides[d + 1] * shape[d + 1];
+  return strides;
+}
+
 } // namespace
 
 std::optional<IntTensor> GraphImporter::evaluate(const std::string &name, int depth) {
@@ -329,6 +358,62 @@ std::optional<IntTensor> GraphImporter::evaluateNode(const ::onnx::NodeProto &no
         v = 0;
     }
     return in;
+  }
+  // PyTorch's F.pad reverses and transposes its pads pairs this way.
+  if (op == "Slice" && opset >= 10) {
+    auto in = input(0), starts = input(1), ends = input(2);
+    std::optional<IntTensor> axes, steps;
+    if (node.input_size() > 3 && !node.input(3).empty() && !(axes = input(3)))
+      return std::nullopt;
+    if (node.input_size() > 4 && !node.input(4).empty() && !(steps = input(4)))
+      return std::nullopt;
+    if (!in || !starts || !ends || starts->values.size() != ends->values.size() ||
+        (axes && axes->values.size() != starts->values.size()) ||
+        (steps && steps->values.size() != starts->values.size()))
+      return std::nullopt;
+    int64_t rank = in->shape.size();
+    SmallVector<int64_t> shape(in->shape), strides = rowStrides(in->shape), elementSteps(rank, 1);
+    int64_t start = 0;
+    for (size_t i = 0; i < starts->values.size(); ++i) {
+      auto axis = zero::normalizeAxis(axes ? axes->values[i] : i, rank);
+      int64_t step = steps ? steps->values[i] : 1;
+      if (!axis || step == 0)
+        return std::nullopt;
+      int64_t dim = in->shape[*axis], first = starts->values[i], last = ends->values[i];
+      first = first < 0 ? first + dim : first;
+      last = last < 0 ? last + dim : last;
+      // ONNX's clamping: [0, dim] going forward, [-1, dim - 1] going back.
+      first =
+          step > 0 ? std::clamp<int64_t>(first, 0, dim) : std::clamp<int64_t>(first, 0, dim - 1);
+      last = step > 0 ? std::clamp<int64_t>(last, 0, dim) : std::clamp<int64_t>(last, -1, dim - 1);
+      int64_t span = step > 0 ? last - first : first - last, stride = step > 0 ? step : -step;
+      shape[*axis] = std::max<int64_t>(0, (span + stride - 1) / stride);
+      start += first * strides[*axis];
+      elementSteps[*axis] = step;
+    }
+    for (int64_t d = 0; d < rank; ++d)
+      elementSteps[d] *= strides[d];
+    return stridedInts(*in, shape, start, elementSteps);
+  }
+  if (op == "Transpose") {
+    auto in = input(0);
+    auto perm = intsAttr(node, "perm");
+    if (!in || failed(perm))
+      return std::nullopt;
+    int64_t rank = in->shape.size();
+    if (perm->empty())
+      for (int64_t d = rank - 1; d >= 0; --d)
+        perm->push_back(d);
+    if (static_cast<int64_t>(perm->size()) != rank)
+      return std::nullopt;
+    SmallVector<int64_t> strides = rowStrides(in->shape), shape, permuted;
+    for (int64_t p : *perm) {
+      if (p < 0 || p >= rank)
+        return std::nullopt;
+      shape.push_back(in->shape[p]);
+      permuted.push_back(strides[p]);
+    }
+    return stridedInts(*in, shape, 0, permuted);
   }
   // Constants are in `constants` already.
   return std::nullopt;

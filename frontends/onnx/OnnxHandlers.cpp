@@ -93,6 +93,16 @@ FailureOr<SmallVector<int64_t>> GraphImporter::intsAttr(const ::onnx::NodeProto 
   return SmallVector<int64_t>((*a)->ints().begin(), (*a)->ints().end());
 }
 
+FailureOr<SmallVector<float>> GraphImporter::floatsAttr(const ::onnx::NodeProto &node,
+                                                        StringRef name) {
+  auto a = attribute(node, name, ::onnx::AttributeProto::FLOATS);
+  if (failed(a))
+    return failure();
+  if (!*a)
+    return SmallVector<float>();
+  return SmallVector<float>((*a)->floats().begin(), (*a)->floats().end());
+}
+
 FailureOr<SmallVector<std::string>> GraphImporter::stringsAttr(const ::onnx::NodeProto &node,
                                                                StringRef name) {
   auto a = attribute(node, name, ::onnx::AttributeProto::STRINGS);

@@ -30,6 +30,9 @@ llvm::SmallVector<int> dataOperands(const ::onnx::NodeProto &node) {
       op == "ReduceSum" || op == "ReduceMean" || op == "Slice" || op == "Split" ||
       op == "Dropout" || op == "Clip" || op == "CumSum" || op == "Tile" || op == "Trilu")
     return {0};
+  // Their pads, constant values, axes, roi, scales and sizes fold at import.
+  if (op == "Pad" || op == "Resize" || op == "Upsample")
+    return {0};
   if (op == "ConstantOfShape")
     return {};
   // The recurrent ops' sequence_lens (INT32) is checked at compile time.
@@ -207,10 +210,110 @@ FailureOr<SmallVector<Value>> GraphImporter::dataInputs(const ::onnx::NodeProto 
   return inputs;
 }
 
+namespace {
+
+/// Whether ONNX inference found a tensor type with every dimension known.
+bool isStatic(const ::onnx::TypeProto *type) {
+  return type && type->has_tensor_type() && type->tensor_type().has_shape() &&
+         llvm::all_of(
+             type->tensor_type().shape().dim(),
+             [](const ::onnx::TensorShapeProto_Dimension &d) { return d.has_dim_value(); });
+}
+
+} // namespace
+
+const ::onnx::TypeProto *GraphImporter::reinferOutputType(const ::onnx::NodeProto &node,
+                                                          int index) {
+  std::vector<NodeInput> inputs(node.input_size());
+  std::vector<std::unique_ptr<::onnx::TypeProto>> types;
+  std::vector<std::unique_ptr<::onnx::TensorProto>> data;
+  auto staticType = [&](int32_t elementType, ArrayRef<int64_t> shape) {
+    auto type = std::make_unique<::onnx::TypeProto>();
+    type->mutable_tensor_type()->set_elem_type(elementType);
+    auto *dims = type->mutable_tensor_type()->mutable_shape();
+    for (int64_t d : shape)
+      dims->add_dim()->set_dim_value(d);
+    types.push_back(std::move(type));
+    return types.back().get();
+  };
+  for (int i = 0; i < node.input_size(); ++i) {
+    const std::string &name = node.input(i);
+    if (name.empty())
+      continue;
+    const ::onnx::TypeProto *onnxType = valueTypes.lookup(name);
+    if (const ::onnx::TensorProto *constant = constants.lookup(name)) {
+      inputs[i] = {onnxType, constant};
+      continue;
+    }
+    std::optional<IntTensor> ints = evaluate(name);
+    std::optional<SmallVector<float>> floats = ints ? std::nullopt : knownFloats(name);
+    if (ints || floats) {
+      auto tensor = std::make_unique<::onnx::TensorProto>();
+      SmallVector<int64_t> shape =
+          ints ? ints->shape : SmallVector<int64_t>{static_cast<int64_t>(floats->size())};
+      for (int64_t d : shape)
+        tensor->add_dims(d);
+      tensor->set_data_type(ints ? ::onnx::TensorProto::INT64 : ::onnx::TensorProto::FLOAT);
+      if (ints)
+        tensor->mutable_int64_data()->Add(ints->values.begin(), ints->values.end());
+      else
+        tensor->mutable_float_data()->Add(floats->begin(), floats->end());
+      inputs[i] = {staticType(tensor->data_type(), shape), tensor.get()};
+      data.push_back(std::move(tensor));
+      continue;
+    }
+    RankedTensorType type;
+    if (Value v = values.lookup(name))
+      type = dyn_cast<RankedTensorType>(v.getType());
+    else if (auto it = parameters.find(name); it != parameters.end())
+      type = it->second;
+    if (!type || !type.hasStaticShape())
+      return nullptr;
+    int32_t elementType = onnxType && onnxType->has_tensor_type()
+                              ? onnxType->tensor_type().elem_type()
+                              : (type.getElementType().isF32() ? ::onnx::TensorProto::FLOAT
+                                                               : ::onnx::TensorProto::INT64);
+    inputs[i] = {staticType(elementType, type.getShape()), nullptr};
+  }
+  std::vector<::onnx::TypeProto> outputs = inferNodeTypes(node, opset, inputs);
+  if (index >= static_cast<int>(outputs.size()) || !isStatic(&outputs[index]))
+    return nullptr;
+  ownedTypes.push_back(std::make_unique<::onnx::TypeProto>(std::move(outputs[index])));
+  return valueTypes[node.output(index)] = ownedTypes.back().get();
+}
+
+std::optional<SmallVector<float>> GraphImporter::knownFloats(const std::string &name) {
+  if (const ::onnx::TensorProto *tensor = constants.lookup(name)) {
+    if (tensor->data_type() != ::onnx::TensorProto::FLOAT)
+      return std::nullopt;
+    auto value = convertTensor(*tensor, fileLoc);
+    if (failed(value))
+      return std::nullopt;
+    SmallVector<float> values;
+    for (const APFloat &f : value->getValues<APFloat>())
+      values.push_back(f.convertToFloat());
+    return values;
+  }
+  auto it = producer.find(name);
+  if (it == producer.end() || model.graph().node(it->second).op_type() != "Concat")
+    return std::nullopt;
+  SmallVector<float> values;
+  for (const std::string &part : model.graph().node(it->second).input()) {
+    std::optional<SmallVector<float>> partValues = knownFloats(part);
+    if (!partValues)
+      return std::nullopt;
+    values.append(*partValues);
+  }
+  return values;
+}
+
 FailureOr<RankedTensorType> GraphImporter::outputType(const ::onnx::NodeProto &node,
                                                       int index) {
   const std::string &name = node.output(index);
   const ::onnx::TypeProto *type = valueTypes.lookup(name);
+  if (!isStatic(type))
+    if (const ::onnx::TypeProto *reinferred = reinferOutputType(node, index))
+      type = reinferred;
   if (!type) {
     nodeError(node) << "ONNX shape inference found no static type for output '" << name << "'";
     return failure();

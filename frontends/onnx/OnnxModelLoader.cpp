@@ -835,7 +835,58 @@ bool parseAndCheck(const std::string &bytes, bool text, ::onnx::ModelProto &mode
   return true;
 }
 
+/// One node's inputs as ONNX inference reads them, from what the caller
+/// knows; it has no subgraphs and no symbolic data.
+class NodeInferenceContext : public ::onnx::InferenceContext {
+public:
+  NodeInferenceContext(const ::onnx::NodeProto &node, const std::vector<NodeInput> &inputs)
+      : node(node), inputs(inputs), outputs(node.output_size()) {}
+
+  const ::onnx::AttributeProto *getAttribute(const std::string &name) const override {
+    for (const auto &attribute : node.attribute())
+      if (attribute.name() == name)
+        return &attribute;
+    return nullptr;
+  }
+  size_t getNumInputs() const override { return inputs.size(); }
+  const ::onnx::TypeProto *getInputType(size_t index) const override {
+    return index < inputs.size() ? inputs[index].type : nullptr;
+  }
+  const ::onnx::TensorProto *getInputData(size_t index) const override {
+    return index < inputs.size() ? inputs[index].data : nullptr;
+  }
+  size_t getNumOutputs() const override { return outputs.size(); }
+  ::onnx::TypeProto *getOutputType(size_t index) override {
+    return index < outputs.size() ? &outputs[index] : nullptr;
+  }
+  ::onnx::GraphInferencer *getGraphAttributeInferencer(const std::string &) override {
+    return nullptr;
+  }
+  const ::onnx::SparseTensorProto *getInputSparseData(size_t) const override { return nullptr; }
+  const ::onnx::TensorShapeProto *getSymbolicInput(size_t) const override { return nullptr; }
+
+  const ::onnx::NodeProto &node;
+  const std::vector<NodeInput> &inputs;
+  std::vector<::onnx::TypeProto> outputs;
+};
+
 } // namespace
+
+std::vector<::onnx::TypeProto> inferNodeTypes(const ::onnx::NodeProto &node, int64_t opset,
+                                              const std::vector<NodeInput> &inputs) {
+  try {
+    GuardedSchemaRegistry schemas;
+    const ::onnx::OpSchema *schema =
+        schemas.GetSchema(node.op_type(), static_cast<int>(opset), node.domain());
+    if (!schema || !schema->has_type_and_shape_inference_function())
+      return {};
+    NodeInferenceContext context(node, inputs);
+    schema->GetTypeAndShapeInferenceFunction()(context);
+    return std::move(context.outputs);
+  } catch (...) {
+    return {};
+  }
+}
 
 const ExternalData::Bytes *ExternalData::find(const std::string &name) const {
   auto it = initializers.find(name);

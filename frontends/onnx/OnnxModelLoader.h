@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace zero::frontend {
 
@@ -67,6 +68,21 @@ bool loadOnnxModel(const std::string &path, ::onnx::ModelProto &model, ExternalD
 /// Initializers in `external` may have external data; no other tensor may.
 bool checkOnnxModel(const ::onnx::ModelProto &model, std::string &error,
                     const ExternalData *external = nullptr);
+
+/// An input of a node as ONNX inference reads it: its type, and its value
+/// where that is known (null otherwise); both null for an absent input.
+struct NodeInput {
+  const ::onnx::TypeProto *type = nullptr;
+  const ::onnx::TensorProto *data = nullptr;
+};
+
+/// ONNX's type and shape inference of one node at `opset` from its inputs:
+/// its output types, or none where its schema has no inference or throws.
+/// For a node whose inputs' static types only zero found (a Pad whose pads
+/// fold, a Resize whose scales do), which ONNX's inference of the whole
+/// graph left dynamic. Never throws.
+std::vector<::onnx::TypeProto> inferNodeTypes(const ::onnx::NodeProto &node, int64_t opset,
+                                              const std::vector<NodeInput> &inputs);
 
 /// The opset the model imports for the default domain ("" or "ai.onnx"),
 /// 0 if none.

@@ -21,15 +21,18 @@ LogicalResult GraphImporter::importParameters(ModuleOp module) {
   builder.setInsertionPointToEnd(module.getBody());
   // A loss's class weights are data, not weights (PyTorch's loss `weight` is
   // a buffer): such initializers become constants, kept in the exported model.
-  // So do Clip's bounds (torch.clamp's are numbers) where nothing else reads
-  // them.
-  llvm::StringSet<> classWeights, clipBounds, otherUses, runningStatistics;
+  // So do the inputs read only at compile time (dataOperands), where nothing
+  // else reads them: Clip's bounds (torch.clamp's are numbers), Pad's value,
+  // Resize's scales.
+  llvm::StringSet<> classWeights, compileTimeInputs, otherUses, runningStatistics;
   for (const auto &node : model.graph().node()) {
     bool loss = node.op_type() == "SoftmaxCrossEntropyLoss" ||
                 node.op_type() == "NegativeLogLikelihoodLoss";
-    bool clip = node.op_type() == "Clip";
+    SmallVector<int> data = dataOperands(node);
     for (int i = 0; i < node.input_size(); ++i) {
-      auto &uses = loss && i == 2 ? classWeights : clip && i > 0 ? clipBounds : otherUses;
+      auto &uses = loss && i == 2                 ? classWeights
+                   : !llvm::is_contained(data, i) ? compileTimeInputs
+                                                  : otherUses;
       uses.insert(node.input(i));
     }
     if (node.op_type() == "BatchNormalization" && node.input_size() == 5) {
@@ -50,7 +53,7 @@ LogicalResult GraphImporter::importParameters(ModuleOp module) {
       constants[init.name()] = &init;
       continue;
     }
-    if (clipBounds.contains(init.name()) && !otherUses.contains(init.name())) {
+    if (compileTimeInputs.contains(init.name()) && !otherUses.contains(init.name())) {
       constants[init.name()] = &init;
       continue;
     }

@@ -12,8 +12,8 @@ namespace {
 
 const std::vector<SupportedOp> &table() {
   using Attr = ::onnx::AttributeProto;
-  constexpr auto kInt = Attr::INT, kFloat = Attr::FLOAT, kString = Attr::STRING,
-                 kInts = Attr::INTS, kStrings = Attr::STRINGS, kTensor = Attr::TENSOR;
+  constexpr auto kInt = Attr::INT, kFloat = Attr::FLOAT, kString = Attr::STRING, kInts = Attr::INTS,
+                 kFloats = Attr::FLOATS, kStrings = Attr::STRINGS, kTensor = Attr::TENSOR;
   static const std::vector<SupportedOp> ops = [&] {
     std::vector<SupportedOp> ops = {
 #define ZERO_ONNX_OP(DOMAIN, OP, SINCE, UNTIL, BUILDER, ...)                                   \

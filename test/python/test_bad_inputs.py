@@ -173,8 +173,9 @@ recurrent("gru_layout_opset13.onnx", "GRU", 3, layout=1)
 _m = onnx.load(M("gru_layout_opset13.onnx"))
 _m.opset_import[0].version = 13
 save("gru_layout_opset13.onnx", _m)
+# Resize's scales fed as data: they must be known at compile time.
 save("resize.onnx", model([SCALE("x"), oh.make_node("Resize", ["h", "", "sc"], ["r"], name="my_resize"), MEAN("r")], [LOSS],
-                          [K, nh.from_array(np.array([1, 1, 2, 2], np.float32), "sc")], [X4]))
+                          [K], [X4, oh.make_tensor_value_info("sc", TP.FLOAT, [4])]))
 # Off the loss path: NonZero is what PyTorch writes for `x[mask] = values`
 # (a data-dependent shape).
 save("nonzero.onnx", model([MM, oh.make_node("NonZero", ["h"], ["nz"], name="my_nonzero"), MEAN("h")], [LOSS], [W], [X]))
@@ -349,7 +350,8 @@ bad("GRU with a sequence shorter than the input", "gru_short_sequences.onnx",
     ["node 'my_gru' (GRU, opset 17)", "sequence_lens must be 3", "shorter sequences are not supported"])
 bad("GRU layout before opset 14", "gru_layout_opset13.onnx",
     ["node 'my_gru' (GRU, opset 13)", "attribute 'layout' of GRU is not defined in ONNX opset 13"])
-bad("unsupported op Resize", "resize.onnx", ["my_resize", "unsupported operator 'Resize'"])
+bad("Resize with scales not known at compile time", "resize.onnx",
+    ["node 'my_resize' (Resize, opset 17)", "'scales' must be a compile-time constant"])
 bad("unsupported op NonZero (off the loss path)", "nonzero.onnx", ["my_nonzero", "unsupported operator 'NonZero'"])
 bad("op of another domain", "other_domain.onnx", ["my_gelu", "unsupported operator 'Gelu'", "com.example"])
 bad("op the opset does not define (LayerNormalization, opset 16)", "layernorm_opset16.onnx",

@@ -673,6 +673,85 @@ for name, fn in [("torch.gather(x, 1, idx)", lambda x: torch.gather(x, 1, GIDX))
     exported_case(name, _Fn(fn), randn(3, 5))
 
 
+# --- Pad, Resize, Upsample (composed at import of Slice, Concat, Gather, Mul, Add) ------
+PAD_X = randn(2, 3, 4, 5)
+# ONNX pads are [begins..., ends...]; F.pad's pairs run from the last axis.
+for mode, torch_mode, pads, torch_pads in [
+        ("constant", "constant", [0, 0, 1, -1, 0, 0, 2, 1], (-1, 1, 1, 2)),
+        ("reflect", "reflect", [0, 0, 2, 3, 0, 0, 1, 0], (3, 0, 2, 1)),
+        ("edge", "replicate", [0, 0, 0, 1, 0, 0, 3, 2], (1, 2, 0, 3))]:
+    value = {"value": 0.5} if mode == "constant" else {}
+    case(f"Pad mode {mode} pads {pads}", {"X": PAD_X},
+         lambda t, m=torch_mode, p=torch_pads, v=value: F.pad(t["X"], p, mode=m, **v),
+         [oh.make_node("Constant", [], ["v"], value=nh.from_array(np.array(0.5, np.float32), "v")),
+          node("Pad", ["X", "pads", "v"] if mode == "constant" else ["X", "pads"], mode=mode)],
+         consts={"pads": i64(*pads)})
+    case(f"Pad opset 10 (attributes) mode {mode} pads {pads}", {"X": PAD_X},
+         lambda t, m=torch_mode, p=torch_pads, v=value: F.pad(t["X"], p, mode=m, **v),
+         [node("Pad", ["X"], mode=mode, pads=pads, value=0.5)], opset=10)
+# Negative pads crop before reflect and edge pad what is left.
+case("Pad mode reflect pads [0, -1, 0, 2] (crop, then pad)", {"X": randn(3, 5)},
+     lambda t: F.pad(t["X"][None, :, 1:], (0, 2), mode="reflect")[0],
+     [node("Pad", ["X", "pads"], mode="reflect")], consts={"pads": i64(0, -1, 0, 2)})
+case("Pad mode edge pads [2, 0, -2, 1]", {"X": randn(4, 3)},
+     lambda t: F.pad(t["X"][None, :2], (0, 1, 2, 0), mode="replicate")[0],
+     [node("Pad", ["X", "pads"], mode="edge")], consts={"pads": i64(2, 0, -2, 1)})
+
+RESIZE_X = randn(2, 3, 4, 5)
+for attrs, scales, sizes, torch_fn in [
+        ({"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"},
+         [1, 1, 2, 3], None, lambda x: F.interpolate(x, scale_factor=(2, 3), mode="nearest")),
+        ({"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"},
+         None, [2, 3, 3, 3], lambda x: F.interpolate(x, size=(3, 3), mode="nearest")),
+        ({"mode": "linear"}, [1, 1, 2, 2], None,
+         lambda x: F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)),
+        ({"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"}, None, [2, 3, 3, 7],
+         lambda x: F.interpolate(x, size=(3, 7), mode="bilinear", align_corners=False)),
+        ({"mode": "linear", "coordinate_transformation_mode": "align_corners"}, None, [2, 3, 7, 9],
+         lambda x: F.interpolate(x, size=(7, 9), mode="bilinear", align_corners=True)),
+        ({"mode": "cubic"}, [1, 1, 2, 2], None,
+         lambda x: F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)),
+        ({"mode": "cubic", "coordinate_transformation_mode": "align_corners"}, None, [2, 3, 3, 8],
+         lambda x: F.interpolate(x, size=(3, 8), mode="bicubic", align_corners=True))]:
+    inputs = ["X", "", "scales"] if scales else ["X", "", "", "sizes"]
+    consts = {"scales": np.array(scales, np.float32)} if scales else {"sizes": i64(*sizes)}
+    case(f"Resize {attrs} {'scales' if scales else 'sizes'} {scales or sizes}", {"X": RESIZE_X},
+         lambda t, fn=torch_fn: fn(t["X"]), [node("Resize", inputs, **attrs)], consts=consts)
+case("Resize linear [2,3,5] sizes [2,3,8] (1-D)", {"X": randn(2, 3, 5)},
+     lambda t: F.interpolate(t["X"], size=8, mode="linear", align_corners=False),
+     [node("Resize", ["X", "", "", "sizes"], mode="linear")], consts={"sizes": i64(2, 3, 8)})
+case("Upsample opset 9 nearest scales [1, 1, 2, 2]", {"X": RESIZE_X},
+     lambda t: F.interpolate(t["X"], scale_factor=2, mode="nearest"),
+     [node("Upsample", ["X", "scales"], mode="nearest")], consts={"scales": np.array([1, 1, 2, 2], np.float32)},
+     opset=9)
+case("Upsample opset 8 nearest scales attribute [1, 1, 2, 3]", {"X": RESIZE_X},
+     lambda t: F.interpolate(t["X"], scale_factor=(2, 3), mode="nearest"),
+     [node("Upsample", ["X"], mode="nearest", scales=[1.0, 1.0, 2.0, 3.0])], opset=8)
+case("Resize opset 10 nearest scales [1, 1, 3, 2]", {"X": RESIZE_X},
+     lambda t: F.interpolate(t["X"], scale_factor=(3, 2), mode="nearest"),
+     [node("Resize", ["X", "scales"], mode="nearest")], consts={"scales": np.array([1, 1, 3, 2], np.float32)},
+     opset=10)
+
+# As PyTorch exports them (pads through a shape subgraph, scales a Concat of Constants).
+for name, module, x in [
+        ("nn.ReflectionPad2d((1, 2, 2, 1))", torch.nn.ReflectionPad2d((1, 2, 2, 1)), randn(2, 3, 4, 5)),
+        ("nn.ReplicationPad2d(1)", torch.nn.ReplicationPad2d(1), randn(2, 3, 4, 5)),
+        ("nn.ZeroPad2d((1, 0, 2, 3))", torch.nn.ZeroPad2d((1, 0, 2, 3)), randn(2, 3, 4, 5)),
+        ("F.pad(x, (1, 2, -1, 1), value=0.5)", _Fn(lambda x: F.pad(x, (1, 2, -1, 1), value=0.5)), randn(2, 3, 4, 5)),
+        ("F.pad(x, (2, 1), mode='reflect')", _Fn(lambda x: F.pad(x, (2, 1), mode="reflect")), randn(3, 4, 5)),
+        ("F.pad(x, (1, 1, 2, 0), mode='replicate')", _Fn(lambda x: F.pad(x, (1, 1, 2, 0), mode="replicate")),
+         randn(2, 3, 4, 5)),
+        ("nn.Upsample(scale_factor=2, mode='nearest')", torch.nn.Upsample(scale_factor=2, mode="nearest"),
+         randn(2, 3, 4, 5)),
+        ("nn.Upsample(scale_factor=2, mode='bilinear')", torch.nn.Upsample(scale_factor=2, mode="bilinear"),
+         randn(2, 3, 4, 5)),
+        ("F.interpolate(x, size=(7, 9), mode='bilinear', align_corners=True)",
+         _Fn(lambda x: F.interpolate(x, size=(7, 9), mode="bilinear", align_corners=True)), randn(2, 3, 4, 5)),
+        ("F.interpolate(x, size=(3, 7), mode='nearest')",
+         _Fn(lambda x: F.interpolate(x, size=(3, 7), mode="nearest")), randn(2, 3, 4, 5))]:
+    exported_case(name, module, x)
+
+
 # --- recurrent ops (LSTM, GRU, RNN: unrolled at import) ----------------------------------
 def onnx_recurrent(cell, X, W, R, B=None, h0=None, c0=None, P=None, direction="forward", lbr=0, layout=0,
                    activation="Tanh"):

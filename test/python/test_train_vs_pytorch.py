@@ -6,8 +6,9 @@ sizes 1-4: compile, train 30 steps on N ranks, and compare
   * the loss of every step with PyTorch on the same global batch (rel. 1e-4),
   * the weights from --export-onnx with PyTorch's after 30 steps,
   * the arena the runtime measured (log peak_bytes) with the report's peak_bytes.
-An LSTM classifier (Embedding, nn.LSTM(batch_first=True), Linear), exported here, trains 8
-steps at three (stage, N) and is compared the same way.
+An LSTM classifier (Embedding, nn.LSTM(batch_first=True), Linear) and a small conv net with
+padding and upsampling (F.pad reflect, ReplicationPad2d, ZeroPad2d, a crop, bilinear and nearest
+F.interpolate), exported here, train 8 steps at a few (stage, N) and are compared the same way.
 The examples are exported fresh by examples/export_examples.py into a temp dir;
 the PyTorch modules are built by the same code, and the test checks the ONNX
 initializers equal their state_dict (and that the committed examples are current).
@@ -193,27 +194,29 @@ def lstm_data():
     return {"tokens": tokens, "labels": np.digitize(tokens.sum(1), [30, 42]).astype(np.int64)}
 
 
-def lstm_train_case(opt, stage, n):
-    tag = f"lstm-{opt}-s{stage}-n{n}"
+def module_train_case(tag, make_model, data, steps, batch, opt, stage, n):
+    """make_model()(*data) is the loss; trained `steps` steps of `batch` rows per rank on N ranks, the
+    rows in order (wrapping around); losses, trained weights and the arena compared with PyTorch's."""
     d = T(tag)
     os.makedirs(os.path.join(d, "data"))
-    data = lstm_data()
     for k, v in data.items():
         np.save(os.path.join(d, "data", k + ".npy"), v)
     torch.manual_seed(0)
-    model = LstmClassifier(13, 8, 12, 3)
+    model = make_model()
     path = os.path.join(d, "model.onnx")
-    torch.onnx.export(model, tuple(torch.from_numpy(v[:LSTM_B]) for v in data.values()), path,
+    torch.onnx.export(model, tuple(torch.from_numpy(v[:batch]) for v in data.values()), path,
                       input_names=list(data), output_names=["loss"], opset_version=17,
                       training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
     ref = model.double()
-    everything = tuple(torch.from_numpy(v) for v in data.values())
+    everything = tuple(torch.from_numpy(v) if v.dtype != np.float32 else torch.from_numpy(v).double()
+                       for v in data.values())
     before = ref(*everything).item()
     o = OPTIMIZERS[opt][1](ref.parameters())
     ref_losses = []
-    for s in range(LSTM_STEPS):
-        rows = torch.tensor([(s * n * LSTM_B + i) % len(data["tokens"]) for i in range(n * LSTM_B)])
-        loss = ref(*(torch.from_numpy(v)[rows] for v in data.values()))
+    rows_total = len(next(iter(data.values())))
+    for s in range(steps):
+        rows = torch.tensor([(s * n * batch + i) % rows_total for i in range(n * batch)])
+        loss = ref(*(t[rows] for t in everything))
         ref_losses.append(loss.item())
         o.zero_grad()
         loss.backward()
@@ -221,7 +224,7 @@ def lstm_train_case(opt, stage, n):
     plan, report, log, out = (os.path.join(d, f) for f in ("model.zplan", "report.json", "log.jsonl", "out.onnx"))
     run_tool([args.zero_opt, path, "-o", plan, f"--zero-stage={stage}", f"--world-size={n}", *OPTIMIZERS[opt][0],
               f"--report={report}"])
-    run_tool([args.zero_run, plan, "--nproc", n, "--data", os.path.join(d, "data"), "--steps", LSTM_STEPS,
+    run_tool([args.zero_run, plan, "--nproc", n, "--data", os.path.join(d, "data"), "--steps", steps,
               "--log", log, "--export-onnx", out], timeout=180)
     lines = read_log(log)
     losses = np.array([l["loss"] for l in lines], np.float64)
@@ -236,7 +239,42 @@ def lstm_train_case(opt, stage, n):
         assert_close(f"trained {k}", trained[k], v.numpy(), rtol=1e-4, atol=1e-5)
 
 
+def lstm_train_case(opt, stage, n):
+    module_train_case(f"lstm-{opt}-s{stage}-n{n}", lambda: LstmClassifier(13, 8, 12, 3), lstm_data(), LSTM_STEPS,
+                      LSTM_B, opt, stage, n)
+
+
 for opt, stage, n in [("adamw_nowd", 0, 1), ("adamw_nowd", 3, 2), ("sgd", 2, 3)]:
     R.case(f"LSTM classifier (nn.LSTM, batch_first) {opt} stage {stage} N={n}", lstm_train_case, opt, stage, n)
+
+
+# --- padding and upsampling (Pad, Resize composed at import) --------------------------
+class PadUpsampleNet(torch.nn.Module):
+    """Reflection-padded conv, bilinear upsampling, replication-padded conv, a zero pad and a crop."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(2, 4, 3)
+        self.conv2 = torch.nn.Conv2d(4, 1, 3)
+
+    def forward(self, x, target):
+        h = torch.relu(self.conv1(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")))
+        h = torch.nn.functional.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
+        h = self.conv2(torch.nn.ReplicationPad2d(1)(h))
+        h = torch.nn.functional.pad(torch.nn.ZeroPad2d((1, 0, 1, 0))(h), (0, -1, 0, -1))
+        h = h + torch.nn.functional.interpolate(x[:, :1], scale_factor=2, mode="nearest")
+        return ((h - target) ** 2).mean()
+
+
+def pad_upsample_data():
+    g = np.random.default_rng(11)
+    x = g.standard_normal((16, 2, 5, 5)).astype(np.float32)
+    return {"x": x, "target": g.standard_normal((16, 1, 10, 10)).astype(np.float32)}
+
+
+for opt, stage, n in [("adamw_nowd", 0, 1), ("sgd", 3, 2)]:
+    R.case(f"reflect/replicate/zero pads and nearest/bilinear upsampling {opt} stage {stage} N={n}",
+           module_train_case, f"pad-upsample-{opt}-s{stage}-n{n}", PadUpsampleNet, pad_upsample_data(), 8, 4,
+           opt, stage, n)
 
 R.finish()

@@ -792,5 +792,4 @@ FAMILIES = {
 # still fail so, and they move into the test as the support lands.
 UNSUPPORTED = {
     "t5_encoder": "Abs (/block.0/SelfAttention/Abs): x must be F32",  # relative-position buckets not folded
-    "lenet": "unsupported operator 'Pad'",  # F.avg_pool2d exports a Pad
 }

@@ -162,6 +162,10 @@ private:
 /// LSTM, GRU and RNN, unrolled over the sequence (OnnxRecurrent.cpp).
 mlir::LogicalResult importRecurrent(GraphImporter &im, const ::onnx::NodeProto &node);
 
+/// Einsum, composed of Transpose, Reshape, MatMul, Mul and ReduceSum
+/// (OnnxEinsum.cpp).
+mlir::LogicalResult importEinsum(GraphImporter &im, const ::onnx::NodeProto &node);
+
 /// Operand positions that carry data (as opposed to shapes or axes that
 /// shape inference and constant folding consume at compile time).
 llvm::SmallVector<int> dataOperands(const ::onnx::NodeProto &node);

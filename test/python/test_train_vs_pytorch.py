@@ -6,8 +6,9 @@ sizes 1-4: compile, train 30 steps on N ranks, and compare
   * the loss of every step with PyTorch on the same global batch (rel. 1e-4),
   * the weights from --export-onnx with PyTorch's after 30 steps,
   * the arena the runtime measured (log peak_bytes) with the report's peak_bytes.
-An LSTM classifier (Embedding, nn.LSTM(batch_first=True), Linear), exported here, trains 8
-steps at three (stage, N) and is compared the same way.
+An LSTM classifier (Embedding, nn.LSTM(batch_first=True), Linear) and a small CNN with
+nn.GroupNorm and nn.InstanceNorm2d, exported here, train a few steps at two or three (stage, N)
+and are compared the same way.
 The examples are exported fresh by examples/export_examples.py into a temp dir;
 the PyTorch modules are built by the same code, and the test checks the ONNX
 initializers equal their state_dict (and that the committed examples are current).
@@ -193,27 +194,28 @@ def lstm_data():
     return {"tokens": tokens, "labels": np.digitize(tokens.sum(1), [30, 42]).astype(np.int64)}
 
 
-def lstm_train_case(opt, stage, n):
-    tag = f"lstm-{opt}-s{stage}-n{n}"
+def exported_train_case(tag, model, data, steps, batch, opt, stage, n):
+    """`model`(*data) is the loss: exported in training mode at opset 17, trained `steps` steps of
+    `batch` rows per rank on N ranks by zero and by PyTorch on the same global batches; the losses,
+    the trained weights and the report's peak against the runtime's arena are compared."""
     d = T(tag)
     os.makedirs(os.path.join(d, "data"))
-    data = lstm_data()
     for k, v in data.items():
         np.save(os.path.join(d, "data", k + ".npy"), v)
-    torch.manual_seed(0)
-    model = LstmClassifier(13, 8, 12, 3)
     path = os.path.join(d, "model.onnx")
-    torch.onnx.export(model, tuple(torch.from_numpy(v[:LSTM_B]) for v in data.values()), path,
+    torch.onnx.export(model, tuple(torch.from_numpy(v[:batch]) for v in data.values()), path,
                       input_names=list(data), output_names=["loss"], opset_version=17,
                       training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
     ref = model.double()
-    everything = tuple(torch.from_numpy(v) for v in data.values())
+    as_ref = lambda v: torch.from_numpy(v).double() if v.dtype == np.float32 else torch.from_numpy(v)  # noqa: E731
+    everything = tuple(as_ref(v) for v in data.values())
     before = ref(*everything).item()
     o = OPTIMIZERS[opt][1](ref.parameters())
     ref_losses = []
-    for s in range(LSTM_STEPS):
-        rows = torch.tensor([(s * n * LSTM_B + i) % len(data["tokens"]) for i in range(n * LSTM_B)])
-        loss = ref(*(torch.from_numpy(v)[rows] for v in data.values()))
+    rows_total = len(next(iter(data.values())))
+    for s in range(steps):
+        rows = torch.tensor([(s * n * batch + i) % rows_total for i in range(n * batch)])
+        loss = ref(*(t[rows] for t in everything))
         ref_losses.append(loss.item())
         o.zero_grad()
         loss.backward()
@@ -221,7 +223,7 @@ def lstm_train_case(opt, stage, n):
     plan, report, log, out = (os.path.join(d, f) for f in ("model.zplan", "report.json", "log.jsonl", "out.onnx"))
     run_tool([args.zero_opt, path, "-o", plan, f"--zero-stage={stage}", f"--world-size={n}", *OPTIMIZERS[opt][0],
               f"--report={report}"])
-    run_tool([args.zero_run, plan, "--nproc", n, "--data", os.path.join(d, "data"), "--steps", LSTM_STEPS,
+    run_tool([args.zero_run, plan, "--nproc", n, "--data", os.path.join(d, "data"), "--steps", steps,
               "--log", log, "--export-onnx", out], timeout=180)
     lines = read_log(log)
     losses = np.array([l["loss"] for l in lines], np.float64)
@@ -236,7 +238,49 @@ def lstm_train_case(opt, stage, n):
         assert_close(f"trained {k}", trained[k], v.numpy(), rtol=1e-4, atol=1e-5)
 
 
+def lstm_train_case(opt, stage, n):
+    torch.manual_seed(0)
+    exported_train_case(f"lstm-{opt}-s{stage}-n{n}", LstmClassifier(13, 8, 12, 3), lstm_data(), LSTM_STEPS,
+                        LSTM_B, opt, stage, n)
+
+
 for opt, stage, n in [("adamw_nowd", 0, 1), ("adamw_nowd", 3, 2), ("sgd", 2, 3)]:
     R.case(f"LSTM classifier (nn.LSTM, batch_first) {opt} stage {stage} N={n}", lstm_train_case, opt, stage, n)
+
+
+# --- a CNN with nn.GroupNorm (exported as Reshape, InstanceNormalization, Reshape, Mul, Add) ---
+class GroupNormClassifier(torch.nn.Module):
+    """Conv -> nn.GroupNorm -> ReLU -> Conv -> nn.InstanceNorm2d(affine) -> mean over space -> Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 6, 3, padding=1)
+        self.gn = torch.nn.GroupNorm(3, 6)
+        self.conv2 = torch.nn.Conv2d(6, 4, 3, padding=1)
+        self.inorm = torch.nn.InstanceNorm2d(4, affine=True)
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, images, labels):
+        h = torch.relu(self.gn(self.conv1(images)))
+        h = torch.relu(self.inorm(self.conv2(h))).mean((2, 3))
+        return torch.nn.functional.cross_entropy(self.fc(h), labels)
+
+
+def group_norm_data():
+    """Labels: whether the image's top half is brighter than its bottom half."""
+    g = np.random.default_rng(11)
+    images = g.standard_normal((16, 1, 6, 6)).astype(np.float32)
+    return {"images": images, "labels": (images[:, 0, :3].sum((1, 2)) > images[:, 0, 3:].sum((1, 2))).astype(np.int64)}
+
+
+def group_norm_train_case(opt, stage, n):
+    torch.manual_seed(0)
+    exported_train_case(f"groupnorm-{opt}-s{stage}-n{n}", GroupNormClassifier(), group_norm_data(), 6, 4,
+                        opt, stage, n)
+
+
+for opt, stage, n in [("adamw_nowd", 0, 1), ("sgd", 3, 2)]:
+    R.case(f"GroupNorm CNN (nn.GroupNorm, nn.InstanceNorm2d) {opt} stage {stage} N={n}", group_norm_train_case,
+           opt, stage, n)
 
 R.finish()

@@ -256,7 +256,9 @@ class GroupNormClassifier(torch.nn.Module):
         super().__init__()
         self.conv1 = torch.nn.Conv2d(1, 6, 3, padding=1)
         self.gn = torch.nn.GroupNorm(3, 6)
-        self.conv2 = torch.nn.Conv2d(6, 4, 3, padding=1)
+        # No bias: instance normalization cancels it (a zero gradient, up to rounding, that AdamW
+        # would scale into steps of noise).
+        self.conv2 = torch.nn.Conv2d(6, 4, 3, padding=1, bias=False)
         self.inorm = torch.nn.InstanceNorm2d(4, affine=True)
         self.fc = torch.nn.Linear(4, 2)
 

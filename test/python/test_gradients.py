@@ -920,7 +920,8 @@ EINSUM = [("bhid,bhjd->bhij", [(2, 2, 3, 4), (2, 2, 5, 4)]), ("bhij,bhjd->bhid",
           ("i,j->ij", [(3,), (4,)]), ("bn,anm,bm->ba", [(2, 3), (4, 3, 5), (2, 5)]), ("...ij->...ji", [(2, 3, 4)]),
           ("bij->bji", [(2, 3, 4)]), ("ij->i", [(3, 4)]), ("bij,bkj->", [(2, 3, 4), (2, 5, 4)]),
           ("...ij,...jk", [(2, 3, 4), (2, 4, 5)]), ("i,i", [(5,)] * 2), ("bid,bd->bi", [(2, 3, 4), (1, 4)]),
-          ("b i d , b j d -> b j i", [(2, 3, 4), (2, 5, 4)])]
+          ("b i d , b j d -> b j i", [(2, 3, 4), (2, 5, 4)]), ("ij,jk,k->j", [(3, 4), (4, 5), (5,)]),
+          ("bi,bi->bi", [(2, 3), (2, 3)])]
 # ONNX 1.12's shape inference rejects ellipses of different ranks, which broadcast (numpy, torch).
 EINSUM_BROADCAST_ELLIPSIS = [("...ij,...jk", [(2, 1, 3, 4), (6, 4, 5)])]
 for eq, shapes, full_check in [(*c, True) for c in EINSUM] + [(*c, False) for c in EINSUM_BROADCAST_ELLIPSIS]:

@@ -86,7 +86,6 @@ constexpr SimpleLowering kSimpleLowerings[] = {
     simple<ScatterElementsGradOp>(Opcode::ScatterElementsGrad),
     simple<GatherNDGradOp>(Opcode::GatherNDGrad),
     simple<ScatterNDGradOp>(Opcode::ScatterNDGrad),
-    simple<LayerNormalizationGradOp>(Opcode::LayerNormalizationGrad),
     simple<ConvGradInputOp>(Opcode::ConvGradInput),
     simple<ConvGradWeightOp>(Opcode::ConvGradWeight),
     simple<MaxPoolGradOp>(Opcode::MaxPoolGrad),
@@ -600,6 +599,19 @@ LogicalResult PlanBuilder::lowerOp(Operation *op) {
           out.push_back(define(r));
         instr(loc, "LayerNormalization", in, out,
               {attr("axis", norm.getAxisAttr()), attr("epsilon", norm.getEpsilonAttr())});
+        return success();
+      })
+      .Case([&](LayerNormalizationGradOp grad) {
+        // Without a trainable scale or bias (InstanceNormalization's unit
+        // scale) the kernel computes dinput alone.
+        SmallVector<FlatSymbolRefAttr> in, out{define(grad.getDinput())};
+        for (Value v : grad->getOperands())
+          in.push_back(lookup(v));
+        if (!grad.getDscale().use_empty() || !grad.getDbias().use_empty())
+          out.append({define(grad.getDscale()), define(grad.getDbias())});
+        instr(loc, "LayerNormalizationGrad", in, out,
+              simpleAttributes(grad, {grad->getName().getStringRef(),
+                                      Opcode::LayerNormalizationGrad}));
         return success();
       })
       .Case<ox::ReduceSumOp, ox::ReduceMeanOp, ox::ReduceMaxOp, ox::ReduceMinOp, ox::ReduceProdOp,

@@ -186,6 +186,9 @@ mlir::LogicalResult importPad(GraphImporter &im, const ::onnx::NodeProto &node);
 mlir::LogicalResult importUpsampleScalesAttribute(GraphImporter &im, const ::onnx::NodeProto &node);
 mlir::LogicalResult importUpsampleScalesInput(GraphImporter &im, const ::onnx::NodeProto &node);
 mlir::LogicalResult importResize(GraphImporter &im, const ::onnx::NodeProto &node);
+/// Einsum, composed of Transpose, Reshape, MatMul, Mul and ReduceSum
+/// (OnnxEinsum.cpp).
+mlir::LogicalResult importEinsum(GraphImporter &im, const ::onnx::NodeProto &node);
 
 /// Operand positions that carry data (as opposed to shapes or axes that
 /// shape inference and constant folding consume at compile time).

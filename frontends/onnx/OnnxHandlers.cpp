@@ -16,6 +16,7 @@
 #include "dialects/ShapeUtils.h"
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/StringSwitch.h"
 
 #include <algorithm>
@@ -1063,6 +1064,57 @@ FailureOr<Value> importLayerNormalization(GraphImporter &im, const ::onnx::NodeP
   for (int i = 1; i < 3; ++i)
     im.setOutput(node, i, norm->getResult(i));
   return norm.getResult();
+}
+
+/// Whether `v` is a constant whose every element is `element`.
+bool isConstantFill(Value v, float element) {
+  DenseElementsAttr value;
+  return matchPattern(v, m_Constant(&value)) && value.getElementType().isF32() &&
+         llvm::all_of(value.getValues<float>(), [&](float x) { return x == element; });
+}
+
+/// InstanceNormalization of [N, C, D1, ...] as LayerNormalization of its
+/// [N, C, D1·...] view over the last axis, with a unit scale, then the
+/// per-channel scale and bias as broadcast Mul and Add ([C, 1]): the
+/// gradients are LayerNormalization's (dinput alone, the unit scale being a
+/// constant) and those of Mul and Add. A unit scale and zero bias are left
+/// out (PyTorch's GroupNorm export passes them).
+FailureOr<Value> importInstanceNormalization(GraphImporter &im, const ::onnx::NodeProto &node,
+                                             const Operands &in) {
+  auto epsilon = im.floatAttr(node, "epsilon", 1e-5f);
+  if (failed(epsilon))
+    return failure();
+  RankedTensorType type = in.result;
+  if (type.getRank() < 3)
+    return im.nodeError(node) << "the input must be [N, C, D1, ...], got rank "
+                              << type.getRank();
+  const int64_t channels = type.getDimSize(1);
+  for (int i = 1; i < 3; ++i)
+    if (cast<RankedTensorType>(in.inputs[i].getType()).getShape() != ArrayRef<int64_t>{channels})
+      return im.nodeError(node) << (i == 1 ? "scale" : "B") << " must have the input's "
+                                << channels << " channels";
+  OpBuilder &b = im.builder;
+  Location loc = im.nodeLoc(node);
+  const int64_t spatial = ShapedType::getNumElements(type.getShape().drop_front(2));
+  auto flatType = type.clone({type.getDimSize(0), channels, spatial});
+  Value x = in.inputs[0];
+  if (type != flatType)
+    x = onnx::ReshapeOp::create(b, loc, flatType, x);
+  auto unitType = RankedTensorType::get({spatial}, b.getF32Type());
+  Value unitScale = onnx::ConstantOp::create(b, loc, DenseElementsAttr::get(unitType, 1.0f));
+  auto statsType = flatType.clone({type.getDimSize(0), channels, 1});
+  Value y = onnx::LayerNormalizationOp::create(b, loc, TypeRange{flatType, statsType, statsType}, x,
+                                               unitScale, Value(), b.getI64IntegerAttr(2),
+                                               b.getF32FloatAttr(*epsilon))
+                .getResult();
+  auto perChannel = RankedTensorType::get({channels, 1}, b.getF32Type());
+  if (!isConstantFill(in.inputs[1], 1.0f))
+    y = onnx::MulOp::create(b, loc, flatType, y,
+                            onnx::ReshapeOp::create(b, loc, perChannel, in.inputs[1]));
+  if (!isConstantFill(in.inputs[2], 0.0f))
+    y = onnx::AddOp::create(b, loc, flatType, y,
+                            onnx::ReshapeOp::create(b, loc, perChannel, in.inputs[2]));
+  return type == flatType ? y : onnx::ReshapeOp::create(b, loc, type, y).getResult();
 }
 
 /// Sliding windows over 1 to 3 spatial dimensions (Conv, ConvTranspose and

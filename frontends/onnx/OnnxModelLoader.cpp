@@ -1,6 +1,7 @@
 //===- OnnxModelLoader.cpp ------------------------------------------------===//
 
 #include "frontends/onnx/OnnxModelLoader.h"
+#include "frontends/onnx/EinsumEquation.h"
 #include "frontends/onnx/SupportedOps.h"
 #include "zero/files.h"
 
@@ -72,6 +73,8 @@ public:
     if (schema && key == "TopK" && schema->domain() == ::onnx::ONNX_DOMAIN &&
         maxInclusiveVersion >= 10)
       return withPropagatedK(schema);
+    if (schema && key == "Einsum" && schema->domain() == ::onnx::ONNX_DOMAIN)
+      return withEinsumShape(schema);
     if (!schema || !schema->has_data_propagation_function())
       return schema;
     std::unique_ptr<::onnx::OpSchema> &guarded = guardedSchemas[schema];
@@ -262,6 +265,54 @@ private:
       });
     }
     return guarded.get();
+  }
+
+  /// Einsum with its output's dimensions, which ONNX 1.12 leaves unknown
+  /// (it infers the rank alone, and rejects "..." of different ranks, which
+  /// broadcast), from the equation and static input shapes. An equation
+  /// that does not fit is left to ONNX's inference, and to the importer to
+  /// report.
+  const ::onnx::OpSchema *withEinsumShape(const ::onnx::OpSchema *schema) const {
+    std::unique_ptr<::onnx::OpSchema> &guarded = guardedSchemas[schema];
+    if (!guarded) {
+      guarded = std::make_unique<::onnx::OpSchema>(*schema);
+      guarded->TypeAndShapeInferenceFunction([infer = schema->GetTypeAndShapeInferenceFunction()](
+                                                 ::onnx::InferenceContext &context) {
+        std::optional<std::vector<int64_t>> shape = einsumShape(context);
+        ::onnx::TypeProto *out = context.getNumOutputs() > 0 ? context.getOutputType(0) : nullptr;
+        if (!shape || !out)
+          return infer(context);
+        out->mutable_tensor_type()->set_elem_type(context.getInputType(0)->tensor_type().elem_type());
+        auto *outShape = out->mutable_tensor_type()->mutable_shape();
+        outShape->Clear();
+        for (int64_t size : *shape)
+          outShape->add_dim()->set_dim_value(size);
+      });
+    }
+    return guarded.get();
+  }
+
+  static std::optional<std::vector<int64_t>> einsumShape(::onnx::InferenceContext &context) {
+    const ::onnx::AttributeProto *equation = context.getAttribute("equation");
+    if (!equation || context.getNumInputs() == 0)
+      return std::nullopt;
+    std::vector<std::vector<int64_t>> shapes;
+    std::vector<int64_t> ranks;
+    for (size_t i = 0; i < context.getNumInputs(); ++i) {
+      const ::onnx::TypeProto *in = context.getInputType(i);
+      if (!in || !in->tensor_type().has_shape())
+        return std::nullopt;
+      std::vector<int64_t> &shape = shapes.emplace_back();
+      for (const auto &dim : in->tensor_type().shape().dim()) {
+        if (!dim.has_dim_value())
+          return std::nullopt;
+        shape.push_back(dim.dim_value());
+      }
+      ranks.push_back(int64_t(shape.size()));
+    }
+    std::string error;
+    std::optional<EinsumEquation> parsed = parseEinsumEquation(equation->s(), ranks, error);
+    return parsed ? einsumOutputShape(*parsed, shapes, error) : std::nullopt;
   }
 
   mutable std::map<const ::onnx::OpSchema *, std::unique_ptr<::onnx::OpSchema>> guardedSchemas;

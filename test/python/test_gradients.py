@@ -11,7 +11,8 @@ zero-run --save-params, and grad = before - after is compared with torch
 autograd of the same expression in float64 (rtol 1e-4, atol 1e-5).  Integer
 inputs (loss labels) are graph inputs fed through the --data directory.  A few
 cases run again at world size 2, stage 3: sharding must not change gradients.
-The recurrent modules (nn.LSTM, nn.GRU, nn.RNN in small models) are exported whole by
+The recurrent modules (nn.LSTM, nn.GRU, nn.RNN in small models), normalizations
+(nn.InstanceNorm2d, nn.GroupNorm) and torch.einsum modules are exported whole by
 torch.onnx.export: their logged loss and every parameter's gradient are compared.
 
 usage: test_gradients.py --zero-opt PATH --zero-run PATH [-k FILTER] [-v]
@@ -54,10 +55,12 @@ def i64(*v):
     return np.array(v, np.int64)
 
 
-def grad_case(name, params, torch_fn, nodes, consts=None, inputs=None, world_size=1, stage=0, opset=17):
+def grad_case(name, params, torch_fn, nodes, consts=None, inputs=None, world_size=1, stage=0, opset=17,
+              full_check=True):
     """params: trainable float32 initializers; consts: other initializers (int64 shapes/axes);
     inputs: graph inputs (name -> array, fed via --data); nodes: ONNX nodes computing 'out';
-    torch_fn(dict of tensors) -> out, the same expression."""
+    torch_fn(dict of tensors) -> out, the same expression. full_check: ONNX's checker with its
+    shape inference too (which rejects Einsum's broadcast ellipses)."""
     consts, inputs = consts or {}, inputs or {}
     _count[0] += 1
     d = os.path.join(tmp, f"{_count[0]:03d}")
@@ -84,7 +87,7 @@ def grad_case(name, params, torch_fn, nodes, consts=None, inputs=None, world_siz
     g = oh.make_graph(graph_nodes, name.replace(" ", "_"), ginputs,
                       [oh.make_tensor_value_info("loss", TensorProto.FLOAT, [])], initializer=inits)
     model = oh.make_model(g, opset_imports=[oh.make_opsetid("", opset)])
-    onnx.checker.check_model(model, full_check=True)
+    onnx.checker.check_model(model, full_check=full_check)
     path = os.path.join(d, "model.onnx")
     onnx.save(model, path)
 
@@ -913,7 +916,7 @@ def module_case(name, module, inputs, world_size=1, stage=0, expect_ops=("LSTM",
     mode at opset 17 with its parameters as initializers and inputs as graph inputs (fed via --data),
     the export holding one of expect_ops.
     One SGD step at lr 1: the loss zero-run logs and every parameter's gradient (before - after)
-    against torch autograd in float64."""
+    against torch autograd in float64. The export must hold one of `expect_ops`."""
     def run():
         d = os.path.join(tmp, f"module_{_count[0]}_{len(R.failed)}_{world_size}_{stage}")
         _count[0] += 1
@@ -1018,6 +1021,80 @@ module_case("nn.MaxPool3d(2, 1, padding=1), nn.ConvTranspose3d(groups=2, dilatio
             WindowRegression(torch.nn.MaxPool3d(2, 1, padding=1),
                              torch.nn.ConvTranspose3d(4, 2, 2, stride=(1, 2, 1), dilation=2, groups=2)),
             {"x": randn(1, 4, 2, 3, 2), "y": randn(1, 2, 5, 9, 5)}, expect_ops=WINDOW_OPS)
+# --- normalizations and Einsum, composed at import ------------------------------------------
+for shape, eps in [((2, 3, 4, 5), 1e-5), ((2, 3, 5), 1e-2), ((2, 2, 2, 3, 2), 1e-5)]:
+    case(f"InstanceNormalization {list(shape)} epsilon={eps}",
+         {"X": randn(*shape), "S": randn(shape[1]), "B": randn(shape[1])},
+         lambda t, e=eps: F.instance_norm(t["X"], weight=t["S"], bias=t["B"], eps=e),
+         [node("InstanceNormalization", ["X", "S", "B"], epsilon=eps)])
+EINSUM = [("bhid,bhjd->bhij", [(2, 2, 3, 4), (2, 2, 5, 4)]), ("bhij,bhjd->bhid", [(2, 2, 3, 5), (2, 2, 5, 4)]),
+          ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("ij,jk->ik", [(3, 4), (4, 5)]), ("bi,ij->bj", [(2, 3), (3, 4)]),
+          ("i,j->ij", [(3,), (4,)]), ("bn,anm,bm->ba", [(2, 3), (4, 3, 5), (2, 5)]), ("...ij->...ji", [(2, 3, 4)]),
+          ("bij->bji", [(2, 3, 4)]), ("ij->i", [(3, 4)]), ("bij,bkj->", [(2, 3, 4), (2, 5, 4)]),
+          ("...ij,...jk", [(2, 3, 4), (2, 4, 5)]), ("i,i", [(5,)] * 2), ("bid,bd->bi", [(2, 3, 4), (1, 4)]),
+          ("b i d , b j d -> b j i", [(2, 3, 4), (2, 5, 4)]), ("ij,jk,k->j", [(3, 4), (4, 5), (5,)]),
+          ("bi,bi->bi", [(2, 3), (2, 3)])]
+# ONNX 1.12's shape inference rejects ellipses of different ranks, which broadcast (numpy, torch).
+EINSUM_BROADCAST_ELLIPSIS = [("...ij,...jk", [(2, 1, 3, 4), (6, 4, 5)])]
+for eq, shapes, full_check in [(*c, True) for c in EINSUM] + [(*c, False) for c in EINSUM_BROADCAST_ELLIPSIS]:
+    names = [f"X{i}" for i in range(len(shapes))]
+    case(f"Einsum '{eq}' {' '.join(str(list(s)) for s in shapes)}", {k: randn(*s) for k, s in zip(names, shapes)},
+         lambda t, eq=eq, names=names: torch.einsum(eq.replace(" ", ""), *(t[k] for k in names)),
+         [node("Einsum", names, equation=eq)], opset=12, full_check=full_check)
+
+
+class NormRegression(torch.nn.Module):
+    """Mean squared error of norm(conv(x)) (norm(x) without `channels`) against y."""
+    def __init__(self, norm, channels=None):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, channels, 3, padding=1) if channels else torch.nn.Identity()
+        self.norm = norm
+
+    def forward(self, x, y):
+        return ((self.norm(self.conv(x)) - y) ** 2).mean()
+
+
+class EinsumAttention(torch.nn.Module):
+    """Multi-head attention written with torch.einsum, as attention code does."""
+    def __init__(self, dim=8, heads=2):
+        super().__init__()
+        self.heads, self.qkv, self.out = heads, torch.nn.Linear(dim, 3 * dim), torch.nn.Linear(dim, dim)
+
+    def forward(self, x, y):
+        b, n, dim = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+        attn = torch.softmax(torch.einsum("bhid,bhjd->bhij", q, k) / (dim // self.heads) ** 0.5, -1)
+        h = torch.einsum("bhij,bhjd->bhid", attn, v).permute(0, 2, 1, 3).reshape(b, n, dim)
+        return ((self.out(h) - y) ** 2).mean()
+
+
+class EinsumBilinear(torch.nn.Module):
+    """nn.Bilinear's product as torch.einsum('bn,anm,bm->ba'), then a cross entropy."""
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(3, 4, 5) * 0.3)
+        self.proj = torch.nn.Parameter(torch.randn(4, 5) * 0.3)
+
+    def forward(self, x, labels):
+        return F.cross_entropy(torch.einsum("bn,anm,bm->ba", x, self.w, torch.einsum("bn,nm->bm", x, self.proj)),
+                               labels)
+
+
+torch.manual_seed(0)
+NORM_X, NORM_Y = randn(3, 2, 4, 5), randn(3, 6, 4, 5)
+module_case("nn.InstanceNorm2d(affine=True) after Conv2d",
+            NormRegression(torch.nn.InstanceNorm2d(6, affine=True), 6), {"x": NORM_X, "y": NORM_Y},
+            expect_ops=["InstanceNormalization"])
+module_case("nn.GroupNorm(3, 6) after Conv2d", NormRegression(torch.nn.GroupNorm(3, 6), 6),
+            {"x": NORM_X, "y": NORM_Y}, expect_ops=["InstanceNormalization"])
+module_case("nn.GroupNorm(3, 6) after Conv2d", NormRegression(torch.nn.GroupNorm(3, 6), 6),
+            {"x": NORM_X, "y": NORM_Y}, world_size=2, stage=3, expect_ops=["InstanceNormalization"])
+module_case("nn.GroupNorm(2, 4) on [N, C, L]", NormRegression(torch.nn.GroupNorm(2, 4)),
+            {"x": randn(3, 4, 6), "y": randn(3, 4, 6)}, expect_ops=["InstanceNormalization"])
+module_case("attention with torch.einsum", EinsumAttention(), {"x": randn(2, 5, 8), "y": randn(2, 5, 8)},
+            expect_ops=["Einsum"])
+module_case("bilinear torch.einsum('bn,anm,bm->ba')", EinsumBilinear(),
+            {"x": randn(4, 4), "labels": i64(0, 2, 1, 2)}, expect_ops=["Einsum"])
 
 # --- CNN ops ------------------------------------------------------------------------------
 for strides, pads, dilations, group in [((1, 1), (1, 1, 1, 1), (1, 1), 1), ((2, 2), (3, 3, 3, 3), (1, 1), 1),

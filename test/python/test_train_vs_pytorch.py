@@ -6,9 +6,10 @@ sizes 1-4: compile, train 30 steps on N ranks, and compare
   * the loss of every step with PyTorch on the same global batch (rel. 1e-4),
   * the weights from --export-onnx with PyTorch's after 30 steps,
   * the arena the runtime measured (log peak_bytes) with the report's peak_bytes.
-An LSTM classifier (Embedding, nn.LSTM(batch_first=True), Linear) and a small conv net with
+An LSTM classifier (Embedding, nn.LSTM(batch_first=True), Linear), a small conv net with
 padding and upsampling (F.pad reflect, ReplicationPad2d, ZeroPad2d, a crop, bilinear and nearest
-F.interpolate), exported here, train 8 steps at a few (stage, N) and are compared the same way.
+F.interpolate) and a small CNN with nn.GroupNorm and nn.InstanceNorm2d, exported here, train a few
+steps at a few (stage, N) and are compared the same way.
 The examples are exported fresh by examples/export_examples.py into a temp dir;
 the PyTorch modules are built by the same code, and the test checks the ONNX
 initializers equal their state_dict (and that the committed examples are current).
@@ -275,6 +276,39 @@ def pad_upsample_data():
 for opt, stage, n in [("adamw_nowd", 0, 1), ("sgd", 3, 2)]:
     R.case(f"reflect/replicate/zero pads and nearest/bilinear upsampling {opt} stage {stage} N={n}",
            module_train_case, f"pad-upsample-{opt}-s{stage}-n{n}", PadUpsampleNet, pad_upsample_data(), 8, 4,
+           opt, stage, n)
+
+
+# --- a CNN with nn.GroupNorm (exported as Reshape, InstanceNormalization, Reshape, Mul, Add) ---
+class GroupNormClassifier(torch.nn.Module):
+    """Conv -> nn.GroupNorm -> ReLU -> Conv -> nn.InstanceNorm2d(affine) -> mean over space -> Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 6, 3, padding=1)
+        self.gn = torch.nn.GroupNorm(3, 6)
+        # No bias: instance normalization cancels it (a zero gradient, up to rounding, that AdamW
+        # would scale into steps of noise).
+        self.conv2 = torch.nn.Conv2d(6, 4, 3, padding=1, bias=False)
+        self.inorm = torch.nn.InstanceNorm2d(4, affine=True)
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, images, labels):
+        h = torch.relu(self.gn(self.conv1(images)))
+        h = torch.relu(self.inorm(self.conv2(h))).mean((2, 3))
+        return torch.nn.functional.cross_entropy(self.fc(h), labels)
+
+
+def group_norm_data():
+    """Labels: whether the image's top half is brighter than its bottom half."""
+    g = np.random.default_rng(11)
+    images = g.standard_normal((16, 1, 6, 6)).astype(np.float32)
+    return {"images": images, "labels": (images[:, 0, :3].sum((1, 2)) > images[:, 0, 3:].sum((1, 2))).astype(np.int64)}
+
+
+for opt, stage, n in [("adamw_nowd", 0, 1), ("sgd", 3, 2)]:
+    R.case(f"GroupNorm CNN (nn.GroupNorm, nn.InstanceNorm2d) {opt} stage {stage} N={n}", module_train_case,
+           f"groupnorm-{opt}-s{stage}-n{n}", GroupNormClassifier, group_norm_data(), 6, 4,
            opt, stage, n)
 
 R.finish()

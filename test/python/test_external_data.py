@@ -13,7 +13,6 @@ usage: test_external_data.py --zero-opt PATH --zero-run PATH [-k FILTER] [-v]
 """
 import filecmp
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -25,7 +24,7 @@ from onnx import helper as oh
 from onnx import numpy_helper as nh
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zero_test_util import ENV, ROOT, Runner, parse_args, read_log, run_tool  # noqa: E402
+from zero_test_util import ROOT, Runner, parse_args, read_log, run_tool  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import export_transformers as et  # noqa: E402
